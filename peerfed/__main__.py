@@ -1,0 +1,3 @@
+from peerfed.cli import main
+
+raise SystemExit(main())

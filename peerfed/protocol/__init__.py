@@ -1,0 +1,96 @@
+"""peerfed's protocol core, sans I/O: bytes in, values or typed errors out.
+
+It reads no clock and does no I/O; time is always an argument. The modules map onto the
+spec's sections: ``encoding`` (§2), ``crypto`` (§3), ``identity`` (§4), ``envelope`` (§5),
+``messages`` (§6, §8), ``sealing`` (§7), ``connection`` (§9), ``errors`` (§10).
+"""
+
+from .connection import TRANSITIONS, Connection, Side, State
+from .encoding import pack, unpack
+from .envelope import CLOCK_SKEW, MAX_ENVELOPE_BYTES, Context, Envelope, open_signed, sign
+from .errors import (
+    ERROR_CODES,
+    ConnectionStateError,
+    EncodingError,
+    IllegalSend,
+    InvalidValue,
+    LocalError,
+    PeerfedError,
+    RemoteError,
+    SchemaError,
+    SealError,
+    SignatureError,
+    SizeError,
+    TimeError,
+    VersionError,
+)
+from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
+from .messages import (
+    Agreement,
+    End,
+    Format,
+    KeyBundle,
+    Kind,
+    Listing,
+    Message,
+    ReachOut,
+    Response,
+    Terms,
+    Timing,
+    Window,
+    Withdrawal,
+)
+from .sealing import Opened, Sealed, check_hour, open_sealed, padded_length, parse_sealed, seal
+
+__all__ = [
+    "CLOCK_SKEW",
+    "ERROR_CODES",
+    "MAX_ENVELOPE_BYTES",
+    "TRANSITIONS",
+    "Agreement",
+    "Connection",
+    "ConnectionStateError",
+    "Context",
+    "EncodingError",
+    "EncryptionKey",
+    "EncryptionSecret",
+    "End",
+    "Envelope",
+    "Format",
+    "IllegalSend",
+    "Identity",
+    "InvalidValue",
+    "KeyBundle",
+    "Kind",
+    "Listing",
+    "LocalError",
+    "Message",
+    "Opened",
+    "PeerId",
+    "PeerfedError",
+    "ReachOut",
+    "RemoteError",
+    "Response",
+    "SchemaError",
+    "SealError",
+    "Sealed",
+    "Side",
+    "SignatureError",
+    "SizeError",
+    "State",
+    "Terms",
+    "TimeError",
+    "Timing",
+    "VersionError",
+    "Window",
+    "Withdrawal",
+    "check_hour",
+    "open_sealed",
+    "open_signed",
+    "pack",
+    "padded_length",
+    "parse_sealed",
+    "seal",
+    "sign",
+    "unpack",
+]

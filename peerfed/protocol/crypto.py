@@ -1,0 +1,111 @@
+"""The libsodium primitives peerfed composes (spec §3), and the only place nacl's errors are seen.
+
+Nothing here invents cryptography: Ed25519 signatures, X25519, BLAKE2b and
+XChaCha20-Poly1305-IETF all come from libsodium through PyNaCl. This module fixes how they
+are called (domain separation, personalisation) and turns their failures into the
+protocol's remote errors.
+"""
+
+from __future__ import annotations
+
+import nacl.bindings as sodium
+import nacl.exceptions
+import nacl.signing
+
+from .errors import InvalidValue, SealError, SignatureError
+
+__all__ = [
+    "AEAD_KEY_BYTES",
+    "AEAD_NONCE_BYTES",
+    "AEAD_TAG_BYTES",
+    "KEY_BYTES",
+    "SIGNATURE_BYTES",
+    "aead_decrypt",
+    "aead_encrypt",
+    "blake2b_256",
+    "ed25519_public_from_seed",
+    "ed25519_sign",
+    "ed25519_verify",
+    "personalisation",
+    "x25519",
+    "x25519_public",
+]
+
+KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+AEAD_KEY_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+AEAD_NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+AEAD_TAG_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+
+def personalisation(label: str) -> bytes:
+    """A BLAKE2b personalisation: the ASCII label, zero-padded to 16 bytes (spec §3.2)."""
+    raw = label.encode("ascii")
+    if len(raw) > 16:
+        raise InvalidValue(f"personalisation {label!r} is longer than 16 bytes")
+    return raw + bytes(16 - len(raw))
+
+
+def blake2b_256(data: bytes, person: bytes) -> bytes:
+    """Unkeyed BLAKE2b with a 32-byte digest, no salt, and a 16-byte personalisation."""
+    return sodium.crypto_generichash_blake2b_salt_personal(
+        data, digest_size=32, key=b"", salt=bytes(16), person=person
+    )
+
+
+def _need(value: bytes, size: int, what: str) -> None:
+    if not isinstance(value, bytes) or len(value) != size:
+        raise InvalidValue(f"{what} must be {size} bytes")
+
+
+def ed25519_public_from_seed(seed: bytes) -> bytes:
+    _need(seed, KEY_BYTES, "an Ed25519 seed")
+    return bytes(nacl.signing.SigningKey(seed).verify_key)
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> bytes:
+    """A detached RFC 8032 Ed25519 signature (deterministic)."""
+    _need(seed, KEY_BYTES, "an Ed25519 seed")
+    return nacl.signing.SigningKey(seed).sign(message).signature
+
+
+def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> None:
+    """Raise SignatureError unless ``signature`` is ``public``'s signature over ``message``."""
+    _need(public, KEY_BYTES, "an Ed25519 public key")
+    _need(signature, SIGNATURE_BYTES, "an Ed25519 signature")
+    try:
+        nacl.signing.VerifyKey(public).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError) as exc:
+        raise SignatureError("signature does not verify") from exc
+
+
+def x25519_public(secret: bytes) -> bytes:
+    _need(secret, KEY_BYTES, "an X25519 secret key")
+    return sodium.crypto_scalarmult_base(secret)
+
+
+def x25519(secret: bytes, public: bytes) -> bytes:
+    """The X25519 shared secret; raises SealError for a low-order public key."""
+    _need(secret, KEY_BYTES, "an X25519 secret key")
+    _need(public, KEY_BYTES, "an X25519 public key")
+    try:
+        return sodium.crypto_scalarmult(secret, public)
+    except (nacl.exceptions.CryptoError, nacl.exceptions.RuntimeError, RuntimeError) as exc:
+        raise SealError("X25519 with a low-order key", "seal.decrypt_failed") from exc
+
+
+def aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """XChaCha20-Poly1305-IETF: ciphertext followed by its 16-byte tag."""
+    _need(key, AEAD_KEY_BYTES, "an AEAD key")
+    _need(nonce, AEAD_NONCE_BYTES, "an AEAD nonce")
+    return sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, nonce, key)
+
+
+def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+    """Raise SealError unless the tag verifies."""
+    _need(key, AEAD_KEY_BYTES, "an AEAD key")
+    _need(nonce, AEAD_NONCE_BYTES, "an AEAD nonce")
+    try:
+        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, aad, nonce, key)
+    except nacl.exceptions.CryptoError as exc:
+        raise SealError("ciphertext does not authenticate", "seal.decrypt_failed") from exc

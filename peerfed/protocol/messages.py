@@ -1,0 +1,502 @@
+"""Message bodies: one frozen dataclass per type, validated when built (spec §6 and §8).
+
+An instance cannot hold a value the spec forbids: ``__post_init__`` raises InvalidValue,
+which the envelope layer turns into SchemaError when the bytes came from outside. Each
+class maps to and from its fixed-position array (``to_wire`` / ``from_wire``); the field
+order is the spec's. There is no role, rating or clinical field anywhere: a listing is an
+offer or a request, and that is the only asymmetry.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import ClassVar, TypeAlias
+
+from .encoding import Value
+from .errors import InvalidValue
+from .identity import EncryptionKey, PeerId
+
+__all__ = [
+    "BODY_TYPES",
+    "Agreement",
+    "Body",
+    "End",
+    "Format",
+    "KeyBundle",
+    "Kind",
+    "Listing",
+    "Message",
+    "ReachOut",
+    "Response",
+    "SealedBody",
+    "Terms",
+    "Timing",
+    "Window",
+    "Withdrawal",
+]
+
+DAY = 86_400
+MAX_TIMESTAMP = 2**40 - 1
+
+
+class Kind(enum.StrEnum):
+    OFFER = "offer"
+    REQUEST = "request"
+
+
+class Format(enum.StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+    VIDEO = "video"
+    IN_PERSON = "in-person"
+    SIGN = "sign"
+
+
+class Timing(enum.StrEnum):
+    NOW = "now"
+    SOON = "soon"
+    SCHEDULED = "scheduled"
+
+
+# --- field checks (spec §6.1) -------------------------------------------------------------
+
+_LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z")
+_VOCAB = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*\Z")
+_TZ = re.compile(r"[A-Za-z0-9_+\-/]+\Z")
+_FREE_TEXT_CONTROLS = {"\n", "\t"}
+
+
+def _text(value: object, name: str, max_bytes: int, *, free: bool = False) -> str:
+    """A non-empty string of at most ``max_bytes`` UTF-8 bytes.
+
+    A *label* (free=False) has no control characters and no surrounding white space; *free
+    text* may hold line feeds and tabs.
+    """
+    if not isinstance(value, str):
+        raise InvalidValue(f"{name} must be a string")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if not 1 <= size <= max_bytes:
+        raise InvalidValue(f"{name} must be 1 to {max_bytes} UTF-8 bytes")
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cs") and not (free and char in _FREE_TEXT_CONTROLS):
+            raise InvalidValue(f"{name} holds a control character")
+    if not free and value != value.strip():
+        raise InvalidValue(f"{name} has leading or trailing white space")
+    return value
+
+
+def _opt_text(value: object, name: str, max_bytes: int, *, free: bool = False) -> str | None:
+    return None if value is None else _text(value, name, max_bytes, free=free)
+
+
+def _uint(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidValue(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def _bin(value: object, name: str, size: int) -> bytes:
+    if not isinstance(value, bytes) or len(value) != size:
+        raise InvalidValue(f"{name} must be {size} bytes of binary")
+    return value
+
+
+def _bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidValue(f"{name} must be a boolean")
+    return value
+
+
+def _seq(value: object, name: str, low: int, high: int) -> tuple[object, ...]:
+    """An array of ``low`` to ``high`` distinct items."""
+    if not isinstance(value, (list, tuple)):
+        raise InvalidValue(f"{name} must be an array")
+    if not low <= len(value) <= high:
+        raise InvalidValue(f"{name} must hold {low} to {high} items")
+    items = tuple(value)
+    if len(set(map(repr, items))) != len(items):
+        raise InvalidValue(f"{name} holds the same item twice")
+    return items
+
+
+def _enum(cls: type[enum.Enum], value: object, name: str) -> enum.Enum:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(str(m.value) for m in cls)
+    raise InvalidValue(f"{name} must be one of: {allowed}")
+
+
+def _array(value: Value, name: str, length: int) -> list[Value]:
+    if not isinstance(value, list) or len(value) != length:
+        raise InvalidValue(f"{name} must be an array of {length} items")
+    return value
+
+
+def _set(obj: object, field: str, value: object) -> None:
+    object.__setattr__(obj, field, value)
+
+
+# --- listings (spec §6) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """A weekly availability window: days is a bit mask (bit 0 = Monday), minutes in the day."""
+
+    days: int
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        _uint(self.days, "window days", 1, 127)
+        _uint(self.start, "window start", 0, 1439)
+        _uint(self.end, "window end", 1, 1440)
+        if self.start >= self.end:
+            raise InvalidValue("a window must start before it ends")
+
+    def to_wire(self) -> list[Value]:
+        return [self.days, self.start, self.end]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> Window:
+        days, start, end = _array(value, "window", 3)
+        return cls(days, start, end)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The public card of an offer or a request (spec §6.1). Its id is its envelope's id."""
+
+    type_name: ClassVar[str] = "listing"
+    max_lifetime: ClassVar[int] = 90 * DAY
+
+    kind: Kind
+    topics: tuple[str, ...]
+    languages: tuple[str, ...]
+    formats: tuple[Format, ...]
+    timing: Timing
+    summary: str
+    vocab: tuple[str, ...] = ()
+    tz: str = "UTC"
+    availability: tuple[Window, ...] = ()
+    capacity: int = 1
+    area: str | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "kind", _enum(Kind, self.kind, "kind"))
+        _set(self, "topics", tuple(_text(t, "topic", 48) for t in _seq(self.topics, "topics", 1, 8)))
+        vocab = tuple(_text(t, "vocabulary term", 48) for t in _seq(self.vocab, "vocab", 0, 8))
+        if any(not _VOCAB.match(t) for t in vocab):
+            raise InvalidValue("vocabulary terms are lowercase letters, digits and hyphens")
+        _set(self, "vocab", vocab)
+        languages = tuple(_text(t, "language", 35) for t in _seq(self.languages, "languages", 1, 8))
+        if any(not _LANG.match(t) for t in languages):
+            raise InvalidValue("languages are BCP 47 tags such as 'es' or 'en-GB'")
+        _set(self, "languages", languages)
+        formats = tuple(_enum(Format, f, "format") for f in _seq(self.formats, "formats", 1, 5))
+        if len(set(formats)) != len(formats):
+            raise InvalidValue("formats holds the same item twice")
+        _set(self, "formats", formats)
+        if not _TZ.match(_text(self.tz, "time zone", 64)):
+            raise InvalidValue("tz must be an IANA time zone name such as 'Europe/Madrid'")
+        windows = _seq(self.availability, "availability", 0, 14)
+        if not all(isinstance(w, Window) for w in windows):
+            raise InvalidValue("availability must hold windows")
+        _set(self, "availability", windows)
+        _set(self, "timing", _enum(Timing, self.timing, "timing"))
+        _uint(self.capacity, "capacity", 1, 100)
+        _opt_text(self.area, "area", 64)
+        _text(self.summary, "summary", 600, free=True)
+
+    def to_wire(self) -> list[Value]:
+        return [
+            self.kind.value,
+            list(self.topics),
+            list(self.vocab),
+            list(self.languages),
+            [f.value for f in self.formats],
+            self.tz,
+            [w.to_wire() for w in self.availability],
+            self.timing.value,
+            self.capacity,
+            self.area,
+            self.summary,
+        ]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> Listing:
+        kind, topics, vocab, langs, formats, tz, avail, timing, capacity, area, summary = _array(
+            value, "listing body", 11
+        )
+        if not isinstance(avail, list):
+            raise InvalidValue("availability must be an array")
+        return cls(
+            kind=kind,  # type: ignore[arg-type]
+            topics=topics,  # type: ignore[arg-type]
+            vocab=vocab,  # type: ignore[arg-type]
+            languages=langs,  # type: ignore[arg-type]
+            formats=formats,  # type: ignore[arg-type]
+            tz=tz,  # type: ignore[arg-type]
+            availability=tuple(Window.from_wire(w) for w in avail),
+            timing=timing,  # type: ignore[arg-type]
+            capacity=capacity,  # type: ignore[arg-type]
+            area=area,  # type: ignore[arg-type]
+            summary=summary,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """The author takes a listing down everywhere (spec §6.2)."""
+
+    type_name: ClassVar[str] = "withdrawal"
+    max_lifetime: ClassVar[int] = 90 * DAY
+
+    listing: bytes
+
+    def __post_init__(self) -> None:
+        _bin(self.listing, "listing id", 32)
+
+    def to_wire(self) -> list[Value]:
+        return [self.listing]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> Withdrawal:
+        (listing,) = _array(value, "withdrawal body", 1)
+        return cls(listing)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class KeyBundle:
+    """An identity certifies an encryption key until the envelope's expiry (spec §4.3)."""
+
+    type_name: ClassVar[str] = "key-bundle"
+    max_lifetime: ClassVar[int] = 365 * DAY
+
+    encryption_key: EncryptionKey
+    home: str | None = None
+    pseudonym: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.encryption_key, EncryptionKey):
+            raise InvalidValue("encryption_key must be an EncryptionKey")
+        home = _opt_text(self.home, "home node", 256)
+        if home is not None and not home.startswith(("https://", "http://")):
+            raise InvalidValue("the home node hint is an http(s) URL")
+        _opt_text(self.pseudonym, "pseudonym", 64)
+
+    def to_wire(self) -> list[Value]:
+        return [bytes(self.encryption_key), self.home, self.pseudonym]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> KeyBundle:
+        key, home, pseudonym = _array(value, "key bundle body", 3)
+        return cls(EncryptionKey(_bin(key, "encryption key", 32)), home, pseudonym)  # type: ignore[arg-type]
+
+
+# --- sealed person-to-person messages (spec §8) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What two peers agree would help (spec §8.3). Compared by their exact encoding."""
+
+    helps: str
+    formats: tuple[Format, ...] = ()
+    times: str | None = None
+    until: int | None = None
+    boundaries: tuple[str, ...] = ()
+    ending: str | None = None
+
+    def __post_init__(self) -> None:
+        _text(self.helps, "what helps", 1000, free=True)
+        formats = tuple(_enum(Format, f, "format") for f in _seq(self.formats, "formats", 0, 5))
+        if len(set(formats)) != len(formats):
+            raise InvalidValue("formats holds the same item twice")
+        _set(self, "formats", formats)
+        _opt_text(self.times, "times", 300, free=True)
+        if self.until is not None:
+            _uint(self.until, "until", 0, MAX_TIMESTAMP)
+        boundaries = _seq(self.boundaries, "boundaries", 0, 10)
+        _set(self, "boundaries", tuple(_text(b, "boundary", 300, free=True) for b in boundaries))
+        _opt_text(self.ending, "how to end", 300, free=True)
+
+    def to_wire(self) -> list[Value]:
+        return [
+            self.helps,
+            [f.value for f in self.formats],
+            self.times,
+            self.until,
+            list(self.boundaries),
+            self.ending,
+        ]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> Terms:
+        helps, formats, times, until, boundaries, ending = _array(value, "terms", 6)
+        return cls(helps, formats, times, until, boundaries, ending)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """Fields every sealed message starts with: who it is for, and which connection."""
+
+    max_lifetime: ClassVar[int] = 30 * DAY
+
+    recipient: PeerId
+    connection: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.recipient, PeerId):
+            raise InvalidValue("recipient must be a PeerId")
+        _bin(self.connection, "connection id", 16)
+
+    def _head(self) -> list[Value]:
+        return [bytes(self.recipient), self.connection]
+
+    @staticmethod
+    def _split(value: Value, name: str, length: int) -> tuple[PeerId, bytes, list[Value]]:
+        items = _array(value, name, length + 2)
+        recipient = PeerId(_bin(items[0], "recipient", 32))
+        return recipient, _bin(items[1], "connection id", 16), items[2:]
+
+
+@dataclass(frozen=True)
+class ReachOut(_Sealed):
+    """A peer reaches out about a listing; the connection id is the reacher's choice."""
+
+    type_name: ClassVar[str] = "reach-out"
+
+    listing: bytes
+    hello: str
+    terms: Terms | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _bin(self.listing, "listing id", 32)
+        _text(self.hello, "hello", 1000, free=True)
+        if self.terms is not None and not isinstance(self.terms, Terms):
+            raise InvalidValue("terms must be Terms")
+
+    def to_wire(self) -> list[Value]:
+        terms = None if self.terms is None else self.terms.to_wire()
+        return [*self._head(), self.listing, self.hello, terms]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> ReachOut:
+        recipient, connection, (listing, hello, terms) = cls._split(value, "reach-out body", 3)
+        parsed = None if terms is None else Terms.from_wire(terms)
+        return cls(recipient, connection, listing, hello, parsed)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Response(_Sealed):
+    """Accept (with an optional reply) or decline (with nothing: no reason is owed)."""
+
+    type_name: ClassVar[str] = "response"
+
+    accept: bool
+    reply: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _bool(self.accept, "accept")
+        _opt_text(self.reply, "reply", 1000, free=True)
+        if not self.accept and self.reply is not None:
+            raise InvalidValue("a decline carries no text")
+
+    def to_wire(self) -> list[Value]:
+        return [*self._head(), self.accept, self.reply]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> Response:
+        recipient, connection, (accept, reply) = cls._split(value, "response body", 2)
+        return cls(recipient, connection, accept, reply)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Agreement(_Sealed):
+    """One peer signs version ``version`` of the terms (spec §8.3, §9.3)."""
+
+    type_name: ClassVar[str] = "agreement"
+
+    version: int
+    terms: Terms
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _uint(self.version, "agreement version", 1, 2**32 - 1)
+        if not isinstance(self.terms, Terms):
+            raise InvalidValue("terms must be Terms")
+
+    def to_wire(self) -> list[Value]:
+        return [*self._head(), self.version, self.terms.to_wire()]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> Agreement:
+        recipient, connection, (version, terms) = cls._split(value, "agreement body", 2)
+        return cls(recipient, connection, version, Terms.from_wire(terms))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Message(_Sealed):
+    """Conversation text; ``seq`` counts from 1 per sender, ``reply_to`` names a message id."""
+
+    type_name: ClassVar[str] = "message"
+
+    seq: int
+    text: str
+    reply_to: bytes | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _uint(self.seq, "seq", 1, 2**32 - 1)
+        _text(self.text, "text", 16_000, free=True)
+        if self.reply_to is not None:
+            _bin(self.reply_to, "reply_to", 32)
+
+    def to_wire(self) -> list[Value]:
+        return [*self._head(), self.seq, self.reply_to, self.text]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> Message:
+        recipient, connection, (seq, reply_to, text) = cls._split(value, "message body", 3)
+        return cls(recipient, connection, seq, text, reply_to)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class End(_Sealed):
+    """Either peer ends the connection, alone and finally; ``erase`` asks the other to forget."""
+
+    type_name: ClassVar[str] = "end"
+
+    erase: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _bool(self.erase, "erase")
+
+    def to_wire(self) -> list[Value]:
+        return [*self._head(), self.erase]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> End:
+        recipient, connection, (erase,) = cls._split(value, "end body", 1)
+        return cls(recipient, connection, erase)  # type: ignore[arg-type]
+
+
+SealedBody: TypeAlias = ReachOut | Response | Agreement | Message | End
+Body: TypeAlias = Listing | Withdrawal | KeyBundle | ReachOut | Response | Agreement | Message | End
+
+BODY_TYPES: dict[str, type[Body]] = {
+    cls.type_name: cls
+    for cls in (Listing, Withdrawal, KeyBundle, ReachOut, Response, Agreement, Message, End)
+}

@@ -1,0 +1,1002 @@
+"""Regenerate peerfed's v1 test vectors, byte for byte, from fixed keys, nonces and times.
+
+    python spec/vectors/generate.py            # rewrite the JSON files beside this script
+    python spec/vectors/generate.py --check    # exit 1 if any file differs from what it makes
+
+Everything is deterministic: Ed25519 signing is (RFC 8032), and every seed, ephemeral key,
+nonce and timestamp is fixed below. Values inside the files use a typed JSON form so that
+str and bin stay apart: null, true, false, {"int": "<decimal>"}, {"str": "..."},
+{"bin": "<hex>"}, and JSON arrays for msgpack arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from peerfed.protocol import (
+    Agreement,
+    Connection,
+    ConnectionStateError,
+    Context,
+    EncryptionSecret,
+    End,
+    Envelope,
+    Identity,
+    KeyBundle,
+    Listing,
+    Message,
+    PeerId,
+    ReachOut,
+    RemoteError,
+    Response,
+    Terms,
+    Window,
+    Withdrawal,
+    open_sealed,
+    open_signed,
+    pack,
+    seal,
+    sealing,
+    sign,
+    unpack,
+)
+from peerfed.protocol.encoding import Value
+from peerfed.protocol.envelope import _frame
+
+HERE = Path(__file__).resolve().parent
+SCHEMA = "peerfed-vectors/v1"
+NOW = 1_800_000_000  # 2027-01-15T08:00:00Z, the "now" every vector is checked at
+DAY = 86_400
+
+NAMES = ("alice", "bob", "carol")
+SEEDS = {name: bytes([0xA1 + 0x10 * i]) * 32 for i, name in enumerate(NAMES)}
+X_SECRETS = {name: bytes([0xA2 + 0x10 * i]) * 32 for i, name in enumerate(NAMES)}
+IDS = {name: Identity(seed) for name, seed in SEEDS.items()}
+XS = {name: EncryptionSecret(secret) for name, secret in X_SECRETS.items()}
+
+
+def typed(value: Value) -> Any:
+    """A msgpack value in the typed JSON form."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return {"int": str(value)}
+    if isinstance(value, str):
+        return {"str": value}
+    if isinstance(value, bytes):
+        return {"bin": value.hex()}
+    return [typed(v) for v in value]
+
+
+def keys_section() -> dict[str, Any]:
+    return {
+        name: {
+            "ed25519_seed": SEEDS[name].hex(),
+            "ed25519_public": IDS[name].peer_id.hex,
+            "peer_id": IDS[name].peer_id.text,
+            "x25519_secret": X_SECRETS[name].hex(),
+            "x25519_public": XS[name].public.hex,
+        }
+        for name in NAMES
+    }
+
+
+def document(algorithm: str, notes: str, groups: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    tc = 0
+    for group in groups:
+        for test in group["tests"]:
+            tc += 1
+            test["tcId"] = tc
+            test.setdefault("flags", [])
+            # tcId first, for people reading the file.
+            ordered = {"tcId": test.pop("tcId"), **test}
+            test.clear()
+            test.update(ordered)
+    return {
+        "schema": SCHEMA,
+        "algorithm": algorithm,
+        "numberOfTests": tc,
+        "notes": notes,
+        "now": NOW,
+        **extra,
+        "testGroups": groups,
+    }
+
+
+def error_of(action: Callable[[], object]) -> str:
+    try:
+        action()
+    except RemoteError as exc:
+        return exc.code
+    raise AssertionError("expected a remote error")
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+
+def encoding_vectors() -> dict[str, Any]:
+    valid_values: list[tuple[str, Value]] = [
+        ("nil", None),
+        ("false", False),
+        ("true", True),
+        ("zero", 0),
+        ("largest positive fixint", 127),
+        ("smallest uint8", 128),
+        ("largest uint8", 255),
+        ("smallest uint16", 256),
+        ("smallest uint32", 65_536),
+        ("smallest uint64", 2**32),
+        ("largest uint64", 2**64 - 1),
+        ("-1, negative fixint", -1),
+        ("smallest negative fixint", -32),
+        ("largest int8", -33),
+        ("smallest int8", -128),
+        ("largest int16", -129),
+        ("largest int32", -32_769),
+        ("largest int64", -(2**31) - 1),
+        ("smallest int64", -(2**63)),
+        ("empty str", ""),
+        ("UTF-8 str", "escucho, sin juicio"),
+        ("non-ASCII str", "écoute ✓"),
+        ("31-byte str, longest fixstr", "a" * 31),
+        ("32-byte str, shortest str8", "a" * 32),
+        ("256-byte str, shortest str16", "b" * 256),
+        ("empty bin", b""),
+        ("bin8", bytes(range(32))),
+        ("256-byte bin, shortest bin16", bytes(256)),
+        ("empty array", []),
+        ("15 items, longest fixarray", list(range(15))),
+        ("16 items, shortest array16", list(range(16))),
+        ("nested arrays", [1, ["two", [b"\x03", None, True]]]),
+        ("eight levels of arrays, the deepest allowed", [[[[[[[[]]]]]]]]),
+    ]
+    valid = [
+        {"comment": comment, "value": typed(value), "encoded": pack(value).hex(), "result": "valid"}
+        for comment, value in valid_values
+    ]
+    invalid_inputs: list[tuple[str, str, list[str]]] = [
+        ("empty input", "", ["Truncated"]),
+        ("uint8 holding a fixint value", "cc05", ["NonCanonical"]),
+        ("uint16 holding a uint8 value", "cd00c8", ["NonCanonical"]),
+        ("uint64 holding a uint32 value", "cf00000000ffffffff", ["NonCanonical"]),
+        ("int8 holding a non-negative value", "d005", ["NonCanonical"]),
+        ("int16 holding an int8 value", "d1ff80", ["NonCanonical"]),
+        ("int64 holding a negative fixint", "d3ffffffffffffffff", ["NonCanonical"]),
+        ("str8 holding a fixstr", "d903616263", ["NonCanonical"]),
+        ("str16 holding a str8", "da0020" + "61" * 32, ["NonCanonical"]),
+        ("bin16 holding a bin8", "c50003010203", ["NonCanonical"]),
+        ("array16 holding a fixarray", "dc00020102", ["NonCanonical"]),
+        ("float32", "ca3f800000", ["ForbiddenType"]),
+        ("float64", "cb3ff0000000000000", ["ForbiddenType"]),
+        ("fixmap", "81a161a162", ["ForbiddenType"]),
+        ("empty map", "80", ["ForbiddenType"]),
+        ("fixext1", "d40101", ["ForbiddenType"]),
+        ("timestamp extension", "d6ff00000001", ["ForbiddenType"]),
+        ("two values", "0102", ["TrailingBytes"]),
+        ("array followed by a byte", "920102c0", ["TrailingBytes"]),
+        ("truncated str", "a36162", ["Truncated"]),
+        ("truncated array", "930102", ["Truncated"]),
+        ("truncated uint32", "ce0001", ["Truncated"]),
+        ("reserved byte 0xc1", "c1", ["Malformed"]),
+        ("invalid UTF-8 in a str", "a2c328", ["InvalidUtf8"]),
+        ("UTF-16 surrogate encoded in a str", "a3eda080", ["InvalidUtf8"]),
+        ("nine levels of arrays", "91" * 9 + "c0", ["TooDeep"]),
+    ]
+    invalid = []
+    for comment, hexed, flags in invalid_inputs:
+        data = bytes.fromhex(hexed)
+        invalid.append(
+            {
+                "comment": comment,
+                "encoded": hexed,
+                "result": "invalid",
+                "error": error_of(lambda data=data: unpack(data)),
+                "flags": flags,
+            }
+        )
+    return document(
+        "peerfed/v1 canonical msgpack profile (spec §2)",
+        "Valid: decoding 'encoded' gives 'value' and encoding 'value' gives 'encoded'. "
+        "Invalid: decoding 'encoded' fails with 'error'.",
+        [
+            {"type": "CanonicalEncoding", "tests": valid},
+            {"type": "RejectedEncoding", "tests": invalid},
+        ],
+    )
+
+
+# --- identity -----------------------------------------------------------------------------
+
+
+def identity_vectors() -> dict[str, Any]:
+    tests = []
+    for name in NAMES:
+        tests.append(
+            {
+                "comment": f"{name}'s identity",
+                "ed25519_seed": SEEDS[name].hex(),
+                "ed25519_public": IDS[name].peer_id.hex,
+                "peer_id": IDS[name].peer_id.text,
+                "result": "valid",
+            }
+        )
+    x_tests = [
+        {
+            "comment": f"{name}'s encryption key",
+            "x25519_secret": X_SECRETS[name].hex(),
+            "x25519_public": XS[name].public.hex,
+            "result": "valid",
+        }
+        for name in NAMES
+    ]
+    good = IDS["alice"].peer_id.text
+    wrong_char = good[:-1] + ("a" if good[-1] != "a" else "b")
+    bad_texts = [
+        ("the last character changed: checksum fails", wrong_char, ["BadChecksum"]),
+        ("two characters swapped", good[:10] + good[11] + good[10] + good[12:], ["BadChecksum"]),
+        ("wrong prefix", "pf2" + good[3:], ["BadPrefix"]),
+        ("one character short", good[:-1], ["BadLength"]),
+        ("not base32 ('1' is outside the alphabet)", good[:-2] + "1" + good[-1], ["BadAlphabet"]),
+        ("non-zero trailing bits", _nonzero_tail(good), ["NonCanonical"]),
+    ]
+    text_tests = [
+        {
+            "comment": "upper case is accepted; the canonical form is lower case",
+            "text": good.upper().replace("PF1", "pf1", 1),
+            "ed25519_public": IDS["alice"].peer_id.hex,
+            "result": "valid",
+        }
+    ]
+    for comment, text, flags in bad_texts:
+        text_tests.append(
+            {
+                "comment": comment,
+                "text": text,
+                "result": "invalid",
+                "error": error_of(lambda t=text: PeerId.from_text(t)),
+                "flags": flags,
+            }
+        )
+    return document(
+        "Ed25519 identities, X25519 keys and peer id text (spec §4)",
+        "The peer id text is 'pf1' + lowercase unpadded base32 (RFC 4648) of the public key "
+        "followed by the first 4 bytes of BLAKE2b-256('pf1' || key, personalisation 'peerfed/peer-id').",
+        [
+            {"type": "Identity", "tests": tests},
+            {"type": "EncryptionKey", "tests": x_tests},
+            {"type": "PeerIdText", "tests": text_tests},
+        ],
+    )
+
+
+def _nonzero_tail(text: str) -> str:
+    # 36 bytes in base32: the last character carries 2 data bits and 3 zero bits. Setting
+    # one of those zero bits keeps the data (and checksum) but breaks canonicity.
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    last = alphabet.index(text[-1])
+    return text[:-1] + alphabet[last | 1]
+
+
+# --- envelopes ----------------------------------------------------------------------------
+
+FULL_LISTING = Listing(
+    kind="offer",
+    topics=("panic attacks", "ataques de pánico"),
+    vocab=("anxiety",),
+    languages=("es", "en"),
+    formats=("text", "voice"),
+    tz="Europe/Madrid",
+    availability=(Window(days=0b0011111, start=18 * 60, end=21 * 60),),
+    timing="scheduled",
+    capacity=2,
+    area="Madrid",
+    summary="I have lived with panic attacks; I can listen on weekday evenings, in Spanish or English.",
+)
+MIN_LISTING = Listing(
+    kind="request",
+    topics=("grief",),
+    languages=("en",),
+    formats=("text",),
+    timing="soon",
+    summary="Looking for someone who has lost a parent to talk with.",
+)
+
+
+def _listing_payload(
+    body_wire: Value, *, type_name: str = "listing", created: int = NOW - 3600, expires: int = NOW + 7 * DAY
+) -> bytes:
+    return pack([type_name, created, expires, body_wire])
+
+
+def _with_float(body: list[Value]) -> bytes:
+    marked = list(body)
+    marked[8] = 77  # capacity, encoded as the single byte 0x4d
+    payload = _listing_payload(marked)
+    float_payload = payload.replace(b"\x4d\xa6Madrid", b"\xcb" + struct.pack(">d", 2.0) + b"\xa6Madrid", 1)
+    assert float_payload != payload
+    return float_payload
+
+
+def envelope_vectors() -> dict[str, Any]:
+    alice, bob = IDS["alice"], IDS["bob"]
+    full = sign(alice, FULL_LISTING, created_at=NOW - 3600, expires_at=NOW + 14 * DAY)
+    minimal = sign(bob, MIN_LISTING, created_at=NOW - 60, expires_at=NOW + 3 * DAY)
+    valid_envs: list[tuple[str, Envelope]] = [
+        ("an offer with every field", full),
+        ("a request with only the required fields", minimal),
+        (
+            "a withdrawal of the first offer",
+            sign(alice, Withdrawal(full.id), created_at=NOW, expires_at=NOW + 14 * DAY),
+        ),
+        (
+            "a key bundle with a home node and pseudonym",
+            sign(
+                bob,
+                KeyBundle(XS["bob"].public, home="https://grief-circle.example", pseudonym="Río"),
+                created_at=NOW - DAY,
+                expires_at=NOW + 29 * DAY,
+            ),
+        ),
+        (
+            "a key bundle with neither",
+            sign(alice, KeyBundle(XS["alice"].public), created_at=NOW - DAY, expires_at=NOW + 29 * DAY),
+        ),
+        (
+            "a listing at the longest lifetime, 90 days",
+            sign(alice, MIN_LISTING, created_at=NOW - DAY, expires_at=NOW - DAY + 90 * DAY),
+        ),
+        (
+            "created exactly at the clock-skew limit, now + 300 s",
+            sign(alice, MIN_LISTING, created_at=NOW + 300, expires_at=NOW + DAY),
+        ),
+        ("expires one second after now", sign(alice, MIN_LISTING, created_at=NOW - DAY, expires_at=NOW + 1)),
+    ]
+    context_of = {
+        "listing": "peerfed/v1/envelope",
+        "withdrawal": "peerfed/v1/envelope",
+        "key-bundle": "peerfed/v1/key-bundle",
+    }
+    valid = []
+    for comment, env in valid_envs:
+        opened = open_signed(env.raw, context=env.context, now=NOW)
+        assert opened == env
+        valid.append(
+            {
+                "comment": comment,
+                "context": context_of[env.type],
+                "input": env.raw.hex(),
+                "result": "valid",
+                "id": env.id.hex(),
+                "author": env.author.hex,
+                "payload": typed(unpack(env.raw[97:])),
+            }
+        )
+
+    body = FULL_LISTING.to_wire()
+    ctx = Context.ENVELOPE
+
+    def framed(payload: bytes, context: Context = ctx) -> bytes:
+        return _frame(alice, context, payload)
+
+    def flip(data: bytes, index: int) -> bytes:
+        return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
+
+    long_summary = list(body)
+    long_summary[10] = "x" * 601
+    bad_lang = list(body)
+    bad_lang[3] = ["english!"]
+    bad_format = list(body)
+    bad_format[4] = ["telepathy"]
+    no_topics = list(body)
+    no_topics[1] = []
+    control = list(body)
+    control[1] = ["grief\u0007"]
+    zero_capacity = list(body)
+    zero_capacity[8] = 0
+    bad_window = list(body)
+    bad_window[6] = [[31, 1200, 1080]]
+    noncanonical = full.raw[97:].replace(pack(NOW - 3600), b"\xcf" + (NOW - 3600).to_bytes(8, "big"), 1)
+    invalid_cases: list[tuple[str, str, bytes, list[str]]] = [
+        ("signature with one bit flipped", "peerfed/v1/envelope", flip(full.raw, 40), ["BadSignature"]),
+        (
+            "payload with one bit flipped",
+            "peerfed/v1/envelope",
+            flip(full.raw, len(full.raw) - 5),
+            ["BadSignature"],
+        ),
+        ("author with one bit flipped", "peerfed/v1/envelope", flip(full.raw, 5), ["BadSignature"]),
+        (
+            "all-zero signature",
+            "peerfed/v1/envelope",
+            full.raw[:33] + bytes(64) + full.raw[97:],
+            ["BadSignature"],
+        ),
+        (
+            "a listing checked under the key-bundle context",
+            "peerfed/v1/key-bundle",
+            full.raw,
+            ["WrongContext"],
+        ),
+        (
+            "a key bundle checked under the envelope context",
+            "peerfed/v1/envelope",
+            bytes.fromhex(valid[3]["input"]),
+            ["WrongContext"],
+        ),
+        (
+            "a listing checked as a sealed inner message",
+            "peerfed/v1/sealed-inner",
+            full.raw,
+            ["WrongContext"],
+        ),
+        ("framing version 0x00", "peerfed/v1/envelope", b"\x00" + full.raw[1:], ["UnknownVersion"]),
+        ("framing version 0x02", "peerfed/v1/envelope", b"\x02" + full.raw[1:], ["UnknownVersion"]),
+        ("97 bytes: a header and no payload", "peerfed/v1/envelope", full.raw[:97], ["Truncated"]),
+        (
+            "payload truncated, correctly signed",
+            "peerfed/v1/envelope",
+            framed(full.raw[97:-3]),
+            ["Truncated"],
+        ),
+        (
+            "one byte after the payload, correctly signed",
+            "peerfed/v1/envelope",
+            framed(full.raw[97:] + b"\xc0"),
+            ["TrailingBytes"],
+        ),
+        (
+            "created_at as uint64, correctly signed",
+            "peerfed/v1/envelope",
+            framed(noncanonical),
+            ["NonCanonical"],
+        ),
+        (
+            "a map as payload, correctly signed",
+            "peerfed/v1/envelope",
+            framed(bytes.fromhex("81a174a76c697374696e67")),
+            ["ForbiddenType"],
+        ),
+        (
+            "a float in the body, correctly signed",
+            "peerfed/v1/envelope",
+            framed(_with_float(body)),
+            ["ForbiddenType"],
+        ),
+        ("over 65,536 bytes", "peerfed/v1/envelope", full.raw + bytes(65_537 - len(full.raw)), ["Oversize"]),
+        ("payload is a str, not an array", "peerfed/v1/envelope", framed(pack("listing")), ["Schema"]),
+        (
+            "payload has five items",
+            "peerfed/v1/envelope",
+            framed(pack(["listing", NOW, NOW + DAY, body, None])),
+            ["Schema"],
+        ),
+        (
+            "listing body with ten fields",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(body[:10])),
+            ["Schema"],
+        ),
+        ("summary of 601 bytes", "peerfed/v1/envelope", framed(_listing_payload(long_summary)), ["Schema"]),
+        (
+            "language that is not a BCP 47 tag",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(bad_lang)),
+            ["Schema"],
+        ),
+        ("unknown format", "peerfed/v1/envelope", framed(_listing_payload(bad_format)), ["Schema"]),
+        ("no topics", "peerfed/v1/envelope", framed(_listing_payload(no_topics)), ["Schema"]),
+        (
+            "control character in a topic",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(control)),
+            ["Schema"],
+        ),
+        ("capacity 0", "peerfed/v1/envelope", framed(_listing_payload(zero_capacity)), ["Schema"]),
+        (
+            "window that ends before it starts",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(bad_window)),
+            ["Schema"],
+        ),
+        (
+            "unknown type",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(body, type_name="diagnosis")),
+            ["UnknownType"],
+        ),
+        (
+            "a sealed-only type under the envelope context",
+            "peerfed/v1/envelope",
+            framed(_listing_payload([bytes(32), bytes(16), True], type_name="end")),
+            ["UnknownType"],
+        ),
+        (
+            "lifetime 90 days + 1 s",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(body, created=NOW - DAY, expires=NOW - DAY + 90 * DAY + 1)),
+            ["Lifetime"],
+        ),
+        (
+            "expires_at equal to created_at",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(body, created=NOW + 10, expires=NOW + 10)),
+            ["Lifetime"],
+        ),
+        (
+            "created now + 301 s",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(body, created=NOW + 301, expires=NOW + DAY)),
+            ["Future"],
+        ),
+        (
+            "expires exactly now",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(body, created=NOW - DAY, expires=NOW)),
+            ["Expired"],
+        ),
+        (
+            "expired a day ago",
+            "peerfed/v1/envelope",
+            framed(_listing_payload(body, created=NOW - 3 * DAY, expires=NOW - DAY)),
+            ["Expired"],
+        ),
+    ]
+    invalid = []
+    for comment, context_name, data, flags in invalid_cases:
+        context = Context(context_name)
+        invalid.append(
+            {
+                "comment": comment,
+                "context": context_name,
+                "input": data.hex(),
+                "result": "invalid",
+                "error": error_of(lambda d=data, c=context: open_signed(d, context=c, now=NOW)),
+                "flags": flags,
+            }
+        )
+    return document(
+        "peerfed/v1 signed objects: listings, withdrawals, key bundles (spec §5, §6, §4.3)",
+        "Open 'input' under 'context' at 'now'. Valid: the id, author and decoded payload match. "
+        "Invalid: opening fails with 'error'; checks run in the order of spec §5.5.",
+        [
+            {"type": "SignedObject", "tests": valid},
+            {"type": "RejectedSignedObject", "tests": invalid},
+        ],
+        keys=keys_section(),
+    )
+
+
+# --- sealing ------------------------------------------------------------------------------
+
+CONNECTION = bytes(range(0xC0, 0xD0))
+TERMS = Terms(
+    helps="Someone to listen without advice while I get through the evenings.",
+    formats=("text",),
+    times="weekday evenings, 19:00-21:00 Madrid time",
+    until=NOW + 30 * DAY,
+    boundaries=("no contact outside peerfed", "either of us can pause for a week"),
+    ending="either of us says so; no reason needed",
+)
+
+
+def _ephemeral(n: int) -> bytes:
+    return bytes([0xE0 + n]) * 32
+
+
+def _nonce(n: int) -> bytes:
+    return bytes([0x40 + n]) * 24
+
+
+def sealing_vectors() -> dict[str, Any]:
+    alice, bob = IDS["alice"], IDS["bob"]
+    a_id, b_id = alice.peer_id, bob.peer_id
+    listing_id = sign(bob, MIN_LISTING, created_at=NOW - 60, expires_at=NOW + 3 * DAY).id
+    t = NOW - 1800
+    inners: list[tuple[str, Identity, str, Any]] = [
+        (
+            "reach-out with proposed terms",
+            alice,
+            "bob",
+            ReachOut(
+                b_id, CONNECTION, listing_id, "Hola. I read your request; I lost my father last year.", TERMS
+            ),
+        ),
+        (
+            "reach-out with only a hello",
+            alice,
+            "bob",
+            ReachOut(b_id, CONNECTION, listing_id, "Hi, I'd like to talk."),
+        ),
+        (
+            "response: accept with a reply",
+            bob,
+            "alice",
+            Response(a_id, CONNECTION, True, "Thank you for writing. Yes, let's talk."),
+        ),
+        ("response: decline, which carries no text", bob, "alice", Response(a_id, CONNECTION, False)),
+        ("agreement version 1", alice, "bob", Agreement(b_id, CONNECTION, 1, TERMS)),
+        (
+            "message with reply_to",
+            bob,
+            "alice",
+            Message(a_id, CONNECTION, 3, "Tonight was hard, but writing helps.", reply_to=bytes([0x77]) * 32),
+        ),
+        ("message of 3,000 bytes, padded to 3,072", alice, "bob", Message(b_id, CONNECTION, 1, "ñ" * 1500)),
+        ("end with an erase request", alice, "bob", End(b_id, CONNECTION, erase=True)),
+        ("end without one", bob, "alice", End(a_id, CONNECTION)),
+    ]
+    valid = []
+    sealed_for_invalid = None
+    for n, (comment, author, recipient, body) in enumerate(inners):
+        inner = sign(author, body, created_at=t + n, expires_at=t + n + 7 * DAY)
+        sealed = seal(inner, XS[recipient].public, ephemeral=_ephemeral(n), nonce=_nonce(n))
+        opened = open_sealed(sealed.raw, recipient=IDS[recipient].peer_id, secrets=[XS[recipient]], now=NOW)
+        assert opened.inner == inner
+        shared = EncryptionSecret(_ephemeral(n)).shared(XS[recipient].public)
+        eph_pub = EncryptionSecret(_ephemeral(n)).public
+        if sealed_for_invalid is None:
+            sealed_for_invalid = (inner, sealed)
+        valid.append(
+            {
+                "comment": comment,
+                "recipient": recipient,
+                "input": sealed.raw.hex(),
+                "result": "valid",
+                "sealed_id": sealed.id.hex(),
+                "mailbox": IDS[recipient].peer_id.hex,
+                "hour": sealed.hour,
+                "ephemeral_secret": _ephemeral(n).hex(),
+                "ephemeral_public": eph_pub.hex,
+                "nonce": _nonce(n).hex(),
+                "shared_secret": shared.hex(),
+                "key": sealing._derive(shared, bytes(eph_pub), bytes(XS[recipient].public)).hex(),
+                "padded_length": sealing.padded_length(4 + len(inner.raw)),
+                "inner": inner.raw.hex(),
+                "inner_id": inner.id.hex(),
+                "inner_author": author.peer_id.hex,
+                "inner_payload": typed(unpack(inner.raw[97:])),
+            }
+        )
+
+    assert sealed_for_invalid is not None
+    inner, good = sealed_for_invalid
+    mailbox = bytes(b_id)
+    rkey = bytes(XS["bob"].public)
+    hour = good.hour
+
+    def raw_seal(
+        plain: bytes,
+        *,
+        mb: bytes = mailbox,
+        hr: int = hour,
+        key: bytes = rkey,
+        scheme: int = 1,
+        outer: int = 1,
+    ) -> bytes:
+        return sealing._encrypt(plain, mb, hr, key, _ephemeral(20), _nonce(20), scheme, outer).raw
+
+    def with_payload(change: Callable[[bytes], bytes]) -> bytes:
+        return pack([1, mailbox, hour, change(good.payload)])
+
+    def flip_at(index: int) -> Callable[[bytes], bytes]:
+        return lambda p: p[:index] + bytes([p[index] ^ 0x01]) + p[index + 1 :]
+
+    padded = sealing.pad(inner.raw)
+    bad_pad = padded[:-1] + b"\x01"
+    too_long = (len(padded)).to_bytes(4, "big") + padded[4:]
+    small = sign(alice, End(b_id, CONNECTION), created_at=t, expires_at=t + DAY).raw
+    overpadded = len(small).to_bytes(4, "big") + small + bytes(512 - 4 - len(small))
+    other_recipient = sign(alice, End(IDS["carol"].peer_id, CONNECTION), created_at=t, expires_at=t + DAY)
+    expired = sign(alice, End(b_id, CONNECTION), created_at=NOW - 3 * DAY, expires_at=NOW - DAY)
+    listing_inner = _frame(alice, Context.ENVELOPE, inner.raw[97:])
+    broken_sig = inner.raw[:40] + bytes([inner.raw[40] ^ 1]) + inner.raw[41:]
+    invalid_cases: list[tuple[str, str, bytes, list[str]]] = [
+        ("ciphertext with one bit flipped", "bob", with_payload(flip_at(200)), ["Tampered"]),
+        ("tag with one bit flipped", "bob", with_payload(flip_at(len(good.payload) - 1)), ["Tampered"]),
+        ("nonce with one bit flipped", "bob", with_payload(flip_at(70)), ["Tampered"]),
+        ("ephemeral key with one bit flipped", "bob", with_payload(flip_at(40)), ["Tampered"]),
+        (
+            "hour moved by an hour (authenticated as associated data)",
+            "bob",
+            pack([1, mailbox, hour - 3600, good.payload]),
+            ["Tampered"],
+        ),
+        (
+            "all-zero (low-order) ephemeral key",
+            "bob",
+            with_payload(lambda p: p[:33] + bytes(32) + p[65:]),
+            ["LowOrder"],
+        ),
+        ("opened by carol: another mailbox", "carol", good.raw, ["WrongRecipient"]),
+        (
+            "bob's mailbox, but sealed to carol's encryption key",
+            "bob",
+            raw_seal(padded, key=bytes(XS["carol"].public)),
+            ["WrongRecipient"],
+        ),
+        (
+            "the signed inner message names carol",
+            "bob",
+            raw_seal(sealing.pad(other_recipient.raw)),
+            ["WrongRecipient"],
+        ),
+        ("outer version 2", "bob", raw_seal(padded, outer=2), ["UnknownVersion"]),
+        ("sealing scheme 2", "bob", raw_seal(padded, scheme=2), ["UnknownVersion"]),
+        ("sealing scheme 0", "bob", raw_seal(padded, scheme=0), ["UnknownVersion"]),
+        ("payload length is not a padding bucket", "bob", with_payload(lambda p: p + b"\x00"), ["Schema"]),
+        ("hour is not a whole hour", "bob", pack([1, mailbox, hour + 1, good.payload]), ["Schema"]),
+        ("mailbox of 31 bytes", "bob", pack([1, mailbox[:31], hour, good.payload]), ["Schema"]),
+        ("outer with three items", "bob", pack([1, mailbox, hour]), ["Schema"]),
+        (
+            "hour as uint64",
+            "bob",
+            good.raw.replace(pack(hour), b"\xcf" + hour.to_bytes(8, "big"), 1),
+            ["NonCanonical"],
+        ),
+        ("one byte after the outer array", "bob", good.raw + b"\xc0", ["TrailingBytes"]),
+        ("over 65,536 bytes", "bob", good.raw + bytes(65_537 - len(good.raw)), ["Oversize"]),
+        ("a padding byte is not zero", "bob", raw_seal(bad_pad), ["BadPadding"]),
+        ("length prefix longer than the plaintext", "bob", raw_seal(too_long), ["BadPadding"]),
+        ("padded to 512 where 256 is the bucket", "bob", raw_seal(overpadded), ["BadPadding"]),
+        ("inner signature with one bit flipped", "bob", raw_seal(sealing.pad(broken_sig)), ["BadSignature"]),
+        (
+            "inner signed under the envelope context",
+            "bob",
+            raw_seal(sealing.pad(listing_inner)),
+            ["WrongContext"],
+        ),
+        ("inner message expired", "bob", raw_seal(sealing.pad(expired.raw)), ["Expired"]),
+    ]
+    invalid = []
+    for comment, recipient, data, flags in invalid_cases:
+        invalid.append(
+            {
+                "comment": comment,
+                "recipient": recipient,
+                "input": data.hex(),
+                "result": "invalid",
+                "error": error_of(
+                    lambda d=data, r=recipient: open_sealed(
+                        d, recipient=IDS[r].peer_id, secrets=[XS[r]], now=NOW
+                    )
+                ),
+                "flags": flags,
+            }
+        )
+    return document(
+        "peerfed/v1 sealing scheme 1: X25519 + BLAKE2b + XChaCha20-Poly1305-IETF (spec §7, §8)",
+        "Open 'input' as 'recipient' (their peer id and x25519 secret from 'keys') at 'now'. "
+        "Valid: every listed intermediate and the inner object match. Invalid: fails with 'error'.",
+        [
+            {"type": "SealedMessage", "tests": valid},
+            {"type": "RejectedSealedMessage", "tests": invalid},
+        ],
+        keys=keys_section(),
+    )
+
+
+def padding_vectors() -> dict[str, Any]:
+    tests = [
+        {"comment": f"{n} bytes", "length": n, "padded_length": sealing.padded_length(n), "result": "valid"}
+        for n in (1, 4, 100, 256, 257, 320, 321, 512, 513, 1000, 1024, 1025, 3004, 4097, 20000, 32769, 57344)
+    ]
+    return document(
+        "peerfed/v1 padding buckets (spec §7.2)",
+        "length = 4 + the inner object's length; padded_length is what it is padded to. "
+        "A padded length over 57,344 cannot be sealed.",
+        [{"type": "PaddingBucket", "tests": tests}],
+    )
+
+
+# --- the connection state machine ---------------------------------------------------------
+
+
+def connection_vectors() -> dict[str, Any]:
+    a, b = IDS["alice"], IDS["bob"]
+    a_id, b_id = a.peer_id, b.peer_id
+    listing = bytes([0x11]) * 32
+    clock = [NOW - 5000]
+
+    def at(identity: Identity, body: Any, *, created: int | None = None, life: int = DAY) -> Envelope:
+        clock[0] += 10
+        when = clock[0] if created is None else created
+        return sign(identity, body, created_at=when, expires_at=when + life)
+
+    def to_b(body_cls: Any, *args: Any) -> Any:
+        return body_cls(b_id, CONNECTION, *args)
+
+    def to_a(body_cls: Any, *args: Any) -> Any:
+        return body_cls(a_id, CONNECTION, *args)
+
+    other_terms = Terms(helps="Practical tips for sleeping after a loss.")
+    reach = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?"))
+    # Still valid at NOW, but expires 200 s later: a response 1 s after that is too late.
+    short_reach = at(
+        a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?"), created=NOW - 400, life=600
+    )
+    msg1 = to_a(Message, 1, "Thank you for being here.")
+    scenarios: list[tuple[str, Envelope, list[tuple[str, Envelope]]]] = [
+        (
+            "accept, agree, talk both ways, the author ends",
+            reach,
+            [
+                ("bob", at(b, to_a(Response, True, "Yes, gladly."))),
+                ("alice", at(a, to_b(Agreement, 1, TERMS))),
+                ("bob", at(b, to_a(Agreement, 1, TERMS))),
+                ("alice", at(a, to_b(Message, 1, "Thank you."))),
+                ("bob", at(b, msg1)),
+                ("alice", at(a, to_b(Message, 2, "Same time next week?"))),
+                ("bob", at(b, to_a(End, True))),
+            ],
+        ),
+        (
+            "decline; nothing after it",
+            reach,
+            [
+                ("bob", at(b, to_a(Response, False))),
+                ("alice", at(a, to_b(Message, 1, "Why not?"))),
+                ("bob", at(b, to_a(Response, True))),
+            ],
+        ),
+        (
+            "the reacher cannot talk before acceptance, but can end",
+            reach,
+            [
+                ("alice", at(a, to_b(Message, 1, "Are you there?"))),
+                ("alice", at(a, to_b(Agreement, 1, TERMS))),
+                ("alice", at(a, to_b(End, False))),
+                ("bob", at(b, to_a(Response, True))),
+            ],
+        ),
+        (
+            "terms differ, then a new version both sign; a later proposal leaves it in force",
+            reach,
+            [
+                ("bob", at(b, to_a(Response, True))),
+                ("alice", at(a, to_b(Agreement, 1, TERMS))),
+                ("bob", at(b, to_a(Agreement, 1, other_terms))),
+                ("bob", at(b, to_a(Agreement, 2, TERMS))),
+                ("alice", at(a, to_b(Agreement, 2, TERMS))),
+                ("alice", at(a, to_b(Agreement, 3, other_terms))),
+                ("alice", at(a, to_b(Agreement, 3, other_terms))),
+            ],
+        ),
+        (
+            "out-of-turn agreement versions",
+            reach,
+            [
+                ("bob", at(b, to_a(Response, True))),
+                ("alice", at(a, to_b(Agreement, 2, TERMS))),
+                ("alice", at(a, to_b(Agreement, 1, TERMS))),
+                ("bob", at(b, to_a(Agreement, 3, TERMS))),
+            ],
+        ),
+        (
+            "duplicates: the same message twice, and a reused sequence number",
+            reach,
+            [
+                ("bob", at(b, to_a(Response, True))),
+                ("bob", (dup := at(b, msg1))),
+                ("bob", dup),
+                ("bob", at(b, to_a(Message, 1, "Said again with other words."))),
+                ("bob", at(b, to_a(Message, 2, "A second message."))),
+            ],
+        ),
+        (
+            "the reacher ends after agreement; then nothing more, not even another end",
+            reach,
+            [
+                ("bob", at(b, to_a(Response, True))),
+                ("bob", at(b, to_a(Agreement, 1, TERMS))),
+                ("alice", at(a, to_b(Agreement, 1, TERMS))),
+                ("alice", at(a, to_b(End, False))),
+                ("bob", at(b, to_a(End, False))),
+                ("bob", at(b, to_a(Message, 1, "Goodbye."))),
+            ],
+        ),
+        (
+            "a response created after the reach-out expired",
+            short_reach,
+            [
+                ("bob", at(b, to_a(Response, True), created=short_reach.expires_at + 1)),
+                ("bob", at(b, to_a(Response, False), created=short_reach.expires_at)),
+            ],
+        ),
+        (
+            "only the listing's author may answer, and only once",
+            reach,
+            [
+                ("alice", at(a, to_b(Response, True))),
+                ("bob", at(b, to_a(Response, True))),
+                ("bob", at(b, to_a(Response, True, "Again?"))),
+            ],
+        ),
+        (
+            "a message for another connection, or between other peers",
+            reach,
+            [
+                ("bob", at(b, Response(a_id, bytes(16), True))),
+                ("carol", at(IDS["carol"], to_a(Response, True))),
+                ("bob", at(b, Response(IDS["carol"].peer_id, CONNECTION, True))),
+            ],
+        ),
+    ]
+    tests = []
+    for comment, start, steps in scenarios:
+        conn = Connection.start(start)
+        out_steps = []
+        for who, env in steps:
+            step: dict[str, Any] = {"by": who, "input": env.raw.hex()}
+            try:
+                conn = conn.receive(open_signed(env.raw, context=Context.SEALED, now=NOW))
+            except ConnectionStateError as exc:
+                step["error"] = exc.code
+            step["state"] = _describe(conn)
+            out_steps.append(step)
+        tests.append(
+            {
+                "comment": comment,
+                "reach_out": start.raw.hex(),
+                "result": "valid",
+                "steps": out_steps,
+            }
+        )
+    return document(
+        "peerfed/v1 support connection state machine (spec §9)",
+        "Start a connection from 'reach_out', then open each step's 'input' under the sealed-inner "
+        "context at 'now' and apply it. A step with 'error' is refused with that code and leaves the "
+        "state as it was; 'state' is the state after the step either way.",
+        [{"type": "ConnectionScenario", "tests": tests}],
+        keys=keys_section(),
+    )
+
+
+def _describe(conn: Connection) -> dict[str, Any]:
+    return {
+        "state": conn.state.value,
+        "in_force": None if conn.in_force is None else conn.in_force[0],
+        "ended_by": None if conn.ended_by is None else conn.ended_by.value,
+        "erase_requested": conn.erase_requested,
+    }
+
+
+BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
+    "encoding.json": encoding_vectors,
+    "identity.json": identity_vectors,
+    "envelopes.json": envelope_vectors,
+    "sealing.json": sealing_vectors,
+    "padding.json": padding_vectors,
+    "connection.json": connection_vectors,
+}
+
+
+def render(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def build_all() -> dict[str, bytes]:
+    return {name: render(build()) for name, build in BUILDERS.items()}
+
+
+def main(argv: list[str]) -> int:
+    files = build_all()
+    if "--check" in argv:
+        stale = [n for n, data in files.items() if (HERE / n).read_bytes() != data]
+        for name in stale:
+            print(f"{name} differs from what generate.py makes", file=sys.stderr)
+        return 1 if stale else 0
+    for name, data in files.items():
+        (HERE / name).write_bytes(data)
+        count = json.loads(data)["numberOfTests"]
+        print(f"{name}: {count} tests, sha256 {hashlib.sha256(data).hexdigest()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
