@@ -17,6 +17,7 @@ from .errors import (
     LocalError,
     PeerfedError,
     RemoteError,
+    RequestError,
     SchemaError,
     SealError,
     SignatureError,
@@ -40,6 +41,7 @@ from .messages import (
     Window,
     Withdrawal,
 )
+from .node import ClientAuth, Erasure, NodeDocument, NodeRequest
 from .sealing import Opened, Sealed, check_hour, open_sealed, padded_length, parse_sealed, seal
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "MAX_ENVELOPE_BYTES",
     "TRANSITIONS",
     "Agreement",
+    "ClientAuth",
     "Connection",
     "ConnectionStateError",
     "Context",
@@ -55,6 +58,7 @@ __all__ = [
     "EncryptionKey",
     "EncryptionSecret",
     "End",
+    "Erasure",
     "Envelope",
     "Format",
     "IllegalSend",
@@ -65,11 +69,14 @@ __all__ = [
     "Listing",
     "LocalError",
     "Message",
+    "NodeDocument",
+    "NodeRequest",
     "Opened",
     "PeerId",
     "PeerfedError",
     "ReachOut",
     "RemoteError",
+    "RequestError",
     "Response",
     "SchemaError",
     "SealError",

@@ -48,9 +48,7 @@ def personalisation(label: str) -> bytes:
 
 def blake2b_256(data: bytes, person: bytes) -> bytes:
     """Unkeyed BLAKE2b with a 32-byte digest, no salt, and a 16-byte personalisation."""
-    return sodium.crypto_generichash_blake2b_salt_personal(
-        data, digest_size=32, key=b"", salt=bytes(16), person=person
-    )
+    return sodium.crypto_generichash_blake2b_salt_personal(data, digest_size=32, key=b"", salt=bytes(16), person=person)
 
 
 def _need(value: bytes, size: int, what: str) -> None:

@@ -152,8 +152,9 @@ class _Reader:
             return self.array(self.length(*_ARRAYS[tag]), depth)
         if tag == 0xC1:
             raise EncodingError("byte 0xc1 is never used", "encoding.malformed")
-        raise EncodingError(f"type byte 0x{tag:02x} (map, float or extension) is not allowed",
-                            "encoding.forbidden_type")
+        raise EncodingError(
+            f"type byte 0x{tag:02x} (map, float or extension) is not allowed", "encoding.forbidden_type"
+        )
 
     def length(self, size: int, floor: int) -> int:
         value = self.uint(size)

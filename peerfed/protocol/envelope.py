@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from . import crypto
 from .encoding import pack, unpack
 from .errors import EncodingError, InvalidValue, SchemaError, SizeError, TimeError, VersionError
 from .identity import Identity, PeerId
-from .messages import BODY_TYPES, MAX_TIMESTAMP, Body
+from .messages import BODY_TYPES, MAX_TIMESTAMP
+from .messages import Body as PeerBody
+from .node import NODE_BODY_TYPES, ClientAuth, Erasure, NodeDocument, NodeRequest
+
+Body: TypeAlias = PeerBody | NodeDocument | NodeRequest | ClientAuth | Erasure
+_TYPES: dict[str, type[Body]] = {**BODY_TYPES, **NODE_BODY_TYPES}
 
 __all__ = [
     "CLOCK_SKEW",
@@ -31,6 +37,7 @@ __all__ = [
     "HEADER_BYTES",
     "MAX_ENVELOPE_BYTES",
     "Context",
+    "Body",
     "Envelope",
     "open_signed",
     "sign",
@@ -51,16 +58,17 @@ class Context(enum.StrEnum):
     SEALED = "peerfed/v1/sealed-inner"
     NODE_DOCUMENT = "peerfed/v1/node-document"
     NODE_REQUEST = "peerfed/v1/node-request"
+    CLIENT_AUTH = "peerfed/v1/client-auth"
 
 
-# Which body types may be signed under which context. Node documents and node requests
-# are defined by the node part of the spec; they use the same framing.
+# Which body types may be signed under which context (spec §5.4).
 CONTEXT_TYPES: dict[Context, frozenset[str]] = {
-    Context.ENVELOPE: frozenset({"listing", "withdrawal"}),
+    Context.ENVELOPE: frozenset({"listing", "withdrawal", "erasure"}),
     Context.KEY_BUNDLE: frozenset({"key-bundle"}),
     Context.SEALED: frozenset({"reach-out", "response", "agreement", "message", "end"}),
-    Context.NODE_DOCUMENT: frozenset(),
-    Context.NODE_REQUEST: frozenset(),
+    Context.NODE_DOCUMENT: frozenset({"node-document"}),
+    Context.NODE_REQUEST: frozenset({"node-request"}),
+    Context.CLIENT_AUTH: frozenset({"client-auth"}),
 }
 
 
@@ -93,9 +101,7 @@ class Envelope:
         return self.body.type_name
 
 
-def sign(
-    identity: Identity, body: Body, *, created_at: int, expires_at: int
-) -> Envelope:
+def sign(identity: Identity, body: Body, *, created_at: int, expires_at: int) -> Envelope:
     """Sign ``body`` as ``identity``. The context follows from the body's type.
 
     Raises InvalidValue if the times break spec §5.3 or the object is over the size cap.
@@ -108,8 +114,14 @@ def sign(
         raise InvalidValue(f"a signed object is at most {MAX_ENVELOPE_BYTES} bytes")
     signed = _signed_bytes(context, raw[1:33], payload)
     return Envelope(
-        context, identity.peer_id, created_at, expires_at, body, raw[33:HEADER_BYTES],
-        crypto.blake2b_256(signed, _ID_PERSON), raw,
+        context,
+        identity.peer_id,
+        created_at,
+        expires_at,
+        body,
+        raw[33:HEADER_BYTES],
+        crypto.blake2b_256(signed, _ID_PERSON),
+        raw,
     )
 
 
@@ -135,9 +147,7 @@ def _check_lifetime(created_at: object, expires_at: object, body: Body, *, local
         raise TimeError(message, "time.lifetime")
 
 
-def open_signed(
-    data: bytes, *, context: Context, now: int, max_bytes: int = MAX_ENVELOPE_BYTES
-) -> Envelope:
+def open_signed(data: bytes, *, context: Context, now: int, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
     """Verify and decode one signed object received from outside (spec §5.5).
 
     Checks, in this order: size, length, framing version, signature, encoding, payload
@@ -159,17 +169,13 @@ def open_signed(
     crypto.ed25519_verify(author, signed, signature)
 
     decoded = unpack(payload)
-    if (
-        not isinstance(decoded, list)
-        or len(decoded) != 4
-        or not isinstance(decoded[0], str)
-    ):
+    if not isinstance(decoded, list) or len(decoded) != 4 or not isinstance(decoded[0], str):
         raise SchemaError("a payload is [type, created_at, expires_at, body]")
     type_name, created_at, expires_at, wire_body = decoded
     if type_name not in CONTEXT_TYPES[context]:
         raise SchemaError(f"type {type_name!r} is not signed under {context.value}", "schema.unknown_type")
     try:
-        body = BODY_TYPES[type_name].from_wire(wire_body)
+        body = _TYPES[type_name].from_wire(wire_body)
     except InvalidValue as exc:
         raise SchemaError(f"{type_name}: {exc}") from exc
     _check_lifetime(created_at, expires_at, body, local=False)
@@ -179,6 +185,12 @@ def open_signed(
     if expires_at <= now:
         raise TimeError("expired", "time.expired")
     return Envelope(
-        context, PeerId(author), created_at, expires_at, body, signature,
-        crypto.blake2b_256(signed, _ID_PERSON), data,
+        context,
+        PeerId(author),
+        created_at,
+        expires_at,
+        body,
+        signature,
+        crypto.blake2b_256(signed, _ID_PERSON),
+        data,
     )

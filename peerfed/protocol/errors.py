@@ -12,7 +12,8 @@
         ├── SignatureError         the Ed25519 signature does not verify (spec §5.2)
         ├── TimeError              expired, too far in the future, or lifetime too long (spec §5.3)
         ├── SealError              a sealed payload cannot be opened (spec §7)
-        └── ConnectionStateError   a message the connection's state does not allow (spec §9)
+        ├── ConnectionStateError   a message the connection's state does not allow (spec §9)
+        └── RequestError           a request to a node refused: auth, rate, policy (spec §13.8)
 
 Every RemoteError carries a stable wire ``code`` and the HTTP status a node answers with;
 the table lives in spec §10 and in ``ERROR_CODES`` below. The receive path raises only
@@ -30,6 +31,7 @@ __all__ = [
     "LocalError",
     "PeerfedError",
     "RemoteError",
+    "RequestError",
     "SchemaError",
     "SealError",
     "SignatureError",
@@ -59,6 +61,20 @@ ERROR_CODES: dict[str, int] = {
     "connection.not_allowed": 409,
     "connection.duplicate": 409,
     "connection.closed": 409,
+    # The node protocol (spec §13.8)
+    "request.invalid": 400,
+    "auth.required": 401,
+    "auth.invalid": 401,
+    "auth.replayed": 401,
+    "auth.forbidden": 403,
+    "auth.pending": 403,
+    "auth.invite": 403,
+    "federation.refused": 403,
+    "not_found": 404,
+    "gone": 410,
+    "rate.limited": 429,
+    "node.unavailable": 503,
+    "node.internal": 500,
 }
 
 
@@ -134,3 +150,7 @@ class SealError(RemoteError):
 
 class ConnectionStateError(RemoteError):
     default_code = "connection.not_allowed"
+
+
+class RequestError(RemoteError):
+    default_code = "request.invalid"

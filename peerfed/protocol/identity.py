@@ -62,9 +62,9 @@ class PeerId(_PublicKey):
     @classmethod
     def from_text(cls, text: str) -> PeerId:
         """Parse a peer id's text form; raises SchemaError if it is not one."""
-        if not isinstance(text, str) or not text.startswith(_PEER_PREFIX) or len(text) != 61:
-            raise SchemaError("a peer id is 'pf1' followed by 58 base32 characters")
-        encoded = text[len(_PEER_PREFIX):]
+        if not isinstance(text, str) or not text.isascii() or not text.startswith(_PEER_PREFIX) or len(text) != 61:
+            raise SchemaError("a peer id is 'pf1' followed by 58 base32 characters (ASCII)")
+        encoded = text[len(_PEER_PREFIX) :]
         try:
             body = base64.b32decode(encoded.upper() + "======")
         except ValueError as exc:

@@ -10,13 +10,25 @@ offer or a request, and that is the only asymmetry.
 from __future__ import annotations
 
 import enum
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
 from .encoding import Value
 from .errors import InvalidValue
+from .fields import (
+    LANG,
+    TZ,
+    VOCAB,
+    array,
+    binary,
+    boolean,
+    enum_of,
+    opt_text,
+    seq,
+    set_field,
+    text,
+    uint,
+)
 from .identity import EncryptionKey, PeerId
 
 __all__ = [
@@ -61,89 +73,6 @@ class Timing(enum.StrEnum):
     SCHEDULED = "scheduled"
 
 
-# --- field checks (spec §6.1) -------------------------------------------------------------
-
-_LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z")
-_VOCAB = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*\Z")
-_TZ = re.compile(r"[A-Za-z0-9_+\-/]+\Z")
-_FREE_TEXT_CONTROLS = {"\n", "\t"}
-
-
-def _text(value: object, name: str, max_bytes: int, *, free: bool = False) -> str:
-    """A non-empty string of at most ``max_bytes`` UTF-8 bytes.
-
-    A *label* (free=False) has no control characters and no surrounding white space; *free
-    text* may hold line feeds and tabs.
-    """
-    if not isinstance(value, str):
-        raise InvalidValue(f"{name} must be a string")
-    size = len(value.encode("utf-8", "surrogatepass"))
-    if not 1 <= size <= max_bytes:
-        raise InvalidValue(f"{name} must be 1 to {max_bytes} UTF-8 bytes")
-    for char in value:
-        if unicodedata.category(char) in ("Cc", "Cs") and not (free and char in _FREE_TEXT_CONTROLS):
-            raise InvalidValue(f"{name} holds a control character")
-    if not free and value != value.strip():
-        raise InvalidValue(f"{name} has leading or trailing white space")
-    return value
-
-
-def _opt_text(value: object, name: str, max_bytes: int, *, free: bool = False) -> str | None:
-    return None if value is None else _text(value, name, max_bytes, free=free)
-
-
-def _uint(value: object, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidValue(f"{name} must be an integer from {low} to {high}")
-    return value
-
-
-def _bin(value: object, name: str, size: int) -> bytes:
-    if not isinstance(value, bytes) or len(value) != size:
-        raise InvalidValue(f"{name} must be {size} bytes of binary")
-    return value
-
-
-def _bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidValue(f"{name} must be a boolean")
-    return value
-
-
-def _seq(value: object, name: str, low: int, high: int) -> tuple[object, ...]:
-    """An array of ``low`` to ``high`` distinct items."""
-    if not isinstance(value, (list, tuple)):
-        raise InvalidValue(f"{name} must be an array")
-    if not low <= len(value) <= high:
-        raise InvalidValue(f"{name} must hold {low} to {high} items")
-    items = tuple(value)
-    if len(set(map(repr, items))) != len(items):
-        raise InvalidValue(f"{name} holds the same item twice")
-    return items
-
-
-def _enum(cls: type[enum.Enum], value: object, name: str) -> enum.Enum:
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, str):
-        try:
-            return cls(value)
-        except ValueError:
-            pass
-    allowed = ", ".join(str(m.value) for m in cls)
-    raise InvalidValue(f"{name} must be one of: {allowed}")
-
-
-def _array(value: Value, name: str, length: int) -> list[Value]:
-    if not isinstance(value, list) or len(value) != length:
-        raise InvalidValue(f"{name} must be an array of {length} items")
-    return value
-
-
-def _set(obj: object, field: str, value: object) -> None:
-    object.__setattr__(obj, field, value)
-
-
 # --- listings (spec §6) -------------------------------------------------------------------
 
 
@@ -156,9 +85,9 @@ class Window:
     end: int
 
     def __post_init__(self) -> None:
-        _uint(self.days, "window days", 1, 127)
-        _uint(self.start, "window start", 0, 1439)
-        _uint(self.end, "window end", 1, 1440)
+        uint(self.days, "window days", 1, 127)
+        uint(self.start, "window start", 0, 1439)
+        uint(self.end, "window end", 1, 1440)
         if self.start >= self.end:
             raise InvalidValue("a window must start before it ends")
 
@@ -167,7 +96,7 @@ class Window:
 
     @classmethod
     def from_wire(cls, value: Value) -> Window:
-        days, start, end = _array(value, "window", 3)
+        days, start, end = array(value, "window", 3)
         return cls(days, start, end)  # type: ignore[arg-type]
 
 
@@ -191,30 +120,30 @@ class Listing:
     area: str | None = None
 
     def __post_init__(self) -> None:
-        _set(self, "kind", _enum(Kind, self.kind, "kind"))
-        _set(self, "topics", tuple(_text(t, "topic", 48) for t in _seq(self.topics, "topics", 1, 8)))
-        vocab = tuple(_text(t, "vocabulary term", 48) for t in _seq(self.vocab, "vocab", 0, 8))
-        if any(not _VOCAB.match(t) for t in vocab):
+        set_field(self, "kind", enum_of(Kind, self.kind, "kind"))
+        set_field(self, "topics", tuple(text(t, "topic", 48) for t in seq(self.topics, "topics", 1, 8)))
+        vocab = tuple(text(t, "vocabulary term", 48) for t in seq(self.vocab, "vocab", 0, 8))
+        if any(not VOCAB.match(t) for t in vocab):
             raise InvalidValue("vocabulary terms are lowercase letters, digits and hyphens")
-        _set(self, "vocab", vocab)
-        languages = tuple(_text(t, "language", 35) for t in _seq(self.languages, "languages", 1, 8))
-        if any(not _LANG.match(t) for t in languages):
+        set_field(self, "vocab", vocab)
+        languages = tuple(text(t, "language", 35) for t in seq(self.languages, "languages", 1, 8))
+        if any(not LANG.match(t) for t in languages):
             raise InvalidValue("languages are BCP 47 tags such as 'es' or 'en-GB'")
-        _set(self, "languages", languages)
-        formats = tuple(_enum(Format, f, "format") for f in _seq(self.formats, "formats", 1, 5))
+        set_field(self, "languages", languages)
+        formats = tuple(enum_of(Format, f, "format") for f in seq(self.formats, "formats", 1, 5))
         if len(set(formats)) != len(formats):
             raise InvalidValue("formats holds the same item twice")
-        _set(self, "formats", formats)
-        if not _TZ.match(_text(self.tz, "time zone", 64)):
+        set_field(self, "formats", formats)
+        if not TZ.match(text(self.tz, "time zone", 64)):
             raise InvalidValue("tz must be an IANA time zone name such as 'Europe/Madrid'")
-        windows = _seq(self.availability, "availability", 0, 14)
+        windows = seq(self.availability, "availability", 0, 14)
         if not all(isinstance(w, Window) for w in windows):
             raise InvalidValue("availability must hold windows")
-        _set(self, "availability", windows)
-        _set(self, "timing", _enum(Timing, self.timing, "timing"))
-        _uint(self.capacity, "capacity", 1, 100)
-        _opt_text(self.area, "area", 64)
-        _text(self.summary, "summary", 600, free=True)
+        set_field(self, "availability", windows)
+        set_field(self, "timing", enum_of(Timing, self.timing, "timing"))
+        uint(self.capacity, "capacity", 1, 100)
+        opt_text(self.area, "area", 64)
+        text(self.summary, "summary", 600, free=True)
 
     def to_wire(self) -> list[Value]:
         return [
@@ -233,7 +162,7 @@ class Listing:
 
     @classmethod
     def from_wire(cls, value: Value) -> Listing:
-        kind, topics, vocab, langs, formats, tz, avail, timing, capacity, area, summary = _array(
+        kind, topics, vocab, langs, formats, tz, avail, timing, capacity, area, summary = array(
             value, "listing body", 11
         )
         if not isinstance(avail, list):
@@ -263,14 +192,14 @@ class Withdrawal:
     listing: bytes
 
     def __post_init__(self) -> None:
-        _bin(self.listing, "listing id", 32)
+        binary(self.listing, "listing id", 32)
 
     def to_wire(self) -> list[Value]:
         return [self.listing]
 
     @classmethod
     def from_wire(cls, value: Value) -> Withdrawal:
-        (listing,) = _array(value, "withdrawal body", 1)
+        (listing,) = array(value, "withdrawal body", 1)
         return cls(listing)  # type: ignore[arg-type]
 
 
@@ -288,18 +217,18 @@ class KeyBundle:
     def __post_init__(self) -> None:
         if not isinstance(self.encryption_key, EncryptionKey):
             raise InvalidValue("encryption_key must be an EncryptionKey")
-        home = _opt_text(self.home, "home node", 256)
+        home = opt_text(self.home, "home node", 256)
         if home is not None and not home.startswith(("https://", "http://")):
             raise InvalidValue("the home node hint is an http(s) URL")
-        _opt_text(self.pseudonym, "pseudonym", 64)
+        opt_text(self.pseudonym, "pseudonym", 64)
 
     def to_wire(self) -> list[Value]:
         return [bytes(self.encryption_key), self.home, self.pseudonym]
 
     @classmethod
     def from_wire(cls, value: Value) -> KeyBundle:
-        key, home, pseudonym = _array(value, "key bundle body", 3)
-        return cls(EncryptionKey(_bin(key, "encryption key", 32)), home, pseudonym)  # type: ignore[arg-type]
+        key, home, pseudonym = array(value, "key bundle body", 3)
+        return cls(EncryptionKey(binary(key, "encryption key", 32)), home, pseudonym)  # type: ignore[arg-type]
 
 
 # --- sealed person-to-person messages (spec §8) ---------------------------------------------
@@ -317,17 +246,17 @@ class Terms:
     ending: str | None = None
 
     def __post_init__(self) -> None:
-        _text(self.helps, "what helps", 1000, free=True)
-        formats = tuple(_enum(Format, f, "format") for f in _seq(self.formats, "formats", 0, 5))
+        text(self.helps, "what helps", 1000, free=True)
+        formats = tuple(enum_of(Format, f, "format") for f in seq(self.formats, "formats", 0, 5))
         if len(set(formats)) != len(formats):
             raise InvalidValue("formats holds the same item twice")
-        _set(self, "formats", formats)
-        _opt_text(self.times, "times", 300, free=True)
+        set_field(self, "formats", formats)
+        opt_text(self.times, "times", 300, free=True)
         if self.until is not None:
-            _uint(self.until, "until", 0, MAX_TIMESTAMP)
-        boundaries = _seq(self.boundaries, "boundaries", 0, 10)
-        _set(self, "boundaries", tuple(_text(b, "boundary", 300, free=True) for b in boundaries))
-        _opt_text(self.ending, "how to end", 300, free=True)
+            uint(self.until, "until", 0, MAX_TIMESTAMP)
+        boundaries = seq(self.boundaries, "boundaries", 0, 10)
+        set_field(self, "boundaries", tuple(text(b, "boundary", 300, free=True) for b in boundaries))
+        opt_text(self.ending, "how to end", 300, free=True)
 
     def to_wire(self) -> list[Value]:
         return [
@@ -341,7 +270,7 @@ class Terms:
 
     @classmethod
     def from_wire(cls, value: Value) -> Terms:
-        helps, formats, times, until, boundaries, ending = _array(value, "terms", 6)
+        helps, formats, times, until, boundaries, ending = array(value, "terms", 6)
         return cls(helps, formats, times, until, boundaries, ending)  # type: ignore[arg-type]
 
 
@@ -357,16 +286,16 @@ class _Sealed:
     def __post_init__(self) -> None:
         if not isinstance(self.recipient, PeerId):
             raise InvalidValue("recipient must be a PeerId")
-        _bin(self.connection, "connection id", 16)
+        binary(self.connection, "connection id", 16)
 
     def _head(self) -> list[Value]:
         return [bytes(self.recipient), self.connection]
 
     @staticmethod
     def _split(value: Value, name: str, length: int) -> tuple[PeerId, bytes, list[Value]]:
-        items = _array(value, name, length + 2)
-        recipient = PeerId(_bin(items[0], "recipient", 32))
-        return recipient, _bin(items[1], "connection id", 16), items[2:]
+        items = array(value, name, length + 2)
+        recipient = PeerId(binary(items[0], "recipient", 32))
+        return recipient, binary(items[1], "connection id", 16), items[2:]
 
 
 @dataclass(frozen=True)
@@ -381,8 +310,8 @@ class ReachOut(_Sealed):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _bin(self.listing, "listing id", 32)
-        _text(self.hello, "hello", 1000, free=True)
+        binary(self.listing, "listing id", 32)
+        text(self.hello, "hello", 1000, free=True)
         if self.terms is not None and not isinstance(self.terms, Terms):
             raise InvalidValue("terms must be Terms")
 
@@ -408,8 +337,8 @@ class Response(_Sealed):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _bool(self.accept, "accept")
-        _opt_text(self.reply, "reply", 1000, free=True)
+        boolean(self.accept, "accept")
+        opt_text(self.reply, "reply", 1000, free=True)
         if not self.accept and self.reply is not None:
             raise InvalidValue("a decline carries no text")
 
@@ -433,7 +362,7 @@ class Agreement(_Sealed):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _uint(self.version, "agreement version", 1, 2**32 - 1)
+        uint(self.version, "agreement version", 1, 2**32 - 1)
         if not isinstance(self.terms, Terms):
             raise InvalidValue("terms must be Terms")
 
@@ -458,10 +387,10 @@ class Message(_Sealed):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _uint(self.seq, "seq", 1, 2**32 - 1)
-        _text(self.text, "text", 16_000, free=True)
+        uint(self.seq, "seq", 1, 2**32 - 1)
+        text(self.text, "text", 16_000, free=True)
         if self.reply_to is not None:
-            _bin(self.reply_to, "reply_to", 32)
+            binary(self.reply_to, "reply_to", 32)
 
     def to_wire(self) -> list[Value]:
         return [*self._head(), self.seq, self.reply_to, self.text]
@@ -482,7 +411,7 @@ class End(_Sealed):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _bool(self.erase, "erase")
+        boolean(self.erase, "erase")
 
     def to_wire(self) -> list[Value]:
         return [*self._head(), self.erase]
@@ -497,6 +426,5 @@ SealedBody: TypeAlias = ReachOut | Response | Agreement | Message | End
 Body: TypeAlias = Listing | Withdrawal | KeyBundle | ReachOut | Response | Agreement | Message | End
 
 BODY_TYPES: dict[str, type[Body]] = {
-    cls.type_name: cls
-    for cls in (Listing, Withdrawal, KeyBundle, ReachOut, Response, Agreement, Message, End)
+    cls.type_name: cls for cls in (Listing, Withdrawal, KeyBundle, ReachOut, Response, Agreement, Message, End)
 }

@@ -140,8 +140,14 @@ def seal(
 
 
 def _encrypt(
-    plain: bytes, mailbox: bytes, hour: int, rkey: bytes, ephemeral: bytes, nonce: bytes,
-    scheme: int = SCHEME_V1, outer_version: int = OUTER_VERSION,
+    plain: bytes,
+    mailbox: bytes,
+    hour: int,
+    rkey: bytes,
+    ephemeral: bytes,
+    nonce: bytes,
+    scheme: int = SCHEME_V1,
+    outer_version: int = OUTER_VERSION,
 ) -> Sealed:
     """The raw construction, exposed to the vector generator so it can build invalid cases."""
     eph_secret = EncryptionSecret(ephemeral)
@@ -193,9 +199,7 @@ def check_hour(sealed: Sealed, now: int) -> None:
         raise TimeError("sealed too long ago", "time.expired")
 
 
-def open_sealed(
-    data: bytes, *, recipient: PeerId, secrets: list[EncryptionSecret], now: int
-) -> Opened:
+def open_sealed(data: bytes, *, recipient: PeerId, secrets: list[EncryptionSecret], now: int) -> Opened:
     """Open a sealed message addressed to ``recipient`` (spec §7.3). Raises only RemoteError."""
     sealed = parse_sealed(data)
     if sealed.mailbox != recipient:
@@ -205,8 +209,8 @@ def open_sealed(
     if secret is None:
         raise SealError("sealed to a key this peer does not hold", "seal.wrong_recipient")
     ephemeral = sealed.payload[33:_HEAD]
-    nonce = sealed.payload[_HEAD:_HEAD + crypto.AEAD_NONCE_BYTES]
-    ciphertext = sealed.payload[_HEAD + crypto.AEAD_NONCE_BYTES:]
+    nonce = sealed.payload[_HEAD : _HEAD + crypto.AEAD_NONCE_BYTES]
+    ciphertext = sealed.payload[_HEAD + crypto.AEAD_NONCE_BYTES :]
     key = _derive(secret.shared(EncryptionKey(ephemeral)), ephemeral, rkey)
     aad = _aad(bytes(sealed.mailbox), sealed.hour, sealed.payload[:_HEAD])
     plain = crypto.aead_decrypt(key, nonce, ciphertext, aad)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 import sys
 from collections.abc import Callable
@@ -323,6 +324,11 @@ def _with_float(body: list[Value]) -> bytes:
     return float_payload
 
 
+def _bundle_payload(home: str | None, pseudonym: str | None) -> bytes:
+    body: list[Value] = [bytes(XS["alice"].public), home, pseudonym]
+    return pack(["key-bundle", NOW - DAY, NOW + DAY, body])
+
+
 def envelope_vectors() -> dict[str, Any]:
     alice, bob = IDS["alice"], IDS["bob"]
     full = sign(alice, FULL_LISTING, created_at=NOW - 3600, expires_at=NOW + 14 * DAY)
@@ -505,6 +511,18 @@ def envelope_vectors() -> dict[str, Any]:
             ["Schema"],
         ),
         (
+            "key bundle whose home is not an http(s) URL",
+            "peerfed/v1/key-bundle",
+            framed(_bundle_payload("ftp://node.example", None), Context.KEY_BUNDLE),
+            ["Schema"],
+        ),
+        (
+            "key bundle whose pseudonym starts with a space",
+            "peerfed/v1/key-bundle",
+            framed(_bundle_payload(None, " Río"), Context.KEY_BUNDLE),
+            ["Schema"],
+        ),
+        (
             "unknown type",
             "peerfed/v1/envelope",
             framed(_listing_payload(body, type_name="diagnosis")),
@@ -603,9 +621,7 @@ def sealing_vectors() -> dict[str, Any]:
             "reach-out with proposed terms",
             alice,
             "bob",
-            ReachOut(
-                b_id, CONNECTION, listing_id, "Hola. I read your request; I lost my father last year.", TERMS
-            ),
+            ReachOut(b_id, CONNECTION, listing_id, "Hola. I read your request; I lost my father last year.", TERMS),
         ),
         (
             "reach-out with only a hello",
@@ -627,7 +643,12 @@ def sealing_vectors() -> dict[str, Any]:
             "alice",
             Message(a_id, CONNECTION, 3, "Tonight was hard, but writing helps.", reply_to=bytes([0x77]) * 32),
         ),
-        ("message of 3,000 bytes, padded to 3,072", alice, "bob", Message(b_id, CONNECTION, 1, "ñ" * 1500)),
+        (
+            "message text of 3,000 bytes; padded plaintext 3,584",
+            alice,
+            "bob",
+            Message(b_id, CONNECTION, 1, "ñ" * 1500),
+        ),
         ("end with an erase request", alice, "bob", End(b_id, CONNECTION, erase=True)),
         ("end without one", bob, "alice", End(a_id, CONNECTION)),
     ]
@@ -696,6 +717,11 @@ def sealing_vectors() -> dict[str, Any]:
     expired = sign(alice, End(b_id, CONNECTION), created_at=NOW - 3 * DAY, expires_at=NOW - DAY)
     listing_inner = _frame(alice, Context.ENVELOPE, inner.raw[97:])
     broken_sig = inner.raw[:40] + bytes([inner.raw[40] ^ 1]) + inner.raw[41:]
+    decline_with_text = _frame(
+        alice,
+        Context.SEALED,
+        pack(["response", t, t + DAY, [bytes(b_id), CONNECTION, False, "no, because"]]),
+    )
     invalid_cases: list[tuple[str, str, bytes, list[str]]] = [
         ("ciphertext with one bit flipped", "bob", with_payload(flip_at(200)), ["Tampered"]),
         ("tag with one bit flipped", "bob", with_payload(flip_at(len(good.payload) - 1)), ["Tampered"]),
@@ -752,6 +778,7 @@ def sealing_vectors() -> dict[str, Any]:
             ["WrongContext"],
         ),
         ("inner message expired", "bob", raw_seal(sealing.pad(expired.raw)), ["Expired"]),
+        ("a decline that carries text", "bob", raw_seal(sealing.pad(decline_with_text)), ["Schema"]),
     ]
     invalid = []
     for comment, recipient, data, flags in invalid_cases:
@@ -762,9 +789,7 @@ def sealing_vectors() -> dict[str, Any]:
                 "input": data.hex(),
                 "result": "invalid",
                 "error": error_of(
-                    lambda d=data, r=recipient: open_sealed(
-                        d, recipient=IDS[r].peer_id, secrets=[XS[r]], now=NOW
-                    )
+                    lambda d=data, r=recipient: open_sealed(d, recipient=IDS[r].peer_id, secrets=[XS[r]], now=NOW)
                 ),
                 "flags": flags,
             }
@@ -817,10 +842,9 @@ def connection_vectors() -> dict[str, Any]:
     other_terms = Terms(helps="Practical tips for sleeping after a loss.")
     reach = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?"))
     # Still valid at NOW, but expires 200 s later: a response 1 s after that is too late.
-    short_reach = at(
-        a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?"), created=NOW - 400, life=600
-    )
+    short_reach = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?"), created=NOW - 400, life=600)
     msg1 = to_a(Message, 1, "Thank you for being here.")
+    reach_with_terms = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, could this help?", TERMS))
     scenarios: list[tuple[str, Envelope, list[tuple[str, Envelope]]]] = [
         (
             "accept, agree, talk both ways, the author ends",
@@ -918,6 +942,15 @@ def connection_vectors() -> dict[str, Any]:
             ],
         ),
         (
+            "terms in a reach-out start no round: both must sign version 1",
+            reach_with_terms,
+            [
+                ("bob", at(b, to_a(Response, True))),
+                ("bob", at(b, to_a(Agreement, 1, TERMS))),
+                ("alice", at(a, to_b(Agreement, 1, TERMS))),
+            ],
+        ),
+        (
             "a message for another connection, or between other peers",
             reach,
             [
@@ -991,10 +1024,20 @@ def main(argv: list[str]) -> int:
         for name in stale:
             print(f"{name} differs from what generate.py makes", file=sys.stderr)
         return 1 if stale else 0
+    spec = HERE.parent / "peerfed-v1.md"
+    text = spec.read_text(encoding="utf-8")
     for name, data in files.items():
         (HERE / name).write_bytes(data)
         count = json.loads(data)["numberOfTests"]
-        print(f"{name}: {count} tests, sha256 {hashlib.sha256(data).hexdigest()}")
+        digest = hashlib.sha256(data).hexdigest()
+        print(f"{name}: {count} tests, sha256 {digest}")
+        # Keep the spec's pinning table (§11) in step with the files.
+        text = re.sub(
+            rf"\| `{re.escape(name)}` \| \d+ \| `[0-9a-f]{{64}}` \|",
+            f"| `{name}` | {count} | `{digest}` |",
+            text,
+        )
+    spec.write_text(text, encoding="utf-8")
     return 0
 
 
