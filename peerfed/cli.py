@@ -1,22 +1,89 @@
-"""The ``peerfed`` command. Sub-commands arrive with the node and client."""
+"""The ``peerfed`` command: run a node (``serve``), manage it (``admin``), and small checks.
+
+The peer's verbs (offer, browse, reach, ...) live in ``peerfed.client``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 
 from peerfed import __version__
 
 __all__ = ["main"]
 
 
+def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = sub.add_parser(
+        "serve",
+        help="run a community node",
+        description="Run a community node. Settings come from --config FILE, PEERFED_* variables and these flags.",
+    )
+    serve.add_argument("--config", type=Path, help="a TOML settings file")
+    serve.add_argument("--data", type=Path, help="data folder (default ./peerfed-data)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8740)")
+    serve.add_argument("--public-url", dest="public_url", help="the URL other nodes and peers reach this node at")
+    serve.add_argument("--name", help="the community's name")
+    serve.add_argument("--registration", choices=["open", "invite", "approval"], help="who may join")
+    serve.add_argument("--federation", choices=["open", "allow-list", "block-list"], help="which nodes may federate")
+    serve.add_argument(
+        "--federate", action="append", metavar="URL", help="federate with another node (repeatable)", default=None
+    )
+    serve.add_argument("--log-level", dest="log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from peerfed.node.app import create_app
+    from peerfed.node.config import ConfigError, load_config
+    from peerfed.node.keys import KeyFileError
+
+    flags = {k: getattr(args, k) for k in ("data", "host", "port", "public_url", "name", "registration", "federation")}
+    flags["federate"] = args.federate
+    flags["log_level"] = args.log_level
+    try:
+        config = load_config(file=args.config, flags=flags)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    try:
+        app = create_app(config)
+        print(f"peerfed node '{config.name}' on {config.url} (data: {config.data}); Ctrl-C stops it", file=sys.stderr)
+        web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=10)
+    except KeyFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="peerfed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="peerfed", description="Peer support across community nodes.")
     parser.add_argument("--version", action="version", version=f"peerfed {__version__}")
     sub = parser.add_subparsers(dest="command")
+    _serve_parser(sub)
+    from peerfed.node.admin import add_admin_parser
+
+    add_admin_parser(sub)
     ident = sub.add_parser("peer-id", help="check a peer id's text form and print its key in hex")
     ident.add_argument("text")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "admin":
+        from peerfed.node.admin import run_admin
+
+        return run_admin(args)
     if args.command == "peer-id":
         from peerfed.protocol import PeerId, RemoteError
 

@@ -49,6 +49,7 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import _frame
+from peerfed.protocol.node import ClientAuth, Erasure, NodeDocument, NodeKey, NodeRequest, Resource, body_hash
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = "peerfed-vectors/v1"
@@ -999,6 +1000,172 @@ def _describe(conn: Connection) -> dict[str, Any]:
     }
 
 
+# --- node-protocol bodies -----------------------------------------------------------------
+
+NODE_SEED = bytes([0x4E]) * 32
+
+
+def node_vectors() -> dict[str, Any]:
+    node = Identity(NODE_SEED)
+    url = "https://hearing-voices.example"
+    doc = NodeDocument(
+        url=url,
+        name="Hearing Voices Circle",
+        description="A peer-run node for people who hear voices, and those close to them.",
+        contact="moderators@hearing-voices.example",
+        registration="invite",
+        code_of_conduct="No diagnosis, no advice unless asked. Each of us is the expert on our own experience.",
+        resources=(
+            Resource(
+                name="Peer warmline",
+                contact="+34 900 000 000",
+                emergency="never",
+                hours="every evening 18:00-23:00",
+                languages=("es", "en"),
+                note="Peer-run; they will never call anyone without you asking.",
+            ),
+            Resource(name="Emergency number", contact="112", emergency="may"),
+        ),
+        mailbox_ttl=14 * DAY,
+        max_listing_lifetime=30 * DAY,
+        limits=(("max-bytes", 65_536), ("clock-skew", 300), ("join-per-hour", 20)),
+        protocols=("peerfed/1",),
+        software="peerfed-py/0.1.0",
+        federation="allow-list",
+        keys=(NodeKey(bytes(node.peer_id), NOW - DAY, NOW + 8 * DAY),),
+        vocabulary=("voices", "visions", "family"),
+    )
+    body = b'{"status": "example"}'
+    request = NodeRequest(
+        "POST", "/federation/v1/batch", "https://grief-circle.example", url, bytes(range(16)), body_hash(body)
+    )
+    alice = IDS["alice"]
+    valid_objects: list[tuple[str, Envelope]] = [
+        ("a node document", sign(node, doc, created_at=NOW - 3600, expires_at=NOW - 3600 + 7 * DAY)),
+        ("a node request for a batch", sign(node, request, created_at=NOW - 10, expires_at=NOW + 590)),
+        (
+            "a client-auth proof",
+            sign(alice, ClientAuth(url, bytes([0x5A]) * 32), created_at=NOW - 5, expires_at=NOW + 295),
+        ),
+        ("an erasure", sign(alice, Erasure(), created_at=NOW - 60, expires_at=NOW + 30 * DAY)),
+    ]
+    valid = []
+    for comment, env in valid_objects:
+        assert open_signed(env.raw, context=env.context, now=NOW) == env
+        valid.append(
+            {
+                "comment": comment,
+                "context": env.context.value,
+                "input": env.raw.hex(),
+                "result": "valid",
+                "id": env.id.hex(),
+                "author": env.author.hex,
+                "payload": typed(unpack(env.raw[97:])),
+            }
+        )
+    doc_wire = doc.to_wire()
+    slash = list(doc_wire)
+    slash[0] = url + "/"
+    no_keys = list(doc_wire)
+    no_keys[12] = []
+    bad_emergency = list(doc_wire)
+    bad_emergency[6] = [["Line", "123", None, [], "sometimes", None]]
+    invalid_cases: list[tuple[str, Context, bytes, list[str]]] = [
+        (
+            "a node document checked under the envelope context",
+            Context.ENVELOPE,
+            valid_objects[0][1].raw,
+            ["WrongContext"],
+        ),
+        (
+            "a node request checked as a node document",
+            Context.NODE_DOCUMENT,
+            valid_objects[1][1].raw,
+            ["WrongContext"],
+        ),
+        (
+            "a node document whose url ends with a slash",
+            Context.NODE_DOCUMENT,
+            _frame(node, Context.NODE_DOCUMENT, pack(["node-document", NOW, NOW + DAY, slash])),
+            ["Schema"],
+        ),
+        (
+            "a node document listing no keys",
+            Context.NODE_DOCUMENT,
+            _frame(node, Context.NODE_DOCUMENT, pack(["node-document", NOW, NOW + DAY, no_keys])),
+            ["Schema"],
+        ),
+        (
+            "a resource with an unknown emergency value",
+            Context.NODE_DOCUMENT,
+            _frame(node, Context.NODE_DOCUMENT, pack(["node-document", NOW, NOW + DAY, bad_emergency])),
+            ["Schema"],
+        ),
+        (
+            "a node document living 7 days + 1 s",
+            Context.NODE_DOCUMENT,
+            _frame(node, Context.NODE_DOCUMENT, pack(["node-document", NOW - 1, NOW + 7 * DAY, doc_wire])),
+            ["Lifetime"],
+        ),
+        (
+            "a node request living 601 s",
+            Context.NODE_REQUEST,
+            _frame(node, Context.NODE_REQUEST, pack(["node-request", NOW, NOW + 601, request.to_wire()])),
+            ["Lifetime"],
+        ),
+        (
+            "a node request with method PATCH",
+            Context.NODE_REQUEST,
+            _frame(
+                node,
+                Context.NODE_REQUEST,
+                pack(["node-request", NOW, NOW + 60, ["PATCH", *request.to_wire()[1:]]]),
+            ),
+            ["Schema"],
+        ),
+        (
+            "a client-auth with a 31-byte challenge",
+            Context.CLIENT_AUTH,
+            _frame(alice, Context.CLIENT_AUTH, pack(["client-auth", NOW, NOW + 60, [url, bytes(31)]])),
+            ["Schema"],
+        ),
+        (
+            "an erasure with a non-empty body",
+            Context.ENVELOPE,
+            _frame(alice, Context.ENVELOPE, pack(["erasure", NOW, NOW + DAY, [True]])),
+            ["Schema"],
+        ),
+    ]
+    invalid = []
+    for comment, context, data, flags in invalid_cases:
+        invalid.append(
+            {
+                "comment": comment,
+                "context": context.value,
+                "input": data.hex(),
+                "result": "invalid",
+                "error": error_of(lambda d=data, c=context: open_signed(d, context=c, now=NOW)),
+                "flags": flags,
+            }
+        )
+    hashes = [
+        {"comment": comment, "body": data.hex(), "body_hash": body_hash(data).hex(), "result": "valid"}
+        for comment, data in (("an empty body", b""), ("a JSON body", body))
+    ]
+    return document(
+        "peerfed/v1 node protocol objects: node document, node request, client-auth, erasure (spec §13)",
+        "Open 'input' under 'context' at 'now' as in envelopes.json. BodyHash: BLAKE2b-256 of 'body' "
+        "with personalisation 'peerfed/body/v1'. The node key's seed is 'node_seed'.",
+        [
+            {"type": "NodeObject", "tests": valid},
+            {"type": "RejectedNodeObject", "tests": invalid},
+            {"type": "BodyHash", "tests": hashes},
+        ],
+        keys=keys_section(),
+        node_seed=NODE_SEED.hex(),
+    )
+
+
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "encoding.json": encoding_vectors,
     "identity.json": identity_vectors,
@@ -1006,6 +1173,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "sealing.json": sealing_vectors,
     "padding.json": padding_vectors,
     "connection.json": connection_vectors,
+    "node.json": node_vectors,
 }
 
 

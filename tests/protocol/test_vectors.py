@@ -30,6 +30,7 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.encoding import Value
+from peerfed.protocol.node import body_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "spec" / "vectors"
@@ -40,6 +41,7 @@ FILES = [
     "sealing.json",
     "padding.json",
     "connection.json",
+    "node.json",
 ]
 
 
@@ -69,9 +71,7 @@ def from_typed(value: Any) -> Value:
 
 def secrets_of(doc: dict[str, Any], name: str) -> tuple[PeerId, EncryptionSecret]:
     key = doc["keys"][name]
-    return Identity(bytes.fromhex(key["ed25519_seed"])).peer_id, EncryptionSecret(
-        bytes.fromhex(key["x25519_secret"])
-    )
+    return Identity(bytes.fromhex(key["ed25519_seed"])).peer_id, EncryptionSecret(bytes.fromhex(key["x25519_secret"]))
 
 
 def expect_error(code: str, action: Any) -> None:
@@ -118,6 +118,14 @@ def test_envelopes(doc: dict[str, Any], case: dict[str, Any]) -> None:
         assert [env.type, env.created_at, env.expires_at, env.body.to_wire()] == from_typed(case["payload"])
     else:
         expect_error(case["error"], lambda: open_signed(data, context=context, now=doc["now"]))
+
+
+@pytest.mark.parametrize(("doc", "case"), cases("node.json"), ids=ids("node.json"))
+def test_node_objects(doc: dict[str, Any], case: dict[str, Any]) -> None:
+    if "body_hash" in case:
+        assert body_hash(bytes.fromhex(case["body"])).hex() == case["body_hash"]
+        return
+    test_envelopes(doc, case)
 
 
 @pytest.mark.parametrize(("doc", "case"), cases("sealing.json"), ids=ids("sealing.json"))

@@ -1,0 +1,161 @@
+"""A peer's HTTP and WebSocket connection to its home node (spec §13.5).
+
+``NodeAPI`` speaks the client API and nothing else: it signs in with the peer's key, sends
+signed and sealed bytes the caller made with ``peerfed.protocol``, and returns decoded JSON.
+A refusal from the node is raised as RemoteError with the node's code; a node that cannot be
+reached raises NodeUnreachable. It never sees a secret key except to sign the challenge.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+
+from peerfed.protocol import ERROR_CODES, Identity, RemoteError, sign
+from peerfed.protocol.node import ClientAuth
+
+__all__ = ["NodeAPI", "NodeUnreachable"]
+
+
+class NodeUnreachable(Exception):
+    """The node did not answer (down, wrong address, or a network failure)."""
+
+
+class NodeAPI:
+    def __init__(self, url: str, session: aiohttp.ClientSession, token: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.session = session
+        self.token = token
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        try:
+            async with self.session.request(
+                method,
+                self.url + path,
+                data=data,
+                json=json,
+                params={k: str(v) for k, v in (params or {}).items() if v is not None},
+                headers=self._headers(headers),
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                try:
+                    payload = await response.json(content_type=None)
+                except ValueError:
+                    payload = None
+                if response.status >= 400:
+                    error = payload.get("error") if isinstance(payload, dict) else None
+                    code = error.get("code") if isinstance(error, dict) else None
+                    message = error.get("message") if isinstance(error, dict) else f"HTTP {response.status}"
+                    raise RemoteError(str(message), code if code in ERROR_CODES else "node.internal")
+                return payload
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
+            raise NodeUnreachable(f"cannot reach {self.url}: {exc or type(exc).__name__}") from exc
+
+    # --- the node document and signing in ------------------------------------------------------
+
+    async def document(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("GET", "/.well-known/peerfed")
+        return result
+
+    async def sign_in(self, identity: Identity, *, now: int, invite: str | None = None) -> dict[str, Any]:
+        """Prove the key by signing a fresh challenge; keeps the session token."""
+        challenge = await self.call("POST", "/api/v1/challenge")
+        proof = sign(
+            identity,
+            ClientAuth(challenge["node"], bytes.fromhex(challenge["challenge"])),
+            created_at=now,
+            expires_at=now + 300,
+        )
+        headers = {"Content-Type": "application/octet-stream"}
+        if invite:
+            headers["X-Peerfed-Invite"] = invite
+        result: dict[str, Any] = await self.call("POST", "/api/v1/session", data=proof.raw, headers=headers)
+        self.token = result["token"]
+        return result
+
+    # --- publishing ------------------------------------------------------------------------
+
+    async def put_keys(self, bundle: bytes) -> Any:
+        return await self.call("PUT", "/api/v1/keys", data=bundle)
+
+    async def keys(self, peer_text: str) -> Any:
+        return await self.call("GET", f"/api/v1/keys/{peer_text}")
+
+    async def publish(self, signed: bytes) -> Any:
+        return await self.call("POST", "/api/v1/listings", data=signed)
+
+    async def directory(self, **filters: Any) -> Any:
+        return await self.call("GET", "/api/v1/directory", params=filters)
+
+    # --- mailboxes -----------------------------------------------------------------------
+
+    async def send(self, sealed: bytes, destination: str | None = None) -> Any:
+        headers = {"X-Peerfed-Destination": destination} if destination else None
+        return await self.call("POST", "/api/v1/send", data=sealed, headers=headers)
+
+    async def mailbox(self, after: int = 0, limit: int = 100) -> Any:
+        return await self.call("GET", "/api/v1/mailbox", params={"after": after, "limit": limit})
+
+    async def ack(self, ids: list[str]) -> Any:
+        return await self.call("POST", "/api/v1/mailbox/ack", json={"ids": ids})
+
+    async def live(
+        self, *, after: int = 0, until: Callable[[dict[str, Any]], bool] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield mailbox items live over WebSocket, starting after ``after``."""
+        try:
+            async with self.session.ws_connect(self.url + "/api/v1/live", heartbeat=30) as ws:
+                await ws.send_json({"type": "auth", "token": self.token, "after": after})
+                async for message in ws:
+                    if message.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    data = message.json()
+                    if data.get("type") == "error":
+                        raise RemoteError(data.get("message", "refused"), data.get("code", "node.internal"))
+                    if data.get("type") == "item":
+                        data["sealed_bytes"] = base64.b64decode(data["sealed"])
+                        yield data
+                        if until is not None and until(data):
+                            return
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise NodeUnreachable(f"cannot reach {self.url}: {exc}") from exc
+
+    # --- leaving ---------------------------------------------------------------------------
+
+    async def move(self, to: str) -> Any:
+        return await self.call("POST", "/api/v1/move", json={"to": to})
+
+    async def erase(self, erasure: bytes) -> Any:
+        return await self.call("POST", "/api/v1/erase", data=erasure)
+
+    async def report(self, target: str, reason: str, disclosed: list[bytes] | None = None) -> Any:
+        return await self.call(
+            "POST",
+            "/api/v1/reports",
+            json={
+                "target": target,
+                "reason": reason,
+                "disclosed": [base64.b64encode(d).decode("ascii") for d in disclosed or []],
+            },
+        )
+
+    async def reports(self) -> Any:
+        return await self.call("GET", "/api/v1/reports")

@@ -1,0 +1,209 @@
+"""`peerfed admin --data DIR ...`: the operator's moderation and federation tools (spec §13.10).
+
+It works on the node's database directly, so it runs beside a live node (SQLite WAL allows
+it); a running node picks up federation changes within a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import nacl.utils
+
+from peerfed.protocol import PeerId, RemoteError
+from peerfed.protocol.node import check_url
+
+from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
+from .keys import load_or_create_key, rotate_key
+from .service import token_hash
+from .storage import Store
+
+__all__ = ["add_admin_parser", "run_admin"]
+
+
+def add_admin_parser(sub: Any) -> None:
+    admin = sub.add_parser("admin", help="moderate and manage a node (run on the node's machine)")
+    admin.add_argument("--data", type=Path, default=Path("peerfed-data"), help="the node's data folder")
+    admin.add_argument("--json", action="store_true", help="print one JSON document")
+    groups = admin.add_subparsers(dest="group", required=True)
+
+    listings = groups.add_parser("listings", help="list or remove listings").add_subparsers(
+        dest="action", required=True
+    )
+    listings.add_parser("list").add_argument("--limit", type=int, default=50)
+    listings.add_parser("remove").add_argument("listing", help="listing id (hex)")
+
+    reports = groups.add_parser("reports", help="reports from peers").add_subparsers(dest="action", required=True)
+    reports.add_parser("list").add_argument("--all", action="store_true", help="include resolved reports")
+    resolve = reports.add_parser("resolve")
+    resolve.add_argument("report", type=int)
+    resolve.add_argument("--outcome", required=True, help="what was done; the reporter sees this")
+
+    invites = groups.add_parser("invites", help="invite codes").add_subparsers(dest="action", required=True)
+    create = invites.add_parser("create")
+    create.add_argument("--uses", type=int, default=1)
+    create.add_argument("--days", type=int, default=14)
+    create.add_argument("--note", default=None)
+    invites.add_parser("revoke").add_argument("code")
+    invites.add_parser("list")
+
+    federation = groups.add_parser("federation", help="other nodes").add_subparsers(dest="action", required=True)
+    federation.add_parser("list")
+    for action in ("add", "allow", "block"):
+        federation.add_parser(action).add_argument("url")
+    federation.add_parser("failures", help="deliveries given up or refused")
+
+    members = groups.add_parser("members", help="peers of this node").add_subparsers(dest="action", required=True)
+    members.add_parser("list").add_argument("--pending", action="store_true")
+    members.add_parser("approve").add_argument("peer")
+
+    keys = groups.add_parser("keys", help="the node key").add_subparsers(dest="action", required=True)
+    keys.add_parser("rotate")
+    keys.add_parser("show")
+
+    groups.add_parser("stats", help="plain statistics")
+    groups.add_parser("purge", help="run the retention purge now")
+
+
+def run_admin(args: argparse.Namespace) -> int:
+    if not (args.data / DATABASE_FILE).exists():
+        print(f"error: no node database in {args.data} (start the node once with: peerfed serve --data {args.data})")
+        return 2
+    try:
+        result = asyncio.run(_run(args))
+    except RemoteError as exc:
+        print(f"error {exc.code}: {exc}")
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _print(result)
+    return 0 if not (isinstance(result, dict) and result.get("ok") is False) else 1
+
+
+def _print(result: Any) -> None:
+    if isinstance(result, dict) and "message" in result:
+        print(result["message"])
+        result = {k: v for k, v in result.items() if k not in ("message", "ok")}
+    if isinstance(result, list):
+        if not result:
+            print("(none)")
+        for row in result:
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+    elif isinstance(result, dict):
+        for key, value in result.items():
+            print(f"{key}: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
+
+
+async def _run(args: argparse.Namespace) -> Any:
+    store = await Store.open(args.data / DATABASE_FILE)
+    try:
+        return await _dispatch(args, store, int(time.time()))
+    finally:
+        await store.close()
+
+
+async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
+    group, action = args.group, getattr(args, "action", None)
+    if group == "listings" and action == "list":
+        return [
+            {"id": i.hex(), "author": PeerId(a).text, "kind": k, "origin": o or "local", "expires_at": e}
+            for i, a, k, o, e in await store.listings_page(args.limit)
+        ]
+    if group == "listings" and action == "remove":
+        listing = bytes.fromhex(args.listing)
+        held = await store.listing(listing)
+        if held is None:
+            return {"ok": False, "message": "no such listing"}
+        outbox = [] if held[1] else [(n["url"], "takedown", listing, listing) for n in await store.nodes("active")]
+        await store.remove_listing(listing, outbox, now)
+        return {"message": f"removed {args.listing}" + (f"; telling {len(outbox)} nodes" if outbox else "")}
+    if group == "reports" and action == "list":
+        rows = await store.reports(status=None if args.all else "open")
+        return [
+            {
+                "id": r["id"],
+                "about": r["target_kind"],
+                "target": (PeerId(r["target"]).text if r["target_kind"] == "peer" else r["target"].hex())
+                if r["target"]
+                else None,
+                "reason": r["reason"],
+                "disclosed": len(_unpack_list(r["disclosed"])),
+                "status": r["status"],
+                "outcome": r["outcome"],
+            }
+            for r in rows
+        ]
+    if group == "reports" and action == "resolve":
+        ok = await store.resolve_report(args.report, args.outcome, now)
+        return {
+            "ok": ok,
+            "message": "resolved; the reporter will see the outcome" if ok else "no open report with that id",
+        }
+    if group == "invites" and action == "create":
+        code = base64.b32encode(nacl.utils.random(10)).decode("ascii").lower()
+        await store.create_invite(token_hash(code), now, now + args.days * 86_400, args.uses, args.note)
+        return {"message": f"invite code: {code}", "code": code, "uses": args.uses, "days": args.days}
+    if group == "invites" and action == "revoke":
+        ok = await store.revoke_invite(token_hash(args.code.strip().lower()))
+        return {"ok": ok, "message": "revoked" if ok else "no such invite"}
+    if group == "invites" and action == "list":
+        return [
+            {"invite": h.hex()[:12], "uses_left": u, "expires_at": e, "revoked": bool(r), "note": n}
+            for h, _, e, u, r, n in await store.invites()
+        ]
+    if group == "federation" and action == "list":
+        return await store.nodes()
+    if group == "federation" and action in ("add", "allow"):
+        url = check_url(args.url.rstrip("/"), "url")
+        await store.set_node_status(url, "requested", now)
+        return {"message": f"{url}: federation requested; a running node asks it within a minute"}
+    if group == "federation" and action == "block":
+        url = check_url(args.url.rstrip("/"), "url")
+        await store.set_node_status(url, "blocked", now)
+        dropped = await store.reject_outbox_for(url, "blocked by the operator", now)
+        return {"message": f"{url}: blocked ({dropped} queued items dropped)"}
+    if group == "federation" and action == "failures":
+        return [
+            {"destination": d, "kind": k, "item": i.hex()[:16], "queued_at": c, "attempts": a, "error": e}
+            for d, k, i, c, a, e in await store.gave_up()
+        ]
+    if group == "members" and action == "list":
+        return [
+            {"peer": PeerId(p).text, "status": s, "joined_at": j, "moved_to": m}
+            for p, s, j, m in await store.members("pending" if args.pending else None)
+        ]
+    if group == "members" and action == "approve":
+        peer = PeerId.from_text(args.peer)
+        await store.set_member(bytes(peer), "member", now)
+        return {"message": f"{peer.text} approved; they can sign in now"}
+    if group == "keys" and action == "show":
+        identity, _ = load_or_create_key(args.data)
+        return {"key": identity.peer_id.hex, "previous": [k.hex() for k, _, _ in await store.own_keys()]}
+    if group == "keys" and action == "rotate":
+        old, new = rotate_key(args.data)
+        await store.record_own_key(bytes(old.peer_id), now - 300, now + 7 * 86_400)
+        return {"message": "rotated; restart the node to sign with the new key", "new": new.peer_id.hex}
+    if group == "stats":
+        return {"counts": await store.counts(), "outbox": await store.outbox_stats()}
+    if group == "purge":
+        return await store.purge(now, report_retention=REPORT_RETENTION, outbox_retention=OUTBOX_RETENTION)
+    raise ValueError(f"unknown command {group} {action}")
+
+
+def _unpack_list(raw: bytes | None) -> list[Any]:
+    if not raw:
+        return []
+    from peerfed.protocol import unpack
+
+    value = unpack(raw)
+    return value if isinstance(value, list) else []

@@ -1,0 +1,390 @@
+"""The HTTP and WebSocket surface of a node (spec §13.5): thin handlers over ``service.Node``.
+
+Each handler reads at most the configured body size, parses, calls one Node method and answers
+JSON. Every refusal is ``{"error": {"code": ..., "message": ...}}`` with the code's HTTP status,
+so a client can act on the code without reading the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from peerfed.protocol import ERROR_CODES, Context, PeerId, RemoteError, RequestError, open_signed
+
+from .federation import verify_request
+from .service import Node, b64
+
+__all__ = ["NODE", "error_middleware", "routes"]
+
+log = logging.getLogger("peerfed.node")
+NODE: web.AppKey[Node] = web.AppKey("node", Node)
+OCTETS = "application/octet-stream"
+
+_HTTP_CODES = {
+    400: "request.invalid",
+    401: "auth.required",
+    403: "auth.forbidden",
+    404: "not_found",
+    405: "request.invalid",
+    413: "size.too_large",
+    429: "rate.limited",
+}
+
+
+def error_response(code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=ERROR_CODES.get(code, 500))
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RemoteError as exc:
+        return error_response(exc.code, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "request.invalid" if exc.status < 500 else "node.internal")
+        return error_response(code, exc.reason or "refused")
+    except Exception:
+        log.exception("unexpected error handling %s %s", request.method, request.path)
+        return error_response("node.internal", "the node failed; the operator can see why in its log")
+
+
+def node_of(request: web.Request) -> Node:
+    return request.app[NODE]
+
+
+def address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body, bounded by the app's client_max_size (aiohttp answers 413 past it)."""
+    return await request.read()
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    try:
+        value = json.loads(await request.read() or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError("the body is not JSON", "request.invalid") from exc
+    if not isinstance(value, dict):
+        raise RequestError("the body must be a JSON object", "request.invalid")
+    return value
+
+
+def decode_b64(value: object, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise RequestError(f"{name} must be a base64 string", "request.invalid")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError(f"{name} is not base64", "request.invalid") from exc
+
+
+def int_query(request: web.Request, name: str, default: int | None) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise RequestError(f"{name} must be an integer", "request.invalid") from exc
+
+
+async def signed_in(request: web.Request) -> PeerId:
+    return await node_of(request).session(request.headers.get("Authorization"))
+
+
+routes = web.RouteTableDef()
+
+
+# --- the node document --------------------------------------------------------------------
+
+
+@routes.get("/.well-known/peerfed")
+async def well_known(request: web.Request) -> web.Response:
+    node = node_of(request)
+    raw = node.document()
+    doc = open_signed(raw, context=Context.NODE_DOCUMENT, now=node.now()).body
+    summary = {
+        "url": doc.url,  # type: ignore[union-attr]
+        "name": doc.name,  # type: ignore[union-attr]
+        "registration": doc.registration.value,  # type: ignore[union-attr]
+        "federation": doc.federation.value,  # type: ignore[union-attr]
+        "resources": [
+            {
+                "name": r.name,
+                "contact": r.contact,
+                "hours": r.hours,
+                "languages": list(r.languages),
+                "emergency": r.emergency.value,
+                "note": r.note,
+            }
+            for r in doc.resources  # type: ignore[union-attr]
+        ],
+    }
+    return web.json_response({"document": b64(raw), "summary": summary})
+
+
+# --- joining ------------------------------------------------------------------------------
+
+
+@routes.post("/api/v1/challenge")
+async def challenge(request: web.Request) -> web.Response:
+    value, expires = await node_of(request).challenge(address(request))
+    return web.json_response({"challenge": value.hex(), "node": node_of(request).url, "expires_at": expires})
+
+
+@routes.post("/api/v1/session")
+async def session(request: web.Request) -> web.Response:
+    proof = await read_body(request)
+    token, peer, expires = await node_of(request).open_session(
+        proof, request.headers.get("X-Peerfed-Invite"), address(request)
+    )
+    return web.json_response({"token": token, "peer": peer.text, "expires_at": expires})
+
+
+# --- keys and listings --------------------------------------------------------------------
+
+
+@routes.put("/api/v1/keys")
+async def put_keys(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    env = await node_of(request).publish_key_bundle(peer, await read_body(request))
+    return web.json_response({"status": "accepted", "expires_at": env.expires_at})
+
+
+@routes.get("/api/v1/keys/{peer}")
+async def get_keys(request: web.Request) -> web.Response:
+    await signed_in(request)
+    raw, home = await node_of(request).key_bundle(PeerId.from_text(request.match_info["peer"]))
+    return web.json_response({"key_bundle": b64(raw), "home": home})
+
+
+@routes.post("/api/v1/listings")
+async def post_listing(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    env = await node_of(request).publish(peer, await read_body(request), address(request))
+    return web.json_response({"status": "accepted", "id": env.id.hex(), "type": env.type}, status=201)
+
+
+@routes.get("/api/v1/directory")
+async def directory(request: web.Request) -> web.Response:
+    await signed_in(request)
+    q = request.query
+    kind = q.get("kind") or None
+    if kind not in (None, "offer", "request"):
+        raise RequestError("kind is offer or request", "request.invalid")
+    results, following = await node_of(request).search(
+        kind=kind,
+        timing=q.get("timing") or None,
+        topic=q.get("topic") or None,
+        lang=q.get("lang") or None,
+        fmt=q.get("format") or None,
+        vocab=q.get("vocab") or None,
+        before=int_query(request, "before", None),
+        limit=int_query(request, "limit", 50) or 50,
+    )
+    return web.json_response({"listings": results, "next": following})
+
+
+# --- mailboxes ----------------------------------------------------------------------------
+
+
+@routes.post("/api/v1/send")
+async def send(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    destination = request.headers.get("X-Peerfed-Destination")
+    sealed_id, status = await node_of(request).submit_sealed(
+        peer, await read_body(request), destination.rstrip("/") if destination else None
+    )
+    return web.json_response({"id": sealed_id.hex(), "status": status}, status=202)
+
+
+@routes.get("/api/v1/mailbox")
+async def mailbox(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    items = await node_of(request).mailbox(
+        peer, int_query(request, "after", 0) or 0, int_query(request, "limit", 100) or 100
+    )
+    return web.json_response({"items": items, "next": items[-1]["seq"] if items else None})
+
+
+@routes.post("/api/v1/mailbox/ack")
+async def ack(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    ids = (await read_json(request)).get("ids")
+    if not isinstance(ids, list) or len(ids) > 1000:
+        raise RequestError("ids is a list of at most 1000 hex ids", "request.invalid")
+    return web.json_response({"deleted": await node_of(request).ack(peer, ids)})
+
+
+@routes.get("/api/v1/live")
+async def live(request: web.Request) -> web.WebSocketResponse:
+    """Live mailbox: authenticate with the first message, then receive items and send acks."""
+    node = node_of(request)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    peer: PeerId | None = None
+    pushed: set[int] = set()
+    sending: set[asyncio.Task[None]] = set()
+
+    def spawn(coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        sending.add(task)
+        task.add_done_callback(sending.discard)
+
+    def push(item: dict[str, Any]) -> None:
+        if item.get("type") == "closed":
+            spawn(ws.close())
+            return
+        if item["seq"] not in pushed:
+            pushed.add(item["seq"])
+            spawn(ws.send_json({"type": "item", **item}))
+
+    try:
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                await ws.send_json({"type": "error", "code": "request.invalid", "message": "send JSON text"})
+                continue
+            try:
+                data = json.loads(message.data)
+                if not isinstance(data, dict):
+                    raise ValueError("not an object")
+                if peer is None:
+                    if data.get("type") != "auth":
+                        raise RequestError("authenticate first", "auth.required")
+                    peer = await node.session("Bearer " + str(data.get("token", "")))
+                    node.live[bytes(peer)].add(push)
+                    after = int(data.get("after", 0))
+                    await ws.send_json({"type": "ready"})
+                    for item in await node.mailbox(peer, after, 500):
+                        push(item)
+                elif data.get("type") == "ack":
+                    ids = data.get("ids")
+                    if not isinstance(ids, list):
+                        raise RequestError("ids is a list", "request.invalid")
+                    await ws.send_json({"type": "acked", "deleted": await node.ack(peer, ids)})
+                else:
+                    raise RequestError("unknown message type", "request.invalid")
+            except RemoteError as exc:
+                await ws.send_json({"type": "error", "code": exc.code, "message": str(exc)})
+            except (ValueError, TypeError) as exc:
+                await ws.send_json({"type": "error", "code": "request.invalid", "message": str(exc)})
+    finally:
+        if peer is not None:
+            node.live[bytes(peer)].discard(push)
+            if not node.live[bytes(peer)]:
+                node.live.pop(bytes(peer), None)
+    return ws
+
+
+# --- moving, erasure, reports ---------------------------------------------------------------
+
+
+@routes.post("/api/v1/move")
+async def move(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    to = (await read_json(request)).get("to")
+    if not isinstance(to, str):
+        raise RequestError("to is the new node's URL", "request.invalid")
+    return web.json_response({"status": "moved", "forwarded": await node_of(request).move(peer, to)})
+
+
+@routes.post("/api/v1/erase")
+async def erase(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    deleted = await node_of(request).erase(peer, await read_body(request))
+    return web.json_response({"status": "erased", "listings": deleted})
+
+
+@routes.post("/api/v1/reports")
+async def post_report(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    body = await read_json(request)
+    disclosed = body.get("disclosed") or []
+    if not isinstance(disclosed, list) or len(disclosed) > 20:
+        raise RequestError("disclosed is a list of at most 20 base64 messages", "request.invalid")
+    report_id = await node_of(request).report(
+        peer, str(body.get("target", "")), body.get("reason", ""), [decode_b64(d, "disclosed") for d in disclosed]
+    )
+    return web.json_response({"id": report_id, "status": "open"}, status=201)
+
+
+@routes.get("/api/v1/reports")
+async def get_reports(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    rows = await node_of(request).store.reports(reporter=bytes(peer))
+    return web.json_response(
+        {
+            "reports": [
+                {
+                    "id": r["id"],
+                    "target_kind": r["target_kind"],
+                    "status": r["status"],
+                    "outcome": r["outcome"],
+                    "created_at": r["created_at"],
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+# --- federation -----------------------------------------------------------------------------
+
+
+async def from_node(request: web.Request, body: bytes) -> str:
+    node = node_of(request)
+    verified = await verify_request(
+        request.headers.get("Authorization"),
+        method=request.method,
+        path=request.raw_path,
+        destination=node.url,
+        body=body,
+        now=node.now(),
+        key_owner=node.key_owner,
+        discover=node.discover,
+        use_nonce=node.store.use_nonce,
+    )
+    return verified.origin
+
+
+@routes.post("/federation/v1/follow")
+async def follow(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    origin = await from_node(request, body)
+    return web.json_response({"status": await node_of(request).follow_from(origin)})
+
+
+@routes.post("/federation/v1/batch")
+async def batch(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    origin = await from_node(request, body)
+    results = await node_of(request).ingest_batch(origin, body)
+    node_of(request).wakeup.set()
+    return web.json_response({"results": results})
+
+
+@routes.get("/federation/v1/listings")
+async def pull(request: web.Request) -> web.Response:
+    origin = await from_node(request, b"")
+    known = await node_of(request).store.node(origin)
+    if known is None or known["status"] != "active":
+        raise RequestError("this node does not federate with you", "federation.refused")
+    items, following = await node_of(request).pull_page(
+        int_query(request, "after", 0) or 0, int_query(request, "limit", 200) or 200
+    )
+    return web.json_response({"items": items, "next": following})

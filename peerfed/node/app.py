@@ -1,0 +1,114 @@
+"""The node's application factory: state in AppKeys, background work in cleanup_ctx (spec §13).
+
+``create_app(config)`` opens the store, loads (or makes) the node key, and, unless
+``config`` says otherwise, runs three background loops: the federation outbox, federation
+maintenance (follows, catch-up pulls) and retention purges. Tests pass ``background=False``
+and a fake ``clock``, and drive the loops by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+
+from .api import NODE, error_middleware, routes
+from .config import Config
+from .federation import NodeClient
+from .keys import load_or_create_key
+from .service import Node
+from .storage import Store
+
+__all__ = ["DATABASE_FILE", "create_app", "purge_once"]
+
+log = logging.getLogger("peerfed.node")
+DATABASE_FILE = "node.sqlite3"
+REPORT_RETENTION = 90 * 86_400
+OUTBOX_RETENTION = 30 * 86_400
+
+
+async def purge_once(node: Node) -> dict[str, int]:
+    counts = await node.store.purge(node.now(), report_retention=REPORT_RETENTION, outbox_retention=OUTBOX_RETENTION)
+    removed = {k: v for k, v in counts.items() if v}
+    if removed:
+        log.info("retention purge removed %s", ", ".join(f"{v} {k}" for k, v in removed.items()))
+    return counts
+
+
+async def _outbox_loop(node: Node) -> None:
+    while True:
+        node.wakeup.clear()
+        try:
+            await node.deliver_due()
+        except Exception:
+            log.exception("federation delivery failed")
+        following = await node.store.next_due()
+        wait = 60.0 if following is None else min(60.0, max(0.05, following - node.clock()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(node.wakeup.wait(), wait)
+
+
+async def _maintenance_loop(node: Node) -> None:
+    while True:
+        try:
+            await node.maintain()
+        except Exception:
+            log.exception("federation maintenance failed")
+        await asyncio.sleep(30)
+
+
+async def _purge_loop(node: Node) -> None:
+    while True:
+        try:
+            await purge_once(node)
+        except Exception:
+            log.exception("retention purge failed")
+        await asyncio.sleep(300)
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Callable[[], float] = time.time,
+    background: bool = True,
+) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_request_bytes)
+    app.add_routes(routes)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        identity, created = load_or_create_key(config.data)
+        if created:
+            log.info("made a new node key in %s", config.data / "node.key")
+        store = await Store.open(config.data / DATABASE_FILE, synchronous=config.synchronous)
+        session = aiohttp.ClientSession()
+        client = NodeClient(session, lambda: node.identity, config.url, clock)
+        node = Node(config, store, identity, clock=clock, client=client)
+        await node.start()
+        app[NODE] = node
+        tasks = []
+        if background:
+            tasks = [
+                asyncio.create_task(_outbox_loop(node), name="outbox"),
+                asyncio.create_task(_maintenance_loop(node), name="maintenance"),
+                asyncio.create_task(_purge_loop(node), name="purge"),
+            ]
+        log.info("node %s ready at %s (data in %s)", config.name, config.url, config.data)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await session.close()
+            await store.close()
+            log.info("node stopped cleanly")
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,150 @@
+"""Node settings: defaults, then a TOML file, then environment variables, then flags.
+
+Every setting has a safe default, so `peerfed serve` alone runs a private node on loopback
+with its data in ./peerfed-data. Environment variables are PEERFED_<NAME> in upper case
+(PEERFED_PORT=8740); the TOML file holds the same names in lower case at the top level,
+with lists for `federate` and `resources` as arrays of tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peerfed.protocol.node import Emergency, FederationPolicy, Registration, Resource, check_url
+
+__all__ = ["DEFAULT_PORT", "Config", "ConfigError", "load_config"]
+
+DEFAULT_PORT = 8740
+DAY = 86_400
+
+
+class ConfigError(Exception):
+    """A setting has a value the node cannot run with."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data: Path = Path("peerfed-data")
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    public_url: str = ""
+    name: str = "A peerfed community"
+    description: str = "A community node for peer support."
+    contact: str = "The operator has not set a contact yet."
+    registration: Registration = Registration.OPEN
+    code_of_conduct: str = (
+        "Treat each other as equals. Nobody here is a professional; nobody diagnoses. "
+        "Respect the terms you agree and end kindly. Never share what another peer told you."
+    )
+    federation: FederationPolicy = FederationPolicy.OPEN
+    federate: tuple[str, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    vocabulary: tuple[str, ...] = ()
+    mailbox_ttl: int = 14 * DAY
+    max_listing_lifetime: int = 30 * DAY
+    session_ttl: int = 30 * DAY
+    max_request_bytes: int = 70_000
+    # Rate limits, each "count per window seconds", per key and per address.
+    join_per_hour: int = 20
+    listings_per_hour: int = 60
+    sends_per_minute: int = 240
+    reach_outs_pending_per_mailbox: int = 50
+    # Federation delivery.
+    retry_base: float = 10.0
+    retry_cap: float = 3600.0
+    give_up_after: int = 3 * DAY
+    breaker_threshold: int = 5
+    batch_size: int = 100
+    # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
+    synchronous: str = "FULL"
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "registration", Registration(self.registration))
+        object.__setattr__(self, "federation", FederationPolicy(self.federation))
+        object.__setattr__(self, "data", Path(self.data))
+
+    @property
+    def url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+_INT_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type in ("int", int)}
+_FLOAT_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type in ("float", float)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    try:
+        if name == "data":
+            return Path(value)
+        if name in _INT_FIELDS:
+            return int(value)
+        if name in _FLOAT_FIELDS:
+            return float(value)
+        if name == "registration":
+            return Registration(value)
+        if name == "federation":
+            return FederationPolicy(value)
+        if name == "federate":
+            items = value.split(",") if isinstance(value, str) else value
+            return tuple(check_url(str(u).strip().rstrip("/"), "federate") for u in items if str(u).strip())
+        if name == "vocabulary":
+            items = value.split(",") if isinstance(value, str) else value
+            return tuple(str(v).strip() for v in items if str(v).strip())
+        if name == "resources":
+            return tuple(
+                Resource(
+                    name=r["name"],
+                    contact=r["contact"],
+                    emergency=Emergency(r.get("emergency", "never")),
+                    hours=r.get("hours"),
+                    languages=tuple(r.get("languages", ())),
+                    note=r.get("note"),
+                )
+                for r in value
+            )
+        if name == "public_url":
+            return check_url(str(value).rstrip("/"), "public_url") if value else ""
+        return str(value)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"setting {name!r}: {exc}") from exc
+
+
+def load_config(
+    *, file: Path | None = None, env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None
+) -> Config:
+    """Merge defaults, the TOML file, PEERFED_* variables and flags (later wins)."""
+    names = {f.name for f in dataclasses.fields(Config)} - {"extra"}
+    values: dict[str, Any] = {}
+    env = os.environ if env is None else env
+    if file is None and env.get("PEERFED_CONFIG"):
+        file = Path(env["PEERFED_CONFIG"])
+    if file is not None:
+        try:
+            loaded = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {file}: {exc}") from exc
+        unknown = set(loaded) - names
+        if unknown:
+            raise ConfigError(f"unknown settings in {file}: {', '.join(sorted(unknown))}")
+        values.update({k: _coerce(k, v) for k, v in loaded.items()})
+    for name in names:
+        key = "PEERFED_" + name.upper()
+        if key in env:
+            values[name] = _coerce(name, env[key])
+    for name, value in (flags or {}).items():
+        if value is not None and name in names:
+            values[name] = _coerce(name, value)
+    config = Config(**values)
+    if not 0 < config.port < 65536:
+        raise ConfigError("port must be between 1 and 65535")
+    if config.synchronous not in ("FULL", "NORMAL", "EXTRA"):
+        raise ConfigError("synchronous must be FULL, NORMAL or EXTRA")
+    return config

@@ -1,0 +1,200 @@
+"""Node-to-node requests: signing, verifying, and the HTTP client that talks to other nodes (spec §13.3).
+
+Every request one node makes of another carries
+
+    Authorization: Peerfed-Node <base64 of a signed node-request object>
+
+signed by the sending node's key over the method, path, origin, destination, a fresh nonce and
+the BLAKE2b-256 hash of the body. The receiver accepts it only within the clock window, only for
+itself as destination, only with a key the origin's node document lists, and only once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import nacl.utils
+
+from peerfed.protocol import CLOCK_SKEW, Context, Envelope, Identity, RemoteError, RequestError, open_signed, sign
+from peerfed.protocol.node import NodeDocument, NodeRequest, body_hash
+
+__all__ = [
+    "AUTH_SCHEME",
+    "NodeClient",
+    "TransportError",
+    "parse_document",
+    "sign_request",
+    "verify_request",
+]
+
+AUTH_SCHEME = "Peerfed-Node"
+REQUEST_LIFETIME = 2 * CLOCK_SKEW
+
+
+class TransportError(Exception):
+    """The other node could not be reached, or answered with a server error: try again later."""
+
+
+def sign_request(
+    identity: Identity,
+    *,
+    method: str,
+    path: str,
+    origin: str,
+    destination: str,
+    body: bytes,
+    now: int,
+    nonce: bytes | None = None,
+) -> str:
+    """The Authorization header value for one request."""
+    request = NodeRequest(method, path, origin, destination, nonce or nacl.utils.random(16), body_hash(body))
+    env = sign(identity, request, created_at=now, expires_at=now + REQUEST_LIFETIME)
+    return f"{AUTH_SCHEME} {base64.b64encode(env.raw).decode('ascii')}"
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    origin: str
+    key: bytes
+    envelope: Envelope
+
+
+async def verify_request(
+    header: str | None,
+    *,
+    method: str,
+    path: str,
+    destination: str,
+    body: bytes,
+    now: int,
+    key_owner: Callable[[bytes, int], Awaitable[str | None]],
+    discover: Callable[[str], Awaitable[None]],
+    use_nonce: Callable[[bytes, int], Awaitable[bool]],
+) -> VerifiedRequest:
+    """Check a node request; raises RemoteError (auth.*, time.*, signature.invalid, ...).
+
+    ``key_owner(key, now)`` names the node a key belongs to, from cached node documents;
+    ``discover(origin)`` fetches the origin's document when its key is not yet known.
+    """
+    if not header or not header.startswith(AUTH_SCHEME + " "):
+        raise RequestError("a node request needs an Authorization: Peerfed-Node header", "auth.required")
+    try:
+        raw = base64.b64decode(header[len(AUTH_SCHEME) + 1 :].strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError("the Peerfed-Node header is not base64", "auth.invalid") from exc
+    env = open_signed(raw, context=Context.NODE_REQUEST, now=now)
+    if env.created_at < now - CLOCK_SKEW:
+        raise RemoteError("the node request is older than the clock window", "time.expired")
+    request = env.body
+    assert isinstance(request, NodeRequest)
+    if request.method != method or request.path != path:
+        raise RequestError("the signature is for another method or path", "auth.invalid")
+    if request.destination != destination:
+        raise RequestError(f"the request was signed for {request.destination}, not this node", "auth.invalid")
+    if request.body_hash != body_hash(body):
+        raise RequestError("the body does not match the signed hash", "auth.invalid")
+    key = bytes(env.author)
+    owner = await key_owner(key, now)
+    if owner != request.origin:
+        await discover(request.origin)
+        owner = await key_owner(key, now)
+    if owner != request.origin:
+        raise RequestError(f"the key is not one {request.origin} publishes", "auth.invalid")
+    if not await use_nonce(request.nonce, env.expires_at + CLOCK_SKEW):
+        raise RequestError("this request was already received", "auth.replayed")
+    return VerifiedRequest(request.origin, key, env)
+
+
+def parse_document(payload: Any, url: str, now: int) -> tuple[NodeDocument, Envelope]:
+    """Verify a node document fetched from ``url``: signed by a key it lists, and about ``url``."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("document"), str):
+        raise RequestError(f"{url} did not answer with a node document", "federation.refused")
+    try:
+        raw = base64.b64decode(payload["document"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError(f"{url} sent a document that is not base64", "federation.refused") from exc
+    env = open_signed(raw, context=Context.NODE_DOCUMENT, now=now)
+    doc = env.body
+    assert isinstance(doc, NodeDocument)
+    if doc.url != url:
+        raise RequestError(f"the document at {url} describes {doc.url}", "federation.refused")
+    if not doc.key_valid_at(bytes(env.author), now):
+        raise RequestError(f"the document at {url} is signed by a key it does not list", "federation.refused")
+    return doc, env
+
+
+class NodeClient:
+    """Signed HTTP requests to other nodes. One aiohttp session; bounded timeouts."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        identity: Callable[[], Identity],
+        origin: str,
+        clock: Callable[[], float],
+        timeout: float = 15.0,
+    ) -> None:
+        self._session = session
+        self._identity = identity
+        self._origin = origin
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def request(self, method: str, url: str, path: str, body: bytes = b"", content_type: str = "") -> Any:
+        """Send one signed request; returns the decoded JSON answer.
+
+        Raises TransportError for network failures, timeouts, 5xx and 429, and RemoteError with
+        the answer's code for any other refusal.
+        """
+        headers = {
+            "Authorization": sign_request(
+                self._identity(),
+                method=method,
+                path=path,
+                origin=self._origin,
+                destination=url,
+                body=body,
+                now=int(self._clock()),
+            ),
+        }
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            async with self._session.request(
+                method, url + path, data=body or None, headers=headers, timeout=self._timeout
+            ) as response:
+                payload = await _json(response)
+                if response.status >= 500 or response.status == 429:
+                    raise TransportError(f"{url} answered {response.status}")
+                if response.status >= 400:
+                    error = payload.get("error", {}) if isinstance(payload, dict) else {}
+                    code = error.get("code") if isinstance(error, dict) else None
+                    message = error.get("message", f"HTTP {response.status}") if isinstance(error, dict) else ""
+                    try:
+                        raise RemoteError(f"{url}: {message}", code)
+                    except AssertionError:
+                        raise RemoteError(f"{url}: HTTP {response.status}", "request.invalid") from None
+                return payload
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(f"{url} unreachable: {exc or type(exc).__name__}") from exc
+
+    async def fetch_document(self, url: str) -> Any:
+        try:
+            async with self._session.get(url + "/.well-known/peerfed", timeout=self._timeout) as response:
+                if response.status != 200:
+                    raise TransportError(f"{url} answered {response.status} for its node document")
+                return await _json(response)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(f"{url} unreachable: {exc or type(exc).__name__}") from exc
+
+
+async def _json(response: aiohttp.ClientResponse) -> Any:
+    try:
+        return await response.json(content_type=None)
+    except (ValueError, aiohttp.ContentTypeError):
+        return None

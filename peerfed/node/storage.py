@@ -1,0 +1,753 @@
+"""The node's SQLite store: schema, migrations, and every query the node makes (spec §13.9).
+
+One writer connection (serialised by a lock, one transaction at a time) and one reader
+connection, both in WAL mode. A write that the node acknowledges has been committed with
+the configured `synchronous` level (FULL by default) before the call returns. sqlite's
+errors are translated here, and only here, into StorageError.
+
+What is stored is only what the node needs: public cards, key bundles, sealed bytes it
+cannot read, routing, and moderation records. No table holds a plaintext private message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from peerfed.protocol import RemoteError
+
+__all__ = ["SCHEMA_VERSION", "OutboxRow", "StorageError", "Store"]
+
+
+class StorageError(RemoteError):
+    """The database failed (disk full, read-only, corrupt): the node cannot take the request."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "node.unavailable")
+
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE members (
+        peer BLOB PRIMARY KEY, status TEXT NOT NULL, joined_at INTEGER NOT NULL, moved_to TEXT
+    );
+    CREATE TABLE invites (
+        code_hash BLOB PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+        uses_left INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, note TEXT
+    );
+    CREATE TABLE challenges (challenge BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY, peer BLOB NOT NULL, expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_peer ON sessions(peer);
+    CREATE TABLE key_bundles (
+        peer BLOB PRIMARY KEY, raw BLOB NOT NULL, created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, origin TEXT
+    );
+    CREATE TABLE listings (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, author BLOB NOT NULL,
+        kind TEXT NOT NULL, timing TEXT NOT NULL, created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, origin TEXT, raw BLOB NOT NULL
+    );
+    CREATE INDEX listings_author ON listings(author);
+    CREATE INDEX listings_expiry ON listings(expires_at);
+    CREATE INDEX listings_kind ON listings(kind, seq);
+    CREATE TABLE listing_facets (
+        listing INTEGER NOT NULL REFERENCES listings(seq) ON DELETE CASCADE,
+        facet TEXT NOT NULL, value TEXT NOT NULL
+    );
+    CREATE INDEX facets_lookup ON listing_facets(facet, value, listing);
+    CREATE INDEX facets_listing ON listing_facets(listing);
+    CREATE TABLE withdrawals (
+        listing BLOB NOT NULL, author BLOB NOT NULL, expires_at INTEGER NOT NULL,
+        PRIMARY KEY (listing, author)
+    );
+    CREATE TABLE erasures (author_hash BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+    CREATE TABLE mailbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, mailbox BLOB NOT NULL,
+        raw BLOB NOT NULL, received_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX mailbox_owner ON mailbox(mailbox, seq);
+    CREATE INDEX mailbox_expiry ON mailbox(expires_at);
+    CREATE TABLE seen_sealed (id BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL, kind TEXT NOT NULL,
+        item BLOB NOT NULL, raw BLOB NOT NULL, created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending', last_error TEXT, finished_at INTEGER,
+        UNIQUE (destination, kind, item)
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_at);
+    CREATE TABLE nodes (
+        url TEXT PRIMARY KEY, status TEXT NOT NULL, added_at INTEGER NOT NULL,
+        document BLOB, document_expires INTEGER NOT NULL DEFAULT 0,
+        last_ok INTEGER, last_error TEXT, failures INTEGER NOT NULL DEFAULT 0,
+        breaker_until REAL NOT NULL DEFAULT 0, pull_cursor INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE node_keys (
+        url TEXT NOT NULL, key BLOB NOT NULL, valid_from INTEGER NOT NULL,
+        valid_until INTEGER NOT NULL, PRIMARY KEY (url, key)
+    );
+    CREATE INDEX node_keys_key ON node_keys(key);
+    CREATE TABLE nonces (nonce BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+    CREATE TABLE own_keys (key BLOB PRIMARY KEY, valid_from INTEGER NOT NULL, valid_until INTEGER NOT NULL);
+    CREATE TABLE reports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, reporter BLOB NOT NULL, target_kind TEXT NOT NULL,
+        target BLOB, reason TEXT NOT NULL, disclosed BLOB, created_at INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open', outcome TEXT, resolved_at INTEGER
+    );
+    CREATE INDEX reports_reporter ON reports(reporter);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    destination: str
+    kind: str
+    item: bytes
+    raw: bytes
+    created_at: int
+    attempts: int
+
+
+class Store:
+    """Open with ``await Store.open(path)``; close with ``await store.close()``."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path, *, synchronous: str = "FULL") -> Store:
+        try:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute(f"PRAGMA synchronous={synchronous}")
+            await writer.execute("PRAGMA foreign_keys=ON")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            row = await (await writer.execute("PRAGMA user_version")).fetchone()
+            store_version = int(row[0]) if row else 0
+            if store_version > SCHEMA_VERSION:
+                await writer.close()
+                raise StorageError(f"the database is schema {store_version}, newer than this software")
+            for number in range(store_version, SCHEMA_VERSION):
+                await writer.executescript(
+                    "BEGIN IMMEDIATE;" + MIGRATIONS[number] + f"; PRAGMA user_version={number + 1}; COMMIT;"
+                )
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute("PRAGMA foreign_keys=ON")
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database at {path}: {exc}") from exc
+        return cls(writer, reader, path)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._reader.close()
+            await self._writer.execute("PRAGMA optimize")
+            await self._writer.close()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; committed (durably) when the block exits without error."""
+        async with self._lock:
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageError(f"database unavailable: {exc}") from exc
+            try:
+                yield self._writer
+                await self._writer.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):
+                    await self._writer.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"database write failed: {exc}") from exc
+                raise
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            cursor = await self._reader.execute(sql, params)
+            return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise StorageError(f"database read failed: {exc}") from exc
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
+
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self.transaction() as db:
+            cursor = await db.execute(sql, params)
+            return cursor.rowcount
+
+    # --- meta and own keys -----------------------------------------------------------------
+
+    async def own_keys(self) -> list[tuple[bytes, int, int]]:
+        return [tuple(r) for r in await self._all("SELECT key, valid_from, valid_until FROM own_keys")]
+
+    async def record_own_key(self, key: bytes, valid_from: int, valid_until: int) -> None:
+        await self._write(
+            "INSERT INTO own_keys VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET valid_until=excluded.valid_until",
+            (key, valid_from, valid_until),
+        )
+
+    # --- members, invites, challenges, sessions ----------------------------------------------
+
+    async def member(self, peer: bytes) -> tuple[str, str | None] | None:
+        row = await self._one("SELECT status, moved_to FROM members WHERE peer=?", (peer,))
+        return None if row is None else (row[0], row[1])
+
+    async def set_member(self, peer: bytes, status: str, now: int, moved_to: str | None = None) -> None:
+        await self._write(
+            "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT(peer) DO UPDATE SET status=excluded.status,"
+            " moved_to=excluded.moved_to",
+            (peer, status, now, moved_to),
+        )
+
+    async def members(self, status: str | None = None) -> list[tuple[bytes, str, int, str | None]]:
+        if status is None:
+            rows = await self._all("SELECT peer, status, joined_at, moved_to FROM members ORDER BY joined_at")
+        else:
+            rows = await self._all(
+                "SELECT peer, status, joined_at, moved_to FROM members WHERE status=? ORDER BY joined_at",
+                (status,),
+            )
+        return [tuple(r) for r in rows]
+
+    async def join_with_invite(self, peer: bytes, code_hash: bytes, now: int, status: str) -> bool:
+        """Spend one use of an invite and make ``peer`` a member, atomically."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash=? AND revoked=0"
+                " AND uses_left > 0 AND expires_at > ?",
+                (code_hash, now),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await db.execute(
+                "INSERT INTO members VALUES (?, ?, ?, NULL) ON CONFLICT(peer) DO UPDATE SET status=excluded.status",
+                (peer, status, now),
+            )
+            return True
+
+    async def create_invite(self, code_hash: bytes, now: int, expires_at: int, uses: int, note: str | None) -> None:
+        await self._write("INSERT INTO invites VALUES (?, ?, ?, ?, 0, ?)", (code_hash, now, expires_at, uses, note))
+
+    async def revoke_invite(self, code_hash: bytes) -> bool:
+        return await self._write("UPDATE invites SET revoked=1 WHERE code_hash=?", (code_hash,)) == 1
+
+    async def invites(self) -> list[tuple[bytes, int, int, int, int, str | None]]:
+        rows = await self._all(
+            "SELECT code_hash, created_at, expires_at, uses_left, revoked, note FROM invites ORDER BY created_at"
+        )
+        return [tuple(r) for r in rows]
+
+    async def add_challenge(self, challenge: bytes, expires_at: int) -> None:
+        await self._write("INSERT INTO challenges VALUES (?, ?)", (challenge, expires_at))
+
+    async def take_challenge(self, challenge: bytes, now: int) -> bool:
+        """True once for a live challenge: it is deleted as it is used."""
+        return await self._write("DELETE FROM challenges WHERE challenge=? AND expires_at > ?", (challenge, now)) == 1
+
+    async def add_session(self, token_hash: bytes, peer: bytes, expires_at: int) -> None:
+        await self._write("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, peer, expires_at))
+
+    async def session_peer(self, token_hash: bytes, now: int) -> bytes | None:
+        row = await self._one("SELECT peer FROM sessions WHERE token_hash=? AND expires_at > ?", (token_hash, now))
+        return None if row is None else bytes(row[0])
+
+    # --- key bundles ---------------------------------------------------------------------
+
+    async def put_key_bundle(
+        self, peer: bytes, raw: bytes, created_at: int, expires_at: int, origin: str | None
+    ) -> bool:
+        """Keep the newest bundle per peer; True if this one was stored."""
+        return (
+            await self._write(
+                "INSERT INTO key_bundles VALUES (?, ?, ?, ?, ?) ON CONFLICT(peer) DO UPDATE SET raw=excluded.raw,"
+                " created_at=excluded.created_at, expires_at=excluded.expires_at, origin=excluded.origin"
+                " WHERE excluded.created_at > key_bundles.created_at",
+                (peer, raw, created_at, expires_at, origin),
+            )
+            == 1
+        )
+
+    async def key_bundle(self, peer: bytes, now: int) -> tuple[bytes, str | None] | None:
+        row = await self._one("SELECT raw, origin FROM key_bundles WHERE peer=? AND expires_at > ?", (peer, now))
+        return None if row is None else (bytes(row[0]), row[1])
+
+    # --- listings ------------------------------------------------------------------------
+
+    async def is_erased(self, author_hash: bytes, now: int) -> bool:
+        return (
+            await self._one("SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?", (author_hash, now))
+            is not None
+        )
+
+    async def is_withdrawn(self, listing: bytes, author: bytes) -> bool:
+        row = await self._one("SELECT 1 FROM withdrawals WHERE listing=? AND author=?", (listing, author))
+        return row is not None
+
+    async def insert_listing(
+        self,
+        *,
+        listing_id: bytes,
+        author: bytes,
+        kind: str,
+        timing: str,
+        created_at: int,
+        expires_at: int,
+        origin: str | None,
+        raw: bytes,
+        facets: Iterable[tuple[str, str]],
+        outbox: Iterable[tuple[str, str, bytes, bytes]],
+        now: float,
+    ) -> bool:
+        """Store a listing and queue its federation pushes in one transaction. False if already held."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO listings (id, author, kind, timing, created_at, expires_at, origin, raw)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (listing_id, author, kind, timing, created_at, expires_at, origin, raw),
+            )
+            if cursor.rowcount != 1:
+                return False
+            seq = cursor.lastrowid
+            await db.executemany("INSERT INTO listing_facets VALUES (?, ?, ?)", [(seq, f, v) for f, v in facets])
+            await self._enqueue(db, outbox, now)
+            return True
+
+    async def withdraw(
+        self,
+        listing: bytes,
+        author: bytes,
+        expires_at: int,
+        outbox: Iterable[tuple[str, str, bytes, bytes]],
+        now: float,
+    ) -> bool:
+        """Delete the author's listing and keep a tombstone; True if a listing was deleted."""
+        async with self.transaction() as db:
+            cursor = await db.execute("DELETE FROM listings WHERE id=? AND author=?", (listing, author))
+            await db.execute(
+                "INSERT INTO withdrawals VALUES (?, ?, ?) ON CONFLICT(listing, author) DO UPDATE SET"
+                " expires_at=MAX(expires_at, excluded.expires_at)",
+                (listing, author, expires_at),
+            )
+            await self._enqueue(db, outbox, now)
+            return cursor.rowcount == 1
+
+    async def remove_listing(self, listing: bytes, outbox: Iterable[tuple[str, str, bytes, bytes]], now: float) -> bool:
+        """An operator takes a listing down (moderation); a tombstone keeps it from coming back."""
+        async with self.transaction() as db:
+            row = await (await db.execute("SELECT author, expires_at FROM listings WHERE id=?", (listing,))).fetchone()
+            if row is None:
+                return False
+            await db.execute("DELETE FROM listings WHERE id=?", (listing,))
+            await db.execute(
+                "INSERT INTO withdrawals VALUES (?, ?, ?) ON CONFLICT(listing, author) DO NOTHING",
+                (listing, row[0], row[1]),
+            )
+            await self._enqueue(db, outbox, now)
+            return True
+
+    async def listing(self, listing: bytes) -> tuple[bytes, str | None, bytes] | None:
+        row = await self._one("SELECT raw, origin, author FROM listings WHERE id=?", (listing,))
+        return None if row is None else (bytes(row[0]), row[1], bytes(row[2]))
+
+    async def search(
+        self,
+        *,
+        now: int,
+        kind: str | None,
+        timing: str | None,
+        facets: Sequence[tuple[str, str]],
+        before: int | None,
+        limit: int,
+    ) -> list[tuple[int, bytes, str | None]]:
+        """Live listings matching every filter, newest first: (seq, raw, origin)."""
+        where = ["l.expires_at > ?"]
+        params: list[Any] = [now]
+        if kind:
+            where.append("l.kind = ?")
+            params.append(kind)
+        if timing:
+            where.append("l.timing = ?")
+            params.append(timing)
+        if before is not None:
+            where.append("l.seq < ?")
+            params.append(before)
+        for facet, value in facets:
+            where.append(
+                "EXISTS (SELECT 1 FROM listing_facets f WHERE f.listing = l.seq AND f.facet = ? AND f.value = ?)"
+            )
+            params += [facet, value]
+        sql = (
+            "SELECT l.seq, l.raw, l.origin FROM listings l WHERE "
+            + " AND ".join(where)
+            + " ORDER BY l.seq DESC LIMIT ?"
+        )
+        rows = await self._all(sql, [*params, limit])
+        return [(r[0], bytes(r[1]), r[2]) for r in rows]
+
+    async def local_listings_after(self, after: int, now: int, limit: int) -> list[tuple[int, bytes, bytes]]:
+        """Listings published on this node, for a catch-up pull: (seq, raw, author)."""
+        rows = await self._all(
+            "SELECT seq, raw, author FROM listings WHERE origin IS NULL AND seq > ? AND expires_at > ?"
+            " ORDER BY seq LIMIT ?",
+            (after, now, limit),
+        )
+        return [(r[0], bytes(r[1]), bytes(r[2])) for r in rows]
+
+    async def listings_page(self, limit: int = 100) -> list[tuple[bytes, bytes, str, str | None, int]]:
+        rows = await self._all(
+            "SELECT id, author, kind, origin, expires_at FROM listings ORDER BY seq DESC LIMIT ?", (limit,)
+        )
+        return [(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    # --- mailboxes -----------------------------------------------------------------------
+
+    async def deliver(
+        self, *, sealed_id: bytes, mailbox: bytes, raw: bytes, now: int, expires_at: int, seen_until: int
+    ) -> int | None:
+        """Put a sealed message in a local mailbox once; its mailbox seq, or None if a duplicate."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
+            )
+            if cursor.rowcount != 1:
+                return None
+            cursor = await db.execute(
+                "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                (sealed_id, mailbox, raw, now, expires_at),
+            )
+            return cursor.lastrowid
+
+    async def forward_sealed(
+        self,
+        *,
+        sealed_id: bytes,
+        seen_until: int,
+        outbox: Iterable[tuple[str, str, bytes, bytes]],
+        now: float,
+    ) -> bool:
+        """Queue a sealed message for another node, once. False if already seen."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
+            )
+            if cursor.rowcount != 1:
+                return False
+            await self._enqueue(db, outbox, now)
+            return True
+
+    async def mailbox_items(
+        self, mailbox: bytes, after: int, limit: int, now: int
+    ) -> list[tuple[int, bytes, bytes, int]]:
+        rows = await self._all(
+            "SELECT seq, id, raw, received_at FROM mailbox WHERE mailbox=? AND seq > ? AND expires_at > ?"
+            " ORDER BY seq LIMIT ?",
+            (mailbox, after, now, limit),
+        )
+        return [(r[0], bytes(r[1]), bytes(r[2]), r[3]) for r in rows]
+
+    async def ack(self, mailbox: bytes, ids: Sequence[bytes]) -> int:
+        async with self.transaction() as db:
+            deleted = 0
+            for sealed_id in ids:
+                cursor = await db.execute("DELETE FROM mailbox WHERE mailbox=? AND id=?", (mailbox, sealed_id))
+                deleted += cursor.rowcount
+            return deleted
+
+    async def move_mailbox(self, peer: bytes, to: str, outbox_kind: str, now: int) -> int:
+        """Mark ``peer`` moved and queue every waiting item for its new node."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE members SET status='moved', moved_to=? WHERE peer=?", (to, peer))
+            await db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
+            rows = list(await (await db.execute("SELECT id, raw FROM mailbox WHERE mailbox=?", (peer,))).fetchall())
+            await self._enqueue(db, [(to, outbox_kind, bytes(r[0]), bytes(r[1])) for r in rows], now)
+            await db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
+            return len(rows)
+
+    # --- erasure -------------------------------------------------------------------------
+
+    async def erase(
+        self,
+        peer: bytes,
+        author_hash: bytes,
+        tombstone_until: int,
+        outbox: Iterable[tuple[str, str, bytes, bytes]],
+        now: float,
+    ) -> int:
+        """Delete everything held for ``peer``; keep only a hashed tombstone. Returns listings deleted."""
+        async with self.transaction() as db:
+            cursor = await db.execute("DELETE FROM listings WHERE author=?", (peer,))
+            listings = cursor.rowcount
+            await db.execute("DELETE FROM withdrawals WHERE author=?", (peer,))
+            await db.execute("DELETE FROM key_bundles WHERE peer=?", (peer,))
+            await db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
+            await db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
+            await db.execute("DELETE FROM members WHERE peer=?", (peer,))
+            await db.execute("DELETE FROM reports WHERE reporter=?", (peer,))
+            await db.execute(
+                "UPDATE reports SET target=NULL, target_kind='erased' WHERE target_kind='peer' AND target=?",
+                (peer,),
+            )
+            await db.execute(
+                "INSERT INTO erasures VALUES (?, ?) ON CONFLICT(author_hash) DO UPDATE SET"
+                " expires_at=MAX(expires_at, excluded.expires_at)",
+                (author_hash, tombstone_until),
+            )
+            await self._enqueue(db, outbox, now)
+            return listings
+
+    # --- outbox --------------------------------------------------------------------------
+
+    @staticmethod
+    async def _enqueue(db: aiosqlite.Connection, rows: Iterable[tuple[str, str, bytes, bytes]], now: float) -> None:
+        await db.executemany(
+            "INSERT INTO outbox (destination, kind, item, raw, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(destination, kind, item) DO NOTHING",
+            [(dest, kind, item, raw, int(now), now) for dest, kind, item, raw in rows],
+        )
+
+    async def enqueue(self, rows: Iterable[tuple[str, str, bytes, bytes]], now: float) -> None:
+        async with self.transaction() as db:
+            await self._enqueue(db, rows, now)
+
+    async def due(self, now: float, limit: int) -> list[OutboxRow]:
+        rows = await self._all(
+            "SELECT o.seq, o.destination, o.kind, o.item, o.raw, o.created_at, o.attempts FROM outbox o"
+            " LEFT JOIN nodes n ON n.url = o.destination"
+            " WHERE o.state='pending' AND o.next_at <= ? AND COALESCE(n.breaker_until, 0) <= ?"
+            " AND COALESCE(n.status, '') != 'blocked'"
+            " ORDER BY o.seq LIMIT ?",
+            (now, now, limit),
+        )
+        return [OutboxRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4]), r[5], r[6]) for r in rows]
+
+    async def next_due(self) -> float | None:
+        row = await self._one(
+            "SELECT MIN(MAX(o.next_at, COALESCE(n.breaker_until, 0))) FROM outbox o"
+            " LEFT JOIN nodes n ON n.url = o.destination WHERE o.state='pending'"
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def outbox_finish(self, seqs: Sequence[int], state: str, now: int, error: str | None = None) -> None:
+        async with self.transaction() as db:
+            await db.executemany(
+                "UPDATE outbox SET state=?, finished_at=?, last_error=? WHERE seq=?",
+                [(state, now, error, s) for s in seqs],
+            )
+
+    async def outbox_retry(self, retries: Sequence[tuple[int, float]], error: str) -> None:
+        async with self.transaction() as db:
+            await db.executemany(
+                "UPDATE outbox SET attempts=attempts+1, next_at=?, last_error=? WHERE seq=?",
+                [(next_at, error, s) for s, next_at in retries],
+            )
+
+    async def reject_outbox_for(self, destination: str, reason: str, now: int) -> int:
+        return await self._write(
+            "UPDATE outbox SET state='rejected', last_error=?, finished_at=? WHERE destination=? AND state='pending'",
+            (reason, now, destination),
+        )
+
+    async def outbox_stats(self) -> dict[str, dict[str, int]]:
+        rows = await self._all("SELECT destination, state, COUNT(*) FROM outbox GROUP BY destination, state")
+        stats: dict[str, dict[str, int]] = {}
+        for destination, state, count in rows:
+            stats.setdefault(destination, {})[state] = count
+        return stats
+
+    async def gave_up(self, limit: int = 100) -> list[tuple[str, str, bytes, int, int, str | None]]:
+        rows = await self._all(
+            "SELECT destination, kind, item, created_at, attempts, last_error FROM outbox"
+            " WHERE state IN ('gave_up', 'rejected') ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        )
+        return [(r[0], r[1], bytes(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    # --- federated nodes ---------------------------------------------------------------------
+
+    async def node(self, url: str) -> dict[str, Any] | None:
+        row = await self._one(
+            "SELECT url, status, added_at, last_ok, last_error, failures, breaker_until, pull_cursor,"
+            " document_expires FROM nodes WHERE url=?",
+            (url,),
+        )
+        if row is None:
+            return None
+        keys = (
+            "url",
+            "status",
+            "added_at",
+            "last_ok",
+            "last_error",
+            "failures",
+            "breaker_until",
+            "pull_cursor",
+            "document_expires",
+        )
+        return dict(zip(keys, row, strict=True))
+
+    async def nodes(self, status: str | None = None) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT url FROM nodes" + (" WHERE status=?" if status else "") + " ORDER BY url",
+            (status,) if status else (),
+        )
+        found = [await self.node(r[0]) for r in rows]
+        return [n for n in found if n is not None]
+
+    async def set_node_status(self, url: str, status: str, now: int) -> None:
+        await self._write(
+            "INSERT INTO nodes (url, status, added_at) VALUES (?, ?, ?) ON CONFLICT(url) DO UPDATE SET"
+            " status=excluded.status",
+            (url, status, now),
+        )
+
+    async def set_node_document(
+        self, url: str, document: bytes, expires: int, keys: Sequence[tuple[bytes, int, int]]
+    ) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE nodes SET document=?, document_expires=? WHERE url=?", (document, expires, url))
+            await db.execute("DELETE FROM node_keys WHERE url=?", (url,))
+            await db.executemany("INSERT INTO node_keys VALUES (?, ?, ?, ?)", [(url, *k) for k in keys])
+
+    async def node_for_key(self, key: bytes, when: int) -> str | None:
+        row = await self._one(
+            "SELECT url FROM node_keys WHERE key=? AND valid_from <= ? AND valid_until > ?", (key, when, when)
+        )
+        return None if row is None else str(row[0])
+
+    async def node_result(self, url: str, ok: bool, now: int, error: str | None, breaker_until: float) -> None:
+        if ok:
+            await self._write(
+                "UPDATE nodes SET last_ok=?, failures=0, breaker_until=0, last_error=NULL WHERE url=?",
+                (now, url),
+            )
+        else:
+            await self._write(
+                "UPDATE nodes SET failures=failures+1, last_error=?, breaker_until=? WHERE url=?",
+                (error, breaker_until, url),
+            )
+
+    async def set_pull_cursor(self, url: str, cursor: int) -> None:
+        await self._write("UPDATE nodes SET pull_cursor=? WHERE url=?", (cursor, url))
+
+    async def use_nonce(self, nonce: bytes, expires_at: int) -> bool:
+        """True the first time a node-request nonce is seen; False for a replay."""
+        return (
+            await self._write("INSERT INTO nonces VALUES (?, ?) ON CONFLICT(nonce) DO NOTHING", (nonce, expires_at))
+            == 1
+        )
+
+    # --- reports -------------------------------------------------------------------------
+
+    async def add_report(
+        self, reporter: bytes, target_kind: str, target: bytes, reason: str, disclosed: bytes | None, now: int
+    ) -> int:
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO reports (reporter, target_kind, target, reason, disclosed, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (reporter, target_kind, target, reason, disclosed, now),
+            )
+            return int(cursor.lastrowid or 0)
+
+    async def reports(self, *, reporter: bytes | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if reporter is not None:
+            where.append("reporter=?")
+            params.append(reporter)
+        if status is not None:
+            where.append("status=?")
+            params.append(status)
+        sql = "SELECT id, reporter, target_kind, target, reason, disclosed, created_at, status, outcome FROM reports"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = await self._all(sql + " ORDER BY id", params)
+        keys = (
+            "id",
+            "reporter",
+            "target_kind",
+            "target",
+            "reason",
+            "disclosed",
+            "created_at",
+            "status",
+            "outcome",
+        )
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    async def resolve_report(self, report_id: int, outcome: str, now: int) -> bool:
+        return (
+            await self._write(
+                "UPDATE reports SET status='resolved', outcome=?, resolved_at=? WHERE id=? AND status='open'",
+                (outcome, now, report_id),
+            )
+            == 1
+        )
+
+    # --- retention -------------------------------------------------------------------------
+
+    async def purge(self, now: int, *, report_retention: int, outbox_retention: int) -> dict[str, int]:
+        """Delete everything past its time (spec §13.9). Returns rows deleted per table."""
+        statements = {
+            "listings": ("DELETE FROM listings WHERE expires_at <= ?", (now,)),
+            "withdrawals": ("DELETE FROM withdrawals WHERE expires_at <= ?", (now,)),
+            "erasures": ("DELETE FROM erasures WHERE expires_at <= ?", (now,)),
+            "mailbox": ("DELETE FROM mailbox WHERE expires_at <= ?", (now,)),
+            "seen_sealed": ("DELETE FROM seen_sealed WHERE expires_at <= ?", (now,)),
+            "key_bundles": ("DELETE FROM key_bundles WHERE expires_at <= ?", (now,)),
+            "nonces": ("DELETE FROM nonces WHERE expires_at <= ?", (now,)),
+            "challenges": ("DELETE FROM challenges WHERE expires_at <= ?", (now,)),
+            "sessions": ("DELETE FROM sessions WHERE expires_at <= ?", (now,)),
+            "outbox": (
+                "DELETE FROM outbox WHERE state != 'pending' AND finished_at <= ?",
+                (now - outbox_retention,),
+            ),
+            "reports": (
+                "DELETE FROM reports WHERE status='resolved' AND resolved_at <= ?",
+                (now - report_retention,),
+            ),
+            "invites": ("DELETE FROM invites WHERE expires_at <= ?", (now,)),
+        }
+        counts = {}
+        async with self.transaction() as db:
+            for name, (sql, params) in statements.items():
+                counts[name] = (await db.execute(sql, params)).rowcount
+        return counts
+
+    async def counts(self) -> dict[str, int]:
+        tables = ("members", "listings", "mailbox", "key_bundles", "outbox", "nodes", "reports", "invites")
+        result = {}
+        for table in tables:
+            row = await self._one(f"SELECT COUNT(*) FROM {table}")
+            result[table] = int(row[0])
+        return result
+
+    async def checkpoint(self) -> None:
+        async with self._lock:
+            try:
+                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise StorageError(f"checkpoint failed: {exc}") from exc

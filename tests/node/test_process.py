@@ -1,0 +1,169 @@
+"""`peerfed serve` as a real process: first run, restart, SIGTERM, SIGKILL, and `peerfed admin`."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from peerfed.client.transport import NodeAPI, NodeUnreachable
+from peerfed.protocol import Message
+
+from .harness import Peer, free_socket
+
+
+class Process:
+    def __init__(self, data: Path, port: int, *extra: str) -> None:
+        self.args = [sys.executable, "-m", "peerfed", "serve", "--data", str(data), "--port", str(port), *extra]
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[str] | None = None
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):  # bounded wait for the port to answer
+                try:
+                    await NodeAPI(self.url, http).document()
+                    return
+                except NodeUnreachable:
+                    await asyncio.sleep(0.05)
+        raise AssertionError("the node did not start: " + self.stop(signal.SIGKILL))
+
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> str:
+        assert self.proc is not None
+        self.proc.send_signal(how)
+        out, _ = self.proc.communicate(timeout=30)
+        return out
+
+
+class Wall:
+    """Peers in this test use the real clock: the node process reads it."""
+
+    def __call__(self) -> float:
+        return time.time()
+
+
+class Home:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.clock = Wall()
+
+
+def port() -> int:
+    sock = free_socket()
+    number = int(sock.getsockname()[1])
+    sock.close()
+    return number
+
+
+def test_first_run_makes_a_private_key_and_restarts_reuse_it(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        data = tmp_path / "node"
+        node = Process(data, port())
+        await node.start()
+        key = data / "node.key"
+        assert key.stat().st_mode & 0o777 == 0o600
+        first = key.read_text()
+        async with aiohttp.ClientSession() as http:
+            doc1 = await NodeAPI(node.url, http).document()
+        out = node.stop(signal.SIGTERM)
+        assert node.proc is not None and node.proc.returncode == 0
+        assert "node stopped cleanly" in out
+        await node.start()
+        assert key.read_text() == first
+        async with aiohttp.ClientSession() as http:
+            doc2 = await NodeAPI(node.url, http).document()
+        signer1 = base64.b64decode(doc1["document"])[1:33]
+        assert base64.b64decode(doc2["document"])[1:33] == signer1  # the same node key signs after a restart
+        node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_killed_node_loses_nothing_it_acknowledged(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        data = tmp_path / "node"
+        node = Process(data, port())
+        await node.start()
+        async with aiohttp.ClientSession() as http:
+            home = Home(node.url)
+            ana = await Peer("ana", home, http, 1).join()  # type: ignore[arg-type]
+            ben = await Peer("ben", home, http, 2).join()  # type: ignore[arg-type]
+            offer = await ana.offer("Still here after a crash.")
+            sent = []
+            for n in range(1, 4):
+                inner, sealed = ana.seal_to(ben, Message(ben.id, bytes(16), n, f"message {n}"))
+                assert (await ana.api.send(sealed.raw))["status"] == "delivered"
+                sent.append(inner)
+        node.stop(signal.SIGKILL)
+        await node.start()
+        async with aiohttp.ClientSession() as http:
+            home = Home(node.url)
+            ana = await Peer("ana", home, http, 1).join()  # type: ignore[arg-type]
+            ben = await Peer("ben", home, http, 2).join()  # type: ignore[arg-type]
+            assert [x["id"] for x in (await ben.api.directory())["listings"]] == [offer.id.hex()]
+            assert await ben.inbox() == sent
+        node.stop()
+        with sqlite3.connect(data / "node.sqlite3") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+    asyncio.run(scenario())
+
+
+def admin(data: Path, *args: str) -> dict | list:  # type: ignore[type-arg]
+    out = subprocess.run(
+        [sys.executable, "-m", "peerfed", "admin", "--data", str(data), "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def test_the_admin_command_moderates_a_live_node(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        data = tmp_path / "node"
+        node = Process(data, port(), "--registration", "invite")
+        await node.start()
+        invite = admin(data, "invites", "create", "--uses", "1")
+        assert isinstance(invite, dict)
+        async with aiohttp.ClientSession() as http:
+            home = Home(node.url)
+            ana = await Peer("ana", home, http, 1).join(invite=invite["code"])  # type: ignore[arg-type]
+            offer = await ana.offer("An offer the operator will remove.")
+            await ana.api.report(offer.id.hex(), "Testing the report flow.")
+            listed = admin(data, "listings", "list")
+            assert [row["id"] for row in listed] == [offer.id.hex()]  # type: ignore[index]
+            reports = admin(data, "reports", "list")
+            assert reports[0]["reason"] == "Testing the report flow."  # type: ignore[index]
+            admin(data, "reports", "resolve", str(reports[0]["id"]), "--outcome", "Removed.")  # type: ignore[index]
+            admin(data, "listings", "remove", offer.id.hex())
+            assert (await ana.api.directory())["listings"] == []
+            assert (await ana.api.reports())["reports"][0]["outcome"] == "Removed."
+            members = admin(data, "members", "list")
+            assert [m["peer"] for m in members] == [ana.id.text]  # type: ignore[index]
+            admin(data, "federation", "add", "https://other.example")
+            assert admin(data, "federation", "list")[0]["status"] == "requested"  # type: ignore[index]
+            admin(data, "federation", "block", "https://other.example")
+            assert admin(data, "federation", "list")[0]["status"] == "blocked"  # type: ignore[index]
+            stats = admin(data, "stats")
+            assert stats["counts"]["members"] == 1  # type: ignore[index,call-overload]
+        node.stop()
+        missing = subprocess.run(
+            [sys.executable, "-m", "peerfed", "admin", "--data", str(tmp_path / "nothing"), "stats"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert missing.returncode == 2 and "no node database" in missing.stdout
+
+    asyncio.run(scenario())
