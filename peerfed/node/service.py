@@ -616,7 +616,7 @@ class Node:
         )
 
     async def maintain(self) -> None:
-        """Ask 'requested' nodes to federate, and catch up listings from active ones."""
+        """Ask 'requested' nodes to federate, then catch up on listings from every active one."""
         if self.client is None:
             return
         for node in await self.store.nodes("requested"):
@@ -627,9 +627,17 @@ class Node:
                 if isinstance(answer, dict) and answer.get("status") == "active":
                     await self.store.set_node_status(node["url"], "active", self.now())
                     log.info("federating with %s", node["url"])
-                    await self.pull(node["url"])
             except (TransportError, RemoteError) as exc:
                 log.warning("federation request to %s failed: %s", node["url"], exc)
+        # Catch up with every federated node: what was published before we federated, or
+        # while a push could not reach us. Cheap when there is nothing new.
+        for node in await self.store.nodes("active"):
+            if node["breaker_until"] > self.clock():
+                continue
+            try:
+                await self.pull(node["url"])
+            except (TransportError, RemoteError) as exc:
+                log.info("catch-up from %s failed: %s", node["url"], exc)
 
     async def pull(self, url: str) -> int:
         """Catch up on listings published at ``url`` since the last pull."""

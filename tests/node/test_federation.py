@@ -208,3 +208,58 @@ def test_b_down_while_a_sends_then_back_gets_everything_once(tmp_path: Path) -> 
                 await node.stop()
 
     run(scenario())
+
+
+def test_listings_published_before_federating_arrive_by_the_catch_up_pull(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        a = await TestNode(tmp_path / "a", clock).start()
+        b = await TestNode(tmp_path / "b", clock).start()
+        async with aiohttp.ClientSession() as http:
+            ana = await Peer("ana", a, http, 1).join()
+            early = [await ana.offer(f"early offer {n}") for n in range(3)]
+            await federate(a, b)  # B follows A, then pulls
+            ben = await Peer("ben", b, http, 2).join()
+            found = await ben.api.directory()
+            assert sorted(x["id"] for x in found["listings"]) == sorted(e.id.hex() for e in early)
+            assert all(x["key_bundle"] for x in found["listings"])
+            # A second pull takes nothing twice.
+            assert await b.node.pull(a.url) == 0
+        await a.stop()
+        await b.stop()
+
+    run(scenario())
+
+
+def test_a_peer_moves_to_another_node_and_keeps_receiving(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        a, b, c = await three(tmp_path, clock)
+        async with aiohttp.ClientSession() as http:
+            ana = await Peer("ana", a, http, 1).join()
+            cy = await Peer("cy", c, http, 3).join()
+            await drain(a, b, c)
+            waiting, sealed = cy.seal_to(ana, Message(ana.id, b"\x05" * 16, 1, "sent before the move"))
+            await cy.api.send(sealed.raw)
+            await drain(a, b, c)
+            # Ana joins B with the same identity, then tells A she moved.
+            moved = Peer("ana", b, http, 1)
+            await moved.join()
+            answer = await ana.api.move(b.url)
+            assert answer == {"status": "moved", "forwarded": 1}
+            await drain(a, b, c)
+            later, sealed = cy.seal_to(ana, Message(ana.id, b"\x05" * 16, 2, "sent after the move"))
+            await cy.api.send(sealed.raw, destination=a.url)  # C still thinks she lives on A
+            await drain(a, b, c)
+            got = sorted(await moved.inbox(), key=lambda e: e.body.seq)  # type: ignore[union-attr]
+            assert got == [waiting, later]
+            with pytest.raises(RemoteError) as info:
+                await ana.api.mailbox()  # her old sessions on A ended
+            assert info.value.code == "auth.required"
+            with pytest.raises(RemoteError) as info:
+                await Peer("ana", a, http, 1).join()
+            assert info.value.code == "auth.forbidden"
+            for node in (a, b, c):
+                await node.stop()
+
+    run(scenario())
