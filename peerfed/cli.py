@@ -72,9 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"peerfed {__version__}")
     sub = parser.add_subparsers(dest="command")
     _serve_parser(sub)
+    from peerfed.client.cli import PEER_VERBS, add_peer_commands
     from peerfed.node.admin import add_admin_parser
 
     add_admin_parser(sub)
+    add_peer_commands(sub)
+    sub.add_parser("demo", help="watch two peers on two nodes find each other, agree, talk and end")
     ident = sub.add_parser("peer-id", help="check a peer id's text form and print its key in hex")
     ident.add_argument("text")
     args = parser.parse_args(argv)
@@ -84,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         from peerfed.node.admin import run_admin
 
         return run_admin(args)
+    if args.command in PEER_VERBS:
+        from peerfed.client.cli import run_peer
+
+        return run_peer(args)
+    if args.command == "demo":
+        from peerfed.client.demo import run_demo
+
+        return run_demo()
     if args.command == "peer-id":
         from peerfed.protocol import PeerId, RemoteError
 

@@ -180,6 +180,23 @@ async def post_listing(request: web.Request) -> web.Response:
     return web.json_response({"status": "accepted", "id": env.id.hex(), "type": env.type}, status=201)
 
 
+@routes.get("/api/v1/listings/{listing}")
+async def get_listing(request: web.Request) -> web.Response:
+    await signed_in(request)
+    node = node_of(request)
+    try:
+        listing_id = bytes.fromhex(request.match_info["listing"])
+    except ValueError as exc:
+        raise RequestError("a listing id is 64 hex digits", "request.invalid") from exc
+    held = await node.store.listing(listing_id)
+    if held is None:
+        if await node.store.was_withdrawn(listing_id):
+            raise RequestError("that listing was withdrawn", "gone")
+        raise RequestError("no such listing here", "not_found")
+    open_signed(held[0], context=Context.ENVELOPE, now=node.now())  # time.expired once it has lapsed
+    return web.json_response({"listing": b64(held[0]), "origin": held[1] or node.url})
+
+
 @routes.get("/api/v1/directory")
 async def directory(request: web.Request) -> web.Response:
     await signed_in(request)
@@ -388,3 +405,13 @@ async def pull(request: web.Request) -> web.Response:
         int_query(request, "after", 0) or 0, int_query(request, "limit", 200) or 200
     )
     return web.json_response({"items": items, "next": following})
+
+
+@routes.get("/federation/v1/keys/{peer}")
+async def federation_keys(request: web.Request) -> web.Response:
+    origin = await from_node(request, b"")
+    known = await node_of(request).store.node(origin)
+    if known is None or known["status"] != "active":
+        raise RequestError("this node does not federate with you", "federation.refused")
+    raw = await node_of(request).local_key_bundle(PeerId.from_text(request.match_info["peer"]))
+    return web.json_response({"key_bundle": b64(raw)})

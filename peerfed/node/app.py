@@ -55,11 +55,15 @@ async def _outbox_loop(node: Node) -> None:
 
 async def _maintenance_loop(node: Node) -> None:
     while True:
+        node.maintain_soon.clear()
         try:
             await node.maintain()
         except Exception:
             log.exception("federation maintenance failed")
-        await asyncio.sleep(30)
+        # Every 30 s; every 5 s while a follow is still unanswered; at once when a node joins.
+        wait = 5.0 if await node.store.nodes("requested") else 30.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(node.maintain_soon.wait(), wait)
 
 
 async def _purge_loop(node: Node) -> None:

@@ -136,6 +136,7 @@ class Node:
         self.url = config.url
         self.limiter = RateLimiter()
         self.wakeup = asyncio.Event()
+        self.maintain_soon = asyncio.Event()
         self.live: dict[bytes, set[Callable[[dict[str, Any]], None]]] = defaultdict(set)
         self._rng = rng or random.Random()
         self._document: tuple[bytes, int] | None = None
@@ -268,10 +269,30 @@ class Node:
         return env
 
     async def key_bundle(self, peer: PeerId) -> tuple[bytes, str | None]:
+        """A peer's current key bundle: held here, or asked of the federated nodes."""
         found = await self.store.key_bundle(bytes(peer), self.now())
+        if found is None and self.client is not None:
+            for node in await self.store.nodes("active"):
+                try:
+                    answer = await self.client.request("GET", node["url"], f"/federation/v1/keys/{peer.text}")
+                    raw = base64.b64decode(answer["key_bundle"])
+                    await self.ingest(node["url"], "key-bundle", raw)
+                except (TransportError, RemoteError, KeyError, TypeError, ValueError):
+                    continue
+                found = await self.store.key_bundle(bytes(peer), self.now())
+                if found is not None:
+                    break
         if found is None:
             raise RequestError("no current key bundle for this peer", "not_found")
         return found[0], found[1] or self.url
+
+    async def local_key_bundle(self, peer: PeerId) -> bytes:
+        """The bundle of one of this node's own peers, for another node that asks."""
+        member = await self.store.member(bytes(peer))
+        found = await self.store.key_bundle(bytes(peer), self.now())
+        if member is None or member[0] != "member" or found is None or found[1] is not None:
+            raise RequestError("no such peer here", "not_found")
+        return found[0]
 
     # --- listings --------------------------------------------------------------------------
 
@@ -506,7 +527,9 @@ class Node:
             raise RequestError("this node does not federate with you", "federation.refused")
         if status in ("active", "requested") or self.config.federation != FederationPolicy.ALLOW_LIST:
             await self.store.set_node_status(origin, "active", now)
-            log.info("federating with %s", origin)
+            if status != "active":
+                log.info("federating with %s", origin)
+                self.maintain_soon.set()  # catch up on what it published before
             self.wakeup.set()
             return "active"
         await self.store.set_node_status(origin, "pending", now)

@@ -302,6 +302,9 @@ class Store:
             is not None
         )
 
+    async def was_withdrawn(self, listing: bytes) -> bool:
+        return await self._one("SELECT 1 FROM withdrawals WHERE listing=?", (listing,)) is not None
+
     async def is_withdrawn(self, listing: bytes, author: bytes) -> bool:
         row = await self._one("SELECT 1 FROM withdrawals WHERE listing=? AND author=?", (listing, author))
         return row is not None
@@ -553,7 +556,8 @@ class Store:
     async def outbox_finish(self, seqs: Sequence[int], state: str, now: int, error: str | None = None) -> None:
         async with self.transaction() as db:
             await db.executemany(
-                "UPDATE outbox SET state=?, finished_at=?, last_error=? WHERE seq=?",
+                # The payload is dropped once an item is finished: only its routing stays, for the record.
+                "UPDATE outbox SET state=?, finished_at=?, last_error=?, raw=x'' WHERE seq=?",
                 [(state, now, error, s) for s in seqs],
             )
 
