@@ -356,15 +356,17 @@ async def dispatch(peer: Peer, args: argparse.Namespace, passphrase: str | None)
 
 
 async def follow(peer: Peer, args: argparse.Namespace) -> None:
-    shown = await peer.messages(args.connection)
-    for message in shown["messages"]:
-        emit(args, message)
-    seen = {m["id"] for m in shown["messages"]}
-    async for _ in peer.follow(args.connection):
+    seen: set[str] = set()
+
+    async def show_new() -> None:
         for message in (await peer.messages(args.connection))["messages"]:
             if message["id"] not in seen:
                 seen.add(message["id"])
                 emit(args, message)
+
+    await show_new()
+    async for _ in peer.follow(args.connection):
+        await show_new()
 
 
 def emit(args: argparse.Namespace, message: dict[str, Any]) -> None:

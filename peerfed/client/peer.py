@@ -627,11 +627,19 @@ class Peer:
         report.new_connections += 1
         return inner
 
-    async def follow(self, prefix: str | None = None) -> AsyncIterator[Envelope]:
-        """Live: apply every new sealed message as it arrives; yield the ones applied."""
+    async def follow(self, prefix: str | None = None) -> AsyncIterator[Envelope | None]:
+        """Live: apply every new sealed message as it arrives; yield the ones applied.
+
+        Yields None once the live subscription is up (after fetching what came meanwhile), so a
+        caller can show everything up to that moment without a gap.
+        """
         connection = await self.resolve_connection(prefix) if prefix else None
         await self.sync()
         async for item in self.api.live(after=int(await self.state.get("cursor") or 0)):
+            if item.get("type") == "ready":
+                await self.sync()
+                yield None
+                continue
             inner = await self.take(item["sealed_bytes"])
             await self.call(functools.partial(self.api.ack, [item["id"]]))
             if inner is not None and (connection is None or getattr(inner.body, "connection", None) == connection):

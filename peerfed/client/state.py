@@ -74,6 +74,7 @@ class LocalState:
             db = await aiosqlite.connect(path, isolation_level=None)
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA secure_delete=ON")
             row = await (await db.execute("PRAGMA user_version")).fetchone()
             version = int(row[0]) if row else 0
             for number in range(version, len(SCHEMA)):
@@ -221,6 +222,7 @@ class LocalState:
     async def forget_connection(self, connection: bytes) -> None:
         """Erase a conversation's content on request; keep only that it ended."""
         await self._exec("DELETE FROM events WHERE connection=? AND type IN ('message', 'agreement')", (connection,))
+        await self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def prefix(self, table: str, text: str) -> list[bytes]:
         """Ids in ``table`` whose hex starts with ``text``."""

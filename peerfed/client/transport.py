@@ -120,7 +120,7 @@ class NodeAPI:
     async def live(
         self, *, after: int = 0, until: Callable[[dict[str, Any]], bool] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield mailbox items live over WebSocket, starting after ``after``."""
+        """Yield ``{"type": "ready"}`` once subscribed, then mailbox items live, starting after ``after``."""
         try:
             async with self.session.ws_connect(self.url + "/api/v1/live", heartbeat=30) as ws:
                 await ws.send_json({"type": "auth", "token": self.token, "after": after})
@@ -130,6 +130,8 @@ class NodeAPI:
                     data = message.json()
                     if data.get("type") == "error":
                         raise RemoteError(data.get("message", "refused"), data.get("code", "node.internal"))
+                    if data.get("type") == "ready":
+                        yield data
                     if data.get("type") == "item":
                         data["sealed_bytes"] = base64.b64decode(data["sealed"])
                         yield data

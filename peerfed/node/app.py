@@ -34,6 +34,7 @@ OUTBOX_RETENTION = 30 * 86_400
 
 async def purge_once(node: Node) -> dict[str, int]:
     counts = await node.store.purge(node.now(), report_retention=REPORT_RETENTION, outbox_retention=OUTBOX_RETENTION)
+    await node.store.checkpoint()  # and what was purged leaves the WAL
     removed = {k: v for k, v in counts.items() if v}
     if removed:
         log.info("retention purge removed %s", ", ".join(f"{v} {k}" for k, v in removed.items()))

@@ -487,6 +487,7 @@ class Node:
             raise RequestError("send an erasure signed by the signed-in peer", "auth.forbidden")
         outbox = await self._to_federation("erasure", env.id, raw)
         deleted = await self.store.erase(bytes(peer), erased_hash(bytes(peer)), env.expires_at, outbox, self.clock())
+        await self.store.checkpoint()  # old page images leave the WAL too
         for push in list(self.live.pop(bytes(peer), ())):
             push({"type": "closed"})
         self.wakeup.set()
@@ -594,6 +595,7 @@ class Node:
             return "ok" if await self._withdraw(env, []) else "duplicate"
         assert isinstance(env.body, Erasure)
         await self.store.erase(bytes(env.author), erased_hash(bytes(env.author)), env.expires_at, [], self.clock())
+        await self.store.checkpoint()
         return "ok"
 
     async def pull_page(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -771,6 +773,8 @@ class Node:
                     rejected.append((row.seq, "malformed result"))
         if done:
             await self.store.outbox_finish(done, "done", int(now))
+            if any(r.kind == "erasure" for r in rows):
+                await self.store.checkpoint()  # an erasure's bytes leave the WAL once it is delivered
         for seq, reason in rejected:
             await self.store.outbox_finish([seq], "rejected", int(now), reason[:300])
         if retry:

@@ -81,12 +81,13 @@ MIGRATIONS: list[str] = [
     CREATE TABLE seen_sealed (id BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
     CREATE TABLE outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL, kind TEXT NOT NULL,
-        item BLOB NOT NULL, raw BLOB NOT NULL, created_at INTEGER NOT NULL,
+        item BLOB NOT NULL, created_at INTEGER NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL,
         state TEXT NOT NULL DEFAULT 'pending', last_error TEXT, finished_at INTEGER,
         UNIQUE (destination, kind, item)
     );
     CREATE INDEX outbox_due ON outbox(state, next_at);
+    CREATE TABLE outbox_payload (seq INTEGER PRIMARY KEY, raw BLOB NOT NULL);
     CREATE TABLE nodes (
         url TEXT PRIMARY KEY, status TEXT NOT NULL, added_at INTEGER NOT NULL,
         document BLOB, document_expires INTEGER NOT NULL DEFAULT 0,
@@ -139,6 +140,8 @@ class Store:
             await writer.execute(f"PRAGMA synchronous={synchronous}")
             await writer.execute("PRAGMA foreign_keys=ON")
             await writer.execute("PRAGMA busy_timeout=5000")
+            # Deleted rows are overwritten, not left in free pages: erasure means erasure.
+            await writer.execute("PRAGMA secure_delete=ON")
             row = await (await writer.execute("PRAGMA user_version")).fetchone()
             store_version = int(row[0]) if row else 0
             if store_version > SCHEMA_VERSION:
@@ -509,9 +512,22 @@ class Store:
             await db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
             await db.execute("DELETE FROM members WHERE peer=?", (peer,))
             await db.execute("DELETE FROM reports WHERE reporter=?", (peer,))
-            await db.execute(
-                "UPDATE reports SET target=NULL, target_kind='erased' WHERE target_kind='peer' AND target=?",
-                (peer,),
+            # Reports about the erased peer stay, for the moderators' record, without their id or
+            # the messages of theirs that were disclosed. Rewritten, not updated, so nothing lingers.
+            about = list(
+                await (
+                    await db.execute(
+                        "SELECT id, reporter, reason, created_at, status, outcome, resolved_at FROM reports"
+                        " WHERE target_kind='peer' AND target=?",
+                        (peer,),
+                    )
+                ).fetchall()
+            )
+            await db.execute("DELETE FROM reports WHERE target_kind='peer' AND target=?", (peer,))
+            await db.executemany(
+                "INSERT INTO reports (id, reporter, target_kind, target, reason, disclosed, created_at, status,"
+                " outcome, resolved_at) VALUES (?, ?, 'erased', NULL, ?, NULL, ?, ?, ?, ?)",
+                [tuple(r) for r in about],
             )
             await db.execute(
                 "INSERT INTO erasures VALUES (?, ?) ON CONFLICT(author_hash) DO UPDATE SET"
@@ -525,11 +541,16 @@ class Store:
 
     @staticmethod
     async def _enqueue(db: aiosqlite.Connection, rows: Iterable[tuple[str, str, bytes, bytes]], now: float) -> None:
-        await db.executemany(
-            "INSERT INTO outbox (destination, kind, item, raw, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(destination, kind, item) DO NOTHING",
-            [(dest, kind, item, raw, int(now), now) for dest, kind, item, raw in rows],
-        )
+        # The bytes live in their own table so that finishing an item deletes them outright
+        # (secure_delete zeroes deleted rows; an UPDATE that shrinks a row may not).
+        for destination, kind, item, raw in rows:
+            cursor = await db.execute(
+                "INSERT INTO outbox (destination, kind, item, created_at, next_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(destination, kind, item) DO NOTHING",
+                (destination, kind, item, int(now), now),
+            )
+            if cursor.rowcount == 1:
+                await db.execute("INSERT INTO outbox_payload VALUES (?, ?)", (cursor.lastrowid, raw))
 
     async def enqueue(self, rows: Iterable[tuple[str, str, bytes, bytes]], now: float) -> None:
         async with self.transaction() as db:
@@ -537,7 +558,8 @@ class Store:
 
     async def due(self, now: float, limit: int) -> list[OutboxRow]:
         rows = await self._all(
-            "SELECT o.seq, o.destination, o.kind, o.item, o.raw, o.created_at, o.attempts FROM outbox o"
+            "SELECT o.seq, o.destination, o.kind, o.item, p.raw, o.created_at, o.attempts FROM outbox o"
+            " JOIN outbox_payload p ON p.seq = o.seq"
             " LEFT JOIN nodes n ON n.url = o.destination"
             " WHERE o.state='pending' AND o.next_at <= ? AND COALESCE(n.breaker_until, 0) <= ?"
             " AND COALESCE(n.status, '') != 'blocked'"
@@ -556,10 +578,11 @@ class Store:
     async def outbox_finish(self, seqs: Sequence[int], state: str, now: int, error: str | None = None) -> None:
         async with self.transaction() as db:
             await db.executemany(
-                # The payload is dropped once an item is finished: only its routing stays, for the record.
-                "UPDATE outbox SET state=?, finished_at=?, last_error=?, raw=x'' WHERE seq=?",
+                "UPDATE outbox SET state=?, finished_at=?, last_error=? WHERE seq=?",
                 [(state, now, error, s) for s in seqs],
             )
+            # The payload goes once an item is finished: only its routing stays, for the record.
+            await db.executemany("DELETE FROM outbox_payload WHERE seq=?", [(s,) for s in seqs])
 
     async def outbox_retry(self, retries: Sequence[tuple[int, float]], error: str) -> None:
         async with self.transaction() as db:
@@ -569,10 +592,18 @@ class Store:
             )
 
     async def reject_outbox_for(self, destination: str, reason: str, now: int) -> int:
-        return await self._write(
-            "UPDATE outbox SET state='rejected', last_error=?, finished_at=? WHERE destination=? AND state='pending'",
-            (reason, now, destination),
-        )
+        async with self.transaction() as db:
+            await db.execute(
+                "DELETE FROM outbox_payload WHERE seq IN"
+                " (SELECT seq FROM outbox WHERE destination=? AND state='pending')",
+                (destination,),
+            )
+            cursor = await db.execute(
+                "UPDATE outbox SET state='rejected', last_error=?, finished_at=?"
+                " WHERE destination=? AND state='pending'",
+                (reason, now, destination),
+            )
+            return cursor.rowcount
 
     async def outbox_stats(self) -> dict[str, dict[str, int]]:
         rows = await self._all("SELECT destination, state, COUNT(*) FROM outbox GROUP BY destination, state")

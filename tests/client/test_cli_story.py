@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -266,3 +267,63 @@ def test_export_then_import_continues_the_same_connections(
         "the message from the new device",
     )
     assert got == ["writing from my new phone"]
+
+
+def test_follow_report_resources_move_and_erase(nodes: tuple[NodeProcess, NodeProcess], tmp_path: Path) -> None:
+    a, b = nodes
+    ana, ben = Cli(tmp_path / "ana"), Cli(tmp_path / "ben")
+    ana.json("id", "new", "--node", a.url, "--name", "Ana")
+    ben.json("id", "new", "--node", b.url, "--name", "Ben")
+    assert ana.json("resources")["resources"] == []
+    offer = ana.json("offer", "--topic", "voices", "--summary", "I hear voices too; let's talk.")
+    eventually(lambda: ben.json("browse")["listings"], "the offer")
+    connection = ben.json("reach", offer["id"][:8], "--hello", "Hi Ana")["connection"]
+    eventually(lambda: ana.json("connections")["connections"], "the reach-out")
+    ana.json("accept", connection[:8])
+    eventually(lambda: ben.json("connections")["connections"][0]["state"] == "accepted", "the acceptance")
+
+    # read --follow prints each new message as one JSON line, live over the WebSocket.
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "peerfed", "read", connection[:8], "--follow", "--json"],
+        env=ana.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ben.json("send", connection[:8], "are you following?")
+        assert follower.stdout is not None
+        ready, _, _ = select.select([follower.stdout], [], [], 30)  # bounded wait for the live line
+        assert ready, "read --follow printed nothing"
+        assert json.loads(follower.stdout.readline())["text"] == "are you following?"
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.wait(timeout=30)
+
+    # A report may disclose the other peer's signed messages; the operator sees them, nothing else.
+    made = ana.json(
+        "report", ben.json("id", "show")["peer"], "--reason", "testing reports", "--disclose", connection[:8]
+    )
+    assert made["status"] == "open" and made["disclosed"] == 2  # Ben's reach-out and message
+
+    # Ana moves to B with the same identity; Ben's messages follow her there.
+    moved = ana.json("id", "move", "--node", b.url)
+    assert moved["node"] == b.url and moved["previous"] == a.url
+    assert ana.json("id", "show")["node"] == b.url
+    ben.json("send", connection[:8], "did you move?")
+    texts = eventually(
+        lambda: [m["text"] for m in ana.json("read", connection[:8])["messages"] if m["text"] == "did you move?"],
+        "a message after the move",
+    )
+    assert texts == ["did you move?"]
+
+    ben_id = ben.json("id", "show")["peer"]
+    erased = ben.json("erase-me")
+    assert erased["status"] == "erased"
+    members = subprocess.run(
+        [sys.executable, "-m", "peerfed", "admin", "--data", str(b.data), "--json", "members", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ben_id not in [m["peer"] for m in json.loads(members.stdout)]

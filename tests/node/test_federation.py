@@ -116,8 +116,9 @@ def test_a_live_reader_on_b_receives_a_message_sent_from_a(tmp_path: Path) -> No
             inner, sealed = ana.seal_to(ben, Message(ben.id, b"\x07" * 16, 1, "Thinking of you today."))
 
             async def read_one() -> bytes:
-                async for item in ben.api.live(until=lambda _: True):
-                    return bytes(item["sealed_bytes"])
+                async for item in ben.api.live():
+                    if item["type"] == "item":
+                        return bytes(item["sealed_bytes"])
                 raise AssertionError("the live stream ended")
 
             reader = asyncio.create_task(read_one())
@@ -160,6 +161,11 @@ def test_erasure_reaches_every_node_and_keeps_the_peer_out(tmp_path: Path) -> No
             with pytest.raises(RemoteError) as info:
                 await c.node.ingest(a.url, "listing", first.raw)
             assert info.value.code == "gone"
+            # Nothing of hers is left in any file of any node: not her key, not her listings' words.
+            for node in (a, b, c):
+                stored = b"".join(p.read_bytes() for p in node.data.rglob("*") if p.is_file())
+                assert bytes(ana.id) not in stored, node.url
+                assert b"First offer." not in stored and b"Second offer." not in stored, node.url
             for node in (a, b, c):
                 await node.stop()
 

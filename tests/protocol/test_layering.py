@@ -7,8 +7,22 @@ from pathlib import Path
 
 import peerfed.protocol
 
-FORBIDDEN = {"asyncio", "aiohttp", "aiosqlite", "socket", "time", "random", "logging", "sqlite3",
-             "datetime", "subprocess", "threading", "os", "peerfed.node", "peerfed.client"}
+FORBIDDEN = {
+    "asyncio",
+    "aiohttp",
+    "aiosqlite",
+    "socket",
+    "time",
+    "random",
+    "logging",
+    "sqlite3",
+    "datetime",
+    "subprocess",
+    "threading",
+    "os",
+    "peerfed.node",
+    "peerfed.client",
+}
 PACKAGE = Path(peerfed.protocol.__file__).parent
 
 
@@ -39,3 +53,13 @@ def test_importing_the_protocol_loads_no_event_loop_or_database() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_node_never_imports_the_client() -> None:
+    """Imports go one way: client -> node -> protocol (STYLE, shape of the package)."""
+    node_package = PACKAGE.parent / "node"
+    files = sorted(node_package.glob("*.py"))
+    assert len(files) >= 8
+    for path in files:
+        for name in _imports(path):
+            assert not name.startswith("peerfed.client"), f"node/{path.name} imports {name}"
