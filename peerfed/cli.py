@@ -57,7 +57,14 @@ def serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(config)
         print(f"peerfed node '{config.name}' on {config.url} (data: {config.data}); Ctrl-C stops it", file=sys.stderr)
-        web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=10)
+        web.run_app(
+            app,
+            host=config.host,
+            port=config.port,
+            print=None,
+            shutdown_timeout=10,
+            keepalive_timeout=config.idle_timeout,
+        )
     except KeyFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

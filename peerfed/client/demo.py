@@ -68,7 +68,7 @@ class DemoNode:
 
     async def start(self) -> Node:
         app = create_app(self.config)
-        self.runner = web.AppRunner(app, handle_signals=False)
+        self.runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=self.config.idle_timeout)
         await self.runner.setup()
         await web.SockSite(self.runner, self.sock).start()
         self.node: Node = app[NODE]

@@ -559,10 +559,15 @@ class Peer:
 
     # --- receiving -------------------------------------------------------------------------
 
+    @property
+    def _cursor_key(self) -> str:
+        # Mailbox positions are per node: after a move, the new node counts from its own start.
+        return "cursor " + self.api.url
+
     async def sync(self) -> SyncReport:
         """Fetch the mailbox, open and apply everything, then acknowledge it so the node deletes it."""
         report = SyncReport()
-        cursor = int(await self.state.get("cursor") or 0)
+        cursor = int(await self.state.get(self._cursor_key) or 0)
         for _ in range(100):
             page = await self.call(functools.partial(self.api.mailbox, after=cursor, limit=200))
             items = page.get("items", [])
@@ -572,7 +577,7 @@ class Peer:
                 await self.take(base64.b64decode(item["sealed"]), report)
                 cursor = max(cursor, int(item["seq"]))
             await self.call(functools.partial(self.api.ack, [i["id"] for i in items]))
-            await self.state.set("cursor", cursor)
+            await self.state.set(self._cursor_key, cursor)
         return report
 
     async def take(self, raw: bytes, report: SyncReport | None = None) -> Envelope | None:
@@ -635,7 +640,7 @@ class Peer:
         """
         connection = await self.resolve_connection(prefix) if prefix else None
         await self.sync()
-        async for item in self.api.live(after=int(await self.state.get("cursor") or 0)):
+        async for item in self.api.live(after=int(await self.state.get(self._cursor_key) or 0)):
             if item.get("type") == "ready":
                 await self.sync()
                 yield None

@@ -14,10 +14,22 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import ERROR_CODES, Identity, RemoteError, sign
+from peerfed.protocol import ERROR_CODES, Identity, RemoteError, crypto, sign
 from peerfed.protocol.node import ClientAuth
 
 __all__ = ["NodeAPI", "NodeUnreachable"]
+
+
+def solve_work(challenge: bytes, bits: int) -> str:
+    """Find a nonce whose BLAKE2b-256(challenge || nonce) starts with ``bits`` zero bits (spec §13.4)."""
+    person = crypto.personalisation("peerfed/work/v1")
+    counter = 0
+    while True:
+        nonce = counter.to_bytes(8, "big")
+        digest = crypto.blake2b_256(challenge + nonce, person)
+        if 256 - int.from_bytes(digest, "big").bit_length() >= bits:
+            return nonce.hex()
+        counter += 1
 
 
 class NodeUnreachable(Exception):
@@ -78,13 +90,15 @@ class NodeAPI:
     async def sign_in(self, identity: Identity, *, now: int, invite: str | None = None) -> dict[str, Any]:
         """Prove the key by signing a fresh challenge; keeps the session token."""
         challenge = await self.call("POST", "/api/v1/challenge")
+        headers = {"Content-Type": "application/octet-stream"}
+        if challenge.get("work"):
+            headers["X-Peerfed-Work"] = solve_work(bytes.fromhex(challenge["challenge"]), int(challenge["work"]))
         proof = sign(
             identity,
             ClientAuth(challenge["node"], bytes.fromhex(challenge["challenge"])),
             created_at=now,
             expires_at=now + 300,
         )
-        headers = {"Content-Type": "application/octet-stream"}
         if invite:
             headers["X-Peerfed-Invite"] = invite
         result: dict[str, Any] = await self.call("POST", "/api/v1/session", data=proof.raw, headers=headers)

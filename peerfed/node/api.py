@@ -70,13 +70,16 @@ def address(request: web.Request) -> str:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The body, bounded by the app's client_max_size (aiohttp answers 413 past it)."""
-    return await request.read()
+    """The body, bounded in size (aiohttp answers 413 past client_max_size) and in time."""
+    try:
+        return await asyncio.wait_for(request.read(), node_of(request).config.body_timeout)
+    except TimeoutError as exc:
+        raise RequestError("the body arrived too slowly", "request.timeout") from exc
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     try:
-        value = json.loads(await request.read() or b"{}")
+        value = json.loads(await read_body(request) or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError("the body is not JSON", "request.invalid") from exc
     if not isinstance(value, dict):
@@ -143,15 +146,17 @@ async def well_known(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/challenge")
 async def challenge(request: web.Request) -> web.Response:
-    value, expires = await node_of(request).challenge(address(request))
-    return web.json_response({"challenge": value.hex(), "node": node_of(request).url, "expires_at": expires})
+    value, expires, work = await node_of(request).challenge(address(request))
+    return web.json_response(
+        {"challenge": value.hex(), "node": node_of(request).url, "expires_at": expires, "work": work}
+    )
 
 
 @routes.post("/api/v1/session")
 async def session(request: web.Request) -> web.Response:
     proof = await read_body(request)
     token, peer, expires = await node_of(request).open_session(
-        proof, request.headers.get("X-Peerfed-Invite"), address(request)
+        proof, request.headers.get("X-Peerfed-Invite"), address(request), request.headers.get("X-Peerfed-Work")
     )
     return web.json_response({"token": token, "peer": peer.text, "expires_at": expires})
 
@@ -225,7 +230,7 @@ async def send(request: web.Request) -> web.Response:
     peer = await signed_in(request)
     destination = request.headers.get("X-Peerfed-Destination")
     sealed_id, status = await node_of(request).submit_sealed(
-        peer, await read_body(request), destination.rstrip("/") if destination else None
+        peer, await read_body(request), destination.rstrip("/") if destination else None, address(request)
     )
     return web.json_response({"id": sealed_id.hex(), "status": status}, status=202)
 
@@ -284,6 +289,16 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                     if data.get("type") != "auth":
                         raise RequestError("authenticate first", "auth.required")
                     peer = await node.session("Bearer " + str(data.get("token", "")))
+                    total = sum(len(v) for v in node.live.values())
+                    if (
+                        total >= node.config.max_live_connections
+                        or len(node.live.get(bytes(peer), ())) >= node.config.max_live_per_peer
+                    ):
+                        await ws.send_json(
+                            {"type": "error", "code": "rate.limited", "message": "too many live readers"}
+                        )
+                        peer = None
+                        break
                     node.live[bytes(peer)].add(push)
                     after = int(data.get("after", 0))
                     await ws.send_json({"type": "ready"})

@@ -54,7 +54,15 @@ class Config:
     join_per_hour: int = 20
     listings_per_hour: int = 60
     sends_per_minute: int = 240
-    reach_outs_pending_per_mailbox: int = 50
+    # Sealed items waiting unacknowledged in one mailbox; past it, senders are told to retry later.
+    mailbox_cap: int = 500
+    # Proof of work for joining (leading zero bits; 0 = off). Open nodes may turn it on against floods.
+    join_work_bits: int = 0
+    # A connection must complete a request within idle_timeout s (slow-loris), a body within body_timeout.
+    idle_timeout: float = 15.0
+    body_timeout: float = 30.0
+    max_live_connections: int = 5000
+    max_live_per_peer: int = 5
     # Federation delivery.
     retry_base: float = 10.0
     retry_cap: float = 3600.0

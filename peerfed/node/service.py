@@ -56,6 +56,7 @@ DOCUMENT_LIFETIME = 7 * 86_400
 DOCUMENT_REFRESH = 86_400
 _TOKEN_PERSON = crypto.personalisation("peerfed/token")
 _ITEM_PERSON = crypto.personalisation("peerfed/item")
+_WORK_PERSON = crypto.personalisation("peerfed/work/v1")
 _ERASED_PERSON = crypto.personalisation("peerfed/erased")
 _RETRYABLE = {"node.unavailable", "rate.limited", "federation.refused", "node.internal"}
 
@@ -67,6 +68,22 @@ def token_hash(token: str) -> bytes:
 def erased_hash(peer: bytes) -> bytes:
     """Tombstones hold this hash, not the erased peer's id (spec §13.6)."""
     return crypto.blake2b_256(peer, _ERASED_PERSON)
+
+
+def work_bits(challenge: bytes, nonce: bytes) -> int:
+    """Leading zero bits of BLAKE2b-256(challenge || nonce), personalisation "peerfed/work/v1"."""
+    digest = crypto.blake2b_256(challenge + nonce, _WORK_PERSON)
+    value = int.from_bytes(digest, "big")
+    return 256 - value.bit_length()
+
+
+def check_work(challenge: bytes, work: str | None, bits: int) -> None:
+    try:
+        nonce = bytes.fromhex(work or "")
+    except ValueError:
+        nonce = b""
+    if not 1 <= len(nonce) <= 32 or work_bits(challenge, nonce) < bits:
+        raise RequestError(f"this node asks new peers for {bits} bits of proof of work (X-Peerfed-Work)", "auth.work")
 
 
 def item_key(raw: bytes) -> bytes:
@@ -183,6 +200,9 @@ class Node:
                 ("join-per-hour", c.join_per_hour),
                 ("listings-per-hour", c.listings_per_hour),
                 ("sends-per-minute", c.sends_per_minute),
+                ("mailbox-cap", c.mailbox_cap),
+                ("join-work-bits", c.join_work_bits),
+                ("idle-timeout", int(c.idle_timeout)),
                 ("batch-size", c.batch_size),
             ),
             protocols=("peerfed/1",),
@@ -197,15 +217,17 @@ class Node:
 
     # --- joining and sessions ----------------------------------------------------------------
 
-    async def challenge(self, address: str) -> tuple[bytes, int]:
+    async def challenge(self, address: str) -> tuple[bytes, int, int]:
         now = self.now()
         self.limiter.hit("challenge", address, limit=self.config.join_per_hour * 3, window=3600, now=now)
         challenge = nacl.utils.random(32)
         expires = now + 300
         await self.store.add_challenge(challenge, expires)
-        return challenge, expires
+        return challenge, expires, self.config.join_work_bits
 
-    async def open_session(self, proof: bytes, invite: str | None, address: str) -> tuple[str, PeerId, int]:
+    async def open_session(
+        self, proof: bytes, invite: str | None, address: str, work: str | None = None
+    ) -> tuple[str, PeerId, int]:
         """Verify a signed challenge, apply the registration policy, and issue a session token."""
         now = self.now()
         env = open_signed(proof, context=Context.CLIENT_AUTH, now=now)
@@ -213,11 +235,14 @@ class Node:
         assert isinstance(auth, ClientAuth)
         if auth.node != self.url:
             raise RequestError(f"the proof is for {auth.node}, not this node", "auth.invalid")
-        if not await self.store.take_challenge(auth.challenge, now):
-            raise RequestError("unknown, used or expired challenge; ask for a new one", "auth.invalid")
         peer = bytes(env.author)
         member = await self.store.member(peer)
-        if member is None or member[0] == "pending":
+        joining = member is None or member[0] == "pending"
+        if joining and self.config.join_work_bits and not invite:
+            check_work(auth.challenge, work, self.config.join_work_bits)  # before the challenge is spent
+        if not await self.store.take_challenge(auth.challenge, now):
+            raise RequestError("unknown, used or expired challenge; ask for a new one", "auth.invalid")
+        if member is None or joining:
             self.limiter.hit("join", address, limit=self.config.join_per_hour, window=3600, now=now)
             await self._join(peer, invite, now, pending=member is not None)
         elif member[0] == "moved":
@@ -398,10 +423,13 @@ class Node:
 
     # --- sealed messages ---------------------------------------------------------------------
 
-    async def submit_sealed(self, peer: PeerId, raw: bytes, destination: str | None) -> tuple[bytes, str]:
+    async def submit_sealed(
+        self, peer: PeerId, raw: bytes, destination: str | None, address: str = "local"
+    ) -> tuple[bytes, str]:
         """A local peer sends a sealed message: delivered here, or queued for the mailbox's node."""
         now = self.now()
         self.limiter.hit("sends", bytes(peer).hex(), limit=self.config.sends_per_minute, window=60, now=now)
+        self.limiter.hit("sends-addr", address, limit=self.config.sends_per_minute * 4, window=60, now=now)
         sealed = parse_sealed(raw)
         check_hour(sealed, now)
         mailbox = bytes(sealed.mailbox)
@@ -426,6 +454,8 @@ class Node:
             elif member is None or member[0] != "member":
                 raise RequestError("no such mailbox on this node", "not_found")
             else:
+                if await self.store.waiting(mailbox) >= self.config.mailbox_cap:
+                    raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
                 seq = await self.store.deliver(
                     sealed_id=sealed_id,
                     mailbox=mailbox,

@@ -464,6 +464,10 @@ class Store:
             await self._enqueue(db, outbox, now)
             return True
 
+    async def waiting(self, mailbox: bytes) -> int:
+        row = await self._one("SELECT COUNT(*) FROM mailbox WHERE mailbox=?", (mailbox,))
+        return int(row[0])
+
     async def mailbox_items(
         self, mailbox: bytes, after: int, limit: int, now: int
     ) -> list[tuple[int, bytes, bytes, int]]:

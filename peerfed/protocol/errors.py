@@ -73,6 +73,8 @@ ERROR_CODES: dict[str, int] = {
     "not_found": 404,
     "gone": 410,
     "rate.limited": 429,
+    "request.timeout": 408,
+    "auth.work": 403,
     "node.unavailable": 503,
     "node.internal": 500,
 }

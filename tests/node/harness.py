@@ -76,7 +76,7 @@ class TestNode:
         if self.sock is None:
             self.sock = free_socket_at(self.port)
         app = create_app(self.config, clock=self.clock, background=False)
-        self.runner = web.AppRunner(app, handle_signals=False)
+        self.runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=self.config.idle_timeout)
         await self.runner.setup()
         await web.SockSite(self.runner, self.sock).start()
         self.node: Node = app[NODE]
