@@ -1,0 +1,98 @@
+"""The privacy proof, widened: three nodes, the whole story, an erasure, and every file scanned."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import aiohttp
+
+from peerfed.protocol import Agreement, End, Erasure, Message, ReachOut, Response, Terms
+
+from ..node.harness import DAY, Clock, Peer, TestNode, federate
+
+PRIVATE = [
+    "Hola, tu oferta me llegó en una noche muy mala",
+    "Gracias por escribir; claro que sí",
+    "Escuchar sin consejos, por las tardes",
+    "Nunca me sugieras medicación",
+    "Anoche no dormí hasta las cuatro",
+    "Te entiendo; cuéntame cómo son esas noches",
+    "Lo siento, ahora no puedo",  # z's reach-out, declined
+]
+
+
+def everything_in(data: Path, log: Path) -> bytes:
+    files = [p for p in sorted(data.rglob("*")) if p.is_file()] + [log]
+    return b"".join(p.read_bytes() for p in files)
+
+
+def test_three_nodes_hold_no_private_words_and_no_trace_of_an_erased_peer(tmp_path: Path) -> None:
+    log = tmp_path / "nodes.log"
+    handler = logging.FileHandler(log)
+    handler.setLevel(logging.DEBUG)
+    logger = logging.getLogger("peerfed")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    async def scenario() -> None:
+        clock = Clock()
+        nodes = [await TestNode(tmp_path / name, clock).start() for name in "abc"]
+        a, b, c = nodes
+        await federate(*nodes)
+
+        async def deliver() -> None:
+            for _ in range(3):
+                for node in nodes:
+                    await node.deliver()
+
+        async with aiohttp.ClientSession() as http:
+            x = await Peer("x", a, http, 1).join()
+            y = await Peer("y", b, http, 2).join()
+            z = await Peer("z", c, http, 3).join()
+            offer = await x.offer("Public card: I can listen in the evenings.", languages=("es",))
+            await deliver()
+            terms = Terms(helps=PRIVATE[2], boundaries=(PRIVATE[3],))
+            yc, zc = b"\x0a" * 16, b"\x0b" * 16
+            steps = [
+                (y, x, ReachOut(x.id, yc, offer.id, PRIVATE[0], terms)),
+                (z, x, ReachOut(x.id, zc, offer.id, PRIVATE[6])),
+                (x, y, Response(y.id, yc, True, PRIVATE[1])),
+                (x, z, Response(z.id, zc, False)),
+                (x, y, Agreement(y.id, yc, 1, terms)),
+                (y, x, Agreement(x.id, yc, 1, terms)),
+                (y, x, Message(x.id, yc, 1, PRIVATE[4])),
+                (x, y, Message(y.id, yc, 1, PRIVATE[5])),
+                (y, x, End(x.id, yc, erase=True)),
+            ]
+            for sender, recipient, body in steps:
+                inner, sealed = sender.seal_to(recipient, body)
+                await sender.api.send(sealed.raw)
+                await deliver()
+                assert (await recipient.inbox())[-1] == inner
+                page = await recipient.api.mailbox()
+                await recipient.api.ack([i["id"] for i in page["items"]])
+            # y asks every node to forget them.
+            await y.api.erase(y.signed(Erasure(), life=30 * DAY).raw)
+            await deliver()
+            for node in nodes:
+                await node.node.store.checkpoint()
+            y_traces = [bytes(y.id), y.id.text.encode(), y.id.hex.encode()]
+            for node in nodes:
+                stored = everything_in(node.data, log)
+                for text in PRIVATE:
+                    assert text.encode("utf-8") not in stored, (node.url, text)
+                for trace in y_traces:
+                    assert trace not in stored, (node.url, "a trace of the erased peer")
+            assert log.stat().st_size > 1000  # the nodes did log, and the log was searched too
+            assert bytes(x.id) in everything_in(a.data, log)  # x, not erased, is still a member of A
+            assert b"Public card: I can listen" in everything_in(c.data, log)  # public, and meant to be there
+        for node in nodes:
+            await node.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
