@@ -58,6 +58,7 @@ BUNDLE_LIFETIME = 180 * DAY
 BUNDLE_RENEW = 60 * DAY
 REACH_OUT_LIFETIME = 7 * DAY
 MESSAGE_LIFETIME = 14 * DAY
+PENDING_REACH_OUTS_CAP = 20
 
 
 def terms_json(terms: Terms) -> dict[str, Any]:
@@ -87,6 +88,7 @@ class Peer:
         self.http = http
         self.clock = clock
         self.api = NodeAPI("http://unset.invalid", http)
+        self.pending_cap = PENDING_REACH_OUTS_CAP
 
     def now(self) -> int:
         return int(self.clock())
@@ -612,8 +614,21 @@ class Peer:
         report.received += 1
         return inner
 
+    async def pending_reach_outs(self) -> int:
+        """Reach-outs to this peer that are still unanswered."""
+        count = 0
+        for row in await self.state.connections():
+            if row["side"] == Side.AUTHOR.value and (await self.connection_state(bytes(row["id"]))).state.value == (
+                "reached-out"
+            ):
+                count += 1
+        return count
+
     async def _take_reach_out(self, inner: Envelope, body: ReachOut, report: SyncReport) -> Envelope | None:
         listing = await self.state.listing(body.listing)
+        if await self.pending_reach_outs() >= self.pending_cap:
+            report.dropped += 1  # a flood of reach-outs cannot bury the peer; they may answer and make room
+            return None
         if (
             listing is None
             or not listing["mine"]

@@ -102,3 +102,31 @@ def test_keyrings_lock_with_argon2id_and_refuse_a_wrong_passphrase() -> None:
         kr.unlock(b"\x07junk", "x")
     plain = kr.lock(keys, None)
     assert not kr.is_locked(plain) and kr.unlock(plain, None).to_bytes() == keys.to_bytes()
+
+
+def test_unanswered_reach_outs_are_capped_per_recipient(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        node = await TestNode(tmp_path / "n", clock).start()
+        async with aiohttp.ClientSession() as http:
+            ana = await Peer.create(tmp_path / "ana", http, node=node.url, clock=clock)
+            ana.pending_cap = 3
+            made = await ana.post_listing(OFFER, DAY)
+            others = [await Peer.create(tmp_path / f"p{n}", http, node=node.url, clock=clock) for n in range(5)]
+            for other in others:
+                await other.browse()
+                await other.reach(made["id"], f"hello from {other.id.text[:8]}")
+            report = await ana.sync()
+            assert (report.received, report.dropped) == (3, 2)
+            pending = await ana.connections()
+            assert len(pending) == 3
+            await ana.respond(pending[0]["id"], False)  # answering one makes room for the next
+            late = await Peer.create(tmp_path / "late", http, node=node.url, clock=clock)
+            await late.browse()
+            await late.reach(made["id"], "hello, am I too late?")
+            assert (await ana.sync()).received == 1
+            for peer in (ana, late, *others):
+                await peer.close()
+        await node.stop()
+
+    asyncio.run(scenario())
