@@ -770,22 +770,7 @@ class Node:
             until = breaker_until(failures, now, threshold=self.config.breaker_threshold)
             if node:
                 await self.store.node_result(destination, False, int(now), str(exc)[:300], until)
-            await self.store.outbox_retry(
-                [
-                    (
-                        r.seq,
-                        next_attempt(
-                            r.attempts + 1,
-                            now,
-                            base=self.config.retry_base,
-                            cap=self.config.retry_cap,
-                            jitter=self._rng.random(),
-                        ),
-                    )
-                    for r in rows
-                ],
-                str(exc)[:300],
-            )
+            await self._retry_later(rows, now, str(exc)[:300])
             log.info("delivery to %s failed (%s); will retry", destination, exc)
             return len(expired)
         await self.store.node_result(destination, True, int(now), None, 0)
@@ -808,20 +793,21 @@ class Node:
         for seq, reason in rejected:
             await self.store.outbox_finish([seq], "rejected", int(now), reason[:300])
         if retry:
-            await self.store.outbox_retry(
-                [
-                    (
-                        r.seq,
-                        next_attempt(
-                            r.attempts + 1,
-                            now,
-                            base=self.config.retry_base,
-                            cap=self.config.retry_cap,
-                            jitter=self._rng.random(),
-                        ),
-                    )
-                    for r in retry
-                ],
-                "the receiver asked to retry",
-            )
+            await self._retry_later(retry, now, "the receiver asked to retry")
         return len(expired) + len(done) + len(rejected)
+
+    async def _retry_later(self, rows: list[OutboxRow], now: float, error: str) -> None:
+        """Schedule each row's next attempt by the retry policy (spec §13.7)."""
+        config = self.config
+        await self.store.outbox_retry(
+            [
+                (
+                    r.seq,
+                    next_attempt(
+                        r.attempts + 1, now, base=config.retry_base, cap=config.retry_cap, jitter=self._rng.random()
+                    ),
+                )
+                for r in rows
+            ],
+            error,
+        )
