@@ -454,6 +454,8 @@ class Node:
             elif member is None or member[0] != "member":
                 raise RequestError("no such mailbox on this node", "not_found")
             else:
+                if await self.store.was_seen(sealed_id):
+                    return "duplicate"  # before the cap: a resend of a delivered item is simply done
                 if await self.store.waiting(mailbox) >= self.config.mailbox_cap:
                     raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
                 seq = await self.store.deliver(

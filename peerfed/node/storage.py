@@ -464,6 +464,9 @@ class Store:
             await self._enqueue(db, outbox, now)
             return True
 
+    async def was_seen(self, sealed_id: bytes) -> bool:
+        return await self._one("SELECT 1 FROM seen_sealed WHERE id=?", (sealed_id,)) is not None
+
     async def waiting(self, mailbox: bytes) -> int:
         row = await self._one("SELECT COUNT(*) FROM mailbox WHERE mailbox=?", (mailbox,))
         return int(row[0])

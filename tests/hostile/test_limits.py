@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,10 @@ def test_a_full_mailbox_pushes_back_and_recovers_after_acknowledgement(tmp_path:
                 await bea.api.send(sealed.raw)
             _, sealed = bea.seal_to(ben, Message(ben.id, bytes(16), 4, "one too many"))
             await refused("rate.limited", bea.api.send(sealed.raw))
+            # A resend of something already delivered is a duplicate, full mailbox or not.
+            page = await ben.api.mailbox()
+            resent = base64.b64decode(page["items"][0]["sealed"])
+            assert (await bea.api.send(resent))["status"] == "duplicate"
             inner, remote = ana.seal_to(ben, Message(ben.id, b"\x01" * 16, 1, "from another node"))
             await ana.api.send(remote.raw, destination=b.url)
             await a.deliver()
