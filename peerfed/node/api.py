@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from peerfed.protocol import ERROR_CODES, Context, PeerId, RemoteError, RequestError, open_signed
+from peerfed.protocol import ERROR_CODES, Context, InvalidValue, PeerId, RemoteError, RequestError, open_signed
+from peerfed.protocol.node import check_url
 
 from .federation import verify_request
 from .service import Node, b64
@@ -77,11 +79,44 @@ async def read_body(request: web.Request) -> bytes:
         raise RequestError("the body arrived too slowly", "request.timeout") from exc
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
+def text_of(value: object, name: str, max_bytes: int = 4096) -> str:
+    """Text from outside (a header, a query parameter, a JSON string): UTF-8 and bounded.
+
+    aiohttp hands undecodable header bytes over as surrogates, and JSON can spell lone
+    surrogates; neither is text, and neither may reach the database or a hash.
+    """
+    if not isinstance(value, str):
+        raise RequestError(f"{name} must be text", "request.invalid")
     try:
-        value = json.loads(await read_body(request) or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError("the body is not JSON", "request.invalid") from exc
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise RequestError(f"{name} is not valid UTF-8 text", "request.invalid") from exc
+    if size > max_bytes:
+        raise RequestError(f"{name} is longer than {max_bytes} bytes", "request.invalid")
+    return value
+
+
+def header(request: web.Request, name: str) -> str | None:
+    value = request.headers.get(name)
+    return None if value is None else text_of(value, name)
+
+
+def url_of(value: object, name: str) -> str:
+    try:
+        return check_url(text_of(value, name, 256).rstrip("/"), name)
+    except InvalidValue as exc:
+        raise RequestError(str(exc), "request.invalid") from exc
+
+
+def parse_json(data: bytes | str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise RequestError("the body is not JSON (or is nested too deeply)", "request.invalid") from exc
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    value = parse_json(await read_body(request) or b"{}")
     if not isinstance(value, dict):
         raise RequestError("the body must be a JSON object", "request.invalid")
     return value
@@ -101,13 +136,25 @@ def int_query(request: web.Request, name: str, default: int | None) -> int | Non
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(text_of(value, name, 20))
     except ValueError as exc:
         raise RequestError(f"{name} must be an integer", "request.invalid") from exc
+    if not 0 <= number < 2**62:
+        raise RequestError(f"{name} is out of range", "request.invalid")
+    return number
+
+
+def query(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    return text_of(value, name, 256) if value else None
 
 
 async def signed_in(request: web.Request) -> PeerId:
-    return await node_of(request).session(request.headers.get("Authorization"))
+    try:
+        authorization = header(request, "Authorization")
+    except RequestError as exc:
+        raise RequestError("the Authorization header is not a session token", "auth.required") from exc
+    return await node_of(request).session(authorization)
 
 
 routes = web.RouteTableDef()
@@ -156,7 +203,10 @@ async def challenge(request: web.Request) -> web.Response:
 async def session(request: web.Request) -> web.Response:
     proof = await read_body(request)
     token, peer, expires = await node_of(request).open_session(
-        proof, request.headers.get("X-Peerfed-Invite"), address(request), request.headers.get("X-Peerfed-Work")
+        proof,
+        request.headers.get("X-Peerfed-Invite"),
+        address(request),
+        request.headers.get("X-Peerfed-Work"),
     )
     return web.json_response({"token": token, "peer": peer.text, "expires_at": expires})
 
@@ -205,17 +255,16 @@ async def get_listing(request: web.Request) -> web.Response:
 @routes.get("/api/v1/directory")
 async def directory(request: web.Request) -> web.Response:
     await signed_in(request)
-    q = request.query
-    kind = q.get("kind") or None
+    kind = query(request, "kind")
     if kind not in (None, "offer", "request"):
         raise RequestError("kind is offer or request", "request.invalid")
     results, following = await node_of(request).search(
         kind=kind,
-        timing=q.get("timing") or None,
-        topic=q.get("topic") or None,
-        lang=q.get("lang") or None,
-        fmt=q.get("format") or None,
-        vocab=q.get("vocab") or None,
+        timing=query(request, "timing"),
+        topic=query(request, "topic"),
+        lang=query(request, "lang"),
+        fmt=query(request, "format"),
+        vocab=query(request, "vocab"),
         before=int_query(request, "before", None),
         limit=int_query(request, "limit", 50) or 50,
     )
@@ -229,9 +278,11 @@ async def directory(request: web.Request) -> web.Response:
 async def send(request: web.Request) -> web.Response:
     peer = await signed_in(request)
     destination = request.headers.get("X-Peerfed-Destination")
-    sealed_id, status = await node_of(request).submit_sealed(
-        peer, await read_body(request), destination.rstrip("/") if destination else None, address(request)
-    )
+
+    def route() -> str | None:  # read only once the sealed bytes themselves have passed
+        return url_of(destination, "X-Peerfed-Destination") if destination else None
+
+    sealed_id, status = await node_of(request).submit_sealed(peer, await read_body(request), route, address(request))
     return web.json_response({"id": sealed_id.hex(), "status": status}, status=202)
 
 
@@ -263,8 +314,13 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     pushed: set[int] = set()
     sending: set[asyncio.Task[None]] = set()
 
+    async def quietly(coro: Any) -> None:
+        # A reader that went away while an item was on its way is not an error.
+        with contextlib.suppress(ConnectionError, RuntimeError, asyncio.CancelledError):
+            await coro
+
     def spawn(coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+        task = asyncio.ensure_future(quietly(coro))
         sending.add(task)
         task.add_done_callback(sending.discard)
 
@@ -282,13 +338,16 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_json({"type": "error", "code": "request.invalid", "message": "send JSON text"})
                 continue
             try:
-                data = json.loads(message.data)
+                data = parse_json(message.data)
                 if not isinstance(data, dict):
                     raise ValueError("not an object")
                 if peer is None:
                     if data.get("type") != "auth":
                         raise RequestError("authenticate first", "auth.required")
-                    peer = await node.session("Bearer " + str(data.get("token", "")))
+                    after = data.get("after", 0)
+                    if type(after) is not int or not 0 <= after < 2**62:
+                        raise RequestError("after is a mailbox position (an integer)", "request.invalid")
+                    peer = await node.session("Bearer " + text_of(data.get("token", ""), "token", 256))
                     total = sum(len(v) for v in node.live.values())
                     if (
                         total >= node.config.max_live_connections
@@ -300,7 +359,6 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                         peer = None
                         break
                     node.live[bytes(peer)].add(push)
-                    after = int(data.get("after", 0))
                     await ws.send_json({"type": "ready"})
                     for item in await node.mailbox(peer, after, 500):
                         push(item)
@@ -315,6 +373,8 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_json({"type": "error", "code": exc.code, "message": str(exc)})
             except (ValueError, TypeError) as exc:
                 await ws.send_json({"type": "error", "code": "request.invalid", "message": str(exc)})
+    except ConnectionError:
+        pass  # the reader went away mid-answer: nothing to do but forget it
     finally:
         if peer is not None:
             node.live[bytes(peer)].discard(push)
@@ -329,9 +389,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
 @routes.post("/api/v1/move")
 async def move(request: web.Request) -> web.Response:
     peer = await signed_in(request)
-    to = (await read_json(request)).get("to")
-    if not isinstance(to, str):
-        raise RequestError("to is the new node's URL", "request.invalid")
+    to = url_of((await read_json(request)).get("to"), "to")
     return web.json_response({"status": "moved", "forwarded": await node_of(request).move(peer, to)})
 
 
@@ -350,7 +408,10 @@ async def post_report(request: web.Request) -> web.Response:
     if not isinstance(disclosed, list) or len(disclosed) > 20:
         raise RequestError("disclosed is a list of at most 20 base64 messages", "request.invalid")
     report_id = await node_of(request).report(
-        peer, str(body.get("target", "")), body.get("reason", ""), [decode_b64(d, "disclosed") for d in disclosed]
+        peer,
+        text_of(body.get("target", ""), "target", 256),
+        text_of(body.get("reason", ""), "reason", 2000),
+        [decode_b64(d, "disclosed") for d in disclosed],
     )
     return web.json_response({"id": report_id, "status": "open"}, status=201)
 

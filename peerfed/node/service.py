@@ -11,7 +11,7 @@ import asyncio
 import base64
 import logging
 import random
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -75,6 +75,17 @@ def work_bits(challenge: bytes, nonce: bytes) -> int:
     digest = crypto.blake2b_256(challenge + nonce, _WORK_PERSON)
     value = int.from_bytes(digest, "big")
     return 256 - value.bit_length()
+
+
+def _header_text(value: str | None, code: str) -> str | None:
+    """A header that must be text; a malformed one is refused with the code of what it is for."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestError("a header is not valid text", code) from exc
+    return value
 
 
 def check_work(challenge: bytes, work: str | None, bits: int) -> None:
@@ -159,6 +170,7 @@ class Node:
         self._document: tuple[bytes, int] | None = None
         self._previous_keys: list[tuple[bytes, int, int]] = []
         self._discovering: dict[str, float] = {}
+        self._documents: OrderedDict[str, tuple[bytes, int, list[tuple[bytes, int, int]]]] = OrderedDict()
 
     def now(self) -> int:
         return int(self.clock())
@@ -236,9 +248,14 @@ class Node:
         if auth.node != self.url:
             raise RequestError(f"the proof is for {auth.node}, not this node", "auth.invalid")
         peer = bytes(env.author)
+        if await self.store.is_erased(erased_hash(peer), now):
+            raise RequestError("this key erased itself here; use a new identity", "gone")
         member = await self.store.member(peer)
         joining = member is None or member[0] == "pending"
+        # The invite and work headers matter only to a peer who is joining; a member ignores them.
+        invite = _header_text(invite, "auth.invite") if joining else None
         if joining and self.config.join_work_bits and not invite:
+            work = _header_text(work, "auth.work")
             check_work(auth.challenge, work, self.config.join_work_bits)  # before the challenge is spent
         if not await self.store.take_challenge(auth.challenge, now):
             raise RequestError("unknown, used or expired challenge; ask for a new one", "auth.invalid")
@@ -424,7 +441,11 @@ class Node:
     # --- sealed messages ---------------------------------------------------------------------
 
     async def submit_sealed(
-        self, peer: PeerId, raw: bytes, destination: str | None, address: str = "local"
+        self,
+        peer: PeerId,
+        raw: bytes,
+        destination: str | Callable[[], str | None] | None,
+        address: str = "local",
     ) -> tuple[bytes, str]:
         """A local peer sends a sealed message: delivered here, or queued for the mailbox's node."""
         now = self.now()
@@ -433,6 +454,8 @@ class Node:
         sealed = parse_sealed(raw)
         check_hour(sealed, now)
         mailbox = bytes(sealed.mailbox)
+        if callable(destination):
+            destination = destination()
         if destination is None:
             member = await self.store.member(mailbox)
             if member is not None and member[0] in ("member", "moved"):
@@ -558,14 +581,19 @@ class Node:
         status = node["status"] if node else None
         if status == "blocked":
             raise RequestError("this node does not federate with you", "federation.refused")
+        cached = self._documents.pop(origin, None)
         if status in ("active", "requested") or self.config.federation != FederationPolicy.ALLOW_LIST:
             await self.store.set_node_status(origin, "active", now)
+            if cached:
+                await self.store.set_node_document(origin, *cached)
             if status != "active":
                 log.info("federating with %s", origin)
                 self.maintain_soon.set()  # catch up on what it published before
             self.wakeup.set()
             return "active"
         await self.store.set_node_status(origin, "pending", now)
+        if cached:
+            await self.store.set_node_document(origin, *cached)
         log.info("%s asks to federate; approve with: peerfed admin federation allow %s", origin, origin)
         return "pending"
 
@@ -646,7 +674,13 @@ class Node:
         return [(n["url"], kind, item, raw) for n in await self.store.nodes("active")]
 
     async def key_owner(self, key: bytes, now: int) -> str | None:
-        return await self.store.node_for_key(key, now)
+        owner = await self.store.node_for_key(key, now)
+        if owner is not None:
+            return owner
+        for url, (_, expires, keys) in self._documents.items():
+            if expires > now and any(k == key and start <= now < end for k, start, end in keys):
+                return url
+        return None
 
     async def discover(self, url: str) -> None:
         """Fetch and cache a node's document and keys (rate-limited per node)."""
@@ -666,11 +700,16 @@ class Node:
         except TransportError as exc:
             raise RequestError(f"cannot fetch the node document of {url}: {exc}", "auth.invalid") from exc
         doc, env = parse_document(payload, url, int(now))
-        if node is None:
-            await self.store.set_node_status(url, "known", int(now))
-        await self.store.set_node_document(
-            url, env.raw, env.expires_at, [(k.key, k.valid_from, k.valid_until) for k in doc.keys]
-        )
+        keys = [(k.key, k.valid_from, k.valid_until) for k in doc.keys]
+        if node is not None:
+            await self.store.set_node_document(url, env.raw, env.expires_at, keys)
+            return
+        # A node we have no relation with yet: keep its document in bounded memory only, so an
+        # unverified request cannot make us store anything. A follow that verifies records it.
+        self._documents[url] = (env.raw, env.expires_at, keys)
+        self._documents.move_to_end(url)
+        while len(self._documents) > 1000:
+            self._documents.popitem(last=False)
 
     async def maintain(self) -> None:
         """Ask 'requested' nodes to federate, then catch up on listings from every active one."""
