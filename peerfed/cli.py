@@ -36,8 +36,6 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from peerfed.node.app import create_app
     from peerfed.node.config import ConfigError, load_config
     from peerfed.node.keys import KeyFileError
@@ -55,16 +53,13 @@ def serve(args: argparse.Namespace) -> int:
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
+        import asyncio
+
+        from peerfed.node.runner import serve_forever
+
         app = create_app(config)
         print(f"peerfed node '{config.name}' on {config.url} (data: {config.data}); Ctrl-C stops it", file=sys.stderr)
-        web.run_app(
-            app,
-            host=config.host,
-            port=config.port,
-            print=None,
-            shutdown_timeout=10,
-            keepalive_timeout=config.idle_timeout,
-        )
+        asyncio.run(serve_forever(app, config.host, config.port, config.idle_timeout))
     except KeyFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from aiohttp import web
 from peerfed.node.api import NODE
 from peerfed.node.app import create_app
 from peerfed.node.config import Config
+from peerfed.node.runner import NodeRunner
 from peerfed.node.service import Node
 from peerfed.protocol import Format, Kind, Listing, Terms, Timing, Window
 from peerfed.protocol.node import Emergency, Resource
@@ -68,7 +69,7 @@ class DemoNode:
 
     async def start(self) -> Node:
         app = create_app(self.config)
-        self.runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=self.config.idle_timeout)
+        self.runner = NodeRunner(app, handle_signals=False, keepalive_timeout=self.config.idle_timeout)
         await self.runner.setup()
         await web.SockSite(self.runner, self.sock).start()
         self.node: Node = app[NODE]

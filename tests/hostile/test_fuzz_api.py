@@ -1046,7 +1046,7 @@ def judge_live_reply(reply: Any, meta: dict[str, Any], *, authed: bool, unsure: 
 
 
 def live_expect(kind: str, authed: bool, unsure: bool) -> frozenset[str] | None:
-    if unsure:
+    if unsure or kind == "empty":
         return None
     if kind in ("binary", "junk"):
         return frozenset({"request.invalid"})
@@ -1877,7 +1877,8 @@ def live_frame(src: Source, w: World, member: Member) -> tuple[str, Any, dict[st
         text = "".join(c for c in text if not 0xD800 <= ord(c) <= 0xDFFF)
         if isinstance(json_loads_or_none(text), dict):
             text = "[" + text + "]"
-        return "text", text, {"kind": kind}
+        # An empty frame is no JSON, or an empty request ({}) as an empty HTTP body is: either answer.
+        return "text", text, {"kind": kind if text.strip() else "empty"}
     if kind == "binary":
         return "binary", src.raw(0, 200), {"kind": kind}
     if kind == "ping":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,19 @@ def test_the_rate_limiter_stays_bounded_under_a_flood_of_addresses() -> None:
         for _ in range(6):
             limiter.hit("join", "203.0.113.9", limit=5, window=3600, now=1.0)
     assert info.value.code == "rate.limited"
+
+
+def test_a_request_that_is_not_valid_http_still_gets_a_coded_json_answer(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
+        writer.write(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")  # a request line past 8,190 bytes
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        head, _, text = answer.partition(b"\r\n\r\n")
+        assert head.split(b"\r\n")[0].split(b" ")[1] == b"400"
+        assert b"application/json" in head
+        assert json.loads(text)["error"]["code"] == "request.invalid"
+        await Peer("ana", node, http, 1).join()  # and the node goes on serving
+
+    run(tmp_path, body)

@@ -19,6 +19,7 @@ from peerfed.client.transport import NodeAPI
 from peerfed.node.api import NODE
 from peerfed.node.app import create_app
 from peerfed.node.config import Config
+from peerfed.node.runner import NodeRunner
 from peerfed.node.service import Node
 from peerfed.protocol import (
     EncryptionSecret,
@@ -76,7 +77,7 @@ class TestNode:
         if self.sock is None:
             self.sock = free_socket_at(self.port)
         app = create_app(self.config, clock=self.clock, background=False)
-        self.runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=self.config.idle_timeout)
+        self.runner = NodeRunner(app, handle_signals=False, keepalive_timeout=self.config.idle_timeout)
         await self.runner.setup()
         await web.SockSite(self.runner, self.sock).start()
         self.node: Node = app[NODE]
