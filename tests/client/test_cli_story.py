@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.node.harness import free_socket
+from tests.node.harness import STARTED, free_socket
 
 HELLO = "Hola, I read your offer; the nights are hard for me lately"
 HELPS = "Listening without advice on weekday evenings"
@@ -40,6 +40,7 @@ class NodeProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        STARTED.append(self.proc)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +33,7 @@ import pytest
 
 from peerfed.client.transport import NodeAPI, NodeUnreachable
 from peerfed.protocol import Listing, Message, RemoteError
-from tests.node.harness import DAY, Peer, free_socket
+from tests.node.harness import DAY, STARTED, Peer, free_socket
 
 SEED = int(os.environ.get("PEERFED_CRASH_SEED", "20240611"))
 KILLS = 22  # SIGKILLs of node A (at least 20)
@@ -43,19 +43,6 @@ MAILBOX_BUDGET = 300  # messages per recipient: below the node's mailbox_cap (50
 TRIES = 300  # attempts per operation, 50 ms apart: a bound, far above one restart
 SETTLE_POLLS = 60  # 0.5 s apart: the bound on waiting for A to deliver after the last restart
 RETRYABLE = {"node.internal", "node.unavailable", "rate.limited"}
-
-_STARTED: list[subprocess.Popen[bytes]] = []
-
-
-@pytest.fixture(autouse=True)
-def no_stray_nodes() -> Iterator[None]:
-    """A failing test must not leave node processes behind."""
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 def free_port() -> int:
@@ -85,7 +72,7 @@ class NodeProcess:
             out.write(f"=== {self.name} life {self.lives} ===\n".encode())
             out.flush()
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, env=self.env)
-        _STARTED.append(self.proc)
+        STARTED.append(self.proc)
         async with aiohttp.ClientSession() as http:
             for _ in range(400):  # bounded wait for the port to answer
                 if self.proc.poll() is not None:

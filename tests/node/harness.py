@@ -7,6 +7,7 @@ so nothing sleeps and nothing depends on how fast the machine is.
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,18 @@ from peerfed.protocol import (
 from peerfed.protocol.messages import SealedBody
 
 DAY = 86_400
+
+# Node processes started by tests; tests/conftest.py kills any still running after each test,
+# so a failing test never leaves one behind.
+STARTED: list[subprocess.Popen[Any]] = []
+
+
+def kill_strays() -> None:
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 class Clock:

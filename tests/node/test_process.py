@@ -10,29 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from peerfed.client.transport import NodeAPI, NodeUnreachable
 from peerfed.protocol import Message
 
-from .harness import Peer, free_socket
-
-_STARTED: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def no_stray_nodes() -> Iterator[None]:
-    """A failing test must not leave node processes behind."""
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+from .harness import STARTED, Peer, free_socket
 
 
 class Process:
@@ -43,7 +28,7 @@ class Process:
 
     async def start(self) -> None:
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        _STARTED.append(self.proc)
+        STARTED.append(self.proc)
         async with aiohttp.ClientSession() as http:
             for _ in range(200):  # bounded wait for the port to answer
                 try:
