@@ -455,6 +455,15 @@ async def from_node(request: web.Request, body: bytes) -> str:
     return verified.origin
 
 
+async def from_active_node(request: web.Request) -> str:
+    """A verified GET from a node this one federates with (federation.refused otherwise)."""
+    origin = await from_node(request, b"")
+    known = await node_of(request).store.node(origin)
+    if known is None or known["status"] != "active":
+        raise RequestError("this node does not federate with you", "federation.refused")
+    return origin
+
+
 @routes.post("/federation/v1/follow")
 async def follow(request: web.Request) -> web.Response:
     body = await read_body(request)
@@ -473,10 +482,7 @@ async def batch(request: web.Request) -> web.Response:
 
 @routes.get("/federation/v1/listings")
 async def pull(request: web.Request) -> web.Response:
-    origin = await from_node(request, b"")
-    known = await node_of(request).store.node(origin)
-    if known is None or known["status"] != "active":
-        raise RequestError("this node does not federate with you", "federation.refused")
+    await from_active_node(request)
     items, following = await node_of(request).pull_page(
         int_query(request, "after", 0) or 0, int_query(request, "limit", 200) or 200
     )
@@ -485,9 +491,6 @@ async def pull(request: web.Request) -> web.Response:
 
 @routes.get("/federation/v1/keys/{peer}")
 async def federation_keys(request: web.Request) -> web.Response:
-    origin = await from_node(request, b"")
-    known = await node_of(request).store.node(origin)
-    if known is None or known["status"] != "active":
-        raise RequestError("this node does not federate with you", "federation.refused")
+    await from_active_node(request)
     raw = await node_of(request).local_key_bundle(PeerId.from_text(request.match_info["peer"]))
     return web.json_response({"key_bundle": b64(raw)})
