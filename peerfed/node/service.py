@@ -304,9 +304,11 @@ class Node:
         env = open_signed(raw, context=Context.KEY_BUNDLE, now=self.now())
         if env.author != peer:
             raise RequestError("a key bundle must be signed by the signed-in peer", "auth.forbidden")
-        stored = await self.store.put_key_bundle(bytes(peer), raw, env.created_at, env.expires_at, None)
-        if stored:
-            await self.store.enqueue(await self._to_federation("key-bundle", item_key(raw), raw), self.clock())
+        outbox = await self._to_federation("key-bundle", item_key(raw), raw)
+        stored = await self.store.put_key_bundle(
+            bytes(peer), raw, env.created_at, env.expires_at, None, outbox, self.clock()
+        )
+        if stored and outbox:
             self.wakeup.set()
         return env
 
@@ -477,10 +479,6 @@ class Node:
             elif member is None or member[0] != "member":
                 raise RequestError("no such mailbox on this node", "not_found")
             else:
-                if await self.store.was_seen(sealed_id):
-                    return "duplicate"  # before the cap: a resend of a delivered item is simply done
-                if await self.store.waiting(mailbox) >= self.config.mailbox_cap:
-                    raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
                 seq = await self.store.deliver(
                     sealed_id=sealed_id,
                     mailbox=mailbox,
@@ -488,9 +486,12 @@ class Node:
                     now=now,
                     expires_at=now + self.config.mailbox_ttl,
                     seen_until=seen_until,
+                    cap=self.config.mailbox_cap,
                 )
-                if seq is None:
+                if seq == "duplicate":
                     return "duplicate"
+                if seq == "full":
+                    raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
                 self._notify(mailbox, {"seq": seq, "id": sealed_id.hex(), "sealed": b64(raw), "received_at": now})
                 return "delivered"
         node = await self.store.node(destination)

@@ -1,9 +1,10 @@
 """The node's SQLite store: schema, migrations, and every query the node makes (spec §13.9).
 
-One writer connection (serialised by a lock, one transaction at a time) and one reader
-connection, both in WAL mode. A write that the node acknowledges has been committed with
-the configured `synchronous` level (FULL by default) before the call returns. sqlite's
-errors are translated here, and only here, into StorageError.
+One write connection, owned by a thread that commits concurrent writes together (group
+commit, see _GroupWriter), and one reader connection (aiosqlite), both in WAL mode. A write
+that the node acknowledges has been committed with the configured `synchronous` level (FULL
+by default) before the call returns. sqlite's errors are translated here, and only here,
+into StorageError.
 
 What is stored is only what the node needs: public cards, key bundles, sealed bytes it
 cannot read, routing, and moderation records. No table holds a plaintext private message.
@@ -13,17 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from peerfed.protocol import RemoteError
 
 __all__ = ["SCHEMA_VERSION", "OutboxRow", "StorageError", "Store"]
+
+T = TypeVar("T")
+Outbox = Iterable[tuple[str, str, bytes, bytes]]
 
 
 class StorageError(RemoteError):
@@ -112,6 +118,124 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+class _Job:
+    __slots__ = ("bare", "fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any], bare: bool) -> None:
+        self.fn = fn
+        self.future = future
+        self.bare = bare
+
+
+class _GroupWriter:
+    """The one write connection, owned by one thread, committing concurrent writes together.
+
+    Each write is a function of the connection. Writes that arrive while a commit is on disk
+    wait, and then go in one transaction, each in its own savepoint: a write that fails is
+    rolled back alone, and every write is acknowledged only once the shared COMMIT (one
+    fsync under synchronous=FULL) has returned. One fsync for many writes is what makes
+    concurrent ingest fast; one thread hop per write, not one per statement, is the rest.
+    """
+
+    MAX_GROUP = 512
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="peerfed-writer")
+        self._conn: sqlite3.Connection | None = None
+        self._pending: deque[_Job] = deque()
+        self._flushing: asyncio.Task[None] | None = None
+        self.groups = 0
+        self.writes = 0
+
+    async def open(self, path: Path, synchronous: str) -> None:
+        def connect() -> None:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._conn = conn
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            # Deleted rows are overwritten, not left in free pages: erasure means erasure.
+            conn.execute("PRAGMA secure_delete=ON")
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, connect)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, bare: bool = False) -> T:
+        """Run ``fn`` in a transaction (or, if ``bare``, outside one) and return once committed."""
+        loop = asyncio.get_running_loop()
+        job = _Job(fn, loop.create_future(), bare)
+        self._pending.append(job)
+        if self._flushing is None or self._flushing.done():
+            self._flushing = loop.create_task(self._flush())
+        result: T = await job.future
+        return result
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            group: list[_Job] = [self._pending.popleft()]
+            if not group[0].bare:
+                while self._pending and not self._pending[0].bare and len(group) < self.MAX_GROUP:
+                    group.append(self._pending.popleft())
+            outcomes = await loop.run_in_executor(self._pool, self._commit, group)
+            for job, (ok, value) in zip(group, outcomes, strict=True):
+                if job.future.done():
+                    continue
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
+
+    def _commit(self, group: list[_Job]) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        assert conn is not None
+        if group[0].bare:
+            try:
+                return [(True, group[0].fn(conn))]
+            except BaseException as exc:
+                return [(False, _translated(exc, "database write failed"))]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [(False, StorageError(f"database unavailable: {exc}")) for _ in group]
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            for job in group:
+                conn.execute("SAVEPOINT w")
+                try:
+                    outcomes.append((True, job.fn(conn)))
+                    conn.execute("RELEASE w")
+                except Exception as exc:  # each write's failure is its own caller's
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    outcomes.append((False, _translated(exc, "database write failed")))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return [(False, StorageError(f"database write failed: {exc}")) for _ in group]
+        self.groups += 1
+        self.writes += len(group)
+        return outcomes
+
+    async def close(self) -> None:
+        while self._flushing is not None and not self._flushing.done():
+            await asyncio.shield(self._flushing)
+
+        def shut() -> None:
+            if self._conn is not None:
+                with suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA optimize")
+                self._conn.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, shut)
+        self._pool.shutdown(wait=True)
+
+
+def _translated(exc: BaseException, what: str) -> BaseException:
+    return StorageError(f"{what}: {exc}") if isinstance(exc, sqlite3.Error) else exc
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     seq: int
@@ -126,69 +250,41 @@ class OutboxRow:
 class Store:
     """Open with ``await Store.open(path)``; close with ``await store.close()``."""
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, writer: _GroupWriter, reader: aiosqlite.Connection, path: Path) -> None:
         self._writer = writer
         self._reader = reader
-        self._lock = asyncio.Lock()
         self.path = path
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "FULL") -> Store:
+        writer = _GroupWriter()
         try:
-            writer = await aiosqlite.connect(path, isolation_level=None)
-            await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute(f"PRAGMA synchronous={synchronous}")
-            await writer.execute("PRAGMA foreign_keys=ON")
-            await writer.execute("PRAGMA busy_timeout=5000")
-            # Deleted rows are overwritten, not left in free pages: erasure means erasure.
-            await writer.execute("PRAGMA secure_delete=ON")
-            row = await (await writer.execute("PRAGMA user_version")).fetchone()
-            store_version = int(row[0]) if row else 0
+            await writer.open(path, synchronous)
+            store_version = await writer.run(lambda db: int(db.execute("PRAGMA user_version").fetchone()[0]), bare=True)
             if store_version > SCHEMA_VERSION:
                 await writer.close()
                 raise StorageError(f"the database is schema {store_version}, newer than this software")
             for number in range(store_version, SCHEMA_VERSION):
-                await writer.executescript(
-                    "BEGIN IMMEDIATE;" + MIGRATIONS[number] + f"; PRAGMA user_version={number + 1}; COMMIT;"
-                )
+                script = "BEGIN IMMEDIATE;" + MIGRATIONS[number] + f"; PRAGMA user_version={number + 1}; COMMIT;"
+                await writer.run(lambda db, s=script: db.executescript(s), bare=True)  # type: ignore[misc]
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA foreign_keys=ON")
             await reader.execute("PRAGMA busy_timeout=5000")
             await reader.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
+            await writer.close()
             raise StorageError(f"cannot open the database at {path}: {exc}") from exc
         return cls(writer, reader, path)
 
     async def close(self) -> None:
-        async with self._lock:
-            await self._reader.close()
-            await self._writer.execute("PRAGMA optimize")
-            await self._writer.close()
+        await self._reader.close()
+        await self._writer.close()
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction; committed (durably) when the block exits without error."""
-        async with self._lock:
-            try:
-                await self._writer.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StorageError(f"database unavailable: {exc}") from exc
-            try:
-                yield self._writer
-                await self._writer.execute("COMMIT")
-            except BaseException as exc:
-                with suppress(sqlite3.Error):
-                    await self._writer.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"database write failed: {exc}") from exc
-                raise
-
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
-            cursor = await self._reader.execute(sql, params)
-            return list(await cursor.fetchall())
+            return list(await self._reader.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise StorageError(f"database read failed: {exc}") from exc
 
@@ -197,9 +293,18 @@ class Store:
         return rows[0] if rows else None
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self.transaction() as db:
-            cursor = await db.execute(sql, params)
-            return cursor.rowcount
+        return await self._writer.run(lambda db: db.execute(sql, params).rowcount)
+
+    async def pragma(self, statement: str) -> list[Any]:
+        """Run one PRAGMA on the write connection, outside any transaction (operators, tests)."""
+        if not statement.upper().startswith("PRAGMA "):
+            raise ValueError("only PRAGMA statements")
+        return await self._writer.run(lambda db: [tuple(r) for r in db.execute(statement).fetchall()], bare=True)
+
+    @property
+    def write_stats(self) -> tuple[int, int]:
+        """(transactions committed, writes in them): their ratio is the group-commit factor."""
+        return self._writer.groups, self._writer.writes
 
     # --- meta and own keys -----------------------------------------------------------------
 
@@ -237,19 +342,22 @@ class Store:
 
     async def join_with_invite(self, peer: bytes, code_hash: bytes, now: int, status: str) -> bool:
         """Spend one use of an invite and make ``peer`` a member, atomically."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
+
+        def job(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
                 "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash=? AND revoked=0"
                 " AND uses_left > 0 AND expires_at > ?",
                 (code_hash, now),
             )
             if cursor.rowcount != 1:
                 return False
-            await db.execute(
+            db.execute(
                 "INSERT INTO members VALUES (?, ?, ?, NULL) ON CONFLICT(peer) DO UPDATE SET status=excluded.status",
                 (peer, status, now),
             )
             return True
+
+        return await self._writer.run(job)
 
     async def create_invite(self, code_hash: bytes, now: int, expires_at: int, uses: int, note: str | None) -> None:
         await self._write("INSERT INTO invites VALUES (?, ?, ?, ?, 0, ?)", (code_hash, now, expires_at, uses, note))
@@ -280,18 +388,31 @@ class Store:
     # --- key bundles ---------------------------------------------------------------------
 
     async def put_key_bundle(
-        self, peer: bytes, raw: bytes, created_at: int, expires_at: int, origin: str | None
+        self,
+        peer: bytes,
+        raw: bytes,
+        created_at: int,
+        expires_at: int,
+        origin: str | None,
+        outbox: Outbox = (),
+        now: float = 0.0,
     ) -> bool:
-        """Keep the newest bundle per peer; True if this one was stored."""
-        return (
-            await self._write(
+        """Keep the newest bundle per peer, queueing its pushes with it; True if this one was stored."""
+        rows = list(outbox)
+
+        def job(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
                 "INSERT INTO key_bundles VALUES (?, ?, ?, ?, ?) ON CONFLICT(peer) DO UPDATE SET raw=excluded.raw,"
                 " created_at=excluded.created_at, expires_at=excluded.expires_at, origin=excluded.origin"
                 " WHERE excluded.created_at > key_bundles.created_at",
                 (peer, raw, created_at, expires_at, origin),
             )
-            == 1
-        )
+            if cursor.rowcount != 1:
+                return False
+            _enqueue(db, rows, now)
+            return True
+
+        return await self._writer.run(job)
 
     async def key_bundle(self, peer: bytes, now: int) -> tuple[bytes, str | None] | None:
         row = await self._one("SELECT raw, origin FROM key_bundles WHERE peer=? AND expires_at > ?", (peer, now))
@@ -312,6 +433,19 @@ class Store:
         row = await self._one("SELECT 1 FROM withdrawals WHERE listing=? AND author=?", (listing, author))
         return row is not None
 
+    async def listing_refusal(self, listing: bytes, author: bytes, author_hash: bytes, now: int) -> str | None:
+        """Why a listing may not be stored ('erased' or 'withdrawn'), in one read; None if it may."""
+        row = await self._one(
+            "SELECT (SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?),"
+            " (SELECT 1 FROM withdrawals WHERE listing=? AND author=?)",
+            (author_hash, now, listing, author),
+        )
+        if row[0]:
+            return "erased"
+        if row[1]:
+            return "withdrawn"
+        return None
+
     async def insert_listing(
         self,
         *,
@@ -324,12 +458,15 @@ class Store:
         origin: str | None,
         raw: bytes,
         facets: Iterable[tuple[str, str]],
-        outbox: Iterable[tuple[str, str, bytes, bytes]],
+        outbox: Outbox,
         now: float,
     ) -> bool:
         """Store a listing and queue its federation pushes in one transaction. False if already held."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        facet_rows = list(facets)
+        rows = list(outbox)
+
+        def job(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
                 "INSERT INTO listings (id, author, kind, timing, created_at, expires_at, origin, raw)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 (listing_id, author, kind, timing, created_at, expires_at, origin, raw),
@@ -337,43 +474,45 @@ class Store:
             if cursor.rowcount != 1:
                 return False
             seq = cursor.lastrowid
-            await db.executemany("INSERT INTO listing_facets VALUES (?, ?, ?)", [(seq, f, v) for f, v in facets])
-            await self._enqueue(db, outbox, now)
+            db.executemany("INSERT INTO listing_facets VALUES (?, ?, ?)", [(seq, f, v) for f, v in facet_rows])
+            _enqueue(db, rows, now)
             return True
 
-    async def withdraw(
-        self,
-        listing: bytes,
-        author: bytes,
-        expires_at: int,
-        outbox: Iterable[tuple[str, str, bytes, bytes]],
-        now: float,
-    ) -> bool:
+        return await self._writer.run(job)
+
+    async def withdraw(self, listing: bytes, author: bytes, expires_at: int, outbox: Outbox, now: float) -> bool:
         """Delete the author's listing and keep a tombstone; True if a listing was deleted."""
-        async with self.transaction() as db:
-            cursor = await db.execute("DELETE FROM listings WHERE id=? AND author=?", (listing, author))
-            await db.execute(
+        rows = list(outbox)
+
+        def job(db: sqlite3.Connection) -> bool:
+            cursor = db.execute("DELETE FROM listings WHERE id=? AND author=?", (listing, author))
+            db.execute(
                 "INSERT INTO withdrawals VALUES (?, ?, ?) ON CONFLICT(listing, author) DO UPDATE SET"
                 " expires_at=MAX(expires_at, excluded.expires_at)",
                 (listing, author, expires_at),
             )
-            await self._enqueue(db, outbox, now)
+            _enqueue(db, rows, now)
             return cursor.rowcount == 1
 
-    async def remove_listing(self, listing: bytes, outbox: Iterable[tuple[str, str, bytes, bytes]], now: float) -> bool:
+        return await self._writer.run(job)
+
+    async def remove_listing(self, listing: bytes, outbox: Outbox, now: float) -> bool:
         """An operator takes a listing down (moderation); a tombstone keeps it from coming back."""
-        async with self.transaction() as db:
-            row = await (await db.execute("SELECT author, expires_at FROM listings WHERE id=?", (listing,))).fetchone()
+        rows = list(outbox)
+
+        def job(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT author, expires_at FROM listings WHERE id=?", (listing,)).fetchone()
             if row is None:
                 return False
-            await db.execute("DELETE FROM listings WHERE id=?", (listing,))
-            await db.execute(
+            db.execute("DELETE FROM listings WHERE id=?", (listing,))
+            db.execute(
                 "INSERT INTO withdrawals VALUES (?, ?, ?) ON CONFLICT(listing, author) DO NOTHING",
                 (listing, row[0], row[1]),
             )
-            await self._enqueue(db, outbox, now)
+            _enqueue(db, rows, now)
             return True
 
+        return await self._writer.run(job)
     async def listing(self, listing: bytes) -> tuple[bytes, str | None, bytes] | None:
         row = await self._one("SELECT raw, origin, author FROM listings WHERE id=?", (listing,))
         return None if row is None else (bytes(row[0]), row[1], bytes(row[2]))
@@ -430,39 +569,49 @@ class Store:
 
     # --- mailboxes -----------------------------------------------------------------------
 
+
     async def deliver(
-        self, *, sealed_id: bytes, mailbox: bytes, raw: bytes, now: int, expires_at: int, seen_until: int
-    ) -> int | None:
-        """Put a sealed message in a local mailbox once; its mailbox seq, or None if a duplicate."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        self, *, sealed_id: bytes, mailbox: bytes, raw: bytes, now: int, expires_at: int, seen_until: int, cap: int
+    ) -> int | str:
+        """Put a sealed message in a local mailbox once: its mailbox seq, 'duplicate', or 'full'.
+
+        The duplicate check comes before the cap, so a resend of a delivered item is simply done.
+        """
+
+        def job(db: sqlite3.Connection) -> int | str:
+            cursor = db.execute(
                 "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
             )
             if cursor.rowcount != 1:
-                return None
-            cursor = await db.execute(
+                return "duplicate"
+            waiting = db.execute("SELECT COUNT(*) FROM mailbox WHERE mailbox=?", (mailbox,)).fetchone()[0]
+            if waiting >= cap:
+                raise _Full()
+            cursor = db.execute(
                 "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
                 (sealed_id, mailbox, raw, now, expires_at),
             )
-            return cursor.lastrowid
+            return int(cursor.lastrowid or 0)
 
-    async def forward_sealed(
-        self,
-        *,
-        sealed_id: bytes,
-        seen_until: int,
-        outbox: Iterable[tuple[str, str, bytes, bytes]],
-        now: float,
-    ) -> bool:
+        try:
+            return await self._writer.run(job)
+        except _Full:
+            return "full"
+
+    async def forward_sealed(self, *, sealed_id: bytes, seen_until: int, outbox: Outbox, now: float) -> bool:
         """Queue a sealed message for another node, once. False if already seen."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        rows = list(outbox)
+
+        def job(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
                 "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
             )
             if cursor.rowcount != 1:
                 return False
-            await self._enqueue(db, outbox, now)
+            _enqueue(db, rows, now)
             return True
+
+        return await self._writer.run(job)
 
     async def was_seen(self, sealed_id: bytes) -> bool:
         return await self._one("SELECT 1 FROM seen_sealed WHERE id=?", (sealed_id,)) is not None
@@ -482,86 +631,70 @@ class Store:
         return [(r[0], bytes(r[1]), bytes(r[2]), r[3]) for r in rows]
 
     async def ack(self, mailbox: bytes, ids: Sequence[bytes]) -> int:
-        async with self.transaction() as db:
-            deleted = 0
-            for sealed_id in ids:
-                cursor = await db.execute("DELETE FROM mailbox WHERE mailbox=? AND id=?", (mailbox, sealed_id))
-                deleted += cursor.rowcount
-            return deleted
+        def job(db: sqlite3.Connection) -> int:
+            return sum(
+                db.execute("DELETE FROM mailbox WHERE mailbox=? AND id=?", (mailbox, sealed_id)).rowcount
+                for sealed_id in ids
+            )
+
+        return await self._writer.run(job)
 
     async def move_mailbox(self, peer: bytes, to: str, outbox_kind: str, now: int) -> int:
         """Mark ``peer`` moved and queue every waiting item for its new node."""
-        async with self.transaction() as db:
-            await db.execute("UPDATE members SET status='moved', moved_to=? WHERE peer=?", (to, peer))
-            await db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
-            rows = list(await (await db.execute("SELECT id, raw FROM mailbox WHERE mailbox=?", (peer,))).fetchall())
-            await self._enqueue(db, [(to, outbox_kind, bytes(r[0]), bytes(r[1])) for r in rows], now)
-            await db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
+
+        def job(db: sqlite3.Connection) -> int:
+            db.execute("UPDATE members SET status='moved', moved_to=? WHERE peer=?", (to, peer))
+            db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
+            rows = db.execute("SELECT id, raw FROM mailbox WHERE mailbox=?", (peer,)).fetchall()
+            _enqueue(db, [(to, outbox_kind, bytes(r[0]), bytes(r[1])) for r in rows], now)
+            db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
             return len(rows)
+
+        return await self._writer.run(job)
 
     # --- erasure -------------------------------------------------------------------------
 
-    async def erase(
-        self,
-        peer: bytes,
-        author_hash: bytes,
-        tombstone_until: int,
-        outbox: Iterable[tuple[str, str, bytes, bytes]],
-        now: float,
-    ) -> int:
+    async def erase(self, peer: bytes, author_hash: bytes, tombstone_until: int, outbox: Outbox, now: float) -> int:
         """Delete everything held for ``peer``; keep only a hashed tombstone. Returns listings deleted."""
-        async with self.transaction() as db:
-            cursor = await db.execute("DELETE FROM listings WHERE author=?", (peer,))
-            listings = cursor.rowcount
-            await db.execute("DELETE FROM withdrawals WHERE author=?", (peer,))
-            await db.execute("DELETE FROM key_bundles WHERE peer=?", (peer,))
-            await db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
-            await db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
-            await db.execute("DELETE FROM members WHERE peer=?", (peer,))
-            await db.execute("DELETE FROM reports WHERE reporter=?", (peer,))
+        rows = list(outbox)
+
+        def job(db: sqlite3.Connection) -> int:
+            listings = db.execute("DELETE FROM listings WHERE author=?", (peer,)).rowcount
+            db.execute("DELETE FROM withdrawals WHERE author=?", (peer,))
+            db.execute("DELETE FROM key_bundles WHERE peer=?", (peer,))
+            db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
+            db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
+            db.execute("DELETE FROM members WHERE peer=?", (peer,))
+            db.execute("DELETE FROM reports WHERE reporter=?", (peer,))
             # Reports about the erased peer stay, for the moderators' record, without their id or
             # the messages of theirs that were disclosed. Rewritten, not updated, so nothing lingers.
-            about = list(
-                await (
-                    await db.execute(
-                        "SELECT id, reporter, reason, created_at, status, outcome, resolved_at FROM reports"
-                        " WHERE target_kind='peer' AND target=?",
-                        (peer,),
-                    )
-                ).fetchall()
-            )
-            await db.execute("DELETE FROM reports WHERE target_kind='peer' AND target=?", (peer,))
-            await db.executemany(
+            about = db.execute(
+                "SELECT id, reporter, reason, created_at, status, outcome, resolved_at FROM reports"
+                " WHERE target_kind='peer' AND target=?",
+                (peer,),
+            ).fetchall()
+            db.execute("DELETE FROM reports WHERE target_kind='peer' AND target=?", (peer,))
+            db.executemany(
                 "INSERT INTO reports (id, reporter, target_kind, target, reason, disclosed, created_at, status,"
                 " outcome, resolved_at) VALUES (?, ?, 'erased', NULL, ?, NULL, ?, ?, ?, ?)",
                 [tuple(r) for r in about],
             )
-            await db.execute(
+            db.execute(
                 "INSERT INTO erasures VALUES (?, ?) ON CONFLICT(author_hash) DO UPDATE SET"
                 " expires_at=MAX(expires_at, excluded.expires_at)",
                 (author_hash, tombstone_until),
             )
-            await self._enqueue(db, outbox, now)
+            _enqueue(db, rows, now)
             return listings
+
+        return await self._writer.run(job)
 
     # --- outbox --------------------------------------------------------------------------
 
-    @staticmethod
-    async def _enqueue(db: aiosqlite.Connection, rows: Iterable[tuple[str, str, bytes, bytes]], now: float) -> None:
-        # The bytes live in their own table so that finishing an item deletes them outright
-        # (secure_delete zeroes deleted rows; an UPDATE that shrinks a row may not).
-        for destination, kind, item, raw in rows:
-            cursor = await db.execute(
-                "INSERT INTO outbox (destination, kind, item, created_at, next_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(destination, kind, item) DO NOTHING",
-                (destination, kind, item, int(now), now),
-            )
-            if cursor.rowcount == 1:
-                await db.execute("INSERT INTO outbox_payload VALUES (?, ?)", (cursor.lastrowid, raw))
-
-    async def enqueue(self, rows: Iterable[tuple[str, str, bytes, bytes]], now: float) -> None:
-        async with self.transaction() as db:
-            await self._enqueue(db, rows, now)
+    async def enqueue(self, rows: Outbox, now: float) -> None:
+        items = list(rows)
+        if items:
+            await self._writer.run(lambda db: _enqueue(db, items, now))
 
     async def due(self, now: float, limit: int) -> list[OutboxRow]:
         rows = await self._all(
@@ -583,35 +716,38 @@ class Store:
         return None if row is None or row[0] is None else float(row[0])
 
     async def outbox_finish(self, seqs: Sequence[int], state: str, now: int, error: str | None = None) -> None:
-        async with self.transaction() as db:
-            await db.executemany(
+        def job(db: sqlite3.Connection) -> None:
+            db.executemany(
                 "UPDATE outbox SET state=?, finished_at=?, last_error=? WHERE seq=?",
                 [(state, now, error, s) for s in seqs],
             )
             # The payload goes once an item is finished: only its routing stays, for the record.
-            await db.executemany("DELETE FROM outbox_payload WHERE seq=?", [(s,) for s in seqs])
+            db.executemany("DELETE FROM outbox_payload WHERE seq=?", [(s,) for s in seqs])
+
+        await self._writer.run(job)
 
     async def outbox_retry(self, retries: Sequence[tuple[int, float]], error: str) -> None:
-        async with self.transaction() as db:
-            await db.executemany(
+        await self._writer.run(
+            lambda db: db.executemany(
                 "UPDATE outbox SET attempts=attempts+1, next_at=?, last_error=? WHERE seq=?",
                 [(next_at, error, s) for s, next_at in retries],
             )
+        )
 
     async def reject_outbox_for(self, destination: str, reason: str, now: int) -> int:
-        async with self.transaction() as db:
-            await db.execute(
+        def job(db: sqlite3.Connection) -> int:
+            db.execute(
                 "DELETE FROM outbox_payload WHERE seq IN"
                 " (SELECT seq FROM outbox WHERE destination=? AND state='pending')",
                 (destination,),
             )
-            cursor = await db.execute(
+            return db.execute(
                 "UPDATE outbox SET state='rejected', last_error=?, finished_at=?"
                 " WHERE destination=? AND state='pending'",
                 (reason, now, destination),
-            )
-            return cursor.rowcount
+            ).rowcount
 
+        return await self._writer.run(job)
     async def outbox_stats(self) -> dict[str, dict[str, int]]:
         rows = await self._all("SELECT destination, state, COUNT(*) FROM outbox GROUP BY destination, state")
         stats: dict[str, dict[str, int]] = {}
@@ -668,10 +804,12 @@ class Store:
     async def set_node_document(
         self, url: str, document: bytes, expires: int, keys: Sequence[tuple[bytes, int, int]]
     ) -> None:
-        async with self.transaction() as db:
-            await db.execute("UPDATE nodes SET document=?, document_expires=? WHERE url=?", (document, expires, url))
-            await db.execute("DELETE FROM node_keys WHERE url=?", (url,))
-            await db.executemany("INSERT INTO node_keys VALUES (?, ?, ?, ?)", [(url, *k) for k in keys])
+        def job(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE nodes SET document=?, document_expires=? WHERE url=?", (document, expires, url))
+            db.execute("DELETE FROM node_keys WHERE url=?", (url,))
+            db.executemany("INSERT INTO node_keys VALUES (?, ?, ?, ?)", [(url, *k) for k in keys])
+
+        await self._writer.run(job)
 
     async def node_for_key(self, key: bytes, when: int) -> str | None:
         row = await self._one(
@@ -706,13 +844,15 @@ class Store:
     async def add_report(
         self, reporter: bytes, target_kind: str, target: bytes, reason: str, disclosed: bytes | None, now: int
     ) -> int:
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        def job(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "INSERT INTO reports (reporter, target_kind, target, reason, disclosed, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (reporter, target_kind, target, reason, disclosed, now),
             )
             return int(cursor.lastrowid or 0)
+
+        return await self._writer.run(job)
 
     async def reports(self, *, reporter: bytes | None = None, status: str | None = None) -> list[dict[str, Any]]:
         where: list[str] = []
@@ -773,11 +913,11 @@ class Store:
             ),
             "invites": ("DELETE FROM invites WHERE expires_at <= ?", (now,)),
         }
-        counts = {}
-        async with self.transaction() as db:
-            for name, (sql, params) in statements.items():
-                counts[name] = (await db.execute(sql, params)).rowcount
-        return counts
+
+        def job(db: sqlite3.Connection) -> dict[str, int]:
+            return {name: db.execute(sql, params).rowcount for name, (sql, params) in statements.items()}
+
+        return await self._writer.run(job)
 
     async def counts(self) -> dict[str, int]:
         tables = ("members", "listings", "mailbox", "key_bundles", "outbox", "nodes", "reports", "invites")
@@ -788,8 +928,21 @@ class Store:
         return result
 
     async def checkpoint(self) -> None:
-        async with self._lock:
-            try:
-                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:
-                raise StorageError(f"checkpoint failed: {exc}") from exc
+        await self._writer.run(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(), bare=True)
+
+
+class _Full(Exception):
+    """A mailbox at its cap: rolls back the delivery's savepoint (its seen_sealed row too)."""
+
+
+def _enqueue(db: sqlite3.Connection, rows: Iterable[tuple[str, str, bytes, bytes]], now: float) -> None:
+    # The bytes live in their own table so that finishing an item deletes them outright
+    # (secure_delete zeroes deleted rows; an UPDATE that shrinks a row may not).
+    for destination, kind, item, raw in rows:
+        cursor = db.execute(
+            "INSERT INTO outbox (destination, kind, item, created_at, next_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(destination, kind, item) DO NOTHING",
+            (destination, kind, item, int(now), now),
+        )
+        if cursor.rowcount == 1:
+            db.execute("INSERT INTO outbox_payload VALUES (?, ?)", (cursor.lastrowid, raw))

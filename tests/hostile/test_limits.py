@@ -119,9 +119,9 @@ def test_a_full_disk_or_read_only_database_gives_503_and_the_node_recovers(tmp_p
     async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
         ana = await Peer("ana", node, http, 1).join()
         await ana.offer("Before the disk filled.")
-        writer = node.node.store._writer
-        pages = (await (await writer.execute("PRAGMA page_count")).fetchone())[0]  # type: ignore[index]
-        await writer.execute(f"PRAGMA max_page_count={pages}")  # no room for one more page
+        store = node.node.store
+        pages = (await store.pragma("PRAGMA page_count"))[0][0]
+        await store.pragma(f"PRAGMA max_page_count={pages}")  # no room for one more page
         for n in range(30):  # enough writes to need a new page
             try:
                 await ana.offer(f"While the disk is full {n} " + "x" * 500)
@@ -131,12 +131,12 @@ def test_a_full_disk_or_read_only_database_gives_503_and_the_node_recovers(tmp_p
         else:
             raise AssertionError("the full database never refused a write")
         assert len((await ana.api.directory())["listings"]) >= 1  # reads still work
-        await writer.execute("PRAGMA max_page_count=1073741823")  # space returns
+        await store.pragma("PRAGMA max_page_count=1073741823")  # space returns
         await ana.offer("After the disk was freed.")
 
-        await writer.execute("PRAGMA query_only=ON")  # the database becomes read-only
+        await store.pragma("PRAGMA query_only=ON")  # the database becomes read-only
         await refused("node.unavailable", ana.offer("While read-only."))
-        await writer.execute("PRAGMA query_only=OFF")
+        await store.pragma("PRAGMA query_only=OFF")
         await ana.offer("Writable again.")
         summaries = [x["card"]["summary"] for x in (await ana.api.directory(limit=100))["listings"]]
         assert "After the disk was freed." in summaries and "Writable again." in summaries
