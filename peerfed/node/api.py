@@ -28,6 +28,8 @@ __all__ = ["NODE", "error_middleware", "routes"]
 
 log = logging.getLogger("peerfed.node")
 NODE: web.AppKey[Node] = web.AppKey("node", Node)
+LIVE_FRAME_BYTES = 100_000  # one 65,536-byte object in base64, with its JSON around it
+LIVE_WINDOW = 64  # publishes and sends one live connection may have in flight
 OCTETS = "application/octet-stream"
 
 _HTTP_CODES = {
@@ -306,13 +308,20 @@ async def ack(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/live")
 async def live(request: web.Request) -> web.WebSocketResponse:
-    """Live mailbox: authenticate with the first message, then receive items and send acks."""
+    """Live connection: authenticate first, then receive mailbox items, ack, publish and send.
+
+    Publishes and sends are answered out of order, each by its ``ref``, once durably stored;
+    up to LIVE_WINDOW run at once per connection, which is what lets one socket keep the
+    node's group commit full.
+    """
     node = node_of(request)
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=LIVE_FRAME_BYTES)
     await ws.prepare(request)
     peer: PeerId | None = None
     pushed: set[int] = set()
     sending: set[asyncio.Task[None]] = set()
+    window = asyncio.Semaphore(LIVE_WINDOW)
+    where = address(request)
 
     async def quietly(coro: Any) -> None:
         # A reader that went away while an item was on its way is not an error.
@@ -323,6 +332,33 @@ async def live(request: web.Request) -> web.WebSocketResponse:
         task = asyncio.ensure_future(quietly(coro))
         sending.add(task)
         task.add_done_callback(sending.discard)
+
+    async def submit(signed_in: PeerId, data: dict[str, Any]) -> None:
+        # One publish or send, answered with its ref once durably stored (or refused).
+        ref = data.get("ref")
+        try:
+            if type(ref) is not int or not 0 <= ref < 2**53:
+                raise RequestError("ref is an integer from 0 to 2^53-1 that names the answer", "request.invalid")
+            if data["type"] == "publish":
+                env = await node.publish(signed_in, decode_b64(data.get("object"), "object"), where)
+                reply = {"type": "accepted", "ref": ref, "id": env.id.hex(), "object_type": env.type}
+            else:
+                destination = data.get("destination")
+
+                def route() -> str | None:
+                    return url_of(destination, "destination") if destination is not None else None
+
+                raw = decode_b64(data.get("sealed"), "sealed")
+                sealed_id, status = await node.submit_sealed(signed_in, raw, route, where)
+                reply = {"type": "sent", "ref": ref, "id": sealed_id.hex(), "status": status}
+        except RemoteError as exc:
+            reply = {"type": "error", "ref": ref, "code": exc.code, "message": str(exc)}
+        except Exception:
+            log.exception("a live %s failed", data["type"])
+            reply = {"type": "error", "ref": ref, "code": "node.internal", "message": "a fault in the node"}
+        finally:
+            window.release()
+        await ws.send_json(reply)
 
     def push(item: dict[str, Any]) -> None:
         if item.get("type") == "closed":
@@ -362,6 +398,9 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                     await ws.send_json({"type": "ready"})
                     for item in await node.mailbox(peer, after, 500):
                         push(item)
+                elif data.get("type") in ("publish", "send"):
+                    await window.acquire()  # at most LIVE_WINDOW in flight: past it, stop reading
+                    spawn(submit(peer, data))
                 elif data.get("type") == "ack":
                     ids = data.get("ids")
                     if not isinstance(ids, list):
