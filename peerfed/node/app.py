@@ -112,8 +112,10 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await session.close()
+            node.opener.close()
             await store.close()
-            log.info("node stopped cleanly")
+            groups, writes = store.write_stats
+            log.info("node stopped cleanly (%d writes in %d transactions)", writes, groups)
 
     app.cleanup_ctx.append(lifecycle)
     return app

@@ -71,6 +71,7 @@ class Config:
     batch_size: int = 100
     # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
     synchronous: str = "FULL"
+    verify_threads: int = 2
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -44,6 +44,7 @@ from peerfed.protocol.sealing import MAX_SEALED_AGE
 from .config import Config
 from .federation import NodeClient, TransportError, parse_document
 from .limits import RateLimiter
+from .opener import Opener
 from .retry import breaker_until, gives_up, next_attempt
 from .storage import OutboxRow, Store
 
@@ -163,6 +164,7 @@ class Node:
         self.client = client
         self.url = config.url
         self.limiter = RateLimiter()
+        self.opener = Opener(config.verify_threads)
         self.wakeup = asyncio.Event()
         self.maintain_soon = asyncio.Event()
         self.live: dict[bytes, set[Callable[[dict[str, Any]], None]]] = defaultdict(set)
@@ -345,17 +347,12 @@ class Node:
         now = self.now()
         self.limiter.hit("listings", bytes(peer).hex(), limit=self.config.listings_per_hour, window=3600, now=now)
         self.limiter.hit("listings-addr", address, limit=self.config.listings_per_hour * 4, window=3600, now=now)
-        env = open_signed(raw, context=Context.ENVELOPE, now=now)
+        env = await self.opener.open(raw, Context.ENVELOPE, now)
         if env.author != peer:
             raise RequestError("a listing must be signed by the signed-in peer", "auth.forbidden")
         if isinstance(env.body, Listing):
-            bundle = await self.store.key_bundle(bytes(peer), now)
-            if bundle is None:
-                raise RequestError("publish your key bundle first, so others can write to you", "request.invalid")
-            outbox = await self._to_federation("key-bundle", item_key(bundle[0]), bundle[0])
-            outbox += await self._to_federation("listing", env.id, raw)
-            await self._store_listing(env, None, outbox)
-            log.info("listing %s published", env.id.hex()[:8])
+            await self._store_listing(env, None)
+            log.debug("listing %s published", env.id.hex()[:8])
         elif isinstance(env.body, Withdrawal):
             await self._withdraw(env, await self._to_federation("withdrawal", env.id, raw))
         else:
@@ -363,22 +360,18 @@ class Node:
         self.wakeup.set()
         return env
 
-    async def _store_listing(
-        self, env: Envelope, origin: str | None, outbox: list[tuple[str, str, bytes, bytes]]
-    ) -> bool:
+    async def _store_listing(self, env: Envelope, origin: str | None) -> bool:
+        """Store a listing: a local one (no origin) is queued for every federated node with its key bundle."""
         listing = env.body
         assert isinstance(listing, Listing)
         if env.expires_at - env.created_at > self.config.max_listing_lifetime:
             raise TimeError(
                 f"this node keeps listings at most {self.config.max_listing_lifetime // 86_400} days", "time.lifetime"
             )
-        if await self.store.is_erased(erased_hash(bytes(env.author)), self.now()):
-            raise RequestError("the author of this listing was erased", "gone")
-        if await self.store.is_withdrawn(env.id, bytes(env.author)):
-            raise RequestError("this listing was withdrawn", "gone")
         return await self.store.insert_listing(
             listing_id=env.id,
             author=bytes(env.author),
+            author_hash=erased_hash(bytes(env.author)),
             kind=listing.kind.value,
             timing=listing.timing.value,
             created_at=env.created_at,
@@ -386,8 +379,8 @@ class Node:
             origin=origin,
             raw=env.raw,
             facets=listing_facets(listing),
-            outbox=outbox,
             now=self.clock(),
+            bundle_key=item_key if origin is None else None,
         )
 
     async def _withdraw(self, env: Envelope, outbox: list[tuple[str, str, bytes, bytes]]) -> bool:
@@ -459,48 +452,52 @@ class Node:
         if callable(destination):
             destination = destination()
         if destination is None:
-            member = await self.store.member(mailbox)
-            if member is not None and member[0] in ("member", "moved"):
-                destination = self.url
-            else:
-                bundle = await self.store.key_bundle(mailbox, now)
-                if bundle is None:
-                    raise RequestError("the recipient's home node is unknown; name it", "not_found")
-                destination = bundle[1] or self.url
+            status = await self._deliver_here(sealed.id, mailbox, sealed.hour, raw)
+            if status is not None:
+                return sealed.id, status
+            bundle = await self.store.key_bundle(mailbox, now)
+            if bundle is None or bundle[1] is None:
+                raise RequestError("the recipient's home node is unknown; name it", "not_found")
+            destination = bundle[1]
         return sealed.id, await self._route_sealed(sealed.id, mailbox, sealed.hour, raw, destination)
 
     async def _route_sealed(self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes, destination: str) -> str:
-        now = self.now()
-        seen_until = hour + MAX_SEALED_AGE + 3600
         if destination == self.url:
-            member = await self.store.member(mailbox)
-            if member is not None and member[0] == "moved" and member[1]:
-                destination = member[1]
-            elif member is None or member[0] != "member":
+            status = await self._deliver_here(sealed_id, mailbox, hour, raw)
+            if status is None:
                 raise RequestError("no such mailbox on this node", "not_found")
-            else:
-                seq = await self.store.deliver(
-                    sealed_id=sealed_id,
-                    mailbox=mailbox,
-                    raw=raw,
-                    now=now,
-                    expires_at=now + self.config.mailbox_ttl,
-                    seen_until=seen_until,
-                    cap=self.config.mailbox_cap,
-                )
-                if seq == "duplicate":
-                    return "duplicate"
-                if seq == "full":
-                    raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
-                self._notify(mailbox, {"seq": seq, "id": sealed_id.hex(), "sealed": b64(raw), "received_at": now})
-                return "delivered"
-        node = await self.store.node(destination)
-        if node is None or node["status"] != "active":
-            raise RequestError(f"this node does not federate with {destination}", "federation.refused")
+            return status
+        return await self._forward(sealed_id, hour, raw, destination)
+
+    async def _deliver_here(self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes) -> str | None:
+        """Into a local member's mailbox (or on to where they moved); None if no such member."""
+        now = self.now()
+        result = await self.store.deliver(
+            sealed_id=sealed_id,
+            mailbox=mailbox,
+            raw=raw,
+            now=now,
+            expires_at=now + self.config.mailbox_ttl,
+            seen_until=hour + MAX_SEALED_AGE + 3600,
+            cap=self.config.mailbox_cap,
+        )
+        if result == "absent":
+            return None
+        if isinstance(result, tuple):
+            return await self._forward(sealed_id, hour, raw, result[1])
+        if result == "duplicate":
+            return "duplicate"
+        if result == "full":
+            raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
+        self._notify(mailbox, {"seq": result, "id": sealed_id.hex(), "sealed": b64(raw), "received_at": now})
+        return "delivered"
+
+    async def _forward(self, sealed_id: bytes, hour: int, raw: bytes, destination: str) -> str:
         queued = await self.store.forward_sealed(
             sealed_id=sealed_id,
-            seen_until=seen_until,
-            outbox=[(destination, "sealed", sealed_id, raw)],
+            seen_until=hour + MAX_SEALED_AGE + 3600,
+            destination=destination,
+            raw=raw,
             now=self.clock(),
         )
         self.wakeup.set()
@@ -649,9 +646,9 @@ class Node:
                 raise RequestError("only a listing's home node can take it down", "auth.forbidden")
             await self.store.remove_listing(raw, [], self.clock())
             return "ok"
-        env = open_signed(raw, context=Context.ENVELOPE, now=now)
+        env = await self.opener.open(raw, Context.ENVELOPE, now)
         if isinstance(env.body, Listing):
-            return "ok" if await self._store_listing(env, origin, []) else "duplicate"
+            return "ok" if await self._store_listing(env, origin) else "duplicate"
         if isinstance(env.body, Withdrawal):
             return "ok" if await self._withdraw(env, []) else "duplicate"
         assert isinstance(env.body, Erasure)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from peerfed.protocol import RemoteError
+from peerfed.protocol import RemoteError, RequestError
 
 __all__ = ["SCHEMA_VERSION", "OutboxRow", "StorageError", "Store"]
 
@@ -451,6 +451,7 @@ class Store:
         *,
         listing_id: bytes,
         author: bytes,
+        author_hash: bytes,
         kind: str,
         timing: str,
         created_at: int,
@@ -458,14 +459,37 @@ class Store:
         origin: str | None,
         raw: bytes,
         facets: Iterable[tuple[str, str]],
-        outbox: Outbox,
         now: float,
+        bundle_key: Callable[[bytes], bytes] | None = None,
     ) -> bool:
-        """Store a listing and queue its federation pushes in one transaction. False if already held."""
+        """Store a listing once; False if already held. Raises RequestError if it may not be stored.
+
+        Everything is decided inside one write: the author's erasure and the listing's withdrawal
+        tombstones are checked, and, for a local listing (``bundle_key`` given), the author's key
+        bundle must be held and both are queued for every active federated node. No read before
+        the write, so nothing can change in between, and no extra trip to the database.
+        """
         facet_rows = list(facets)
-        rows = list(outbox)
+        instant = int(now)
 
         def job(db: sqlite3.Connection) -> bool:
+            refused = db.execute(
+                "SELECT (SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?),"
+                " (SELECT 1 FROM withdrawals WHERE listing=? AND author=?)",
+                (author_hash, instant, listing_id, author),
+            ).fetchone()
+            if refused[0]:
+                raise RequestError("the author of this listing was erased", "gone")
+            if refused[1]:
+                raise RequestError("this listing was withdrawn", "gone")
+            bundle = None
+            if bundle_key is not None:
+                found = db.execute(
+                    "SELECT raw FROM key_bundles WHERE peer=? AND expires_at > ?", (author, instant)
+                ).fetchone()
+                if found is None:
+                    raise RequestError("publish your key bundle first, so others can write to you", "request.invalid")
+                bundle = bytes(found[0])
             cursor = db.execute(
                 "INSERT INTO listings (id, author, kind, timing, created_at, expires_at, origin, raw)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
@@ -475,7 +499,9 @@ class Store:
                 return False
             seq = cursor.lastrowid
             db.executemany("INSERT INTO listing_facets VALUES (?, ?, ?)", [(seq, f, v) for f, v in facet_rows])
-            _enqueue(db, rows, now)
+            if bundle is not None and bundle_key is not None:
+                items = [("key-bundle", bundle_key(bundle), bundle), ("listing", listing_id, raw)]
+                _enqueue(db, _fan_out(db, items), now)
             return True
 
         return await self._writer.run(job)
@@ -572,13 +598,20 @@ class Store:
 
     async def deliver(
         self, *, sealed_id: bytes, mailbox: bytes, raw: bytes, now: int, expires_at: int, seen_until: int, cap: int
-    ) -> int | str:
-        """Put a sealed message in a local mailbox once: its mailbox seq, 'duplicate', or 'full'.
+    ) -> int | str | tuple[str, str]:
+        """Put a sealed message in a local member's mailbox once.
 
-        The duplicate check comes before the cap, so a resend of a delivered item is simply done.
+        Returns its mailbox seq, 'duplicate', 'full', 'absent' (no such member here), or
+        ('moved', new node URL). The duplicate check comes before the cap, so a resend of a
+        delivered item is simply done; the membership check is in the same transaction.
         """
 
-        def job(db: sqlite3.Connection) -> int | str:
+        def job(db: sqlite3.Connection) -> int | str | tuple[str, str]:
+            member = db.execute("SELECT status, moved_to FROM members WHERE peer=?", (mailbox,)).fetchone()
+            if member is not None and member[0] == "moved" and member[1]:
+                return ("moved", str(member[1]))
+            if member is None or member[0] != "member":
+                return "absent"
             cursor = db.execute(
                 "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
             )
@@ -598,17 +631,21 @@ class Store:
         except _Full:
             return "full"
 
-    async def forward_sealed(self, *, sealed_id: bytes, seen_until: int, outbox: Outbox, now: float) -> bool:
-        """Queue a sealed message for another node, once. False if already seen."""
-        rows = list(outbox)
+    async def forward_sealed(
+        self, *, sealed_id: bytes, seen_until: int, destination: str, raw: bytes, now: float
+    ) -> bool:
+        """Queue a sealed message for an active federated node, once. False if already seen."""
 
         def job(db: sqlite3.Connection) -> bool:
+            status = db.execute("SELECT status FROM nodes WHERE url=?", (destination,)).fetchone()
+            if status is None or status[0] != "active":
+                raise RequestError(f"this node does not federate with {destination}", "federation.refused")
             cursor = db.execute(
                 "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
             )
             if cursor.rowcount != 1:
                 return False
-            _enqueue(db, rows, now)
+            _enqueue(db, [(destination, "sealed", sealed_id, raw)], now)
             return True
 
         return await self._writer.run(job)
@@ -929,6 +966,12 @@ class Store:
 
     async def checkpoint(self) -> None:
         await self._writer.run(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(), bare=True)
+
+
+def _fan_out(db: sqlite3.Connection, items: Sequence[tuple[str, bytes, bytes]]) -> list[tuple[str, str, bytes, bytes]]:
+    """Outbox rows for every active federated node, read in the transaction that queues them."""
+    urls = [r[0] for r in db.execute("SELECT url FROM nodes WHERE status='active'")]
+    return [(url, kind, item, raw) for url in urls for kind, item, raw in items]
 
 
 class _Full(Exception):
