@@ -260,7 +260,7 @@ async def directory(request: web.Request) -> web.Response:
     kind = query(request, "kind")
     if kind not in (None, "offer", "request"):
         raise RequestError("kind is offer or request", "request.invalid")
-    results, following = await node_of(request).search(
+    answer = await node_of(request).search(
         kind=kind,
         timing=query(request, "timing"),
         topic=query(request, "topic"),
@@ -270,7 +270,7 @@ async def directory(request: web.Request) -> web.Response:
         before=int_query(request, "before", None),
         limit=int_query(request, "limit", 50) or 50,
     )
-    return web.json_response({"listings": results, "next": following})
+    return web.Response(text=answer, content_type="application/json")
 
 
 # --- mailboxes ----------------------------------------------------------------------------

@@ -114,6 +114,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX reports_reporter ON reports(reporter);
     """,
+    # 2: a listing's directory entry (id, author, listing, card) kept as JSON text when it is
+    # stored, so a search answers without decoding, verifying or re-encoding each result.
+    # Rows from schema 1 have none and are built on demand.
+    """
+    ALTER TABLE listings ADD COLUMN entry TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -461,6 +467,7 @@ class Store:
         facets: Iterable[tuple[str, str]],
         now: float,
         bundle_key: Callable[[bytes], bytes] | None = None,
+        entry: str | None = None,
     ) -> bool:
         """Store a listing once; False if already held. Raises RequestError if it may not be stored.
 
@@ -491,9 +498,9 @@ class Store:
                     raise RequestError("publish your key bundle first, so others can write to you", "request.invalid")
                 bundle = bytes(found[0])
             cursor = db.execute(
-                "INSERT INTO listings (id, author, kind, timing, created_at, expires_at, origin, raw)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                (listing_id, author, kind, timing, created_at, expires_at, origin, raw),
+                "INSERT INTO listings (id, author, kind, timing, created_at, expires_at, origin, raw, entry)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (listing_id, author, kind, timing, created_at, expires_at, origin, raw, entry),
             )
             if cursor.rowcount != 1:
                 return False
@@ -552,31 +559,51 @@ class Store:
         facets: Sequence[tuple[str, str]],
         before: int | None,
         limit: int,
-    ) -> list[tuple[int, bytes, str | None]]:
-        """Live listings matching every filter, newest first: (seq, raw, origin)."""
-        where = ["l.expires_at > ?"]
-        params: list[Any] = [now]
+    ) -> list[tuple[int, bytes, str | None, str | None, bytes | None]]:
+        """Live listings matching every filter, newest first: (seq, raw, origin, entry, key bundle).
+
+        With a facet filter, the walk runs down that facet's index (facet, value, listing) from
+        the newest listing, so a query reads about limit / (share matching the other filters)
+        index entries, not every listing; the other facets are index probes per candidate.
+        """
+        params: list[Any] = []
+        if facets:
+            (facet, value), others = facets[0], facets[1:]
+            sql = (
+                "SELECT l.seq, l.raw, l.origin, l.entry, k.raw"
+                " FROM listing_facets f0 JOIN listings l ON l.seq = f0.listing"
+            )
+            where = ["f0.facet = ?", "f0.value = ?", "l.expires_at > ?"]
+            params += [facet, value, now]
+            order = "f0.listing"
+            if before is not None:
+                where.append("f0.listing < ?")
+                params.append(before)
+        else:
+            others = []
+            sql = "SELECT l.seq, l.raw, l.origin, l.entry, k.raw FROM listings l"
+            where = ["l.expires_at > ?"]
+            params.append(now)
+            order = "l.seq"
+            if before is not None:
+                where.append("l.seq < ?")
+                params.append(before)
+        sql += " LEFT JOIN key_bundles k ON k.peer = l.author AND k.expires_at > ?"
+        params.insert(0, now)  # the join's placeholder comes first in the text
         if kind:
             where.append("l.kind = ?")
             params.append(kind)
         if timing:
             where.append("l.timing = ?")
             params.append(timing)
-        if before is not None:
-            where.append("l.seq < ?")
-            params.append(before)
-        for facet, value in facets:
+        for facet, value in others:
             where.append(
-                "EXISTS (SELECT 1 FROM listing_facets f WHERE f.listing = l.seq AND f.facet = ? AND f.value = ?)"
+                "EXISTS (SELECT 1 FROM listing_facets f WHERE f.facet = ? AND f.value = ? AND f.listing = l.seq)"
             )
             params += [facet, value]
-        sql = (
-            "SELECT l.seq, l.raw, l.origin FROM listings l WHERE "
-            + " AND ".join(where)
-            + " ORDER BY l.seq DESC LIMIT ?"
-        )
+        sql += " WHERE " + " AND ".join(where) + f" ORDER BY {order} DESC LIMIT ?"
         rows = await self._all(sql, [*params, limit])
-        return [(r[0], bytes(r[1]), r[2]) for r in rows]
+        return [(r[0], bytes(r[1]), r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
 
     async def local_listings_after(self, after: int, now: int, limit: int) -> list[tuple[int, bytes, bytes]]:
         """Listings published on this node, for a catch-up pull: (seq, raw, author)."""
