@@ -190,11 +190,24 @@ def install(workdir: Path) -> Path:
     log = workdir / "nostr-install.log"
     with log.open("w") as out:
         try:
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], stdout=out, stderr=subprocess.STDOUT,
-                           timeout=300, check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-                            f"nostr-relay=={RELAY_VERSION}"], stdout=out, stderr=subprocess.STDOUT,
-                           timeout=1200, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(venv)], stdout=out, stderr=subprocess.STDOUT, timeout=300, check=True
+            )
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    f"nostr-relay=={RELAY_VERSION}",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=1200,
+                check=True,
+            )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             raise BenchError(f"installing nostr-relay failed ({exc}); log {log}:\n{_tail(log)}") from exc
     if not _has_relay(python):
@@ -205,21 +218,34 @@ def install(workdir: Path) -> Path:
 # --------------------------------------------------------------------------------------------------- signing
 
 
-def _sign_events(venv_python: Path, workdir: Path, tag: str, n: int, k: int, payload: int,
-                 kinds: Sequence[int]) -> tuple[list[Path], list[str], float]:
+def _sign_events(
+    venv_python: Path, workdir: Path, tag: str, n: int, k: int, payload: int, kinds: Sequence[int]
+) -> tuple[list[Path], list[str], float]:
     """Sign ``n`` events into ``k`` JSONL files (event i -> file i % k, key i % k). Returns files, pubkeys, seconds."""
     script = workdir / "nostr_sign.py"
     script.write_text(SIGNER_SOURCE)
     outputs = [workdir / f"{tag}-events-{j}.jsonl" for j in range(k)]
     keys_out = workdir / f"{tag}-keys.json"
     spec_path = workdir / f"{tag}-sign.json"
-    spec = {"n": n, "k": k, "payload": payload, "kinds": list(kinds), "seed": tag,
-            "outputs": [str(p) for p in outputs], "keys_out": str(keys_out)}
+    spec = {
+        "n": n,
+        "k": k,
+        "payload": payload,
+        "kinds": list(kinds),
+        "seed": tag,
+        "outputs": [str(p) for p in outputs],
+        "keys_out": str(keys_out),
+    }
     spec_path.write_text(json.dumps(spec))
     started = time.perf_counter()
     try:
-        proc = subprocess.run([str(venv_python), str(script), str(spec_path)], capture_output=True, text=True,
-                              timeout=120 + n / 200, check=False)
+        proc = subprocess.run(
+            [str(venv_python), str(script), str(spec_path)],
+            capture_output=True,
+            text=True,
+            timeout=120 + n / 200,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"signing {n} events timed out") from exc
     if proc.returncode != 0:
@@ -234,7 +260,15 @@ def _sign_events(venv_python: Path, workdir: Path, tag: str, n: int, k: int, pay
 class Relay:
     """A nostr-relay server subprocess (own process group) with its config and SQLite DB in ``workdir``."""
 
-    def __init__(self, venv_python: Path, workdir: Path, name: str, max_limit: int, log_level: str = "WARNING"):
+    def __init__(
+        self,
+        venv_python: Path,
+        workdir: Path,
+        name: str,
+        max_limit: int,
+        max_event_size: int = 4096,
+        log_level: str = "WARNING",
+    ):
         self.venv_python = Path(venv_python)
         self.workdir = workdir
         self.port = _free_port()
@@ -243,6 +277,7 @@ class Relay:
         self.config_path = workdir / f"{name}-config.yaml"
         self.log_path = workdir / f"{name}-relay.log"
         self.max_limit = max_limit
+        self.max_event_size = max_event_size
         self.log_level = log_level
         self.proc: subprocess.Popen[bytes] | None = None
         self.version = ""
@@ -252,8 +287,14 @@ class Relay:
         log_cfg = {
             "version": 1,
             "formatters": {"simple": {"format": "%(asctime)s - %(name)s - %(levelname)s - %(message)s"}},
-            "handlers": {"console": {"class": "logging.StreamHandler", "level": "DEBUG", "formatter": "simple",
-                                     "stream": "ext://sys.stdout"}},
+            "handlers": {
+                "console": {
+                    "class": "logging.StreamHandler",
+                    "level": "DEBUG",
+                    "formatter": "simple",
+                    "stream": "ext://sys.stdout",
+                }
+            },
             "loggers": {"nostr_relay": {"level": self.log_level, "handlers": ["console"], "propagate": False}},
             "root": {"level": "WARNING", "handlers": ["console"]},
         }
@@ -273,12 +314,18 @@ class Relay:
                 ],
             },
             "verification": {"nip05_verification": "disabled", "expiration": 86400 * 30, "update_frequency": 3600},
-            "gunicorn": {"bind": f"127.0.0.1:{self.port}", "workers": 1, "loglevel": "warning", "reload": False,
-                         "graceful_timeout": 5},
+            "gunicorn": {
+                "bind": f"127.0.0.1:{self.port}",
+                "workers": 1,
+                "loglevel": "warning",
+                "reload": False,
+                "graceful_timeout": 5,
+            },
             "authentication": {"enabled": False},
             "message_timeout": 1800,
             "subscription_limit": 32,
             "max_limit": self.max_limit,
+            "max_event_size": self.max_event_size,
             "hellthread_limit": 100,
             "logging": log_cfg,
         }
@@ -289,12 +336,16 @@ class Relay:
         self.config_path.write_text(json.dumps(self.config(), indent=2))
         exe = self.venv_python.parent / "nostr-relay"
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen([str(exe), "-c", str(self.config_path), "serve"], cwd=self.workdir,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                [str(exe), "-c", str(self.config_path), "serve"],
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + RELAY_START_TIMEOUT
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/",
-                                         headers={"Accept": "application/nostr+json"})
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/", headers={"Accept": "application/nostr+json"})
         while True:
             if self.proc.poll() is not None:
                 raise BenchError(f"relay exited with {self.proc.returncode}:\n{_tail(self.log_path)}")
@@ -356,9 +407,14 @@ def _clients(specs: list[dict[str, Any]], workdir: Path, tag: str) -> Iterator[l
             spec_path = workdir / f"{tag}-client-{idx}.json"
             spec_path.write_text(json.dumps(spec))
             with (workdir / f"{tag}-client-{idx}.log").open("wb") as log:
-                procs.append(subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_client",
-                                               str(spec_path)], stdin=subprocess.DEVNULL, stdout=log,
-                                              stderr=subprocess.STDOUT))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, str(Path(__file__).resolve()), "--_client", str(spec_path)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         yield procs
     finally:
         for proc in procs:
@@ -369,8 +425,14 @@ def _clients(specs: list[dict[str, Any]], workdir: Path, tag: str) -> Iterator[l
                 proc.wait(timeout=5)
 
 
-def _wait_clients(procs: list[subprocess.Popen[bytes]], specs: list[dict[str, Any]], workdir: Path, tag: str,
-                  deadline: float, what: str) -> list[dict[str, Any]]:
+def _wait_clients(
+    procs: list[subprocess.Popen[bytes]],
+    specs: list[dict[str, Any]],
+    workdir: Path,
+    tag: str,
+    deadline: float,
+    what: str,
+) -> list[dict[str, Any]]:
     results = []
     for idx, proc in enumerate(procs):
         try:
@@ -379,14 +441,16 @@ def _wait_clients(procs: list[subprocess.Popen[bytes]], specs: list[dict[str, An
             raise BenchError(f"{what}: client {idx} did not finish in time") from None
         out = Path(specs[idx]["out"])
         if proc.returncode != 0 or not out.exists():
-            raise BenchError(f"{what}: client {idx} failed (rc={proc.returncode}):\n"
-                             f"{_tail(workdir / f'{tag}-client-{idx}.log')}")
+            raise BenchError(
+                f"{what}: client {idx} failed (rc={proc.returncode}):\n{_tail(workdir / f'{tag}-client-{idx}.log')}"
+            )
         results.append(json.loads(out.read_text()))
     return results
 
 
-def _run_ingest_clients(relay: Relay, files: list[Path], workdir: Path, tag: str, window: int,
-                        timeout: float) -> tuple[list[dict[str, Any]], float]:
+def _run_ingest_clients(
+    relay: Relay, files: list[Path], workdir: Path, tag: str, window: int, timeout: float
+) -> tuple[list[dict[str, Any]], float]:
     """Run one ingest client per events file, started together. Returns per-client results and wall seconds."""
     go = workdir / f"{tag}-go"
     with contextlib.suppress(FileNotFoundError):
@@ -397,8 +461,18 @@ def _run_ingest_clients(relay: Relay, files: list[Path], workdir: Path, tag: str
         for stale in (ready, out):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
-        specs.append({"mode": "ingest", "url": relay.url, "events": str(path), "window": window, "ready": str(ready),
-                      "go": str(go), "out": str(out), "timeout": timeout})
+        specs.append(
+            {
+                "mode": "ingest",
+                "url": relay.url,
+                "events": str(path),
+                "window": window,
+                "ready": str(ready),
+                "go": str(go),
+                "out": str(out),
+                "timeout": timeout,
+            }
+        )
     deadline = time.monotonic() + timeout + 60
     with _clients(specs, workdir, tag) as procs:
         # barrier: every client has loaded its events and opened its connection
@@ -423,12 +497,17 @@ def _run_single_client(spec: dict[str, Any], workdir: Path, tag: str, timeout: f
         return _wait_clients(procs, [spec], workdir, tag, time.monotonic() + timeout + 30, spec["mode"])[0]
 
 
-def _count_stored(relay: Relay, files: list[Path], pubkeys: list[str], workdir: Path, tag: str,
-                  expected: int) -> int:
+def _count_stored(relay: Relay, files: list[Path], pubkeys: list[str], workdir: Path, tag: str, expected: int) -> int:
     timeout = 120 + expected / 50
-    spec: dict[str, Any] = {"mode": "count", "url": relay.url, "authors": pubkeys, "limit": expected + 1,
-                            "events": [str(p) for p in files], "out": str(workdir / f"{tag}-count.json"),
-                            "timeout": timeout}
+    spec: dict[str, Any] = {
+        "mode": "count",
+        "url": relay.url,
+        "authors": pubkeys,
+        "limit": expected + 1,
+        "events": [str(p) for p in files],
+        "out": str(workdir / f"{tag}-count.json"),
+        "timeout": timeout,
+    }
     result = _run_single_client(spec, workdir, f"{tag}-count", timeout)
     if result["missing"] or result["unexpected"]:
         raise BenchError(f"stored-count check: {result['missing']} missing, {result['unexpected']} unexpected events")
@@ -449,15 +528,18 @@ def _ingest_summary(results: list[dict[str, Any]]) -> tuple[int, int, list[float
 # --------------------------------------------------------------------------------------------------- phases
 
 
-def run_ingest(venv_python: Path, workdir: Path, n: int = 20000, k: int = 8, window: int = 16,
-               payload: int = 400) -> dict[str, Any]:
+def run_ingest(
+    venv_python: Path, workdir: Path, n: int = 20000, k: int = 8, window: int = 16, payload: int = 400
+) -> dict[str, Any]:
     """Ingest ``n`` pre-signed events over ``k`` connections with ``window`` in flight each; see module docstring."""
     if n < 1 or k < 1 or window < 1 or payload < 1:
         raise ValueError("n, k, window and payload must be positive")
     workdir = Path(workdir).resolve()
     files, pubkeys, sign_seconds = _sign_events(Path(venv_python), workdir, "ingest", n, k, payload, INGEST_KINDS)
     timeout = 120 + n / 20  # >= 20 events/s, far below anything plausible
-    with Relay(Path(venv_python), workdir, "nostr-ingest", max_limit=max(6000, n + 1)) as relay:
+    with Relay(
+        Path(venv_python), workdir, "nostr-ingest", max_limit=max(6000, n + 1), max_event_size=max(4096, payload)
+    ) as relay:
         results, seconds = _run_ingest_clients(relay, files, workdir, "ingest", window, timeout)
         accepted, rejected, latencies, reasons = _ingest_summary(results)
         if accepted != n:
@@ -485,8 +567,9 @@ def run_ingest(venv_python: Path, workdir: Path, n: int = 20000, k: int = 8, win
         }
 
 
-def run_queries(venv_python: Path, workdir: Path, events: int = 10000, queries: int = 200, limit: int = 50,
-                k: int = 8) -> dict[str, Any]:
+def run_queries(
+    venv_python: Path, workdir: Path, events: int = 10000, queries: int = 200, limit: int = 50, k: int = 8
+) -> dict[str, Any]:
     """Load ``events`` events (k authors, several kinds), then time ``queries`` REQs by author and by kind each."""
     kind1 = sum(1 for i in range(events) if QUERY_KINDS[i % len(QUERY_KINDS)] == 1)
     if events // k < limit or kind1 < limit:
@@ -501,8 +584,16 @@ def run_queries(venv_python: Path, workdir: Path, events: int = 10000, queries: 
         if accepted != events:
             raise BenchError(f"query data load: {accepted}/{events} accepted; reasons {reasons}")
         timeout = 120 + queries * 2
-        spec: dict[str, Any] = {"mode": "query", "url": relay.url, "authors": pubkeys, "kind": 1, "queries": queries,
-                                "limit": limit, "out": str(workdir / "query-result.json"), "timeout": timeout}
+        spec: dict[str, Any] = {
+            "mode": "query",
+            "url": relay.url,
+            "authors": pubkeys,
+            "kind": 1,
+            "queries": queries,
+            "limit": limit,
+            "out": str(workdir / "query-result.json"),
+            "timeout": timeout,
+        }
         result = _run_single_client(spec, workdir, "query", timeout)
         return {
             "by_author_p50_ms": round(_percentile(result["by_author_ms"], 50), 3),
@@ -572,9 +663,9 @@ async def _client_ingest(spec: dict[str, Any]) -> dict[str, Any]:
                 if data[2] is True:
                     counts["accepted"] += 1
                 else:
-                    counts["rejected"] += 1
+                    # nostr-relay sleeps 2, 4, 8, ... s on a connection after each rejected event: abort at once
                     reason = str(data[3]) if len(data) > 3 else ""
-                    reasons[reason] = reasons.get(reason, 0) + 1
+                    raise BenchError(f"relay rejected event {data[1]!r}: {reason!r}")
                 done += 1
                 slots.release()
             times["last_ok"] = time.time()
@@ -649,8 +740,10 @@ async def _client_query(spec: dict[str, Any]) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session, session.ws_connect(spec["url"], max_msg_size=0) as ws:
         for i in range(int(spec["queries"])):
             author = authors[i % len(authors)]
-            for qtype, flt in (("author", {"authors": [author], "limit": limit}),
-                               ("kind", {"kinds": [kind], "limit": limit})):
+            for qtype, flt in (
+                ("author", {"authors": [author], "limit": limit}),
+                ("kind", {"kinds": [kind], "limit": limit}),
+            ):
                 sub_id = f"{qtype[0]}{i}"
                 message = json.dumps(["REQ", sub_id, flt])
                 started = time.perf_counter()
@@ -714,8 +807,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_seconds = time.perf_counter() - started
     out: dict[str, Any] = {"venv_python": str(venv_python), "install_seconds": round(install_seconds, 2)}
     out["ingest"] = run_ingest(venv_python, workdir, n=args.n, k=args.k, window=args.window, payload=args.payload)
-    out["queries"] = run_queries(venv_python, workdir, events=args.events, queries=args.queries, limit=args.limit,
-                                 k=args.k)
+    out["queries"] = run_queries(
+        venv_python, workdir, events=args.events, queries=args.queries, limit=args.limit, k=args.k
+    )
     print(json.dumps(out, indent=2))
     return 0
 
