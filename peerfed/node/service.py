@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
 import logging
 import random
@@ -106,7 +107,7 @@ def item_key(raw: bytes) -> bytes:
 
 
 def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def listing_facets(listing: Listing) -> list[tuple[str, str]]:
@@ -431,13 +432,17 @@ class Node:
         now = self.now()
         rows = await self.store.search(now=now, kind=kind, timing=timing, facets=facets, before=before, limit=limit)
         parts = []
+        texts: dict[Any, str] = {None: "null", self.url: json.dumps(self.url)}  # each encoded once per answer
         for seq, raw, origin, entry, bundle in rows:
             if entry is None:  # stored before schema 2
                 entry = directory_entry(open_signed(raw, context=Context.ENVELOPE, now=now))
-            bundle_json = f'"{b64(bundle)}"' if bundle is not None else "null"
+            if origin not in texts:
+                texts[origin] = json.dumps(origin)
+            if bundle not in texts:
+                texts[bundle] = f'"{b64(bundle)}"'  # type: ignore[arg-type]
             parts.append(
-                f'{entry[:-1]},"listing":"{b64(raw)}","origin":{json.dumps(origin or self.url)},'
-                f'"key_bundle":{bundle_json},"cursor":{seq}}}'
+                f'{entry[:-1]},"listing":"{b64(raw)}","origin":{texts[origin] if origin else texts[self.url]},'
+                f'"key_bundle":{texts[bundle]},"cursor":{seq}}}'
             )
         following = rows[-1][0] if len(rows) == limit else None
         return '{"listings":[' + ",".join(parts) + '],"next":' + json.dumps(following) + "}"

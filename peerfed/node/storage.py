@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -256,10 +256,16 @@ class OutboxRow:
 class Store:
     """Open with ``await Store.open(path)``; close with ``await store.close()``."""
 
+    SESSION_CACHE = 10_000  # signed-in tokens remembered, so a request costs no read to authenticate
+
     def __init__(self, writer: _GroupWriter, reader: aiosqlite.Connection, path: Path) -> None:
         self._writer = writer
         self._reader = reader
         self.path = path
+        # token hash -> (peer, expires_at). Only this process ends sessions (erasure, moving,
+        # expiry), and each of those forgets them here too.
+        self._sessions: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
+        self._session_epoch = 0
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "FULL") -> Store:
@@ -386,10 +392,35 @@ class Store:
 
     async def add_session(self, token_hash: bytes, peer: bytes, expires_at: int) -> None:
         await self._write("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, peer, expires_at))
+        self._remember_session(token_hash, peer, expires_at)
 
     async def session_peer(self, token_hash: bytes, now: int) -> bytes | None:
-        row = await self._one("SELECT peer FROM sessions WHERE token_hash=? AND expires_at > ?", (token_hash, now))
-        return None if row is None else bytes(row[0])
+        known = self._sessions.get(token_hash)
+        if known is not None:
+            if known[1] > now:
+                self._sessions.move_to_end(token_hash)
+                return known[0]
+            del self._sessions[token_hash]
+        epoch = self._session_epoch
+        row = await self._one(
+            "SELECT peer, expires_at FROM sessions WHERE token_hash=? AND expires_at > ?", (token_hash, now)
+        )
+        if row is None:
+            return None
+        if epoch == self._session_epoch:  # no session ended while we read: the row is current
+            self._remember_session(token_hash, bytes(row[0]), int(row[1]))
+        return bytes(row[0])
+
+    def _remember_session(self, token_hash: bytes, peer: bytes, expires_at: int) -> None:
+        self._sessions[token_hash] = (peer, expires_at)
+        self._sessions.move_to_end(token_hash)
+        while len(self._sessions) > self.SESSION_CACHE:
+            self._sessions.popitem(last=False)
+
+    def _forget_sessions(self, peer: bytes) -> None:
+        self._session_epoch += 1
+        for token_hash in [t for t, (who, _) in self._sessions.items() if who == peer]:
+            del self._sessions[token_hash]
 
     # --- key bundles ---------------------------------------------------------------------
 
@@ -714,7 +745,11 @@ class Store:
             db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
             return len(rows)
 
-        return await self._writer.run(job)
+        self._forget_sessions(peer)  # before the write, and again once it is committed
+        try:
+            return await self._writer.run(job)
+        finally:
+            self._forget_sessions(peer)
 
     # --- erasure -------------------------------------------------------------------------
 
@@ -751,7 +786,11 @@ class Store:
             _enqueue(db, rows, now)
             return listings
 
-        return await self._writer.run(job)
+        self._forget_sessions(peer)
+        try:
+            return await self._writer.run(job)
+        finally:
+            self._forget_sessions(peer)
 
     # --- outbox --------------------------------------------------------------------------
 
