@@ -16,19 +16,7 @@ from peerfed.client.transport import NodeAPI
 from peerfed.node.limits import RateLimiter
 from peerfed.protocol import ClientAuth, Message, RemoteError, sign
 
-from ..node.harness import Clock, Peer, TestNode, federate
-
-
-def run(tmp: Path, body: Any, **settings: Any) -> None:
-    async def scenario() -> None:
-        node = await TestNode(tmp / "n", Clock(), **settings).start()
-        try:
-            async with aiohttp.ClientSession() as http:
-                await body(node, http)
-        finally:
-            await node.stop()
-
-    asyncio.run(scenario())
+from ..node.harness import Clock, Peer, TestNode, federate, run_node
 
 
 async def refused(code: str, action: Any) -> None:
@@ -61,7 +49,7 @@ def test_joining_can_require_proof_of_work(tmp_path: Path) -> None:
         parsed, _ = parse_document(await api.document(), node.url, int(node.clock()))
         assert parsed.limit("join-work-bits") == 12
 
-    run(tmp_path, body, join_work_bits=12)
+    run_node(tmp_path, body, join_work_bits=12)
 
 
 def test_a_full_mailbox_pushes_back_and_recovers_after_acknowledgement(tmp_path: Path) -> None:
@@ -112,7 +100,7 @@ def test_live_readers_are_capped_per_peer(tmp_path: Path) -> None:
             await first.send_json({"type": "ack", "ids": []})
             assert (await first.receive_json())["type"] == "acked"
 
-    run(tmp_path, body, max_live_per_peer=1)
+    run_node(tmp_path, body, max_live_per_peer=1)
 
 
 def test_a_full_disk_or_read_only_database_gives_503_and_the_node_recovers(tmp_path: Path) -> None:
@@ -145,7 +133,7 @@ def test_a_full_disk_or_read_only_database_gives_503_and_the_node_recovers(tmp_p
         with sqlite3.connect(node.data / "node.sqlite3") as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
-    run(tmp_path, body)
+    run_node(tmp_path, body)
 
 
 def test_slow_loris_and_idle_connections_are_cut_off_while_honest_clients_are_served(tmp_path: Path) -> None:
@@ -180,7 +168,7 @@ def test_slow_loris_and_idle_connections_are_cut_off_while_honest_clients_are_se
             writer.close()
         assert len((await ana.api.directory())["listings"]) == 1
 
-    run(tmp_path, body, idle_timeout=1.0)
+    run_node(tmp_path, body, idle_timeout=1.0)
 
 
 def test_a_body_that_never_finishes_is_timed_out(tmp_path: Path) -> None:
@@ -199,7 +187,7 @@ def test_a_body_that_never_finishes_is_timed_out(tmp_path: Path) -> None:
         writer.close()
         assert (await node.node.store.counts())["listings"] == 0
 
-    run(tmp_path, body, body_timeout=0.5)
+    run_node(tmp_path, body, body_timeout=0.5)
 
 
 def test_the_rate_limiter_stays_bounded_under_a_flood_of_addresses() -> None:
@@ -226,4 +214,4 @@ def test_a_request_that_is_not_valid_http_still_gets_a_coded_json_answer(tmp_pat
         assert json.loads(text)["error"]["code"] == "request.invalid"
         await Peer("ana", node, http, 1).join()  # and the node goes on serving
 
-    run(tmp_path, body)
+    run_node(tmp_path, body)

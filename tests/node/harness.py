@@ -6,9 +6,11 @@ so nothing sleeps and nothing depends on how fast the machine is.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,24 @@ def free_socket() -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+Scenario = Callable[["TestNode", aiohttp.ClientSession], Awaitable[None]]
+
+
+async def with_node(data: Path, clock: Clock, body: Scenario, **settings: Any) -> None:
+    """Start a node on ``data``, run ``body`` against it with one HTTP session, stop it."""
+    node = await TestNode(data, clock, **settings).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            await body(node, http)
+    finally:
+        await node.stop()
+
+
+def run_node(tmp: Path, body: Scenario, **settings: Any) -> None:
+    """One node in ``tmp/n`` with its own clock, for a test that needs nothing else."""
+    asyncio.run(with_node(tmp / "n", Clock(), body, **settings))
 
 
 class TestNode:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,7 @@ import pytest
 from peerfed.client.transport import NodeAPI
 from peerfed.protocol import ClientAuth, KeyBundle, Listing, Message, RemoteError, Withdrawal, sign
 
-from .harness import DAY, Clock, Peer, TestNode
-
-
-def run_node(tmp: Path, body: Callable[[TestNode, aiohttp.ClientSession], Awaitable[None]], **settings: Any) -> None:
-    async def scenario() -> None:
-        node = await TestNode(tmp / "n", Clock(), **settings).start()
-        try:
-            async with aiohttp.ClientSession() as http:
-                await body(node, http)
-        finally:
-            await node.stop()
-
-    asyncio.run(scenario())
+from .harness import DAY, Peer, TestNode, run_node
 
 
 async def refused(code: str, action: Awaitable[Any]) -> RemoteError:

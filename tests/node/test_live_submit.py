@@ -11,19 +11,7 @@ import aiohttp
 
 from peerfed.protocol import Context, Listing, Message, open_signed
 
-from .harness import Clock, Peer, TestNode
-
-
-def run(tmp: Path, body: Any, **settings: Any) -> None:
-    async def scenario() -> None:
-        node = await TestNode(tmp / "n", Clock(), **settings).start()
-        try:
-            async with aiohttp.ClientSession() as http:
-                await body(node, http)
-        finally:
-            await node.stop()
-
-    asyncio.run(scenario())
+from .harness import Peer, TestNode, run_node
 
 
 def b64(data: bytes) -> str:
@@ -69,7 +57,7 @@ def test_many_publishes_in_flight_on_one_socket_are_each_answered_once_stored(tm
         found = (await ana.api.directory(topic="grief", limit=100))["listings"]
         assert {item["id"] for item in found} == ids
 
-    run(tmp_path, body, listings_per_hour=1000)
+    run_node(tmp_path, body, listings_per_hour=1000)
 
 
 def test_a_refused_publish_is_answered_by_its_ref_and_the_socket_goes_on(tmp_path: Path) -> None:
@@ -98,7 +86,7 @@ def test_a_refused_publish_is_answered_by_its_ref_and_the_socket_goes_on(tmp_pat
         found = (await ana.api.directory(topic="grief"))["listings"]
         assert [item["id"] for item in found] == [got[5]["id"]]  # stored once, nothing else stored
 
-    run(tmp_path, body)
+    run_node(tmp_path, body)
 
 
 def test_a_sealed_message_sent_on_the_socket_reaches_a_live_reader(tmp_path: Path) -> None:
@@ -127,4 +115,4 @@ def test_a_sealed_message_sent_on_the_socket_reaches_a_live_reader(tmp_path: Pat
         texts = sorted(ben.open(base64.b64decode(item["sealed"])).body.text for item in items)
         assert texts == sorted(f"message {n}" for n in range(10))
 
-    run(tmp_path, body, sends_per_minute=100)
+    run_node(tmp_path, body, sends_per_minute=100)

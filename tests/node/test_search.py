@@ -15,7 +15,7 @@ from peerfed.node.app import DATABASE_FILE
 from peerfed.node.storage import MIGRATIONS, SCHEMA_VERSION
 from peerfed.protocol import Context, Listing, open_signed
 
-from .harness import Clock, Peer, TestNode
+from .harness import Clock, Peer, TestNode, run_node, with_node
 
 TOPICS = ["grief", "Loss", "panic attacks", "burnout"]
 LANGS = ["en", "es-MX", "es", "fr"]
@@ -84,7 +84,7 @@ def test_every_query_finds_exactly_the_matching_listings_newest_first_across_pag
             expected = [listing_id for listing_id, card in reversed(cards) if matches(card, query)]
             assert await every_page(ana, query, limit=7) == expected, query
 
-    run(tmp_path, body)
+    run_node(tmp_path, body)
 
 
 def test_listings_stored_before_schema_2_are_found_with_the_same_results(tmp_path: Path) -> None:
@@ -105,12 +105,12 @@ def test_listings_stored_before_schema_2_are_found_with_the_same_results(tmp_pat
         assert set(found[0]) == set(found[1])
 
     clock = Clock()
-    asyncio.run(session(data, clock, publish))
+    asyncio.run(with_node(data, clock, publish))
     # Make the first listing look as schema 1 left it: no stored entry.
     with sqlite3.connect(data / DATABASE_FILE) as db:
         db.execute("UPDATE listings SET entry=NULL WHERE seq=(SELECT MIN(seq) FROM listings)")
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    asyncio.run(session(data, clock, search))
+    asyncio.run(with_node(data, clock, search))
 
 
 def test_a_schema_1_database_is_migrated_in_place(tmp_path: Path) -> None:
@@ -124,20 +124,9 @@ def test_a_schema_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         await ana.offer("after the migration", topics=("grief",))
         assert len((await ana.api.directory(topic="grief"))["listings"]) == 1
 
-    asyncio.run(session(tmp_path / "n", Clock(), check))
+    asyncio.run(with_node(tmp_path / "n", Clock(), check))
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         assert db.execute("SELECT entry IS NOT NULL FROM listings").fetchone()[0] == 1
 
 
-async def session(data: Path, clock: Clock, body: Any) -> None:
-    node = await TestNode(data, clock).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            await body(node, http)
-    finally:
-        await node.stop()
-
-
-def run(tmp: Path, body: Any) -> None:
-    asyncio.run(session(tmp / "n", Clock(), body))
