@@ -116,3 +116,25 @@ def test_a_sealed_message_sent_on_the_socket_reaches_a_live_reader(tmp_path: Pat
         assert texts == sorted(f"message {n}" for n in range(10))
 
     run_node(tmp_path, body, sends_per_minute=100)
+
+
+def test_more_requests_than_the_window_are_all_answered_and_an_oversize_frame_is_refused(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = await Peer("ana", node, http, 1).join()
+        raws = [listing(ana, n) for n in range(150)]  # more than the 64 a socket may have in flight
+        async with http.ws_connect(node.url + "/api/v1/live") as ws:
+            await ws.send_json({"type": "auth", "token": ana.api.token})
+            assert (await ws.receive_json())["type"] == "ready"
+            for ref, raw in enumerate(raws):
+                await ws.send_json({"type": "publish", "ref": ref, "object": b64(raw)})
+            got = await answers(ws, len(raws))
+            assert {a["type"] for a in got.values()} == {"accepted"}
+            await ws.send_str('{"type": "publish", "ref": 1, "object": "' + "A" * 100_000 + '"}')
+            closing = await asyncio.wait_for(ws.receive(), 10)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+        # The node is up, and kept everything it had answered.
+        found = (await ana.api.directory(topic="grief", limit=100))["listings"]
+        rest = (await ana.api.directory(topic="grief", limit=100, before=found[-1]["cursor"]))["listings"]
+        assert len(found) + len(rest) == len(raws)
+
+    run_node(tmp_path, body, listings_per_hour=1000)
