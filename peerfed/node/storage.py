@@ -466,23 +466,6 @@ class Store:
     async def was_withdrawn(self, listing: bytes) -> bool:
         return await self._one("SELECT 1 FROM withdrawals WHERE listing=?", (listing,)) is not None
 
-    async def is_withdrawn(self, listing: bytes, author: bytes) -> bool:
-        row = await self._one("SELECT 1 FROM withdrawals WHERE listing=? AND author=?", (listing, author))
-        return row is not None
-
-    async def listing_refusal(self, listing: bytes, author: bytes, author_hash: bytes, now: int) -> str | None:
-        """Why a listing may not be stored ('erased' or 'withdrawn'), in one read; None if it may."""
-        row = await self._one(
-            "SELECT (SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?),"
-            " (SELECT 1 FROM withdrawals WHERE listing=? AND author=?)",
-            (author_hash, now, listing, author),
-        )
-        if row[0]:
-            return "erased"
-        if row[1]:
-            return "withdrawn"
-        return None
-
     async def insert_listing(
         self,
         *,
@@ -708,13 +691,6 @@ class Store:
 
         return await self._writer.run(job)
 
-    async def was_seen(self, sealed_id: bytes) -> bool:
-        return await self._one("SELECT 1 FROM seen_sealed WHERE id=?", (sealed_id,)) is not None
-
-    async def waiting(self, mailbox: bytes) -> int:
-        row = await self._one("SELECT COUNT(*) FROM mailbox WHERE mailbox=?", (mailbox,))
-        return int(row[0])
-
     async def mailbox_items(
         self, mailbox: bytes, after: int, limit: int, now: int
     ) -> list[tuple[int, bytes, bytes, int]]:
@@ -793,11 +769,6 @@ class Store:
             self._forget_sessions(peer)
 
     # --- outbox --------------------------------------------------------------------------
-
-    async def enqueue(self, rows: Outbox, now: float) -> None:
-        items = list(rows)
-        if items:
-            await self._writer.run(lambda db: _enqueue(db, items, now))
 
     async def due(self, now: float, limit: int) -> list[OutboxRow]:
         rows = await self._all(
