@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -26,72 +27,79 @@ async def settle(clock: Clock, *nodes: TestNode, rounds: int = 400) -> int:
     raise AssertionError("outboxes never emptied")
 
 
+Pair = tuple[TestNode, TestNode, FaultyClient, Peer, Peer, Clock]
+
+
+def run_pair(tmp: Path, body: Callable[[Pair], Awaitable[None]]) -> None:
+    """A and B federated, faults installed on A's client, Ana on A and Ben on B signed in and
+    settled; both nodes are stopped after, whatever happens."""
+
+    async def scenario() -> None:
+        clock = Clock()
+        a = await TestNode(tmp / "a", clock).start()
+        b = await TestNode(tmp / "b", clock).start()
+        try:
+            await federate(a, b)
+            faults = install(a)
+            async with aiohttp.ClientSession() as http:
+                ana = await Peer("ana", a, http, 1).join()
+                ben = await Peer("ben", b, http, 2).join()
+                await settle(clock, a, b)
+                await body((a, b, faults, ana, ben, clock))
+        finally:
+            for node in (a, b):
+                if node.runner is not None:
+                    await node.stop()
+
+    asyncio.run(scenario())
+
+
 async def inbox_ids(peer: Peer) -> list[bytes]:
     return sorted(e.id for e in await peer.inbox())
 
 
 @pytest.mark.parametrize("fault", ["down", "error", "slow", "cut", "flap"])
 def test_each_fault_ends_with_everything_delivered_once(tmp_path: Path, fault: str) -> None:
-    async def scenario() -> None:
-        clock = Clock()
-        a = await TestNode(tmp_path / "a", clock).start()
-        b = await TestNode(tmp_path / "b", clock).start()
-        await federate(a, b)
-        faults = install(a)
-        async with aiohttp.ClientSession() as http:
-            ana = await Peer("ana", a, http, 1).join()
-            ben = await Peer("ben", b, http, 2).join()
-            await settle(clock, a, b)
-            faults.set(b.url, fault)
-            sent: list[Envelope] = []
-            for n in range(1, 8):
-                inner, sealed = ana.seal_to(ben, Message(ben.id, b"\x01" * 16, n, f"message {n}"))
-                await ana.api.send(sealed.raw, destination=b.url)
-                sent.append(inner)
-            offer = await ana.offer("Offered during a fault.")
-            for _ in range(6):  # the fault lasts a while: several delivery rounds, hours of backoff
-                await a.deliver()
-                clock.advance(600)
-            faults.set(b.url, None)
-            rounds = await settle(clock, a, b)
-            assert rounds < 50  # bounded: the backlog drains, it does not loop
-            assert await inbox_ids(ben) == sorted(e.id for e in sent)
-            found = await ben.api.directory()
-            assert [x["id"] for x in found["listings"]] == [offer.id.hex()]
-            stats = (await a.node.store.outbox_stats())[b.url]
-            assert "pending" not in stats and "gave_up" not in stats and "rejected" not in stats
-            assert faults.calls[b.url] >= 2
-        await a.stop()
-        await b.stop()
+    async def scenario(pair: Pair) -> None:
+        a, b, faults, ana, ben, clock = pair
+        faults.set(b.url, fault)
+        sent: list[Envelope] = []
+        for n in range(1, 8):
+            inner, sealed = ana.seal_to(ben, Message(ben.id, b"\x01" * 16, n, f"message {n}"))
+            await ana.api.send(sealed.raw, destination=b.url)
+            sent.append(inner)
+        offer = await ana.offer("Offered during a fault.")
+        for _ in range(6):  # the fault lasts a while: several delivery rounds, hours of backoff
+            await a.deliver()
+            clock.advance(600)
+        faults.set(b.url, None)
+        rounds = await settle(clock, a, b)
+        assert rounds < 50  # bounded: the backlog drains, it does not loop
+        assert await inbox_ids(ben) == sorted(e.id for e in sent)
+        found = await ben.api.directory()
+        assert [x["id"] for x in found["listings"]] == [offer.id.hex()]
+        stats = (await a.node.store.outbox_stats())[b.url]
+        assert "pending" not in stats and "gave_up" not in stats and "rejected" not in stats
+        assert faults.calls[b.url] >= 2
 
-    asyncio.run(scenario())
+    run_pair(tmp_path, scenario)
 
 
 def test_a_cut_answer_is_retried_and_acknowledged_as_a_duplicate(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        clock = Clock()
-        a = await TestNode(tmp_path / "a", clock).start()
-        b = await TestNode(tmp_path / "b", clock).start()
-        await federate(a, b)
-        faults = install(a)
-        async with aiohttp.ClientSession() as http:
-            ana = await Peer("ana", a, http, 1).join()
-            ben = await Peer("ben", b, http, 2).join()
-            await settle(clock, a, b)
-            faults.set(b.url, "cut")
-            inner, sealed = ana.seal_to(ben, Message(ben.id, b"\x02" * 16, 1, "arrives, but A never hears so"))
-            await ana.api.send(sealed.raw, destination=b.url)
-            await a.deliver()
-            assert await inbox_ids(ben) == [inner.id]  # B took it...
-            assert (await a.node.store.outbox_stats())[b.url].get("pending") == 1  # ...A will try again
-            faults.set(b.url, None)
-            await settle(clock, a, b)
-            assert await inbox_ids(ben) == [inner.id]  # still exactly once
-            assert (await a.node.store.outbox_stats())[b.url].get("pending") is None
-        await a.stop()
-        await b.stop()
+    async def scenario(pair: Pair) -> None:
+        a, b, faults, ana, ben, clock = pair
+        faults.set(b.url, "cut")
+        inner, sealed = ana.seal_to(ben, Message(ben.id, b"\x02" * 16, 1, "arrives, but A never hears so"))
+        await ana.api.send(sealed.raw, destination=b.url)
+        await a.deliver()
+        assert await inbox_ids(ben) == [inner.id]  # B took it...
+        assert (await a.node.store.outbox_stats())[b.url].get("pending") == 1  # ...A will try again
+        faults.set(b.url, None)
+        await settle(clock, a, b)
+        assert await inbox_ids(ben) == [inner.id]  # still exactly once
+        assert (await a.node.store.outbox_stats())[b.url].get("pending") is None
 
-    asyncio.run(scenario())
+    run_pair(tmp_path, scenario)
 
 
 def test_a_three_node_partition_heals_into_the_same_state_everywhere(tmp_path: Path) -> None:
@@ -144,26 +152,16 @@ def test_a_three_node_partition_heals_into_the_same_state_everywhere(tmp_path: P
 
 
 def test_a_peer_down_for_days_is_given_up_with_a_record_and_bounded_attempts(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        clock = Clock()
-        a = await TestNode(tmp_path / "a", clock).start()
-        b = await TestNode(tmp_path / "b", clock).start()
-        await federate(a, b)
-        faults = install(a)
-        async with aiohttp.ClientSession() as http:
-            ana = await Peer("ana", a, http, 1).join()
-            ben = await Peer("ben", b, http, 2).join()
-            await settle(clock, a, b)
-            faults.set(b.url, "down")
-            _, sealed = ana.seal_to(ben, Message(ben.id, bytes(16), 1, "never arrives"))
-            await ana.api.send(sealed.raw, destination=b.url)
-            await settle(clock, a)
-            gave_up = await a.node.store.gave_up()
-            assert [(g[0], g[1]) for g in gave_up] == [(b.url, "sealed")]
-            assert gave_up[0][4] <= 80  # attempts: bounded by the schedule, fewer with the breaker
-            assert faults.calls[b.url] <= 80
-            assert gave_up[0][5]  # the last error is kept for the operator
-        await a.stop()
-        await b.stop()
+    async def scenario(pair: Pair) -> None:
+        a, b, faults, ana, ben, clock = pair
+        faults.set(b.url, "down")
+        _, sealed = ana.seal_to(ben, Message(ben.id, bytes(16), 1, "never arrives"))
+        await ana.api.send(sealed.raw, destination=b.url)
+        await settle(clock, a)
+        gave_up = await a.node.store.gave_up()
+        assert [(g[0], g[1]) for g in gave_up] == [(b.url, "sealed")]
+        assert gave_up[0][4] <= 80  # attempts: bounded by the schedule, fewer with the breaker
+        assert faults.calls[b.url] <= 80
+        assert gave_up[0][5]  # the last error is kept for the operator
 
-    asyncio.run(scenario())
+    run_pair(tmp_path, scenario)
