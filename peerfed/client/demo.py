@@ -26,7 +26,7 @@ from peerfed.node.config import Config
 from peerfed.node.runner import NodeRunner
 from peerfed.node.service import Node
 from peerfed.protocol import Format, Kind, Listing, Terms, Timing, Window
-from peerfed.protocol.node import Emergency, Resource
+from peerfed.protocol.node_bodies import Emergency, Resource
 
 from .peer import DAY, Peer
 

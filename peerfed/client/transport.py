@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from peerfed.protocol import ERROR_CODES, Identity, RemoteError, crypto, sign
-from peerfed.protocol.node import ClientAuth
+from peerfed.protocol.node_bodies import ClientAuth
 
 __all__ = ["NodeAPI", "NodeUnreachable"]
 

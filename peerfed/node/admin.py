@@ -17,7 +17,7 @@ from typing import Any
 import nacl.utils
 
 from peerfed.protocol import PeerId, RemoteError
-from peerfed.protocol.node import check_url
+from peerfed.protocol.node_bodies import check_url
 
 from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
 from .keys import load_or_create_key, rotate_key

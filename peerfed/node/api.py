@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from peerfed.protocol import ERROR_CODES, Context, InvalidValue, PeerId, RemoteError, RequestError, open_signed
-from peerfed.protocol.node import check_url
+from peerfed.protocol.node_bodies import check_url
 
 from .federation import verify_request
 from .service import Node, b64

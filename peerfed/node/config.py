@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peerfed.protocol.node import Emergency, FederationPolicy, Registration, Resource, check_url
+from peerfed.protocol.node_bodies import Emergency, FederationPolicy, Registration, Resource, check_url
 
 __all__ = ["DEFAULT_PORT", "Config", "ConfigError", "load_config"]
 

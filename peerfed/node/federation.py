@@ -21,7 +21,7 @@ import aiohttp
 import nacl.utils
 
 from peerfed.protocol import CLOCK_SKEW, Context, Envelope, Identity, RemoteError, RequestError, open_signed, sign
-from peerfed.protocol.node import NodeDocument, NodeRequest, body_hash
+from peerfed.protocol.node_bodies import NodeDocument, NodeRequest, body_hash
 
 __all__ = [
     "AUTH_SCHEME",

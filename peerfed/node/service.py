@@ -40,7 +40,7 @@ from peerfed.protocol import (
     sign,
     unpack,
 )
-from peerfed.protocol.node import ClientAuth, Erasure, FederationPolicy, NodeDocument, NodeKey, Registration
+from peerfed.protocol.node_bodies import ClientAuth, Erasure, FederationPolicy, NodeDocument, NodeKey, Registration
 from peerfed.protocol.sealing import MAX_SEALED_AGE
 
 from .config import Config

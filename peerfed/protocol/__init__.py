@@ -41,7 +41,7 @@ from .messages import (
     Window,
     Withdrawal,
 )
-from .node import ClientAuth, Erasure, NodeDocument, NodeRequest
+from .node_bodies import ClientAuth, Erasure, NodeDocument, NodeRequest
 from .sealing import Opened, Sealed, check_hour, open_sealed, padded_length, parse_sealed, seal
 
 __all__ = [

@@ -25,7 +25,7 @@ from .errors import EncodingError, InvalidValue, SchemaError, SizeError, TimeErr
 from .identity import Identity, PeerId
 from .messages import BODY_TYPES, MAX_TIMESTAMP
 from .messages import Body as PeerBody
-from .node import NODE_BODY_TYPES, ClientAuth, Erasure, NodeDocument, NodeRequest
+from .node_bodies import NODE_BODY_TYPES, ClientAuth, Erasure, NodeDocument, NodeRequest
 
 Body: TypeAlias = PeerBody | NodeDocument | NodeRequest | ClientAuth | Erasure
 _TYPES: dict[str, type[Body]] = {**BODY_TYPES, **NODE_BODY_TYPES}

@@ -49,7 +49,7 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import _frame
-from peerfed.protocol.node import ClientAuth, Erasure, NodeDocument, NodeKey, NodeRequest, Resource, body_hash
+from peerfed.protocol.node_bodies import ClientAuth, Erasure, NodeDocument, NodeKey, NodeRequest, Resource, body_hash
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = "peerfed-vectors/v1"

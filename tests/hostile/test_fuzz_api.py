@@ -80,7 +80,7 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.envelope import _frame
-from peerfed.protocol.node import body_hash
+from peerfed.protocol.node_bodies import body_hash
 from peerfed.protocol.sealing import HOUR, MAX_SEALED_AGE, padded_length
 
 from ..node.harness import DAY, Clock, TestNode, federate

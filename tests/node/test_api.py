@@ -237,7 +237,7 @@ def test_the_node_document_is_signed_and_lists_resources(tmp_path: Path) -> None
         with pytest.raises(RemoteError):
             parse_document(payload, "https://impostor.example", int(node.clock()))
 
-    from peerfed.protocol.node import Resource
+    from peerfed.protocol.node_bodies import Resource
 
     run_node(
         tmp_path,

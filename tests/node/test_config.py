@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from peerfed.node.config import DEFAULT_PORT, ConfigError, load_config
-from peerfed.protocol.node import Emergency, FederationPolicy, Registration
+from peerfed.protocol.node_bodies import Emergency, FederationPolicy, Registration
 
 
 def test_defaults_are_a_private_node_on_loopback() -> None:

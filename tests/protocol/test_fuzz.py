@@ -47,7 +47,7 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import CONTEXT_TYPES, _frame
-from peerfed.protocol.node import NodeKey, Resource
+from peerfed.protocol.node_bodies import NodeKey, Resource
 from peerfed.protocol.sealing import MAX_PADDED, _encrypt, pad, padded_length
 
 from .test_roundtrip import IDENTITIES, NOW, PEERS, SECRET_OF, SECRETS, values

@@ -49,7 +49,7 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import MAX_DEPTH, Value
 from peerfed.protocol.messages import MAX_TIMESTAMP
-from peerfed.protocol.node import (
+from peerfed.protocol.node_bodies import (
     ClientAuth,
     Emergency,
     Erasure,

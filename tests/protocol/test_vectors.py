@@ -30,7 +30,7 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.encoding import Value
-from peerfed.protocol.node import body_hash
+from peerfed.protocol.node_bodies import body_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "spec" / "vectors"
