@@ -26,7 +26,7 @@ from peerfed.protocol.messages import Format
 
 from . import keyring as kr
 from .peer import DAY, Peer, SyncReport
-from .state import LocalError, LocalState, default_home
+from .state import ClientError, LocalState, default_home
 from .transport import NodeUnreachable
 
 __all__ = ["PEER_VERBS", "add_peer_commands", "run_peer"]
@@ -82,11 +82,11 @@ def parse_window(text: str) -> Window:
     """'mon-fri 18:00-21:00', 'sat,sun 10:00-12:00', 'daily 20:00-24:00'."""
     match = re.fullmatch(r"\s*(\S+)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
     if not match:
-        raise LocalError(f"--when {text!r}: write it like 'mon-fri 18:00-21:00'", "local.usage")
+        raise ClientError(f"--when {text!r}: write it like 'mon-fri 18:00-21:00'", "local.usage")
     try:
         days = parse_days(match.group(1))
     except ValueError as exc:
-        raise LocalError(f"--when {text!r}: days are mon..sun, weekdays, weekends or daily", "local.usage") from exc
+        raise ClientError(f"--when {text!r}: days are mon..sun, weekdays, weekends or daily", "local.usage") from exc
     start = int(match.group(2)) * 60 + int(match.group(3))
     end = int(match.group(4)) * 60 + int(match.group(5))
     return Window(days, start, end)
@@ -104,7 +104,7 @@ def parse_date(text: str) -> int:
     try:
         day = dt.date.fromisoformat(text.strip())
     except ValueError as exc:
-        raise LocalError(f"{text!r} is not a date like 2027-02-01", "local.usage") from exc
+        raise ClientError(f"{text!r} is not a date like 2027-02-01", "local.usage") from exc
     return int(dt.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=dt.UTC).timestamp())
 
 
@@ -208,7 +208,7 @@ def passphrase_for(prompt: str, *, confirm: bool = False) -> str | None:
         return None
     first = getpass.getpass(prompt)
     if confirm and getpass.getpass("again: ") != first:
-        raise LocalError("the two passphrases differ", "local.passphrase")
+        raise ClientError("the two passphrases differ", "local.passphrase")
     return first
 
 
@@ -246,7 +246,7 @@ async def _run(args: argparse.Namespace) -> Any:
         if args.command == "id" and args.action == "new":
             passphrase = passphrase_for("choose a passphrase: ", confirm=True) if args.passphrase else None
             if args.passphrase and not passphrase:
-                raise LocalError("--passphrase needs a terminal or PEERFED_PASSPHRASE", "local.passphrase")
+                raise ClientError("--passphrase needs a terminal or PEERFED_PASSPHRASE", "local.passphrase")
             peer = await Peer.create(
                 home, http, node=args.node, name=args.name, invite=args.invite, passphrase=passphrase
             )
@@ -314,7 +314,7 @@ async def dispatch(peer: Peer, args: argparse.Namespace, passphrase: str | None)
     if command == "erase-me":
         if not args.yes and not args.json:
             if not sys.stdin.isatty():
-                raise LocalError("erase-me needs --yes when not run at a terminal", "local.usage")
+                raise ClientError("erase-me needs --yes when not run at a terminal", "local.usage")
             if input("Delete everything your node holds for you? Type 'erase' to confirm: ") != "erase":
                 return {"status": "cancelled"}
         return await peer.erase_me()
@@ -331,7 +331,7 @@ async def dispatch(peer: Peer, args: argparse.Namespace, passphrase: str | None)
         if args.accept:
             return await peer.agree(args.connection, None)
         if not args.helps:
-            raise LocalError("say what would help with --helps, or countersign with --accept", "local.usage")
+            raise ClientError("say what would help with --helps, or countersign with --accept", "local.usage")
         terms = Terms(
             helps=args.helps,
             formats=tuple(args.format),
@@ -352,7 +352,7 @@ async def dispatch(peer: Peer, args: argparse.Namespace, passphrase: str | None)
         return await peer.messages(args.connection)
     if command == "end":
         return await peer.end(args.connection, args.erase)
-    raise LocalError(f"unknown command {command}", "local.usage")
+    raise ClientError(f"unknown command {command}", "local.usage")
 
 
 async def follow(peer: Peer, args: argparse.Namespace) -> None:
@@ -390,7 +390,7 @@ async def export_identity(peer: Peer, file: Path, passphrase: str | None) -> dic
     """Everything this device holds, encrypted under a passphrase, in one file (mode 0600)."""
     secret = passphrase or passphrase_for("a passphrase for the backup: ", confirm=True)
     if not secret:
-        raise LocalError(
+        raise ClientError(
             "a backup is always encrypted: set PEERFED_PASSPHRASE or run at a terminal", "local.passphrase"
         )
     tables: list[Any] = []
@@ -407,12 +407,12 @@ async def export_identity(peer: Peer, file: Path, passphrase: str | None) -> dic
 
 async def import_identity(home: Path, file: Path, http: aiohttp.ClientSession) -> dict[str, Any]:
     if (home / "peer.sqlite3").exists():
-        raise LocalError(f"{home} already holds an identity; import into an empty PEERFED_HOME", "local.exists")
+        raise ClientError(f"{home} already holds an identity; import into an empty PEERFED_HOME", "local.exists")
     blob = file.read_bytes()
     secret = passphrase_for("the backup's passphrase: ")
     data: Any = unpack(kr.open_blob(blob, secret))
     if not isinstance(data, list) or len(data) != 4 or data[0] != "peerfed-export/1":
-        raise LocalError("this is not a peerfed backup", "local.keyring")
+        raise ClientError("this is not a peerfed backup", "local.keyring")
     _, keyring_bytes, meta, tables = data
     keys = kr.Keyring.from_bytes(keyring_bytes)
     state = await LocalState.open(home)

@@ -21,7 +21,7 @@ import nacl.secret
 import nacl.utils
 
 from peerfed.protocol import EncryptionSecret, Identity, pack, unpack
-from peerfed.protocol.errors import PeerfedError
+from peerfed.protocol.errors import LocalError, PeerfedError
 
 __all__ = ["Keyring", "KeyringError", "WrongPassphrase", "is_locked", "lock", "open_blob", "seal_blob", "unlock"]
 
@@ -31,7 +31,7 @@ OPS = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
 MEM = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
 
 
-class KeyringError(PeerfedError):
+class KeyringError(LocalError):
     code = "local.keyring"
 
 

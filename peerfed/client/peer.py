@@ -48,7 +48,7 @@ from peerfed.protocol import (
 )
 
 from . import keyring as kr
-from .state import LocalError, LocalState
+from .state import ClientError, LocalState
 from .transport import NodeAPI
 
 __all__ = ["DAY", "Peer", "SyncReport", "terms_json"]
@@ -114,7 +114,7 @@ class Peer:
         state = await LocalState.open(home)
         if await state.get("keyring") is not None:
             await state.close()
-            raise LocalError(f"{home} already holds an identity; use another PEERFED_HOME", "local.exists")
+            raise ClientError(f"{home} already holds an identity; use another PEERFED_HOME", "local.exists")
         now = int(clock())
         keys = kr.Keyring(
             Identity(nacl.utils.random(32)),
@@ -144,12 +144,12 @@ class Peer:
         clock: Callable[[], float] = time.time,
     ) -> Peer:
         if not (home / "peer.sqlite3").exists():
-            raise LocalError(f"no identity in {home}; create one with: peerfed id new --node URL", "local.no_identity")
+            raise ClientError(f"no identity in {home}; create one with: peerfed id new --node URL", "local.no_identity")
         state = await LocalState.open(home)
         blob = await state.get("keyring")
         if blob is None:
             await state.close()
-            raise LocalError(f"no identity in {home}; create one with: peerfed id new --node URL", "local.no_identity")
+            raise ClientError(f"no identity in {home}; create one with: peerfed id new --node URL", "local.no_identity")
         try:
             keys = kr.unlock(bytes(blob), passphrase)
         except BaseException:
@@ -351,7 +351,7 @@ class Peer:
         assert row is not None
         author = PeerId(bytes(row["author"]))
         if author == self.id:
-            raise LocalError("that is your own listing", "local.not_allowed")
+            raise ClientError("that is your own listing", "local.not_allowed")
         if row["expires_at"] <= self.now():
             raise RemoteError("that listing has expired", "time.expired")
         try:
@@ -385,7 +385,7 @@ class Peer:
         """Replay the connection's signed messages through the state machine."""
         events = await self.state.events(connection)
         if not events or events[0]["type"] != "reach-out":
-            raise LocalError("this connection has no reach-out on record", "local.damaged")
+            raise ClientError("this connection has no reach-out on record", "local.damaged")
         conn = Connection.start(open_signed(bytes(events[0]["raw"]), context=Context.SEALED, now=events[0]["at"]))
         for event in events[1:]:
             env = open_signed(bytes(event["raw"]), context=Context.SEALED, now=event["at"])
@@ -421,7 +421,7 @@ class Peer:
             pending = self._pending_terms(conn, events, mine)
             if terms is None:
                 if pending is None:
-                    raise LocalError("there are no proposed terms to accept", "local.not_allowed")
+                    raise ClientError("there are no proposed terms to accept", "local.not_allowed")
                 return Agreement(other, cid, conn.round, pending)
             if pending is not None and pending == terms:
                 return Agreement(other, cid, conn.round, terms)
@@ -715,7 +715,7 @@ class Peer:
 
 def _one(found: list[bytes], prefix: str, what: str, hint: str) -> bytes:
     if not found:
-        raise LocalError(f"no {what} starts with {prefix!r}; {hint}", "local.not_found")
+        raise ClientError(f"no {what} starts with {prefix!r}; {hint}", "local.not_found")
     if len(found) > 1:
-        raise LocalError(f"{len(found)} {what}s start with {prefix!r}; type more of the id", "local.ambiguous")
+        raise ClientError(f"{len(found)} {what}s start with {prefix!r}; type more of the id", "local.ambiguous")
     return found[0]

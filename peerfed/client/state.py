@@ -16,9 +16,9 @@ from typing import Any
 
 import aiosqlite
 
-from peerfed.protocol.errors import PeerfedError
+from peerfed.protocol.errors import LocalError
 
-__all__ = ["LocalError", "LocalState", "default_home"]
+__all__ = ["ClientError", "LocalState", "default_home"]
 
 SCHEMA = [
     """
@@ -44,7 +44,7 @@ SCHEMA = [
 ]
 
 
-class LocalError(PeerfedError):
+class ClientError(LocalError):
     """Something about this device's own state: no identity yet, an unknown or ambiguous id."""
 
     def __init__(self, message: str, code: str = "local.error") -> None:
@@ -80,7 +80,7 @@ class LocalState:
             for number in range(version, len(SCHEMA)):
                 await db.executescript(f"BEGIN; {SCHEMA[number]}; PRAGMA user_version={number + 1}; COMMIT;")
         except sqlite3.Error as exc:
-            raise LocalError(f"cannot open {path}: {exc}", "local.storage") from exc
+            raise ClientError(f"cannot open {path}: {exc}", "local.storage") from exc
         os.chmod(path, 0o600)
         return cls(db, home)
 
@@ -92,13 +92,13 @@ class LocalState:
             cursor = await self.db.execute(sql, params)
             return cursor.rowcount
         except sqlite3.Error as exc:
-            raise LocalError(f"local database error: {exc}", "local.storage") from exc
+            raise ClientError(f"local database error: {exc}", "local.storage") from exc
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
             return list(await (await self.db.execute(sql, params)).fetchall())
         except sqlite3.Error as exc:
-            raise LocalError(f"local database error: {exc}", "local.storage") from exc
+            raise ClientError(f"local database error: {exc}", "local.storage") from exc
 
     # --- meta ------------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import ERROR_CODES, Identity, RemoteError, crypto, sign
+from peerfed.protocol import Identity, RemoteError, crypto, sign
+from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import ClientAuth
 
 __all__ = ["NodeAPI", "NodeUnreachable"]
@@ -32,7 +33,7 @@ def solve_work(challenge: bytes, bits: int) -> str:
         counter += 1
 
 
-class NodeUnreachable(Exception):
+class NodeUnreachable(UnavailableError):
     """The node did not answer (down, wrong address, or a network failure)."""
 
 
@@ -76,7 +77,7 @@ class NodeAPI:
                     error = payload.get("error") if isinstance(payload, dict) else None
                     code = error.get("code") if isinstance(error, dict) else None
                     message = error.get("message") if isinstance(error, dict) else f"HTTP {response.status}"
-                    raise RemoteError(str(message), code if code in ERROR_CODES else "node.internal")
+                    raise RemoteError.from_wire(code, message, response.status)
                 return payload
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
             raise NodeUnreachable(f"cannot reach {self.url}: {exc or type(exc).__name__}") from exc
@@ -143,7 +144,7 @@ class NodeAPI:
                         break
                     data = message.json()
                     if data.get("type") == "error":
-                        raise RemoteError(data.get("message", "refused"), data.get("code", "node.internal"))
+                        raise RemoteError.from_wire(data.get("code"), data.get("message"))
                     if data.get("type") == "ready":
                         yield data
                     if data.get("type") == "item":

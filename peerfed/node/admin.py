@@ -17,6 +17,7 @@ from typing import Any
 import nacl.utils
 
 from peerfed.protocol import PeerId, RemoteError
+from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import check_url
 
 from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
@@ -77,7 +78,7 @@ def run_admin(args: argparse.Namespace) -> int:
         return 2
     try:
         result = asyncio.run(_run(args))
-    except RemoteError as exc:
+    except (RemoteError, UnavailableError) as exc:
         print(f"error {exc.code}: {exc}")
         return 2
     except ValueError as exc:

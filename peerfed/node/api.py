@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from peerfed.protocol import ERROR_CODES, Context, InvalidValue, PeerId, RemoteError, RequestError, open_signed
+from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import check_url
 
 from .federation import verify_request
@@ -53,7 +54,7 @@ async def error_middleware(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
-    except RemoteError as exc:
+    except (RemoteError, UnavailableError) as exc:
         return error_response(exc.code, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -351,7 +352,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 raw = decode_b64(data.get("sealed"), "sealed")
                 sealed_id, status = await node.submit_sealed(signed_in, raw, route, where)
                 reply = {"type": "sent", "ref": ref, "id": sealed_id.hex(), "status": status}
-        except RemoteError as exc:
+        except (RemoteError, UnavailableError) as exc:
             reply = {"type": "error", "ref": ref, "code": exc.code, "message": str(exc)}
         except Exception:
             log.exception("a live %s failed", data["type"])
@@ -408,7 +409,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                     await ws.send_json({"type": "acked", "deleted": await node.ack(peer, ids)})
                 else:
                     raise RequestError("unknown message type", "request.invalid")
-            except RemoteError as exc:
+            except (RemoteError, UnavailableError) as exc:
                 await ws.send_json({"type": "error", "code": exc.code, "message": str(exc)})
             except (ValueError, TypeError) as exc:
                 await ws.send_json({"type": "error", "code": "request.invalid", "message": str(exc)})

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peerfed.protocol.errors import LocalError
 from peerfed.protocol.node_bodies import Emergency, FederationPolicy, Registration, Resource, check_url
 
 __all__ = ["DEFAULT_PORT", "Config", "ConfigError", "load_config"]
@@ -24,7 +25,7 @@ DEFAULT_PORT = 8740
 DAY = 86_400
 
 
-class ConfigError(Exception):
+class ConfigError(LocalError):
     """A setting has a value the node cannot run with."""
 
 

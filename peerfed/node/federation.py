@@ -21,6 +21,7 @@ import aiohttp
 import nacl.utils
 
 from peerfed.protocol import CLOCK_SKEW, Context, Envelope, Identity, RemoteError, RequestError, open_signed, sign
+from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import NodeDocument, NodeRequest, body_hash
 
 __all__ = [
@@ -36,7 +37,7 @@ AUTH_SCHEME = "Peerfed-Node"
 REQUEST_LIFETIME = 2 * CLOCK_SKEW
 
 
-class TransportError(Exception):
+class TransportError(UnavailableError):
     """The other node could not be reached, or answered with a server error: try again later."""
 
 
@@ -175,10 +176,7 @@ class NodeClient:
                     error = payload.get("error", {}) if isinstance(payload, dict) else {}
                     code = error.get("code") if isinstance(error, dict) else None
                     message = error.get("message", f"HTTP {response.status}") if isinstance(error, dict) else ""
-                    try:
-                        raise RemoteError(f"{url}: {message}", code)
-                    except AssertionError:
-                        raise RemoteError(f"{url}: HTTP {response.status}", "request.invalid") from None
+                    raise RemoteError.from_wire(code, f"{url}: {message}", response.status)
                 return payload
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(f"{url} unreachable: {exc or type(exc).__name__}") from exc

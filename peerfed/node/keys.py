@@ -13,13 +13,14 @@ from pathlib import Path
 import nacl.utils
 
 from peerfed.protocol import Identity
+from peerfed.protocol.errors import LocalError
 
 __all__ = ["KEY_FILE", "KeyFileError", "load_or_create_key", "rotate_key"]
 
 KEY_FILE = "node.key"
 
 
-class KeyFileError(Exception):
+class KeyFileError(LocalError):
     """The key file exists but cannot be used."""
 
 

@@ -40,6 +40,7 @@ from peerfed.protocol import (
     sign,
     unpack,
 )
+from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import ClientAuth, Erasure, FederationPolicy, NodeDocument, NodeKey, Registration
 from peerfed.protocol.sealing import MAX_SEALED_AGE
 
@@ -627,7 +628,7 @@ class Node:
                 if not isinstance(raw, bytes):
                     raise RequestError("an item's payload is bin", "request.invalid")
                 results[index] = {"status": await self.ingest(origin, str(kind), raw)}
-            except RemoteError as exc:
+            except (RemoteError, UnavailableError) as exc:
                 results[index] = {"status": "error", "code": exc.code, "message": str(exc)}
 
         async def in_order(indexes: list[int]) -> None:

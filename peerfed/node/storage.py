@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from peerfed.protocol import RemoteError, RequestError
+from peerfed.protocol import RequestError
+from peerfed.protocol.errors import UnavailableError
 
 __all__ = ["SCHEMA_VERSION", "OutboxRow", "StorageError", "Store"]
 
@@ -32,11 +33,8 @@ T = TypeVar("T")
 Outbox = Iterable[tuple[str, str, bytes, bytes]]
 
 
-class StorageError(RemoteError):
+class StorageError(UnavailableError):
     """The database failed (disk full, read-only, corrupt): the node cannot take the request."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "node.unavailable")
 
 
 MIGRATIONS: list[str] = [
@@ -560,6 +558,7 @@ class Store:
             return True
 
         return await self._writer.run(job)
+
     async def listing(self, listing: bytes) -> tuple[bytes, str | None, bytes] | None:
         row = await self._one("SELECT raw, origin, author FROM listings WHERE id=?", (listing,))
         return None if row is None else (bytes(row[0]), row[1], bytes(row[2]))
@@ -635,7 +634,6 @@ class Store:
         return [(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
     # --- mailboxes -----------------------------------------------------------------------
-
 
     async def deliver(
         self, *, sealed_id: bytes, mailbox: bytes, raw: bytes, now: int, expires_at: int, seen_until: int, cap: int
@@ -822,6 +820,7 @@ class Store:
             ).rowcount
 
         return await self._writer.run(job)
+
     async def outbox_stats(self) -> dict[str, dict[str, int]]:
         rows = await self._all("SELECT destination, state, COUNT(*) FROM outbox GROUP BY destination, state")
         stats: dict[str, dict[str, int]] = {}

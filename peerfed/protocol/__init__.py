@@ -12,6 +12,7 @@ from .errors import (
     ERROR_CODES,
     ConnectionStateError,
     EncodingError,
+    ForeignError,
     IllegalSend,
     InvalidValue,
     LocalError,
@@ -23,6 +24,7 @@ from .errors import (
     SignatureError,
     SizeError,
     TimeError,
+    UnavailableError,
     VersionError,
 )
 from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
@@ -55,6 +57,7 @@ __all__ = [
     "ConnectionStateError",
     "Context",
     "EncodingError",
+    "ForeignError",
     "EncryptionKey",
     "EncryptionSecret",
     "End",
@@ -87,6 +90,7 @@ __all__ = [
     "State",
     "Terms",
     "TimeError",
+    "UnavailableError",
     "Timing",
     "VersionError",
     "Window",

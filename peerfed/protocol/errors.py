@@ -1,9 +1,14 @@
-"""Every error the protocol core raises, split by who is at fault.
+"""Every error peerfed raises on purpose, split by who is at fault (spec §10).
 
     PeerfedError
-    ├── LocalError                 our own caller misused the API (a bug here, not an attack)
+    ├── LocalError                 this side is at fault: our caller, our operator, our own files
     │   ├── InvalidValue           a message built locally with a value the spec forbids
-    │   └── IllegalSend            a step this peer may not take in the connection's state
+    │   ├── IllegalSend            a step this peer may not take in the connection's state
+    │   └── (outside the core)     node.config.ConfigError, node.keys.KeyFileError,
+    │                              client.state.ClientError, client.keyring.KeyringError
+    ├── UnavailableError           nobody broke a rule; something needed is out of reach now: retry
+    │   └── (outside the core)     node.store.StorageError, node.federation.TransportError,
+    │                              client.transport.TransportError
     └── RemoteError                bytes or a message from outside broke the spec
         ├── EncodingError          not canonical msgpack (spec §2)
         ├── SizeError              over a size limit (spec §5.4)
@@ -13,11 +18,14 @@
         ├── TimeError              expired, too far in the future, or lifetime too long (spec §5.3)
         ├── SealError              a sealed payload cannot be opened (spec §7)
         ├── ConnectionStateError   a message the connection's state does not allow (spec §9)
-        └── RequestError           a request to a node refused: auth, rate, policy (spec §13.8)
+        ├── RequestError           a request to a node refused: auth, rate, policy (spec §13.8)
+        └── ForeignError           a refusal from another party with a code this version does not know
 
 Every RemoteError carries a stable wire ``code`` and the HTTP status a node answers with;
 the table lives in spec §10 and in ``ERROR_CODES`` below. The receive path raises only
-RemoteError: anything else escaping a decoder is a bug.
+RemoteError: anything else escaping a decoder is a bug. A code read off the wire goes through
+``RemoteError.from_wire``, so a newer or hostile node's unknown code can never crash a caller.
+UnavailableError is what a node answers ``node.unavailable`` for: the caller may try again.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ __all__ = [
     "ERROR_CODES",
     "ConnectionStateError",
     "EncodingError",
+    "ForeignError",
     "IllegalSend",
     "InvalidValue",
     "LocalError",
@@ -37,6 +46,7 @@ __all__ = [
     "SignatureError",
     "SizeError",
     "TimeError",
+    "UnavailableError",
     "VersionError",
 ]
 
@@ -105,6 +115,20 @@ class IllegalSend(LocalError):
         self.code = code
 
 
+class UnavailableError(PeerfedError):
+    """Nobody broke a rule: a database, a network path or another node is out of reach for now.
+
+    A node answers it with ``code`` and ``http_status``; whoever sent the request may retry.
+    """
+
+    def __init__(self, message: str, code: str = "node.unavailable") -> None:
+        if code not in ERROR_CODES:
+            raise AssertionError(f"unregistered error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.http_status = ERROR_CODES[code]
+
+
 class RemoteError(PeerfedError):
     """Input from outside (a peer, a node, the network) broke the spec."""
 
@@ -120,6 +144,18 @@ class RemoteError(PeerfedError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {str(self)!r})"
+
+    @staticmethod
+    def from_wire(code: object, message: object, http_status: int | None = None) -> RemoteError:
+        """The error another party reported as ``{"code", "message"}``, whatever it sent.
+
+        A registered code gives a plain RemoteError; anything else (a newer node's code, or
+        garbage) gives a ForeignError that keeps a printable, bounded copy of the code.
+        """
+        text = message if isinstance(message, str) else "refused"
+        if isinstance(code, str) and code in ERROR_CODES:
+            return RemoteError(text[:2000], code)
+        return ForeignError(text[:2000], code, http_status)
 
 
 class EncodingError(RemoteError):
@@ -156,3 +192,18 @@ class ConnectionStateError(RemoteError):
 
 class RequestError(RemoteError):
     default_code = "request.invalid"
+
+
+class ForeignError(RemoteError):
+    """A refusal whose code this version does not know (a newer node, or a hostile one).
+
+    ``code`` keeps what was sent, limited to 64 printable ASCII characters; ``http_status`` is
+    the status it came with, or 502 when there was none.
+    """
+
+    def __init__(self, message: str, code: object, http_status: int | None = None) -> None:
+        raw = code if isinstance(code, str) else "unknown"
+        printable = "".join(c for c in raw[:64] if " " < c < "\x7f") or "unknown"
+        PeerfedError.__init__(self, message)
+        self.code = printable
+        self.http_status = http_status if isinstance(http_status, int) and 400 <= http_status <= 599 else 502
