@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import Identity, RemoteError, crypto, sign
+from peerfed.protocol import Identity, RemoteError, sign, work
 from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import ClientAuth
 
@@ -22,15 +22,8 @@ __all__ = ["NodeAPI", "NodeUnreachable"]
 
 
 def solve_work(challenge: bytes, bits: int) -> str:
-    """Find a nonce whose BLAKE2b-256(challenge || nonce) starts with ``bits`` zero bits (spec §13.4)."""
-    person = crypto.personalisation("peerfed/work/v1")
-    counter = 0
-    while True:
-        nonce = counter.to_bytes(8, "big")
-        digest = crypto.blake2b_256(challenge + nonce, person)
-        if 256 - int.from_bytes(digest, "big").bit_length() >= bits:
-            return nonce.hex()
-        counter += 1
+    """The X-Peerfed-Work header for a challenge (spec §13.4), solved by the protocol core."""
+    return work.solve_work(challenge, bits).hex()
 
 
 class NodeUnreachable(UnavailableError):

@@ -41,8 +41,17 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.errors import UnavailableError
-from peerfed.protocol.node_bodies import ClientAuth, Erasure, FederationPolicy, NodeDocument, NodeKey, Registration
+from peerfed.protocol.node_bodies import (
+    ClientAuth,
+    Erasure,
+    FederationPolicy,
+    NodeDocument,
+    NodeKey,
+    Registration,
+    erased_hash,
+)
 from peerfed.protocol.sealing import MAX_SEALED_AGE
+from peerfed.protocol.work import check_work
 
 from .config import Config
 from .federation import NodeClient, TransportError, parse_document
@@ -58,28 +67,13 @@ log = logging.getLogger("peerfed.node")
 BATCH_KINDS = ("key-bundle", "listing", "withdrawal", "erasure", "takedown", "sealed")
 DOCUMENT_LIFETIME = 7 * 86_400
 DOCUMENT_REFRESH = 86_400
-_TOKEN_PERSON = crypto.personalisation("peerfed/token")
-_ITEM_PERSON = crypto.personalisation("peerfed/item")
-_WORK_PERSON = crypto.personalisation("peerfed/work/v1")
-_ERASED_PERSON = crypto.personalisation("peerfed/erased")
 PIPELINE = 4  # batches in flight to one destination once it has taken one
 _RETRYABLE = {"node.unavailable", "rate.limited", "federation.refused", "node.internal"}
 
 
 def token_hash(token: str) -> bytes:
-    return crypto.blake2b_256(token.encode("utf-8"), _TOKEN_PERSON)
-
-
-def erased_hash(peer: bytes) -> bytes:
-    """Tombstones hold this hash, not the erased peer's id (spec §13.6)."""
-    return crypto.blake2b_256(peer, _ERASED_PERSON)
-
-
-def work_bits(challenge: bytes, nonce: bytes) -> int:
-    """Leading zero bits of BLAKE2b-256(challenge || nonce), personalisation "peerfed/work/v1"."""
-    digest = crypto.blake2b_256(challenge + nonce, _WORK_PERSON)
-    value = int.from_bytes(digest, "big")
-    return 256 - value.bit_length()
+    """Session tokens and invite codes are kept only as this hash (spec §13.9)."""
+    return crypto.blake2b_256(token.encode("utf-8"), crypto.Person.TOKEN)
 
 
 def _header_text(value: str | None, code: str) -> str | None:
@@ -93,18 +87,9 @@ def _header_text(value: str | None, code: str) -> str | None:
     return value
 
 
-def check_work(challenge: bytes, work: str | None, bits: int) -> None:
-    try:
-        nonce = bytes.fromhex(work or "")
-    except ValueError:
-        nonce = b""
-    if not 1 <= len(nonce) <= 32 or work_bits(challenge, nonce) < bits:
-        raise RequestError(f"this node asks new peers for {bits} bits of proof of work (X-Peerfed-Work)", "auth.work")
-
-
 def item_key(raw: bytes) -> bytes:
     """The outbox's deduplication key for an item without an id of its own (key bundles)."""
-    return crypto.blake2b_256(raw, _ITEM_PERSON)
+    return crypto.blake2b_256(raw, crypto.Person.ITEM)
 
 
 def b64(data: bytes) -> str:

@@ -8,6 +8,8 @@ protocol's remote errors.
 
 from __future__ import annotations
 
+import enum
+
 import nacl.bindings as sodium
 import nacl.exceptions
 import nacl.signing
@@ -26,6 +28,7 @@ __all__ = [
     "ed25519_public_from_seed",
     "ed25519_sign",
     "ed25519_verify",
+    "Person",
     "personalisation",
     "x25519",
     "x25519_public",
@@ -46,7 +49,22 @@ def personalisation(label: str) -> bytes:
     return raw + bytes(16 - len(raw))
 
 
-def blake2b_256(data: bytes, person: bytes) -> bytes:
+class Person(bytes, enum.Enum):
+    """Every BLAKE2b personalisation peerfed uses, in one table (spec §3.1); no label is used twice."""
+
+    ID = personalisation("peerfed/id/v1")  # ids of signed objects (§5.2)
+    PEER_ID = personalisation("peerfed/peer-id")  # the peer id checksum (§4.2)
+    SEAL = personalisation("peerfed/seal/v1")  # the sealing key (§7.1)
+    SEALED_ID = personalisation("peerfed/sealed")  # ids of sealed messages (§7.1)
+    BODY = personalisation("peerfed/body/v1")  # the body hash of a node request (§13.3)
+    WORK = personalisation("peerfed/work/v1")  # proof of work for joining (§13.4)
+    ERASED = personalisation("peerfed/erased")  # erasure tombstones (§13.6)
+    # A node's own, never sent: its digests only index the node's database (§13.9).
+    TOKEN = personalisation("peerfed/token")  # session tokens and invite codes at rest
+    ITEM = personalisation("peerfed/item")  # the outbox key of an item without an id
+
+
+def blake2b_256(data: bytes, person: Person) -> bytes:
     """Unkeyed BLAKE2b with a 32-byte digest, no salt, and a 16-byte personalisation."""
     return sodium.crypto_generichash_blake2b_salt_personal(data, digest_size=32, key=b"", salt=bytes(16), person=person)
 

@@ -47,7 +47,7 @@ FRAMING_VERSION = 1
 MAX_ENVELOPE_BYTES = 65_536
 CLOCK_SKEW = 300
 HEADER_BYTES = 1 + crypto.KEY_BYTES + crypto.SIGNATURE_BYTES
-_ID_PERSON = crypto.personalisation("peerfed/id/v1")
+_ID_PERSON = crypto.Person.ID
 
 
 class Context(enum.StrEnum):

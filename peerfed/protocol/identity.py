@@ -17,7 +17,7 @@ from .errors import InvalidValue, SchemaError
 __all__ = ["EncryptionKey", "EncryptionSecret", "Identity", "PeerId"]
 
 _PEER_PREFIX = "pf1"
-_CHECKSUM_PERSON = crypto.personalisation("peerfed/peer-id")
+_CHECKSUM_PERSON = crypto.Person.PEER_ID
 
 
 class _PublicKey:

@@ -28,10 +28,11 @@ __all__ = [
     "Resource",
     "body_hash",
     "check_url",
+    "erased_hash",
 ]
 
 DAY = 86_400
-_BODY_PERSON = crypto.personalisation("peerfed/body/v1")
+_BODY_PERSON = crypto.Person.BODY
 _LIMIT_NAME = VOCAB
 
 
@@ -61,6 +62,11 @@ def check_url(value: object, name: str) -> str:
     if not url.startswith(("https://", "http://")) or url.endswith("/") or "?" in url or "#" in url:
         raise InvalidValue(f"{name} must be an http(s) URL without a trailing slash, query or fragment")
     return url
+
+
+def erased_hash(peer: bytes) -> bytes:
+    """What an erasure tombstone keeps instead of the erased peer's id (spec §13.6)."""
+    return crypto.blake2b_256(peer, crypto.Person.ERASED)
 
 
 def body_hash(body: bytes) -> bytes:

@@ -50,8 +50,8 @@ MAX_PADDED = 57_344
 _PREFIX = 4
 _HEAD = 1 + 32 + 32  # version, recipient key, ephemeral key
 _OVERHEAD = _HEAD + crypto.AEAD_NONCE_BYTES + crypto.AEAD_TAG_BYTES
-_KEY_PERSON = crypto.personalisation("peerfed/seal/v1")
-_SEALED_ID_PERSON = crypto.personalisation("peerfed/sealed")
+_KEY_PERSON = crypto.Person.SEAL
+_SEALED_ID_PERSON = crypto.Person.SEALED_ID
 _AAD_CONTEXT = b"peerfed/v1/seal\x00"
 
 

@@ -58,7 +58,7 @@ from hypothesis import strategies as st
 from peerfed.client.transport import NodeAPI, solve_work
 from peerfed.node.federation import sign_request
 from peerfed.node.limits import RateLimiter
-from peerfed.node.service import BATCH_KINDS, erased_hash, token_hash, work_bits
+from peerfed.node.service import BATCH_KINDS, token_hash
 from peerfed.protocol import (
     ERROR_CODES,
     ClientAuth,
@@ -80,8 +80,9 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.envelope import _frame
-from peerfed.protocol.node_bodies import body_hash
+from peerfed.protocol.node_bodies import body_hash, erased_hash
 from peerfed.protocol.sealing import HOUR, MAX_SEALED_AGE, padded_length
+from peerfed.protocol.work import work_bits
 
 from ..node.harness import DAY, Clock, TestNode, federate
 from ..protocol.test_fuzz import ENCODINGS, MARKERS, SPECIAL

@@ -1,0 +1,41 @@
+"""Proof of work for joining a node (spec §13.4): counting zero bits, checking and solving.
+
+A node may ask a peer that is not yet a member for a nonce such that
+BLAKE2b-256(challenge || nonce, personalisation ``peerfed/work/v1``) begins with ``bits`` zero
+bits. Pure functions: the solver is a plain loop, its cost the caller's choice of ``bits``.
+"""
+
+from __future__ import annotations
+
+from .crypto import Person, blake2b_256
+from .errors import RequestError
+
+__all__ = ["MAX_NONCE_BYTES", "check_work", "solve_work", "work_bits"]
+
+MAX_NONCE_BYTES = 32
+
+
+def work_bits(challenge: bytes, nonce: bytes) -> int:
+    """Leading zero bits of BLAKE2b-256(challenge || nonce), counted from the first byte's top bit."""
+    digest = blake2b_256(challenge + nonce, Person.WORK)
+    return 256 - int.from_bytes(digest, "big").bit_length()
+
+
+def check_work(challenge: bytes, work: str | None, bits: int) -> None:
+    """Raise RequestError ``auth.work`` unless ``work`` is 1-32 bytes of hex with enough zero bits."""
+    try:
+        nonce = bytes.fromhex(work or "")
+    except ValueError:
+        nonce = b""
+    if not 1 <= len(nonce) <= MAX_NONCE_BYTES or work_bits(challenge, nonce) < bits:
+        raise RequestError(f"this node asks new peers for {bits} bits of proof of work (X-Peerfed-Work)", "auth.work")
+
+
+def solve_work(challenge: bytes, bits: int) -> bytes:
+    """The first 8-byte big-endian counter whose digest has ``bits`` zero bits (about 2**bits tries)."""
+    counter = 0
+    while True:
+        nonce = counter.to_bytes(8, "big")
+        if work_bits(challenge, nonce) >= bits:
+            return nonce
+        counter += 1
