@@ -1,4 +1,4 @@
-"""The ``peerfed`` command: run a node (``serve``), manage it (``admin``), and small checks.
+"""The ``peerfed`` command (spec §13 node, §4.2 peer ids): ``serve``, ``admin``, and small checks.
 
 The peer's verbs (offer, browse, reach, ...) live in ``peerfed.client``.
 """

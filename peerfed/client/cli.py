@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from peerfed.protocol import Listing, PeerfedError, Terms, Window, pack, unpack
-from peerfed.protocol.messages import Format
+from peerfed.protocol.listings import Format
 
 from . import keyring as kr
 from .peer import DAY, Peer, SyncReport

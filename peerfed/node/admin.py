@@ -1,4 +1,4 @@
-"""`peerfed admin --data DIR ...`: the operator's moderation and federation tools (spec §13.10).
+"""The operator's `peerfed admin` tools: reports, members, invites, federation (spec §13.5, §13.7).
 
 It works on the node's database directly, so it runs beside a live node (SQLite WAL allows
 it); a running node picks up federation changes within a minute.

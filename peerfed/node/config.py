@@ -1,4 +1,4 @@
-"""Node settings: defaults, then a TOML file, then environment variables, then flags.
+"""Node settings, the policies and limits its document publishes (spec §13.2): defaults, TOML, env, flags.
 
 Every setting has a safe default, so `peerfed serve` alone runs a private node on loopback
 with its data in ./peerfed-data. Environment variables are PEERFED_<NAME> in upper case

@@ -1,4 +1,4 @@
-"""The node's signing key: made on first run, kept in a 0600 file, reused after, rotatable.
+"""The node's signing key (spec §13.2 keys): made on first run, kept in a 0600 file, rotatable.
 
 The key file holds the 32-byte Ed25519 seed in hex. Previous public keys stay listed in the
 node document for a week after a rotation (spec §13.2), so requests signed just before a

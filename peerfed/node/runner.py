@@ -1,4 +1,4 @@
-"""Serving the app: an aiohttp runner whose HTTP-level refusals also speak the spec's error format.
+"""Serving the app (spec §13.1): an aiohttp runner whose HTTP-level refusals speak the error format.
 
 aiohttp answers requests it cannot parse (a request line over 8,190 bytes, a malformed header)
 itself, before any middleware runs, with a plain-text 400 and an ERROR log line. Those are hostile

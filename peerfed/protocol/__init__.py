@@ -1,8 +1,9 @@
-"""peerfed's protocol core, sans I/O: bytes in, values or typed errors out.
+"""peerfed's protocol core (spec §2-§13), sans I/O: bytes in, values or typed errors out.
 
 It reads no clock and does no I/O; time is always an argument. The modules map onto the
 spec's sections: ``encoding`` (§2), ``crypto`` (§3), ``identity`` (§4), ``envelope`` (§5),
-``messages`` (§6, §8), ``sealing`` (§7), ``connection`` (§9), ``errors`` (§10).
+``listings`` (§4.3, §6), ``messages`` (§8), ``sealing`` (§7), ``connection`` (§9), ``errors`` (§10), ``node_bodies``
+(§13.2-§13.6) and ``work`` (§13.4).
 """
 
 from .connection import TRANSITIONS, Connection, Side, State
@@ -28,21 +29,8 @@ from .errors import (
     VersionError,
 )
 from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
-from .messages import (
-    Agreement,
-    End,
-    Format,
-    KeyBundle,
-    Kind,
-    Listing,
-    Message,
-    ReachOut,
-    Response,
-    Terms,
-    Timing,
-    Window,
-    Withdrawal,
-)
+from .listings import Format, KeyBundle, Kind, Listing, Timing, Window, Withdrawal
+from .messages import Agreement, End, Message, ReachOut, Response, Terms
 from .node_bodies import ClientAuth, Erasure, NodeDocument, NodeRequest
 from .sealing import Opened, Sealed, check_hour, open_sealed, padded_length, parse_sealed, seal
 

@@ -42,7 +42,7 @@ AEAD_TAG_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES
 
 
 def personalisation(label: str) -> bytes:
-    """A BLAKE2b personalisation: the ASCII label, zero-padded to 16 bytes (spec §3.2)."""
+    """A BLAKE2b personalisation: the ASCII label, zero-padded to 16 bytes (spec §3.1)."""
     raw = label.encode("ascii")
     if len(raw) > 16:
         raise InvalidValue(f"personalisation {label!r} is longer than 16 bytes")

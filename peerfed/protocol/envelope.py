@@ -7,7 +7,7 @@ Every signed object has one layout, whatever it carries:
     signed  = context || 0x00 || version || author || payload
     id      = BLAKE2b-256(signed, personalisation "peerfed/id/v1")
 
-The context string names the use (spec §3.3), so bytes signed for one use never verify as
+The context string names the use (spec §3.2), so bytes signed for one use never verify as
 another. ``open_signed`` verifies the signature over the exact received bytes before it
 unpacks anything, and checks in the order the spec fixes, so every implementation reports
 the same error code for the same bad input.
@@ -23,7 +23,8 @@ from . import crypto
 from .encoding import pack, unpack
 from .errors import EncodingError, InvalidValue, SchemaError, SizeError, TimeError, VersionError
 from .identity import Identity, PeerId
-from .messages import BODY_TYPES, MAX_TIMESTAMP
+from .listings import MAX_TIMESTAMP
+from .messages import BODY_TYPES
 from .messages import Body as PeerBody
 from .node_bodies import NODE_BODY_TYPES, ClientAuth, Erasure, NodeDocument, NodeRequest
 
@@ -51,7 +52,7 @@ _ID_PERSON = crypto.Person.ID
 
 
 class Context(enum.StrEnum):
-    """Domain-separation strings, one per use of a signature (spec §3.3)."""
+    """Domain-separation strings, one per use of a signature (spec §3.2)."""
 
     ENVELOPE = "peerfed/v1/envelope"
     KEY_BUNDLE = "peerfed/v1/key-bundle"

@@ -48,7 +48,7 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.encoding import MAX_DEPTH, Value
-from peerfed.protocol.messages import MAX_TIMESTAMP
+from peerfed.protocol.listings import MAX_TIMESTAMP
 from peerfed.protocol.node_bodies import (
     ClientAuth,
     Emergency,
