@@ -81,7 +81,7 @@ class DemoNode:
 
     async def mailbox_view(self, peer: Peer) -> list[tuple[int, bytes]]:
         rows = await self.node.store.mailbox_items(bytes(peer.id), 0, 100, self.node.now())
-        return [(len(raw), raw) for _, _, raw, _ in rows]
+        return [(len(item.raw), item.raw) for item in rows]
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -133,7 +133,7 @@ async def story(root: Path) -> None:
 
 async def _active(node: Node, url: str) -> bool:
     status = await node.store.node(url)
-    return status is not None and status["status"] == "active"
+    return status is not None and status.status == "active"
 
 
 async def _conversation(a: DemoNode, b: DemoNode, ana: Peer, ben: Peer) -> None:

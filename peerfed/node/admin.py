@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from peerfed.protocol.node_bodies import check_url
 from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
 from .keys import load_or_create_key, rotate_key
 from .service import token_hash
-from .storage import Store
+from .store import MemberStatus, NodeStatus, OutboxItem, ReportStatus, ReportTarget, Store
 
 __all__ = ["add_admin_parser", "run_admin"]
 
@@ -117,30 +118,40 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
     group, action = args.group, getattr(args, "action", None)
     if group == "listings" and action == "list":
         return [
-            {"id": i.hex(), "author": PeerId(a).text, "kind": k, "origin": o or "local", "expires_at": e}
-            for i, a, k, o, e in await store.listings_page(args.limit)
+            {
+                "id": s.id.hex(),
+                "author": PeerId(s.author).text,
+                "kind": s.kind,
+                "origin": s.origin or "local",
+                "expires_at": s.expires_at,
+            }
+            for s in await store.listings_page(args.limit)
         ]
     if group == "listings" and action == "remove":
         listing = bytes.fromhex(args.listing)
         held = await store.listing(listing)
         if held is None:
             return {"ok": False, "message": "no such listing"}
-        outbox = [] if held[1] else [(n["url"], "takedown", listing, listing) for n in await store.nodes("active")]
+        outbox = (
+            []
+            if held.origin
+            else [OutboxItem(n.url, "takedown", listing, listing) for n in await store.nodes(NodeStatus.ACTIVE)]
+        )
         await store.remove_listing(listing, outbox, now)
         return {"message": f"removed {args.listing}" + (f"; telling {len(outbox)} nodes" if outbox else "")}
     if group == "reports" and action == "list":
-        rows = await store.reports(status=None if args.all else "open")
+        rows = await store.reports(status=None if args.all else ReportStatus.OPEN)
         return [
             {
-                "id": r["id"],
-                "about": r["target_kind"],
-                "target": (PeerId(r["target"]).text if r["target_kind"] == "peer" else r["target"].hex())
-                if r["target"]
+                "id": r.id,
+                "about": r.target_kind,
+                "target": (PeerId(r.target).text if r.target_kind == ReportTarget.PEER else r.target.hex())
+                if r.target
                 else None,
-                "reason": r["reason"],
-                "disclosed": len(_unpack_list(r["disclosed"])),
-                "status": r["status"],
-                "outcome": r["outcome"],
+                "reason": r.reason,
+                "disclosed": len(_unpack_list(r.disclosed)),
+                "status": r.status,
+                "outcome": r.outcome,
             }
             for r in rows
         ]
@@ -159,11 +170,17 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
         return {"ok": ok, "message": "revoked" if ok else "no such invite"}
     if group == "invites" and action == "list":
         return [
-            {"invite": h.hex()[:12], "uses_left": u, "expires_at": e, "revoked": bool(r), "note": n}
-            for h, _, e, u, r, n in await store.invites()
+            {
+                "invite": i.code_hash.hex()[:12],
+                "uses_left": i.uses_left,
+                "expires_at": i.expires_at,
+                "revoked": i.revoked,
+                "note": i.note,
+            }
+            for i in await store.invites()
         ]
     if group == "federation" and action == "list":
-        return await store.nodes()
+        return [dataclasses.asdict(n) for n in await store.nodes()]
     if group == "federation" and action in ("add", "allow"):
         url = check_url(args.url.rstrip("/"), "url")
         await store.set_node_status(url, "requested", now)
@@ -175,13 +192,20 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
         return {"message": f"{url}: blocked ({dropped} queued items dropped)"}
     if group == "federation" and action == "failures":
         return [
-            {"destination": d, "kind": k, "item": i.hex()[:16], "queued_at": c, "attempts": a, "error": e}
-            for d, k, i, c, a, e in await store.gave_up()
+            {
+                "destination": g.destination,
+                "kind": g.kind,
+                "item": g.item.hex()[:16],
+                "queued_at": g.created_at,
+                "attempts": g.attempts,
+                "error": g.last_error,
+            }
+            for g in await store.gave_up()
         ]
     if group == "members" and action == "list":
         return [
-            {"peer": PeerId(p).text, "status": s, "joined_at": j, "moved_to": m}
-            for p, s, j, m in await store.members("pending" if args.pending else None)
+            {"peer": PeerId(m.peer).text, "status": m.status, "joined_at": m.joined_at, "moved_to": m.moved_to}
+            for m in await store.members(MemberStatus.PENDING if args.pending else None)
         ]
     if group == "members" and action == "approve":
         peer = PeerId.from_text(args.peer)
@@ -189,7 +213,7 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
         return {"message": f"{peer.text} approved; they can sign in now"}
     if group == "keys" and action == "show":
         identity, _ = load_or_create_key(args.data)
-        return {"key": identity.peer_id.hex, "previous": [k.hex() for k, _, _ in await store.own_keys()]}
+        return {"key": identity.peer_id.hex, "previous": [k.key.hex() for k in await store.own_keys()]}
     if group == "keys" and action == "rotate":
         old, new = rotate_key(args.data)
         await store.record_own_key(bytes(old.peer_id), now - 300, now + 7 * 86_400)

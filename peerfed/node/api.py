@@ -24,6 +24,7 @@ from peerfed.protocol.node_bodies import check_url
 
 from .federation import verify_request
 from .service import Node, b64
+from .store import NodeStatus
 
 __all__ = ["NODE", "error_middleware", "routes"]
 
@@ -251,8 +252,8 @@ async def get_listing(request: web.Request) -> web.Response:
         if await node.store.was_withdrawn(listing_id):
             raise RequestError("that listing was withdrawn", "gone")
         raise RequestError("no such listing here", "not_found")
-    open_signed(held[0], context=Context.ENVELOPE, now=node.now())  # time.expired once it has lapsed
-    return web.json_response({"listing": b64(held[0]), "origin": held[1] or node.url})
+    open_signed(held.raw, context=Context.ENVELOPE, now=node.now())  # time.expired once it has lapsed
+    return web.json_response({"listing": b64(held.raw), "origin": held.origin or node.url})
 
 
 @routes.get("/api/v1/directory")
@@ -464,11 +465,11 @@ async def get_reports(request: web.Request) -> web.Response:
         {
             "reports": [
                 {
-                    "id": r["id"],
-                    "target_kind": r["target_kind"],
-                    "status": r["status"],
-                    "outcome": r["outcome"],
-                    "created_at": r["created_at"],
+                    "id": r.id,
+                    "target_kind": r.target_kind,
+                    "status": r.status,
+                    "outcome": r.outcome,
+                    "created_at": r.created_at,
                 }
                 for r in rows
             ]
@@ -499,7 +500,7 @@ async def from_active_node(request: web.Request) -> str:
     """A verified GET from a node this one federates with (federation.refused otherwise)."""
     origin = await from_node(request, b"")
     known = await node_of(request).store.node(origin)
-    if known is None or known["status"] != "active":
+    if known is None or known.status != NodeStatus.ACTIVE:
         raise RequestError("this node does not federate with you", "federation.refused")
     return origin
 

@@ -22,7 +22,7 @@ from .config import Config
 from .federation import NodeClient
 from .keys import load_or_create_key
 from .service import Node
-from .storage import Store
+from .store import Store
 
 __all__ = ["DATABASE_FILE", "create_app", "purge_once"]
 

@@ -1,7 +1,7 @@
 """What a node does, independent of HTTP: join, publish, search, deliver, federate, erase (spec §13).
 
 Handlers in ``api.py`` parse a request and call one method here; the methods check the input
-with the protocol core, store it through ``storage.Store``, queue federation work in the same
+with the protocol core, store it through ``store.Store``, queue federation work in the same
 transaction, and return plain values. Everything that arrives from outside is treated as hostile.
 """
 
@@ -58,7 +58,7 @@ from .federation import NodeClient, TransportError, parse_document
 from .limits import RateLimiter
 from .opener import Opener
 from .retry import breaker_until, gives_up, next_attempt
-from .storage import OutboxRow, Store
+from .store import Delivery, MemberStatus, NodeStatus, OutboxItem, OutboxRow, OwnKey, Store
 
 __all__ = ["BATCH_KINDS", "Node", "listing_card", "listing_facets"]
 
@@ -165,7 +165,7 @@ class Node:
         self.live: dict[bytes, set[Callable[[dict[str, Any]], None]]] = defaultdict(set)
         self._rng = rng or random.Random()
         self._document: tuple[bytes, int] | None = None
-        self._previous_keys: list[tuple[bytes, int, int]] = []
+        self._previous_keys: list[OwnKey] = []
         self._discovering: dict[str, float] = {}
         self._documents: OrderedDict[str, tuple[bytes, int, list[tuple[bytes, int, int]]]] = OrderedDict()
 
@@ -177,10 +177,10 @@ class Node:
         now = self.now()
         own = bytes(self.identity.peer_id)
         await self.store.record_own_key(own, now - CLOCK_SKEW, 2**40 - 1)
-        self._previous_keys = [k for k in await self.store.own_keys() if k[0] != own and k[2] > now]
+        self._previous_keys = [k for k in await self.store.own_keys() if k.key != own and k.valid_until > now]
         for url in self.config.federate:
             node = await self.store.node(url)
-            if node is None or node["status"] not in ("active", "blocked"):
+            if node is None or node.status not in (NodeStatus.ACTIVE, NodeStatus.BLOCKED):
                 await self.store.set_node_status(url, "requested", now)
 
     # --- the node document -------------------------------------------------------------------
@@ -192,7 +192,7 @@ class Node:
             return self._document[0]
         c = self.config
         keys = [NodeKey(bytes(self.identity.peer_id), now - CLOCK_SKEW, now + DOCUMENT_LIFETIME + DOCUMENT_REFRESH)]
-        keys += [NodeKey(k, start, until) for k, start, until in self._previous_keys[:7]]
+        keys += [NodeKey(k.key, k.valid_from, k.valid_until) for k in self._previous_keys[:7]]
         doc = NodeDocument(
             url=self.url,
             name=c.name,
@@ -248,7 +248,7 @@ class Node:
         if await self.store.is_erased(erased_hash(peer), now):
             raise RequestError("this key erased itself here; use a new identity", "gone")
         member = await self.store.member(peer)
-        joining = member is None or member[0] == "pending"
+        joining = member is None or member.status == MemberStatus.PENDING
         # The invite and work headers matter only to a peer who is joining; a member ignores them.
         invite = _header_text(invite, "auth.invite") if joining else None
         if joining and self.config.join_work_bits and not invite:
@@ -259,9 +259,9 @@ class Node:
         if member is None or joining:
             self.limiter.hit("join", address, limit=self.config.join_per_hour, window=3600, now=now)
             await self._join(peer, invite, now, pending=member is not None)
-        elif member[0] == "moved":
-            raise RequestError(f"this peer moved to {member[1]}", "auth.forbidden")
-        elif member[0] != "member":
+        elif member.status == MemberStatus.MOVED:
+            raise RequestError(f"this peer moved to {member.moved_to}", "auth.forbidden")
+        elif member.status != MemberStatus.MEMBER:
             raise RequestError("this peer may not use this node", "auth.forbidden")
         token = base64.urlsafe_b64encode(nacl.utils.random(32)).decode("ascii").rstrip("=")
         expires = now + self.config.session_ttl
@@ -315,9 +315,9 @@ class Node:
         if found is None and self.client is not None:
             for node in await self.store.nodes("active"):
                 try:
-                    answer = await self.client.request("GET", node["url"], f"/federation/v1/keys/{peer.text}")
+                    answer = await self.client.request("GET", node.url, f"/federation/v1/keys/{peer.text}")
                     raw = base64.b64decode(answer["key_bundle"])
-                    await self.ingest(node["url"], "key-bundle", raw)
+                    await self.ingest(node.url, "key-bundle", raw)
                 except (TransportError, RemoteError, KeyError, TypeError, ValueError):
                     continue
                 found = await self.store.key_bundle(bytes(peer), self.now())
@@ -325,15 +325,15 @@ class Node:
                     break
         if found is None:
             raise RequestError("no current key bundle for this peer", "not_found")
-        return found[0], found[1] or self.url
+        return found.raw, found.origin or self.url
 
     async def local_key_bundle(self, peer: PeerId) -> bytes:
         """The bundle of one of this node's own peers, for another node that asks."""
         member = await self.store.member(bytes(peer))
         found = await self.store.key_bundle(bytes(peer), self.now())
-        if member is None or member[0] != "member" or found is None or found[1] is not None:
+        if member is None or member.status != MemberStatus.MEMBER or found is None or found.origin is not None:
             raise RequestError("no such peer here", "not_found")
-        return found[0]
+        return found.raw
 
     # --- listings --------------------------------------------------------------------------
 
@@ -379,11 +379,11 @@ class Node:
             entry=directory_entry(env),
         )
 
-    async def _withdraw(self, env: Envelope, outbox: list[tuple[str, str, bytes, bytes]]) -> bool:
+    async def _withdraw(self, env: Envelope, outbox: list[OutboxItem]) -> bool:
         withdrawal = env.body
         assert isinstance(withdrawal, Withdrawal)
         held = await self.store.listing(withdrawal.listing)
-        if held is not None and held[2] != bytes(env.author):
+        if held is not None and held.author != bytes(env.author):
             raise RequestError("only a listing's author can withdraw it", "auth.forbidden")
         return await self.store.withdraw(withdrawal.listing, bytes(env.author), env.expires_at, outbox, self.clock())
 
@@ -419,7 +419,8 @@ class Node:
         rows = await self.store.search(now=now, kind=kind, timing=timing, facets=facets, before=before, limit=limit)
         parts = []
         texts: dict[Any, str] = {None: "null", self.url: json.dumps(self.url)}  # each encoded once per answer
-        for seq, raw, origin, entry, bundle in rows:
+        for row in rows:
+            seq, raw, origin, entry, bundle = row.seq, row.raw, row.origin, row.entry, row.key_bundle
             if entry is None:  # stored before schema 2
                 entry = directory_entry(open_signed(raw, context=Context.ENVELOPE, now=now))
             if origin not in texts:
@@ -430,7 +431,7 @@ class Node:
                 f'{entry[:-1]},"listing":"{b64(raw)}","origin":{texts[origin] if origin else texts[self.url]},'
                 f'"key_bundle":{texts[bundle]},"cursor":{seq}}}'
             )
-        following = rows[-1][0] if len(rows) == limit else None
+        following = rows[-1].seq if len(rows) == limit else None
         return '{"listings":[' + ",".join(parts) + '],"next":' + json.dumps(following) + "}"
 
     # --- sealed messages ---------------------------------------------------------------------
@@ -456,9 +457,9 @@ class Node:
             if status is not None:
                 return sealed.id, status
             bundle = await self.store.key_bundle(mailbox, now)
-            if bundle is None or bundle[1] is None:
+            if bundle is None or bundle.origin is None:
                 raise RequestError("the recipient's home node is unknown; name it", "not_found")
-            destination = bundle[1]
+            destination = bundle.origin
         return sealed.id, await self._route_sealed(sealed.id, mailbox, sealed.hour, raw, destination)
 
     async def _route_sealed(self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes, destination: str) -> str:
@@ -481,15 +482,16 @@ class Node:
             seen_until=hour + MAX_SEALED_AGE + 3600,
             cap=self.config.mailbox_cap,
         )
-        if result == "absent":
+        if result.status is Delivery.ABSENT:
             return None
-        if isinstance(result, tuple):
-            return await self._forward(sealed_id, hour, raw, result[1])
-        if result == "duplicate":
+        if result.status is Delivery.MOVED:
+            assert result.moved_to is not None  # a move always names the new node
+            return await self._forward(sealed_id, hour, raw, result.moved_to)
+        if result.status is Delivery.DUPLICATE:
             return "duplicate"
-        if result == "full":
+        if result.status is Delivery.FULL:
             raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
-        self._notify(mailbox, {"seq": result, "id": sealed_id.hex(), "sealed": b64(raw), "received_at": now})
+        self._notify(mailbox, {"seq": result.seq, "id": sealed_id.hex(), "sealed": b64(raw), "received_at": now})
         return "delivered"
 
     async def _forward(self, sealed_id: bytes, hour: int, raw: bytes, destination: str) -> str:
@@ -509,7 +511,7 @@ class Node:
 
     async def mailbox(self, peer: PeerId, after: int, limit: int) -> list[dict[str, Any]]:
         rows = await self.store.mailbox_items(bytes(peer), after, max(1, min(limit, 500)), self.now())
-        return [{"seq": s, "id": i.hex(), "sealed": b64(raw), "received_at": at} for s, i, raw, at in rows]
+        return [{"seq": m.seq, "id": m.id.hex(), "sealed": b64(m.raw), "received_at": m.received_at} for m in rows]
 
     async def ack(self, peer: PeerId, ids: Iterable[str]) -> int:
         try:
@@ -526,7 +528,7 @@ class Node:
         if to == self.url:
             raise RequestError("that is this node", "request.invalid")
         node = await self.store.node(to)
-        if node is None or node["status"] != "active":
+        if node is None or node.status != NodeStatus.ACTIVE:
             raise RequestError(f"this node does not federate with {to}", "federation.refused")
         moved = await self.store.move_mailbox(bytes(peer), to, "sealed", self.now())
         self.wakeup.set()
@@ -576,7 +578,7 @@ class Node:
         """Another node asks to federate. Open policy: accepted now. Otherwise an operator decides."""
         now = self.now()
         node = await self.store.node(origin)
-        status = node["status"] if node else None
+        status = node.status if node else None
         if status == "blocked":
             raise RequestError("this node does not federate with you", "federation.refused")
         cached = self._documents.pop(origin, None)
@@ -597,7 +599,7 @@ class Node:
 
     async def ingest_batch(self, origin: str, body: bytes) -> list[dict[str, Any]]:
         node = await self.store.node(origin)
-        if node is None or node["status"] not in ("active", "requested"):
+        if node is None or node.status not in (NodeStatus.ACTIVE, NodeStatus.REQUESTED):
             raise RequestError("this node does not federate with you (yet)", "federation.refused")
         items = unpack(body)
         if not isinstance(items, list) or not 1 <= len(items) <= self.config.batch_size:
@@ -645,7 +647,7 @@ class Node:
             if await self.store.is_erased(erased_hash(bytes(env.author)), now):
                 raise RequestError("that peer was erased", "gone")
             local = await self.store.member(bytes(env.author))
-            if local is not None and local[0] == "member":
+            if local is not None and local.status == MemberStatus.MEMBER:
                 return "duplicate"  # our own peers' keys are published here, not pushed to us
             assert isinstance(env.body, KeyBundle)
             stored = await self.store.put_key_bundle(bytes(env.author), raw, env.created_at, env.expires_at, origin)
@@ -656,7 +658,7 @@ class Node:
             held = await self.store.listing(raw)
             if held is None:
                 return "duplicate"
-            if held[1] != origin:
+            if held.origin != origin:
                 raise RequestError("only a listing's home node can take it down", "auth.forbidden")
             await self.store.remove_listing(raw, [], self.clock())
             return "ok"
@@ -675,15 +677,15 @@ class Node:
         now = self.now()
         rows = await self.store.local_listings_after(after, now, max(1, min(limit, 500)))
         items = []
-        for seq, raw, author in rows:
-            bundle = await self.store.key_bundle(author, now)
-            items.append({"seq": seq, "listing": b64(raw), "key_bundle": b64(bundle[0]) if bundle else None})
-        return items, rows[-1][0] if rows else after
+        for row in rows:
+            bundle = await self.store.key_bundle(row.author, now)
+            items.append({"seq": row.seq, "listing": b64(row.raw), "key_bundle": b64(bundle.raw) if bundle else None})
+        return items, rows[-1].seq if rows else after
 
     # --- federation: outbound ------------------------------------------------------------------
 
-    async def _to_federation(self, kind: str, item: bytes, raw: bytes) -> list[tuple[str, str, bytes, bytes]]:
-        return [(n["url"], kind, item, raw) for n in await self.store.nodes("active")]
+    async def _to_federation(self, kind: str, item: bytes, raw: bytes) -> list[OutboxItem]:
+        return [OutboxItem(n.url, kind, item, raw) for n in await self.store.nodes("active")]
 
     async def key_owner(self, key: bytes, now: int) -> str | None:
         owner = await self.store.node_for_key(key, now)
@@ -699,7 +701,7 @@ class Node:
         if self.client is None:
             return
         node = await self.store.node(url)
-        if node is not None and node["status"] == "blocked":
+        if node is not None and node.status == NodeStatus.BLOCKED:
             raise RequestError("this node does not federate with you", "federation.refused")
         now = self.clock()
         if now - self._discovering.get(url, -1e9) < 10:
@@ -729,23 +731,21 @@ class Node:
             return
         for node in await self.store.nodes("requested"):
             try:
-                answer = await self.client.request(
-                    "POST", node["url"], "/federation/v1/follow", b"{}", "application/json"
-                )
+                answer = await self.client.request("POST", node.url, "/federation/v1/follow", b"{}", "application/json")
                 if isinstance(answer, dict) and answer.get("status") == "active":
-                    await self.store.set_node_status(node["url"], "active", self.now())
-                    log.info("federating with %s", node["url"])
+                    await self.store.set_node_status(node.url, "active", self.now())
+                    log.info("federating with %s", node.url)
             except (TransportError, RemoteError) as exc:
-                log.warning("federation request to %s failed: %s", node["url"], exc)
+                log.warning("federation request to %s failed: %s", node.url, exc)
         # Catch up with every federated node: what was published before we federated, or
         # while a push could not reach us. Cheap when there is nothing new.
         for node in await self.store.nodes("active"):
-            if node["breaker_until"] > self.clock():
+            if node.breaker_until > self.clock():
                 continue
             try:
-                await self.pull(node["url"])
+                await self.pull(node.url)
             except (TransportError, RemoteError) as exc:
-                log.info("catch-up from %s failed: %s", node["url"], exc)
+                log.info("catch-up from %s failed: %s", node.url, exc)
 
     async def pull(self, url: str) -> int:
         """Catch up on listings published at ``url`` since the last pull."""
@@ -753,7 +753,7 @@ class Node:
         node = await self.store.node(url)
         if node is None:
             return 0
-        cursor, taken = node["pull_cursor"], 0
+        cursor, taken = node.pull_cursor, 0
         for _ in range(100):
             answer = await self.client.request("GET", url, f"/federation/v1/listings?after={cursor}&limit=200")
             items = answer.get("items", []) if isinstance(answer, dict) else []
@@ -794,10 +794,10 @@ class Node:
         size = self.config.batch_size
         batches = [items[start : start + size] for start in range(0, len(items), size)]
         before = await self.store.node(destination)
-        failures = before["failures"] if before else 0
+        failures = before.failures if before else 0
         finished = await self._send_batch(destination, batches[0], now)
         after = await self.store.node(destination)
-        if len(batches) == 1 or (after["failures"] if after else 0) > failures:
+        if len(batches) == 1 or (after.failures if after else 0) > failures:
             return finished
         gate = asyncio.Semaphore(PIPELINE)
 
@@ -839,7 +839,7 @@ class Node:
                 log.warning("%s refused a batch of %d: %s", destination, len(rows), exc)
                 return len(expired) + len(rows)
             node = await self.store.node(destination)
-            failures = (node["failures"] if node else 0) + 1
+            failures = (node.failures if node else 0) + 1
             until = breaker_until(failures, now, threshold=self.config.breaker_threshold)
             if node:
                 await self.store.node_result(destination, False, int(now), str(exc)[:300], until)

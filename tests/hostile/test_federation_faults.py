@@ -159,9 +159,9 @@ def test_a_peer_down_for_days_is_given_up_with_a_record_and_bounded_attempts(tmp
         await ana.api.send(sealed.raw, destination=b.url)
         await settle(clock, a)
         gave_up = await a.node.store.gave_up()
-        assert [(g[0], g[1]) for g in gave_up] == [(b.url, "sealed")]
-        assert gave_up[0][4] <= 80  # attempts: bounded by the schedule, fewer with the breaker
+        assert [(g.destination, g.kind) for g in gave_up] == [(b.url, "sealed")]
+        assert gave_up[0].attempts <= 80  # attempts: bounded by the schedule, fewer with the breaker
         assert faults.calls[b.url] <= 80
-        assert gave_up[0][5]  # the last error is kept for the operator
+        assert gave_up[0].last_error  # the last error is kept for the operator
 
     run_pair(tmp_path, scenario)

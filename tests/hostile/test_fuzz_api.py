@@ -84,7 +84,7 @@ from peerfed.protocol.node_bodies import body_hash, erased_hash
 from peerfed.protocol.sealing import HOUR, MAX_SEALED_AGE, padded_length
 from peerfed.protocol.work import work_bits
 
-from ..node.harness import DAY, Clock, TestNode, federate
+from ..node.harness import DAY, Clock, TestNode, federate, standing
 from ..protocol.test_fuzz import ENCODINGS, MARKERS, SPECIAL
 
 T = TypeVar("T")
@@ -655,14 +655,14 @@ class World:
         self.mail = []
         for member in self.fuzz:
             items = await self.b.node.store.mailbox_items(bytes(member.id), 0, 50, self.now)
-            self.mail += [i.hex() for _, i, _, _ in items]
+            self.mail += [item.id.hex() for item in items]
 
     async def _refresh(self) -> None:
         """Replace fuzz peers that were erased, moved or lost their session or bundle; refill mailboxes."""
         store, now = self.b.node.store, self.now
         for i, member in enumerate(self.fuzz):
             intact = (
-                await store.member(bytes(member.id)) == ("member", None)
+                standing(await store.member(bytes(member.id))) == ("member", None)
                 and await store.session_peer(token_hash(member.token), now) is not None
                 and await store.key_bundle(bytes(member.id), now) is not None
             )
@@ -670,7 +670,7 @@ class World:
                 self.serial += 1
                 self.fuzz[i] = await self._join(self.b, f"fuzz-{self.serial}")
         bare_intact = (
-            await store.member(bytes(self.bare.id)) == ("member", None)
+            standing(await store.member(bytes(self.bare.id))) == ("member", None)
             and await store.session_peer(token_hash(self.bare.token), now) is not None
             and await store.key_bundle(bytes(self.bare.id), now) is None
         )
@@ -738,7 +738,7 @@ class World:
 
     def joining(self, identity: Identity) -> bool:
         member = self.call(self.b.node.store.member(bytes(identity.peer_id)))
-        return member is None or member[0] == "pending"
+        return member is None or member.status == "pending"
 
     def a_signs(self, method: str, target: str, body: bytes) -> str:
         return sign_request(

@@ -24,6 +24,7 @@ from peerfed.node.app import create_app
 from peerfed.node.config import Config
 from peerfed.node.runner import NodeRunner
 from peerfed.node.service import Node
+from peerfed.node.store import Member
 from peerfed.protocol import (
     EncryptionSecret,
     Envelope,
@@ -133,13 +134,18 @@ def free_socket_at(port: int) -> socket.socket:
     return sock
 
 
+def standing(member: Member | None) -> tuple[str, str | None] | None:
+    """A member row as (status, moved to), or None for no member: what the tests compare."""
+    return None if member is None else (member.status, member.moved_to)
+
+
 async def federate(*nodes: TestNode) -> None:
     """Make every node federate with every other (open policy: follow, accept, pull)."""
     for node in nodes:
         for other in nodes:
             if other is not node:
                 status = await node.node.store.node(other.url)
-                if status is None or status["status"] != "active":
+                if status is None or status.status != "active":
                     await node.node.store.set_node_status(other.url, "requested", int(node.clock()))
     for node in nodes:
         await node.node.maintain()

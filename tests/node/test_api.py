@@ -13,7 +13,7 @@ import pytest
 from peerfed.client.transport import NodeAPI
 from peerfed.protocol import ClientAuth, KeyBundle, Listing, Message, RemoteError, Withdrawal, sign
 
-from .harness import DAY, Peer, TestNode, run_node
+from .harness import DAY, Peer, TestNode, run_node, standing
 
 
 async def refused(code: str, action: Awaitable[Any]) -> RemoteError:
@@ -44,7 +44,7 @@ def test_open_registration_needs_only_a_key_and_a_challenge_is_single_use(tmp_pa
         await refused("auth.invalid", api.call("POST", "/api/v1/session", data=other.raw))
         await refused("auth.required", NodeAPI(node.url, http).directory())
         await refused("auth.required", NodeAPI(node.url, http, token="made-up").directory())
-        assert (await node.node.store.member(bytes(peer.id))) == ("member", None)
+        assert standing(await node.node.store.member(bytes(peer.id))) == ("member", None)
 
     run_node(tmp_path, body)
 
@@ -68,7 +68,7 @@ def test_approval_registration(tmp_path: Path) -> None:
     async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
         ana = Peer("ana", node, http, 1)
         await refused("auth.pending", ana.join())
-        assert (await node.node.store.member(bytes(ana.id)))[0] == "pending"  # type: ignore[index]
+        assert (await node.node.store.member(bytes(ana.id))).status == "pending"  # type: ignore[union-attr]
         await refused("auth.pending", ana.join())
         await node.node.store.set_member(bytes(ana.id), "member", int(node.clock()))
         await ana.join()
@@ -192,8 +192,8 @@ def test_reports_reach_the_operator_and_the_outcome_returns(tmp_path: Path) -> N
         await refused("not_found", ben.api.report("00" * 32, "no such listing"))
         await refused("request.invalid", ben.api.report(offer.id.hex(), ""))
         rows = await node.node.store.reports(status="open")
-        assert [r["target_kind"] for r in rows] == ["listing", "peer"]
-        assert await node.node.store.resolve_report(rows[0]["id"], "Listing removed; author contacted.", 0)
+        assert [r.target_kind for r in rows] == ["listing", "peer"]
+        assert await node.node.store.resolve_report(rows[0].id, "Listing removed; author contacted.", 0)
         mine = (await ben.api.reports())["reports"]
         assert mine[0]["status"] == "resolved" and mine[0]["outcome"] == "Listing removed; author contacted."
         assert mine[1]["status"] == "open"

@@ -189,7 +189,7 @@ def test_b_down_while_a_sends_then_back_gets_everything_once(tmp_path: Path) -> 
         # Waiting for B: 5 messages and the listing (ana's key bundle reached B before it went down).
         assert (await a.node.store.outbox_stats())[b.url] == {"done": 1, "pending": 6}
         state = await a.node.store.node(b.url)
-        assert state is not None and state["failures"] == 1 and state["last_error"]
+        assert state is not None and state.failures == 1 and state.last_error
         clock.advance(30)
         await a.deliver()
         assert (await a.node.store.outbox_stats())[b.url] == {"done": 1, "pending": 6}

@@ -99,13 +99,13 @@ def test_allow_list_nodes_wait_for_the_operator_and_blocked_nodes_are_refused(tm
         b = await TestNode(tmp_path / "b", clock, federation="allow-list").start()
         await a.node.store.set_node_status(b.url, "requested", int(clock()))
         await a.node.maintain()
-        assert (await a.node.store.node(b.url))["status"] == "requested"  # type: ignore[index]
-        assert (await b.node.store.node(a.url))["status"] == "pending"  # type: ignore[index]
+        assert (await a.node.store.node(b.url)).status == "requested"  # type: ignore[union-attr]
+        assert (await b.node.store.node(a.url)).status == "pending"  # type: ignore[union-attr]
         # B's operator allows A: B asks A, and both become active.
         await b.node.store.set_node_status(a.url, "requested", int(clock()))
         await b.node.maintain()
-        assert (await a.node.store.node(b.url))["status"] == "active"  # type: ignore[index]
-        assert (await b.node.store.node(a.url))["status"] == "active"  # type: ignore[index]
+        assert (await a.node.store.node(b.url)).status == "active"  # type: ignore[union-attr]
+        assert (await b.node.store.node(a.url)).status == "active"  # type: ignore[union-attr]
         # Blocking cuts it off.
         await b.node.store.set_node_status(a.url, "blocked", int(clock()))
         body = pack([["key-bundle", b"x"]])

@@ -53,10 +53,10 @@ def test_an_unreachable_node_is_given_up_visibly_after_the_bound(tmp_path: Path)
                 attempts += 1
             assert 5 < attempts < 120
             failures = await a.node.store.gave_up()
-            assert [(f[0], f[1]) for f in failures] == [(b.url, "sealed")]
-            assert failures[0][4] > 5  # attempts recorded
+            assert [(f.destination, f.kind) for f in failures] == [(b.url, "sealed")]
+            assert failures[0].attempts > 5  # attempts recorded
             health = await a.node.store.node(b.url)
-            assert health is not None and health["failures"] >= 5 and health["breaker_until"] > 0
+            assert health is not None and health.failures >= 5 and health.breaker_until > 0
         await a.stop()
 
     asyncio.run(scenario())

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from peerfed.node.app import DATABASE_FILE
-from peerfed.node.storage import MIGRATIONS, SCHEMA_VERSION
+from peerfed.node.store import MIGRATIONS, SCHEMA_VERSION
 from peerfed.protocol import Context, Listing, open_signed
 
 from .harness import Clock, Peer, TestNode, run_node, with_node

@@ -12,7 +12,7 @@ from peerfed.client.transport import NodeUnreachable
 from peerfed.node.config import ConfigError
 from peerfed.node.federation import TransportError
 from peerfed.node.keys import KeyFileError
-from peerfed.node.storage import StorageError
+from peerfed.node.store import StorageError
 from peerfed.protocol import ERROR_CODES, ForeignError, LocalError, RemoteError, UnavailableError
 
 

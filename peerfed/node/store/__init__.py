@@ -1,0 +1,97 @@
+"""The node's SQLite store: what a node stores, and for how long (spec §13.9).
+
+One mixin per table group, composed here into ``Store``; the database plumbing (the group
+writer, the reader, sqlite's errors) is in ``db``, the schema and its migrations in ``schema``,
+and every row and status the store returns in ``rows``. sqlite's errors are translated in this
+package, and only here, into StorageError.
+
+What is stored is only what the node needs: public cards, key bundles, sealed bytes it
+cannot read, routing, and moderation records. No table holds a plaintext private message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .bundles import BundlesMixin
+from .db import StorageError, connect
+from .erasure import ErasureMixin
+from .listings import ListingsMixin
+from .mailbox import MailboxMixin
+from .members import MembersMixin
+from .nodes import NodesMixin
+from .outbox import OutboxMixin
+from .reports import ReportsMixin
+from .rows import (
+    Delivery,
+    DeliveryResult,
+    FederatedNode,
+    GaveUp,
+    Invite,
+    KeyBundleRow,
+    ListingRow,
+    ListingSummary,
+    LocalListing,
+    MailboxItem,
+    Member,
+    MemberStatus,
+    NodeStatus,
+    Outbox,
+    OutboxItem,
+    OutboxRow,
+    OutboxState,
+    OwnKey,
+    Report,
+    ReportStatus,
+    ReportTarget,
+    SearchRow,
+)
+from .schema import MIGRATIONS, SCHEMA_VERSION, migrate
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Delivery",
+    "DeliveryResult",
+    "FederatedNode",
+    "GaveUp",
+    "Invite",
+    "KeyBundleRow",
+    "ListingRow",
+    "ListingSummary",
+    "LocalListing",
+    "MailboxItem",
+    "Member",
+    "MemberStatus",
+    "NodeStatus",
+    "Outbox",
+    "OutboxItem",
+    "OutboxRow",
+    "OutboxState",
+    "OwnKey",
+    "Report",
+    "ReportStatus",
+    "ReportTarget",
+    "SearchRow",
+    "StorageError",
+    "Store",
+]
+
+
+class Store(
+    ErasureMixin,
+    MailboxMixin,
+    MembersMixin,
+    BundlesMixin,
+    ListingsMixin,
+    OutboxMixin,
+    NodesMixin,
+    ReportsMixin,
+):
+    """Open with ``await Store.open(path)``; close with ``await store.close()``."""
+
+    @classmethod
+    async def open(cls, path: Path, *, synchronous: str = "FULL") -> Store:
+        """Open (creating or migrating) the database at ``path``. Raises StorageError."""
+        writer, reader = await connect(path, synchronous, migrate)
+        return cls(writer, reader, path)

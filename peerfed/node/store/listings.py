@@ -1,0 +1,203 @@
+"""Listings, their search keys, and the tombstones that keep them gone (spec §6, §13.5, §13.6, §13.9).
+
+A listing is stored with its facets (the search keys) and its directory entry; withdrawals and
+erasures leave tombstones that refuse it if it comes back. Every call raises StorageError if
+the database fails.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from peerfed.protocol import RequestError
+
+from .db import Database
+from .outbox import enqueue, fan_out
+from .rows import ListingRow, ListingSummary, LocalListing, Outbox, SearchRow
+
+__all__ = ["ListingsMixin"]
+
+
+class ListingsMixin(Database):
+    """Publishing, taking down and finding listings."""
+
+    async def is_erased(self, author_hash: bytes, now: int) -> bool:
+        return (
+            await self._one("SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?", (author_hash, now))
+            is not None
+        )
+
+    async def was_withdrawn(self, listing: bytes) -> bool:
+        return await self._one("SELECT 1 FROM withdrawals WHERE listing=?", (listing,)) is not None
+
+    async def insert_listing(
+        self,
+        *,
+        listing_id: bytes,
+        author: bytes,
+        author_hash: bytes,
+        kind: str,
+        timing: str,
+        created_at: int,
+        expires_at: int,
+        origin: str | None,
+        raw: bytes,
+        facets: Iterable[tuple[str, str]],
+        now: float,
+        bundle_key: Callable[[bytes], bytes] | None = None,
+        entry: str | None = None,
+    ) -> bool:
+        """Store a listing once; False if already held. Raises RequestError if it may not be stored.
+
+        Everything is decided inside one write: the author's erasure and the listing's withdrawal
+        tombstones are checked, and, for a local listing (``bundle_key`` given), the author's key
+        bundle must be held and both are queued for every active federated node. No read before
+        the write, so nothing can change in between, and no extra trip to the database.
+        """
+        facet_rows = list(facets)
+        instant = int(now)
+
+        def job(db: sqlite3.Connection) -> bool:
+            refused = db.execute(
+                "SELECT (SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?),"
+                " (SELECT 1 FROM withdrawals WHERE listing=? AND author=?)",
+                (author_hash, instant, listing_id, author),
+            ).fetchone()
+            if refused[0]:
+                raise RequestError("the author of this listing was erased", "gone")
+            if refused[1]:
+                raise RequestError("this listing was withdrawn", "gone")
+            bundle = None
+            if bundle_key is not None:
+                found = db.execute(
+                    "SELECT raw FROM key_bundles WHERE peer=? AND expires_at > ?", (author, instant)
+                ).fetchone()
+                if found is None:
+                    raise RequestError("publish your key bundle first, so others can write to you", "request.invalid")
+                bundle = bytes(found[0])
+            cursor = db.execute(
+                "INSERT INTO listings (id, author, kind, timing, created_at, expires_at, origin, raw, entry)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (listing_id, author, kind, timing, created_at, expires_at, origin, raw, entry),
+            )
+            if cursor.rowcount != 1:
+                return False
+            seq = cursor.lastrowid
+            db.executemany("INSERT INTO listing_facets VALUES (?, ?, ?)", [(seq, f, v) for f, v in facet_rows])
+            if bundle is not None and bundle_key is not None:
+                items = [("key-bundle", bundle_key(bundle), bundle), ("listing", listing_id, raw)]
+                enqueue(db, fan_out(db, items), now)
+            return True
+
+        return await self._writer.run(job)
+
+    async def withdraw(self, listing: bytes, author: bytes, expires_at: int, outbox: Outbox, now: float) -> bool:
+        """Delete the author's listing and keep a tombstone; True if a listing was deleted."""
+        rows = list(outbox)
+
+        def job(db: sqlite3.Connection) -> bool:
+            cursor = db.execute("DELETE FROM listings WHERE id=? AND author=?", (listing, author))
+            db.execute(
+                "INSERT INTO withdrawals VALUES (?, ?, ?) ON CONFLICT(listing, author) DO UPDATE SET"
+                " expires_at=MAX(expires_at, excluded.expires_at)",
+                (listing, author, expires_at),
+            )
+            enqueue(db, rows, now)
+            return cursor.rowcount == 1
+
+        return await self._writer.run(job)
+
+    async def remove_listing(self, listing: bytes, outbox: Outbox, now: float) -> bool:
+        """An operator takes a listing down (moderation); a tombstone keeps it from coming back."""
+        rows = list(outbox)
+
+        def job(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT author, expires_at FROM listings WHERE id=?", (listing,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM listings WHERE id=?", (listing,))
+            db.execute(
+                "INSERT INTO withdrawals VALUES (?, ?, ?) ON CONFLICT(listing, author) DO NOTHING",
+                (listing, row[0], row[1]),
+            )
+            enqueue(db, rows, now)
+            return True
+
+        return await self._writer.run(job)
+
+    async def listing(self, listing: bytes) -> ListingRow | None:
+        row = await self._one("SELECT raw, origin, author FROM listings WHERE id=?", (listing,))
+        return None if row is None else ListingRow(bytes(row[0]), row[1], bytes(row[2]))
+
+    async def search(
+        self,
+        *,
+        now: int,
+        kind: str | None,
+        timing: str | None,
+        facets: Sequence[tuple[str, str]],
+        before: int | None,
+        limit: int,
+    ) -> list[SearchRow]:
+        """Live listings matching every filter, newest first, each with its author's key bundle.
+
+        With a facet filter, the walk runs down that facet's index (facet, value, listing) from
+        the newest listing, so a query reads about limit / (share matching the other filters)
+        index entries, not every listing; the other facets are index probes per candidate.
+        """
+        params: list[Any] = []
+        if facets:
+            (facet, value), others = facets[0], facets[1:]
+            sql = (
+                "SELECT l.seq, l.raw, l.origin, l.entry, k.raw"
+                " FROM listing_facets f0 JOIN listings l ON l.seq = f0.listing"
+            )
+            where = ["f0.facet = ?", "f0.value = ?", "l.expires_at > ?"]
+            params += [facet, value, now]
+            order = "f0.listing"
+            if before is not None:
+                where.append("f0.listing < ?")
+                params.append(before)
+        else:
+            others = []
+            sql = "SELECT l.seq, l.raw, l.origin, l.entry, k.raw FROM listings l"
+            where = ["l.expires_at > ?"]
+            params.append(now)
+            order = "l.seq"
+            if before is not None:
+                where.append("l.seq < ?")
+                params.append(before)
+        sql += " LEFT JOIN key_bundles k ON k.peer = l.author AND k.expires_at > ?"
+        params.insert(0, now)  # the join's placeholder comes first in the text
+        if kind:
+            where.append("l.kind = ?")
+            params.append(kind)
+        if timing:
+            where.append("l.timing = ?")
+            params.append(timing)
+        for facet, value in others:
+            where.append(
+                "EXISTS (SELECT 1 FROM listing_facets f WHERE f.facet = ? AND f.value = ? AND f.listing = l.seq)"
+            )
+            params += [facet, value]
+        sql += " WHERE " + " AND ".join(where) + f" ORDER BY {order} DESC LIMIT ?"
+        rows = await self._all(sql, [*params, limit])
+        return [SearchRow(r[0], bytes(r[1]), r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
+
+    async def local_listings_after(self, after: int, now: int, limit: int) -> list[LocalListing]:
+        """Live listings published on this node after ``after``, for a catch-up pull (spec §13.7)."""
+        rows = await self._all(
+            "SELECT seq, raw, author FROM listings WHERE origin IS NULL AND seq > ? AND expires_at > ?"
+            " ORDER BY seq LIMIT ?",
+            (after, now, limit),
+        )
+        return [LocalListing(r[0], bytes(r[1]), bytes(r[2])) for r in rows]
+
+    async def listings_page(self, limit: int = 100) -> list[ListingSummary]:
+        """The newest listings held, for the operator."""
+        rows = await self._all(
+            "SELECT id, author, kind, origin, expires_at FROM listings ORDER BY seq DESC LIMIT ?", (limit,)
+        )
+        return [ListingSummary(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in rows]

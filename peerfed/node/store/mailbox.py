@@ -1,0 +1,121 @@
+"""Mailboxes: delivery, forwarding, acknowledgement, moving (spec §7.3, §13.5, §13.9).
+
+The node holds sealed bytes it cannot read, by mailbox. A sealed message is taken once: its id
+is remembered in ``seen_sealed`` in the same write that delivers or queues it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from peerfed.protocol import RequestError
+
+from .members import MembersMixin
+from .outbox import enqueue
+from .rows import Delivery, DeliveryResult, MailboxItem, MemberStatus, NodeStatus, OutboxItem
+
+__all__ = ["MailboxMixin"]
+
+
+class _Full(Exception):
+    """A mailbox at its cap: rolls back the delivery's savepoint (its seen_sealed row too)."""
+
+
+class MailboxMixin(MembersMixin):
+    """Every call raises StorageError if the database fails."""
+
+    async def deliver(
+        self, *, sealed_id: bytes, mailbox: bytes, raw: bytes, now: int, expires_at: int, seen_until: int, cap: int
+    ) -> DeliveryResult:
+        """Put a sealed message in a local member's mailbox once.
+
+        The result is DELIVERED with its mailbox seq, DUPLICATE, FULL, ABSENT (no such member
+        here), or MOVED with the member's new node. The duplicate check comes before the cap,
+        so a resend of a delivered item is simply done; the membership check is in the same
+        transaction.
+        """
+
+        def job(db: sqlite3.Connection) -> DeliveryResult:
+            member = db.execute("SELECT status, moved_to FROM members WHERE peer=?", (mailbox,)).fetchone()
+            if member is not None and member[0] == MemberStatus.MOVED and member[1]:
+                return DeliveryResult(Delivery.MOVED, moved_to=str(member[1]))
+            if member is None or member[0] != MemberStatus.MEMBER:
+                return DeliveryResult(Delivery.ABSENT)
+            cursor = db.execute(
+                "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
+            )
+            if cursor.rowcount != 1:
+                return DeliveryResult(Delivery.DUPLICATE)
+            waiting = db.execute("SELECT COUNT(*) FROM mailbox WHERE mailbox=?", (mailbox,)).fetchone()[0]
+            if waiting >= cap:
+                raise _Full()
+            cursor = db.execute(
+                "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                (sealed_id, mailbox, raw, now, expires_at),
+            )
+            return DeliveryResult(Delivery.DELIVERED, seq=int(cursor.lastrowid or 0))
+
+        try:
+            return await self._writer.run(job)
+        except _Full:
+            return DeliveryResult(Delivery.FULL)
+
+    async def forward_sealed(
+        self, *, sealed_id: bytes, seen_until: int, destination: str, raw: bytes, now: float
+    ) -> bool:
+        """Queue a sealed message for an active federated node, once. False if already seen.
+
+        Raises RequestError (``federation.refused``) if ``destination`` is not an active node.
+        """
+
+        def job(db: sqlite3.Connection) -> bool:
+            status = db.execute("SELECT status FROM nodes WHERE url=?", (destination,)).fetchone()
+            if status is None or status[0] != NodeStatus.ACTIVE:
+                raise RequestError(f"this node does not federate with {destination}", "federation.refused")
+            cursor = db.execute(
+                "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
+            )
+            if cursor.rowcount != 1:
+                return False
+            enqueue(db, [OutboxItem(destination, "sealed", sealed_id, raw)], now)
+            return True
+
+        return await self._writer.run(job)
+
+    async def mailbox_items(self, mailbox: bytes, after: int, limit: int, now: int) -> list[MailboxItem]:
+        """Live items after ``after``, oldest first."""
+        rows = await self._all(
+            "SELECT seq, id, raw, received_at FROM mailbox WHERE mailbox=? AND seq > ? AND expires_at > ?"
+            " ORDER BY seq LIMIT ?",
+            (mailbox, after, now, limit),
+        )
+        return [MailboxItem(r[0], bytes(r[1]), bytes(r[2]), r[3]) for r in rows]
+
+    async def ack(self, mailbox: bytes, ids: Sequence[bytes]) -> int:
+        """Delete acknowledged items; returns how many were deleted."""
+
+        def job(db: sqlite3.Connection) -> int:
+            return sum(
+                db.execute("DELETE FROM mailbox WHERE mailbox=? AND id=?", (mailbox, sealed_id)).rowcount
+                for sealed_id in ids
+            )
+
+        return await self._writer.run(job)
+
+    async def move_mailbox(self, peer: bytes, to: str, outbox_kind: str, now: int) -> int:
+        """Mark ``peer`` moved, end its sessions and queue every waiting item for its new node."""
+
+        def job(db: sqlite3.Connection) -> int:
+            db.execute("UPDATE members SET status='moved', moved_to=? WHERE peer=?", (to, peer))
+            db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
+            rows = db.execute("SELECT id, raw FROM mailbox WHERE mailbox=?", (peer,)).fetchall()
+            enqueue(db, [OutboxItem(to, outbox_kind, bytes(r[0]), bytes(r[1])) for r in rows], now)
+            db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
+            return len(rows)
+
+        self._forget_sessions(peer)  # before the write, and again once it is committed
+        try:
+            return await self._writer.run(job)
+        finally:
+            self._forget_sessions(peer)

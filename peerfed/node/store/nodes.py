@@ -1,0 +1,111 @@
+"""Federated nodes, their keys and health, this node's own keys, request nonces (spec §13.2, §13.3, §13.7, §13.9)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from .db import Database
+from .rows import FederatedNode, NodeStatus, OwnKey
+
+__all__ = ["NodesMixin"]
+
+
+class NodesMixin(Database):
+    """Every call raises StorageError if the database fails."""
+
+    # --- this node's keys ------------------------------------------------------------------
+
+    async def own_keys(self) -> list[OwnKey]:
+        """Every key this node has signed with, current and previous."""
+        return [
+            OwnKey(bytes(r[0]), r[1], r[2])
+            for r in await self._all("SELECT key, valid_from, valid_until FROM own_keys")
+        ]
+
+    async def record_own_key(self, key: bytes, valid_from: int, valid_until: int) -> None:
+        await self._write(
+            "INSERT INTO own_keys VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET valid_until=excluded.valid_until",
+            (key, valid_from, valid_until),
+        )
+
+    # --- other nodes -----------------------------------------------------------------------
+
+    async def node(self, url: str) -> FederatedNode | None:
+        row = await self._one(
+            "SELECT url, status, added_at, last_ok, last_error, failures, breaker_until, pull_cursor,"
+            " document_expires FROM nodes WHERE url=?",
+            (url,),
+        )
+        if row is None:
+            return None
+        return FederatedNode(
+            url=row[0],
+            status=NodeStatus(row[1]),
+            added_at=row[2],
+            last_ok=row[3],
+            last_error=row[4],
+            failures=row[5],
+            breaker_until=row[6],
+            pull_cursor=row[7],
+            document_expires=row[8],
+        )
+
+    async def nodes(self, status: str | None = None) -> list[FederatedNode]:
+        """Every known node, or those with ``status``, by URL."""
+        rows = await self._all(
+            "SELECT url FROM nodes" + (" WHERE status=?" if status else "") + " ORDER BY url",
+            (status,) if status else (),
+        )
+        found = [await self.node(r[0]) for r in rows]
+        return [n for n in found if n is not None]
+
+    async def set_node_status(self, url: str, status: str, now: int) -> None:
+        """Record ``url`` with ``status`` (a NodeStatus). Raises ValueError for any other status."""
+        await self._write(
+            "INSERT INTO nodes (url, status, added_at) VALUES (?, ?, ?) ON CONFLICT(url) DO UPDATE SET"
+            " status=excluded.status",
+            (url, NodeStatus(status).value, now),
+        )
+
+    async def set_node_document(
+        self, url: str, document: bytes, expires: int, keys: Sequence[tuple[bytes, int, int]]
+    ) -> None:
+        """Keep a known node's document and replace its keys with ``keys`` (key, valid_from, valid_until)."""
+
+        def job(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE nodes SET document=?, document_expires=? WHERE url=?", (document, expires, url))
+            db.execute("DELETE FROM node_keys WHERE url=?", (url,))
+            db.executemany("INSERT INTO node_keys VALUES (?, ?, ?, ?)", [(url, *k) for k in keys])
+
+        await self._writer.run(job)
+
+    async def node_for_key(self, key: bytes, when: int) -> str | None:
+        """The URL of the known node whose document lists ``key`` as valid at ``when``."""
+        row = await self._one(
+            "SELECT url FROM node_keys WHERE key=? AND valid_from <= ? AND valid_until > ?", (key, when, when)
+        )
+        return None if row is None else str(row[0])
+
+    async def node_result(self, url: str, ok: bool, now: int, error: str | None, breaker_until: float) -> None:
+        """Record a batch's outcome: success resets the failures and the breaker."""
+        if ok:
+            await self._write(
+                "UPDATE nodes SET last_ok=?, failures=0, breaker_until=0, last_error=NULL WHERE url=?",
+                (now, url),
+            )
+        else:
+            await self._write(
+                "UPDATE nodes SET failures=failures+1, last_error=?, breaker_until=? WHERE url=?",
+                (error, breaker_until, url),
+            )
+
+    async def set_pull_cursor(self, url: str, cursor: int) -> None:
+        await self._write("UPDATE nodes SET pull_cursor=? WHERE url=?", (cursor, url))
+
+    async def use_nonce(self, nonce: bytes, expires_at: int) -> bool:
+        """True the first time a node-request nonce is seen; False for a replay."""
+        return (
+            await self._write("INSERT INTO nonces VALUES (?, ?) ON CONFLICT(nonce) DO NOTHING", (nonce, expires_at))
+            == 1
+        )
