@@ -256,22 +256,23 @@ def test_follow_report_resources_move_and_erase(nodes: tuple[NodeProcess, NodePr
     eventually(lambda: ben.json("connections")["connections"][0]["state"] == "accepted", "the acceptance")
 
     # read --follow prints each new message as one JSON line, live over the WebSocket.
-    follower = subprocess.Popen(
+    # The with block closes the follower's pipes once it has ended.
+    with subprocess.Popen(
         [sys.executable, "-m", "peerfed", "read", connection[:8], "--follow", "--json"],
         env=ana.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        ben.json("send", connection[:8], "are you following?")
-        assert follower.stdout is not None
-        ready, _, _ = select.select([follower.stdout], [], [], 30)  # bounded wait for the live line
-        assert ready, "read --follow printed nothing"
-        assert json.loads(follower.stdout.readline())["text"] == "are you following?"
-    finally:
-        follower.send_signal(signal.SIGINT)
-        follower.wait(timeout=30)
+    ) as follower:
+        try:
+            ben.json("send", connection[:8], "are you following?")
+            assert follower.stdout is not None
+            ready, _, _ = select.select([follower.stdout], [], [], 30)  # bounded wait for the live line
+            assert ready, "read --follow printed nothing"
+            assert json.loads(follower.stdout.readline())["text"] == "are you following?"
+        finally:
+            follower.send_signal(signal.SIGINT)
+            follower.wait(timeout=30)
 
     # A report may disclose the other peer's signed messages; the operator sees them, nothing else.
     made = ana.json(
