@@ -34,10 +34,13 @@ import nacl.signing
 from peerfed.client.transport import NodeAPI
 from peerfed.protocol import (
     EncryptionSecret,
+    Format,
     Identity,
     KeyBundle,
+    Kind,
     Listing,
     Message,
+    Timing,
     sign,
 )
 from peerfed.protocol.sealing import seal
@@ -266,11 +269,11 @@ async def sign_in(url: str, peers: Sequence[BenchPeer], concurrency: int = 16) -
 def make_listing(peer: BenchPeer, rng: random.Random, now: int, summary_bytes: int = 300) -> bytes:
     """A signed listing with facets drawn from small vocabularies, so searches find many."""
     body = Listing(
-        kind=rng.choice(["offer", "request"]),
+        kind=Kind(rng.choice(["offer", "request"])),
         topics=tuple(rng.sample(TOPICS, 2)),
         languages=tuple(rng.sample(LANGS, 2)),
-        formats=tuple(rng.sample(FORMATS, 2)),
-        timing=rng.choice(["now", "soon", "scheduled"]),
+        formats=tuple(Format(name) for name in rng.sample(FORMATS, 2)),
+        timing=Timing(rng.choice(["now", "soon", "scheduled"])),
         summary=(f"#{rng.getrandbits(64):x} " + "I have lived through this and can listen. " * 20)[:summary_bytes],
     )
     return sign(peer.identity, body, created_at=now, expires_at=now + 7 * DAY).raw

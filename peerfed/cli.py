@@ -33,6 +33,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--federate", action="append", metavar="URL", help="federate with another node (repeatable)", default=None
     )
     serve.add_argument("--log-level", dest="log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--listen-fd",
+        dest="listen_fd",
+        type=int,
+        metavar="FD",
+        help="serve on this inherited, already-listening socket instead of binding --host and --port",
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -59,7 +66,7 @@ def serve(args: argparse.Namespace) -> int:
 
         app = create_app(config)
         print(f"peerfed node '{config.name}' on {config.url} (data: {config.data}); Ctrl-C stops it", file=sys.stderr)
-        asyncio.run(serve_forever(app, config.host, config.port, config.idle_timeout))
+        asyncio.run(serve_forever(app, config.host, config.port, config.idle_timeout, listen_fd=args.listen_fd))
     except KeyFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

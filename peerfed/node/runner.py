@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 from typing import Any
 
 from aiohttp import web
@@ -51,12 +52,22 @@ class NodeRunner(web.AppRunner):
         return server
 
 
-async def serve_forever(app: web.Application, host: str, port: int, idle_timeout: float, ready: Any = None) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down cleanly (cleanup_ctx runs)."""
-    runner = NodeRunner(app, handle_signals=False, keepalive_timeout=idle_timeout, access_log=None)
+async def serve_forever(
+    app: web.Application, host: str, port: int, idle_timeout: float, ready: Any = None, listen_fd: int | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly (cleanup_ctx runs).
+
+    With ``listen_fd``, serve on that inherited socket, already bound and listening, instead of
+    binding ``host:port``: a parent that holds the port (a supervisor, or a test restarting the
+    node) then keeps it between lives. Raises OSError if the port or the descriptor cannot be used.
+    """
+    runner = NodeRunner(app, handle_signals=False, keepalive_timeout=idle_timeout, access_log=None, shutdown_timeout=10)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, shutdown_timeout=10).start()
+        if listen_fd is None:
+            await web.TCPSite(runner, host, port).start()
+        else:
+            await web.SockSite(runner, socket.socket(fileno=listen_fd)).start()
         if ready is not None:
             ready()
         stop = asyncio.Event()

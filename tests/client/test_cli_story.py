@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -15,36 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.node.harness import STARTED, free_socket
+from tests.processes import NodeProcess, NodeProcesses
 
 HELLO = "Hola, I read your offer; the nights are hard for me lately"
 HELPS = "Listening without advice on weekday evenings"
 BOUNDARY = "No phone calls please"
 WORDS = ["Last night I was awake until four", "I know those nights; tell me about them"]
-
-
-def free_port() -> int:
-    sock = free_socket()
-    port = int(sock.getsockname()[1])
-    sock.close()
-    return port
-
-
-class NodeProcess:
-    def __init__(self, data: Path, *extra: str) -> None:
-        self.data = data
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "peerfed", "serve", "--data", str(data), "--port", str(self.port), *extra],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        STARTED.append(self.proc)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
 
 
 class Cli:
@@ -90,17 +67,22 @@ def eventually(check: Callable[[], Any], what: str, tries: int = 100) -> Any:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess]]:
-    b = NodeProcess(tmp_path / "node-b")
-    a = NodeProcess(tmp_path / "node-a", "--federate", b.url)
+def nodes(tmp_path: Path, node_processes: NodeProcesses) -> Iterator[tuple[NodeProcess, NodeProcess]]:
+    b = node_processes(tmp_path / "node-b", name="B")
+    a = node_processes(tmp_path / "node-a", "--federate", b.url, name="A")
+    b.spawn()
+    a.spawn()
     try:
-        for node in (a, b):
-            eventually(lambda node=node: _answers(node.url), f"{node.url} to start")
+        asyncio.run(both_answering(a, b))
         eventually(lambda: _federating(a.data), "the nodes to federate")
         yield a, b
     finally:
         a.stop()
         b.stop()
+
+
+async def both_answering(a: NodeProcess, b: NodeProcess) -> None:
+    await asyncio.gather(a.answering(), b.answering())
 
 
 def _federating(data: Path) -> bool:
@@ -111,16 +93,6 @@ def _federating(data: Path) -> bool:
         timeout=60,
     )
     return out.returncode == 0 and any(n["status"] == "active" for n in json.loads(out.stdout))
-
-
-def _answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url + "/.well-known/peerfed", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def test_the_whole_story_and_nothing_private_on_either_node(
@@ -284,22 +256,23 @@ def test_follow_report_resources_move_and_erase(nodes: tuple[NodeProcess, NodePr
     eventually(lambda: ben.json("connections")["connections"][0]["state"] == "accepted", "the acceptance")
 
     # read --follow prints each new message as one JSON line, live over the WebSocket.
-    follower = subprocess.Popen(
+    # The with block closes the follower's pipes once it has ended.
+    with subprocess.Popen(
         [sys.executable, "-m", "peerfed", "read", connection[:8], "--follow", "--json"],
         env=ana.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        ben.json("send", connection[:8], "are you following?")
-        assert follower.stdout is not None
-        ready, _, _ = select.select([follower.stdout], [], [], 30)  # bounded wait for the live line
-        assert ready, "read --follow printed nothing"
-        assert json.loads(follower.stdout.readline())["text"] == "are you following?"
-    finally:
-        follower.send_signal(signal.SIGINT)
-        follower.wait(timeout=30)
+    ) as follower:
+        try:
+            ben.json("send", connection[:8], "are you following?")
+            assert follower.stdout is not None
+            ready, _, _ = select.select([follower.stdout], [], [], 30)  # bounded wait for the live line
+            assert ready, "read --follow printed nothing"
+            assert json.loads(follower.stdout.readline())["text"] == "are you following?"
+        finally:
+            follower.send_signal(signal.SIGINT)
+            follower.wait(timeout=30)
 
     # A report may disclose the other peer's signed messages; the operator sees them, nothing else.
     made = ana.json(

@@ -1,4 +1,4 @@
-"""Long hostile-input runs outside CI: the generators of test_fuzz_api.py from a seeded random source.
+"""Long hostile-input runs outside CI: the generators of tests/hostile/fuzz from a seeded random source.
 
     python tests/hostile/fuzz_long.py --inputs 100000 --seed 1
 
@@ -27,7 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.hostile.test_fuzz_api import CATEGORIES, GROUPS, Problem, RandomSource, Verdict, World, generate
+from tests.hostile.fuzz.generators import GROUPS, generate
+from tests.hostile.fuzz.oracle import CATEGORIES, Problem, Verdict
+from tests.hostile.fuzz.sources import RandomSource
+from tests.hostile.fuzz.world import World
 
 # How often each group is drawn: by its number of endpoints, so every endpoint gets a fair share.
 WEIGHTS = {group: len(endpoints) for group, endpoints in GROUPS.items()}

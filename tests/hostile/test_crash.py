@@ -3,10 +3,11 @@
 Node A (a real `python -m peerfed serve` process) federates with node B (another one). Four peers, as
 asyncio tasks in this process, publish listings on A and send sealed messages through A, to peers whose
 mailbox is on A and to a peer whose mailbox is on B. Meanwhile A is killed with SIGKILL at random moments
-(seeded) and restarted with the same data and port. A client retries an operation with the same signed or
-sealed bytes until the node answers, and counts it acknowledged only when the node said so. In the end
-every acknowledged message is in its recipient's mailbox exactly once, every acknowledged listing is on A
-and on B, and both databases pass `PRAGMA integrity_check`.
+(seeded) and restarted with the same data and port; the test holds that port between lives
+(tests/processes.py), so a request made while A is down waits for A's next life. A client retries an
+operation with the same signed or sealed bytes until the node answers, and counts it acknowledged only
+when the node said so. In the end every acknowledged message is in its recipient's mailbox exactly once,
+every acknowledged listing is on A and on B, and both databases pass `PRAGMA integrity_check`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import base64
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -33,7 +33,8 @@ import pytest
 
 from peerfed.client.transport import NodeAPI, NodeUnreachable
 from peerfed.protocol import Listing, Message, RemoteError
-from tests.node.harness import DAY, STARTED, Peer, free_socket
+from tests.node.harness import DAY, Peer
+from tests.processes import NodeProcess, NodeProcesses
 
 SEED = int(os.environ.get("PEERFED_CRASH_SEED", "20240611"))
 KILLS = 22  # SIGKILLs of node A (at least 20)
@@ -45,63 +46,9 @@ SETTLE_POLLS = 60  # 0.5 s apart: the bound on waiting for A to deliver after th
 RETRYABLE = {"node.internal", "node.unavailable", "rate.limited"}
 
 
-def free_port() -> int:
-    sock = free_socket()
-    number = int(sock.getsockname()[1])
-    sock.close()
-    return number
-
-
-class NodeProcess:
-    """`peerfed serve` on a fixed port and data folder; its output is appended to ``log``, one section per life."""
-
-    def __init__(self, name: str, data: Path, log: Path, *extra: str) -> None:
-        self.name = name
-        self.data = data
-        self.log = log
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [sys.executable, "-m", "peerfed", "serve", "--data", str(data), "--port", str(self.port), *extra]
-        self.env = {**os.environ, "PEERFED_RETRY_BASE": "1"}  # a failed push is retried in seconds, not minutes
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.lives = 0
-
-    async def start(self) -> None:
-        self.lives += 1
-        with self.log.open("ab") as out:
-            out.write(f"=== {self.name} life {self.lives} ===\n".encode())
-            out.flush()
-            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, env=self.env)
-        STARTED.append(self.proc)
-        async with aiohttp.ClientSession() as http:
-            for _ in range(400):  # bounded wait for the port to answer
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    await NodeAPI(self.url, http).document()
-                    return
-                except (NodeUnreachable, aiohttp.ClientError, RemoteError):
-                    await asyncio.sleep(0.05)
-        raise AssertionError(f"{self.name} did not start (life {self.lives}):\n{self.section(self.lives)}")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-    def section(self, life: int) -> str:
-        """The log lines of one life of this node."""
-        text = self.log.read_text(errors="replace")
-        start = text.find(f"=== {self.name} life {life} ===")
-        if start < 0:
-            return "(no log)"
-        end = text.find(f"=== {self.name} life {life + 1} ===", start)
-        return text[start : end if end >= 0 else len(text)][-4000:]
+def tail(node: NodeProcess, life: int) -> str:
+    """The end of what one life of a node logged, for a failure message."""
+    return node.output(life)[-4000:]
 
 
 class Home:
@@ -194,18 +141,22 @@ async def all_directory(api: NodeAPI) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(tmp_path: Path) -> None:
+def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(
+    tmp_path: Path, node_processes: NodeProcesses
+) -> None:
+    retry = {"PEERFED_RETRY_BASE": "1"}  # a failed push is retried in seconds, not minutes
+
     async def scenario() -> None:
-        b = NodeProcess("B", tmp_path / "node-b", tmp_path / "node-b.log")
+        b = node_processes(tmp_path / "node-b", name="B", env=retry)
         await b.start()
-        a = NodeProcess("A", tmp_path / "node-a", tmp_path / "node-a.log", "--federate", b.url)
+        a = node_processes(tmp_path / "node-a", "--federate", b.url, name="A", env=retry)
         await a.start()
         for _ in range(200):  # bounded wait for A's follow to be accepted
             if federating(a.data, b.url):
                 break
             await asyncio.sleep(0.1)
         else:
-            raise AssertionError("the nodes did not federate:\n" + a.section(1) + b.section(1))
+            raise AssertionError("the nodes did not federate:\n" + tail(a, 1) + tail(b, 1))
 
         ledger = Ledger()
         async with aiohttp.ClientSession() as http:
@@ -327,8 +278,8 @@ def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(tmp_path
             return (
                 f"{item.kind} {key[:16]} from {item.sender} to {item.recipient}: first tried in A's life"
                 f" {item.first_life}, acknowledged in life {item.acked_life} after {item.attempts} attempts"
-                f" ({item.answer!r}); {ended}.\n--- A, life {life} ---\n{a.section(life)}"
-                f"\n--- A, life {life + 1} ---\n{a.section(life + 1)}"
+                f" ({item.answer!r}); {ended}.\n--- A, life {life} ---\n{tail(a, life)}"
+                f"\n--- A, life {life + 1} ---\n{tail(a, life + 1)}"
             )
 
         a_stopped, b_stopped = a.stop(), b.stop()
@@ -378,7 +329,7 @@ def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(tmp_path
             assert on_b_dir[key]["origin"] == a.url, where(key)
 
         # Both databases are sound after all this.
-        assert (a_stopped, b_stopped) == (0, 0), a.section(a.lives) + b.section(b.lives)
+        assert (a_stopped, b_stopped) == (0, 0), tail(a, a.lives) + tail(b, b.lives)
         for node in (a, b):
             with closing(sqlite3.connect(node.data / "node.sqlite3")) as db:
                 assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], node.name

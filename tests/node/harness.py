@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,18 +38,6 @@ from peerfed.protocol import (
 from peerfed.protocol.messages import SealedBody
 
 DAY = 86_400
-
-# Node processes started by tests; tests/conftest.py kills any still running after each test,
-# so a failing test never leaves one behind.
-STARTED: list[subprocess.Popen[Any]] = []
-
-
-def kill_strays() -> None:
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 class Clock:

@@ -14,35 +14,11 @@ from pathlib import Path
 
 import aiohttp
 
-from peerfed.client.transport import NodeAPI, NodeUnreachable
+from peerfed.client.transport import NodeAPI
 from peerfed.protocol import Message
+from tests.processes import NodeProcesses
 
-from .harness import STARTED, Peer, free_socket
-
-
-class Process:
-    def __init__(self, data: Path, port: int, *extra: str) -> None:
-        self.args = [sys.executable, "-m", "peerfed", "serve", "--data", str(data), "--port", str(port), *extra]
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[str] | None = None
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        STARTED.append(self.proc)
-        async with aiohttp.ClientSession() as http:
-            for _ in range(200):  # bounded wait for the port to answer
-                try:
-                    await NodeAPI(self.url, http).document()
-                    return
-                except NodeUnreachable:
-                    await asyncio.sleep(0.05)
-        raise AssertionError("the node did not start: " + self.stop(signal.SIGKILL))
-
-    def stop(self, how: signal.Signals = signal.SIGTERM) -> str:
-        assert self.proc is not None
-        self.proc.send_signal(how)
-        out, _ = self.proc.communicate(timeout=30)
-        return out
+from .harness import Peer
 
 
 class Wall:
@@ -58,26 +34,19 @@ class Home:
         self.clock = Wall()
 
 
-def port() -> int:
-    sock = free_socket()
-    number = int(sock.getsockname()[1])
-    sock.close()
-    return number
-
-
-def test_first_run_makes_a_private_key_and_restarts_reuse_it(tmp_path: Path) -> None:
+def test_first_run_makes_a_private_key_and_restarts_reuse_it(tmp_path: Path, node_processes: NodeProcesses) -> None:
     async def scenario() -> None:
         data = tmp_path / "node"
-        node = Process(data, port())
+        node = node_processes(data)
         await node.start()
         key = data / "node.key"
         assert key.stat().st_mode & 0o777 == 0o600
         first = key.read_text()
         async with aiohttp.ClientSession() as http:
             doc1 = await NodeAPI(node.url, http).document()
-        out = node.stop(signal.SIGTERM)
+        node.stop(signal.SIGTERM)
         assert node.proc is not None and node.proc.returncode == 0
-        assert "node stopped cleanly" in out
+        assert "node stopped cleanly" in node.output()
         await node.start()
         assert key.read_text() == first
         async with aiohttp.ClientSession() as http:
@@ -89,10 +58,10 @@ def test_first_run_makes_a_private_key_and_restarts_reuse_it(tmp_path: Path) -> 
     asyncio.run(scenario())
 
 
-def test_a_killed_node_loses_nothing_it_acknowledged(tmp_path: Path) -> None:
+def test_a_killed_node_loses_nothing_it_acknowledged(tmp_path: Path, node_processes: NodeProcesses) -> None:
     async def scenario() -> None:
         data = tmp_path / "node"
-        node = Process(data, port())
+        node = node_processes(data)
         await node.start()
         async with aiohttp.ClientSession() as http:
             home = Home(node.url)
@@ -130,10 +99,10 @@ def admin(data: Path, *args: str) -> dict | list:  # type: ignore[type-arg]
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
-def test_the_admin_command_moderates_a_live_node(tmp_path: Path) -> None:
+def test_the_admin_command_moderates_a_live_node(tmp_path: Path, node_processes: NodeProcesses) -> None:
     async def scenario() -> None:
         data = tmp_path / "node"
-        node = Process(data, port(), "--registration", "invite")
+        node = node_processes(data, "--registration", "invite")
         await node.start()
         invite = admin(data, "invites", "create", "--uses", "1")
         assert isinstance(invite, dict)

@@ -1,4 +1,4 @@
-"""The protocol core does no I/O and reads no clock (STYLE habit 1, spec §1)."""
+"""The protocol core does no I/O and reads no clock (STYLE habit 1; the spec's notation, before §1)."""
 
 import ast
 import subprocess
