@@ -57,8 +57,8 @@ from hypothesis import strategies as st
 
 from peerfed.client.transport import NodeAPI, solve_work
 from peerfed.node.federation import sign_request
-from peerfed.node.limits import RateLimiter
-from peerfed.node.service import BATCH_KINDS, token_hash
+from peerfed.node.federation.inbound import BATCH_KINDS
+from peerfed.node.sessions import token_hash
 from peerfed.protocol import (
     ERROR_CODES,
     ClientAuth,
@@ -782,7 +782,7 @@ class World:
 
     async def _bookkeep(self, case: Case, answer: Answer) -> None:
         if answer.code == "rate.limited":
-            self.b.node.limiter = RateLimiter()  # keep reaching past the (hard-coded) report limit
+            self.b.node.limiter.clear()  # keep reaching past the (hard-coded) report limit
         ok = answer.status is not None and answer.status < 400 and isinstance(answer.payload, dict)
         if ok and case.endpoint == "POST /api/v1/listings":
             if answer.payload.get("type") == "listing":
