@@ -171,8 +171,9 @@ def bench_ingest(work: Path, s: Sizes) -> dict[str, Any]:
 
 def load_listings(data: Path, count: int, now: int) -> None:
     """Fill a node's database with ``count`` signed listings through its own Store (not timed)."""
-    from peerfed.node.service import directory_entry, listing_facets
+    from peerfed.node.directory import listing_facets
     from peerfed.node.store import Store
+    from peerfed.node.views import directory_entry
     from peerfed.protocol import Context, open_signed
 
     async def fill() -> None:

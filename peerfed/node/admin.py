@@ -23,7 +23,7 @@ from peerfed.protocol.node_bodies import check_url
 
 from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
 from .keys import load_or_create_key, rotate_key
-from .service import token_hash
+from .sessions import token_hash
 from .store import MemberStatus, NodeStatus, OutboxItem, ReportStatus, ReportTarget, Store
 
 __all__ = ["add_admin_parser", "run_admin"]

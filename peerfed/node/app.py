@@ -1,9 +1,10 @@
-"""The node's application factory: state in AppKeys, background work in cleanup_ctx (spec §13).
+"""The node's application factory: its parts in typed AppKeys, background work in cleanup_ctx (spec §13).
 
-``create_app(config)`` opens the store, loads (or makes) the node key, and, unless
-``config`` says otherwise, runs three background loops: the federation outbox, federation
-maintenance (follows, catch-up pulls) and retention purges. Tests pass ``background=False``
-and a fake ``clock``, and drive the loops by hand.
+``create_app(config)`` opens the store, loads (or makes) the node key, builds the node's parts
+(``service.Node``) and puts each part the handlers use under its own AppKey. Unless told
+otherwise it runs three background loops: the federation outbox, federation maintenance
+(follows, catch-up pulls) and retention purges (spec §13.9). Tests pass ``background=False`` and
+a fake ``clock``, and drive the loops by hand.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-from .api import NODE, error_middleware, routes
+from .api import ROUTES, error_middleware
+from .api.common import CATCHUP, CONFIG, DIRECTORY, DOCUMENT, INBOUND, MAILBOX, MODERATION, NODE, SESSIONS
 from .config import Config
-from .federation import NodeClient
+from .federation.transport import NodeClient
 from .keys import load_or_create_key
 from .service import Node
 from .store import Store
@@ -33,6 +35,7 @@ OUTBOX_RETENTION = 30 * 86_400
 
 
 async def purge_once(node: Node) -> dict[str, int]:
+    """Delete every row past its time (spec §13.9), then checkpoint; returns rows deleted per table."""
     counts = await node.store.purge(node.now(), report_retention=REPORT_RETENTION, outbox_retention=OUTBOX_RETENTION)
     await node.store.checkpoint()  # and what was purged leaves the WAL
     removed = {k: v for k, v in counts.items() if v}
@@ -45,7 +48,7 @@ async def _outbox_loop(node: Node) -> None:
     while True:
         node.wakeup.clear()
         try:
-            await node.deliver_due()
+            await node.sender.deliver_due()
         except Exception:
             log.exception("federation delivery failed")
         following = await node.store.next_due()
@@ -58,7 +61,7 @@ async def _maintenance_loop(node: Node) -> None:
     while True:
         node.maintain_soon.clear()
         try:
-            await node.maintain()
+            await node.catchup.maintain()
         except Exception:
             log.exception("federation maintenance failed")
         # Every 30 s; every 5 s while a follow is still unanswered; at once when a node joins.
@@ -83,7 +86,8 @@ def create_app(
     background: bool = True,
 ) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=config.max_request_bytes)
-    app.add_routes(routes)
+    for routes in ROUTES:
+        app.add_routes(routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         identity, created = load_or_create_key(config.data)
@@ -95,6 +99,14 @@ def create_app(
         node = Node(config, store, identity, clock=clock, client=client)
         await node.start()
         app[NODE] = node
+        app[CONFIG] = config
+        app[DOCUMENT] = node.document
+        app[SESSIONS] = node.sessions
+        app[DIRECTORY] = node.directory
+        app[MAILBOX] = node.mailbox
+        app[MODERATION] = node.moderation
+        app[INBOUND] = node.inbound
+        app[CATCHUP] = node.catchup
         tasks = []
         if background:
             tasks = [
@@ -112,7 +124,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await session.close()
-            node.opener.close()
+            node.close()
             await store.close()
             groups, writes = store.write_stats
             log.info("node stopped cleanly (%d writes in %d transactions)", writes, groups)

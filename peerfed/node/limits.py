@@ -34,5 +34,9 @@ class RateLimiter:
             retry = max(1, int(start + window - now))
             raise RequestError(f"too many {scope} requests; try again in {retry} s", "rate.limited")
 
+    def clear(self) -> None:
+        """Forget every count (an operator's or a test's fresh start)."""
+        self._windows.clear()
+
     def __len__(self) -> int:
         return len(self._windows)

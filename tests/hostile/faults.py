@@ -46,6 +46,13 @@ class FaultyClient:
             raise TransportError(f"{url}: connection reset before the answer (injected)")
         return answer
 
+    async def send(self, url: str, path: str, body: bytes) -> Any:
+        rule = self._before(url)
+        answer = await self.real.send(url, path, body)
+        if rule == "cut":
+            raise TransportError(f"{url}: connection reset before the answer (injected)")
+        return answer
+
     async def fetch_document(self, url: str) -> Any:
         self._before(url)
         return await self.real.fetch_document(url)

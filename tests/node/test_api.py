@@ -51,7 +51,7 @@ def test_open_registration_needs_only_a_key_and_a_challenge_is_single_use(tmp_pa
 
 def test_invite_registration(tmp_path: Path) -> None:
     async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
-        from peerfed.node.service import token_hash
+        from peerfed.node.sessions import token_hash
 
         now = int(node.clock())
         await node.node.store.create_invite(token_hash("welcome-code"), now, now + DAY, 1, None)

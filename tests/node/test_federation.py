@@ -79,7 +79,7 @@ def test_a_listing_on_a_is_found_from_b_and_c_and_a_withdrawal_reaches_both(tmp_
         # A late copy of the withdrawn listing is refused everywhere.
         assert await b.node.store.listing(offer.id) is None
         with pytest.raises(RemoteError) as info:
-            await b.node.ingest(a.url, "listing", offer.raw)
+            await b.node.inbound.ingest(a.url, "listing", offer.raw)
         assert info.value.code == "gone"
 
     run_three(tmp_path, scenario)
@@ -130,7 +130,7 @@ def test_a_live_reader_on_b_receives_a_message_sent_from_a(tmp_path: Path) -> No
 
         reader = asyncio.create_task(read_one())
         for _ in range(50):  # wait until the reader is registered (bounded)
-            if b.node.live:
+            if b.node.mailbox.readers:
                 break
             await asyncio.sleep(0.01)
         await ana.api.send(sealed.raw)
@@ -161,7 +161,7 @@ def test_erasure_reaches_every_node_and_keeps_the_peer_out(tmp_path: Path) -> No
             await ana.api.directory()
         assert info.value.code == "auth.required"
         with pytest.raises(RemoteError) as info:
-            await c.node.ingest(a.url, "listing", first.raw)
+            await c.node.inbound.ingest(a.url, "listing", first.raw)
         assert info.value.code == "gone"
         # Nothing of hers is left in any file of any node: not her key, not her listings' words.
         for node in (a, b, c):
@@ -225,7 +225,7 @@ def test_listings_published_before_federating_arrive_by_the_catch_up_pull(tmp_pa
             assert sorted(x["id"] for x in found["listings"]) == sorted(e.id.hex() for e in early)
             assert all(x["key_bundle"] for x in found["listings"])
             # A second pull takes nothing twice.
-            assert await b.node.pull(a.url) == 0
+            assert await b.node.catchup.pull(a.url) == 0
         await a.stop()
         await b.stop()
 

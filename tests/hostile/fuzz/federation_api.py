@@ -10,7 +10,7 @@ from typing import Any
 
 import msgpack
 
-from peerfed.node.service import BATCH_KINDS
+from peerfed.node.federation.inbound import BATCH_KINDS
 from peerfed.protocol import Context, Erasure, Identity, Withdrawal, pack, seal, sign, unpack
 from peerfed.protocol.envelope import _frame
 from peerfed.protocol.node_bodies import body_hash

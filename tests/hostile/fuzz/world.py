@@ -24,8 +24,7 @@ import aiohttp
 
 from peerfed.client.transport import NodeAPI
 from peerfed.node.federation import sign_request
-from peerfed.node.limits import RateLimiter
-from peerfed.node.service import token_hash
+from peerfed.node.sessions import token_hash
 from peerfed.protocol import EncryptionSecret, Envelope, Identity, KeyBundle, Listing, Message, PeerId, seal, sign
 from peerfed.protocol.node_bodies import erased_hash
 from peerfed.protocol.sealing import HOUR
@@ -340,7 +339,7 @@ class World:
 
     async def _bookkeep(self, case: Case, answer: Answer) -> None:
         if answer.code == "rate.limited":
-            self.b.node.limiter = RateLimiter()  # keep reaching past the (hard-coded) report limit
+            self.b.node.limiter.clear()  # keep reaching past the (hard-coded) report limit
         ok = answer.status is not None and answer.status < 400 and isinstance(answer.payload, dict)
         if ok and case.endpoint == "POST /api/v1/listings":
             if answer.payload.get("type") == "listing":

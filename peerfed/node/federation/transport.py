@@ -1,21 +1,21 @@
-"""Node-to-node requests: signing, verifying, and the HTTP client that talks to other nodes (spec §13.3).
+"""Talking to other nodes: signed node requests and the HTTP client that sends them (spec §13.3, §13.2).
 
 Every request one node makes of another carries
 
     Authorization: Peerfed-Node <base64 of a signed node-request object>
 
 signed by the sending node's key over the method, path, origin, destination, a fresh nonce and
-the BLAKE2b-256 hash of the body. The receiver accepts it only within the clock window, only for
-itself as destination, only with a key the origin's node document lists, and only once.
+the BLAKE2b-256 hash of the body. ``verify.py`` holds the receiver's side. ``NodeClient`` is the
+one place foreign network errors become ``TransportError``; the parts that reach other nodes see
+it only through the ``Remote`` protocol, so a test can put another client in its place.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import aiohttp
 import nacl.utils
@@ -26,14 +26,17 @@ from peerfed.protocol.node_bodies import NodeDocument, NodeRequest, body_hash
 
 __all__ = [
     "AUTH_SCHEME",
+    "BATCH_TYPE",
     "NodeClient",
+    "REQUEST_LIFETIME",
+    "Remote",
     "TransportError",
     "parse_document",
     "sign_request",
-    "verify_request",
 ]
 
 AUTH_SCHEME = "Peerfed-Node"
+BATCH_TYPE = "application/vnd.peerfed.batch"
 REQUEST_LIFETIME = 2 * CLOCK_SKEW
 
 
@@ -58,59 +61,6 @@ def sign_request(
     return f"{AUTH_SCHEME} {base64.b64encode(env.raw).decode('ascii')}"
 
 
-@dataclass(frozen=True)
-class VerifiedRequest:
-    origin: str
-    key: bytes
-    envelope: Envelope
-
-
-async def verify_request(
-    header: str | None,
-    *,
-    method: str,
-    path: str,
-    destination: str,
-    body: bytes,
-    now: int,
-    key_owner: Callable[[bytes, int], Awaitable[str | None]],
-    discover: Callable[[str], Awaitable[None]],
-    use_nonce: Callable[[bytes, int], Awaitable[bool]],
-) -> VerifiedRequest:
-    """Check a node request; raises RemoteError (auth.*, time.*, signature.invalid, ...).
-
-    ``key_owner(key, now)`` names the node a key belongs to, from cached node documents;
-    ``discover(origin)`` fetches the origin's document when its key is not yet known.
-    """
-    if not header or not header.startswith(AUTH_SCHEME + " "):
-        raise RequestError("a node request needs an Authorization: Peerfed-Node header", "auth.required")
-    try:
-        raw = base64.b64decode(header[len(AUTH_SCHEME) + 1 :].strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise RequestError("the Peerfed-Node header is not base64", "auth.invalid") from exc
-    env = open_signed(raw, context=Context.NODE_REQUEST, now=now)
-    if env.created_at < now - CLOCK_SKEW:
-        raise RemoteError("the node request is older than the clock window", "time.expired")
-    request = env.body
-    assert isinstance(request, NodeRequest)
-    if request.method != method or request.path != path:
-        raise RequestError("the signature is for another method or path", "auth.invalid")
-    if request.destination != destination:
-        raise RequestError(f"the request was signed for {request.destination}, not this node", "auth.invalid")
-    if request.body_hash != body_hash(body):
-        raise RequestError("the body does not match the signed hash", "auth.invalid")
-    key = bytes(env.author)
-    owner = await key_owner(key, now)
-    if owner != request.origin:
-        await discover(request.origin)
-        owner = await key_owner(key, now)
-    if owner != request.origin:
-        raise RequestError(f"the key is not one {request.origin} publishes", "auth.invalid")
-    if not await use_nonce(request.nonce, env.expires_at + CLOCK_SKEW):
-        raise RequestError("this request was already received", "auth.replayed")
-    return VerifiedRequest(request.origin, key, env)
-
-
 def parse_document(payload: Any, url: str, now: int) -> tuple[NodeDocument, Envelope]:
     """Verify a node document fetched from ``url``: signed by a key it lists, and about ``url``."""
     if not isinstance(payload, dict) or not isinstance(payload.get("document"), str):
@@ -127,6 +77,19 @@ def parse_document(payload: Any, url: str, now: int) -> tuple[NodeDocument, Enve
     if not doc.key_valid_at(bytes(env.author), now):
         raise RequestError(f"the document at {url} is signed by a key it does not list", "federation.refused")
     return doc, env
+
+
+class Remote(Protocol):
+    """What the parts that reach other nodes need of a client (``NodeClient``, or a test's stand-in)."""
+
+    async def request(self, method: str, url: str, path: str, body: bytes = b"", content_type: str = "") -> Any:
+        """One signed request; raises TransportError (try later) or RemoteError (refused)."""
+
+    async def send(self, url: str, path: str, body: bytes) -> Any:
+        """One signed batch POST; raises as ``request`` does."""
+
+    async def fetch_document(self, url: str) -> Any:
+        """The unsigned GET of a node's document; raises TransportError."""
 
 
 class NodeClient:
@@ -181,7 +144,12 @@ class NodeClient:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(f"{url} unreachable: {exc or type(exc).__name__}") from exc
 
+    async def send(self, url: str, path: str, body: bytes) -> Any:
+        """POST one federation batch (the outbound sender's transport); raises as ``request`` does."""
+        return await self.request("POST", url, path, body, BATCH_TYPE)
+
     async def fetch_document(self, url: str) -> Any:
+        """GET ``url``'s node document, unverified; raises TransportError if it cannot be had."""
         try:
             async with self._session.get(url + "/.well-known/peerfed", timeout=self._timeout) as response:
                 if response.status != 200:

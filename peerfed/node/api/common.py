@@ -1,0 +1,197 @@
+"""What every handler shares: typed app keys, the error format, bounded body and header parsing (spec §13.1).
+
+Every refusal is ``{"error": {"code": ..., "message": ...}}`` with the code's HTTP status, so a
+client can act on the code without reading the message. Text from outside (headers, query
+parameters, JSON strings) is checked here to be UTF-8 and bounded before any part sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from peerfed.protocol import ERROR_CODES, InvalidValue, PeerId, RemoteError, RequestError
+from peerfed.protocol.errors import UnavailableError
+from peerfed.protocol.node_bodies import check_url
+
+from ..config import Config
+from ..directory import Directory
+from ..document import DocumentSigner
+from ..federation.catchup import CatchUp
+from ..federation.inbound import Inbound
+from ..mailbox import Mailbox
+from ..moderation import Moderation
+from ..service import Node
+from ..sessions import Sessions
+
+__all__ = [
+    "CATCHUP",
+    "CONFIG",
+    "DIRECTORY",
+    "DOCUMENT",
+    "INBOUND",
+    "MAILBOX",
+    "MODERATION",
+    "NODE",
+    "OCTETS",
+    "SESSIONS",
+    "address",
+    "decode_b64",
+    "error_middleware",
+    "error_response",
+    "header",
+    "int_query",
+    "parse_json",
+    "query",
+    "read_body",
+    "read_json",
+    "signed_in",
+    "text_of",
+    "url_of",
+]
+
+log = logging.getLogger("peerfed.node")
+
+NODE: web.AppKey[Node] = web.AppKey("node", Node)  # every part at once: for tests and the demo
+CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
+DOCUMENT: web.AppKey[DocumentSigner] = web.AppKey("document", DocumentSigner)
+SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
+DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
+MAILBOX: web.AppKey[Mailbox] = web.AppKey("mailbox", Mailbox)
+MODERATION: web.AppKey[Moderation] = web.AppKey("moderation", Moderation)
+INBOUND: web.AppKey[Inbound] = web.AppKey("inbound", Inbound)
+CATCHUP: web.AppKey[CatchUp] = web.AppKey("catchup", CatchUp)
+
+OCTETS = "application/octet-stream"
+
+_HTTP_CODES = {
+    400: "request.invalid",
+    401: "auth.required",
+    403: "auth.forbidden",
+    404: "not_found",
+    405: "request.invalid",
+    413: "size.too_large",
+    429: "rate.limited",
+}
+
+
+def error_response(code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=ERROR_CODES.get(code, 500))
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every refusal in the spec's error format; an unexpected fault is logged and answered node.internal."""
+    try:
+        return await handler(request)
+    except (RemoteError, UnavailableError) as exc:
+        return error_response(exc.code, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "request.invalid" if exc.status < 500 else "node.internal")
+        return error_response(code, exc.reason or "refused")
+    except Exception:
+        log.exception("unexpected error handling %s %s", request.method, request.path)
+        return error_response("node.internal", "the node failed; the operator can see why in its log")
+
+
+def address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body, bounded in size (aiohttp answers 413 past client_max_size) and in time (request.timeout)."""
+    try:
+        return await asyncio.wait_for(request.read(), request.app[CONFIG].body_timeout)
+    except TimeoutError as exc:
+        raise RequestError("the body arrived too slowly", "request.timeout") from exc
+
+
+def text_of(value: object, name: str, max_bytes: int = 4096) -> str:
+    """Text from outside (a header, a query parameter, a JSON string): UTF-8 and bounded.
+
+    aiohttp hands undecodable header bytes over as surrogates, and JSON can spell lone
+    surrogates; neither is text, and neither may reach the database or a hash.
+    """
+    if not isinstance(value, str):
+        raise RequestError(f"{name} must be text", "request.invalid")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise RequestError(f"{name} is not valid UTF-8 text", "request.invalid") from exc
+    if size > max_bytes:
+        raise RequestError(f"{name} is longer than {max_bytes} bytes", "request.invalid")
+    return value
+
+
+def header(request: web.Request, name: str) -> str | None:
+    value = request.headers.get(name)
+    return None if value is None else text_of(value, name)
+
+
+def url_of(value: object, name: str) -> str:
+    """A node URL from outside (spec §13.1); raises request.invalid."""
+    try:
+        return check_url(text_of(value, name, 256).rstrip("/"), name)
+    except InvalidValue as exc:
+        raise RequestError(str(exc), "request.invalid") from exc
+
+
+def parse_json(data: bytes | str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise RequestError("the body is not JSON (or is nested too deeply)", "request.invalid") from exc
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    value = parse_json(await read_body(request) or b"{}")
+    if not isinstance(value, dict):
+        raise RequestError("the body must be a JSON object", "request.invalid")
+    return value
+
+
+def decode_b64(value: object, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise RequestError(f"{name} must be a base64 string", "request.invalid")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError(f"{name} is not base64", "request.invalid") from exc
+
+
+def int_query(request: web.Request, name: str, default: int | None) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(text_of(value, name, 20))
+    except ValueError as exc:
+        raise RequestError(f"{name} must be an integer", "request.invalid") from exc
+    if not 0 <= number < 2**62:
+        raise RequestError(f"{name} is out of range", "request.invalid")
+    return number
+
+
+def query(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    return text_of(value, name, 256) if value else None
+
+
+async def signed_in(request: web.Request) -> PeerId:
+    """The session's peer; raises auth.required."""
+    try:
+        authorization = header(request, "Authorization")
+    except RequestError as exc:
+        raise RequestError("the Authorization header is not a session token", "auth.required") from exc
+    return await request.app[SESSIONS].authenticate(authorization)

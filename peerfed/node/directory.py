@@ -1,0 +1,262 @@
+"""The directory: key bundles, listings, withdrawals and search (spec §4.3, §6, §13.5, §13.6).
+
+Publishing, taking what other nodes push, and searching. A local listing and its author's key
+bundle are queued for every federated node in the write that stores them; a withdrawal leaves a
+tombstone that keeps the listing from coming back. Everything from outside is checked with the
+protocol core before it is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from peerfed.protocol import (
+    Context,
+    Envelope,
+    KeyBundle,
+    Listing,
+    PeerId,
+    RequestError,
+    TimeError,
+    Withdrawal,
+    open_signed,
+)
+from peerfed.protocol.node_bodies import erased_hash
+
+from .config import Config
+from .federation.outbox import OutboxItem, fan_out, item_key
+from .limits import RateLimiter
+from .opener import Opener
+from .store import MemberStatus, Store
+from .views import directory_entry
+
+__all__ = ["Directory", "HeldListing", "KeyBundleHeld", "SearchPage", "SearchResult", "listing_facets"]
+
+log = logging.getLogger("peerfed.node")
+
+
+def listing_facets(listing: Listing) -> list[tuple[str, str]]:
+    """The search keys of a listing: topics case-folded, languages lower-cased with their primary tag."""
+    found: dict[tuple[str, str], None] = {}
+    for topic in listing.topics:
+        found[("topic", topic.casefold())] = None
+    for term in listing.vocab:
+        found[("vocab", term)] = None
+    for lang in listing.languages:
+        tag = lang.lower()
+        found[("lang", tag)] = None
+        found[("lang", tag.split("-")[0])] = None
+    for fmt in listing.formats:
+        found[("format", fmt.value)] = None
+    return list(found)
+
+
+@dataclass(frozen=True)
+class KeyBundleHeld:
+    """A peer's current key bundle and the node it lives on."""
+
+    raw: bytes
+    home: str
+
+
+@dataclass(frozen=True)
+class HeldListing:
+    """A listing held here, as signed, and the node it was published on."""
+
+    raw: bytes
+    origin: str
+
+
+class SearchResult(NamedTuple):
+    """One directory result: a NamedTuple, not a dataclass, because a page makes up to 100 per query."""
+
+    seq: int
+    raw: bytes
+    origin: str | None  # None: published here
+    entry: str  # the stored directory entry (views.directory_entry)
+    key_bundle: bytes | None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    rows: list[SearchResult]
+    next: int | None  # the cursor of the following page, None on the last
+
+
+class Directory:
+    """Key bundles and listings: publishing, taking them from other nodes, and searching."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Callable[[], float],
+        limiter: RateLimiter,
+        opener: Opener,
+        wake: Callable[[], None],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._limiter = limiter
+        self._opener = opener
+        self._wake = wake  # the outbox has new work
+        self._url = config.url
+
+    # --- key bundles ---------------------------------------------------------------------------
+
+    async def publish_key_bundle(self, peer: PeerId, raw: bytes) -> Envelope:
+        """A local peer's own bundle, queued for every federated node; raises RemoteError if refused."""
+        env = open_signed(raw, context=Context.KEY_BUNDLE, now=int(self._clock()))
+        if env.author != peer:
+            raise RequestError("a key bundle must be signed by the signed-in peer", "auth.forbidden")
+        outbox = await fan_out(self._store, "key-bundle", item_key(raw), raw)
+        stored = await self._store.put_key_bundle(
+            bytes(peer), raw, env.created_at, env.expires_at, None, outbox, self._clock()
+        )
+        if stored and outbox:
+            self._wake()
+        return env
+
+    async def take_key_bundle(self, origin: str, raw: bytes) -> bool:
+        """A bundle another node pushed or we asked for; False if not newer. Raises RemoteError."""
+        now = int(self._clock())
+        env = open_signed(raw, context=Context.KEY_BUNDLE, now=now)
+        if await self._store.is_erased(erased_hash(bytes(env.author)), now):
+            raise RequestError("that peer was erased", "gone")
+        local = await self._store.member(bytes(env.author))
+        if local is not None and local.status == MemberStatus.MEMBER:
+            return False  # our own peers' keys are published here, not pushed to us
+        assert isinstance(env.body, KeyBundle)
+        return await self._store.put_key_bundle(bytes(env.author), raw, env.created_at, env.expires_at, origin)
+
+    async def key_bundle(self, peer: PeerId) -> KeyBundleHeld | None:
+        """A peer's current key bundle if this node holds one."""
+        found = await self._store.key_bundle(bytes(peer), int(self._clock()))
+        return None if found is None else KeyBundleHeld(found.raw, found.origin or self._url)
+
+    async def member_key_bundle(self, peer: PeerId) -> bytes:
+        """The bundle of one of this node's own peers, for another node that asks; raises not_found."""
+        member = await self._store.member(bytes(peer))
+        found = await self._store.key_bundle(bytes(peer), int(self._clock()))
+        if member is None or member.status != MemberStatus.MEMBER or found is None or found.origin is not None:
+            raise RequestError("no such peer here", "not_found")
+        return found.raw
+
+    # --- listings and withdrawals ----------------------------------------------------------------
+
+    async def publish(self, peer: PeerId, raw: bytes, address: str) -> Envelope:
+        """A local peer publishes a listing or a withdrawal; queued for every federated node.
+
+        Raises RemoteError: rate.limited, the envelope's own codes, auth.forbidden, time.lifetime,
+        gone, request.invalid (an erasure, or no key bundle yet).
+        """
+        now = int(self._clock())
+        self._limiter.hit("listings", bytes(peer).hex(), limit=self._config.listings_per_hour, window=3600, now=now)
+        self._limiter.hit("listings-addr", address, limit=self._config.listings_per_hour * 4, window=3600, now=now)
+        env = await self._opener.open(raw, Context.ENVELOPE, now)
+        if env.author != peer:
+            raise RequestError("a listing must be signed by the signed-in peer", "auth.forbidden")
+        if isinstance(env.body, Listing):
+            await self.take_listing(env, None)
+            log.debug("listing %s published", env.id.hex()[:8])
+        elif isinstance(env.body, Withdrawal):
+            await self.withdraw(env, await fan_out(self._store, "withdrawal", env.id, raw))
+        else:
+            raise RequestError("send an erasure to /api/v1/erase", "request.invalid")
+        self._wake()
+        return env
+
+    async def take_listing(self, env: Envelope, origin: str | None) -> bool:
+        """Store a listing once; a local one (no origin) is queued for every federated node with its
+        key bundle. False if already held; raises RemoteError (time.lifetime, gone, request.invalid)."""
+        listing = env.body
+        assert isinstance(listing, Listing)
+        if env.expires_at - env.created_at > self._config.max_listing_lifetime:
+            raise TimeError(
+                f"this node keeps listings at most {self._config.max_listing_lifetime // 86_400} days", "time.lifetime"
+            )
+        return await self._store.insert_listing(
+            listing_id=env.id,
+            author=bytes(env.author),
+            author_hash=erased_hash(bytes(env.author)),
+            kind=listing.kind.value,
+            timing=listing.timing.value,
+            created_at=env.created_at,
+            expires_at=env.expires_at,
+            origin=origin,
+            raw=env.raw,
+            facets=listing_facets(listing),
+            now=self._clock(),
+            bundle_key=item_key if origin is None else None,
+            entry=directory_entry(env),
+        )
+
+    async def withdraw(self, env: Envelope, outbox: list[OutboxItem]) -> bool:
+        """Delete the author's listing and keep a tombstone; True if a listing was deleted."""
+        withdrawal = env.body
+        assert isinstance(withdrawal, Withdrawal)
+        held = await self._store.listing(withdrawal.listing)
+        if held is not None and held.author != bytes(env.author):
+            raise RequestError("only a listing's author can withdraw it", "auth.forbidden")
+        return await self._store.withdraw(withdrawal.listing, bytes(env.author), env.expires_at, outbox, self._clock())
+
+    async def take_down(self, origin: str, listing_id: bytes) -> bool:
+        """Another node's operator took down a listing published there; False if not held here."""
+        if len(listing_id) != 32:
+            raise RequestError("a takedown names a listing id", "request.invalid")
+        held = await self._store.listing(listing_id)
+        if held is None:
+            return False
+        if held.origin != origin:
+            raise RequestError("only a listing's home node can take it down", "auth.forbidden")
+        await self._store.remove_listing(listing_id, [], self._clock())
+        return True
+
+    async def listing(self, listing_id: bytes) -> HeldListing:
+        """One listing by id; raises gone (withdrawn), not_found, or time.expired once it lapsed."""
+        held = await self._store.listing(listing_id)
+        if held is None:
+            if await self._store.was_withdrawn(listing_id):
+                raise RequestError("that listing was withdrawn", "gone")
+            raise RequestError("no such listing here", "not_found")
+        open_signed(held.raw, context=Context.ENVELOPE, now=int(self._clock()))  # time.expired once it has lapsed
+        return HeldListing(held.raw, held.origin or self._url)
+
+    # --- search ------------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        *,
+        kind: str | None = None,
+        timing: str | None = None,
+        topic: str | None = None,
+        lang: str | None = None,
+        fmt: str | None = None,
+        vocab: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> SearchPage:
+        """Live listings matching every filter, newest first, at most ``limit`` (1-100)."""
+        facets = []
+        if topic:
+            facets.append(("topic", topic.casefold()))
+        if vocab:
+            facets.append(("vocab", vocab))
+        if lang:
+            facets.append(("lang", lang.lower()))
+        if fmt:
+            facets.append(("format", fmt))
+        limit = max(1, min(limit, 100))
+        now = int(self._clock())
+        found = await self._store.search(now=now, kind=kind, timing=timing, facets=facets, before=before, limit=limit)
+        rows = []
+        for row in found:
+            entry = row.entry
+            if entry is None:  # stored before schema 2
+                entry = directory_entry(open_signed(row.raw, context=Context.ENVELOPE, now=now))
+            rows.append(SearchResult(row.seq, row.raw, row.origin, entry, row.key_bundle))
+        return SearchPage(rows, found[-1].seq if len(found) == limit else None)

@@ -1,0 +1,220 @@
+"""What other nodes ask of this one: verified requests, follows, batches, catch-up pages, keys (spec §13.3, §13.7).
+
+Every request is verified first (``verify.py``); a batch is taken only from a node this one
+federates with, item by item, each item checked by the part it belongs to as hostile input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from peerfed.protocol import (
+    Context,
+    Listing,
+    PeerId,
+    RemoteError,
+    RequestError,
+    Withdrawal,
+    check_hour,
+    parse_sealed,
+    unpack,
+)
+from peerfed.protocol.errors import UnavailableError
+from peerfed.protocol.node_bodies import Erasure, FederationPolicy
+
+from ..config import Config
+from ..directory import Directory
+from ..mailbox import Mailbox
+from ..moderation import Moderation
+from ..opener import Opener
+from ..store import Delivery, NodeStatus, Store
+from .discovery import Discovery
+from .verify import verify_request
+
+__all__ = ["BATCH_KINDS", "CatchUpItem", "CatchUpPage", "Inbound", "IngestResult"]
+
+log = logging.getLogger("peerfed.node")
+
+BATCH_KINDS = ("key-bundle", "listing", "withdrawal", "erasure", "takedown", "sealed")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """One batch item's result: ``ok``, ``duplicate``, or ``error`` with its code and message."""
+
+    status: Literal["ok", "duplicate", "error"]
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class CatchUpItem:
+    seq: int
+    listing: bytes
+    key_bundle: bytes | None
+
+
+@dataclass(frozen=True)
+class CatchUpPage:
+    items: list[CatchUpItem]
+    next: int  # the cursor to pull after
+
+
+class Inbound:
+    """This node's side of node-to-node requests."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Callable[[], float],
+        opener: Opener,
+        *,
+        directory: Directory,
+        mailbox: Mailbox,
+        moderation: Moderation,
+        discovery: Discovery,
+        wake: Callable[[], None],
+        maintain_soon: Callable[[], None],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._opener = opener
+        self._directory = directory
+        self._mailbox = mailbox
+        self._moderation = moderation
+        self._discovery = discovery
+        self._wake = wake  # the outbox has new work
+        self._maintain_soon = maintain_soon  # follow and pull now, not at the next tick
+
+    # --- who is asking ------------------------------------------------------------------------------
+
+    async def verify(self, authorization: str | None, method: str, path: str, body: bytes) -> str:
+        """The origin of a verified node request; raises RemoteError in the order of spec §13.3."""
+        verified = await verify_request(
+            authorization,
+            method=method,
+            path=path,
+            destination=self._config.url,
+            body=body,
+            now=int(self._clock()),
+            key_owner=self._discovery.key_owner,
+            discover=self._discovery.discover,
+            use_nonce=self._store.use_nonce,
+        )
+        return verified.origin
+
+    async def verify_active(self, authorization: str | None, method: str, path: str) -> str:
+        """A verified body-less request from a node this one federates with (federation.refused otherwise)."""
+        origin = await self.verify(authorization, method, path, b"")
+        known = await self._store.node(origin)
+        if known is None or known.status != NodeStatus.ACTIVE:
+            raise RequestError("this node does not federate with you", "federation.refused")
+        return origin
+
+    # --- following ----------------------------------------------------------------------------------
+
+    async def follow_from(self, origin: str) -> Literal["active", "pending"]:
+        """Another node asks to federate. Open policy: accepted now. Otherwise an operator decides."""
+        now = int(self._clock())
+        node = await self._store.node(origin)
+        status = node.status if node else None
+        if status == "blocked":
+            raise RequestError("this node does not federate with you", "federation.refused")
+        cached = self._discovery.take_cached(origin)
+        if status in ("active", "requested") or self._config.federation != FederationPolicy.ALLOW_LIST:
+            await self._store.set_node_status(origin, "active", now)
+            if cached:
+                await self._store.set_node_document(origin, *cached)
+            if status != "active":
+                log.info("federating with %s", origin)
+                self._maintain_soon()  # catch up on what it published before
+            self._wake()
+            return "active"
+        await self._store.set_node_status(origin, "pending", now)
+        if cached:
+            await self._store.set_node_document(origin, *cached)
+        log.info("%s asks to federate; approve with: peerfed admin federation allow %s", origin, origin)
+        return "pending"
+
+    # --- batches ------------------------------------------------------------------------------------
+
+    async def ingest_batch(self, origin: str, body: bytes) -> list[IngestResult]:
+        """Take a pushed batch; one result per item, in order. Raises federation.refused or
+        request.invalid for the batch as a whole."""
+        node = await self._store.node(origin)
+        if node is None or node.status not in (NodeStatus.ACTIVE, NodeStatus.REQUESTED):
+            raise RequestError("this node does not federate with you (yet)", "federation.refused")
+        items = unpack(body)
+        size = self._config.batch_size
+        if not isinstance(items, list) or not 1 <= len(items) <= size:
+            raise RequestError(f"a batch is an array of 1 to {size} items", "request.invalid")
+        results: list[IngestResult] = [IngestResult("error") for _ in items]
+
+        async def take(index: int) -> None:
+            item = items[index]
+            try:
+                if not (isinstance(item, list) and len(item) == 2 and item[0] in BATCH_KINDS):
+                    raise RequestError("an item is [kind, bytes]", "request.invalid")
+                kind, raw = item
+                if not isinstance(raw, bytes):
+                    raise RequestError("an item's payload is bin", "request.invalid")
+                results[index] = IngestResult(await self.ingest(origin, str(kind), raw))
+            except (RemoteError, UnavailableError) as exc:
+                results[index] = IngestResult("error", exc.code, str(exc))
+
+        async def in_order(indexes: list[int]) -> None:
+            for index in indexes:
+                await take(index)
+
+        # Sealed messages are independent of each other and of everything else: they are taken
+        # all at once, so their writes share transactions. Other items keep the sender's order
+        # (a listing before its withdrawal, a key bundle before an erasure).
+        sealed = [i for i, item in enumerate(items) if isinstance(item, list) and item[:1] == ["sealed"]]
+        taken_at_once = set(sealed)
+        others = [i for i in range(len(items)) if i not in taken_at_once]
+        await asyncio.gather(in_order(others), *(take(i) for i in sealed))
+        self._wake()  # taking a batch can queue work for other nodes: the outbox loop looks again
+        return results
+
+    async def ingest(self, origin: str, kind: str, raw: bytes) -> Literal["ok", "duplicate"]:
+        """Take one item another node pushed or we pulled; raises RemoteError if it is refused."""
+        now = int(self._clock())
+        if kind == "sealed":
+            sealed = parse_sealed(raw)
+            check_hour(sealed, now)
+            status = await self._mailbox.route(sealed.id, bytes(sealed.mailbox), sealed.hour, raw, self._config.url)
+            return "duplicate" if status == Delivery.DUPLICATE else "ok"
+        if kind == "key-bundle":
+            return "ok" if await self._directory.take_key_bundle(origin, raw) else "duplicate"
+        if kind == "takedown":
+            return "ok" if await self._directory.take_down(origin, raw) else "duplicate"
+        env = await self._opener.open(raw, Context.ENVELOPE, now)
+        if isinstance(env.body, Listing):
+            return "ok" if await self._directory.take_listing(env, origin) else "duplicate"
+        if isinstance(env.body, Withdrawal):
+            return "ok" if await self._directory.withdraw(env, []) else "duplicate"
+        assert isinstance(env.body, Erasure)
+        await self._moderation.take_erasure(env)
+        return "ok"
+
+    # --- what other nodes read ----------------------------------------------------------------------
+
+    async def pull_page(self, after: int, limit: int) -> CatchUpPage:
+        """Local listings after a cursor, with their authors' key bundles, for a catch-up pull."""
+        now = int(self._clock())
+        rows = await self._store.local_listings_after(after, now, max(1, min(limit, 500)))
+        items = []
+        for row in rows:
+            bundle = await self._store.key_bundle(row.author, now)
+            items.append(CatchUpItem(row.seq, row.raw, bundle.raw if bundle else None))
+        return CatchUpPage(items, rows[-1].seq if rows else after)
+
+    async def member_key_bundle(self, peer: PeerId) -> bytes:
+        """A member's key bundle, for a node that asks (spec §13.7, Keys on demand); raises not_found."""
+        return await self._directory.member_key_bundle(peer)

@@ -1,0 +1,253 @@
+"""The outbound sender: one queue per destination node, its batches, retries and breaker (spec §13.7, Delivery).
+
+Shaped like Synapse's federation sender. Each round reads the due items from the durable outbox
+and gives each destination's to a ``DestinationQueue``; the queues run at once, so one slow node
+does not hold up the others. A queue sends its first batch alone and, unless that batch failed,
+the rest with PIPELINE batches in flight. Every batch ends in a typed ``BatchResult``: the queue
+has already recorded it (items finished or rescheduled by ``retry.py``, the destination's health
+and breaker), and the round decides from the first batch's outcome alone whether to go on.
+
+The queue is made afresh each round: what it owns between rounds (attempts, the breaker) lives in
+the store, so a restart loses nothing. The transport is injected: anything with
+``send(url, path, body) -> answer`` that raises TransportError or RemoteError as ``NodeClient`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from peerfed.protocol import RemoteError, pack
+
+from ..config import Config
+from ..retry import breaker_until, gives_up, next_attempt
+from ..store import OutboxRow, OutboxState, Store
+from .transport import TransportError
+
+__all__ = [
+    "BATCH_PATH",
+    "PIPELINE",
+    "BatchOutcome",
+    "BatchResult",
+    "DestinationQueue",
+    "Sender",
+    "Transport",
+]
+
+log = logging.getLogger("peerfed.node")
+
+BATCH_PATH = "/federation/v1/batch"
+PIPELINE = 4  # batches in flight to one destination once it has taken one
+ROUND_BATCHES = 20  # batches' worth of due items read per round
+_RETRYABLE = {"node.unavailable", "rate.limited", "federation.refused", "node.internal"}
+
+
+class Transport(Protocol):
+    """How a batch reaches another node; ``NodeClient`` in a node, a fake in tests."""
+
+    async def send(self, url: str, path: str, body: bytes) -> Any:
+        """POST ``body`` to ``url + path`` signed; the decoded answer. Raises TransportError or RemoteError."""
+
+
+class BatchOutcome(enum.Enum):
+    """How one batch ended, as a whole."""
+
+    DONE = "done"  # answered item by item (or nothing was left to send): see each item's outcome
+    REJECTED = "rejected"  # refused as a whole for a code retrying cannot fix: every item rejected
+    RETRY = "retry"  # refused as a whole with a retryable code: every item rescheduled
+    FAILED = "failed"  # unreachable, timed out, 5xx or 429, or a malformed answer: every item rescheduled
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One batch's outcome, its items' outcomes by outbox seq (in the batch's order), and the error if any."""
+
+    outcome: BatchOutcome
+    items: tuple[tuple[int, OutboxState], ...]  # PENDING: rescheduled by the retry policy
+    error: str | None = None
+
+    @property
+    def finished(self) -> int:
+        """Items that will not be sent again."""
+        return sum(1 for _, item in self.items if item is not OutboxState.PENDING)
+
+    @property
+    def ends_round(self) -> bool:
+        """The destination did not take the batch: send it nothing more this round."""
+        return self.outcome in (BatchOutcome.RETRY, BatchOutcome.FAILED)
+
+
+class DestinationQueue:
+    """One destination's due items for one round: batches, their outcomes, its health and breaker."""
+
+    def __init__(
+        self, destination: str, *, config: Config, store: Store, transport: Transport, rng: random.Random
+    ) -> None:
+        self.destination = destination
+        self._config = config
+        self._store = store
+        self._transport = transport
+        self._rng = rng
+
+    async def run(self, rows: list[OutboxRow], now: float) -> list[BatchResult]:
+        """Send ``rows`` in batches: the first alone, then, unless it failed, the rest pipelined."""
+        size = self._config.batch_size
+        batches = [rows[start : start + size] for start in range(0, len(rows), size)]
+        first = await self.send(batches[0], now)
+        if len(batches) == 1 or first.ends_round:
+            return [first]
+        gate = asyncio.Semaphore(PIPELINE)
+
+        async def send(batch: list[OutboxRow]) -> BatchResult:
+            async with gate:
+                return await self.send(batch, now)
+
+        return [first, *await asyncio.gather(*(send(b) for b in batches[1:]))]
+
+    async def send(self, rows: list[OutboxRow], now: float) -> BatchResult:
+        """Send one batch and record its outcome in the store. Storage errors raise."""
+        expired = [r for r in rows if gives_up(r.created_at, now, self._config.give_up_after)]
+        if expired:
+            await self._store.outbox_finish(
+                [r.seq for r in expired], OutboxState.GAVE_UP, int(now), "gave up after the retry bound"
+            )
+            log.warning(
+                "gave up delivering %d items to %s after %d s; see: peerfed admin federation failures",
+                len(expired),
+                self.destination,
+                self._config.give_up_after,
+            )
+        gave_up = tuple((r.seq, OutboxState.GAVE_UP) for r in expired)
+        rows = [r for r in rows if r not in expired]
+        if not rows:
+            return BatchResult(BatchOutcome.DONE, gave_up)
+        body = pack([[r.kind, r.raw] for r in rows])
+        try:
+            answer = await self._transport.send(self.destination, BATCH_PATH, body)
+            results = answer.get("results") if isinstance(answer, dict) else None
+            if not isinstance(results, list) or len(results) != len(rows):
+                raise TransportError(f"{self.destination} answered a batch with a malformed result")
+        except RemoteError as exc:
+            if exc.code in _RETRYABLE:
+                return await self._failed(BatchOutcome.RETRY, rows, gave_up, exc, now)
+            # The whole batch was refused for a reason retrying cannot fix.
+            error = f"{exc.code}: {exc}"
+            await self._store.outbox_finish([r.seq for r in rows], OutboxState.REJECTED, int(now), error)
+            log.warning("%s refused a batch of %d: %s", self.destination, len(rows), exc)
+            return BatchResult(
+                BatchOutcome.REJECTED, gave_up + tuple((r.seq, OutboxState.REJECTED) for r in rows), error
+            )
+        except TransportError as exc:
+            return await self._failed(BatchOutcome.FAILED, rows, gave_up, exc, now)
+        return await self._answered(rows, results, gave_up, now)
+
+    async def _answered(
+        self, rows: list[OutboxRow], results: list[Any], gave_up: tuple[tuple[int, OutboxState], ...], now: float
+    ) -> BatchResult:
+        """The destination answered item by item: finish, reject or reschedule each."""
+        await self._store.node_result(self.destination, True, int(now), None, 0)
+        items: list[tuple[int, OutboxState]] = []
+        done, rejected, retry = [], [], []
+        for row, result in zip(rows, results, strict=True):
+            status = result.get("status") if isinstance(result, dict) else None
+            if status in ("ok", "duplicate"):
+                done.append(row.seq)
+                items.append((row.seq, OutboxState.DONE))
+            elif isinstance(result, dict) and result.get("code") in _RETRYABLE:
+                retry.append(row)
+                items.append((row.seq, OutboxState.PENDING))
+            else:
+                if isinstance(result, dict):
+                    rejected.append((row.seq, f"{result.get('code')}: {result.get('message', '')}"))
+                else:
+                    rejected.append((row.seq, "malformed result"))
+                items.append((row.seq, OutboxState.REJECTED))
+        if done:
+            await self._store.outbox_finish(done, OutboxState.DONE, int(now))
+            if any(r.kind == "erasure" for r in rows):
+                await self._store.checkpoint()  # an erasure's bytes leave the WAL once it is delivered
+        for seq, reason in rejected:
+            await self._store.outbox_finish([seq], OutboxState.REJECTED, int(now), reason[:300])
+        if retry:
+            await self._retry_later(retry, now, "the receiver asked to retry")
+        return BatchResult(BatchOutcome.DONE, gave_up + tuple(items))
+
+    async def _failed(
+        self,
+        outcome: BatchOutcome,
+        rows: list[OutboxRow],
+        gave_up: tuple[tuple[int, OutboxState], ...],
+        exc: Exception,
+        now: float,
+    ) -> BatchResult:
+        """The destination did not take the batch: count a failure, maybe open the breaker, retry later."""
+        error = str(exc)[:300]
+        node = await self._store.node(self.destination)
+        failures = (node.failures if node else 0) + 1
+        until = breaker_until(failures, now, threshold=self._config.breaker_threshold)
+        if node:
+            await self._store.node_result(self.destination, False, int(now), error, until)
+        await self._retry_later(rows, now, error)
+        log.info("delivery to %s failed (%s); will retry", self.destination, exc)
+        return BatchResult(outcome, gave_up + tuple((r.seq, OutboxState.PENDING) for r in rows), error)
+
+    async def _retry_later(self, rows: list[OutboxRow], now: float, error: str) -> None:
+        """Schedule each row's next attempt by the retry policy (spec §13.7)."""
+        config = self._config
+        await self._store.outbox_retry(
+            [
+                (
+                    r.seq,
+                    next_attempt(
+                        r.attempts + 1, now, base=config.retry_base, cap=config.retry_cap, jitter=self._rng.random()
+                    ),
+                )
+                for r in rows
+            ],
+            error,
+        )
+
+
+class Sender:
+    """Rounds over the outbox: every due item, batched per destination, all destinations at once."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        transport: Transport | None,
+        clock: Callable[[], float],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self.transport = transport
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    async def send_round(self) -> dict[str, list[BatchResult]]:
+        """One round: each destination's batch results, in the order they were sent. Storage errors raise."""
+        if self.transport is None:
+            return {}
+        now = self._clock()
+        rows = await self._store.due(now, self._config.batch_size * ROUND_BATCHES)
+        by_destination: dict[str, list[OutboxRow]] = defaultdict(list)
+        for row in rows:
+            by_destination[row.destination].append(row)
+        transport = self.transport
+        queues = [
+            DestinationQueue(d, config=self._config, store=self._store, transport=transport, rng=self._rng)
+            for d in by_destination
+        ]
+        results = await asyncio.gather(*(q.run(by_destination[q.destination], now) for q in queues))
+        return {q.destination: r for q, r in zip(queues, results, strict=True)}
+
+    async def deliver_due(self) -> int:
+        """Send every due outbox item; returns how many were finished (taken, rejected or given up)."""
+        return sum(r.finished for results in (await self.send_round()).values() for r in results)

@@ -1,0 +1,198 @@
+"""Mailboxes: routing a sealed message, delivery, acknowledgement, moving, live readers (spec §7, §13.5).
+
+A node reads only a sealed message's routing layer (spec §7.3 steps 1-6): which mailbox, which
+hour. It delivers into a local member's mailbox, or queues the bytes for the node the mailbox
+lives on, once per sealed id; live readers of a mailbox are told of each new item at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from peerfed.protocol import PeerId, RequestError, check_hour, parse_sealed
+from peerfed.protocol.sealing import MAX_SEALED_AGE
+
+from .config import Config
+from .limits import RateLimiter
+from .store import Delivery, MailboxItem, NodeStatus, Store
+
+__all__ = ["Closed", "Delivery", "LiveEvent", "Mailbox", "MailboxItem", "Reader", "Sent"]
+
+log = logging.getLogger("peerfed.node")
+
+
+@dataclass(frozen=True)
+class Sent:
+    id: bytes
+    status: Delivery
+
+
+@dataclass(frozen=True)
+class Closed:
+    """Told to a live reader whose peer is gone (erased): the connection ends."""
+
+
+LiveEvent = MailboxItem | Closed
+Reader = Callable[[LiveEvent], None]
+
+
+class Mailbox:
+    """Sealed messages in and out of this node's mailboxes, and who is reading them live."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Callable[[], float],
+        limiter: RateLimiter,
+        wake: Callable[[], None],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._limiter = limiter
+        self._wake = wake  # the outbox has new work
+        self._url = config.url
+        self.readers: dict[bytes, set[Reader]] = defaultdict(set)
+
+    # --- sending ------------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        peer: PeerId,
+        raw: bytes,
+        destination: str | Callable[[], str | None] | None,
+        address: str = "local",
+    ) -> Sent:
+        """A local peer sends a sealed message: delivered here, or queued for the mailbox's node.
+
+        ``destination`` may be a function, called only once the sealed bytes have passed. Raises
+        RemoteError: rate.limited, the routing layer's codes, not_found, federation.refused.
+        """
+        now = int(self._clock())
+        self._limiter.hit("sends", bytes(peer).hex(), limit=self._config.sends_per_minute, window=60, now=now)
+        self._limiter.hit("sends-addr", address, limit=self._config.sends_per_minute * 4, window=60, now=now)
+        sealed = parse_sealed(raw)
+        check_hour(sealed, now)
+        mailbox = bytes(sealed.mailbox)
+        if callable(destination):
+            destination = destination()
+        if destination is None:
+            status = await self._deliver_here(sealed.id, mailbox, sealed.hour, raw)
+            if status is not None:
+                return Sent(sealed.id, status)
+            bundle = await self._store.key_bundle(mailbox, now)
+            if bundle is None or bundle.origin is None:
+                raise RequestError("the recipient's home node is unknown; name it", "not_found")
+            destination = bundle.origin
+        return Sent(sealed.id, await self.route(sealed.id, mailbox, sealed.hour, raw, destination))
+
+    async def route(self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes, destination: str) -> Delivery:
+        """Into a mailbox here if ``destination`` is this node, else into the outbox for it.
+
+        Raises not_found (no such mailbox here), rate.limited (a full mailbox), federation.refused.
+        """
+        if destination == self._url:
+            status = await self._deliver_here(sealed_id, mailbox, hour, raw)
+            if status is None:
+                raise RequestError("no such mailbox on this node", "not_found")
+            return status
+        return await self._forward(sealed_id, hour, raw, destination)
+
+    async def _deliver_here(self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes) -> Delivery | None:
+        """Into a local member's mailbox (or on to where they moved); None if no such member."""
+        now = int(self._clock())
+        result = await self._store.deliver(
+            sealed_id=sealed_id,
+            mailbox=mailbox,
+            raw=raw,
+            now=now,
+            expires_at=now + self._config.mailbox_ttl,
+            seen_until=hour + MAX_SEALED_AGE + 3600,
+            cap=self._config.mailbox_cap,
+        )
+        if result.status is Delivery.ABSENT:
+            return None
+        if result.status is Delivery.MOVED:
+            assert result.moved_to is not None  # a move always names the new node
+            return await self._forward(sealed_id, hour, raw, result.moved_to)
+        if result.status is Delivery.DUPLICATE:
+            return Delivery.DUPLICATE
+        if result.status is Delivery.FULL:
+            raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
+        assert result.seq is not None  # a delivered item has its place in the mailbox
+        self._notify(mailbox, MailboxItem(result.seq, sealed_id, raw, now))
+        return Delivery.DELIVERED
+
+    async def _forward(self, sealed_id: bytes, hour: int, raw: bytes, destination: str) -> Delivery:
+        queued = await self._store.forward_sealed(
+            sealed_id=sealed_id,
+            seen_until=hour + MAX_SEALED_AGE + 3600,
+            destination=destination,
+            raw=raw,
+            now=self._clock(),
+        )
+        self._wake()
+        return Delivery.QUEUED if queued else Delivery.DUPLICATE
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    async def items(self, peer: PeerId, after: int, limit: int) -> list[MailboxItem]:
+        """The peer's waiting items after a position, oldest first, at most ``limit`` (1-500)."""
+        return await self._store.mailbox_items(bytes(peer), after, max(1, min(limit, 500)), int(self._clock()))
+
+    async def ack(self, peer: PeerId, ids: Iterable[str]) -> int:
+        """Delete acknowledged items (hex ids) from the peer's own mailbox; raises request.invalid."""
+        try:
+            parsed = [bytes.fromhex(i) for i in ids]
+        except (ValueError, TypeError) as exc:
+            raise RequestError("ids are hex strings", "request.invalid") from exc
+        return await self._store.ack(bytes(peer), parsed)
+
+    async def move(self, peer: PeerId, to: str) -> int:
+        """The peer now lives at ``to``; waiting and future messages follow them there.
+
+        Raises request.invalid (this node) or federation.refused (a node not federated with).
+        """
+        to = to.rstrip("/")
+        if to == self._url:
+            raise RequestError("that is this node", "request.invalid")
+        node = await self._store.node(to)
+        if node is None or node.status != NodeStatus.ACTIVE:
+            raise RequestError(f"this node does not federate with {to}", "federation.refused")
+        moved = await self._store.move_mailbox(bytes(peer), to, "sealed", int(self._clock()))
+        self._wake()
+        log.info("a peer moved to another node (%d waiting items forwarded)", moved)
+        return moved
+
+    # --- live readers -------------------------------------------------------------------------------
+
+    def add_reader(self, peer: PeerId, reader: Reader) -> bool:
+        """Register a live reader; False past the per-peer or total limit (spec §13.5, Live mailbox)."""
+        total = sum(len(v) for v in self.readers.values())
+        if total >= self._config.max_live_connections or (
+            len(self.readers.get(bytes(peer), ())) >= self._config.max_live_per_peer
+        ):
+            return False
+        self.readers[bytes(peer)].add(reader)
+        return True
+
+    def remove_reader(self, peer: PeerId, reader: Reader) -> None:
+        readers = self.readers.get(bytes(peer))
+        if readers is None:
+            return
+        readers.discard(reader)
+        if not readers:
+            self.readers.pop(bytes(peer), None)
+
+    def close_readers(self, peer: bytes) -> None:
+        """Tell every live reader of ``peer`` that it is gone, and forget them."""
+        for reader in list(self.readers.pop(peer, ())):
+            reader(Closed())
+
+    def _notify(self, mailbox: bytes, item: MailboxItem) -> None:
+        for reader in list(self.readers.get(mailbox, ())):
+            reader(item)

@@ -1,0 +1,147 @@
+"""Signing in: challenges, proof of work, the registration policy and sessions (spec §13.4).
+
+A peer proves it holds its key by signing a fresh challenge; the node then applies its
+registration policy to a peer it does not know and issues a session token. Tokens and invite
+codes are kept only as hashes (spec §13.9).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nacl.utils
+
+from peerfed.protocol import Context, PeerId, RequestError, crypto, open_signed
+from peerfed.protocol.node_bodies import ClientAuth, Registration, erased_hash
+from peerfed.protocol.work import check_work
+
+from .config import Config
+from .limits import RateLimiter
+from .store import MemberStatus, Store
+
+__all__ = ["CHALLENGE_LIFETIME", "Challenge", "Session", "Sessions", "token_hash"]
+
+log = logging.getLogger("peerfed.node")
+CHALLENGE_LIFETIME = 300
+
+
+def token_hash(token: str) -> bytes:
+    """Session tokens and invite codes are kept only as this hash (spec §13.9)."""
+    return crypto.blake2b_256(token.encode("utf-8"), crypto.Person.TOKEN)
+
+
+def _header_text(value: str | None, code: str) -> str | None:
+    """A header that must be text; a malformed one is refused with the code of what it is for."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestError("a header is not valid text", code) from exc
+    return value
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A sign-in challenge: its bytes, the node it is for, until when, and the work asked of newcomers."""
+
+    value: bytes
+    node: str
+    expires_at: int
+    work: int
+
+
+@dataclass(frozen=True)
+class Session:
+    """A session just opened: the token (given out once, kept only hashed) and whose it is."""
+
+    token: str
+    peer: PeerId
+    expires_at: int
+
+
+class Sessions:
+    """Challenges, joining by the registration policy, and session tokens."""
+
+    def __init__(self, config: Config, store: Store, clock: Callable[[], float], limiter: RateLimiter) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._limiter = limiter
+
+    async def challenge(self, address: str) -> Challenge:
+        """A fresh one-use challenge; raises RequestError (rate.limited) past the join limit's triple."""
+        now = int(self._clock())
+        self._limiter.hit("challenge", address, limit=self._config.join_per_hour * 3, window=3600, now=now)
+        value = nacl.utils.random(32)
+        expires = now + CHALLENGE_LIFETIME
+        await self._store.add_challenge(value, expires)
+        return Challenge(value, self._config.url, expires, self._config.join_work_bits)
+
+    async def open(self, proof: bytes, invite: str | None, address: str, work: str | None = None) -> Session:
+        """Verify a signed challenge, apply the registration policy, and issue a session token.
+
+        Raises RemoteError in the order of spec §13.4: the proof's own codes, auth.invalid,
+        auth.work, auth.invalid (challenge), then gone, auth.invite, auth.pending, auth.forbidden
+        or rate.limited.
+        """
+        now = int(self._clock())
+        env = open_signed(proof, context=Context.CLIENT_AUTH, now=now)
+        auth = env.body
+        assert isinstance(auth, ClientAuth)
+        if auth.node != self._config.url:
+            raise RequestError(f"the proof is for {auth.node}, not this node", "auth.invalid")
+        peer = bytes(env.author)
+        if await self._store.is_erased(erased_hash(peer), now):
+            raise RequestError("this key erased itself here; use a new identity", "gone")
+        member = await self._store.member(peer)
+        joining = member is None or member.status == MemberStatus.PENDING
+        # The invite and work headers matter only to a peer who is joining; a member ignores them.
+        invite = _header_text(invite, "auth.invite") if joining else None
+        if joining and self._config.join_work_bits and not invite:
+            work = _header_text(work, "auth.work")
+            check_work(auth.challenge, work, self._config.join_work_bits)  # before the challenge is spent
+        if not await self._store.take_challenge(auth.challenge, now):
+            raise RequestError("unknown, used or expired challenge; ask for a new one", "auth.invalid")
+        if member is None or joining:
+            self._limiter.hit("join", address, limit=self._config.join_per_hour, window=3600, now=now)
+            await self._join(peer, invite, now, pending=member is not None)
+        elif member.status == MemberStatus.MOVED:
+            raise RequestError(f"this peer moved to {member.moved_to}", "auth.forbidden")
+        elif member.status != MemberStatus.MEMBER:
+            raise RequestError("this peer may not use this node", "auth.forbidden")
+        token = base64.urlsafe_b64encode(nacl.utils.random(32)).decode("ascii").rstrip("=")
+        expires = now + self._config.session_ttl
+        await self._store.add_session(token_hash(token), peer, expires)
+        log.info("session opened")
+        return Session(token, env.author, expires)
+
+    async def _join(self, peer: bytes, invite: str | None, now: int, *, pending: bool) -> None:
+        policy = self._config.registration
+        if invite:
+            if await self._store.join_with_invite(peer, token_hash(invite.strip().lower()), now, "member"):
+                log.info("a peer joined with an invite")
+                return
+            raise RequestError("the invite code is unknown, used up, revoked or expired", "auth.invite")
+        if policy == Registration.OPEN:
+            await self._store.set_member(peer, "member", now)
+            log.info("a peer joined")
+            return
+        if policy == Registration.INVITE:
+            raise RequestError("this node needs an invite code to join", "auth.invite")
+        if not pending:
+            await self._store.set_member(peer, "pending", now)
+            log.info("a peer asked to join; an operator must approve")
+        raise RequestError("your request to join waits for an operator's approval", "auth.pending")
+
+    async def authenticate(self, authorization: str | None) -> PeerId:
+        """The peer a ``Bearer`` token belongs to; raises RequestError (auth.required) otherwise."""
+        if not authorization or not authorization.startswith("Bearer "):
+            raise RequestError("sign in first: Authorization: Bearer <token>", "auth.required")
+        peer = await self._store.session_peer(token_hash(authorization[7:].strip()), int(self._clock()))
+        if peer is None:
+            raise RequestError("the session token is unknown or expired", "auth.required")
+        return PeerId(peer)
