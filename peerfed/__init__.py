@@ -1,4 +1,4 @@
-"""peerfed: people supporting each other across community nodes that cannot read them."""
+"""peerfed (spec §1): people supporting each other across community nodes that cannot read them."""
 
 __all__ = ["__version__"]
 

@@ -32,7 +32,7 @@ import aiohttp
 import pytest
 
 from peerfed.client.transport import NodeAPI, NodeUnreachable
-from peerfed.protocol import Listing, Message, RemoteError
+from peerfed.protocol import Format, Kind, Listing, Message, RemoteError, Timing
 from tests.node.harness import DAY, Peer
 from tests.processes import NodeProcess, NodeProcesses
 
@@ -171,11 +171,11 @@ def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(
             async def publish(peer: Peer, rng: random.Random, n: int) -> None:
                 env = peer.signed(
                     Listing(
-                        kind=rng.choice(["offer", "request"]),
+                        kind=rng.choice([Kind.OFFER, Kind.REQUEST]),
                         topics=(rng.choice(["panic attacks", "grief", "sleep", "voices"]),),
                         languages=("en",),
-                        formats=("text",),
-                        timing="soon",
+                        formats=(Format.TEXT,),
+                        timing=Timing.SOON,
                         summary=f"{peer.name} listing {n}: steady traffic while the node crashes.",
                     ),
                     life=20 * DAY,  # nothing expires during the test

@@ -174,6 +174,7 @@ def test_slow_loris_and_idle_connections_are_cut_off_while_honest_clients_are_se
 def test_a_body_that_never_finishes_is_timed_out(tmp_path: Path) -> None:
     async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
         ana = await Peer("ana", node, http, 1).join()
+        assert ana.api.token is not None  # join signed in
         reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
         writer.write(
             b"POST /api/v1/listings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "

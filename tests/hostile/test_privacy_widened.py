@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 
 from peerfed.protocol import Agreement, End, Erasure, Message, ReachOut, Response, Terms
+from peerfed.protocol.messages import SealedBody
 
 from ..node.harness import DAY, Clock, Peer, TestNode, federate
 
@@ -55,7 +56,7 @@ def test_three_nodes_hold_no_private_words_and_no_trace_of_an_erased_peer(tmp_pa
             await deliver()
             terms = Terms(helps=PRIVATE[2], boundaries=(PRIVATE[3],))
             yc, zc = b"\x0a" * 16, b"\x0b" * 16
-            steps = [
+            steps: list[tuple[Peer, Peer, SealedBody]] = [
                 (y, x, ReachOut(x.id, yc, offer.id, PRIVATE[0], terms)),
                 (z, x, ReachOut(x.id, zc, offer.id, PRIVATE[6])),
                 (x, y, Response(y.id, yc, True, PRIVATE[1])),

@@ -11,7 +11,18 @@ import aiohttp
 import pytest
 
 from peerfed.client.transport import NodeAPI
-from peerfed.protocol import ClientAuth, KeyBundle, Listing, Message, RemoteError, Withdrawal, sign
+from peerfed.protocol import (
+    ClientAuth,
+    Format,
+    KeyBundle,
+    Kind,
+    Listing,
+    Message,
+    RemoteError,
+    Timing,
+    Withdrawal,
+    sign,
+)
 
 from .harness import DAY, Peer, TestNode, run_node, standing
 
@@ -87,9 +98,9 @@ def test_publish_search_page_and_withdraw(tmp_path: Path) -> None:
         request = await ben.offer(
             "Looking for someone to talk grief with", kind="request", topics=("Grief",), languages=("en",)
         )
-        found = await ben.api.directory(lang="es", kind="offer", limit=2)
+        found = await ben.api.directory(lang="es", kind=Kind.OFFER, limit=2)
         assert [x["id"] for x in found["listings"]] == [made[4].id.hex(), made[3].id.hex()]
-        page2 = await ben.api.directory(lang="es", kind="offer", limit=2, before=found["next"])
+        page2 = await ben.api.directory(lang="es", kind=Kind.OFFER, limit=2, before=found["next"])
         assert [x["id"] for x in page2["listings"]] == [made[2].id.hex(), made[1].id.hex()]
         assert [x["id"] for x in (await ana.api.directory(topic="GRIEF"))["listings"]] == [request.id.hex()]
         voice = await ana.api.directory(format="voice")
@@ -110,11 +121,11 @@ def test_bad_input_gets_its_code_stores_nothing_and_the_node_keeps_serving(tmp_p
         ben = Peer("ben", node, http, 2)
         good = ana.signed(
             Listing(
-                kind="offer",
+                kind=Kind.OFFER,
                 topics=("sleep",),
                 languages=("en",),
-                formats=("text",),
-                timing="now",
+                formats=(Format.TEXT,),
+                timing=Timing.NOW,
                 summary="Night owl, happy to chat.",
             )
         )
@@ -127,11 +138,11 @@ def test_bad_input_gets_its_code_stores_nothing_and_the_node_keeps_serving(tmp_p
                 "auth.forbidden",
                 ben.signed(
                     Listing(
-                        kind="offer",
+                        kind=Kind.OFFER,
                         topics=("x",),
                         languages=("en",),
-                        formats=("text",),
-                        timing="now",
+                        formats=(Format.TEXT,),
+                        timing=Timing.NOW,
                         summary="not ana",
                     )
                 ).raw,
@@ -237,11 +248,11 @@ def test_the_node_document_is_signed_and_lists_resources(tmp_path: Path) -> None
         with pytest.raises(RemoteError):
             parse_document(payload, "https://impostor.example", int(node.clock()))
 
-    from peerfed.protocol.node_bodies import Resource
+    from peerfed.protocol.node_bodies import Emergency, Resource
 
     run_node(
         tmp_path,
         body,
         name="Warm Line Circle",
-        resources=(Resource(name="Peer warmline", contact="0800 000 000", emergency="never"),),
+        resources=(Resource(name="Peer warmline", contact="0800 000 000", emergency=Emergency.NEVER),),
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import Context, Listing, Message, open_signed
+from peerfed.protocol import Context, Envelope, Format, Kind, Listing, Message, Timing, open_signed
 
 from .harness import Peer, TestNode, run_node
 
@@ -29,13 +29,18 @@ async def answers(ws: aiohttp.ClientWebSocketResponse, count: int) -> dict[Any, 
     return found
 
 
+def text_of(env: Envelope) -> str:
+    assert isinstance(env.body, Message)  # only messages were sent here
+    return env.body.text
+
+
 def listing(peer: Peer, n: int) -> bytes:
     body = Listing(
-        kind="offer",
+        kind=Kind.OFFER,
         topics=("grief",),
         languages=("en",),
-        formats=("text",),
-        timing="soon",
+        formats=(Format.TEXT,),
+        timing=Timing.SOON,
         summary=f"I can listen, evening {n}.",
     )
     return peer.signed(body).raw
@@ -112,7 +117,7 @@ def test_a_sealed_message_sent_on_the_socket_reaches_a_live_reader(tmp_path: Pat
         assert [got[ref]["status"] for ref in range(10)] == ["delivered"] * 10
         assert got[99]["status"] == "duplicate"
         assert got[100]["code"] == "request.invalid"
-        texts = sorted(ben.open(base64.b64decode(item["sealed"])).body.text for item in items)
+        texts = sorted(text_of(ben.open(base64.b64decode(item["sealed"]))) for item in items)
         assert texts == sorted(f"message {n}" for n in range(10))
 
     run_node(tmp_path, body, sends_per_minute=100)

@@ -31,7 +31,14 @@ def test_forged_replayed_stale_and_misaddressed_requests_are_refused(tmp_path: P
         now = int(clock())
 
         def signed(identity: Identity = a.node.identity, **changes: Any) -> str:
-            fields = {"method": "POST", "path": path, "origin": a.url, "destination": b.url, "body": body, "now": now}
+            fields: dict[str, Any] = {
+                "method": "POST",
+                "path": path,
+                "origin": a.url,
+                "destination": b.url,
+                "body": body,
+                "now": now,
+            }
             fields.update(changes)
             return sign_request(identity, **fields)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 
 from peerfed.protocol import Agreement, End, Message, ReachOut, Response, Terms
+from peerfed.protocol.messages import SealedBody
 
 from .harness import Clock, Peer, TestNode, federate
 
@@ -37,7 +38,7 @@ def test_no_private_words_reach_either_nodes_files(tmp_path: Path) -> None:
                 await node.deliver()
             conn = b"\x33" * 16
             terms = Terms(helps=HELPS, boundaries=(BOUNDARY,))
-            steps = [
+            steps: list[tuple[Peer, Peer, SealedBody]] = [
                 (ana, ben, ReachOut(ben.id, conn, offer.id, HELLO, terms)),
                 (ben, ana, Response(ana.id, conn, True, REPLY)),
                 (ana, ben, Agreement(ben.id, conn, 1, terms)),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -88,7 +89,8 @@ def test_a_killed_node_loses_nothing_it_acknowledged(tmp_path: Path, node_proces
     asyncio.run(scenario())
 
 
-def admin(data: Path, *args: str) -> dict | list:  # type: ignore[type-arg]
+def admin(data: Path, *args: str) -> object:
+    """What 'peerfed admin --json' prints for ``args``, parsed."""
     out = subprocess.run(
         [sys.executable, "-m", "peerfed", "admin", "--data", str(data), "--json", *args],
         capture_output=True,
@@ -96,7 +98,21 @@ def admin(data: Path, *args: str) -> dict | list:  # type: ignore[type-arg]
         timeout=60,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    return json.loads(out.stdout)
+
+
+def admin_rows(data: Path, *args: str) -> list[dict[str, Any]]:
+    """A listing command's rows: it prints a JSON array of objects."""
+    rows = admin(data, *args)
+    assert isinstance(rows, list)
+    return rows
+
+
+def admin_summary(data: Path, *args: str) -> dict[str, Any]:
+    """A command that prints one JSON object."""
+    summary = admin(data, *args)
+    assert isinstance(summary, dict)
+    return summary
 
 
 def test_the_admin_command_moderates_a_live_node(tmp_path: Path, node_processes: NodeProcesses) -> None:
@@ -111,22 +127,22 @@ def test_the_admin_command_moderates_a_live_node(tmp_path: Path, node_processes:
             ana = await Peer("ana", home, http, 1).join(invite=invite["code"])  # type: ignore[arg-type]
             offer = await ana.offer("An offer the operator will remove.")
             await ana.api.report(offer.id.hex(), "Testing the report flow.")
-            listed = admin(data, "listings", "list")
-            assert [row["id"] for row in listed] == [offer.id.hex()]  # type: ignore[index]
-            reports = admin(data, "reports", "list")
-            assert reports[0]["reason"] == "Testing the report flow."  # type: ignore[index]
-            admin(data, "reports", "resolve", str(reports[0]["id"]), "--outcome", "Removed.")  # type: ignore[index]
+            listed = admin_rows(data, "listings", "list")
+            assert [row["id"] for row in listed] == [offer.id.hex()]
+            reports = admin_rows(data, "reports", "list")
+            assert reports[0]["reason"] == "Testing the report flow."
+            admin(data, "reports", "resolve", str(reports[0]["id"]), "--outcome", "Removed.")
             admin(data, "listings", "remove", offer.id.hex())
             assert (await ana.api.directory())["listings"] == []
             assert (await ana.api.reports())["reports"][0]["outcome"] == "Removed."
-            members = admin(data, "members", "list")
-            assert [m["peer"] for m in members] == [ana.id.text]  # type: ignore[index]
+            members = admin_rows(data, "members", "list")
+            assert [m["peer"] for m in members] == [ana.id.text]
             admin(data, "federation", "add", "https://other.example")
-            assert admin(data, "federation", "list")[0]["status"] == "requested"  # type: ignore[index]
+            assert admin_rows(data, "federation", "list")[0]["status"] == "requested"
             admin(data, "federation", "block", "https://other.example")
-            assert admin(data, "federation", "list")[0]["status"] == "blocked"  # type: ignore[index]
-            stats = admin(data, "stats")
-            assert stats["counts"]["members"] == 1  # type: ignore[index,call-overload]
+            assert admin_rows(data, "federation", "list")[0]["status"] == "blocked"
+            stats = admin_summary(data, "stats")
+            assert stats["counts"]["members"] == 1
         node.stop()
         missing = subprocess.run(
             [sys.executable, "-m", "peerfed", "admin", "--data", str(tmp_path / "nothing"), "stats"],

@@ -10,7 +10,7 @@ import aiohttp
 
 from peerfed.node.app import purge_once
 from peerfed.node.retry import breaker_until, gives_up, next_attempt, schedule
-from peerfed.protocol import Listing, Message
+from peerfed.protocol import Format, Kind, Listing, Message, Timing
 
 from .harness import DAY, Clock, Peer, TestNode, federate
 
@@ -71,7 +71,12 @@ def test_expired_and_acknowledged_things_are_purged(tmp_path: Path) -> None:
             ben = await Peer("ben", node, http, 2).join()
             listing = ana.signed(
                 Listing(
-                    kind="offer", topics=("a",), languages=("en",), formats=("text",), timing="now", summary="soon gone"
+                    kind=Kind.OFFER,
+                    topics=("a",),
+                    languages=("en",),
+                    formats=(Format.TEXT,),
+                    timing=Timing.NOW,
+                    summary="soon gone",
                 ),
                 life=3600,
             )

@@ -191,7 +191,7 @@ def test_items_the_receiver_asks_to_retry_wait_and_the_rest_are_finished(tmp_pat
             )
         )
         assert (await store.outbox_stats())[GOOD] == {"done": 2, "pending": 1, "rejected": 2}
-        reasons = sorted(g.last_error for g in await store.gave_up())
+        reasons = sorted(g.last_error or "" for g in await store.gave_up())
         assert reasons == ["malformed result", "schema.invalid: not a sealed message"]
         expected = next_attempt(1, clock(), base=10.0, cap=3600.0, jitter=random.Random(5).random())
         assert await store.next_due() == expected
@@ -213,7 +213,7 @@ def test_an_unreachable_destination_opens_the_breaker_and_gets_nothing_more_this
         assert [url for url, _, _ in fake.calls].count(GOOD) == 1
         node = await store.node(GOOD)
         assert node is not None and node.failures == 1 and node.breaker_until > clock()
-        assert "unreachable" in node.last_error
+        assert "unreachable" in (node.last_error or "")
         assert (await store.outbox_stats())[GOOD] == {"pending": 6}
         # Its rows are due again before the breaker closes; until then no round sends it anything...
         calls = len(fake.calls)

@@ -25,7 +25,9 @@ from peerfed.protocol import (
     End,
     Envelope,
     Erasure,
+    Format,
     KeyBundle,
+    Kind,
     Listing,
     Message,
     NodeDocument,
@@ -35,6 +37,7 @@ from peerfed.protocol import (
     RemoteError,
     Response,
     Terms,
+    Timing,
     Window,
     Withdrawal,
     open_sealed,
@@ -47,31 +50,31 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import CONTEXT_TYPES, _frame
-from peerfed.protocol.node_bodies import NodeKey, Resource
+from peerfed.protocol.node_bodies import Emergency, FederationPolicy, NodeKey, Registration, Resource
 from peerfed.protocol.sealing import MAX_PADDED, _encrypt, pad, padded_length
 
-from .test_roundtrip import IDENTITIES, NOW, PEERS, SECRET_OF, SECRETS, values
+from .test_roundtrip import IDENTITIES, NOW, PEERS, SECRET_OF, SECRETS, recipient_of, values
 
 DAY = 86_400
 ALICE, BOB, CAROL = IDENTITIES
 CONNECTION = bytes(range(0xC0, 0xD0))
 TERMS = Terms(
     helps="Someone to listen while I get through the evenings.",
-    formats=("text", "voice"),
+    formats=(Format.TEXT, Format.VOICE),
     times="weekday evenings",
     until=NOW + 30 * DAY,
     boundaries=("no contact outside peerfed",),
     ending="either of us says so",
 )
 LISTING = Listing(
-    kind="offer",
+    kind=Kind.OFFER,
     topics=("panic attacks", "ataques de pánico"),
     vocab=("anxiety", "panic-attacks"),
     languages=("es", "en-GB"),
-    formats=("text", "voice"),
+    formats=(Format.TEXT, Format.VOICE),
     tz="Europe/Madrid",
     availability=(Window(0b0011111, 18 * 60, 21 * 60), Window(0b1100000, 600, 720)),
-    timing="scheduled",
+    timing=Timing.SCHEDULED,
     capacity=2,
     area="Madrid",
     summary="I have lived with panic attacks;\nI can listen on weekday evenings.",
@@ -84,18 +87,18 @@ NODE_DOCUMENT = NodeDocument(
     name="Hearing Voices Circle",
     description="A peer-run node.",
     contact="moderators@hearing-voices.example",
-    registration="invite",
+    registration=Registration.INVITE,
     code_of_conduct="No diagnosis, no advice unless asked.",
     resources=(
-        Resource("Peer warmline", "+34 900 000 000", "never", "evenings", ("es", "en"), "Peer-run."),
-        Resource("Emergency number", "112", "may"),
+        Resource("Peer warmline", "+34 900 000 000", Emergency.NEVER, "evenings", ("es", "en"), "Peer-run."),
+        Resource("Emergency number", "112", Emergency.MAY),
     ),
     mailbox_ttl=14 * DAY,
     max_listing_lifetime=30 * DAY,
     limits=(("max-bytes", 65_536), ("clock-skew", 300)),
     protocols=("peerfed/1",),
     software="peerfed-py/0.1.0",
-    federation="allow-list",
+    federation=FederationPolicy.ALLOW_LIST,
     keys=(NodeKey(bytes(CAROL.peer_id), NOW - DAY, NOW + 8 * DAY),),
     vocabulary=("voices", "family"),
 )
@@ -103,7 +106,7 @@ NODE_DOCUMENT = NodeDocument(
 # Valid bodies of every type, signed by their natural author, all fresh at NOW.
 CORPUS_BODIES: list[tuple[Any, Any]] = [
     (ALICE, LISTING),
-    (BOB, Listing("request", ("grief",), ("en",), ("text",), "soon", "Someone to talk with.")),
+    (BOB, Listing(Kind.REQUEST, ("grief",), ("en",), (Format.TEXT,), Timing.SOON, "Someone to talk with.")),
     (ALICE, Withdrawal(bytes([0x22]) * 32)),
     (BOB, KeyBundle(SECRETS[1].public, home="https://grief-circle.example", pseudonym="R\u00edo")),
     (ALICE, KeyBundle(SECRETS[0].public)),
@@ -132,7 +135,7 @@ CORPUS = [
 PAYLOADS = [env.raw[97:] for env in CORPUS]
 WIRE_PAYLOADS: list[Value] = [unpack(p) for p in PAYLOADS]
 SEALED = [
-    seal(env, SECRET_OF[env.body.recipient].public, ephemeral=bytes([n]) * 32, nonce=bytes([n]) * 24)
+    seal(env, SECRET_OF[recipient_of(env)].public, ephemeral=bytes([n]) * 32, nonce=bytes([n]) * 24)
     for n, env in enumerate(CORPUS)
     if env.context is Context.SEALED
 ]
@@ -364,7 +367,7 @@ def sealed_path(raw: bytes, env: Envelope | None) -> None:
         opened = open_sealed(sealed.raw, recipient=BOB.peer_id, secrets=list(SECRETS), now=NOW)
     except RemoteError as exc:
         if env is not None:
-            assert exc.code == "seal.wrong_recipient" and env.body.recipient != BOB.peer_id
+            assert exc.code == "seal.wrong_recipient" and recipient_of(env) != BOB.peer_id
         return
     assert env is not None and opened.inner == env
     for conn in (START, ACCEPTED):

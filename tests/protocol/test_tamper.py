@@ -21,9 +21,12 @@ from peerfed.protocol import (
     Context,
     End,
     Envelope,
+    Format,
+    Kind,
     Listing,
     Message,
     RemoteError,
+    Timing,
     open_sealed,
     open_signed,
     pack,
@@ -39,6 +42,7 @@ from .test_roundtrip import (
     PEERS,
     SECRET_OF,
     SECRETS,
+    recipient_of,
     sealed_messages,
     signed,
 )
@@ -71,7 +75,7 @@ def code_of(action: Any) -> str:
 
 
 def open_as_recipient(raw: bytes, inner: Envelope, now: int) -> Any:
-    return open_sealed(raw, recipient=inner.body.recipient, secrets=list(SECRETS), now=now)
+    return open_sealed(raw, recipient=recipient_of(inner), secrets=list(SECRETS), now=now)
 
 
 def expected_signed_code(index: int) -> str:
@@ -130,7 +134,7 @@ def test_a_signed_object_does_not_verify_under_another_context(case: tuple[Envel
 
 
 def test_every_single_byte_flip_of_one_listing_is_refused() -> None:
-    listing = Listing("offer", ("grief",), ("es", "en"), ("text", "voice"), "soon", "Puedo escuchar.")
+    listing = Listing(Kind.OFFER, ("grief",), ("es", "en"), (Format.TEXT, Format.VOICE), Timing.SOON, "Puedo escuchar.")
     env = sign(IDENTITIES[0], listing, created_at=NOW, expires_at=NOW + 7 * 86_400)
     for index in range(len(env.raw)):
         for mask in (0x01, 0x80, 0xFF):

@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ FILES = [
 
 
 def load(name: str) -> dict[str, Any]:
-    doc = json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads((VECTORS / name).read_text(encoding="utf-8"))
     assert doc["schema"] == "peerfed-vectors/v1"
     return doc
 
@@ -66,7 +67,8 @@ def from_typed(value: Any) -> Value:
     if isinstance(value, list):
         return [from_typed(v) for v in value]
     ((tag, inner),) = value.items()
-    return {"int": int, "str": str, "bin": bytes.fromhex}[tag](inner)  # type: ignore[no-any-return]
+    decoders: dict[str, Callable[[Any], Value]] = {"int": int, "str": str, "bin": bytes.fromhex}
+    return decoders[tag](inner)
 
 
 def secrets_of(doc: dict[str, Any], name: str) -> tuple[PeerId, EncryptionSecret]:

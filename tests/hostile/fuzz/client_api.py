@@ -242,7 +242,9 @@ def live_frame(src: Source, w: World, member: Member) -> tuple[str, Any, dict[st
     if kind == "auth-good":
         after_ok = one_in(src, 2)
         # "after" is an integer mailbox position (spec §13.5): "3" and true are refused, not coerced.
-        after = src.pick((0, 1, 5)) if after_ok else src.pick([*INTS, *FLOATS, "x", None, [], {}, "1e3", "3", True])
+        after: object = (
+            src.pick((0, 1, 5)) if after_ok else src.pick([*INTS, *FLOATS, "x", None, [], {}, "1e3", "3", True])
+        )
         message: dict[str, Any] = {"type": "auth", "token": member.token}
         if not (after_ok and one_in(src, 4)):
             message["after"] = after
@@ -255,7 +257,9 @@ def live_frame(src: Source, w: World, member: Member) -> tuple[str, Any, dict[st
         message = {"type": "auth", "token": token, "after": src.pick((0, "x", 10**30))}
         return "text", json.dumps(message), {"kind": kind}
     if kind == "ack":
-        ids = src.pick((None, "x", 5, {}, [], [src.pick([*w.mail, "zz"])], [json_value(src, w)], ["00" * 32] * 3))
+        ids: object = src.pick(
+            (None, "x", 5, {}, [], [src.pick([*w.mail, "zz"])], [json_value(src, w)], ["00" * 32] * 3)
+        )
         return "text", json.dumps({"type": "ack", "ids": ids}), {"kind": kind}
     if kind == "object":
         value = json_value(src, w)

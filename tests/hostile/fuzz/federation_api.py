@@ -62,8 +62,8 @@ def node_auth(src: Source, w: World, case: Case, *, hostile: bool) -> None:
     if kind == "replayed":
         replay = src.pick([*w.replayable, None])  # one draw, whether or not anything can be replayed yet
         if replay is not None:
-            case.method, case.target, case.body, header = replay
-            case.headers.append(("Authorization", header.encode()))
+            case.method, case.target, case.body, replayed = replay
+            case.headers.append(("Authorization", replayed.encode()))
             case.must_fail, case.expect, case.note = True, frozenset({"auth.replayed"}), case.note + ", replayed"
             return
         kind = "valid"
@@ -196,6 +196,7 @@ def gen_batch(src: Source, w: World, hostile: bool = False) -> Case:
     items = [item for item, _ in made]
     notes = ", ".join(note for _, note in made)
     how = src.pick(("plain", "plain", "plain", "plain", "values", "bytes", "empty", "not-array", "too-many", "random"))
+    count: int | None  # None: the body is not a plain batch, so no count of items is expected
     body, count = pack_batch(items), n
     if how == "values":
         body, count = encode(mutate_value(src, w, items), body), None

@@ -15,9 +15,11 @@ from peerfed.protocol import (
     Envelope,
     Identity,
     KeyBundle,
+    Kind,
     Listing,
     Message,
     PeerId,
+    Timing,
     Window,
     Withdrawal,
     pack,
@@ -136,11 +138,11 @@ def make_listing(src: Source, w: World, signer: Identity, life: int | None = Non
         return tuple(dict.fromkeys(src.pick(pool) for _ in range(src.integer(lo, hi))))
 
     body = Listing(
-        kind=src.pick(("offer", "request")),
+        kind=src.pick((Kind.OFFER, Kind.REQUEST)),
         topics=some(TOPICS, 1, 3),
         languages=some(LANGS, 1, 3),
         formats=some(FORMATS, 1, 3),  # type: ignore[arg-type]
-        timing=src.pick(("now", "soon", "scheduled")),  # type: ignore[arg-type]
+        timing=src.pick((Timing.NOW, Timing.SOON, Timing.SCHEDULED)),
         summary=src.pick(SUMMARIES),
         vocab=some(VOCAB, 0, 2),
         tz=src.pick(TZS),

@@ -181,6 +181,7 @@ def signed_variant(
         and (expect is None or not expect <= {"size.too_large"})
     ):
         # Verified under the wrong context it cannot pass the signature, unless too short to try.
+        assert context is not None  # ``wrong`` says it is given
         return raw, note + f" (a {env.type} where {context.value} belongs)", True, SIGNATURE_INVALID | SHORT
     if wrong and note.startswith(("signed under", "garbled", "random")):
         return raw, note, note.startswith("garbled") and must_fail, None
@@ -239,6 +240,8 @@ def sealed_variant(src: Source, w: World, raw: bytes) -> tuple[bytes, str, froze
     """A sealed message as sent: valid, garbled, re-routed, re-timed, or a made-up payload."""
     outer = unpack(raw)
     assert isinstance(outer, list)
+    _, _, hour, payload = outer  # [version, mailbox, hour, payload]: ``raw`` is a valid sealed message
+    assert isinstance(hour, int) and isinstance(payload, bytes)
     now = w.now
     op = src.pick((
         "valid", "valid", "valid", "bytes", "values", "values", "hour-future", "hour-old", "hour-odd",
@@ -257,16 +260,16 @@ def sealed_variant(src: Source, w: World, raw: bytes) -> tuple[bytes, str, froze
         outer[2] = (now - MAX_SEALED_AGE - src.pick((HOUR, DAY))) // HOUR * HOUR
         return pack(outer), op, frozenset({"time.expired"})
     if op == "hour-odd":
-        outer[2] += src.pick((1, 60, 1799))
+        outer[2] = hour + src.pick((1, 60, 1799))
         return pack(outer), op, frozenset({"schema.invalid"})
     if op == "mailbox":
         outer[1] = src.pick([bytes(m.id) for m in (*w.fuzz, w.honest, w.remote, w.stranger)] + [os.urandom(32)])
         return pack(outer), op, None
     if op == "padding":
-        outer[3] = outer[3] + bytes(src.pick((1, 16, 64)))
+        outer[3] = payload + bytes(src.pick((1, 16, 64)))
         return pack(outer), op, None
     if op == "scheme":
-        outer[3] = bytes([src.pick((0, 2, 255))]) + outer[3][1:]
+        outer[3] = bytes([src.pick((0, 2, 255))]) + payload[1:]
         return pack(outer), op, frozenset({"version.unsupported"})
     if op == "version":
         outer[0] = src.pick((0, 2, 255))

@@ -72,7 +72,7 @@ class RandomSource:
         return int(self.rng.randint(lo, hi))
 
     def pick(self, options: Sequence[T]) -> T:
-        return options[self.rng.randrange(len(options))]
+        return options[int(self.rng.randrange(len(options)))]
 
     def raw(self, lo: int, hi: int) -> bytes:
         size = self.rng.randint(lo, min(hi, lo + 24)) if self.rng.random() < 0.6 else self.rng.randint(lo, hi)

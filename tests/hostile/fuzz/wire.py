@@ -51,8 +51,8 @@ async def http(port: int, method: str, target: str, headers: Sequence[tuple[str,
         answer.error = f"not HTTP: {data[:200]!r}"
         return answer
     for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        answer.headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        key, _, value = line.partition(b":")
+        answer.headers[key.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
     if answer.headers.get("transfer-encoding", "").lower() == "chunked":
         rest = dechunk(rest)
     answer.body = rest
@@ -100,7 +100,8 @@ async def ws_reply(ws: aiohttp.ClientWebSocketResponse, answer: Answer, problems
 
 async def converse(session: aiohttp.ClientSession, url: str, case: Case) -> tuple[Answer, list[Problem]]:
     """One WebSocket conversation: every frame gets a coded answer, and the connection stays open."""
-    answer, problems = Answer(), []
+    answer = Answer()
+    problems: list[Problem] = []
     authed = False
     unsure = False  # a failed auth with a good token may or may not have signed in
     limited = False

@@ -25,7 +25,20 @@ import aiohttp
 from peerfed.client.transport import NodeAPI
 from peerfed.node.federation import sign_request
 from peerfed.node.sessions import token_hash
-from peerfed.protocol import EncryptionSecret, Envelope, Identity, KeyBundle, Listing, Message, PeerId, seal, sign
+from peerfed.protocol import (
+    EncryptionSecret,
+    Envelope,
+    Format,
+    Identity,
+    KeyBundle,
+    Kind,
+    Listing,
+    Message,
+    PeerId,
+    Timing,
+    seal,
+    sign,
+)
 from peerfed.protocol.node_bodies import erased_hash
 from peerfed.protocol.sealing import HOUR
 from tests.node.harness import DAY, Clock, TestNode, federate, standing
@@ -188,7 +201,7 @@ class World:
     def honest_listing(self, member: Member) -> Envelope:
         self.serial += 1
         body = Listing(
-            kind="offer", topics=("grief",), languages=("en",), formats=("text",), timing="soon",
+            kind=Kind.OFFER, topics=("grief",), languages=("en",), formats=(Format.TEXT,), timing=Timing.SOON,
             summary=f"Here, {self.serial}.",
         )  # fmt: skip
         return sign(member.identity, body, created_at=self.now, expires_at=self.now + 20 * DAY)
