@@ -1,4 +1,4 @@
-"""The peer's secrets at rest: the identity seed and its X25519 keys, optionally under a passphrase.
+"""The peer's secrets at rest: identity seed and X25519 keys, optionally under a passphrase (spec §4.1, §4.3).
 
 Format of a keyring blob (also the export file's core):
 
