@@ -1,4 +1,4 @@
-"""`peerfed demo`: two nodes, two peers, the whole story, narrated; then it cleans up.
+"""`peerfed demo`: two nodes, two peers, the whole story, narrated; then it cleans up (spec §1, §7.4).
 
 Everything runs on 127.0.0.1 in a temporary folder. Beside what the peers see, it shows what
 each node actually holds: public cards, and sealed bytes it cannot read.

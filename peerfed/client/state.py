@@ -1,9 +1,16 @@
-"""The peer's own database under $PEERFED_HOME: keys, listings, peers, connections, messages.
+"""The peer's own database under $PEERFED_HOME: keys, listings, peers, connections (spec §8, §9).
 
 Everything private lives here and only here: the plaintext of every message the peer sent or
-received, the agreements, the peers it blocked. A connection's state is never stored as such:
-it is rebuilt by replaying the connection's signed messages through the protocol's state
-machine, so it cannot drift from what both peers signed.
+received, the agreements, the peers it blocked. Each connection keeps its signed messages
+(``events``, what a conversation shows and what an erasure deletes) and, beside them, the state
+machine's value after the last one applied (``connection_states``), so a command loads the
+state instead of verifying the whole history again. A state stored before a concurrent write
+from another process, or missing (a database older than schema 2, a restored backup, an
+erased conversation), is brought up to date by replaying the events after it.
+
+Backups (``export_backup``/``import_backup``) carry the four tables of schema 1 and the
+meta values in the format ``peerfed-export/1``; the connection states are derived, so they
+are left out and rebuilt on the restored device.
 """
 
 from __future__ import annotations
@@ -11,14 +18,20 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from peerfed.protocol.errors import LocalError
+from peerfed.protocol import Connection, Side, pack, unpack
+from peerfed.protocol.encoding import Value
 
-__all__ = ["ClientError", "LocalState", "default_home"]
+from .errors import ClientError
+from .rows import ConnectionRow, ConnectionStateRow, EventRow, ListingRow, PeerRow
+from .stored import decode_connection, encode_connection
+
+__all__ = ["BACKUP_FORMAT", "Backup", "ClientError", "LocalState", "default_home"]
 
 SCHEMA = [
     """
@@ -41,15 +54,22 @@ SCHEMA = [
     );
     CREATE INDEX events_connection ON events(connection, n);
     """,
+    # 2: each connection's state machine value, as of event number ``through``.
+    """
+    CREATE TABLE connection_states (
+        connection BLOB PRIMARY KEY, through INTEGER NOT NULL, state BLOB NOT NULL
+    );
+    """,
 ]
 
-
-class ClientError(LocalError):
-    """Something about this device's own state: no identity yet, an unknown or ambiguous id."""
-
-    def __init__(self, message: str, code: str = "local.error") -> None:
-        super().__init__(message)
-        self.code = code
+BACKUP_FORMAT = "peerfed-export/1"
+# The tables a backup carries, and their columns in the order the file lists them.
+_BACKUP_TABLES = {
+    "peers": "peer, bundle, bundle_expires, home, name, blocked",
+    "listings": "id, raw, author, origin, mine, expires_at, withdrawn, seen_at",
+    "connections": "id, listing, peer, side, created_at, updated_at, read_seq",
+    "events": "connection, inner_id, author, type, raw, at",
+}
 
 
 def default_home() -> Path:
@@ -60,13 +80,64 @@ def default_home() -> Path:
     return Path(base) / "peerfed"
 
 
+@dataclass(frozen=True)
+class Backup:
+    """What a backup file holds once opened: the unlocked keyring, meta values and table rows."""
+
+    keyring: bytes
+    meta: tuple[tuple[str, Value], ...]
+    tables: tuple[tuple[str, tuple[list[Value], ...]], ...]
+
+    @property
+    def connections(self) -> int:
+        """How many connections the backup holds."""
+        return sum(len(rows) for name, rows in self.tables if name == "connections")
+
+    def to_bytes(self) -> bytes:
+        """The backup as the file carries it (sealed under a passphrase by the caller)."""
+        meta: list[Value] = [[k, v] for k, v in self.meta]
+        tables: list[Value] = [[name, list(rows)] for name, rows in self.tables]
+        return pack([BACKUP_FORMAT, self.keyring, meta, tables])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Backup:
+        """Parse an opened backup.
+
+        Raises ClientError (``local.keyring``) if it is not one, EncodingError if it is not msgpack.
+        """
+        value = unpack(data)
+        if not isinstance(value, list) or len(value) != 4 or value[0] != BACKUP_FORMAT:
+            raise ClientError("this is not a peerfed backup", "local.keyring")
+        _, keyring, meta, tables = value
+        if not isinstance(keyring, bytes) or not isinstance(meta, list) or not isinstance(tables, list):
+            raise ClientError("this is not a peerfed backup", "local.keyring")
+        pairs: list[tuple[str, Value]] = []
+        for pair in meta:
+            if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str):
+                raise ClientError("this is not a peerfed backup", "local.keyring")
+            pairs.append((pair[0], pair[1]))
+        return cls(keyring, tuple(pairs), tuple(_table(t) for t in tables))
+
+
+def _table(table: Value) -> tuple[str, tuple[list[Value], ...]]:
+    if isinstance(table, list) and len(table) == 2 and isinstance(table[0], str) and table[0] in _BACKUP_TABLES:
+        width = len(_BACKUP_TABLES[table[0]].split(","))
+        rows = table[1]
+        if isinstance(rows, list) and all(isinstance(r, list) and len(r) == width for r in rows):
+            return table[0], tuple(r for r in rows if isinstance(r, list))
+    raise ClientError("this is not a peerfed backup", "local.keyring")
+
+
 class LocalState:
+    """The device's database. Every method raises ClientError (``local.storage``) on a database failure."""
+
     def __init__(self, db: aiosqlite.Connection, home: Path) -> None:
         self.db = db
         self.home = home
 
     @classmethod
     async def open(cls, home: Path) -> LocalState:
+        """Open (creating or migrating) the database in ``home``; the folder and file are private to the user."""
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(home, 0o700)
         path = home / "peer.sqlite3"
@@ -87,10 +158,9 @@ class LocalState:
     async def close(self) -> None:
         await self.db.close()
 
-    async def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def _exec(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
         try:
-            cursor = await self.db.execute(sql, params)
-            return cursor.rowcount
+            return await self.db.execute(sql, params)
         except sqlite3.Error as exc:
             raise ClientError(f"local database error: {exc}", "local.storage") from exc
 
@@ -119,6 +189,7 @@ class LocalState:
     async def put_peer(
         self, peer: bytes, bundle: bytes | None, expires: int, home: str | None, name: str | None
     ) -> None:
+        """Remember a peer's key bundle, unless a later-expiring one is already known."""
         await self._exec(
             "INSERT INTO peers (peer, bundle, bundle_expires, home, name) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(peer) DO UPDATE SET bundle=excluded.bundle, bundle_expires=excluded.bundle_expires,"
@@ -126,24 +197,17 @@ class LocalState:
             (peer, bundle, expires, home, name),
         )
 
-    async def peer(self, peer: bytes) -> dict[str, Any] | None:
-        rows = await self._rows(
-            "SELECT peer, bundle, bundle_expires, home, name, blocked FROM peers WHERE peer=?", (peer,)
-        )
-        if not rows:
-            return None
-        keys = ("peer", "bundle", "bundle_expires", "home", "name", "blocked")
-        return dict(zip(keys, rows[0], strict=True))
+    async def peer(self, peer: bytes) -> PeerRow | None:
+        rows = await self._rows(f"SELECT {_PEER} FROM peers WHERE peer=?", (peer,))
+        return _peer_row(rows[0]) if rows else None
 
     async def block(self, peer: bytes) -> None:
         await self._exec(
             "INSERT INTO peers (peer, blocked) VALUES (?, 1) ON CONFLICT(peer) DO UPDATE SET blocked=1", (peer,)
         )
 
-    async def peers(self) -> list[dict[str, Any]]:
-        rows = await self._rows("SELECT peer FROM peers")
-        found = [await self.peer(bytes(r[0])) for r in rows]
-        return [p for p in found if p is not None]
+    async def peers(self) -> list[PeerRow]:
+        return [_peer_row(r) for r in await self._rows(f"SELECT {_PEER} FROM peers")]
 
     # --- listings --------------------------------------------------------------------------
 
@@ -156,73 +220,91 @@ class LocalState:
             (listing_id, raw, author, origin, int(mine), expires, now),
         )
 
-    async def listing(self, listing_id: bytes) -> dict[str, Any] | None:
-        rows = await self._rows(
-            "SELECT id, raw, author, origin, mine, expires_at, withdrawn FROM listings WHERE id=?", (listing_id,)
-        )
-        if not rows:
-            return None
-        keys = ("id", "raw", "author", "origin", "mine", "expires_at", "withdrawn")
-        return dict(zip(keys, rows[0], strict=True))
+    async def listing(self, listing_id: bytes) -> ListingRow | None:
+        rows = await self._rows(f"SELECT {_LISTING} FROM listings WHERE id=?", (listing_id,))
+        return _listing_row(rows[0]) if rows else None
 
-    async def my_listings(self) -> list[dict[str, Any]]:
-        rows = await self._rows("SELECT id FROM listings WHERE mine=1 ORDER BY seen_at")
-        found = [await self.listing(bytes(r[0])) for r in rows]
-        return [x for x in found if x is not None]
+    async def my_listings(self) -> list[ListingRow]:
+        rows = await self._rows(f"SELECT {_LISTING} FROM listings WHERE mine=1 ORDER BY seen_at")
+        return [_listing_row(r) for r in rows]
 
     async def mark_withdrawn(self, listing_id: bytes) -> None:
         await self._exec("UPDATE listings SET withdrawn=1 WHERE id=?", (listing_id,))
 
     # --- connections and their signed messages ---------------------------------------------------
 
-    async def add_connection(self, connection: bytes, listing: bytes, peer: bytes, side: str, now: int) -> None:
+    async def add_connection(self, connection: bytes, listing: bytes, peer: bytes, side: Side, now: int) -> None:
         await self._exec(
             "INSERT INTO connections (id, listing, peer, side, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(id) DO NOTHING",
-            (connection, listing, peer, side, now, now),
+            (connection, listing, peer, side.value, now, now),
         )
 
-    async def connection(self, connection: bytes) -> dict[str, Any] | None:
-        rows = await self._rows(
-            "SELECT id, listing, peer, side, created_at, updated_at, read_seq FROM connections WHERE id=?",
-            (connection,),
-        )
-        if not rows:
-            return None
-        keys = ("id", "listing", "peer", "side", "created_at", "updated_at", "read_seq")
-        return dict(zip(keys, rows[0], strict=True))
+    async def connection(self, connection: bytes) -> ConnectionRow | None:
+        rows = await self._rows(f"SELECT {_CONNECTION} FROM connections WHERE id=?", (connection,))
+        return _connection_row(rows[0]) if rows else None
 
-    async def connections(self) -> list[dict[str, Any]]:
-        rows = await self._rows("SELECT id FROM connections ORDER BY updated_at DESC")
-        found = [await self.connection(bytes(r[0])) for r in rows]
-        return [c for c in found if c is not None]
+    async def connections(self) -> list[ConnectionRow]:
+        rows = await self._rows(f"SELECT {_CONNECTION} FROM connections ORDER BY updated_at DESC")
+        return [_connection_row(r) for r in rows]
 
     async def add_event(
         self, connection: bytes, inner_id: bytes, author: bytes, kind: str, raw: bytes, now: int
-    ) -> bool:
-        added = await self._exec(
+    ) -> int | None:
+        """Store a signed message of ``connection``; its event number, or None if it was already stored."""
+        cursor = await self._exec(
             "INSERT INTO events (connection, inner_id, author, type, raw, at) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(inner_id) DO NOTHING",
             (connection, inner_id, author, kind, raw, now),
         )
-        if added:
-            await self._exec("UPDATE connections SET updated_at=? WHERE id=?", (now, connection))
-        return added == 1
+        if cursor.rowcount != 1:
+            return None
+        await self._exec("UPDATE connections SET updated_at=? WHERE id=?", (now, connection))
+        return cursor.lastrowid
 
-    async def events(self, connection: bytes) -> list[dict[str, Any]]:
+    async def events(self, connection: bytes, after: int = 0) -> list[EventRow]:
+        """The connection's signed messages numbered above ``after``, in the order they were applied."""
         rows = await self._rows(
-            "SELECT n, inner_id, author, type, raw, at FROM events WHERE connection=? ORDER BY n", (connection,)
+            "SELECT n, inner_id, author, type, raw, at FROM events WHERE connection=? AND n>? ORDER BY n",
+            (connection, after),
         )
-        keys = ("n", "inner_id", "author", "type", "raw", "at")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [EventRow(int(r[0]), bytes(r[1]), bytes(r[2]), str(r[3]), bytes(r[4]), int(r[5])) for r in rows]
 
     async def mark_read(self, connection: bytes, n: int) -> None:
         await self._exec("UPDATE connections SET read_seq=MAX(read_seq, ?) WHERE id=?", (n, connection))
 
     async def forget_connection(self, connection: bytes) -> None:
-        """Erase a conversation's content on request; keep only that it ended."""
+        """Erase a conversation's content on request; keep only that it ended.
+
+        The stored state goes too (it holds the terms); the next reading replays what is left.
+        """
         await self._exec("DELETE FROM events WHERE connection=? AND type IN ('message', 'agreement')", (connection,))
+        await self._exec("DELETE FROM connection_states WHERE connection=?", (connection,))
         await self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def connection_state(self, connection: bytes) -> ConnectionStateRow | None:
+        """The stored state of ``connection``, if any. Raises ClientError (``local.damaged``) if it does not decode."""
+        rows = await self._rows("SELECT through, state FROM connection_states WHERE connection=?", (connection,))
+        if not rows:
+            return None
+        return ConnectionStateRow(connection, int(rows[0][0]), decode_connection(bytes(rows[0][1])))
+
+    async def save_connection_state(self, state: Connection, *, through: int, since: int) -> bool:
+        """Store ``state`` as the connection's value after event ``through``; True if stored.
+
+        ``state`` was computed from the state as of event ``since`` plus event ``through``. If
+        another process stored an event in between, it is not stored: the next reading replays
+        from the older state instead. A state never replaces a later one.
+        """
+        cursor = await self._exec(
+            "INSERT INTO connection_states (connection, through, state)"
+            " SELECT ?, ?, ? WHERE NOT EXISTS"
+            " (SELECT 1 FROM events WHERE connection=? AND n>? AND n<?)"
+            " ON CONFLICT(connection) DO UPDATE SET through=excluded.through, state=excluded.state"
+            " WHERE excluded.through > connection_states.through",
+            (state.id, through, encode_connection(state), state.id, since, through),
+        )
+        return cursor.rowcount == 1
 
     async def prefix(self, table: str, text: str) -> list[bytes]:
         """Ids in ``table`` whose hex starts with ``text``."""
@@ -232,3 +314,44 @@ class LocalState:
             return []
         rows = await self._rows(f"SELECT id FROM {table} WHERE hex(id) LIKE ?", (text.upper() + "%",))
         return [bytes(r[0]) for r in rows]
+
+    # --- backup ------------------------------------------------------------------------------
+
+    async def export_backup(self, keyring: bytes) -> Backup:
+        """Everything this device holds but its session token, with ``keyring`` (unlocked) for its own."""
+        tables = []
+        for table, columns in _BACKUP_TABLES.items():
+            rows = await self._rows(f"SELECT {columns} FROM {table}")
+            tables.append((table, tuple(list(r) for r in rows)))
+        meta = tuple((k, v) for k, v in (await self.dump_meta()).items() if k not in ("keyring", "token"))
+        return Backup(keyring, meta, tuple(tables))
+
+    async def import_backup(self, backup: Backup, keyring: bytes) -> None:
+        """Write ``backup`` into this (empty) database, with ``keyring`` as the stored, locked keyring."""
+        for key, value in backup.meta:
+            await self.set(key, value)
+        await self.set("keyring", keyring)
+        await self.set("token", None)
+        for table, rows in backup.tables:
+            columns = _BACKUP_TABLES[table]
+            marks = ", ".join("?" for _ in columns.split(","))
+            for row in rows:
+                await self._exec(f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})", row)
+
+
+_PEER = "peer, bundle, bundle_expires, home, name, blocked"
+_LISTING = "id, raw, author, origin, mine, expires_at, withdrawn"
+_CONNECTION = "id, listing, peer, side, created_at, updated_at, read_seq"
+
+
+def _peer_row(r: sqlite3.Row) -> PeerRow:
+    bundle = None if r[1] is None else bytes(r[1])
+    return PeerRow(bytes(r[0]), bundle, int(r[2]), r[3], r[4], bool(r[5]))
+
+
+def _listing_row(r: sqlite3.Row) -> ListingRow:
+    return ListingRow(bytes(r[0]), bytes(r[1]), bytes(r[2]), r[3], bool(r[4]), int(r[5]), bool(r[6]))
+
+
+def _connection_row(r: sqlite3.Row) -> ConnectionRow:
+    return ConnectionRow(bytes(r[0]), bytes(r[1]), bytes(r[2]), Side(r[3]), int(r[4]), int(r[5]), int(r[6]))

@@ -10,15 +10,27 @@ import pytest
 
 from peerfed.client import keyring as kr
 from peerfed.client.peer import Peer
-from peerfed.protocol import EncryptionSecret, Identity, IllegalSend, Listing, ReachOut, RemoteError, seal, sign
+from peerfed.protocol import (
+    EncryptionSecret,
+    Format,
+    Identity,
+    IllegalSend,
+    Kind,
+    Listing,
+    ReachOut,
+    RemoteError,
+    Timing,
+    seal,
+    sign,
+)
 from tests.node.harness import DAY, Clock, TestNode, federate
 
 OFFER = Listing(
-    kind="offer",
+    kind=Kind.OFFER,
     topics=("grief",),
     languages=("en",),
-    formats=("text",),
-    timing="soon",
+    formats=(Format.TEXT,),
+    timing=Timing.SOON,
     summary="Lost my mother last spring; I can listen.",
 )
 

@@ -1,0 +1,197 @@
+"""The peer's account: identity, key bundle, home node, moving, backup and erasure (spec §4, §13.4-§13.6).
+
+A key pair made on this device is the identity (spec §4.1). Joining a node is signing in to it
+(spec §13.4) and publishing a key bundle (spec §4.3) so others can seal messages to this peer;
+the bundle's encryption key is renewed before it expires. Moving publishes a bundle naming the
+new home and asks the old node to forward (spec §13.5); "erase me" asks the node and its
+federation to delete everything they hold for this key (spec §13.6). A backup is everything on
+this device, sealed under a passphrase.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import nacl.utils
+
+from peerfed.protocol import EncryptionSecret, Erasure, Identity, KeyBundle, RemoteError
+
+from . import keyring as kr
+from .device import DAY, Device
+from .errors import ClientError
+from .state import Backup, LocalState
+from .transport import NodeAPI
+
+__all__ = [
+    "BUNDLE_LIFETIME",
+    "BUNDLE_RENEW",
+    "Account",
+    "needs_passphrase",
+    "new_keyring",
+    "open_existing",
+    "open_new",
+    "restore",
+]
+
+BUNDLE_LIFETIME = 180 * DAY
+BUNDLE_RENEW = 60 * DAY
+ERASURE_LIFETIME = 90 * DAY
+_NO_IDENTITY = "no identity in {home}; create one with: peerfed id new --node URL"
+
+
+def new_keyring(now: int) -> kr.Keyring:
+    """A fresh identity and a first encryption key, valid for BUNDLE_LIFETIME from ``now``."""
+    return kr.Keyring(
+        Identity(nacl.utils.random(32)),
+        [(EncryptionSecret(nacl.utils.random(32)), now, now + BUNDLE_LIFETIME)],
+    )
+
+
+async def open_new(home: Path) -> LocalState:
+    """The database for a new identity in ``home``; raises ClientError (``local.exists``) if it holds one."""
+    state = await LocalState.open(home)
+    if await state.get("keyring") is not None:
+        await state.close()
+        raise ClientError(f"{home} already holds an identity; use another PEERFED_HOME", "local.exists")
+    return state
+
+
+async def open_existing(home: Path, passphrase: str | None) -> tuple[LocalState, kr.Keyring]:
+    """The database and unlocked keys in ``home``.
+
+    Raises ClientError (``local.no_identity``), or WrongPassphrase/KeyringError from the keyring.
+    """
+    if not (home / "peer.sqlite3").exists():
+        raise ClientError(_NO_IDENTITY.format(home=home), "local.no_identity")
+    state = await LocalState.open(home)
+    blob = await state.get("keyring")
+    if blob is None:
+        await state.close()
+        raise ClientError(_NO_IDENTITY.format(home=home), "local.no_identity")
+    try:
+        keys = kr.unlock(bytes(blob), passphrase)
+    except BaseException:
+        await state.close()
+        raise
+    return state, keys
+
+
+async def needs_passphrase(home: Path) -> bool:
+    """Whether the keys in ``home`` are locked with a passphrase."""
+    if not (home / "peer.sqlite3").exists():
+        return False
+    state = await LocalState.open(home)
+    try:
+        blob = await state.get("keyring")
+        return blob is not None and kr.is_locked(bytes(blob))
+    finally:
+        await state.close()
+
+
+async def restore(home: Path, blob: bytes, passphrase: str | None) -> None:
+    """Write the backup ``blob`` into ``home``, its keys locked with the backup's ``passphrase``.
+
+    Raises WrongPassphrase/KeyringError, ClientError (``local.keyring`` if it is not a backup),
+    EncodingError if its content is not msgpack. Nothing is written before the backup parses.
+    """
+    backup = Backup.from_bytes(kr.open_blob(blob, passphrase))
+    keys = kr.Keyring.from_bytes(backup.keyring)
+    state = await LocalState.open(home)
+    try:
+        await state.import_backup(backup, kr.lock(keys, passphrase))
+    finally:
+        await state.close()
+
+
+class Account:
+    """This peer as its home node and other peers know it."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+
+    async def join(self, node: str, *, name: str | None, invite: str | None, passphrase: str | None) -> None:
+        """Sign in to ``node`` for the first time, keep the keys, publish the key bundle.
+
+        Raises RemoteError (the node's refusal, e.g. ``auth.invite_required``), NodeUnreachable.
+        """
+        device = self.device
+        device.api = NodeAPI(node, device.http)
+        await device.api.sign_in(device.keys.identity, now=device.now(), invite=invite)
+        await device.state.set("keyring", kr.lock(device.keys, passphrase))
+        await device.state.set("node", device.api.url)
+        await device.state.set("token", device.api.token)
+        await device.state.set("name", name)
+        await self.publish_bundle()
+
+    async def show(self) -> dict[str, Any]:
+        meta = await self.device.state.dump_meta()
+        secret, _, expires = self.device.keys.current
+        return {
+            "peer": self.device.id.text,
+            "node": meta.get("node"),
+            "name": meta.get("name"),
+            "encrypted": kr.is_locked(bytes(meta["keyring"])),
+            "encryption_key": secret.public.hex,
+            "key_expires_at": expires,
+        }
+
+    async def publish_bundle(self) -> None:
+        """Sign and publish this peer's key bundle, naming the current home node (spec §4.3)."""
+        device = self.device
+        secret, _, end = device.keys.current
+        body = KeyBundle(secret.public, home=device.api.url, pseudonym=await device.state.get("name"))
+        bundle = device.sign(body, until=min(end, device.now() + BUNDLE_LIFETIME))
+        await device.call(lambda: device.api.put_keys(bundle.raw))
+
+    async def renew_keys_if_due(self, passphrase: str | None) -> bool:
+        """Rotate the encryption key when its bundle nears expiry; old secrets stay to open late mail."""
+        device = self.device
+        if device.keys.current[2] - device.now() > BUNDLE_RENEW:
+            return False
+        now = device.now()
+        device.keys.encryption.append((EncryptionSecret(nacl.utils.random(32)), now, now + BUNDLE_LIFETIME))
+        device.keys.encryption = [k for k in device.keys.encryption if k[2] > now - 30 * DAY]
+        await device.state.set("keyring", kr.lock(device.keys, passphrase))
+        await self.publish_bundle()
+        return True
+
+    async def move(self, node: str, invite: str | None = None) -> dict[str, Any]:
+        """Join ``node``, publish a bundle naming it, and ask the old node to forward (spec §13.5)."""
+        device = self.device
+        old = device.api
+        new = NodeAPI(node, device.http)
+        await new.sign_in(device.keys.identity, now=device.now(), invite=invite)
+        device.api = new
+        await self.publish_bundle()
+        try:
+            forwarded = await old.move(new.url)
+        except RemoteError:
+            device.api = old
+            raise
+        await device.state.set("node", new.url)
+        await device.state.set("token", new.token)
+        return {"peer": device.id.text, "node": new.url, "previous": old.url, "forwarded": forwarded["forwarded"]}
+
+    async def erase_me(self) -> dict[str, Any]:
+        """Ask the home node and its federation to delete everything they hold for this key (spec §13.6)."""
+        device = self.device
+        erasure = device.sign(Erasure(), ERASURE_LIFETIME)
+        answer = await device.call(lambda: device.api.erase(erasure.raw))
+        await device.state.set("token", None)
+        return {"status": answer["status"], "listings": answer["listings"], "node": device.api.url}
+
+    async def resources(self) -> dict[str, Any]:
+        """The home community's own support resources, from its node document (spec §13.2)."""
+        document = await self.device.api.document()
+        summary = document.get("summary", {})
+        return {"node": summary.get("url"), "name": summary.get("name"), "resources": summary.get("resources", [])}
+
+    async def export_backup(self, file: Path, passphrase: str) -> dict[str, Any]:
+        """Everything this device holds, sealed under ``passphrase``, written to ``file`` (mode 0600)."""
+        backup = await self.device.state.export_backup(self.device.keys.to_bytes())
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(kr.seal_blob(backup.to_bytes(), passphrase))
+        return {"file": str(file), "peer": self.device.id.text, "connections": backup.connections}

@@ -1,0 +1,196 @@
+"""``peerfed reach``, ``accept``, ``decline``, ``agree``, ``send``, ``read``, ``end`` ... (spec §8, §9).
+
+Each verb is one step of the support connection (spec §9.1) or a look at it; every one first
+fetches and applies the mailbox, so it acts on the connection as it is now. A step the state
+machine refuses is refused here, before anything leaves the device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from peerfed.protocol import Format, Terms
+
+from ..state import ClientError
+from .parse import parse_date
+from .registry import Invocation, Needs, Verb
+
+__all__ = ["VERBS"]
+
+
+def _connection_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("connection")
+
+
+def _reach_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("listing")
+    parser.add_argument("--hello", required=True, help="a short hello")
+
+
+async def _reach(call: Invocation) -> dict[str, Any]:
+    return await call.peer.reach(call.args.listing, call.args.hello)
+
+
+def _render_reach(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    return f"reached out: connection {r['connection'][:12]} waits for the listing's author to accept"
+
+
+async def _connections(call: Invocation) -> dict[str, Any]:
+    return {"connections": await call.peer.connections()}
+
+
+def _render_connections(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    if not r["connections"]:
+        return "no connections yet"
+    return "\n".join(
+        f"{c['id'][:12]}  {c['state']:<11} with {c['name'] or c['peer'][:12]}"
+        + (f"  ({c['unread']} unread)" if c["unread"] else "")
+        + (f'\n    "{c["hello"]}"' if c["state"] == "reached-out" else "")
+        for c in r["connections"]
+    )
+
+
+def _accept_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("connection")
+    parser.add_argument("--reply")
+
+
+async def _accept(call: Invocation) -> dict[str, Any]:
+    return await call.peer.respond(call.args.connection, True, call.args.reply)
+
+
+async def _decline(call: Invocation) -> dict[str, Any]:
+    return await call.peer.respond(call.args.connection, False)
+
+
+def _render_state(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    extra = " (asked them to erase the conversation)" if r.get("erase") else ""
+    return f"connection {r['connection'][:12]}: {r['state']}{extra}"
+
+
+def _agree_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("connection")
+    parser.add_argument("--helps", help="what would help")
+    parser.add_argument("--format", action="append", default=[], choices=[f.value for f in Format])
+    parser.add_argument("--times", help="when, in words")
+    parser.add_argument("--until", help="the agreement lapses after this date (YYYY-MM-DD)")
+    parser.add_argument("--boundary", action="append", default=[])
+    parser.add_argument("--ending", help="how either of you may end")
+    parser.add_argument("--accept", action="store_true", help="countersign the terms the other peer proposed")
+
+
+async def _agree(call: Invocation) -> dict[str, Any]:
+    args = call.args
+    if args.accept:
+        return await call.peer.agree(args.connection, None)
+    if not args.helps:
+        raise ClientError("say what would help with --helps, or countersign with --accept", "local.usage")
+    terms = Terms(
+        helps=args.helps,
+        formats=tuple(args.format),
+        times=args.times,
+        until=parse_date(args.until) if args.until else None,
+        boundaries=tuple(args.boundary),
+        ending=args.ending,
+    )
+    return await call.peer.agree(args.connection, terms)
+
+
+async def _agreement(call: Invocation) -> dict[str, Any]:
+    return await call.peer.agreement(call.args.connection)
+
+
+def _render_agreement(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    force = r.get("in_force")
+    lines = [f"connection {r['connection'][:12]}: {r['state']}"]
+    if force:
+        lines.append(f"in force (version {force['version']}): {force['helps']}")
+        lines += [f"  boundary: {b}" for b in force["boundaries"]]
+    if r.get("pending"):
+        p = r["pending"]
+        lines.append(f"proposed by {p['proposed_by']} (version {p['version']}): {p['helps']}")
+    if args.command == "agree" and not force:
+        lines.append(f"signed version {r['version']}; in force once the other peer signs the same terms")
+    return "\n".join(lines)
+
+
+def _send_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("connection")
+    parser.add_argument("text")
+
+
+async def _send(call: Invocation) -> dict[str, Any]:
+    return await call.peer.send(call.args.connection, call.args.text)
+
+
+def _render_send(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    return f"sent message {r['seq']} on {r['connection'][:12]}"
+
+
+def _read_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("connection")
+    parser.add_argument("--follow", action="store_true", help="keep reading live until Ctrl-C")
+
+
+async def _read(call: Invocation) -> dict[str, Any] | None:
+    if call.args.follow:
+        await _follow(call)
+        return None
+    return await call.peer.messages(call.args.connection)
+
+
+async def _follow(call: Invocation) -> None:
+    """Print each message once, as it arrives, until interrupted: one line (or JSON line) each."""
+    seen: set[str] = set()
+
+    async def show_new() -> None:
+        for message in (await call.peer.messages(call.args.connection))["messages"]:
+            if message["id"] not in seen:
+                seen.add(message["id"])
+                if call.args.json:
+                    print(json.dumps(message, ensure_ascii=False), flush=True)
+                else:
+                    print(f"[{message['from']}] {message['text']}", flush=True)
+
+    await show_new()
+    async for _ in call.peer.follow(call.args.connection):
+        await show_new()
+
+
+def _render_read(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    lines = [f"[{m['from']}] {m['text']}" for m in r["messages"]] or ["(no messages yet)"]
+    return "\n".join([*lines, f"-- {r['state']}"])
+
+
+def _end_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("connection")
+    parser.add_argument("--erase", action="store_true", help="ask the other peer to delete the conversation")
+
+
+async def _end(call: Invocation) -> dict[str, Any]:
+    return await call.peer.end(call.args.connection, call.args.erase)
+
+
+_SYNCED = Needs.SYNCED
+VERBS = (
+    Verb("reach", "reach out about a listing", _reach, _render_reach, _reach_arguments, _SYNCED),
+    Verb("connections", "your support connections", _connections, _render_connections, None, _SYNCED),
+    Verb("accept", "accept a reach-out", _accept, _render_state, _accept_arguments, _SYNCED),
+    Verb("decline", "decline a reach-out (no reason is sent)", _decline, _render_state, _connection_argument, _SYNCED),
+    Verb(
+        "agree", "propose terms, or countersign the other peer's", _agree, _render_agreement, _agree_arguments, _SYNCED
+    ),
+    Verb(
+        "agreement",
+        "the terms in force, and any proposal",
+        _agreement,
+        _render_agreement,
+        _connection_argument,
+        _SYNCED,
+    ),
+    Verb("send", "send a message", _send, _render_send, _send_arguments, _SYNCED),
+    Verb("read", "read a conversation", _read, _render_read, _read_arguments, _SYNCED),
+    Verb("end", "end a connection (final, no reason needed)", _end, _render_state, _end_arguments, _SYNCED),
+)

@@ -1,0 +1,116 @@
+"""``peerfed id``: a new identity, showing it, backup and restore, moving (spec §4, §13.4, §13.5).
+
+A new identity is a key pair made here and a first sign-in to the home node (spec §13.4); a
+backup is everything on this device, always sealed under a passphrase; moving keeps the
+identity and its connections and changes the home node (spec §13.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..peer import Peer
+from ..state import ClientError
+from .registry import Invocation, Needs, Verb, passphrase_for
+
+__all__ = ["VERBS"]
+
+
+def _new_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node", required=True, help="your home node's URL")
+    parser.add_argument("--name", help="a pseudonym others see (optional)")
+    parser.add_argument("--invite", help="an invite code, if the node asks for one")
+    parser.add_argument(
+        "--passphrase", action="store_true", help="encrypt your key at rest (asks, or PEERFED_PASSPHRASE)"
+    )
+
+
+async def _new(call: Invocation) -> dict[str, Any]:
+    args = call.args
+    passphrase = passphrase_for("choose a passphrase: ", confirm=True) if args.passphrase else None
+    if args.passphrase and not passphrase:
+        raise ClientError("--passphrase needs a terminal or PEERFED_PASSPHRASE", "local.passphrase")
+    peer = await Peer.create(
+        call.home, call.http, node=args.node, name=args.name, invite=args.invite, passphrase=passphrase
+    )
+    try:
+        return {**await peer.show(), "home": str(call.home)}
+    finally:
+        await peer.close()
+
+
+async def _show(call: Invocation) -> dict[str, Any]:
+    return {**await call.peer.show(), "home": str(call.peer.state.home)}
+
+
+def _file_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path)
+
+
+async def _export(call: Invocation) -> dict[str, Any]:
+    """Everything this device holds, encrypted under a passphrase, in one file (mode 0600)."""
+    secret = call.passphrase or passphrase_for("a passphrase for the backup: ", confirm=True)
+    if not secret:
+        raise ClientError(
+            "a backup is always encrypted: set PEERFED_PASSPHRASE or run at a terminal", "local.passphrase"
+        )
+    return await call.peer.export_backup(call.args.file, secret)
+
+
+async def _import(call: Invocation) -> dict[str, Any]:
+    home = call.home
+    if (home / "peer.sqlite3").exists():
+        raise ClientError(f"{home} already holds an identity; import into an empty PEERFED_HOME", "local.exists")
+    blob = call.args.file.read_bytes()
+    peer = await Peer.restore(home, call.http, blob, passphrase_for("the backup's passphrase: "))
+    try:
+        return {**await peer.show(), "home": str(home)}
+    finally:
+        await peer.close()
+
+
+def _move_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--invite")
+
+
+async def _move(call: Invocation) -> dict[str, Any]:
+    return await call.peer.move(call.args.node, call.args.invite)
+
+
+def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    if "file" in r:
+        return f"backup written to {r['file']} ({r['connections']} connections)"
+    lines = [f"peer id:  {r['peer']}", f"node:     {r['node']}"]
+    if r.get("name"):
+        lines.append(f"name:     {r['name']}")
+    if "encrypted" in r:
+        lines.append("key:      " + ("encrypted with your passphrase" if r["encrypted"] else "not encrypted"))
+    if r.get("home"):
+        lines.append(f"stored in {r['home']}")
+    return "\n".join(lines)
+
+
+VERBS = (
+    Verb(
+        "id",
+        "your identity: new, show, export, import, move",
+        actions=(
+            Verb("new", "make a key pair and join a node", _new, render, _new_arguments, Needs.HOME, json_last=True),
+            Verb("show", "show your peer id and node", _show, render, json_last=True),
+            Verb("export", "write an encrypted backup", _export, render, _file_argument, json_last=True),
+            Verb(
+                "import",
+                "restore a backup into an empty PEERFED_HOME",
+                _import,
+                render,
+                _file_argument,
+                Needs.HOME,
+                json_last=True,
+            ),
+            Verb("move", "move to another node", _move, render, _move_arguments, json_last=True),
+        ),
+    ),
+)

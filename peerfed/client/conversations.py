@@ -1,0 +1,308 @@
+"""Support connections from this side: reach, respond, agree, talk, end (spec §8, §9).
+
+Every step runs through the protocol's state machine (``peerfed.protocol.connection``) before
+anything leaves the device, so this client refuses what the other peer's client would refuse.
+Each applied step is stored twice over: the signed message itself (``events``: what a
+conversation shows, what an erasure deletes) and the state machine's value after it
+(``connection_states``). A command loads that value; only the events stored after it (by
+another process, or all of them on a database from before states were kept) are replayed and
+verified again, and the result is stored for the next command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import nacl.utils
+
+from peerfed.protocol import (
+    Agreement,
+    Connection,
+    ConnectionStateError,
+    Context,
+    End,
+    Envelope,
+    Message,
+    PeerId,
+    ReachOut,
+    RemoteError,
+    Response,
+    Side,
+    Terms,
+    open_signed,
+    seal,
+    unpack,
+)
+from peerfed.protocol.messages import SealedBody
+
+from .device import DAY, Device, one_match
+from .errors import ClientError
+from .listings import Listings
+from .rows import EventRow
+from .stored import stored_envelope
+from .views import connection_json, in_force_json, message_json, pending_json
+
+__all__ = ["REACH_OUT_LIFETIME", "Conversations"]
+
+REACH_OUT_LIFETIME = 7 * DAY
+
+
+class Conversations:
+    """This peer's support connections: their states, steps and messages."""
+
+    def __init__(self, device: Device, listings: Listings) -> None:
+        self.device = device
+        self.listings = listings
+
+    async def resolve(self, prefix: str) -> bytes:
+        """The connection id ``prefix`` names; raises ClientError (``local.not_found``, ``local.ambiguous``)."""
+        found = await self.device.state.prefix("connections", prefix)
+        return one_match(found, prefix, "connection", "see: peerfed connections")
+
+    # --- the state machine's value, stored and replayed -----------------------------------
+
+    async def state_of(self, connection: bytes) -> Connection:
+        """The connection's current state. Raises ClientError (``local.damaged``)."""
+        conn, _ = await self._load(connection)
+        return conn
+
+    async def replay(self, connection: bytes) -> Connection:
+        """The state rebuilt from the connection's whole signed history, each message verified again.
+
+        Stores nothing. Raises ClientError (``local.damaged``) if the history has no reach-out.
+        """
+        conn, _ = self._replay(None, 0, await self.device.state.events(connection))
+        return conn
+
+    async def _load(self, connection: bytes) -> tuple[Connection, int]:
+        """The stored state and the event number it reflects, brought up to date and stored again."""
+        state = self.device.state
+        stored = await state.connection_state(connection)
+        if stored is None:
+            conn, through = self._replay(None, 0, await state.events(connection))
+        else:
+            later = await state.events(connection, after=stored.through)
+            if not later:
+                return stored.state, stored.through
+            conn, through = self._replay(stored.state, stored.through, later)
+        await state.save_connection_state(conn, through=through, since=through)
+        return conn, through
+
+    def _replay(self, conn: Connection | None, through: int, events: list[EventRow]) -> tuple[Connection, int]:
+        """``conn`` (as of event ``through``; None: nothing yet) after ``events``, each verified again."""
+        if conn is None:
+            if not events or events[0].type != "reach-out":
+                raise ClientError("this connection has no reach-out on record", "local.damaged")
+            conn = Connection.start(open_signed(events[0].raw, context=Context.SEALED, now=events[0].at))
+            through, events = events[0].n, events[1:]
+        for event in events:
+            through = event.n
+            env = open_signed(event.raw, context=Context.SEALED, now=event.at)
+            try:
+                conn = conn.receive(env)
+            except ConnectionStateError:
+                continue  # erased content can make a later replay refuse a step; the rest holds
+        return conn, through
+
+    async def _record(self, connection: bytes, inner: Envelope, after: Connection, since: int) -> None:
+        """Store an applied message and the state after it (``since``: the event the state before reflected)."""
+        device = self.device
+        n = await device.state.add_event(connection, inner.id, bytes(inner.author), inner.type, inner.raw, device.now())
+        if n is not None:
+            await device.state.save_connection_state(after, through=n, since=since)
+
+    # --- steps this peer takes --------------------------------------------------------------
+
+    async def reach(self, prefix: str, hello: str, terms: Terms | None = None) -> dict[str, Any]:
+        """Reach out about a listing (spec §9.1). Raises ClientError, RemoteError (``time.expired``, ``gone``)."""
+        device = self.device
+        listing_id = await self.listings.resolve(prefix)
+        row = await device.state.listing(listing_id)
+        assert row is not None
+        author = PeerId(row.author)
+        if author == device.id:
+            raise ClientError("that is your own listing", "local.not_allowed")
+        if row.expires_at <= device.now():
+            raise RemoteError("that listing has expired", "time.expired")
+        try:
+            await device.call(lambda: device.api.call("GET", f"/api/v1/listings/{listing_id.hex()}"))
+        except RemoteError as exc:
+            if exc.code in ("gone", "not_found"):
+                raise RemoteError("that listing was withdrawn or is no longer listed", "gone") from exc
+            raise
+        connection = nacl.utils.random(16)
+        inner = device.sign(ReachOut(author, connection, listing_id, hello, terms), REACH_OUT_LIFETIME)
+        started = Connection.start(inner)
+        await self._deliver(author, inner)
+        await device.state.add_connection(connection, listing_id, bytes(author), Side.REACHER, device.now())
+        await self._record(connection, inner, started, since=0)
+        return {
+            "connection": connection.hex(),
+            "listing": listing_id.hex(),
+            "peer": author.text,
+            "state": "reached-out",
+        }
+
+    async def _deliver(self, to: PeerId, inner: Envelope) -> None:
+        bundle = await self.listings.bundle_for(to)
+        sealed = seal(inner, bundle.encryption_key)
+        await self.device.call(lambda: self.device.api.send(sealed.raw))
+
+    async def _step(
+        self, prefix: str, make: Callable[[Connection, PeerId, bytes], SealedBody]
+    ) -> tuple[bytes, Envelope, Connection]:
+        device = self.device
+        connection = await self.resolve(prefix)
+        row = await device.state.connection(connection)
+        assert row is not None
+        other = PeerId(row.peer)
+        conn, through = await self._load(connection)
+        inner = device.sign(make(conn, other, connection))
+        after = conn.send(inner)  # raises IllegalSend before anything leaves the device
+        await self._deliver(other, inner)
+        await self._record(connection, inner, after, since=through)
+        return connection, inner, after
+
+    async def respond(self, prefix: str, accept: bool, reply: str | None = None) -> dict[str, Any]:
+        """Accept or decline a reach-out; raises IllegalSend if this peer may not."""
+        connection, _, after = await self._step(prefix, lambda c, other, cid: Response(other, cid, accept, reply))
+        return {"connection": connection.hex(), "state": after.state.value}
+
+    async def agree(self, prefix: str, terms: Terms | None) -> dict[str, Any]:
+        """Propose ``terms``, or countersign the other peer's pending ones (``terms=None``, or identical terms)."""
+
+        def make(conn: Connection, other: PeerId, cid: bytes) -> Agreement:
+            pending = self._their_pending_terms(conn)
+            if terms is None:
+                if pending is None:
+                    raise ClientError("there are no proposed terms to accept", "local.not_allowed")
+                return Agreement(other, cid, conn.round, pending)
+            if pending is not None and pending == terms:
+                return Agreement(other, cid, conn.round, terms)
+            return Agreement(other, cid, conn.round + 1, terms)
+
+        connection, inner, after = await self._step(prefix, make)
+        body = inner.body
+        assert isinstance(body, Agreement)
+        return {
+            "connection": connection.hex(),
+            "version": body.version,
+            "state": after.state.value,
+            "in_force": in_force_json(after),
+        }
+
+    def _side(self, conn: Connection) -> Side:
+        side = conn.side_of(self.device.id)
+        assert side is not None
+        return side
+
+    def _their_pending_terms(self, conn: Connection) -> Terms | None:
+        """The other side's terms in the current round, if this peer has not signed it yet."""
+        mine = self._side(conn)
+        if not conn.round_terms or any(side is mine for side, _ in conn.round_terms):
+            return None
+        return Terms.from_wire(unpack(conn.round_terms[-1][1]))
+
+    async def agreement(self, prefix: str) -> dict[str, Any]:
+        """The terms in force, and the terms one side proposed in the current round (spec §9.3)."""
+        connection = await self.resolve(prefix)
+        conn = await self.state_of(connection)
+        pending = None
+        if len(conn.round_terms) == 1:
+            signer, terms = conn.round_terms[0]
+            pending = pending_json(conn.round, signer is self._side(conn), Terms.from_wire(unpack(terms)))
+        return {
+            "connection": connection.hex(),
+            "state": conn.state.value,
+            "in_force": in_force_json(conn),
+            "pending": pending,
+        }
+
+    async def send(self, prefix: str, text: str, reply_to: bytes | None = None) -> dict[str, Any]:
+        """Send a message, numbered after this peer's last; raises IllegalSend if not allowed now."""
+
+        def make(conn: Connection, other: PeerId, cid: bytes) -> Message:
+            mine = self._side(conn)
+            used = [seq for side, seq in conn.seqs if side is mine]
+            return Message(other, cid, max(used, default=0) + 1, text, reply_to)
+
+        connection, inner, _ = await self._step(prefix, make)
+        body = inner.body
+        assert isinstance(body, Message)
+        return {"connection": connection.hex(), "seq": body.seq, "id": inner.id.hex()}
+
+    async def end(self, prefix: str, erase: bool = False) -> dict[str, Any]:
+        """End the connection, final for both (spec §9.4); ``erase`` asks the other client to delete it."""
+        connection, _, after = await self._step(prefix, lambda c, other, cid: End(other, cid, erase))
+        return {"connection": connection.hex(), "state": after.state.value, "erase": erase}
+
+    # --- steps the other peer took --------------------------------------------------------------
+
+    async def open_received(self, inner: Envelope, body: ReachOut) -> None:
+        """Start the connection a received, accepted reach-out opens, as its listing's author."""
+        device = self.device
+        started = Connection.start(inner)
+        await device.state.add_connection(body.connection, body.listing, bytes(inner.author), Side.AUTHOR, device.now())
+        await self._record(body.connection, inner, started, since=0)
+
+    async def receive(self, inner: Envelope, connection: bytes) -> bool:
+        """Apply a received message to its connection; False if the state machine refuses it."""
+        device = self.device
+        row = await device.state.connection(connection)
+        if row is None or row.peer != bytes(inner.author):
+            return False
+        conn, through = await self._load(connection)
+        try:
+            after = conn.receive(inner)
+        except ConnectionStateError:
+            return False
+        await self._record(connection, inner, after, since=through)
+        body = inner.body
+        if isinstance(body, End) and body.erase:
+            await device.state.forget_connection(connection)
+        return True
+
+    async def pending_reach_outs(self) -> int:
+        """Reach-outs to this peer that are still unanswered."""
+        count = 0
+        for row in await self.device.state.connections():
+            if row.side is Side.AUTHOR and (await self.state_of(row.id)).state.value == "reached-out":
+                count += 1
+        return count
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def messages(self, prefix: str) -> dict[str, Any]:
+        """The conversation, oldest first, marked read; the messages were verified when stored."""
+        device = self.device
+        connection = await self.resolve(prefix)
+        out = []
+        last = 0
+        for event in await device.state.events(connection):
+            last = max(last, event.n)
+            if event.type != "message":
+                continue
+            env = stored_envelope(event.raw, event.inner_id)
+            body = env.body
+            assert isinstance(body, Message)
+            out.append(message_json(env, body, device.id))
+        out.sort(key=lambda m: (m["at"], m["from"], m["seq"]))
+        await device.state.mark_read(connection, last)
+        conn = await self.state_of(connection)
+        return {"connection": connection.hex(), "state": conn.state.value, "messages": out}
+
+    async def connections(self) -> list[dict[str, Any]]:
+        """Every connection, the most recently active first."""
+        device = self.device
+        me = bytes(device.id)
+        out = []
+        for row in await device.state.connections():
+            conn = await self.state_of(row.id)
+            peer = await device.state.peer(row.peer)
+            events = await device.state.events(row.id)
+            unread = sum(1 for e in events if e.type == "message" and e.n > row.read_seq and e.author != me)
+            first = stored_envelope(events[0].raw, events[0].inner_id).body
+            assert isinstance(first, ReachOut)
+            out.append(connection_json(row, conn, name=peer.name if peer else None, hello=first.hello, unread=unread))
+        return out

@@ -1,0 +1,82 @@
+"""What a peer's parts share on this device: keys, database, clock, home-node session (spec §13.4).
+
+``Device`` is small on purpose: the account, listings, conversations and inbox each hold one
+and do their own work; the session belongs to none of them, because every one of them calls
+the node and any call may find the session expired.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from peerfed.protocol import Envelope, PeerId, RemoteError, sign
+from peerfed.protocol.envelope import Body
+
+from . import keyring as kr
+from .errors import ClientError
+from .state import LocalState
+from .transport import NodeAPI
+
+__all__ = ["DAY", "MESSAGE_LIFETIME", "Device", "one_match"]
+
+DAY = 86_400
+MESSAGE_LIFETIME = 14 * DAY
+
+
+class Device:
+    """This device's keys and database, its clock, and its session with the home node."""
+
+    def __init__(
+        self,
+        state: LocalState,
+        keys: kr.Keyring,
+        http: aiohttp.ClientSession,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.keys = keys
+        self.http = http
+        self.clock = clock
+        self.api = NodeAPI("http://unset.invalid", http)
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    @property
+    def id(self) -> PeerId:
+        return self.keys.identity.peer_id
+
+    def sign(self, body: Body, lifetime: int = MESSAGE_LIFETIME, *, until: int | None = None) -> Envelope:
+        """``body`` signed by this peer, valid from now for ``lifetime`` seconds (or ``until``).
+
+        Raises InvalidValue if the lifetime breaks spec §5.3.
+        """
+        now = self.now()
+        return sign(self.keys.identity, body, created_at=now, expires_at=now + lifetime if until is None else until)
+
+    async def call(self, action: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a node call, signing in again once if the session expired (spec §13.4).
+
+        Raises what the call raises: RemoteError with the node's code, NodeUnreachable.
+        """
+        try:
+            return await action()
+        except RemoteError as exc:
+            if exc.code != "auth.required":
+                raise
+        await self.api.sign_in(self.keys.identity, now=self.now())
+        await self.state.set("token", self.api.token)
+        return await action()
+
+
+def one_match(found: list[bytes], prefix: str, what: str, hint: str) -> bytes:
+    """The one id that ``prefix`` names; raises ClientError (``local.not_found``, ``local.ambiguous``)."""
+    if not found:
+        raise ClientError(f"no {what} starts with {prefix!r}; {hint}", "local.not_found")
+    if len(found) > 1:
+        raise ClientError(f"{len(found)} {what}s start with {prefix!r}; type more of the id", "local.ambiguous")
+    return found[0]

@@ -1,0 +1,132 @@
+"""The inbox: fetch the mailbox, open, apply, acknowledge; live (spec §7.3, §13.5).
+
+Sealed mail is opened (spec §7.3) with this peer's encryption secrets, old ones included so
+late mail still opens, and applied to its connection. Anything that does not open, comes from a
+blocked peer, or is refused by the connection's state machine is dropped, never shown. A
+reach-out opens a connection only for a live listing of this peer's, and only while fewer than
+``pending_cap`` reach-outs wait for an answer (spec §13.5: the cap is the recipient client's).
+Everything fetched is acknowledged, so the node deletes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from peerfed.protocol import Envelope, ReachOut, RemoteError, open_sealed
+
+from .conversations import Conversations
+from .device import Device
+from .listings import Listings
+
+__all__ = ["PENDING_REACH_OUTS_CAP", "Inbox", "SyncReport"]
+
+PENDING_REACH_OUTS_CAP = 20
+
+
+@dataclass
+class SyncReport:
+    """What one pass over the mailbox did."""
+
+    received: int = 0
+    new_connections: int = 0
+    dropped: int = 0
+
+
+class Inbox:
+    """This peer's mailbox on its home node, and what arrives in it."""
+
+    def __init__(self, device: Device, listings: Listings, conversations: Conversations) -> None:
+        self.device = device
+        self.listings = listings
+        self.conversations = conversations
+        self.pending_cap = PENDING_REACH_OUTS_CAP
+
+    @property
+    def _cursor_key(self) -> str:
+        # Mailbox positions are per node: after a move, the new node counts from its own start.
+        return "cursor " + self.device.api.url
+
+    async def sync(self) -> SyncReport:
+        """Fetch the mailbox, open and apply everything, then acknowledge it so the node deletes it."""
+        device = self.device
+        report = SyncReport()
+        cursor = int(await device.state.get(self._cursor_key) or 0)
+        for _ in range(100):
+            page = await device.call(functools.partial(device.api.mailbox, after=cursor, limit=200))
+            items = page.get("items", [])
+            if not items:
+                break
+            for item in items:
+                await self.take(base64.b64decode(item["sealed"]), report)
+                cursor = max(cursor, int(item["seq"]))
+            await device.call(functools.partial(device.api.ack, [i["id"] for i in items]))
+            await device.state.set(self._cursor_key, cursor)
+        return report
+
+    async def take(self, raw: bytes, report: SyncReport | None = None) -> Envelope | None:
+        """Open one sealed message and apply it; anything invalid or unwanted is dropped."""
+        device = self.device
+        report = report or SyncReport()
+        try:
+            opened = open_sealed(raw, recipient=device.id, secrets=device.keys.secrets(), now=device.now())
+        except RemoteError:
+            report.dropped += 1
+            return None
+        inner = opened.inner
+        sender = await device.state.peer(bytes(inner.author))
+        if sender and sender.blocked:
+            report.dropped += 1
+            return None
+        body = inner.body
+        if isinstance(body, ReachOut):
+            return await self._take_reach_out(inner, body, report)
+        if not await self.conversations.receive(inner, body.connection):  # type: ignore[union-attr]
+            report.dropped += 1
+            return None
+        report.received += 1
+        return inner
+
+    async def _take_reach_out(self, inner: Envelope, body: ReachOut, report: SyncReport) -> Envelope | None:
+        state = self.device.state
+        listing = await state.listing(body.listing)
+        if await self.conversations.pending_reach_outs() >= self.pending_cap:
+            report.dropped += 1  # a flood of reach-outs cannot bury the peer; they may answer and make room
+            return None
+        if (
+            listing is None
+            or not listing.mine
+            or listing.withdrawn
+            or listing.expires_at <= inner.created_at
+            or await state.connection(body.connection) is not None
+        ):
+            report.dropped += 1
+            return None
+        with contextlib.suppress(RemoteError):  # the reply can wait until the sender's key bundle arrives
+            await self.listings.bundle_for(inner.author)
+        await self.conversations.open_received(inner, body)
+        report.received += 1
+        report.new_connections += 1
+        return inner
+
+    async def follow(self, prefix: str | None = None) -> AsyncIterator[Envelope | None]:
+        """Live: apply every new sealed message as it arrives; yield the ones applied.
+
+        Yields None once the live subscription is up (after fetching what came meanwhile), so a
+        caller can show everything up to that moment without a gap.
+        """
+        device = self.device
+        connection = await self.conversations.resolve(prefix) if prefix else None
+        await self.sync()
+        async for item in device.api.live(after=int(await device.state.get(self._cursor_key) or 0)):
+            if item.get("type") == "ready":
+                await self.sync()
+                yield None
+                continue
+            inner = await self.take(item["sealed_bytes"])
+            await device.call(functools.partial(device.api.ack, [item["id"]]))
+            if inner is not None and (connection is None or getattr(inner.body, "connection", None) == connection):
+                yield inner

@@ -1,0 +1,155 @@
+"""What the device keeps of a connection, decoded: its signed messages and its state (spec §5.1, §9).
+
+Every signed message in the device's database was verified (spec §5.5) before it was stored,
+and every stored connection state is what the state machine (spec §9) returned for those
+messages. Reading them back therefore decodes without verifying again: the database is the
+device's own, kept beside its secret keys. A row that does not decode means the database was
+damaged, and raises ClientError (``local.damaged``).
+
+A connection state is stored as one canonical msgpack array (spec §2), version 1:
+
+    [1, id, reacher, author, listing, reach_out_expires, state, round,
+     [[side, terms bytes], ...], [version, terms bytes] or nil, ended_by or nil,
+     erase_requested, [seen id, ...] sorted, [[side, seq], ...] sorted]
+"""
+
+from __future__ import annotations
+
+from peerfed.protocol import (
+    Connection,
+    Context,
+    Envelope,
+    InvalidValue,
+    PeerfedError,
+    PeerId,
+    Side,
+    State,
+    Terms,
+    pack,
+    unpack,
+)
+from peerfed.protocol.encoding import Value
+from peerfed.protocol.envelope import CONTEXT_TYPES, HEADER_BYTES
+from peerfed.protocol.messages import BODY_TYPES
+
+from .errors import ClientError
+
+__all__ = ["decode_connection", "encode_connection", "stored_envelope"]
+
+_STATE_FORMAT = 1
+
+
+def stored_envelope(raw: bytes, inner_id: bytes) -> Envelope:
+    """The signed message ``raw`` that this device verified before storing it under ``inner_id``.
+
+    Raises ClientError (``local.damaged``) if the stored bytes do not decode.
+    """
+    try:
+        type_name, created_at, expires_at, wire_body = _items(unpack(raw[HEADER_BYTES:]), 4)
+        name = _str(type_name)
+        if name not in CONTEXT_TYPES[Context.SEALED]:
+            raise InvalidValue(f"{name!r} is not a person-to-person message")
+        body = BODY_TYPES[name].from_wire(wire_body)
+        return Envelope(
+            Context.SEALED,
+            PeerId(raw[1:33]),
+            _int(created_at),
+            _int(expires_at),
+            body,
+            raw[33:HEADER_BYTES],
+            inner_id,
+            raw,
+        )
+    except PeerfedError as exc:
+        raise ClientError(f"a stored message does not decode: {exc}", "local.damaged") from exc
+
+
+def encode_connection(conn: Connection) -> bytes:
+    """One connection state as canonical bytes; ``decode_connection`` gives back an equal value."""
+    in_force: Value = None
+    seen: list[Value] = [*sorted(conn.seen)]
+    seqs: list[Value] = [[side, seq] for side, seq in sorted((side.value, seq) for side, seq in conn.seqs)]
+    signed: list[Value] = [[side.value, terms] for side, terms in conn.round_terms]
+    if conn.in_force is not None:
+        in_force = [conn.in_force[0], pack(conn.in_force[1].to_wire())]
+    return pack(
+        [
+            _STATE_FORMAT,
+            conn.id,
+            bytes(conn.reacher),
+            bytes(conn.author),
+            conn.listing,
+            conn.reach_out_expires,
+            conn.state.value,
+            conn.round,
+            signed,
+            in_force,
+            conn.ended_by.value if conn.ended_by is not None else None,
+            conn.erase_requested,
+            seen,
+            seqs,
+        ]
+    )
+
+
+def decode_connection(data: bytes) -> Connection:
+    """The connection state ``encode_connection`` stored. Raises ClientError (``local.damaged``)."""
+    try:
+        fmt, cid, reacher, author, listing, expires, state, rnd, signed, force, ended, erase, seen, seqs = _items(
+            unpack(data), 14
+        )
+        if fmt != _STATE_FORMAT:
+            raise InvalidValue(f"stored connection state format {fmt!r} is unknown")
+        in_force = None
+        if force is not None:
+            version, terms = _items(force, 2)
+            in_force = (_int(version), Terms.from_wire(unpack(_bytes(terms))))
+        round_terms = []
+        for pair in _items(signed):
+            side, terms = _items(pair, 2)
+            round_terms.append((Side(_str(side)), _bytes(terms)))
+        used = []
+        for pair in _items(seqs):
+            side, seq = _items(pair, 2)
+            used.append((Side(_str(side)), _int(seq)))
+        return Connection(
+            id=_bytes(cid),
+            reacher=PeerId(_bytes(reacher)),
+            author=PeerId(_bytes(author)),
+            listing=_bytes(listing),
+            reach_out_expires=_int(expires),
+            state=State(_str(state)),
+            round=_int(rnd),
+            round_terms=tuple(round_terms),
+            in_force=in_force,
+            ended_by=None if ended is None else Side(_str(ended)),
+            erase_requested=erase is True,
+            seen=frozenset(_bytes(s) for s in _items(seen)),
+            seqs=frozenset(used),
+        )
+    except (PeerfedError, ValueError) as exc:
+        raise ClientError(f"a stored connection state does not decode: {exc}", "local.damaged") from exc
+
+
+def _items(value: Value, count: int | None = None) -> list[Value]:
+    if not isinstance(value, list) or (count is not None and len(value) != count):
+        raise InvalidValue("a stored array has the wrong shape")
+    return value
+
+
+def _bytes(value: Value) -> bytes:
+    if not isinstance(value, bytes):
+        raise InvalidValue("a stored value is not bytes")
+    return value
+
+
+def _int(value: Value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidValue("a stored value is not an integer")
+    return value
+
+
+def _str(value: Value) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue("a stored value is not text")
+    return value

@@ -1,0 +1,113 @@
+"""The client's JSON views of protocol objects, in one place (spec §6.2, §8.3, §9.3).
+
+What ``--json`` prints and what a front end reads: listings as cards, terms, agreements,
+messages and connections. Every view is built here from verified values and stored rows, so
+one field has one name and one shape wherever it is shown. Ids are lowercase hex, peers their
+``pf1...`` text, times Unix seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peerfed.protocol import Connection, Envelope, Listing, Message, PeerId, Terms
+
+from .rows import ConnectionRow, ListingRow
+
+__all__ = [
+    "connection_json",
+    "in_force_json",
+    "listing_card_json",
+    "message_json",
+    "own_listing_json",
+    "pending_json",
+    "terms_json",
+]
+
+
+def terms_json(terms: Terms) -> dict[str, Any]:
+    """Terms (spec §8.3)."""
+    return {
+        "helps": terms.helps,
+        "formats": [f.value for f in terms.formats],
+        "times": terms.times,
+        "until": terms.until,
+        "boundaries": list(terms.boundaries),
+        "ending": terms.ending,
+    }
+
+
+def in_force_json(conn: Connection) -> dict[str, Any] | None:
+    """The terms in force and their version, or None (spec §9.3)."""
+    if conn.in_force is None:
+        return None
+    version, terms = conn.in_force
+    return {"version": version, **terms_json(terms)}
+
+
+def pending_json(version: int, proposed_by_me: bool, terms: Terms) -> dict[str, Any]:
+    """Terms one side signed in the current round and the other has not yet (spec §9.3)."""
+    return {"version": version, "proposed_by": "me" if proposed_by_me else "them", **terms_json(terms)}
+
+
+def own_listing_json(row: ListingRow, listing: Listing, now: int) -> dict[str, Any]:
+    """One of this peer's own listings, with whether it is live, expired or withdrawn."""
+    return {
+        "id": row.id.hex(),
+        "kind": listing.kind.value,
+        "topics": list(listing.topics),
+        "summary": listing.summary,
+        "expires_at": row.expires_at,
+        "status": "withdrawn" if row.withdrawn else ("expired" if row.expires_at <= now else "live"),
+    }
+
+
+def listing_card_json(env: Envelope, listing: Listing, *, name: str | None, origin: str | None) -> dict[str, Any]:
+    """A listing found in the directory: its public card (spec §6.2), author and origin node."""
+    return {
+        "id": env.id.hex(),
+        "author": env.author.text,
+        "name": name,
+        "origin": origin,
+        "kind": listing.kind.value,
+        "topics": list(listing.topics),
+        "languages": list(listing.languages),
+        "formats": [f.value for f in listing.formats],
+        "timing": listing.timing.value,
+        "availability": [{"days": w.days, "start": w.start, "end": w.end} for w in listing.availability],
+        "tz": listing.tz,
+        "capacity": listing.capacity,
+        "area": listing.area,
+        "summary": listing.summary,
+        "expires_at": env.expires_at,
+    }
+
+
+def message_json(env: Envelope, body: Message, me: PeerId) -> dict[str, Any]:
+    """One message of a conversation (spec §8.2), from ``me`` or from ``them``."""
+    return {
+        "seq": body.seq,
+        "from": "me" if env.author == me else "them",
+        "text": body.text,
+        "at": env.created_at,
+        "id": env.id.hex(),
+        "reply_to": body.reply_to.hex() if body.reply_to else None,
+    }
+
+
+def connection_json(
+    row: ConnectionRow, conn: Connection, *, name: str | None, hello: str, unread: int
+) -> dict[str, Any]:
+    """One support connection in a list: who, about which listing, its state (spec §9.1), unread count."""
+    return {
+        "id": row.id.hex(),
+        "peer": PeerId(row.peer).text,
+        "name": name,
+        "listing": row.listing.hex(),
+        "side": row.side.value,
+        "state": conn.state.value,
+        "in_force": conn.in_force[0] if conn.in_force else None,
+        "hello": hello,
+        "unread": unread,
+        "updated_at": row.updated_at,
+    }
