@@ -29,8 +29,7 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.encoding import Value
-from peerfed.protocol.envelope import CONTEXT_TYPES, HEADER_BYTES
-from peerfed.protocol.messages import BODY_TYPES
+from peerfed.protocol.envelope import decode_verified
 
 from .errors import ClientError
 
@@ -45,23 +44,12 @@ def stored_envelope(raw: bytes, inner_id: bytes) -> Envelope:
     Raises ClientError (``local.damaged``) if the stored bytes do not decode.
     """
     try:
-        type_name, created_at, expires_at, wire_body = _items(unpack(raw[HEADER_BYTES:]), 4)
-        name = _str(type_name)
-        if name not in CONTEXT_TYPES[Context.SEALED]:
-            raise InvalidValue(f"{name!r} is not a person-to-person message")
-        body = BODY_TYPES[name].from_wire(wire_body)
-        return Envelope(
-            Context.SEALED,
-            PeerId(raw[1:33]),
-            _int(created_at),
-            _int(expires_at),
-            body,
-            raw[33:HEADER_BYTES],
-            inner_id,
-            raw,
-        )
+        env = decode_verified(raw, context=Context.SEALED)
     except PeerfedError as exc:
         raise ClientError(f"a stored message does not decode: {exc}", "local.damaged") from exc
+    if env.id != inner_id:
+        raise ClientError("a stored message is not the one its row names", "local.damaged")
+    return env
 
 
 def encode_connection(conn: Connection) -> bytes:

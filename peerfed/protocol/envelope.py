@@ -40,6 +40,7 @@ __all__ = [
     "Context",
     "Body",
     "Envelope",
+    "decode_verified",
     "open_signed",
     "sign",
 ]
@@ -165,11 +166,33 @@ def open_signed(data: bytes, *, context: Context, now: int, max_bytes: int = MAX
         raise VersionError(f"framing version {data[0]} is not supported")
     author = data[1:33]
     signature = data[33:HEADER_BYTES]
-    payload = data[HEADER_BYTES:]
-    signed = _signed_bytes(context, author, payload)
+    signed = _signed_bytes(context, author, data[HEADER_BYTES:])
     crypto.ed25519_verify(author, signed, signature)
+    env = _decode(data, context, signed)
+    if env.created_at > now + CLOCK_SKEW:
+        raise TimeError("created too far in the future", "time.future")
+    if env.expires_at <= now:
+        raise TimeError("expired", "time.expired")
+    return env
 
-    decoded = unpack(payload)
+
+def decode_verified(data: bytes, *, context: Context) -> Envelope:
+    """Decode a signed object this program verified with ``open_signed`` before it kept it.
+
+    For a peer's or node's own storage only: the signature and the clock are not checked
+    again (the object may have expired since), everything else is. Raises RemoteError
+    subclasses if the bytes are not a well-formed signed object.
+    """
+    if not isinstance(data, bytes) or len(data) <= HEADER_BYTES:
+        raise EncodingError("too short to be a signed object", "encoding.malformed")
+    if data[0] != FRAMING_VERSION:
+        raise VersionError(f"framing version {data[0]} is not supported")
+    return _decode(data, context, _signed_bytes(context, data[1:33], data[HEADER_BYTES:]))
+
+
+def _decode(data: bytes, context: Context, signed: bytes) -> Envelope:
+    """The payload's shape, type, body fields and lifetime (spec §5.5 steps after the signature)."""
+    decoded = unpack(data[HEADER_BYTES:])
     if not isinstance(decoded, list) or len(decoded) != 4 or not isinstance(decoded[0], str):
         raise SchemaError("a payload is [type, created_at, expires_at, body]")
     type_name, created_at, expires_at, wire_body = decoded
@@ -181,17 +204,13 @@ def open_signed(data: bytes, *, context: Context, now: int, max_bytes: int = MAX
         raise SchemaError(f"{type_name}: {exc}") from exc
     _check_lifetime(created_at, expires_at, body, local=False)
     assert isinstance(created_at, int) and isinstance(expires_at, int)
-    if created_at > now + CLOCK_SKEW:
-        raise TimeError("created too far in the future", "time.future")
-    if expires_at <= now:
-        raise TimeError("expired", "time.expired")
     return Envelope(
         context,
-        PeerId(author),
+        PeerId(data[1:33]),
         created_at,
         expires_at,
         body,
-        signature,
+        data[33:HEADER_BYTES],
         crypto.blake2b_256(signed, _ID_PERSON),
         data,
     )

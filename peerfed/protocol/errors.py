@@ -5,7 +5,7 @@
     │   ├── InvalidValue           a message built locally with a value the spec forbids
     │   ├── IllegalSend            a step this peer may not take in the connection's state
     │   └── (outside the core)     node.config.ConfigError, node.keys.KeyFileError,
-    │                              client.state.ClientError, client.keyring.KeyringError
+    │                              client.errors.ClientError, client.keyring.KeyringError
     ├── UnavailableError           nobody broke a rule; something needed is out of reach now: retry
     │   └── (outside the core)     node.store.StorageError, node.federation.TransportError,
     │                              client.transport.TransportError
