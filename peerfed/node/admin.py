@@ -24,9 +24,11 @@ from peerfed.protocol.node_bodies import check_url
 from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
 from .keys import load_or_create_key, rotate_key
 from .sessions import token_hash
-from .store import MemberStatus, NodeStatus, OutboxItem, ReportStatus, ReportTarget, Store
+from .store import MemberStatus, NodeStatus, OutboxItem, OutboxState, ReportStatus, ReportTarget, Store
 
-__all__ = ["add_admin_parser", "run_admin"]
+__all__ = ["FAILING_AFTER", "add_admin_parser", "run_admin"]
+
+FAILING_AFTER = 3  # failed attempts after which a pending item is shown as failing (about 2 minutes)
 
 
 def add_admin_parser(sub: Any) -> None:
@@ -59,7 +61,7 @@ def add_admin_parser(sub: Any) -> None:
     federation.add_parser("list")
     for action in ("add", "allow", "block"):
         federation.add_parser(action).add_argument("url")
-    federation.add_parser("failures", help="deliveries given up or refused")
+    federation.add_parser("failures", help="deliveries still failing, given up or refused")
 
     members = groups.add_parser("members", help="peers of this node").add_subparsers(dest="action", required=True)
     members.add_parser("list").add_argument("--pending", action="store_true")
@@ -189,18 +191,21 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
         url = check_url(args.url.rstrip("/"), "url")
         await store.set_node_status(url, "blocked", now)
         dropped = await store.reject_outbox_for(url, "blocked by the operator", now)
-        return {"message": f"{url}: blocked ({dropped} queued items dropped)"}
+        return {"message": f"{url}: blocked ({dropped} queued items dropped, its keys forgotten)"}
     if group == "federation" and action == "failures":
+        # Items still retried after repeated failures come first: they are what can still be
+        # saved (a refusal the other operator can fix, a node that is down), then the finished ones.
         return [
             {
                 "destination": g.destination,
+                "state": "retrying" if g.state == OutboxState.PENDING else g.state.value,
                 "kind": g.kind,
                 "item": g.item.hex()[:16],
                 "queued_at": g.created_at,
                 "attempts": g.attempts,
                 "error": g.last_error,
             }
-            for g in await store.gave_up()
+            for g in [*await store.failing(FAILING_AFTER), *await store.gave_up()]
         ]
     if group == "members" and action == "list":
         return [

@@ -15,12 +15,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 from aiohttp import web
 
 from .api import ROUTES, error_middleware
 from .api.common import CATCHUP, CONFIG, DIRECTORY, DOCUMENT, INBOUND, MAILBOX, MODERATION, NODE, SESSIONS
 from .config import Config
+from .federation.addresses import AddressPolicy, guarded_session
 from .federation.transport import NodeClient
 from .keys import load_or_create_key
 from .service import Node
@@ -94,8 +94,9 @@ def create_app(
         if created:
             log.info("made a new node key in %s", config.data / "node.key")
         store = await Store.open(config.data / DATABASE_FILE, synchronous=config.synchronous)
-        session = aiohttp.ClientSession()
-        client = NodeClient(session, lambda: node.identity, config.url, clock)
+        policy = AddressPolicy.for_config(config)
+        session = guarded_session(policy)
+        client = NodeClient(session, lambda: node.identity, config.url, clock, policy=policy)
         node = Node(config, store, identity, clock=clock, client=client)
         await node.start()
         app[NODE] = node

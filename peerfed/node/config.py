@@ -70,6 +70,12 @@ class Config:
     give_up_after: int = 3 * DAY
     breaker_threshold: int = 5
     batch_size: int = 100
+    # Where this node may connect to other nodes (spec §13.7, Discovery). By default only public
+    # addresses over https; loopback too (over http) when this node itself runs on loopback.
+    # allow_private_addresses: nodes on a private network (10/8, 192.168/16, fd00::/8, ...).
+    # allow_plain_http: http to hosts that are not loopback, for development only.
+    allow_private_addresses: bool = False
+    allow_plain_http: bool = False
     # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
     synchronous: str = "FULL"
     verify_threads: int = 2
@@ -88,6 +94,17 @@ class Config:
 
 _INT_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type in ("int", int)}
 _FLOAT_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type in ("float", float)}
+_BOOL_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type in ("bool", bool)}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{value!r} is not true or false")
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -98,6 +115,8 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         if name in _FLOAT_FIELDS:
             return float(value)
+        if name in _BOOL_FIELDS:
+            return _bool(value)
         if name == "registration":
             return Registration(value)
         if name == "federation":

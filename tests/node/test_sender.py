@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from peerfed.node.config import Config
 from peerfed.node.federation.sender import (
@@ -285,5 +288,38 @@ def test_rows_past_the_give_up_bound_are_given_up_unsent(tmp_path: Path) -> None
         assert result.outcome is BatchOutcome.DONE and outcomes(result) == [OutboxState.GAVE_UP] * 2
         assert len(fake.calls) == 1
         assert (await store.outbox_stats())[GOOD] == {"done": 1, "gave_up": 3}
+
+    run(tmp_path, body)
+
+
+def refuses_on_the_wire(code: str) -> Answer:
+    """A refusal as ``NodeClient`` reports one: any code, a newer node's included."""
+
+    def answer(items: list[Any]) -> Any:
+        raise RemoteError.from_wire(code, f"refused with {code}", 401)
+
+    return answer
+
+
+def test_a_refusal_of_the_request_keeps_the_items_and_warns_the_operator(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Spec §13.7, Delivery: only a batch whose bytes are at fault is rejected whole. A refusal of
+    the request (its key, its clock, the relation) can come from the receiver's passing trouble --
+    a stale document cache, a clock being set, a document it could not fetch -- so the items stay."""
+
+    async def body(store: Store, clock: Clock) -> None:
+        codes = ["auth.invalid", "auth.replayed", "time.future", "signature.invalid", "not_found", "x.newer"]
+        for n, code in enumerate(codes):
+            destination = f"https://n{n}.example"
+            await queue(store, clock, destination, 2, start=10 * n)
+            fake = FakeTransport({destination: refuses_on_the_wire(code)})
+            with caplog.at_level(logging.WARNING, logger="peerfed.node"):
+                [result] = (await sender(store, clock, fake).send_round())[destination]
+            assert result.outcome is BatchOutcome.RETRY, code
+            assert (await store.outbox_stats())[destination] == {"pending": 2}, code
+            assert any(destination in r.getMessage() and "failures" in r.getMessage() for r in caplog.records)
+        assert await store.gave_up() == []
+        assert len(await store.failing(1)) == 2 * len(codes)  # what 'admin federation failures' lists
 
     run(tmp_path, body)

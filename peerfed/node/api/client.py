@@ -18,6 +18,7 @@ from .common import (
     DOCUMENT,
     MAILBOX,
     MODERATION,
+    OCTETS,
     SESSIONS,
     address,
     decode_b64,
@@ -40,7 +41,11 @@ routes = web.RouteTableDef()
 
 @routes.get("/.well-known/peerfed")
 async def well_known(request: web.Request) -> web.Response:
-    return web.json_response(views.well_known(request.app[DOCUMENT].current()))
+    signed = request.app[DOCUMENT].current()
+    if OCTETS in request.headers.get("Accept", ""):
+        # Nodes fetch each other's documents as raw signed bytes, read up to 65,536 (spec §13.2).
+        return web.Response(body=signed.raw, content_type=OCTETS)
+    return web.json_response(views.well_known(signed))
 
 
 @routes.post("/api/v1/challenge")

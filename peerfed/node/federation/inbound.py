@@ -103,8 +103,7 @@ class Inbound:
             destination=self._config.url,
             body=body,
             now=int(self._clock()),
-            key_owner=self._discovery.key_owner,
-            discover=self._discovery.discover,
+            check_key=self._discovery.check_key,
             use_nonce=self._store.use_nonce,
         )
         return verified.origin
@@ -126,9 +125,11 @@ class Inbound:
         status = node.status if node else None
         if status == "blocked":
             raise RequestError("this node does not federate with you", "federation.refused")
-        cached = self._discovery.take_cached(origin)
         if status in ("active", "requested") or self._config.federation != FederationPolicy.ALLOW_LIST:
             await self._store.set_node_status(origin, "active", now)
+            # The document the follow was checked with: stored now that the node is active
+            # (only an active node's keys are stored; a pending one's stay in memory).
+            cached = self._discovery.cached(origin)
             if cached:
                 await self._store.set_node_document(origin, *cached)
             if status != "active":
@@ -137,8 +138,6 @@ class Inbound:
             self._wake()
             return "active"
         await self._store.set_node_status(origin, "pending", now)
-        if cached:
-            await self._store.set_node_document(origin, *cached)
         log.info("%s asks to federate; approve with: peerfed admin federation allow %s", origin, origin)
         return "pending"
 

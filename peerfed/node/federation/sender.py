@@ -32,6 +32,8 @@ from .transport import TransportError
 
 __all__ = [
     "BATCH_PATH",
+    "FINAL_BATCH_CODES",
+    "RETRYABLE_ITEM_CODES",
     "PIPELINE",
     "BatchOutcome",
     "BatchResult",
@@ -45,7 +47,24 @@ log = logging.getLogger("peerfed.node")
 BATCH_PATH = "/federation/v1/batch"
 PIPELINE = 4  # batches in flight to one destination once it has taken one
 ROUND_BATCHES = 20  # batches' worth of due items read per round
-_RETRYABLE = {"node.unavailable", "rate.limited", "federation.refused", "node.internal"}
+# An item's own result is final unless its code says the receiver could not take it *now*.
+RETRYABLE_ITEM_CODES = frozenset({"node.unavailable", "rate.limited", "federation.refused", "node.internal"})
+# A batch refused as a whole is final only when its bytes are at fault. Every other refusal is
+# about the request (its key, its signature, the clocks, the nodes' relation) or the receiver's
+# state, and a receiver's passing trouble can produce it: a stale document cache, a clock being
+# set, a document it could not fetch, an operator still approving. The items are not at fault,
+# so they are kept and retried on the schedule, and the operator is told (spec §13.7, Delivery).
+FINAL_BATCH_CODES = frozenset(
+    {
+        "request.invalid",
+        "size.too_large",
+        "encoding.malformed",
+        "encoding.non_canonical",
+        "encoding.trailing_bytes",
+        "encoding.forbidden_type",
+        "encoding.too_deep",
+    }
+)
 
 
 class Transport(Protocol):
@@ -134,7 +153,7 @@ class DestinationQueue:
             if not isinstance(results, list) or len(results) != len(rows):
                 raise TransportError(f"{self.destination} answered a batch with a malformed result")
         except RemoteError as exc:
-            if exc.code in _RETRYABLE:
+            if exc.code not in FINAL_BATCH_CODES:
                 return await self._failed(BatchOutcome.RETRY, rows, gave_up, exc, now)
             # The whole batch was refused for a reason retrying cannot fix.
             error = f"{exc.code}: {exc}"
@@ -159,7 +178,7 @@ class DestinationQueue:
             if status in ("ok", "duplicate"):
                 done.append(row.seq)
                 items.append((row.seq, OutboxState.DONE))
-            elif isinstance(result, dict) and result.get("code") in _RETRYABLE:
+            elif isinstance(result, dict) and result.get("code") in RETRYABLE_ITEM_CODES:
                 retry.append(row)
                 items.append((row.seq, OutboxState.PENDING))
             else:
@@ -186,15 +205,31 @@ class DestinationQueue:
         exc: Exception,
         now: float,
     ) -> BatchResult:
-        """The destination did not take the batch: count a failure, maybe open the breaker, retry later."""
-        error = str(exc)[:300]
+        """The destination did not take the batch: count a failure, maybe open the breaker, retry later.
+
+        A refusal with a code, and a destination that keeps failing, are logged as warnings: the
+        operator sees them there and in ``peerfed admin federation failures``.
+        """
+        code = getattr(exc, "code", None)
+        error = (f"{code}: {exc}" if isinstance(exc, RemoteError) else str(exc))[:300]
         node = await self._store.node(self.destination)
         failures = (node.failures if node else 0) + 1
         until = breaker_until(failures, now, threshold=self._config.breaker_threshold)
         if node:
             await self._store.node_result(self.destination, False, int(now), error, until)
         await self._retry_later(rows, now, error)
-        log.info("delivery to %s failed (%s); will retry", self.destination, exc)
+        refused = outcome is BatchOutcome.RETRY and code not in ("rate.limited", "node.unavailable")
+        if refused or failures == self._config.breaker_threshold:
+            log.warning(
+                "delivery of %d items to %s failed %d times in a row (%s); will retry;"
+                " see: peerfed admin federation failures",
+                len(rows),
+                self.destination,
+                failures,
+                error,
+            )
+        else:
+            log.info("delivery to %s failed (%s); will retry", self.destination, exc)
         return BatchResult(outcome, gave_up + tuple((r.seq, OutboxState.PENDING) for r in rows), error)
 
     async def _retry_later(self, rows: list[OutboxRow], now: float, error: str) -> None:

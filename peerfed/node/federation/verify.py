@@ -1,7 +1,9 @@
 """Checking a node request another node sent: its signature, window, target, key and nonce (spec §13.3).
 
 The checks run in the order §13.3 lists them, so every implementation reports the same code for
-the same bad request; the nonce is spent only once every earlier check has passed.
+the same bad request; the nonce is spent only once every earlier check has passed. The key is
+checked against the claimed origin's own document (``check_key``, ``discovery.py``), never by
+looking up which node lists it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,22 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from peerfed.protocol import CLOCK_SKEW, Context, Envelope, RemoteError, RequestError, open_signed
 from peerfed.protocol.node_bodies import NodeRequest, body_hash
 
 from .transport import AUTH_SCHEME
 
-__all__ = ["VerifiedRequest", "verify_request"]
+__all__ = ["FOLLOW_PATH", "KeyCheck", "VerifiedRequest", "verify_request"]
+
+FOLLOW_PATH = "/federation/v1/follow"
+
+
+class KeyCheck(Protocol):
+    """``Discovery.check_key``: returns if ``origin``'s own document lists ``key`` at ``now``, raises otherwise."""
+
+    async def __call__(self, origin: str, key: bytes, now: int, *, follow: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -36,14 +47,14 @@ async def verify_request(
     destination: str,
     body: bytes,
     now: int,
-    key_owner: Callable[[bytes, int], Awaitable[str | None]],
-    discover: Callable[[str], Awaitable[None]],
+    check_key: KeyCheck,
     use_nonce: Callable[[bytes, int], Awaitable[bool]],
 ) -> VerifiedRequest:
-    """Check a node request; raises RemoteError (auth.*, time.*, signature.invalid, ...).
+    """Check a node request; raises RemoteError (auth.*, time.*, signature.invalid, federation.refused, ...)
+    or UnavailableError (node.unavailable: the origin's document cannot be had right now).
 
-    ``key_owner(key, now)`` names the node a key belongs to, from cached node documents;
-    ``discover(origin)`` fetches the origin's document when its key is not yet known.
+    ``check_key(origin, key, now, follow=...)`` checks the key against ``origin``'s own document;
+    only a follow may make it fetch the document of a node this one has no relation with.
     """
     if not header or not header.startswith(AUTH_SCHEME + " "):
         raise RequestError("a node request needs an Authorization: Peerfed-Node header", "auth.required")
@@ -63,12 +74,7 @@ async def verify_request(
     if request.body_hash != body_hash(body):
         raise RequestError("the body does not match the signed hash", "auth.invalid")
     key = bytes(env.author)
-    owner = await key_owner(key, now)
-    if owner != request.origin:
-        await discover(request.origin)
-        owner = await key_owner(key, now)
-    if owner != request.origin:
-        raise RequestError(f"the key is not one {request.origin} publishes", "auth.invalid")
+    await check_key(request.origin, key, now, follow=method == "POST" and path == FOLLOW_PATH)
     if not await use_nonce(request.nonce, env.expires_at + CLOCK_SKEW):
         raise RequestError("this request was already received", "auth.replayed")
     return VerifiedRequest(request.origin, key, env)

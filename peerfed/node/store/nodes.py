@@ -61,31 +61,60 @@ class NodesMixin(Database):
         return [n for n in found if n is not None]
 
     async def set_node_status(self, url: str, status: str, now: int) -> None:
-        """Record ``url`` with ``status`` (a NodeStatus). Raises ValueError for any other status."""
-        await self._write(
-            "INSERT INTO nodes (url, status, added_at) VALUES (?, ?, ?) ON CONFLICT(url) DO UPDATE SET"
-            " status=excluded.status",
-            (url, NodeStatus(status).value, now),
-        )
+        """Record ``url`` with ``status`` (a NodeStatus). Raises ValueError for any other status.
+
+        Only an active node's document and keys are kept (spec §13.9): any other status, blocking
+        above all, drops them in the same transaction.
+        """
+        value = NodeStatus(status).value
+
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO nodes (url, status, added_at) VALUES (?, ?, ?) ON CONFLICT(url) DO UPDATE SET"
+                " status=excluded.status",
+                (url, value, now),
+            )
+            if value != NodeStatus.ACTIVE:
+                db.execute("DELETE FROM node_keys WHERE url=?", (url,))
+                db.execute("UPDATE nodes SET document=NULL, document_expires=0 WHERE url=?", (url,))
+
+        await self._writer.run(job)
 
     async def set_node_document(
         self, url: str, document: bytes, expires: int, keys: Sequence[tuple[bytes, int, int]]
     ) -> None:
-        """Keep a known node's document and replace its keys with ``keys`` (key, valid_from, valid_until)."""
+        """Keep an active node's document and replace its keys with ``keys`` (key, valid_from, valid_until).
+
+        Nothing is kept for a node that is not active.
+        """
 
         def job(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE nodes SET document=?, document_expires=? WHERE url=?", (document, expires, url))
+            kept = db.execute(
+                "UPDATE nodes SET document=?, document_expires=? WHERE url=? AND status='active'",
+                (document, expires, url),
+            ).rowcount
             db.execute("DELETE FROM node_keys WHERE url=?", (url,))
-            db.executemany("INSERT INTO node_keys VALUES (?, ?, ?, ?)", [(url, *k) for k in keys])
+            if kept:
+                db.executemany("INSERT INTO node_keys VALUES (?, ?, ?, ?)", [(url, *k) for k in keys])
 
         await self._writer.run(job)
 
-    async def node_for_key(self, key: bytes, when: int) -> str | None:
-        """The URL of the known node whose document lists ``key`` as valid at ``when``."""
+    async def node_key_valid(self, url: str, key: bytes, when: int) -> bool:
+        """Whether the stored, unexpired document of the active node ``url`` lists ``key`` as valid at ``when``.
+
+        Asked by (node, key), never by key alone: a key listed by another node's document says
+        nothing about ``url`` (spec §13.3).
+        """
         row = await self._one(
-            "SELECT url FROM node_keys WHERE key=? AND valid_from <= ? AND valid_until > ?", (key, when, when)
+            "SELECT 1 FROM node_keys k JOIN nodes n ON n.url = k.url WHERE k.url=? AND k.key=?"
+            " AND k.valid_from <= ? AND k.valid_until > ? AND n.status='active' AND n.document_expires > ?",
+            (url, key, when, when, when),
         )
-        return None if row is None else str(row[0])
+        return row is not None
+
+    async def node_keys(self, url: str) -> list[bytes]:
+        """The keys stored for ``url`` (none unless it is active)."""
+        return [bytes(r[0]) for r in await self._all("SELECT key FROM node_keys WHERE url=?", (url,))]
 
     async def node_result(self, url: str, ok: bool, now: int, error: str | None, breaker_until: float) -> None:
         """Record a batch's outcome: success resets the failures and the breaker."""

@@ -116,8 +116,17 @@ class OutboxMixin(Database):
     async def gave_up(self, limit: int = 100) -> list[GaveUp]:
         """The newest items given up or rejected, for the operator."""
         rows = await self._all(
-            "SELECT destination, kind, item, created_at, attempts, last_error FROM outbox"
+            "SELECT destination, kind, item, created_at, attempts, last_error, state FROM outbox"
             " WHERE state IN ('gave_up', 'rejected') ORDER BY seq DESC LIMIT ?",
             (limit,),
         )
-        return [GaveUp(r[0], r[1], bytes(r[2]), r[3], r[4], r[5]) for r in rows]
+        return [GaveUp(r[0], r[1], bytes(r[2]), r[3], r[4], r[5], OutboxState(r[6])) for r in rows]
+
+    async def failing(self, min_attempts: int, limit: int = 100) -> list[GaveUp]:
+        """Items still being retried that failed at least ``min_attempts`` times, oldest first."""
+        rows = await self._all(
+            "SELECT destination, kind, item, created_at, attempts, last_error FROM outbox"
+            " WHERE state='pending' AND attempts >= ? ORDER BY seq LIMIT ?",
+            (min_attempts, limit),
+        )
+        return [GaveUp(r[0], r[1], bytes(r[2]), r[3], r[4], r[5], OutboxState.PENDING) for r in rows]

@@ -227,7 +227,7 @@ class OutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class GaveUp:
-    """An outbox item given up or rejected, kept for the operator without its payload."""
+    """An outbox item given up, rejected, or still retried after failing, for the operator."""
 
     destination: str
     kind: str
@@ -235,6 +235,7 @@ class GaveUp:
     created_at: int
     attempts: int
     last_error: str | None
+    state: OutboxState = OutboxState.GAVE_UP  # PENDING: still being retried, and failing
 
 
 @dataclass(frozen=True, slots=True)
