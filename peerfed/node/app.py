@@ -18,11 +18,23 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from .api import ROUTES, error_middleware
-from .api.common import CATCHUP, CONFIG, DIRECTORY, DOCUMENT, INBOUND, MAILBOX, MODERATION, NODE, SESSIONS
+from .api.common import (
+    CATCHUP,
+    CONFIG,
+    DIRECTORY,
+    DOCUMENT,
+    INBOUND,
+    LIVE_SOCKETS,
+    MAILBOX,
+    MODERATION,
+    NODE,
+    SESSIONS,
+)
 from .config import Config
 from .federation.addresses import AddressPolicy, guarded_session
 from .federation.transport import NodeClient
 from .keys import load_or_create_key
+from .limits import LiveSockets
 from .service import Node
 from .store import Store
 
@@ -88,6 +100,7 @@ def create_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=config.max_request_bytes)
     for routes in ROUTES:
         app.add_routes(routes)
+    app[LIVE_SOCKETS] = LiveSockets()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         identity, created = load_or_create_key(config.data)

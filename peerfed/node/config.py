@@ -9,6 +9,7 @@ with lists for `federate` and `resources` as arrays of tables.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -64,6 +65,23 @@ class Config:
     body_timeout: float = 30.0
     max_live_connections: int = 5000
     max_live_per_peer: int = 5
+    # Live sockets open at once from one address, and how long one may stay open without signing in.
+    max_live_per_address: int = 20
+    live_auth_grace: float = 10.0
+    # What other nodes send, per origin node (spec §13.8): past these, items are refused rate.limited
+    # and the sender retries them later.
+    node_listings_per_hour: int = 600
+    node_bundles_per_hour: int = 600
+    node_bytes_per_minute: int = 8_000_000
+    mailbox_bytes_per_node: int = 1_000_000  # into one mailbox from one node, per hour
+    # Who may follow: nodes known at once (not counting blocked ones) and nodes per host.
+    max_followers: int = 150
+    follows_per_host: int = 2
+    # Key bundles a peer may publish per hour (four times that per address).
+    keys_per_hour: int = 20
+    # Reverse proxies (addresses or networks) whose forwarding header names the real client.
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_header: str = "X-Forwarded-For"
     # Federation delivery.
     retry_base: float = 10.0
     retry_cap: float = 3600.0
@@ -124,6 +142,9 @@ def _coerce(name: str, value: Any) -> Any:
         if name == "federate":
             items = value.split(",") if isinstance(value, str) else value
             return tuple(check_url(str(u).strip().rstrip("/"), "federate") for u in items if str(u).strip())
+        if name == "trusted_proxies":
+            items = value.split(",") if isinstance(value, str) else value
+            return tuple(str(ipaddress.ip_network(str(v).strip(), strict=False)) for v in items if str(v).strip())
         if name == "vocabulary":
             items = value.split(",") if isinstance(value, str) else value
             return tuple(str(v).strip() for v in items if str(v).strip())
@@ -174,6 +195,8 @@ def load_config(
     config = Config(**values)
     if not 0 < config.port < 65536:
         raise ConfigError("port must be between 1 and 65535")
+    if config.proxy_header.lower() not in ("x-forwarded-for", "forwarded"):
+        raise ConfigError("proxy_header must be X-Forwarded-For or Forwarded")
     if config.synchronous not in ("FULL", "NORMAL", "EXTRA"):
         raise ConfigError("synchronous must be FULL, NORMAL or EXTRA")
     return config

@@ -108,9 +108,13 @@ class Directory:
 
     # --- key bundles ---------------------------------------------------------------------------
 
-    async def publish_key_bundle(self, peer: PeerId, raw: bytes) -> Envelope:
-        """A local peer's own bundle, queued for every federated node; raises RemoteError if refused."""
-        env = open_signed(raw, context=Context.KEY_BUNDLE, now=int(self._clock()))
+    async def publish_key_bundle(self, peer: PeerId, raw: bytes, address: str = "local") -> Envelope:
+        """A local peer's own bundle, queued for every federated node; raises RemoteError if refused
+        (rate.limited past ``keys_per_hour`` for the peer, or four times that for the address)."""
+        now = int(self._clock())
+        self._limiter.hit("keys", bytes(peer).hex(), limit=self._config.keys_per_hour, window=3600, now=now)
+        self._limiter.hit("keys-addr", address, limit=self._config.keys_per_hour * 4, window=3600, now=now)
+        env = open_signed(raw, context=Context.KEY_BUNDLE, now=now)
         if env.author != peer:
             raise RequestError("a key bundle must be signed by the signed-in peer", "auth.forbidden")
         outbox = await fan_out(self._store, "key-bundle", item_key(raw), raw)

@@ -1,16 +1,20 @@
-"""Rate limits per key and per address, in bounded memory (spec §13.8).
+"""Rate limits per key, per address and per origin node, in bounded memory (spec §13.8).
 
 A fixed window counter per (scope, subject). The table holds at most ``max_entries``
 subjects; the least recently used are forgotten first, so a flood of addresses cannot grow it.
+``OriginQuotas`` applies the per-node rates and byte quotas to what other nodes send, and
+``LiveSockets`` counts open WebSockets per address.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from peerfed.protocol import RequestError
+from peerfed.protocol import RequestError, parse_sealed
 
-__all__ = ["RateLimiter"]
+from .config import Config
+
+__all__ = ["LiveSockets", "OriginQuotas", "RateLimiter"]
 
 
 class RateLimiter:
@@ -18,19 +22,20 @@ class RateLimiter:
         self._windows: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
         self._max = max_entries
 
-    def hit(self, scope: str, subject: str, *, limit: int, window: float, now: float) -> None:
-        """Count one use; raise RequestError (rate.limited) past ``limit`` uses per ``window``."""
+    def hit(self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int = 1) -> None:
+        """Count ``cost`` uses (a request, or bytes); raise RequestError (rate.limited) if they would
+        take the window past ``limit``. A refused use is not counted, so a smaller one may still fit."""
         if limit <= 0:
             return
         key = (scope, subject)
         start, count = self._windows.pop(key, (now, 0))
         if now - start >= window:
             start, count = now, 0
-        count += 1
-        self._windows[key] = (start, count)
+        refused = count + cost > limit
+        self._windows[key] = (start, count if refused else count + cost)
         while len(self._windows) > self._max:
             self._windows.popitem(last=False)
-        if count > limit:
+        if refused:
             retry = max(1, int(start + window - now))
             raise RequestError(f"too many {scope} requests; try again in {retry} s", "rate.limited")
 
@@ -40,3 +45,52 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._windows)
+
+
+class OriginQuotas:
+    """What one origin node may send, pushed or pulled: listings and key bundles per hour, bytes per
+    minute, and sealed bytes per mailbox per hour (spec §13.8, Limits on other nodes)."""
+
+    def __init__(self, config: Config, limiter: RateLimiter) -> None:
+        self._config = config
+        self._limiter = limiter
+
+    def charge(self, origin: str, kind: str, raw: bytes, now: float) -> None:
+        """Count one item from ``origin``; raises RequestError (rate.limited) past a quota, or the
+        sealed item's own RemoteError if it cannot be parsed."""
+        c, hit = self._config, self._limiter.hit
+        hit("node-bytes", origin, limit=c.node_bytes_per_minute, window=60, now=now, cost=len(raw))
+        if kind == "sealed":
+            mailbox = bytes(parse_sealed(raw).mailbox).hex()
+            subject = f"{origin} {mailbox}"
+            hit("node-mailbox-bytes", subject, limit=c.mailbox_bytes_per_node, window=3600, now=now, cost=len(raw))
+        if kind == "listing":
+            hit("node-listings", origin, limit=c.node_listings_per_hour, window=3600, now=now)
+        elif kind == "key-bundle":
+            hit("node-bundles", origin, limit=c.node_bundles_per_hour, window=3600, now=now)
+
+
+class LiveSockets:
+    """Open live WebSockets, per address and in all (spec §13.5, Live mailbox)."""
+
+    def __init__(self) -> None:
+        self._by_address: dict[str, int] = {}
+        self.total = 0
+
+    def take(self, address: str, *, per_address: int, total: int) -> bool:
+        """Count one more socket from ``address``; False (nothing counted) past either cap."""
+        held = self._by_address.get(address, 0)
+        if held >= per_address or self.total >= total:
+            return False
+        self._by_address[address] = held + 1
+        self.total += 1
+        return True
+
+    def give_back(self, address: str) -> None:
+        held = self._by_address.pop(address, 0) - 1
+        if held > 0:
+            self._by_address[address] = held
+        self.total = max(0, self.total - 1)
+
+    def held(self, address: str) -> int:
+        return self._by_address.get(address, 0)

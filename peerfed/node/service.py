@@ -78,6 +78,7 @@ class Node:
             discovery=self.discovery,
             wake=wake,
             maintain_soon=self.maintain_soon.set,
+            limiter=self.limiter,
         )
         self.catchup = CatchUp(config, store, clock, client, inbound=self.inbound, directory=self.directory)
         self.sender = Sender(config, store, client, clock, rng)

@@ -7,6 +7,7 @@ the body differ. Like the rest of the core, nothing here does I/O or reads a clo
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -28,6 +29,7 @@ __all__ = [
     "Resource",
     "body_hash",
     "check_url",
+    "url_host",
     "erased_hash",
 ]
 
@@ -56,12 +58,31 @@ class Emergency(enum.StrEnum):
     MAY = "may"
 
 
+# scheme://host[:port] and nothing else: a DNS name or IPv4 address, or an IPv6 literal in brackets,
+# and a port of 1-65535 without leading zeros (spec §13.1).
+_NODE_URL = re.compile(
+    r"https?://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[1-9][0-9]{0,4}))?"
+)
+
+
 def check_url(value: object, name: str) -> str:
-    """A node URL: http(s), no trailing slash, no query or fragment (spec §13.1)."""
+    """A node URL: ``http(s)://host[:port]``, with no path, query, fragment or user (spec §13.1).
+
+    Raises InvalidValue otherwise. A path would let one host pose as any number of nodes.
+    """
     url = text(value, name, 256)
-    if not url.startswith(("https://", "http://")) or url.endswith("/") or "?" in url or "#" in url:
-        raise InvalidValue(f"{name} must be an http(s) URL without a trailing slash, query or fragment")
+    match = _NODE_URL.fullmatch(url)
+    if match is None or int(match["port"] or 1) > 65_535:
+        raise InvalidValue(f"{name} must be an http(s) URL with a host and at most a port: no path, query or fragment")
     return url
+
+
+def url_host(url: str) -> str:
+    """The host of a node URL that passed ``check_url``, lowercased: many ports on one host are one host."""
+    authority = url.split("://", 1)[1]
+    host = authority[: authority.index("]") + 1] if authority.startswith("[") else authority.split(":", 1)[0]
+    return host.lower()
 
 
 def erased_hash(peer: bytes) -> bytes:

@@ -1123,6 +1123,24 @@ def node_vectors() -> dict[str, Any]:
             ),
             ["Schema"],
         ),
+        *(
+            (
+                f"a node request whose origin {what} (spec §13.1: scheme://host[:port] only)",
+                Context.NODE_REQUEST,
+                _frame(
+                    node,
+                    Context.NODE_REQUEST,
+                    pack(["node-request", NOW, NOW + 60, [*request.to_wire()[:2], origin, *request.to_wire()[3:]]]),
+                ),
+                ["Schema"],
+            )
+            for what, origin in (
+                ("has a path", "https://hearing-voices.example/node2"),
+                ("ends with /", "https://hearing-voices.example/"),
+                ("has a user part", "https://someone@hearing-voices.example"),
+                ("has port 0", "https://hearing-voices.example:0"),
+            )
+        ),
         (
             "a client-auth with a 31-byte challenge",
             Context.CLIENT_AUTH,

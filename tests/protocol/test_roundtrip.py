@@ -202,10 +202,13 @@ def sealed_bodies(recipients: st.SearchStrategy[PeerId] = known_recipients) -> s
 
 
 # The node protocol's bodies (spec §13) share the signed-object layout.
+# A node URL is scheme://host[:port] (spec §13.1): DNS labels, and a port or none.
+_dns_labels = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?", fullmatch=True)
 urls = st.builds(
-    lambda scheme, host: scheme + host,
+    lambda scheme, host, port: scheme + ".".join(host) + ("" if port is None else f":{port}"),
     st.sampled_from(["https://", "http://"]),
-    labels(248).filter(lambda h: not h.endswith("/") and "?" not in h and "#" not in h),
+    st.lists(_dns_labels, min_size=1, max_size=4),
+    st.one_of(st.none(), st.integers(1, 65_535)),
 )
 resources = st.builds(
     Resource,

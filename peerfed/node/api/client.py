@@ -71,7 +71,7 @@ async def session(request: web.Request) -> web.Response:
 @routes.put("/api/v1/keys")
 async def put_keys(request: web.Request) -> web.Response:
     peer = await signed_in(request)
-    env = await request.app[DIRECTORY].publish_key_bundle(peer, await read_body(request))
+    env = await request.app[DIRECTORY].publish_key_bundle(peer, await read_body(request), address(request))
     return web.json_response({"status": "accepted", "expires_at": env.expires_at})
 
 

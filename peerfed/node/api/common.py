@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +28,7 @@ from ..directory import Directory
 from ..document import DocumentSigner
 from ..federation.catchup import CatchUp
 from ..federation.inbound import Inbound
+from ..limits import LiveSockets
 from ..mailbox import Mailbox
 from ..moderation import Moderation
 from ..service import Node
@@ -37,12 +40,14 @@ __all__ = [
     "DIRECTORY",
     "DOCUMENT",
     "INBOUND",
+    "LIVE_SOCKETS",
     "MAILBOX",
     "MODERATION",
     "NODE",
     "OCTETS",
     "SESSIONS",
     "address",
+    "client_address",
     "decode_b64",
     "error_middleware",
     "error_response",
@@ -68,6 +73,7 @@ MAILBOX: web.AppKey[Mailbox] = web.AppKey("mailbox", Mailbox)
 MODERATION: web.AppKey[Moderation] = web.AppKey("moderation", Moderation)
 INBOUND: web.AppKey[Inbound] = web.AppKey("inbound", Inbound)
 CATCHUP: web.AppKey[CatchUp] = web.AppKey("catchup", CatchUp)
+LIVE_SOCKETS: web.AppKey[LiveSockets] = web.AppKey("live_sockets", LiveSockets)
 
 OCTETS = "application/octet-stream"
 
@@ -105,8 +111,68 @@ async def error_middleware(
         return error_response("node.internal", "the node failed; the operator can see why in its log")
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _ip(text: str) -> IPAddress | None:
+    """An address as a forwarding header or the socket writes it: quoted, bracketed, with a port."""
+    value = text.strip().strip('"')
+    if value.startswith("["):
+        value = value[1 : value.find("]")] if "]" in value else ""
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]  # IPv4 with a port
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    return ip.ipv4_mapped or ip if isinstance(ip, ipaddress.IPv6Address) else ip
+
+
+def _hops(values: list[str], header: str) -> list[str]:
+    """The client addresses a forwarding header lists, nearest proxy last."""
+    elements = ",".join(values).split(",")
+    if header.lower() != "forwarded":
+        return elements
+    hops = []
+    for element in elements:  # RFC 7239: for=ADDRESS among ;-separated pairs
+        found = [v for k, _, v in (p.partition("=") for p in element.split(";")) if k.strip().lower() == "for"]
+        hops.append(found[0] if found else "")
+    return hops
+
+
+def client_address(remote: str | None, forwarded: list[str], trusted: tuple[str, ...], header: str) -> str:
+    """The address limits apply to (spec §13.8): the socket's peer, unless that peer is a trusted
+    proxy; then the rightmost address in its forwarding header that is not itself a trusted proxy.
+
+    A header from any other peer is ignored, so a client cannot pick its own address. A hop that
+    is not an address stops the walk at the last trusted proxy, which then answers for it.
+    """
+    peer = _ip(remote or "")
+    if peer is None or not trusted:
+        return remote or "unknown"
+    networks = _networks(trusted)
+    current = peer
+    for hop in reversed(_hops(forwarded, header)):
+        if not any(current in network for network in networks):
+            break
+        ip = _ip(hop)
+        if ip is None:
+            break
+        current = ip
+    return str(current)
+
+
 def address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The caller's address, for per-address limits (through ``trusted_proxies``)."""
+    config = request.app[CONFIG]
+    forwarded = request.headers.getall(config.proxy_header, []) if config.trusted_proxies else []
+    return client_address(request.remote, forwarded, config.trusted_proxies, config.proxy_header)
 
 
 async def read_body(request: web.Request) -> bytes:

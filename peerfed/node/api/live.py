@@ -13,14 +13,25 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from peerfed.protocol import PeerId, RemoteError, RequestError
 from peerfed.protocol.errors import UnavailableError
 
 from .. import views
 from ..mailbox import Closed, LiveEvent
-from .common import DIRECTORY, MAILBOX, SESSIONS, address, decode_b64, parse_json, text_of, url_of
+from .common import (
+    CONFIG,
+    DIRECTORY,
+    LIVE_SOCKETS,
+    MAILBOX,
+    SESSIONS,
+    address,
+    decode_b64,
+    parse_json,
+    text_of,
+    url_of,
+)
 
 __all__ = ["LIVE_FRAME_BYTES", "LIVE_WINDOW", "routes"]
 
@@ -33,15 +44,43 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/live")
 async def live(request: web.Request) -> web.WebSocketResponse:
-    """Live connection: authenticate first, then receive mailbox items, ack, publish and send."""
+    """Live connection: authenticate first, then receive mailbox items, ack, publish and send.
+
+    Raises rate.limited (before the upgrade) past the sockets allowed per address or in all.
+    """
+    config, sockets = request.app[CONFIG], request.app[LIVE_SOCKETS]
+    where = address(request)
+    if not sockets.take(where, per_address=config.max_live_per_address, total=config.max_live_connections):
+        raise RequestError("too many live connections; close one or try again later", "rate.limited")
+    try:
+        return await _live(request, where)
+    finally:
+        sockets.give_back(where)
+
+
+async def _next(ws: web.WebSocketResponse, deadline: float | None) -> WSMessage | None:
+    """The next frame; None once ``deadline`` (the loop's time) has passed without one."""
+    if deadline is None:
+        return await ws.receive()
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining <= 0:
+        return None
+    try:
+        return await ws.receive(timeout=remaining)
+    except TimeoutError:
+        return None
+
+
+async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
     sessions, directory, mailbox = request.app[SESSIONS], request.app[DIRECTORY], request.app[MAILBOX]
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=LIVE_FRAME_BYTES)
     await ws.prepare(request)
+    # Until it signs in a socket is a stranger's: it gets a few seconds, whatever it sends meanwhile.
+    grace_until = asyncio.get_running_loop().time() + request.app[CONFIG].live_auth_grace
     peer: PeerId | None = None
     pushed: set[int] = set()
     sending: set[asyncio.Task[None]] = set()
     window = asyncio.Semaphore(LIVE_WINDOW)
-    where = address(request)
 
     async def quietly(coro: Coroutine[Any, Any, Any]) -> None:
         # A reader that went away while an item was on its way is not an error.
@@ -89,7 +128,13 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             spawn(ws.send_json({"type": "item", **views.mailbox_item(event)}))
 
     try:
-        async for message in ws:
+        while True:
+            message = await _next(ws, grace_until if peer is None else None)
+            if message is None:
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"sign in within the grace period")
+                break
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
             if message.type != WSMsgType.TEXT:
                 await ws.send_json({"type": "error", "code": "request.invalid", "message": "send JSON text"})
                 continue

@@ -92,10 +92,19 @@ class CatchUp:
             for item in items:
                 try:
                     if item.get("key_bundle"):
-                        await self._inbound.ingest(url, "key-bundle", base64.b64decode(item["key_bundle"]))
-                    await self._inbound.ingest(url, "listing", base64.b64decode(item["listing"]))
+                        bundle = base64.b64decode(item["key_bundle"])
+                        self._inbound.charge(url, "key-bundle", bundle)
+                        await self._inbound.ingest(url, "key-bundle", bundle)
+                    listing = base64.b64decode(item["listing"])
+                    self._inbound.charge(url, "listing", listing)
+                    await self._inbound.ingest(url, "listing", listing)
                     taken += 1
-                except (RemoteError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                except RemoteError as exc:
+                    if exc.code == "rate.limited":  # over its quota: this page again at a later pull
+                        log.info("catch-up from %s paused: %s", url, exc)
+                        return taken
+                    log.info("skipped a pulled listing from %s: %s", url, exc)
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     log.info("skipped a pulled listing from %s: %s", url, exc)
             following = answer.get("next") if isinstance(answer, dict) else None
             if not items or not isinstance(following, int) or following <= cursor:

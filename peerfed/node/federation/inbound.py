@@ -24,10 +24,11 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.errors import UnavailableError
-from peerfed.protocol.node_bodies import Erasure, FederationPolicy
+from peerfed.protocol.node_bodies import Erasure, FederationPolicy, url_host
 
 from ..config import Config
 from ..directory import Directory
+from ..limits import OriginQuotas, RateLimiter
 from ..mailbox import Mailbox
 from ..moderation import Moderation
 from ..opener import Opener
@@ -80,6 +81,7 @@ class Inbound:
         discovery: Discovery,
         wake: Callable[[], None],
         maintain_soon: Callable[[], None],
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -91,6 +93,7 @@ class Inbound:
         self._discovery = discovery
         self._wake = wake  # the outbox has new work
         self._maintain_soon = maintain_soon  # follow and pull now, not at the next tick
+        self._quotas = OriginQuotas(config, limiter or RateLimiter())
 
     # --- who is asking ------------------------------------------------------------------------------
 
@@ -125,6 +128,8 @@ class Inbound:
         status = node.status if node else None
         if status == "blocked":
             raise RequestError("this node does not federate with you", "federation.refused")
+        if node is None:
+            await self._check_room_for(origin)
         if status in ("active", "requested") or self._config.federation != FederationPolicy.ALLOW_LIST:
             await self._store.set_node_status(origin, "active", now)
             # The document the follow was checked with: stored now that the node is active
@@ -140,6 +145,16 @@ class Inbound:
         await self._store.set_node_status(origin, "pending", now)
         log.info("%s asks to federate; approve with: peerfed admin federation allow %s", origin, origin)
         return "pending"
+
+    async def _check_room_for(self, origin: str) -> None:
+        """Refuse a node this one does not know yet past the follower cap, or past the cap of nodes
+        on its host (spec §13.7, Following): one host cannot pose as many nodes by varying the port."""
+        known = await self._store.node_statuses()
+        host = url_host(origin)
+        if sum(1 for url, _ in known if url_host(url) == host) >= self._config.follows_per_host:
+            raise RequestError("this node federates with enough nodes on your host", "federation.refused")
+        if sum(1 for _, status in known if status != NodeStatus.BLOCKED) >= self._config.max_followers:
+            raise RequestError("this node federates with as many nodes as it takes", "federation.refused")
 
     # --- batches ------------------------------------------------------------------------------------
 
@@ -163,6 +178,7 @@ class Inbound:
                 kind, raw = item
                 if not isinstance(raw, bytes):
                     raise RequestError("an item's payload is bin", "request.invalid")
+                self.charge(origin, str(kind), raw)
                 results[index] = IngestResult(await self.ingest(origin, str(kind), raw))
             except (RemoteError, UnavailableError) as exc:
                 results[index] = IngestResult("error", exc.code, str(exc))
@@ -180,6 +196,11 @@ class Inbound:
         await asyncio.gather(in_order(others), *(take(i) for i in sealed))
         self._wake()  # taking a batch can queue work for other nodes: the outbox loop looks again
         return results
+
+    def charge(self, origin: str, kind: str, raw: bytes) -> None:
+        """Count an item ``origin`` sends (pushed or pulled) against its quotas (spec §13.8, Limits on
+        other nodes); raises RequestError (rate.limited): the sender keeps the item and retries it."""
+        self._quotas.charge(origin, kind, raw, self._clock())
 
     async def ingest(self, origin: str, kind: str, raw: bytes) -> Literal["ok", "duplicate"]:
         """Take one item another node pushed or we pulled; raises RemoteError if it is refused."""

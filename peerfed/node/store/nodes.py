@@ -60,6 +60,11 @@ class NodesMixin(Database):
         found = [await self.node(r[0]) for r in rows]
         return [n for n in found if n is not None]
 
+    async def node_statuses(self) -> list[tuple[str, NodeStatus]]:
+        """Every known node's URL and status, in one query (the follower caps count them)."""
+        rows = await self._all("SELECT url, status FROM nodes")
+        return [(row[0], NodeStatus(row[1])) for row in rows]
+
     async def set_node_status(self, url: str, status: str, now: int) -> None:
         """Record ``url`` with ``status`` (a NodeStatus). Raises ValueError for any other status.
 

@@ -58,6 +58,11 @@ LIMITS: dict[str, Any] = {  # rate limits off so inputs reach past them; rate.li
     "listings_per_hour": 0,
     "sends_per_minute": 0,
     "join_per_hour": 0,
+    "keys_per_hour": 0,
+    "node_listings_per_hour": 0,
+    "node_bundles_per_hour": 0,
+    "node_bytes_per_minute": 0,
+    "mailbox_bytes_per_node": 0,
     "mailbox_cap": 10**9,
     "session_ttl": 3650 * DAY,
 }
