@@ -3,7 +3,8 @@
 Publishing, taking what other nodes push, and searching. A local listing and its author's key
 bundle are queued for every federated node in the write that stores them; a withdrawal leaves a
 tombstone that keeps the listing from coming back. Everything from outside is checked with the
-protocol core before it is stored.
+protocol core before it is stored, and taken only from the author's home: the node their signed
+key bundle names (spec §13.7, Home). A node speaks for its own members, never for anyone else.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from peerfed.protocol import (
     KeyBundle,
     Listing,
     PeerId,
+    RemoteError,
     RequestError,
     TimeError,
     Withdrawal,
@@ -33,7 +35,16 @@ from .opener import Opener
 from .store import MemberStatus, Store
 from .views import directory_entry
 
-__all__ = ["Directory", "HeldListing", "KeyBundleHeld", "SearchPage", "SearchResult", "listing_facets"]
+__all__ = [
+    "Directory",
+    "HeldListing",
+    "KeyBundleHeld",
+    "SearchPage",
+    "SearchResult",
+    "listing_facets",
+    "not_home",
+    "signed_home",
+]
 
 log = logging.getLogger("peerfed.node")
 
@@ -54,9 +65,23 @@ def listing_facets(listing: Listing) -> list[tuple[str, str]]:
     return list(found)
 
 
+def signed_home(raw: bytes, now: int) -> str | None:
+    """The ``home`` a key bundle's author signed into it; None if it names none or is not a live bundle."""
+    try:
+        env = open_signed(raw, context=Context.KEY_BUNDLE, now=now)
+    except RemoteError:
+        return None
+    return env.body.home if isinstance(env.body, KeyBundle) else None
+
+
+def not_home(what: str, origin: str) -> RequestError:
+    """The refusal of something pushed by a node that is not its author's home (spec §13.7, Home)."""
+    return RequestError(f"{origin} is not the home node of this {what}'s author", "federation.not_home")
+
+
 @dataclass(frozen=True)
 class KeyBundleHeld:
-    """A peer's current key bundle and the node it lives on."""
+    """A peer's current key bundle and the node it lives on: the ``home`` its author signed into it."""
 
     raw: bytes
     home: str
@@ -109,15 +134,21 @@ class Directory:
     # --- key bundles ---------------------------------------------------------------------------
 
     async def publish_key_bundle(self, peer: PeerId, raw: bytes, address: str = "local") -> Envelope:
-        """A local peer's own bundle, queued for every federated node; raises RemoteError if refused
-        (rate.limited past ``keys_per_hour`` for the peer, or four times that for the address)."""
+        """A local peer's own bundle; raises RemoteError if refused (rate.limited past
+        ``keys_per_hour`` for the peer, or four times that for the address).
+
+        It is pushed to the federated nodes only if the peer has a live listing here (their key is
+        public already); otherwise it is served on request only, so followers do not learn who
+        the members are who never publish (spec §13.7, Keys on demand).
+        """
         now = int(self._clock())
         self._limiter.hit("keys", bytes(peer).hex(), limit=self._config.keys_per_hour, window=3600, now=now)
         self._limiter.hit("keys-addr", address, limit=self._config.keys_per_hour * 4, window=3600, now=now)
         env = open_signed(raw, context=Context.KEY_BUNDLE, now=now)
         if env.author != peer:
             raise RequestError("a key bundle must be signed by the signed-in peer", "auth.forbidden")
-        outbox = await fan_out(self._store, "key-bundle", item_key(raw), raw)
+        public = await self._store.has_live_listing(bytes(peer), now)
+        outbox = await fan_out(self._store, "key-bundle", item_key(raw), raw) if public else []
         stored = await self._store.put_key_bundle(
             bytes(peer), raw, env.created_at, env.expires_at, None, outbox, self._clock()
         )
@@ -126,21 +157,43 @@ class Directory:
         return env
 
     async def take_key_bundle(self, origin: str, raw: bytes) -> bool:
-        """A bundle another node pushed or we asked for; False if not newer. Raises RemoteError."""
+        """A bundle another node pushed or we asked for; False if not newer. Raises RemoteError:
+        federation.not_home if ``origin`` is not the home the bundle names, gone (erased)."""
         now = int(self._clock())
         env = open_signed(raw, context=Context.KEY_BUNDLE, now=now)
+        assert isinstance(env.body, KeyBundle)  # the context admits no other type
+        if env.body.home != origin:
+            raise not_home("key bundle", origin)
         if await self._store.is_erased(erased_hash(bytes(env.author)), now):
             raise RequestError("that peer was erased", "gone")
         local = await self._store.member(bytes(env.author))
         if local is not None and local.status == MemberStatus.MEMBER:
             return False  # our own peers' keys are published here, not pushed to us
-        assert isinstance(env.body, KeyBundle)
         return await self._store.put_key_bundle(bytes(env.author), raw, env.created_at, env.expires_at, origin)
 
     async def key_bundle(self, peer: PeerId) -> KeyBundleHeld | None:
-        """A peer's current key bundle if this node holds one."""
-        found = await self._store.key_bundle(bytes(peer), int(self._clock()))
-        return None if found is None else KeyBundleHeld(found.raw, found.origin or self._url)
+        """A peer's current key bundle if this node holds one with a home to route to (spec §13.5).
+
+        The home is the one its author signed; a bundle published here without one lives here.
+        A copy another node gave us never names that node by where it came from.
+        """
+        return await self._held(bytes(peer))
+
+    async def home_of(self, author: bytes) -> str | None:
+        """The home node the author's held key bundle names (this node's URL for a local bundle
+        without one); None if no live bundle is held."""
+        held = await self._held(author)
+        return None if held is None else held.home
+
+    async def _held(self, peer: bytes) -> KeyBundleHeld | None:
+        now = int(self._clock())
+        found = await self._store.key_bundle(peer, now)
+        if found is None:
+            return None
+        home = signed_home(found.raw, now)
+        if home is None and found.origin is None:
+            home = self._url
+        return None if home is None else KeyBundleHeld(found.raw, home)
 
     async def member_key_bundle(self, peer: PeerId) -> bytes:
         """The bundle of one of this node's own peers, for another node that asks; raises not_found."""
@@ -176,9 +229,14 @@ class Directory:
 
     async def take_listing(self, env: Envelope, origin: str | None) -> bool:
         """Store a listing once; a local one (no origin) is queued for every federated node with its
-        key bundle. False if already held; raises RemoteError (time.lifetime, gone, request.invalid)."""
+        key bundle. False if already held; raises RemoteError (time.lifetime, gone, request.invalid,
+        federation.not_home: a listing from a node that the author's held bundle does not name)."""
         listing = env.body
         assert isinstance(listing, Listing)
+        if origin is not None and await self.home_of(bytes(env.author)) != origin:
+            if await self._store.is_erased(erased_hash(bytes(env.author)), int(self._clock())):
+                raise RequestError("the author of this listing was erased", "gone")
+            raise not_home("listing", origin)
         if env.expires_at - env.created_at > self._config.max_listing_lifetime:
             raise TimeError(
                 f"this node keeps listings at most {self._config.max_listing_lifetime // 86_400} days", "time.lifetime"
@@ -199,14 +257,44 @@ class Directory:
             entry=directory_entry(env),
         )
 
-    async def withdraw(self, env: Envelope, outbox: list[OutboxItem]) -> bool:
-        """Delete the author's listing and keep a tombstone; True if a listing was deleted."""
+    async def withdraw(self, env: Envelope, outbox: list[OutboxItem], origin: str | None = None) -> bool:
+        """Delete the author's listing and keep a tombstone; True if a listing was deleted.
+
+        From another node (``origin``) it is taken only from the author's home: the node the
+        author's held bundle names, or the one the listing held came from; federation.not_home
+        otherwise, with nothing stored. Raises auth.forbidden (a listing of someone else).
+        """
         withdrawal = env.body
         assert isinstance(withdrawal, Withdrawal)
         held = await self._store.listing(withdrawal.listing)
         if held is not None and held.author != bytes(env.author):
             raise RequestError("only a listing's author can withdraw it", "auth.forbidden")
+        from_its_home = origin is None or (held is not None and held.origin == origin)
+        if not from_its_home and await self.home_of(bytes(env.author)) != origin:
+            assert origin is not None  # a local withdrawal is always from its home
+            raise not_home("withdrawal", origin)
         return await self._store.withdraw(withdrawal.listing, bytes(env.author), env.expires_at, outbox, self._clock())
+
+    async def take_withdrawn(self, origin: str, listing_id: bytes, author: bytes, until: int) -> bool:
+        """A withdrawal tombstone from a catch-up page of ``origin`` (spec §13.7, Catch-up).
+
+        Unsigned, so it acts only on what ``origin`` speaks for: a listing held that came from it
+        is deleted; with none held, the tombstone is kept if the author's bundle names ``origin``
+        as home. Anything else is ignored (False), so a node cannot hide another node's listings.
+        """
+        held = await self._store.listing(listing_id)
+        if held is not None:
+            if held.author != author or held.origin != origin:
+                return False
+        elif await self.home_of(author) != origin:
+            return False
+        return await self._store.withdraw(listing_id, author, until, [], self._clock())
+
+    async def take_erased(self, origin: str, hashes: list[bytes]) -> int:
+        """Erasure tombstones (hashed peer ids) from a catch-up page of ``origin``: delete the
+        listings and key bundles held that came from it and whose author's hash is one of them.
+        Returns listings deleted. Nothing from another node is touched (spec §13.7, Catch-up)."""
+        return await self._store.drop_erased_from(origin, set(hashes), erased_hash)
 
     async def take_down(self, origin: str, listing_id: bytes) -> bool:
         """Another node's operator took down a listing published there; False if not held here."""

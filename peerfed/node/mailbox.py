@@ -1,15 +1,16 @@
 """Mailboxes: routing a sealed message, delivery, acknowledgement, moving, live readers (spec §7, §13.5).
 
 A node reads only a sealed message's routing layer (spec §7.3 steps 1-6): which mailbox, which
-hour. It delivers into a local member's mailbox, or queues the bytes for the node the mailbox
-lives on, once per sealed id; live readers of a mailbox are told of each new item at once.
+hour. It delivers into a local member's mailbox, or queues the bytes for the home node the
+recipient signed into their key bundle, once per sealed id; live readers of a mailbox are told of
+each new item at once.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from peerfed.protocol import PeerId, RequestError, check_hour, parse_sealed
@@ -49,12 +50,14 @@ class Mailbox:
         clock: Callable[[], float],
         limiter: RateLimiter,
         wake: Callable[[], None],
+        home_of: Callable[[bytes], Awaitable[str | None]],
     ) -> None:
         self._config = config
         self._store = store
         self._clock = clock
         self._limiter = limiter
         self._wake = wake  # the outbox has new work
+        self._home_of = home_of  # the home a peer signed into the key bundle held here
         self._url = config.url
         self.readers: dict[bytes, set[Reader]] = defaultdict(set)
 
@@ -67,10 +70,13 @@ class Mailbox:
         destination: str | Callable[[], str | None] | None,
         address: str = "local",
     ) -> Sent:
-        """A local peer sends a sealed message: delivered here, or queued for the mailbox's node.
+        """A local peer sends a sealed message: to the named node, else to the recipient's home.
 
-        ``destination`` may be a function, called only once the sealed bytes have passed. Raises
-        RemoteError: rate.limited, the routing layer's codes, not_found, federation.refused.
+        ``destination`` may be a function, called only once the sealed bytes have passed. Without
+        one, the message goes to the ``home`` the recipient signed into the key bundle held here,
+        never to the node the bundle copy came from (spec §13.5, Routing); a local
+        member's bundle names this node. Raises RemoteError: rate.limited, the routing layer's
+        codes, not_found (no key bundle held), federation.refused.
         """
         now = int(self._clock())
         self._limiter.hit("sends", bytes(peer).hex(), limit=self._config.sends_per_minute, window=60, now=now)
@@ -81,24 +87,23 @@ class Mailbox:
         if callable(destination):
             destination = destination()
         if destination is None:
-            status = await self._deliver_here(sealed.id, mailbox, sealed.hour, raw)
-            if status is not None:
-                return Sent(sealed.id, status)
-            bundle = await self._store.key_bundle(mailbox, now)
-            if bundle is None or bundle.origin is None:
-                raise RequestError("the recipient's home node is unknown; name it", "not_found")
-            destination = bundle.origin
+            destination = await self._home_of(mailbox)
+            if destination is None:
+                raise RequestError("no key bundle is held for the recipient; name their home node", "not_found")
         return Sent(sealed.id, await self.route(sealed.id, mailbox, sealed.hour, raw, destination))
 
     async def route(self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes, destination: str) -> Delivery:
         """Into a mailbox here if ``destination`` is this node, else into the outbox for it.
 
-        Raises not_found (no such mailbox here), rate.limited (a full mailbox), federation.refused.
+        A message for no member here is answered as delivered and dropped, keeping only its id,
+        so the answer does not tell who is a member (spec §13.7, Keys on demand). Raises
+        rate.limited (a full mailbox), federation.refused.
         """
         if destination == self._url:
             status = await self._deliver_here(sealed_id, mailbox, hour, raw)
             if status is None:
-                raise RequestError("no such mailbox on this node", "not_found")
+                absorbed = await self._store.absorb(sealed_id=sealed_id, seen_until=hour + MAX_SEALED_AGE + 3600)
+                return Delivery.DELIVERED if absorbed else Delivery.DUPLICATE
             return status
         return await self._forward(sealed_id, hour, raw, destination)
 

@@ -64,7 +64,7 @@ class Node:
         self.document = DocumentSigner(config, store, identity, clock)
         self.sessions = Sessions(config, store, clock, self.limiter)
         self.directory = Directory(config, store, clock, self.limiter, self.opener, wake)
-        self.mailbox = Mailbox(config, store, clock, self.limiter, wake)
+        self.mailbox = Mailbox(config, store, clock, self.limiter, wake, self.directory.home_of)
         self.moderation = Moderation(store, clock, self.limiter, self.mailbox, wake)
         self.discovery = Discovery(store, clock, client)
         self.inbound = Inbound(

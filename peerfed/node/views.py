@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from peerfed.protocol import Envelope, Listing
+from peerfed.protocol import Envelope, Listing, PeerId
 
 if TYPE_CHECKING:  # the parts import this module; their value types are only annotations here
     from .directory import KeyBundleHeld, SearchPage
@@ -189,9 +189,18 @@ def batch_results(results: Iterable[IngestResult]) -> dict[str, Any]:
 
 
 def catch_up_page(page: CatchUpPage) -> dict[str, Any]:
-    """A catch-up pull's answer (spec §13.7, Catch-up)."""
+    """A catch-up pull's answer (spec §13.7, Catch-up): listings, then the tombstones in force."""
     items = [
         {"seq": i.seq, "listing": b64(i.listing), "key_bundle": b64(i.key_bundle) if i.key_bundle else None}
         for i in page.items
     ]
-    return {"items": items, "next": page.next}
+    return {
+        "items": items,
+        "next": page.next,
+        "withdrawn": [
+            {"listing": w.listing.hex(), "author": PeerId(w.author).text, "until": w.until} for w in page.withdrawn
+        ],
+        "withdrawn_next": page.withdrawn_next,
+        "erased": [{"hash": b64(e.author_hash), "until": e.until} for e in page.erased],
+        "erased_next": page.erased_next,
+    }

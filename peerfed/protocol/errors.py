@@ -80,6 +80,7 @@ ERROR_CODES: dict[str, int] = {
     "auth.pending": 403,
     "auth.invite": 403,
     "federation.refused": 403,
+    "federation.not_home": 403,
     "not_found": 404,
     "gone": 410,
     "rate.limited": 429,

@@ -69,6 +69,7 @@ def test_three_nodes_hold_no_private_words_and_no_trace_of_an_erased_peer(tmp_pa
             ]
             for sender, recipient, body in steps:
                 inner, sealed = sender.seal_to(recipient, body)
+                await sender.api.keys(recipient.id.text)  # as a client does before sealing
                 await sender.api.send(sealed.raw)
                 await deliver()
                 assert (await recipient.inbox())[-1] == inner

@@ -123,7 +123,7 @@ def test_b_failing_to_fetch_a_document_delays_a_and_loses_nothing(tmp_path: Path
                     await a.deliver()
                     clock.advance(300)
                 stats = (await a.node.store.outbox_stats())[b.url]
-                assert set(stats) == {"done", "pending"} and stats["pending"] == 3  # kept, never rejected
+                assert set(stats) <= {"done", "pending"} and stats["pending"] == 3  # kept, never rejected
                 assert await inbox_ids(ben) == []
                 failing = await asyncio.to_thread(admin, a.data, "federation", "failures")
                 assert [(f["state"], f["destination"]) for f in failing] == [("retrying", b.url)] * 3

@@ -107,6 +107,7 @@ def test_a_sealed_reach_out_from_a_reaches_b_once_and_the_reply_comes_back(tmp_p
         assert await ben.inbox() == [inner]  # delivered exactly once
 
         reply_inner, reply = ben.seal_to(ana, Response(ana.id, connection, True, "Yes, gladly."))
+        await ben.api.keys(ana.id.text)  # as a client does: ana published nothing, so B asks for her bundle
         await ben.api.send(reply.raw)
         await drain(a, b, c)
         assert await ana.inbox() == [reply_inner]
@@ -136,6 +137,7 @@ def test_a_live_reader_on_b_receives_a_message_sent_from_a(tmp_path: Path) -> No
             if b.node.mailbox.readers:
                 break
             await asyncio.sleep(0.01)
+        await ana.api.keys(ben.id.text)  # ben published no listing: his bundle is had on request
         await ana.api.send(sealed.raw)
         await drain(a, b, c)
         raw = await asyncio.wait_for(reader, 10)
@@ -189,13 +191,14 @@ def test_b_down_while_a_sends_then_back_gets_everything_once(tmp_path: Path) -> 
             sealed_all.append(sealed)
         offer = await ana.offer("Posted while B was down.")
         await a.deliver()  # C gets the listing; B is unreachable, so its items wait
-        # Waiting for B: 5 messages and the listing (ana's key bundle reached B before it went down).
-        assert (await a.node.store.outbox_stats())[b.url] == {"done": 1, "pending": 6}
+        # Waiting for B: 5 messages, the listing and ana's key bundle with it (she had published
+        # nothing before, so her bundle was never pushed on its own).
+        assert (await a.node.store.outbox_stats())[b.url] == {"pending": 7}
         state = await a.node.store.node(b.url)
         assert state is not None and state.failures == 1 and state.last_error
         clock.advance(30)
         await a.deliver()
-        assert (await a.node.store.outbox_stats())[b.url] == {"done": 1, "pending": 6}
+        assert (await a.node.store.outbox_stats())[b.url] == {"pending": 7}
         await b.start()
         clock.advance(3600)
         await drain(a, b, c)
@@ -241,6 +244,7 @@ def test_a_peer_moves_to_another_node_and_keeps_receiving(tmp_path: Path) -> Non
         cy = await Peer("cy", c, http, 3).join()
         await drain(a, b, c)
         waiting, sealed = cy.seal_to(ana, Message(ana.id, b"\x05" * 16, 1, "sent before the move"))
+        await cy.api.keys(ana.id.text)  # her bundle, asked of A: it names A as her home
         await cy.api.send(sealed.raw)
         await drain(a, b, c)
         # Ana joins B with the same identity, then tells A she moved.

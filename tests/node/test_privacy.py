@@ -49,6 +49,7 @@ def test_no_private_words_reach_either_nodes_files(tmp_path: Path) -> None:
             ]
             for sender, recipient, body in steps:
                 inner, sealed = sender.seal_to(recipient, body)
+                await sender.api.keys(recipient.id.text)  # as a client does before sealing
                 await sender.api.send(sealed.raw)
                 for node in (a, b):
                     await node.deliver()

@@ -49,7 +49,10 @@ async def batch(request: web.Request) -> web.Response:
 async def pull(request: web.Request) -> web.Response:
     await from_active_node(request)
     page = await request.app[INBOUND].pull_page(
-        int_query(request, "after", 0) or 0, int_query(request, "limit", 200) or 200
+        int_query(request, "after", 0) or 0,
+        int_query(request, "limit", 200) or 200,
+        int_query(request, "withdrawn_after", 0) or 0,
+        int_query(request, "erased_after", 0) or 0,
     )
     return web.json_response(views.catch_up_page(page))
 

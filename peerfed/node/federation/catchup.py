@@ -2,7 +2,9 @@
 
 Pushes can be missed (a node was down, or not yet federated); the pull is what makes every
 federated node converge. Everything pulled is taken through ``Inbound.ingest``, with the same
-checks as a push.
+checks as a push; the tombstones a page carries act only on what came from the node pulled. A
+key bundle asked of a node is kept only if it names that node as its home, or once its home
+confirms it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from peerfed.protocol import PeerId, RemoteError, RequestError
 
 from ..config import Config
-from ..directory import Directory, KeyBundleHeld
+from ..directory import Directory, KeyBundleHeld, signed_home
 from ..store import NodeStatus, Store
 from .inbound import Inbound
 from .transport import Remote, TransportError
@@ -45,6 +48,9 @@ class CatchUp:
         self.client = client
         self._inbound = inbound
         self._directory = directory
+        # Tombstone cursors per node, in memory: after a restart they are pulled again from the
+        # start, which is idempotent and bounded by the tombstones in force.
+        self._tombstones: dict[str, tuple[int, int]] = {}
 
     async def start(self) -> None:
         """Ask the nodes the configuration names to federate, unless already federated or blocked."""
@@ -77,7 +83,8 @@ class CatchUp:
                 log.info("catch-up from %s failed: %s", node.url, exc)
 
     async def pull(self, url: str) -> int:
-        """Catch up on listings published at ``url`` since the last pull; returns how many were taken.
+        """Catch up on listings published at ``url`` since the last pull, and on the withdrawals
+        and erasures in force there; returns how many listings were taken.
 
         Raises TransportError or RemoteError if a page cannot be had; what was taken stays taken.
         """
@@ -86,9 +93,16 @@ class CatchUp:
         if node is None:
             return 0
         cursor, taken = node.pull_cursor, 0
+        withdrawn_after, erased_after = self._tombstones.get(url, (0, 0))
         for _ in range(PAGES_PER_PULL):
-            answer = await self.client.request("GET", url, f"/federation/v1/listings?after={cursor}&limit={PAGE}")
-            items = answer.get("items", []) if isinstance(answer, dict) else []
+            answer = await self.client.request(
+                "GET",
+                url,
+                f"/federation/v1/listings?after={cursor}&limit={PAGE}"
+                f"&withdrawn_after={withdrawn_after}&erased_after={erased_after}",
+            )
+            page = answer if isinstance(answer, dict) else {}
+            items = page.get("items") or []
             for item in items:
                 try:
                     if item.get("key_bundle"):
@@ -106,22 +120,71 @@ class CatchUp:
                     log.info("skipped a pulled listing from %s: %s", url, exc)
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     log.info("skipped a pulled listing from %s: %s", url, exc)
-            following = answer.get("next") if isinstance(answer, dict) else None
-            if not items or not isinstance(following, int) or following <= cursor:
+            await self._take_tombstones(url, page)
+            tombstones = (
+                _advance(page.get("withdrawn_next"), withdrawn_after),
+                _advance(page.get("erased_next"), erased_after),
+            )
+            moved = tombstones != (withdrawn_after, erased_after)
+            withdrawn_after, erased_after = self._tombstones[url] = tombstones
+            following = _advance(page.get("next"), cursor)
+            if items and following > cursor:
+                cursor, moved = following, True
+                await self._store.set_pull_cursor(url, cursor)
+            if not moved:  # nothing new on either cursor: caught up (or a node that never advances)
                 break
-            cursor = following
-            await self._store.set_pull_cursor(url, cursor)
         return taken
 
+    async def _take_tombstones(self, url: str, page: dict[str, Any]) -> None:
+        """Apply a page's tombstones from ``url`` (spec §13.7, Catch-up); a bad entry is skipped."""
+        withdrawn = page.get("withdrawn") or []
+        erased = page.get("erased") or []
+        if not isinstance(withdrawn, list) or not isinstance(erased, list):
+            return
+        for entry in withdrawn:
+            try:
+                until = entry["until"]
+                if not isinstance(until, int) or isinstance(until, bool):
+                    raise TypeError("until is an integer")
+                listing_id = bytes.fromhex(entry["listing"])
+                author = PeerId.from_text(entry["author"])
+                await self._directory.take_withdrawn(url, listing_id, bytes(author), until)
+            except (RemoteError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.info("skipped a withdrawal tombstone from %s: %s", url, exc)
+        hashes = []
+        for entry in erased:
+            try:
+                hashes.append(base64.b64decode(entry["hash"], validate=True))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.info("skipped an erasure tombstone from %s: %s", url, exc)
+        if hashes:
+            dropped = await self._directory.take_erased(url, hashes)
+            if dropped:
+                log.info("dropped %d listings of erased peers from %s", dropped, url)
+
     async def key_bundle(self, peer: PeerId) -> KeyBundleHeld:
-        """A peer's current key bundle: held here, or asked of the federated nodes; raises not_found."""
+        """A peer's current key bundle: held here, or asked of the federated nodes; raises not_found.
+
+        A bundle a node gives is taken only if that node is the home it names; one naming another
+        federated node is asked of that home instead, and kept only from there (spec §13.7, Home).
+        """
         found = await self._directory.key_bundle(peer)
         if found is None and self.client is not None:
-            for node in await self._store.nodes("active"):
+            active = [node.url for node in await self._store.nodes("active")]
+            asked: set[str] = set()
+            for url in active:
+                if url in asked:
+                    continue
                 try:
-                    answer = await self.client.request("GET", node.url, f"/federation/v1/keys/{peer.text}")
-                    raw = base64.b64decode(answer["key_bundle"])
-                    await self._inbound.ingest(node.url, "key-bundle", raw)
+                    raw = await self._ask_keys(url, peer)
+                    asked.add(url)
+                    home = signed_home(raw, int(self._clock()))
+                    if home != url:
+                        if home is None or home not in active or home in asked:
+                            continue
+                        raw, url = await self._ask_keys(home, peer), home
+                        asked.add(home)
+                    await self._inbound.ingest(url, "key-bundle", raw)
                 except (TransportError, RemoteError, KeyError, TypeError, ValueError):
                     continue
                 found = await self._directory.key_bundle(peer)
@@ -130,3 +193,14 @@ class CatchUp:
         if found is None:
             raise RequestError("no current key bundle for this peer", "not_found")
         return found
+
+    async def _ask_keys(self, url: str, peer: PeerId) -> bytes:
+        """The key bundle ``url`` answers for ``peer``; raises TransportError, RemoteError, KeyError, ..."""
+        assert self.client is not None
+        answer = await self.client.request("GET", url, f"/federation/v1/keys/{peer.text}")
+        return base64.b64decode(answer["key_bundle"], validate=True)
+
+
+def _advance(value: object, cursor: int) -> int:
+    """A tombstone cursor from a page: only forward, only an integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > cursor else cursor

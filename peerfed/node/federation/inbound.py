@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from peerfed.protocol import (
@@ -32,7 +32,7 @@ from ..limits import OriginQuotas, RateLimiter
 from ..mailbox import Mailbox
 from ..moderation import Moderation
 from ..opener import Opener
-from ..store import Delivery, NodeStatus, Store
+from ..store import Delivery, ErasedTombstone, NodeStatus, Store, WithdrawnTombstone
 from .discovery import Discovery
 from .verify import verify_request
 
@@ -63,6 +63,10 @@ class CatchUpItem:
 class CatchUpPage:
     items: list[CatchUpItem]
     next: int  # the cursor to pull after
+    withdrawn: list[WithdrawnTombstone] = field(default_factory=list)
+    erased: list[ErasedTombstone] = field(default_factory=list)
+    withdrawn_next: int = 0  # the tombstone cursors to pull after
+    erased_next: int = 0
 
 
 class Inbound:
@@ -218,23 +222,36 @@ class Inbound:
         if isinstance(env.body, Listing):
             return "ok" if await self._directory.take_listing(env, origin) else "duplicate"
         if isinstance(env.body, Withdrawal):
-            return "ok" if await self._directory.withdraw(env, []) else "duplicate"
+            return "ok" if await self._directory.withdraw(env, [], origin) else "duplicate"
         assert isinstance(env.body, Erasure)
         await self._moderation.take_erasure(env)
         return "ok"
 
     # --- what other nodes read ----------------------------------------------------------------------
 
-    async def pull_page(self, after: int, limit: int) -> CatchUpPage:
-        """Local listings after a cursor, with their authors' key bundles, for a catch-up pull."""
+    async def pull_page(self, after: int, limit: int, withdrawn_after: int = 0, erased_after: int = 0) -> CatchUpPage:
+        """Local listings after a cursor, with their authors' key bundles, and the tombstones in
+        force after theirs (withdrawals by members here, erasures), for a catch-up pull."""
         now = int(self._clock())
-        rows = await self._store.local_listings_after(after, now, max(1, min(limit, 500)))
+        limit = max(1, min(limit, 500))
+        rows = await self._store.local_listings_after(after, now, limit)
         items = []
         for row in rows:
             bundle = await self._store.key_bundle(row.author, now)
             items.append(CatchUpItem(row.seq, row.raw, bundle.raw if bundle else None))
-        return CatchUpPage(items, rows[-1].seq if rows else after)
+        withdrawn = await self._store.withdrawals_after(max(0, withdrawn_after), now, limit)
+        erased = await self._store.erasures_after(max(0, erased_after), now, limit)
+        return CatchUpPage(
+            items,
+            rows[-1].seq if rows else after,
+            withdrawn,
+            erased,
+            withdrawn[-1].cursor if withdrawn else withdrawn_after,
+            erased[-1].cursor if erased else erased_after,
+        )
 
     async def member_key_bundle(self, peer: PeerId) -> bytes:
-        """A member's key bundle, for a node that asks (spec §13.7, Keys on demand); raises not_found."""
+        """A member's key bundle, for a node that asks (spec §13.7, Keys on demand).
+
+        Raises not_found, the same for a non-member and a member without a bundle."""
         return await self._directory.member_key_bundle(peer)

@@ -25,6 +25,7 @@ from .reports import ReportsMixin
 from .rows import (
     Delivery,
     DeliveryResult,
+    ErasedTombstone,
     FederatedNode,
     GaveUp,
     Invite,
@@ -45,6 +46,7 @@ from .rows import (
     ReportStatus,
     ReportTarget,
     SearchRow,
+    WithdrawnTombstone,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
@@ -53,6 +55,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Delivery",
     "DeliveryResult",
+    "ErasedTombstone",
     "FederatedNode",
     "GaveUp",
     "Invite",
@@ -75,6 +78,7 @@ __all__ = [
     "SearchRow",
     "StorageError",
     "Store",
+    "WithdrawnTombstone",
 ]
 
 

@@ -7,10 +7,11 @@ the purge deletes every row past its time. Every call raises StorageError if the
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from .members import MembersMixin
 from .outbox import enqueue
-from .rows import Outbox
+from .rows import ErasedTombstone, Outbox
 
 __all__ = ["ErasureMixin"]
 
@@ -56,6 +57,36 @@ class ErasureMixin(MembersMixin):
             return await self._writer.run(job)
         finally:
             self._forget_sessions(peer)
+
+    async def erasures_after(self, after: int, now: int, limit: int) -> list[ErasedTombstone]:
+        """Erasure tombstones in force after a cursor, for a catch-up page (spec §13.7, Catch-up)."""
+        rows = await self._all(
+            "SELECT rowid, author_hash, expires_at FROM erasures WHERE rowid > ? AND expires_at > ?"
+            " ORDER BY rowid LIMIT ?",
+            (after, now, limit),
+        )
+        return [ErasedTombstone(r[0], bytes(r[1]), r[2]) for r in rows]
+
+    async def drop_erased_from(self, origin: str, hashes: set[bytes], hash_of: Callable[[bytes], bytes]) -> int:
+        """Delete the listings and key bundles that came from ``origin`` whose author hashes (by
+        ``hash_of``) into ``hashes``; nothing from another node. Returns listings deleted."""
+        if not hashes:
+            return 0
+
+        def job(db: sqlite3.Connection) -> int:
+            authors = {
+                bytes(r[0])
+                for r in db.execute(
+                    "SELECT author FROM listings WHERE origin=? UNION SELECT peer FROM key_bundles WHERE origin=?",
+                    (origin, origin),
+                )
+            }
+            erased = [(a, origin) for a in authors if hash_of(a) in hashes]
+            deleted = sum(db.execute("DELETE FROM listings WHERE author=? AND origin=?", e).rowcount for e in erased)
+            db.executemany("DELETE FROM key_bundles WHERE peer=? AND origin=?", erased)
+            return deleted
+
+        return await self._writer.run(job)
 
     # --- retention -------------------------------------------------------------------------
 

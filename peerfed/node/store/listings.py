@@ -15,7 +15,7 @@ from peerfed.protocol import RequestError
 
 from .db import Database
 from .outbox import enqueue, fan_out
-from .rows import ListingRow, ListingSummary, LocalListing, Outbox, SearchRow
+from .rows import ListingRow, ListingSummary, LocalListing, Outbox, SearchRow, WithdrawnTombstone
 
 __all__ = ["ListingsMixin"]
 
@@ -28,6 +28,25 @@ class ListingsMixin(Database):
             await self._one("SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?", (author_hash, now))
             is not None
         )
+
+    async def has_live_listing(self, author: bytes, now: int) -> bool:
+        """Whether the author has a live listing published here (their key is public already)."""
+        return (
+            await self._one(
+                "SELECT 1 FROM listings WHERE author=? AND origin IS NULL AND expires_at > ? LIMIT 1", (author, now)
+            )
+            is not None
+        )
+
+    async def withdrawals_after(self, after: int, now: int, limit: int) -> list[WithdrawnTombstone]:
+        """Withdrawals in force by this node's own members (any standing) after a cursor, for a
+        catch-up page (spec §13.7, Catch-up)."""
+        rows = await self._all(
+            "SELECT w.rowid, w.listing, w.author, w.expires_at FROM withdrawals w JOIN members m ON m.peer = w.author"
+            " WHERE w.rowid > ? AND w.expires_at > ? ORDER BY w.rowid LIMIT ?",
+            (after, now, limit),
+        )
+        return [WithdrawnTombstone(r[0], bytes(r[1]), bytes(r[2]), r[3]) for r in rows]
 
     async def was_withdrawn(self, listing: bytes) -> bool:
         return await self._one("SELECT 1 FROM withdrawals WHERE listing=?", (listing,)) is not None

@@ -61,6 +61,18 @@ class MailboxMixin(MembersMixin):
         except _Full:
             return DeliveryResult(Delivery.FULL)
 
+    async def absorb(self, *, sealed_id: bytes, seen_until: int) -> bool:
+        """Take a sealed message for no member here: remember its id only, keep nothing else, so it
+        is answered as one for a member would be (spec §13.7, Keys on demand). False if seen."""
+
+        def job(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
+            )
+            return cursor.rowcount == 1
+
+        return await self._writer.run(job)
+
     async def forward_sealed(
         self, *, sealed_id: bytes, seen_until: int, destination: str, raw: bytes, now: float
     ) -> bool:

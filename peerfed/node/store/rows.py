@@ -15,6 +15,7 @@ from enum import StrEnum
 __all__ = [
     "Delivery",
     "DeliveryResult",
+    "ErasedTombstone",
     "FederatedNode",
     "GaveUp",
     "Invite",
@@ -35,6 +36,7 @@ __all__ = [
     "ReportStatus",
     "ReportTarget",
     "SearchRow",
+    "WithdrawnTombstone",
 ]
 
 
@@ -249,3 +251,22 @@ class Report:
     created_at: int
     status: ReportStatus
     outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawnTombstone:
+    """A withdrawal in force of a listing by one of this node's members, for a catch-up page."""
+
+    cursor: int
+    listing: bytes
+    author: bytes
+    until: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErasedTombstone:
+    """An erasure in force (the hashed peer id only), for a catch-up page."""
+
+    cursor: int
+    author_hash: bytes
+    until: int

@@ -276,10 +276,16 @@ SHAPES: dict[str, tuple[int, Callable[[Any], bool]]] = {
     "GET /federation/v1/listings": (
         200,
         lambda p: (
-            _keys(p, "items", "next")
+            _keys(p, "items", "next", "withdrawn", "withdrawn_next", "erased", "erased_next")
             and isinstance(p["items"], list)
             and all(_keys(i, "seq", "listing", "key_bundle") and is_b64(i["listing"]) for i in p["items"])
             and is_int(p["next"])
+            and isinstance(p["withdrawn"], list)
+            and all(_keys(w, "listing", "author", "until") and is_hex(w["listing"]) for w in p["withdrawn"])
+            and isinstance(p["erased"], list)
+            and all(_keys(e, "hash", "until") and is_b64(e["hash"]) for e in p["erased"])
+            and is_int(p["withdrawn_next"])
+            and is_int(p["erased_next"])
         ),
     ),
     "GET /federation/v1/keys/{peer}": (200, lambda p: _keys(p, "key_bundle") and is_b64(p["key_bundle"])),
