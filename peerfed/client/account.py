@@ -16,7 +16,7 @@ from typing import Any
 
 import nacl.utils
 
-from peerfed.protocol import EncryptionSecret, Erasure, Identity, KeyBundle, RemoteError
+from peerfed.protocol import EncryptionSecret, Erasure, Identity, KeyBundle, Move, RemoteError
 
 from . import keyring as kr
 from .device import DAY, Device
@@ -38,6 +38,7 @@ __all__ = [
 BUNDLE_LIFETIME = 180 * DAY
 BUNDLE_RENEW = 60 * DAY
 ERASURE_LIFETIME = 90 * DAY
+MOVE_LIFETIME = 300
 _NO_IDENTITY = "no identity in {home}; create one with: peerfed id new --node URL"
 
 
@@ -121,7 +122,7 @@ class Account:
         await device.api.sign_in(device.keys.identity, now=device.now(), invite=invite)
         await device.state.set("keyring", kr.lock(device.keys, passphrase))
         await device.state.set("node", device.api.url)
-        await device.state.set("token", device.api.token)
+        await device.save_token()
         await device.state.set("name", name)
         await self.publish_bundle()
 
@@ -158,7 +159,12 @@ class Account:
         return True
 
     async def move(self, node: str, invite: str | None = None) -> dict[str, Any]:
-        """Join ``node``, publish a bundle naming it, and ask the old node to forward (spec §13.5)."""
+        """Join ``node``, publish a bundle naming it, and ask the old node to forward (spec §13.5).
+
+        The old node gets a freshly signed ``move`` statement naming both nodes, valid for
+        MOVE_LIFETIME and taken once. Raises WrongNode if ``node`` hands out another node's
+        challenge, RemoteError, NodeUnreachable.
+        """
         device = self.device
         old = device.api
         new = NodeAPI(node, device.http)
@@ -166,12 +172,13 @@ class Account:
         device.api = new
         await self.publish_bundle()
         try:
-            forwarded = await old.move(new.url)
+            statement = device.sign(Move(old.url, new.url), MOVE_LIFETIME)
+            forwarded = await old.move(new.url, statement.raw)
         except RemoteError:
             device.api = old
             raise
         await device.state.set("node", new.url)
-        await device.state.set("token", new.token)
+        await device.save_token()
         return {"peer": device.id.text, "node": new.url, "previous": old.url, "forwarded": forwarded["forwarded"]}
 
     async def erase_me(self) -> dict[str, Any]:

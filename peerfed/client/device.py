@@ -69,8 +69,12 @@ class Device:
             if exc.code != "auth.required":
                 raise
         await self.api.sign_in(self.keys.identity, now=self.now())
-        await self.state.set("token", self.api.token)
+        await self.save_token()
         return await action()
+
+    async def save_token(self) -> None:
+        """Keep the current session token, sealed under the keyring (spec §12): never in plain text."""
+        await self.state.set("token", kr.seal_token(self.keys, self.api.token))
 
 
 def one_match(found: list[bytes], prefix: str, what: str, hint: str) -> bytes:

@@ -8,6 +8,11 @@ Format of a keyring blob (also the export file's core):
 
 Argon2id and XSalsa20-Poly1305 (SecretBox) are libsodium's, through PyNaCl; nothing is invented.
 A wrong passphrase fails the SecretBox tag and is reported as such, never as a corrupt file.
+
+The session token is kept sealed too (``seal_token``): SecretBox under BLAKE2b-256(seed,
+personalisation ``peerfed/session``), so it is exactly as safe at rest as the identity seed:
+unreadable without the passphrase when there is one, readable by whoever can read the
+plaintext keyring when there is none (spec §12).
 """
 
 from __future__ import annotations
@@ -20,10 +25,21 @@ import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
-from peerfed.protocol import EncryptionSecret, Identity, pack, unpack
+from peerfed.protocol import EncryptionSecret, Identity, crypto, pack, unpack
 from peerfed.protocol.errors import LocalError, PeerfedError
 
-__all__ = ["Keyring", "KeyringError", "WrongPassphrase", "is_locked", "lock", "open_blob", "seal_blob", "unlock"]
+__all__ = [
+    "Keyring",
+    "KeyringError",
+    "WrongPassphrase",
+    "is_locked",
+    "lock",
+    "open_blob",
+    "open_token",
+    "seal_blob",
+    "seal_token",
+    "unlock",
+]
 
 _PLAIN = 0
 _SEALED = 1
@@ -108,3 +124,29 @@ def is_locked(blob: bytes) -> bool:
 def unlock(blob: bytes, passphrase: str | None) -> Keyring:
     """Raises WrongPassphrase (missing or wrong) or KeyringError (damaged)."""
     return Keyring.from_bytes(open_blob(blob, passphrase))
+
+
+def _token_box(keyring: Keyring) -> nacl.secret.SecretBox:
+    return nacl.secret.SecretBox(crypto.blake2b_256(keyring.identity.seed, crypto.Person.SESSION))
+
+
+def seal_token(keyring: Keyring, token: str | None) -> bytes | None:
+    """The session token as stored: sealed under a key only the (unlocked) seed gives."""
+    if token is None:
+        return None
+    return bytes(_token_box(keyring).encrypt(token.encode("utf-8")))
+
+
+def open_token(keyring: Keyring, stored: object) -> str | None:
+    """The session token back, or None if there is none or it cannot be opened (then sign in again).
+
+    A plain text token from an older database is returned as it is; the caller seals it again.
+    """
+    if isinstance(stored, str):
+        return stored
+    if not isinstance(stored, bytes):
+        return None
+    try:
+        return bytes(_token_box(keyring).decrypt(stored)).decode("utf-8")
+    except (nacl.exceptions.CryptoError, UnicodeDecodeError, ValueError):
+        return None

@@ -130,7 +130,10 @@ class Peer:
         """The identity in ``home``. Raises ClientError (``local.no_identity``), WrongPassphrase."""
         state, keys = await account.open_existing(home, passphrase)
         peer = cls(state, keys, http, clock)
-        peer.api = NodeAPI(await state.get("node"), http, await state.get("token"))
+        stored = await state.get("token")
+        peer.api = NodeAPI(await state.get("node"), http, kr.open_token(keys, stored))
+        if isinstance(stored, str):  # a token an older version kept in plain text: seal it now
+            await peer.device.save_token()
         return peer
 
     @classmethod

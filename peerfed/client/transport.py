@@ -16,7 +16,7 @@ import aiohttp
 
 from peerfed.protocol import Identity, RemoteError, sign, work
 from peerfed.protocol.errors import UnavailableError
-from peerfed.protocol.node_bodies import ClientAuth
+from peerfed.protocol.node_bodies import client_auth_for
 
 __all__ = ["NodeAPI", "NodeUnreachable"]
 
@@ -82,17 +82,24 @@ class NodeAPI:
         return result
 
     async def sign_in(self, identity: Identity, *, now: int, invite: str | None = None) -> dict[str, Any]:
-        """Prove the key by signing a fresh challenge; keeps the session token."""
+        """Prove the key by signing a fresh challenge for this node, and only this one; keeps the token.
+
+        Raises WrongNode (``local.wrong_node``) before signing anything if the challenge names
+        another node than ``self.url`` (spec §13.4): a node must not sign in elsewhere as us.
+        Raises InvalidValue for a malformed challenge, RemoteError, NodeUnreachable.
+        """
         challenge = await self.call("POST", "/api/v1/challenge")
+        if not isinstance(challenge, dict) or not isinstance(challenge.get("challenge"), str):
+            raise RemoteError.from_wire("schema.invalid", "the node's challenge is malformed", 502)
+        try:
+            value = bytes.fromhex(challenge["challenge"])
+        except ValueError as exc:
+            raise RemoteError.from_wire("schema.invalid", "the node's challenge is not hex", 502) from exc
+        body = client_auth_for(self.url, challenge.get("node"), value)
         headers = {"Content-Type": "application/octet-stream"}
         if challenge.get("work"):
-            headers["X-Peerfed-Work"] = solve_work(bytes.fromhex(challenge["challenge"]), int(challenge["work"]))
-        proof = sign(
-            identity,
-            ClientAuth(challenge["node"], bytes.fromhex(challenge["challenge"])),
-            created_at=now,
-            expires_at=now + 300,
-        )
+            headers["X-Peerfed-Work"] = solve_work(value, int(challenge["work"]))
+        proof = sign(identity, body, created_at=now, expires_at=now + 300)
         if invite:
             headers["X-Peerfed-Invite"] = invite
         result: dict[str, Any] = await self.call("POST", "/api/v1/session", data=proof.raw, headers=headers)
@@ -150,8 +157,11 @@ class NodeAPI:
 
     # --- leaving ---------------------------------------------------------------------------
 
-    async def move(self, to: str) -> Any:
-        return await self.call("POST", "/api/v1/move", json={"to": to})
+    async def move(self, to: str, statement: bytes) -> Any:
+        """Ask this node to forward to ``to``; ``statement`` is the peer's signed move (spec §13.5)."""
+        return await self.call(
+            "POST", "/api/v1/move", json={"to": to, "statement": base64.b64encode(statement).decode("ascii")}
+        )
 
     async def erase(self, erasure: bytes) -> Any:
         return await self.call("POST", "/api/v1/erase", data=erasure)

@@ -13,7 +13,8 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from peerfed.protocol import PeerId, RequestError, check_hour, parse_sealed
+from peerfed.protocol import Context, PeerId, RequestError, check_hour, open_signed, parse_sealed
+from peerfed.protocol.node_bodies import Move
 from peerfed.protocol.sealing import MAX_SEALED_AGE
 
 from .config import Config
@@ -157,18 +158,33 @@ class Mailbox:
             raise RequestError("ids are hex strings", "request.invalid") from exc
         return await self._store.ack(bytes(peer), parsed)
 
-    async def move(self, peer: PeerId, to: str) -> int:
+    async def move(self, peer: PeerId, to: str, statement: bytes) -> int:
         """The peer now lives at ``to``; waiting and future messages follow them there.
 
-        Raises request.invalid (this node) or federation.refused (a node not federated with).
+        ``statement`` is the peer's signed ``move`` (spec §13.5, Moving): a session alone cannot
+        move an account. Raises, in this order: the statement's own codes (§5.5),
+        auth.invalid (not a move), auth.forbidden (signed by another peer), auth.invalid (for
+        another node or destination), request.invalid (this node), federation.refused (a node
+        not federated with), auth.replayed (a statement already taken).
         """
+        now = int(self._clock())
+        env = open_signed(statement, context=Context.CLIENT_AUTH, now=now)
+        if not isinstance(env.body, Move):
+            raise RequestError("a move needs a signed move statement", "auth.invalid")
+        if env.author != peer:
+            raise RequestError("the move statement is signed by another peer", "auth.forbidden")
         to = to.rstrip("/")
+        if env.body.from_node != self._url or env.body.to_node != to:
+            raise RequestError("the move statement names other nodes", "auth.invalid")
         if to == self._url:
             raise RequestError("that is this node", "request.invalid")
         node = await self._store.node(to)
         if node is None or node.status != NodeStatus.ACTIVE:
             raise RequestError(f"this node does not federate with {to}", "federation.refused")
-        moved = await self._store.move_mailbox(bytes(peer), to, "sealed", int(self._clock()))
+        # Taken once: the statement's id joins the request nonces until it has expired (spec §13.9).
+        if not await self._store.use_nonce(env.id, env.expires_at + 300):
+            raise RequestError("this move statement was already used", "auth.replayed")
+        moved = await self._store.move_mailbox(bytes(peer), to, "sealed", now)
         self._wake()
         log.info("a peer moved to another node (%d waiting items forwarded)", moved)
         return moved

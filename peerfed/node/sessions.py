@@ -86,12 +86,13 @@ class Sessions:
 
         Raises RemoteError in the order of spec §13.4: the proof's own codes, auth.invalid,
         auth.work, auth.invalid (challenge), then gone, auth.invite, auth.pending, auth.forbidden
-        or rate.limited.
+        or rate.limited. A peer that had moved away is a member here again (its move undone).
         """
         now = int(self._clock())
         env = open_signed(proof, context=Context.CLIENT_AUTH, now=now)
         auth = env.body
-        assert isinstance(auth, ClientAuth)
+        if not isinstance(auth, ClientAuth):
+            raise RequestError("send a client-auth proof", "auth.invalid")
         if auth.node != self._config.url:
             raise RequestError(f"the proof is for {auth.node}, not this node", "auth.invalid")
         peer = bytes(env.author)
@@ -110,7 +111,9 @@ class Sessions:
             self._limiter.hit("join", address, limit=self._config.join_per_hour, window=3600, now=now)
             await self._join(peer, invite, now, pending=member is not None)
         elif member.status == MemberStatus.MOVED:
-            raise RequestError(f"this peer moved to {member.moved_to}", "auth.forbidden")
+            # A fresh proof of the key here undoes a move (spec §13.5, Moving): mail stays here again.
+            await self._store.set_member(peer, "member", now)
+            log.info("a peer that had moved signed in again; its move is undone")
         elif member.status != MemberStatus.MEMBER:
             raise RequestError("this peer may not use this node", "auth.forbidden")
         token = base64.urlsafe_b64encode(nacl.utils.random(32)).decode("ascii").rstrip("=")

@@ -31,7 +31,7 @@ from .errors import (
 from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
 from .listings import Format, KeyBundle, Kind, Listing, Timing, Window, Withdrawal
 from .messages import Agreement, End, Message, ReachOut, Response, Terms
-from .node_bodies import ClientAuth, Erasure, NodeDocument, NodeRequest
+from .node_bodies import ClientAuth, Erasure, Move, NodeDocument, NodeRequest
 from .sealing import Opened, Sealed, check_hour, open_sealed, padded_length, parse_sealed, seal
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "EncryptionSecret",
     "End",
     "Erasure",
+    "Move",
     "Envelope",
     "Format",
     "IllegalSend",

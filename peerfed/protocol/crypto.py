@@ -25,6 +25,7 @@ __all__ = [
     "aead_decrypt",
     "aead_encrypt",
     "blake2b_256",
+    "check_ed25519_key",
     "ed25519_public_from_seed",
     "ed25519_sign",
     "ed25519_verify",
@@ -62,6 +63,8 @@ class Person(bytes, enum.Enum):
     # A node's own, never sent: its digests only index the node's database (§13.9).
     TOKEN = personalisation("peerfed/token")  # session tokens and invite codes at rest
     ITEM = personalisation("peerfed/item")  # the outbox key of an item without an id
+    # A client's own, never sent: the key its session token is sealed under at rest (§12).
+    SESSION = personalisation("peerfed/session")
 
 
 def blake2b_256(data: bytes, person: Person) -> bytes:
@@ -72,6 +75,18 @@ def blake2b_256(data: bytes, person: Person) -> bytes:
 def _need(value: bytes, size: int, what: str) -> None:
     if not isinstance(value, bytes) or len(value) != size:
         raise InvalidValue(f"{what} must be {size} bytes")
+
+
+def check_ed25519_key(public: bytes, what: str = "an Ed25519 public key") -> None:
+    """Raise InvalidValue unless ``public`` is a usable Ed25519 public key (spec §4.1).
+
+    libsodium's ``crypto_core_ed25519_is_valid_point`` decides: the encoding is canonical (y below
+    2^255-19), the point is on the curve, it is not one of the eight points of small order, and it
+    lies in the prime-order subgroup. Nothing here does curve arithmetic of its own.
+    """
+    _need(public, KEY_BYTES, what)
+    if not sodium.crypto_core_ed25519_is_valid_point(public):
+        raise InvalidValue(f"{what} is not a canonical Ed25519 point of prime order")
 
 
 def ed25519_public_from_seed(seed: bytes) -> bytes:
@@ -86,9 +101,18 @@ def ed25519_sign(seed: bytes, message: bytes) -> bytes:
 
 
 def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> None:
-    """Raise SignatureError unless ``signature`` is ``public``'s signature over ``message``."""
+    """Raise SignatureError unless ``signature`` is ``public``'s signature over ``message``.
+
+    Before libsodium's own verification (which refuses an unreduced S and a small-order R or key),
+    the key and R must each pass ``check_ed25519_key`` (spec §3): so a small-order, mixed-order or
+    non-canonically encoded key or R is refused the same way whichever libsodium is linked.
+    """
     _need(public, KEY_BYTES, "an Ed25519 public key")
     _need(signature, SIGNATURE_BYTES, "an Ed25519 signature")
+    if not sodium.crypto_core_ed25519_is_valid_point(public):
+        raise SignatureError("the key is not a canonical Ed25519 point of prime order")
+    if not sodium.crypto_core_ed25519_is_valid_point(signature[:32]):
+        raise SignatureError("the signature's R is not a canonical Ed25519 point of prime order")
     try:
         nacl.signing.VerifyKey(public).verify(message, signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError) as exc:

@@ -72,6 +72,10 @@ class PeerId(_PublicKey):
         raw, checksum = body[:32], body[32:]
         if not hmac.compare_digest(checksum, _checksum(raw)):
             raise SchemaError("the peer id's checksum does not match (a typo?)")
+        try:
+            crypto.check_ed25519_key(raw, "the peer id")
+        except InvalidValue as exc:
+            raise SchemaError(str(exc)) from exc
         peer = cls(raw)
         if peer.text != text.lower():
             raise SchemaError("a peer id's text form is not canonical")

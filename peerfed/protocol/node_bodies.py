@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from . import crypto
 from .encoding import Value
-from .errors import InvalidValue
+from .errors import InvalidValue, LocalError
 from .fields import LANG, VOCAB, array, binary, enum_of, opt_text, seq, set_field, text, uint
 
 __all__ = [
@@ -22,13 +22,16 @@ __all__ = [
     "Emergency",
     "Erasure",
     "FederationPolicy",
+    "Move",
     "NodeDocument",
     "NodeKey",
     "NodeRequest",
     "Registration",
     "Resource",
+    "WrongNode",
     "body_hash",
     "check_url",
+    "client_auth_for",
     "url_host",
     "erased_hash",
 ]
@@ -136,6 +139,7 @@ class NodeKey:
 
     def __post_init__(self) -> None:
         binary(self.key, "node key", 32)
+        crypto.check_ed25519_key(self.key, "a node key")  # spec §4.1: no small-order or non-canonical key
         uint(self.valid_from, "valid_from", 0, 2**40 - 1)
         uint(self.valid_until, "valid_until", 0, 2**40 - 1)
         if self.valid_from >= self.valid_until:
@@ -318,6 +322,57 @@ class ClientAuth:
         return cls(*array(value, "client-auth body", 2))  # type: ignore[arg-type]
 
 
+class WrongNode(LocalError):
+    """A challenge names another node than the one the client meant to reach (spec §13.4).
+
+    The client's own refusal: it never signs such a proof, so a node cannot relay another
+    node's challenge and sign in there as the peer.
+    """
+
+    code = "local.wrong_node"
+
+
+def client_auth_for(meant: str, named: object, challenge: bytes) -> ClientAuth:
+    """The body a client signs to answer a challenge, once it checked the challenge is for ``meant``.
+
+    ``meant`` is the node URL the client set out to reach (its home, or the URL the person
+    typed); ``named`` is the ``node`` the challenge answer gave. They must be the same bytes.
+    Raises WrongNode otherwise, InvalidValue for a malformed URL or challenge.
+    """
+    meant = check_url(meant, "the node meant")
+    if not isinstance(named, str) or named != meant:
+        raise WrongNode(f"the challenge is for {str(named)[:100]!r}, not {meant!r}: refusing to sign it")
+    return ClientAuth(meant, challenge)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A peer's own word that it moves from one node to another (spec §13.5, Moving).
+
+    Signed under the client-auth context, short-lived and taken once: a session token alone
+    cannot move an account.
+    """
+
+    type_name: ClassVar[str] = "move"
+    max_lifetime: ClassVar[int] = 600
+
+    from_node: str
+    to_node: str
+
+    def __post_init__(self) -> None:
+        check_url(self.from_node, "from_node")
+        check_url(self.to_node, "to_node")
+        if self.from_node == self.to_node:
+            raise InvalidValue("a move goes to another node")
+
+    def to_wire(self) -> list[Value]:
+        return [self.from_node, self.to_node]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> Move:
+        return cls(*array(value, "move body", 2))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Erasure:
     """ "Erase me": every node deletes all it holds for the author (spec §13.6)."""
@@ -334,4 +389,4 @@ class Erasure:
         return cls()
 
 
-NODE_BODY_TYPES = {cls.type_name: cls for cls in (NodeDocument, NodeRequest, ClientAuth, Erasure)}
+NODE_BODY_TYPES = {cls.type_name: cls for cls in (NodeDocument, NodeRequest, ClientAuth, Move, Erasure)}

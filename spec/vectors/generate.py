@@ -49,7 +49,18 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import _frame
-from peerfed.protocol.node_bodies import ClientAuth, Erasure, NodeDocument, NodeKey, NodeRequest, Resource, body_hash
+from peerfed.protocol.node_bodies import (
+    ClientAuth,
+    Erasure,
+    Move,
+    NodeDocument,
+    NodeKey,
+    NodeRequest,
+    Resource,
+    WrongNode,
+    body_hash,
+    client_auth_for,
+)
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = "peerfed-vectors/v1"
@@ -61,6 +72,14 @@ SEEDS = {name: bytes([0xA1 + 0x10 * i]) * 32 for i, name in enumerate(NAMES)}
 X_SECRETS = {name: bytes([0xA2 + 0x10 * i]) * 32 for i, name in enumerate(NAMES)}
 IDS = {name: Identity(seed) for name, seed in SEEDS.items()}
 XS = {name: EncryptionSecret(secret) for name, secret in X_SECRETS.items()}
+
+# Ed25519 encodings a verifier MUST refuse as a key or as R (spec §4.1, §3). The points come
+# from libsodium (its small-order list; crypto_core_ed25519_add for the mixed-order key).
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+IDENTITY_POINT = bytes([1]) + bytes(31)  # order 1
+ORDER_8_POINT = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+NON_CANONICAL_POINT = (_P + 3).to_bytes(32, "little")  # y = p + 3: y is not reduced
 
 
 def typed(value: Value) -> Any:
@@ -246,6 +265,10 @@ def identity_vectors() -> dict[str, Any]:
         ("one character short", good[:-1], ["BadLength"]),
         ("not base32 ('1' is outside the alphabet)", good[:-2] + "1" + good[-1], ["BadAlphabet"]),
         ("non-zero trailing bits", _nonzero_tail(good), ["NonCanonical"]),
+        ("the key is the identity point (small order)", PeerId(IDENTITY_POINT).text, ["SmallOrderKey"]),
+        ("the key is a point of order 8", PeerId(ORDER_8_POINT).text, ["SmallOrderKey"]),
+        ("the key is encoded with y = p + 3 (not canonical)", PeerId(NON_CANONICAL_POINT).text, ["NonCanonicalKey"]),
+        ("the key is alice's plus a point of order 8 (mixed order)", PeerId(_mixed_order()).text, ["MixedOrderKey"]),
     ]
     text_tests = [
         {
@@ -275,6 +298,12 @@ def identity_vectors() -> dict[str, Any]:
             {"type": "PeerIdText", "tests": text_tests},
         ],
     )
+
+
+def _mixed_order() -> bytes:
+    import nacl.bindings
+
+    return bytes(nacl.bindings.crypto_core_ed25519_add(bytes(IDS["alice"].peer_id), ORDER_8_POINT))
 
 
 def _nonzero_tail(text: str) -> str:
@@ -418,6 +447,42 @@ def envelope_vectors() -> dict[str, Any]:
             ["BadSignature"],
         ),
         ("author with one bit flipped", "peerfed/v1/envelope", flip(full.raw, 5), ["BadSignature"]),
+        (
+            "author the identity point, R the identity point, S zero (a forgery for any payload if unchecked)",
+            "peerfed/v1/envelope",
+            bytes([1]) + IDENTITY_POINT + IDENTITY_POINT + bytes(32) + full.raw[97:],
+            ["SmallOrderKey"],
+        ),
+        (
+            "author a point of order 8",
+            "peerfed/v1/envelope",
+            bytes([1]) + ORDER_8_POINT + full.raw[33:],
+            ["SmallOrderKey"],
+        ),
+        (
+            "author encoded with y = p + 3",
+            "peerfed/v1/envelope",
+            bytes([1]) + NON_CANONICAL_POINT + full.raw[33:],
+            ["NonCanonicalKey"],
+        ),
+        (
+            "signature R replaced by a point of order 8",
+            "peerfed/v1/envelope",
+            full.raw[:33] + ORDER_8_POINT + full.raw[65:],
+            ["SmallOrderR"],
+        ),
+        (
+            "signature R encoded with y = p + 3",
+            "peerfed/v1/envelope",
+            full.raw[:33] + NON_CANONICAL_POINT + full.raw[65:],
+            ["NonCanonicalR"],
+        ),
+        (
+            "signature S + L (not reduced)",
+            "peerfed/v1/envelope",
+            full.raw[:65] + (int.from_bytes(full.raw[65:97], "little") + _L).to_bytes(32, "little") + full.raw[97:],
+            ["NonCanonicalS"],
+        ),
         (
             "all-zero signature",
             "peerfed/v1/envelope",
@@ -1048,6 +1113,10 @@ def node_vectors() -> dict[str, Any]:
             sign(alice, ClientAuth(url, bytes([0x5A]) * 32), created_at=NOW - 5, expires_at=NOW + 295),
         ),
         ("an erasure", sign(alice, Erasure(), created_at=NOW - 60, expires_at=NOW + 30 * DAY)),
+        (
+            "a move statement",
+            sign(alice, Move(url, "https://grief-circle.example"), created_at=NOW - 5, expires_at=NOW + 295),
+        ),
     ]
     valid = []
     for comment, env in valid_objects:
@@ -1068,6 +1137,9 @@ def node_vectors() -> dict[str, Any]:
     slash[0] = url + "/"
     no_keys = list(doc_wire)
     no_keys[12] = []
+    small_key = list(doc_wire)
+    small_key[12] = [*doc_wire[12], [IDENTITY_POINT, NOW - DAY, NOW + DAY]]  # type: ignore[misc]
+    move = ["https://grief-circle.example", url]
     bad_emergency = list(doc_wire)
     bad_emergency[6] = [["Line", "123", None, [], "sometimes", None]]
     invalid_cases: list[tuple[str, Context, bytes, list[str]]] = [
@@ -1148,6 +1220,30 @@ def node_vectors() -> dict[str, Any]:
             ["Schema"],
         ),
         (
+            "a node document listing a small-order key",
+            Context.NODE_DOCUMENT,
+            _frame(node, Context.NODE_DOCUMENT, pack(["node-document", NOW, NOW + DAY, small_key])),
+            ["Schema", "SmallOrderKey"],
+        ),
+        (
+            "a move from a node to itself",
+            Context.CLIENT_AUTH,
+            _frame(alice, Context.CLIENT_AUTH, pack(["move", NOW, NOW + 60, [url, url]])),
+            ["Schema"],
+        ),
+        (
+            "a move living 601 s",
+            Context.CLIENT_AUTH,
+            _frame(alice, Context.CLIENT_AUTH, pack(["move", NOW, NOW + 601, move])),
+            ["Lifetime"],
+        ),
+        (
+            "a move signed under the envelope context",
+            Context.ENVELOPE,
+            _frame(alice, Context.ENVELOPE, pack(["move", NOW, NOW + 60, move])),
+            ["UnknownType"],
+        ),
+        (
             "an erasure with a non-empty body",
             Context.ENVELOPE,
             _frame(alice, Context.ENVELOPE, pack(["erasure", NOW, NOW + DAY, [True]])),
@@ -1166,6 +1262,7 @@ def node_vectors() -> dict[str, Any]:
                 "flags": flags,
             }
         )
+    challenges = _challenge_vectors(url)
     hashes = [
         {"comment": comment, "body": data.hex(), "body_hash": body_hash(data).hex(), "result": "valid"}
         for comment, data in (("an empty body", b""), ("a JSON body", body))
@@ -1173,15 +1270,50 @@ def node_vectors() -> dict[str, Any]:
     return document(
         "peerfed/v1 node protocol objects: node document, node request, client-auth, erasure (spec §13)",
         "Open 'input' under 'context' at 'now' as in envelopes.json. BodyHash: BLAKE2b-256 of 'body' "
-        "with personalisation 'peerfed/body/v1'. The node key's seed is 'node_seed'.",
+        "with personalisation 'peerfed/body/v1'. The node key's seed is 'node_seed'. ChallengeBinding: "
+        "a client meant to reach 'meant' and got 'answer' from POST /api/v1/challenge; valid: alice signs "
+        "'proof' (created_at and expires_at given); invalid: the client refuses, signing nothing (spec §13.4).",
         [
             {"type": "NodeObject", "tests": valid},
             {"type": "RejectedNodeObject", "tests": invalid},
             {"type": "BodyHash", "tests": hashes},
+            {"type": "ChallengeBinding", "tests": challenges},
         ],
         keys=keys_section(),
         node_seed=NODE_SEED.hex(),
     )
+
+
+def _challenge_vectors(url: str) -> list[dict[str, Any]]:
+    value = bytes([0x5A]) * 32
+    tests: list[dict[str, Any]] = []
+    cases: list[tuple[str, object, list[str]]] = [
+        ("the challenge names the node the client meant", url, []),
+        ("another node's challenge, relayed", "https://grief-circle.example", ["Relayed"]),
+        ("the same URL with a trailing slash", url + "/", ["NotSameBytes"]),
+        ("the same host over http", url.replace("https://", "http://"), ["NotSameBytes"]),
+        ("the host in another case", url.replace("hearing", "Hearing"), ["NotSameBytes"]),
+        ("no node named", None, ["Missing"]),
+    ]
+    for comment, named, flags in cases:
+        test: dict[str, Any] = {
+            "comment": comment,
+            "meant": url,
+            "answer": {"challenge": value.hex(), "node": named},
+            "signer": "alice",
+            "created_at": NOW - 5,
+            "expires_at": NOW + 295,
+            "flags": flags,
+        }
+        try:
+            body = client_auth_for(url, named, value)
+        except WrongNode as exc:
+            test.update(result="invalid", error=exc.code)
+        else:
+            proof = sign(IDS["alice"], body, created_at=NOW - 5, expires_at=NOW + 295)
+            test.update(result="valid", proof=proof.raw.hex())
+        tests.append(test)
+    return tests
 
 
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {

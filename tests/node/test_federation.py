@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from peerfed.protocol import Erasure, Message, ReachOut, RemoteError, Response, Withdrawal
+from peerfed.protocol import Erasure, Message, Move, ReachOut, RemoteError, Response, Withdrawal
 
-from .harness import DAY, Clock, Peer, TestNode, federate
+from .harness import DAY, Clock, Peer, TestNode, federate, standing
 
 T = TypeVar("T")
 
@@ -250,7 +250,7 @@ def test_a_peer_moves_to_another_node_and_keeps_receiving(tmp_path: Path) -> Non
         # Ana joins B with the same identity, then tells A she moved.
         moved = Peer("ana", b, http, 1)
         await moved.join()
-        answer = await ana.api.move(b.url)
+        answer = await ana.api.move(b.url, ana.signed(Move(a.url, b.url), life=300).raw)
         assert answer == {"status": "moved", "forwarded": 1}
         await drain(a, b, c)
         later, sealed = cy.seal_to(ana, Message(ana.id, b"\x05" * 16, 2, "sent after the move"))
@@ -261,8 +261,8 @@ def test_a_peer_moves_to_another_node_and_keeps_receiving(tmp_path: Path) -> Non
         with pytest.raises(RemoteError) as info:
             await ana.api.mailbox()  # her old sessions on A ended
         assert info.value.code == "auth.required"
-        with pytest.raises(RemoteError) as info:
-            await Peer("ana", a, http, 1).join()
-        assert info.value.code == "auth.forbidden"
+        # Signing in at A again, with a fresh proof of her key, undoes the move (spec §13.5).
+        await Peer("ana", a, http, 1).join()
+        assert standing(await a.node.store.member(bytes(ana.id))) == ("member", None)
 
     run_three(tmp_path, scenario)

@@ -30,6 +30,7 @@ from peerfed.protocol import (
     Kind,
     Listing,
     Message,
+    Move,
     NodeDocument,
     NodeRequest,
     PeerId,
@@ -126,6 +127,7 @@ CORPUS_BODIES: list[tuple[Any, Any]] = [
         NodeRequest("POST", "/federation/v1/batch", "https://grief.example", NODE_URL, bytes(16), bytes(32)),
     ),
     (ALICE, ClientAuth(NODE_URL, bytes([0x5A]) * 32)),
+    (ALICE, Move(NODE_URL, "https://grief.example")),
     (ALICE, Erasure()),
 ]
 CORPUS = [

@@ -224,7 +224,8 @@ resources = st.builds(
 @st.composite
 def node_keys(draw: st.DrawFn) -> NodeKey:
     start = draw(st.integers(0, MAX_TIMESTAMP - 1))
-    return NodeKey(draw(ids32), start, draw(st.integers(start + 1, MAX_TIMESTAMP)))
+    key = bytes(Identity(draw(ids32)).peer_id)  # a valid key encoding (spec §4.1), as a seed gives
+    return NodeKey(key, start, draw(st.integers(start + 1, MAX_TIMESTAMP)))
 
 
 node_documents = st.builds(

@@ -28,10 +28,11 @@ from peerfed.protocol import (
     open_signed,
     pack,
     padded_length,
+    sign,
     unpack,
 )
 from peerfed.protocol.encoding import Value
-from peerfed.protocol.node_bodies import body_hash
+from peerfed.protocol.node_bodies import WrongNode, body_hash, client_auth_for
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "spec" / "vectors"
@@ -126,6 +127,19 @@ def test_envelopes(doc: dict[str, Any], case: dict[str, Any]) -> None:
 def test_node_objects(doc: dict[str, Any], case: dict[str, Any]) -> None:
     if "body_hash" in case:
         assert body_hash(bytes.fromhex(case["body"])).hex() == case["body_hash"]
+        return
+    if "meant" in case:  # ChallengeBinding: the client signs only for the node it meant (spec §13.4)
+        answer = case["answer"]
+        challenge = bytes.fromhex(answer["challenge"])
+        if case["result"] == "invalid":
+            with pytest.raises(WrongNode) as info:
+                client_auth_for(case["meant"], answer["node"], challenge)
+            assert info.value.code == case["error"]
+            return
+        signer = Identity(bytes.fromhex(doc["keys"][case["signer"]]["ed25519_seed"]))
+        body = client_auth_for(case["meant"], answer["node"], challenge)
+        proof = sign(signer, body, created_at=case["created_at"], expires_at=case["expires_at"])
+        assert proof.raw.hex() == case["proof"]
         return
     test_envelopes(doc, case)
 

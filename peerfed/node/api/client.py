@@ -155,8 +155,11 @@ async def ack(request: web.Request) -> web.Response:
 @routes.post("/api/v1/move")
 async def move(request: web.Request) -> web.Response:
     peer = await signed_in(request)
-    to = url_of((await read_json(request)).get("to"), "to")
-    return web.json_response({"status": "moved", "forwarded": await request.app[MAILBOX].move(peer, to)})
+    body = await read_json(request)
+    to = url_of(body.get("to"), "to")
+    statement = decode_b64(body.get("statement"), "statement")
+    forwarded = await request.app[MAILBOX].move(peer, to, statement)
+    return web.json_response({"status": "moved", "forwarded": forwarded})
 
 
 # --- erasure and reports ------------------------------------------------------------------------
