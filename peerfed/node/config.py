@@ -70,6 +70,8 @@ class Config:
     give_up_after: int = 3 * DAY
     breaker_threshold: int = 5
     batch_size: int = 100
+    # A key look-up asks every federated node at once and waits this long in all (spec §13.7).
+    key_lookup_deadline: float = 5.0
     # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
     synchronous: str = "FULL"
     verify_threads: int = 2

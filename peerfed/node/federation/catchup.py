@@ -7,6 +7,7 @@ checks as a push.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Callable
@@ -19,11 +20,14 @@ from ..store import NodeStatus, Store
 from .inbound import Inbound
 from .transport import Remote, TransportError
 
-__all__ = ["PAGE", "PAGES_PER_PULL", "CatchUp"]
+__all__ = ["MISSING_KEYS_HELD", "MISSING_KEYS_TTL", "PAGE", "PAGES_PER_PULL", "CatchUp"]
 
 log = logging.getLogger("peerfed.node")
 PAGE = 200  # listings asked for per catch-up request
 PAGES_PER_PULL = 100
+# Peers no federated node could serve a bundle for, not asked about again for a while (spec §13.7).
+MISSING_KEYS_TTL = 60
+MISSING_KEYS_HELD = 4096
 
 
 class CatchUp:
@@ -45,6 +49,7 @@ class CatchUp:
         self.client = client
         self._inbound = inbound
         self._directory = directory
+        self._missing: dict[bytes, float] = {}  # peer -> until when it is not asked about; oldest first
 
     async def start(self) -> None:
         """Ask the nodes the configuration names to federate, unless already federated or blocked."""
@@ -105,19 +110,46 @@ class CatchUp:
         return taken
 
     async def key_bundle(self, peer: PeerId) -> KeyBundleHeld:
-        """A peer's current key bundle: held here, or asked of the federated nodes; raises not_found."""
+        """A peer's current key bundle: held here, or asked of the federated nodes; raises not_found.
+
+        Every active node is asked at once, and all of them together get ``key_lookup_deadline``
+        seconds: slow or silent nodes cost one deadline, not one timeout each. A peer nobody could
+        serve is remembered for ``MISSING_KEYS_TTL`` seconds (at most ``MISSING_KEYS_HELD`` peers).
+        """
         found = await self._directory.key_bundle(peer)
-        if found is None and self.client is not None:
-            for node in await self._store.nodes("active"):
-                try:
-                    answer = await self.client.request("GET", node.url, f"/federation/v1/keys/{peer.text}")
-                    raw = base64.b64decode(answer["key_bundle"])
-                    await self._inbound.ingest(node.url, "key-bundle", raw)
-                except (TransportError, RemoteError, KeyError, TypeError, ValueError):
-                    continue
-                found = await self._directory.key_bundle(peer)
-                if found is not None:
-                    break
+        if found is None and self.client is not None and not self._known_missing(bytes(peer)):
+            asks = [asyncio.create_task(self._ask_keys(node.url, peer)) for node in await self._store.nodes("active")]
+            if asks:
+                _, late = await asyncio.wait(asks, timeout=self._config.key_lookup_deadline)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            found = await self._directory.key_bundle(peer)
+            if found is None:
+                self._remember_missing(bytes(peer))
         if found is None:
             raise RequestError("no current key bundle for this peer", "not_found")
         return found
+
+    async def _ask_keys(self, url: str, peer: PeerId) -> None:
+        assert self.client is not None
+        try:
+            answer = await self.client.request("GET", url, f"/federation/v1/keys/{peer.text}")
+            await self._inbound.ingest(url, "key-bundle", base64.b64decode(answer["key_bundle"]))
+        except (TransportError, RemoteError, KeyError, TypeError, ValueError):
+            return
+
+    def _known_missing(self, peer: bytes) -> bool:
+        until = self._missing.get(peer)
+        if until is None:
+            return False
+        if until > self._clock():
+            return True
+        del self._missing[peer]
+        return False
+
+    def _remember_missing(self, peer: bytes) -> None:
+        self._missing.pop(peer, None)
+        self._missing[peer] = self._clock() + MISSING_KEYS_TTL
+        while len(self._missing) > MISSING_KEYS_HELD:
+            del self._missing[next(iter(self._missing))]
