@@ -16,7 +16,7 @@ from typing import Any
 
 import nacl.utils
 
-from peerfed.protocol import EncryptionSecret, Erasure, Identity, KeyBundle, Move, RemoteError
+from peerfed.protocol import EncryptionSecret, Envelope, Erasure, Identity, KeyBundle, Move, RemoteError
 
 from . import keyring as kr
 from .device import DAY, Device
@@ -33,6 +33,7 @@ __all__ = [
     "open_existing",
     "open_new",
     "restore",
+    "sign_bundle",
 ]
 
 BUNDLE_LIFETIME = 180 * DAY
@@ -106,6 +107,16 @@ async def restore(home: Path, blob: bytes, passphrase: str | None) -> None:
         await state.close()
 
 
+async def sign_bundle(device: Device) -> Envelope:
+    """This peer's key bundle for its current encryption key and home node (spec §4.3).
+
+    What ``publish_bundle`` publishes, and what every reach-out carries (spec §8.2).
+    """
+    secret, _, end = device.keys.current
+    body = KeyBundle(secret.public, home=device.api.url, pseudonym=await device.state.get("name"))
+    return device.sign(body, until=min(end, device.now() + BUNDLE_LIFETIME))
+
+
 class Account:
     """This peer as its home node and other peers know it."""
 
@@ -141,9 +152,7 @@ class Account:
     async def publish_bundle(self) -> None:
         """Sign and publish this peer's key bundle, naming the current home node (spec §4.3)."""
         device = self.device
-        secret, _, end = device.keys.current
-        body = KeyBundle(secret.public, home=device.api.url, pseudonym=await device.state.get("name"))
-        bundle = device.sign(body, until=min(end, device.now() + BUNDLE_LIFETIME))
+        bundle = await sign_bundle(device)
         await device.call(lambda: device.api.put_keys(bundle.raw))
 
     async def renew_keys_if_due(self, passphrase: str | None) -> bool:

@@ -36,11 +36,13 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.messages import SealedBody
 
+from .account import sign_bundle
 from .device import DAY, Device, one_match
 from .errors import ClientError
 from .listings import Listings
 from .rows import EventRow
 from .stored import stored_envelope
+from .transport import NodeUnreachable
 from .views import connection_json, in_force_json, message_json, pending_json
 
 __all__ = ["REACH_OUT_LIFETIME", "Conversations"]
@@ -132,7 +134,8 @@ class Conversations:
                 raise RemoteError("that listing was withdrawn or is no longer listed", "gone") from exc
             raise
         connection = nacl.utils.random(16)
-        inner = device.sign(ReachOut(author, connection, listing_id, hello, terms), REACH_OUT_LIFETIME)
+        own = await sign_bundle(device)  # carried inside the seal: the author needs no look-up (spec §8.2)
+        inner = device.sign(ReachOut(author, connection, listing_id, hello, terms, own.raw), REACH_OUT_LIFETIME)
         started = Connection.start(inner)
         await self._deliver(author, inner)
         await device.state.add_connection(connection, listing_id, bytes(author), Side.REACHER, device.now())
@@ -147,11 +150,18 @@ class Conversations:
     async def _deliver(self, to: PeerId, inner: Envelope) -> None:
         bundle = await self.listings.bundle_for(to)
         sealed = seal(inner, bundle.encryption_key)
-        await self.device.call(lambda: self.device.api.send(sealed.raw))
+        # The recipient's signed home says where the mail goes (spec §13.5, Routing); naming it
+        # spares the node a look-up, which would tell it whom this peer writes to.
+        await self.device.call(lambda: self.device.api.send(sealed.raw, bundle.home))
 
     async def _step(
-        self, prefix: str, make: Callable[[Connection, PeerId, bytes], SealedBody]
-    ) -> tuple[bytes, Envelope, Connection]:
+        self, prefix: str, make: Callable[[Connection, PeerId, bytes], SealedBody], *, must_deliver: bool = True
+    ) -> tuple[bytes, Envelope, Connection, bool]:
+        """Sign, check, deliver and record one step; the bool says whether it was delivered.
+
+        A step that need not be delivered (a decline: no answer is owed) is recorded even when the
+        other peer's key bundle or the node is out of reach, so declining never depends on them.
+        """
         device = self.device
         connection = await self.resolve(prefix)
         row = await device.state.connection(connection)
@@ -160,14 +170,26 @@ class Conversations:
         conn, through = await self._load(connection)
         inner = device.sign(make(conn, other, connection))
         after = conn.send(inner)  # raises IllegalSend before anything leaves the device
-        await self._deliver(other, inner)
+        delivered = True
+        try:
+            await self._deliver(other, inner)
+        except (RemoteError, NodeUnreachable):
+            if must_deliver:
+                raise
+            delivered = False
         await self._record(connection, inner, after, since=through)
-        return connection, inner, after
+        return connection, inner, after, delivered
 
     async def respond(self, prefix: str, accept: bool, reply: str | None = None) -> dict[str, Any]:
-        """Accept or decline a reach-out; raises IllegalSend if this peer may not."""
-        connection, _, after = await self._step(prefix, lambda c, other, cid: Response(other, cid, accept, reply))
-        return {"connection": connection.hex(), "state": after.state.value}
+        """Accept or decline a reach-out; raises IllegalSend if this peer may not.
+
+        A decline is kept even when it cannot be sent (spec §13.5): the reach-out stops waiting here,
+        and the reacher's lapses on its own.
+        """
+        connection, _, after, delivered = await self._step(
+            prefix, lambda c, other, cid: Response(other, cid, accept, reply), must_deliver=accept
+        )
+        return {"connection": connection.hex(), "state": after.state.value, "delivered": delivered}
 
     async def agree(self, prefix: str, terms: Terms | None) -> dict[str, Any]:
         """Propose ``terms``, or countersign the other peer's pending ones (``terms=None``, or identical terms)."""
@@ -182,7 +204,7 @@ class Conversations:
                 return Agreement(other, cid, conn.round, terms)
             return Agreement(other, cid, conn.round + 1, terms)
 
-        connection, inner, after = await self._step(prefix, make)
+        connection, inner, after, _ = await self._step(prefix, make)
         body = inner.body
         assert isinstance(body, Agreement)
         return {
@@ -227,14 +249,14 @@ class Conversations:
             used = [seq for side, seq in conn.seqs if side is mine]
             return Message(other, cid, max(used, default=0) + 1, text, reply_to)
 
-        connection, inner, _ = await self._step(prefix, make)
+        connection, inner, _, _ = await self._step(prefix, make)
         body = inner.body
         assert isinstance(body, Message)
         return {"connection": connection.hex(), "seq": body.seq, "id": inner.id.hex()}
 
     async def end(self, prefix: str, erase: bool = False) -> dict[str, Any]:
         """End the connection, final for both (spec §9.4); ``erase`` asks the other client to delete it."""
-        connection, _, after = await self._step(prefix, lambda c, other, cid: End(other, cid, erase))
+        connection, _, after, _ = await self._step(prefix, lambda c, other, cid: End(other, cid, erase))
         return {"connection": connection.hex(), "state": after.state.value, "erase": erase}
 
     # --- steps the other peer took --------------------------------------------------------------
@@ -263,13 +285,34 @@ class Conversations:
             await device.state.forget_connection(connection)
         return True
 
-    async def pending_reach_outs(self) -> int:
-        """Reach-outs to this peer that are still unanswered."""
-        count = 0
+    async def _pending(self) -> list[tuple[bytes, bytes, int]]:
+        """Unanswered reach-outs to this peer: (connection, sender, when the reach-out expires)."""
+        out = []
         for row in await self.device.state.connections():
-            if row.side is Side.AUTHOR and (await self.state_of(row.id)).state.value == "reached-out":
-                count += 1
-        return count
+            if row.side is not Side.AUTHOR or (await self.state_of(row.id)).state.value != "reached-out":
+                continue
+            events = await self.device.state.events(row.id)
+            expires = stored_envelope(events[0].raw, events[0].inner_id).expires_at if events else 0
+            out.append((row.id, row.peer, expires))
+        return out
+
+    async def pending_reach_outs(self, sender: bytes | None = None) -> int:
+        """Reach-outs to this peer still unanswered and unexpired; from ``sender`` only, if given."""
+        now = self.device.now()
+        return sum(1 for _, peer, expires in await self._pending() if expires > now and sender in (None, peer))
+
+    async def drop_pending(self, sender: bytes | None = None) -> int:
+        """Forget unanswered reach-outs that expired, or every one from ``sender`` (spec §13.5).
+
+        Needs nothing from the sender: no key bundle, no message sent. Returns how many went.
+        """
+        now = self.device.now()
+        dropped = 0
+        for connection, peer, expires in await self._pending():
+            if (sender is None and expires <= now) or (sender is not None and peer == sender):
+                await self.device.state.drop_connection(connection)
+                dropped += 1
+        return dropped
 
     # --- reading -----------------------------------------------------------------------------
 

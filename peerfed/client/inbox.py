@@ -3,28 +3,34 @@
 Sealed mail is opened (spec §7.3) with this peer's encryption secrets, old ones included so
 late mail still opens, and applied to its connection. Anything that does not open, comes from a
 blocked peer, or is refused by the connection's state machine is dropped, never shown. A
-reach-out opens a connection only for a live listing of this peer's, and only while fewer than
-``pending_cap`` reach-outs wait for an answer (spec §13.5: the cap is the recipient client's).
-Everything fetched is acknowledged, so the node deletes it.
+reach-out opens a connection only for a live listing of this peer's, only while fewer than
+``pending_cap`` unexpired reach-outs wait for an answer, and fewer than ``per_sender_cap`` from
+its sender (spec §13.5: the caps are the recipient client's). The reach-out carries its sender's
+key bundle (spec §8.2), kept from there: nothing is looked up, so the home node never learns who
+wrote, and no slow node can hold a sync up.
+
+Each item is acknowledged once handled, so the node deletes it. One that cannot be handled yet
+because something it needs is out of reach (``NodeUnreachable``, ``node.unavailable``) stays on
+the node for a later sync, which still succeeds and counts it in ``SyncReport.later``.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from peerfed.protocol import Envelope, ReachOut, RemoteError, open_sealed
+from peerfed.protocol import Envelope, ReachOut, RemoteError, UnavailableError, open_sealed
 
 from .conversations import Conversations
 from .device import Device
 from .listings import Listings
 
-__all__ = ["PENDING_REACH_OUTS_CAP", "Inbox", "SyncReport"]
+__all__ = ["PENDING_PER_SENDER_CAP", "PENDING_REACH_OUTS_CAP", "Inbox", "SyncReport"]
 
 PENDING_REACH_OUTS_CAP = 20
+PENDING_PER_SENDER_CAP = 3
 
 
 @dataclass
@@ -34,6 +40,8 @@ class SyncReport:
     received: int = 0
     new_connections: int = 0
     dropped: int = 0
+    later: int = 0  # left on the node: something needed to handle them was out of reach
+    expired: int = 0  # unanswered reach-outs forgotten because they expired
 
 
 class Inbox:
@@ -44,6 +52,7 @@ class Inbox:
         self.listings = listings
         self.conversations = conversations
         self.pending_cap = PENDING_REACH_OUTS_CAP
+        self.per_sender_cap = PENDING_PER_SENDER_CAP
 
     @property
     def _cursor_key(self) -> str:
@@ -51,21 +60,40 @@ class Inbox:
         return "cursor " + self.device.api.url
 
     async def sync(self) -> SyncReport:
-        """Fetch the mailbox, open and apply everything, then acknowledge it so the node deletes it."""
+        """Fetch the mailbox, open and apply each item, acknowledging each once handled.
+
+        Raises RemoteError or NodeUnreachable only when the home node itself fails a fetch or an
+        acknowledgement; an item waiting on something else out of reach is left for later.
+        """
         device = self.device
-        report = SyncReport()
+        report = SyncReport(expired=await self.conversations.drop_pending())
         cursor = int(await device.state.get(self._cursor_key) or 0)
+        after, first_later = cursor, None
         for _ in range(100):
-            page = await device.call(functools.partial(device.api.mailbox, after=cursor, limit=200))
+            page = await device.call(functools.partial(device.api.mailbox, after=after, limit=200))
             items = page.get("items", [])
             if not items:
                 break
             for item in items:
-                await self.take(base64.b64decode(item["sealed"]), report)
-                cursor = max(cursor, int(item["seq"]))
-            await device.call(functools.partial(device.api.ack, [i["id"] for i in items]))
-            await device.state.set(self._cursor_key, cursor)
+                seq = int(item["seq"])
+                after = max(after, seq)
+                if not await self._handle(base64.b64decode(item["sealed"]), report):
+                    first_later = seq if first_later is None else min(first_later, seq)
+                    continue
+                await device.call(functools.partial(device.api.ack, [item["id"]]))
+            # The cursor never passes an item left for later, so the next sync fetches it again.
+            kept = after if first_later is None else max(cursor, first_later - 1)
+            await device.state.set(self._cursor_key, kept)
         return report
+
+    async def _handle(self, raw: bytes, report: SyncReport) -> bool:
+        """Take one item; False if it must wait because something it needs is out of reach."""
+        try:
+            await self.take(raw, report)
+        except UnavailableError:  # NodeUnreachable, or a node's node.unavailable
+            report.later += 1
+            return False
+        return True
 
     async def take(self, raw: bytes, report: SyncReport | None = None) -> Envelope | None:
         """Open one sealed message and apply it; anything invalid or unwanted is dropped."""
@@ -93,7 +121,8 @@ class Inbox:
     async def _take_reach_out(self, inner: Envelope, body: ReachOut, report: SyncReport) -> Envelope | None:
         state = self.device.state
         listing = await state.listing(body.listing)
-        if await self.conversations.pending_reach_outs() >= self.pending_cap:
+        pending = self.conversations.pending_reach_outs
+        if await pending(bytes(inner.author)) >= self.per_sender_cap or await pending() >= self.pending_cap:
             report.dropped += 1  # a flood of reach-outs cannot bury the peer; they may answer and make room
             return None
         if (
@@ -105,8 +134,8 @@ class Inbox:
         ):
             report.dropped += 1
             return None
-        with contextlib.suppress(RemoteError):  # the reply can wait until the sender's key bundle arrives
-            await self.listings.bundle_for(inner.author)
+        # open_sealed verified the bundle the reach-out carries (spec §7.3 step 12): keep it, ask nobody.
+        await self.listings.remember_bundle(body.bundle, inner.author)
         await self.conversations.open_received(inner, body)
         report.received += 1
         report.new_connections += 1
@@ -126,7 +155,10 @@ class Inbox:
                 await self.sync()
                 yield None
                 continue
-            inner = await self.take(item["sealed_bytes"])
+            try:
+                inner = await self.take(item["sealed_bytes"])
+            except UnavailableError:
+                continue  # out of reach for now: the next sync fetches it again
             await device.call(functools.partial(device.api.ack, [item["id"]]))
             if inner is not None and (connection is None or getattr(inner.body, "connection", None) == connection):
                 yield inner

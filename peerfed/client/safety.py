@@ -1,7 +1,8 @@
 """A peer's own tools against abuse: blocking a peer, reporting to moderators (spec §13.5, §12).
 
 A block lives on this device only: the blocked key's reach-outs and messages are dropped
-whatever node they come from, and its listings are not shown. A report goes to the home node's
+whatever node they come from, its unanswered reach-outs are forgotten, and its listings are
+not shown. A report goes to the home node's
 moderators and discloses only what the reporting peer chooses: the other peer's signed
 messages in one connection, which the moderators can verify (spec §12: no deniability).
 """
@@ -29,7 +30,9 @@ class Safety:
         """Never hear from the peer ``text`` names again; raises ClientError or SchemaError."""
         peer = await self.listings.resolve_peer(text)
         await self.device.state.block(bytes(peer))
-        return {"peer": peer.text, "blocked": True}
+        # Their unanswered reach-outs go too, without a word to them (spec §13.5): nothing to look up.
+        dropped = await self.conversations.drop_pending(bytes(peer))
+        return {"peer": peer.text, "blocked": True, "dropped": dropped}
 
     async def report(self, target: str, reason: str, disclose: str | None = None) -> dict[str, Any]:
         """Report a listing or a peer; ``disclose`` names a connection whose other side's messages go along."""

@@ -282,6 +282,12 @@ class LocalState:
         await self._exec("DELETE FROM connection_states WHERE connection=?", (connection,))
         await self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    async def drop_connection(self, connection: bytes) -> None:
+        """Forget an unanswered reach-out entirely: it expired, or its sender was declined or blocked."""
+        await self._exec("DELETE FROM events WHERE connection=?", (connection,))
+        await self._exec("DELETE FROM connection_states WHERE connection=?", (connection,))
+        await self._exec("DELETE FROM connections WHERE id=?", (connection,))
+
     async def connection_state(self, connection: bytes) -> ConnectionStateRow | None:
         """The stored state of ``connection``, if any. Raises ClientError (``local.damaged``) if it does not decode."""
         rows = await self._rows("SELECT through, state FROM connection_states WHERE connection=?", (connection,))

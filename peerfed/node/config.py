@@ -94,6 +94,8 @@ class Config:
     # allow_plain_http: http to hosts that are not loopback, for development only.
     allow_private_addresses: bool = False
     allow_plain_http: bool = False
+    # A key look-up asks every federated node at once and waits this long in all (spec §13.7).
+    key_lookup_deadline: float = 5.0
     # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
     synchronous: str = "FULL"
     verify_threads: int = 2

@@ -32,7 +32,7 @@ from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
 from .listings import Format, KeyBundle, Kind, Listing, Timing, Window, Withdrawal
 from .messages import Agreement, End, Message, ReachOut, Response, Terms
 from .node_bodies import ClientAuth, Erasure, Move, NodeDocument, NodeRequest
-from .sealing import Opened, Sealed, check_hour, open_sealed, padded_length, parse_sealed, seal
+from .sealing import Opened, Sealed, check_hour, open_sealed, padded_length, parse_sealed, reacher_bundle, seal
 
 __all__ = [
     "CLOCK_SKEW",
@@ -90,6 +90,7 @@ __all__ = [
     "pack",
     "padded_length",
     "parse_sealed",
+    "reacher_bundle",
     "seal",
     "sign",
     "unpack",

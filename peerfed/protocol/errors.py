@@ -68,6 +68,7 @@ ERROR_CODES: dict[str, int] = {
     "seal.wrong_recipient": 400,
     "seal.decrypt_failed": 400,
     "seal.bad_padding": 400,
+    "seal.wrong_sender": 400,
     "connection.not_allowed": 409,
     "connection.duplicate": 409,
     "connection.closed": 409,

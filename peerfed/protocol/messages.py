@@ -18,6 +18,7 @@ from .listings import DAY, MAX_TIMESTAMP, Format, KeyBundle, Listing, Withdrawal
 
 __all__ = [
     "BODY_TYPES",
+    "MAX_BUNDLE_BYTES",
     "MAX_TIMESTAMP",
     "Agreement",
     "Body",
@@ -30,6 +31,11 @@ __all__ = [
 ]
 
 # --- sealed person-to-person messages (spec §8) ---------------------------------------------
+
+# A signed key bundle is at most 487 bytes (spec §4.3: a 97-byte header, a payload of at most 390);
+# the reach-out's limit leaves room and stays far below a sealed message's (spec §7.2).
+MIN_BUNDLE_BYTES = 98
+MAX_BUNDLE_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -98,13 +104,18 @@ class _Sealed:
 
 @dataclass(frozen=True)
 class ReachOut(_Sealed):
-    """A peer reaches out about a listing; the connection id is the reacher's choice."""
+    """A peer reaches out about a listing; the connection id is the reacher's choice.
+
+    ``bundle`` is the reacher's own signed key bundle (spec §4.3), carried inside the seal so the
+    recipient can answer without asking anyone for it (spec §8.2); ``open_sealed`` verifies it.
+    """
 
     type_name: ClassVar[str] = "reach-out"
 
     listing: bytes
     hello: str
     terms: Terms | None = None
+    bundle: bytes = b""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -112,16 +123,20 @@ class ReachOut(_Sealed):
         text(self.hello, "hello", 1000, free=True)
         if self.terms is not None and not isinstance(self.terms, Terms):
             raise InvalidValue("terms must be Terms")
+        if not isinstance(self.bundle, bytes) or not MIN_BUNDLE_BYTES <= len(self.bundle) <= MAX_BUNDLE_BYTES:
+            raise InvalidValue(
+                f"a reach-out carries its author's signed key bundle, {MIN_BUNDLE_BYTES} to {MAX_BUNDLE_BYTES} bytes"
+            )
 
     def to_wire(self) -> list[Value]:
         terms = None if self.terms is None else self.terms.to_wire()
-        return [*self._head(), self.listing, self.hello, terms]
+        return [*self._head(), self.listing, self.hello, terms, self.bundle]
 
     @classmethod
     def from_wire(cls, value: Value) -> ReachOut:
-        recipient, connection, (listing, hello, terms) = cls._split(value, "reach-out body", 3)
+        recipient, connection, (listing, hello, terms, bundle) = cls._split(value, "reach-out body", 4)
         parsed = None if terms is None else Terms.from_wire(terms)
-        return cls(recipient, connection, listing, hello, parsed)  # type: ignore[arg-type]
+        return cls(recipient, connection, listing, hello, parsed, bundle)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .encoding import pack, unpack
 from .envelope import CLOCK_SKEW, MAX_ENVELOPE_BYTES, Context, Envelope, open_signed
 from .errors import EncodingError, InvalidValue, SchemaError, SealError, SizeError, TimeError, VersionError
 from .identity import EncryptionKey, EncryptionSecret, PeerId
-from .messages import SealedBody
+from .messages import MAX_BUNDLE_BYTES, ReachOut, SealedBody
 
 __all__ = [
     "HOUR",
@@ -37,6 +37,7 @@ __all__ = [
     "pad",
     "padded_length",
     "parse_sealed",
+    "reacher_bundle",
     "seal",
     "unpad",
 ]
@@ -217,4 +218,22 @@ def open_sealed(data: bytes, *, recipient: PeerId, secrets: list[EncryptionSecre
     inner = open_signed(unpad(plain), context=Context.SEALED, now=now)
     if inner.body.recipient != recipient:  # type: ignore[union-attr]
         raise SealError("the signed message names another recipient", "seal.wrong_recipient")
+    if isinstance(inner.body, ReachOut):
+        reacher_bundle(inner)
     return Opened(sealed, inner)
+
+
+def reacher_bundle(inner: Envelope) -> Envelope:
+    """The key bundle a reach-out carries, verified as its author's at the reach-out's time (spec §7.3 step 12).
+
+    Opened under the key-bundle context with the reach-out's ``created_at`` as now, so a bundle
+    that was current when the reacher wrote still verifies while the reach-out lives. Raises the
+    bundle's own RemoteError (spec §5.5), or SealError ``seal.wrong_sender`` if another peer signed it.
+    """
+    body = inner.body
+    if not isinstance(body, ReachOut):
+        raise SchemaError("only a reach-out carries a key bundle")
+    bundle = open_signed(body.bundle, context=Context.KEY_BUNDLE, now=inner.created_at, max_bytes=MAX_BUNDLE_BYTES)
+    if bundle.author != inner.author:
+        raise SealError("the reach-out carries another peer's key bundle", "seal.wrong_sender")
+    return bundle

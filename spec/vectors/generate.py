@@ -669,6 +669,12 @@ TERMS = Terms(
 )
 
 
+def _bundle(name: str) -> bytes:
+    """The peer's own signed key bundle, as a reach-out carries it (spec §8.2)."""
+    body = KeyBundle(XS[name].public, home="https://grief-circle.example", pseudonym=name.capitalize())
+    return sign(IDS[name], body, created_at=NOW - 2 * DAY, expires_at=NOW + 60 * DAY).raw
+
+
 def _ephemeral(n: int) -> bytes:
     return bytes([0xE0 + n]) * 32
 
@@ -687,13 +693,20 @@ def sealing_vectors() -> dict[str, Any]:
             "reach-out with proposed terms",
             alice,
             "bob",
-            ReachOut(b_id, CONNECTION, listing_id, "Hola. I read your request; I lost my father last year.", TERMS),
+            ReachOut(
+                b_id,
+                CONNECTION,
+                listing_id,
+                "Hola. I read your request; I lost my father last year.",
+                TERMS,
+                _bundle("alice"),
+            ),
         ),
         (
             "reach-out with only a hello",
             alice,
             "bob",
-            ReachOut(b_id, CONNECTION, listing_id, "Hi, I'd like to talk."),
+            ReachOut(b_id, CONNECTION, listing_id, "Hi, I'd like to talk.", bundle=_bundle("alice")),
         ),
         (
             "response: accept with a reply",
@@ -788,6 +801,18 @@ def sealing_vectors() -> dict[str, Any]:
         Context.SEALED,
         pack(["response", t, t + DAY, [bytes(b_id), CONNECTION, False, "no, because"]]),
     )
+    carols_bundle = sign(
+        alice, ReachOut(b_id, CONNECTION, listing_id, "Hi.", bundle=_bundle("carol")), created_at=t, expires_at=t + DAY
+    )
+    old_bundle = sign(IDS["alice"], KeyBundle(XS["alice"].public), created_at=t - 40 * DAY, expires_at=t - 10 * DAY).raw
+    expired_bundle = sign(
+        alice, ReachOut(b_id, CONNECTION, listing_id, "Hi.", bundle=old_bundle), created_at=t, expires_at=t + DAY
+    )
+    legacy_reach = _frame(
+        alice,
+        Context.SEALED,
+        pack(["reach-out", t, t + DAY, [bytes(b_id), CONNECTION, listing_id, "Hi.", None]]),
+    )
     invalid_cases: list[tuple[str, str, bytes, list[str]]] = [
         ("ciphertext with one bit flipped", "bob", with_payload(flip_at(200)), ["Tampered"]),
         ("tag with one bit flipped", "bob", with_payload(flip_at(len(good.payload) - 1)), ["Tampered"]),
@@ -845,6 +870,24 @@ def sealing_vectors() -> dict[str, Any]:
         ),
         ("inner message expired", "bob", raw_seal(sealing.pad(expired.raw)), ["Expired"]),
         ("a decline that carries text", "bob", raw_seal(sealing.pad(decline_with_text)), ["Schema"]),
+        (
+            "a reach-out carrying carol's key bundle, not its author's",
+            "bob",
+            raw_seal(sealing.pad(carols_bundle.raw)),
+            ["WrongSender"],
+        ),
+        (
+            "a reach-out whose key bundle had expired when it was written",
+            "bob",
+            raw_seal(sealing.pad(expired_bundle.raw)),
+            ["Expired"],
+        ),
+        (
+            "a reach-out body of the first draft, without the key bundle",
+            "bob",
+            raw_seal(sealing.pad(legacy_reach)),
+            ["Schema"],
+        ),
     ]
     invalid = []
     for comment, recipient, data, flags in invalid_cases:
@@ -906,11 +949,14 @@ def connection_vectors() -> dict[str, Any]:
         return body_cls(a_id, CONNECTION, *args)
 
     other_terms = Terms(helps="Practical tips for sleeping after a loss.")
-    reach = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?"))
+    bundle = _bundle("alice")
+    reach = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?", bundle=bundle))
     # Still valid at NOW, but expires 200 s later: a response 1 s after that is too late.
-    short_reach = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?"), created=NOW - 400, life=600)
+    short_reach = at(
+        a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?", bundle=bundle), created=NOW - 400, life=600
+    )
     msg1 = to_a(Message, 1, "Thank you for being here.")
-    reach_with_terms = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, could this help?", TERMS))
+    reach_with_terms = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, could this help?", TERMS, bundle))
     scenarios: list[tuple[str, Envelope, list[tuple[str, Envelope]]]] = [
         (
             "accept, agree, talk both ways, the author ends",

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from peerfed.client import keyring as kr
+from peerfed.client.account import sign_bundle
 from peerfed.client.peer import Peer
 from peerfed.protocol import (
     EncryptionSecret,
@@ -57,7 +58,9 @@ def test_an_expired_listing_cannot_be_reached_and_a_late_reach_out_is_dropped(tm
             bundle = await ben.bundle_for(ana.id)
             inner = sign(
                 ben.keys.identity,
-                ReachOut(ana.id, bytes(16), bytes.fromhex(made["id"]), "late"),
+                ReachOut(
+                    ana.id, bytes(16), bytes.fromhex(made["id"]), "late", bundle=(await sign_bundle(ben.device)).raw
+                ),
                 created_at=int(clock()),
                 expires_at=int(clock()) + DAY,
             )

@@ -57,8 +57,8 @@ def test_three_nodes_hold_no_private_words_and_no_trace_of_an_erased_peer(tmp_pa
             terms = Terms(helps=PRIVATE[2], boundaries=(PRIVATE[3],))
             yc, zc = b"\x0a" * 16, b"\x0b" * 16
             steps: list[tuple[Peer, Peer, SealedBody]] = [
-                (y, x, ReachOut(x.id, yc, offer.id, PRIVATE[0], terms)),
-                (z, x, ReachOut(x.id, zc, offer.id, PRIVATE[6])),
+                (y, x, ReachOut(x.id, yc, offer.id, PRIVATE[0], terms, y.bundle)),
+                (z, x, ReachOut(x.id, zc, offer.id, PRIVATE[6], bundle=z.bundle)),
                 (x, y, Response(y.id, yc, True, PRIVATE[1])),
                 (x, z, Response(z.id, zc, False)),
                 (x, y, Agreement(y.id, yc, 1, terms)),

@@ -164,14 +164,14 @@ class Peer:
 
     async def join(self, invite: str | None = None) -> Peer:
         await self.api.sign_in(self.identity, now=self.now(), invite=invite)
-        bundle = sign(
-            self.identity,
-            KeyBundle(self.secret.public, home=self.home.url, pseudonym=self.name),
-            created_at=self.now(),
-            expires_at=self.now() + 30 * DAY,
-        )
-        await self.api.put_keys(bundle.raw)
+        await self.api.put_keys(self.bundle)
         return self
+
+    @property
+    def bundle(self) -> bytes:
+        """This peer's signed key bundle, as it publishes it and as its reach-outs carry it."""
+        body = KeyBundle(self.secret.public, home=self.home.url, pseudonym=self.name)
+        return sign(self.identity, body, created_at=self.now(), expires_at=self.now() + 30 * DAY).raw
 
     def signed(self, body: Any, life: int = 7 * DAY) -> Envelope:
         return sign(self.identity, body, created_at=self.now(), expires_at=self.now() + life)

@@ -95,7 +95,9 @@ def test_a_sealed_reach_out_from_a_reaches_b_once_and_the_reply_comes_back(tmp_p
         offer = await ben.offer("Grief circle member, happy to talk.", topics=("grief",))
         await drain(a, b, c)
         connection = b"\x42" * 16
-        inner, sealed = ana.seal_to(ben, ReachOut(ben.id, connection, offer.id, "Hola Ben, can we talk?"))
+        inner, sealed = ana.seal_to(
+            ben, ReachOut(ben.id, connection, offer.id, "Hola Ben, can we talk?", bundle=ana.bundle)
+        )
         sent = await ana.api.send(sealed.raw)
         assert sent == {"id": sealed.id.hex(), "status": "queued"}
         # Sending the same sealed bytes again is not a second message.

@@ -39,7 +39,7 @@ def test_no_private_words_reach_either_nodes_files(tmp_path: Path) -> None:
             conn = b"\x33" * 16
             terms = Terms(helps=HELPS, boundaries=(BOUNDARY,))
             steps: list[tuple[Peer, Peer, SealedBody]] = [
-                (ana, ben, ReachOut(ben.id, conn, offer.id, HELLO, terms)),
+                (ana, ben, ReachOut(ben.id, conn, offer.id, HELLO, terms, ana.bundle)),
                 (ben, ana, Response(ana.id, conn, True, REPLY)),
                 (ana, ben, Agreement(ben.id, conn, 1, terms)),
                 (ben, ana, Agreement(ana.id, conn, 1, terms)),

@@ -21,11 +21,13 @@ from peerfed.protocol import (
     Agreement,
     Connection,
     ConnectionStateError,
+    EncryptionSecret,
     End,
     Envelope,
     Format,
     Identity,
     IllegalSend,
+    KeyBundle,
     Kind,
     Listing,
     LocalError,
@@ -50,6 +52,10 @@ CAROL = Identity(bytes([0xC1]) * 32)  # neither
 CONN = bytes(range(0x10, 0x20))
 LISTING_ID = bytes([0x11]) * 32
 REACH_CREATED = NOW - DAY
+# What ALICE's reach-outs carry (spec §8.2); the state machine does not look inside it.
+ALICE_BUNDLE = sign(
+    ALICE, KeyBundle(EncryptionSecret(bytes([0xA2]) * 32).public), created_at=NOW - 2 * DAY, expires_at=NOW + 60 * DAY
+).raw
 
 T1 = Terms(helps="Someone to listen in the evenings.", formats=("text",), until=NOW + 30 * DAY)  # type: ignore[arg-type]
 # Built another way (an enum member, a list) but encoding to the same bytes: identical terms.
@@ -106,7 +112,9 @@ def end(side: Side, erase: bool = False) -> Envelope:
     return signed(IDENTITY[side], End(to_other(side), CONN, erase))
 
 
-REACH = signed(ALICE, ReachOut(BOB.peer_id, CONN, LISTING_ID, "Hello, can we talk?", T1), created=REACH_CREATED)
+REACH = signed(
+    ALICE, ReachOut(BOB.peer_id, CONN, LISTING_ID, "Hello, can we talk?", T1, ALICE_BUNDLE), created=REACH_CREATED
+)
 assert REACH.expires_at == REACH_CREATED + DAY
 
 
@@ -177,7 +185,7 @@ def test_only_a_reach_out_to_someone_else_starts_a_connection() -> None:
     listing = Listing(Kind.OFFER, ("grief",), ("en",), (Format.TEXT,), Timing.SOON, "I can listen.")
     with pytest.raises(ConnectionStateError):
         Connection.start(signed(BOB, listing))
-    to_self = signed(ALICE, ReachOut(ALICE.peer_id, CONN, LISTING_ID, "Hello, me."))
+    to_self = signed(ALICE, ReachOut(ALICE.peer_id, CONN, LISTING_ID, "Hello, me.", bundle=ALICE_BUNDLE))
     with pytest.raises(ConnectionStateError) as info:
         Connection.start(to_self)
     assert info.value.code == "connection.not_allowed"
@@ -271,7 +279,7 @@ def test_messages_from_outside_the_connection_are_refused() -> None:
         signed(BOB, Message(CAROL.peer_id, CONN, 1, "to a third peer")),
         signed(BOB, Message(BOB.peer_id, CONN, 1, "to myself")),
         REACH,
-        signed(ALICE, ReachOut(BOB.peer_id, CONN, LISTING_ID, "Hello again")),
+        signed(ALICE, ReachOut(BOB.peer_id, CONN, LISTING_ID, "Hello again", bundle=ALICE_BUNDLE)),
     ]
     for env in outsiders:
         assert refused(conn, env) == "connection.not_allowed"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +53,7 @@ from peerfed.protocol import (
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import CONTEXT_TYPES, _frame
 from peerfed.protocol.node_bodies import Emergency, FederationPolicy, NodeKey, Registration, Resource
-from peerfed.protocol.sealing import MAX_PADDED, _encrypt, pad, padded_length
+from peerfed.protocol.sealing import MAX_PADDED, _encrypt, pad, padded_length, reacher_bundle
 
 from .test_roundtrip import IDENTITIES, NOW, PEERS, SECRET_OF, SECRETS, recipient_of, values
 
@@ -80,7 +81,8 @@ LISTING = Listing(
     area="Madrid",
     summary="I have lived with panic attacks;\nI can listen on weekday evenings.",
 )
-REACH_OUT = ReachOut(BOB.peer_id, CONNECTION, bytes([0x11]) * 32, "Hello, can we talk?", TERMS)
+ALICE_BUNDLE = sign(ALICE, KeyBundle(SECRETS[0].public), created_at=NOW - DAY, expires_at=NOW + 30 * DAY).raw
+REACH_OUT = ReachOut(BOB.peer_id, CONNECTION, bytes([0x11]) * 32, "Hello, can we talk?", TERMS, ALICE_BUNDLE)
 
 NODE_URL = "https://hearing-voices.example"
 NODE_DOCUMENT = NodeDocument(
@@ -112,7 +114,7 @@ CORPUS_BODIES: list[tuple[Any, Any]] = [
     (BOB, KeyBundle(SECRETS[1].public, home="https://grief-circle.example", pseudonym="R\u00edo")),
     (ALICE, KeyBundle(SECRETS[0].public)),
     (ALICE, REACH_OUT),
-    (ALICE, ReachOut(BOB.peer_id, CONNECTION, bytes([0x11]) * 32, "Hi.")),
+    (ALICE, ReachOut(BOB.peer_id, CONNECTION, bytes([0x11]) * 32, "Hi.", bundle=ALICE_BUNDLE)),
     (BOB, Response(ALICE.peer_id, CONNECTION, True, "Yes, gladly.")),
     (BOB, Response(ALICE.peer_id, CONNECTION, False)),
     (ALICE, Agreement(BOB.peer_id, CONNECTION, 1, TERMS)),
@@ -368,8 +370,14 @@ def sealed_path(raw: bytes, env: Envelope | None) -> None:
     try:
         opened = open_sealed(sealed.raw, recipient=BOB.peer_id, secrets=list(SECRETS), now=NOW)
     except RemoteError as exc:
-        if env is not None:
-            assert exc.code == "seal.wrong_recipient" and recipient_of(env) != BOB.peer_id
+        if env is not None and recipient_of(env) == BOB.peer_id:
+            # Only a reach-out's own key bundle can still fail (spec §7.3 step 12), with its code.
+            assert isinstance(env.body, ReachOut)
+            with pytest.raises(RemoteError) as bundle_fault:
+                reacher_bundle(env)
+            assert exc.code == bundle_fault.value.code
+        elif env is not None:
+            assert exc.code == "seal.wrong_recipient"
         return
     assert env is not None and opened.inner == env
     for conn in (START, ACCEPTED):

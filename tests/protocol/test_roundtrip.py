@@ -8,6 +8,7 @@ them as their source of valid objects.
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from typing import Any
 
@@ -179,6 +180,16 @@ terms = st.builds(
 known_recipients = st.sampled_from(PEERS)
 
 
+# A placeholder the size of a signed key bundle; ``signed`` swaps in the signer's own (spec §8.2).
+UNSIGNED_BUNDLE = bytes(200)
+
+
+def own_bundle(identity: Identity, created: int) -> bytes:
+    """``identity``'s key bundle, valid at ``created``: what its reach-outs carry."""
+    secret = SECRETS[IDENTITIES.index(identity)] if identity in IDENTITIES else SECRETS[0]
+    return sign(identity, KeyBundle(secret.public), created_at=created, expires_at=created + 1).raw
+
+
 def sealed_kinds(
     recipients: st.SearchStrategy[PeerId] = known_recipients,
 ) -> dict[str, st.SearchStrategy[Any]]:
@@ -186,8 +197,12 @@ def sealed_kinds(
     head = {"recipient": recipients, "connection": connection_ids}
     seqs = st.integers(1, 2**32 - 1)
     return {
-        "reach-out": st.builds(ReachOut, **head, listing=ids32, hello=free_texts(1000), terms=st.none()),
-        "reach-out with terms": st.builds(ReachOut, **head, listing=ids32, hello=free_texts(1000), terms=terms),
+        "reach-out": st.builds(
+            ReachOut, **head, listing=ids32, hello=free_texts(1000), terms=st.none(), bundle=st.just(UNSIGNED_BUNDLE)
+        ),
+        "reach-out with terms": st.builds(
+            ReachOut, **head, listing=ids32, hello=free_texts(1000), terms=terms, bundle=st.just(UNSIGNED_BUNDLE)
+        ),
         "accept": st.builds(Response, **head, accept=st.just(True), reply=_opt(free_texts(1000))),
         "decline": st.builds(Response, **head, accept=st.just(False), reply=st.none()),
         "agreement": st.builds(Agreement, **head, version=st.integers(1, 2**32 - 1), terms=terms),
@@ -289,6 +304,8 @@ def signed(draw: st.DrawFn, bodies: st.SearchStrategy[Any] = all_bodies) -> tupl
     body = draw(bodies)
     created, expires, now = draw(times_for(body.max_lifetime))
     identity = draw(st.sampled_from(IDENTITIES))
+    if isinstance(body, ReachOut):
+        body = dataclasses.replace(body, bundle=own_bundle(identity, created))
     return sign(identity, body, created_at=created, expires_at=expires), now
 
 
@@ -497,9 +514,11 @@ FORBIDDEN: dict[str, Any] = {
     "message with a carriage return": lambda: Message(A, C16, 1, "hi\r\nthere"),
     "agreement version 0": lambda: Agreement(A, C16, 0, T),
     "agreement without terms": lambda: Agreement(A, C16, 1, None),  # type: ignore[arg-type]
-    "reach-out with a 15-byte connection id": lambda: ReachOut(A, bytes(15), bytes(32), "hi"),
-    "reach-out to raw bytes": lambda: ReachOut(bytes(A), C16, bytes(32), "hi"),  # type: ignore[arg-type]
-    "reach-out with empty hello": lambda: ReachOut(A, C16, bytes(32), ""),
+    "reach-out with a 15-byte connection id": lambda: ReachOut(A, bytes(15), bytes(32), "hi", bundle=UNSIGNED_BUNDLE),
+    "reach-out to raw bytes": lambda: ReachOut(bytes(A), C16, bytes(32), "hi", bundle=UNSIGNED_BUNDLE),  # type: ignore[arg-type]
+    "reach-out with empty hello": lambda: ReachOut(A, C16, bytes(32), "", bundle=UNSIGNED_BUNDLE),
+    "reach-out without its author's key bundle": lambda: ReachOut(A, C16, bytes(32), "hi"),
+    "reach-out with a key bundle over 1,024 bytes": lambda: ReachOut(A, C16, bytes(32), "hi", bundle=bytes(1025)),
     "end with erase None": lambda: End(A, C16, None),  # type: ignore[arg-type]
     "signed with a zero lifetime": lambda: sign(IDENTITIES[0], Withdrawal(bytes(32)), created_at=NOW, expires_at=NOW),
     "a listing living 90 days + 1 s": lambda: sign(

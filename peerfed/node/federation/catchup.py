@@ -9,6 +9,7 @@ confirms it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Callable
@@ -22,11 +23,14 @@ from ..store import NodeStatus, Store
 from .inbound import Inbound
 from .transport import Remote, TransportError
 
-__all__ = ["PAGE", "PAGES_PER_PULL", "CatchUp"]
+__all__ = ["MISSING_KEYS_HELD", "MISSING_KEYS_TTL", "PAGE", "PAGES_PER_PULL", "CatchUp"]
 
 log = logging.getLogger("peerfed.node")
 PAGE = 200  # listings asked for per catch-up request
 PAGES_PER_PULL = 100
+# Peers no federated node could serve a bundle for, not asked about again for a while (spec §13.7).
+MISSING_KEYS_TTL = 60
+MISSING_KEYS_HELD = 4096
 
 
 class CatchUp:
@@ -51,6 +55,7 @@ class CatchUp:
         # Tombstone cursors per node, in memory: after a restart they are pulled again from the
         # start, which is idempotent and bounded by the tombstones in force.
         self._tombstones: dict[str, tuple[int, int]] = {}
+        self._missing: dict[bytes, float] = {}  # peer -> until when it is not asked about; oldest first
 
     async def start(self) -> None:
         """Ask the nodes the configuration names to federate, unless already federated or blocked."""
@@ -165,40 +170,61 @@ class CatchUp:
     async def key_bundle(self, peer: PeerId) -> KeyBundleHeld:
         """A peer's current key bundle: held here, or asked of the federated nodes; raises not_found.
 
-        A bundle a node gives is taken only if that node is the home it names; one naming another
-        federated node is asked of that home instead, and kept only from there (spec §13.7, Home).
+        Every active node is asked at once, and all of them together get ``key_lookup_deadline``
+        seconds: slow or silent nodes cost one deadline, not one timeout each. A bundle a node gives
+        is taken only if that node is the home it names; one naming another federated node is asked
+        of that home instead, and kept only from there (spec §13.7, Home). A peer nobody could serve
+        is remembered for ``MISSING_KEYS_TTL`` seconds (at most ``MISSING_KEYS_HELD`` peers).
         """
         found = await self._directory.key_bundle(peer)
-        if found is None and self.client is not None:
+        if found is None and self.client is not None and not self._known_missing(bytes(peer)):
             active = [node.url for node in await self._store.nodes("active")]
-            asked: set[str] = set()
-            for url in active:
-                if url in asked:
-                    continue
-                try:
-                    raw = await self._ask_keys(url, peer)
-                    asked.add(url)
-                    home = signed_home(raw, int(self._clock()))
-                    if home != url:
-                        if home is None or home not in active or home in asked:
-                            continue
-                        raw, url = await self._ask_keys(home, peer), home
-                        asked.add(home)
-                    await self._inbound.ingest(url, "key-bundle", raw)
-                except (TransportError, RemoteError, KeyError, TypeError, ValueError):
-                    continue
-                found = await self._directory.key_bundle(peer)
-                if found is not None:
-                    break
+            asks = [asyncio.create_task(self._take_keys_from(url, peer, active)) for url in active]
+            if asks:
+                _, late = await asyncio.wait(asks, timeout=self._config.key_lookup_deadline)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            found = await self._directory.key_bundle(peer)
+            if found is None:
+                self._remember_missing(bytes(peer))
         if found is None:
             raise RequestError("no current key bundle for this peer", "not_found")
         return found
+
+    async def _take_keys_from(self, url: str, peer: PeerId, active: list[str]) -> None:
+        """Ask ``url`` for the peer's bundle and keep it only from its signed home (asked in turn)."""
+        try:
+            raw = await self._ask_keys(url, peer)
+            home = signed_home(raw, int(self._clock()))
+            if home != url:
+                if home is None or home not in active:
+                    return
+                raw, url = await self._ask_keys(home, peer), home
+            await self._inbound.ingest(url, "key-bundle", raw)
+        except (TransportError, RemoteError, KeyError, TypeError, ValueError):
+            return
 
     async def _ask_keys(self, url: str, peer: PeerId) -> bytes:
         """The key bundle ``url`` answers for ``peer``; raises TransportError, RemoteError, KeyError, ..."""
         assert self.client is not None
         answer = await self.client.request("GET", url, f"/federation/v1/keys/{peer.text}")
         return base64.b64decode(answer["key_bundle"], validate=True)
+
+    def _known_missing(self, peer: bytes) -> bool:
+        until = self._missing.get(peer)
+        if until is None:
+            return False
+        if until > self._clock():
+            return True
+        del self._missing[peer]
+        return False
+
+    def _remember_missing(self, peer: bytes) -> None:
+        self._missing.pop(peer, None)
+        self._missing[peer] = self._clock() + MISSING_KEYS_TTL
+        while len(self._missing) > MISSING_KEYS_HELD:
+            del self._missing[next(iter(self._missing))]
 
 
 def _advance(value: object, cursor: int) -> int:
