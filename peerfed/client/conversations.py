@@ -150,9 +150,15 @@ class Conversations:
     async def _deliver(self, to: PeerId, inner: Envelope) -> None:
         bundle = await self.listings.bundle_for(to)
         sealed = seal(inner, bundle.encryption_key)
-        # The recipient's signed home says where the mail goes (spec §13.5, Routing); naming it
-        # spares the node a look-up, which would tell it whom this peer writes to.
-        await self.device.call(lambda: self.device.api.send(sealed.raw, bundle.home))
+        try:
+            await self.device.call(lambda: self.device.api.send(sealed.raw))
+        except RemoteError as exc:
+            # The home node holds no bundle for the recipient (one met through a reach-out, on a
+            # node it does not federate listings with): name the home the recipient signed
+            # (spec §13.5, Routing). The node's own copy is tried first: it is the newer after a move.
+            if exc.code != "not_found" or not bundle.home:
+                raise
+            await self.device.call(lambda: self.device.api.send(sealed.raw, bundle.home))
 
     async def _step(
         self, prefix: str, make: Callable[[Connection, PeerId, bytes], SealedBody], *, must_deliver: bool = True
