@@ -135,6 +135,7 @@ class Inbox:
             report.dropped += 1
             return None
         # open_sealed verified the bundle the reach-out carries (spec §7.3 step 12): keep it, ask nobody.
+        assert body.bundle is not None  # open_sealed refuses a reach-out without one
         await self.listings.remember_bundle(body.bundle, inner.author)
         await self.conversations.open_received(inner, body)
         report.received += 1

@@ -108,6 +108,8 @@ class ReachOut(_Sealed):
 
     ``bundle`` is the reacher's own signed key bundle (spec §4.3), carried inside the seal so the
     recipient can answer without asking anyone for it (spec §8.2); ``open_sealed`` verifies it.
+    It is None only in a reach-out a device stored before bundles were carried (a five-element
+    body): such history still decodes, but ``open_sealed`` refuses one that arrives (spec §7.3).
     """
 
     type_name: ClassVar[str] = "reach-out"
@@ -115,7 +117,7 @@ class ReachOut(_Sealed):
     listing: bytes
     hello: str
     terms: Terms | None = None
-    bundle: bytes = b""
+    bundle: bytes | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -123,18 +125,24 @@ class ReachOut(_Sealed):
         text(self.hello, "hello", 1000, free=True)
         if self.terms is not None and not isinstance(self.terms, Terms):
             raise InvalidValue("terms must be Terms")
-        if not isinstance(self.bundle, bytes) or not MIN_BUNDLE_BYTES <= len(self.bundle) <= MAX_BUNDLE_BYTES:
+        if self.bundle is not None and (
+            not isinstance(self.bundle, bytes) or not MIN_BUNDLE_BYTES <= len(self.bundle) <= MAX_BUNDLE_BYTES
+        ):
             raise InvalidValue(
                 f"a reach-out carries its author's signed key bundle, {MIN_BUNDLE_BYTES} to {MAX_BUNDLE_BYTES} bytes"
             )
 
     def to_wire(self) -> list[Value]:
         terms = None if self.terms is None else self.terms.to_wire()
+        if self.bundle is None:  # history from before bundles: its own five elements
+            return [*self._head(), self.listing, self.hello, terms]
         return [*self._head(), self.listing, self.hello, terms, self.bundle]
 
     @classmethod
     def from_wire(cls, value: Value) -> ReachOut:
-        recipient, connection, (listing, hello, terms, bundle) = cls._split(value, "reach-out body", 4)
+        legacy = isinstance(value, list) and len(value) == 5
+        recipient, connection, rest = cls._split(value, "reach-out body", 3 if legacy else 4)
+        listing, hello, terms, bundle = (*rest, None) if legacy else rest
         parsed = None if terms is None else Terms.from_wire(terms)
         return cls(recipient, connection, listing, hello, parsed, bundle)  # type: ignore[arg-type]
 

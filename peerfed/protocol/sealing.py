@@ -233,6 +233,8 @@ def reacher_bundle(inner: Envelope) -> Envelope:
     body = inner.body
     if not isinstance(body, ReachOut):
         raise SchemaError("only a reach-out carries a key bundle")
+    if body.bundle is None:
+        raise SchemaError("a reach-out must carry its author's signed key bundle")
     bundle = open_signed(body.bundle, context=Context.KEY_BUNDLE, now=inner.created_at, max_bytes=MAX_BUNDLE_BYTES)
     if bundle.author != inner.author:
         raise SealError("the reach-out carries another peer's key bundle", "seal.wrong_sender")

@@ -35,6 +35,7 @@ from peerfed.protocol import (
     Message,
     PeerId,
     ReachOut,
+    RemoteError,
     Response,
     Terms,
     Timing,
@@ -517,7 +518,6 @@ FORBIDDEN: dict[str, Any] = {
     "reach-out with a 15-byte connection id": lambda: ReachOut(A, bytes(15), bytes(32), "hi", bundle=UNSIGNED_BUNDLE),
     "reach-out to raw bytes": lambda: ReachOut(bytes(A), C16, bytes(32), "hi", bundle=UNSIGNED_BUNDLE),  # type: ignore[arg-type]
     "reach-out with empty hello": lambda: ReachOut(A, C16, bytes(32), "", bundle=UNSIGNED_BUNDLE),
-    "reach-out without its author's key bundle": lambda: ReachOut(A, C16, bytes(32), "hi"),
     "reach-out with a key bundle over 1,024 bytes": lambda: ReachOut(A, C16, bytes(32), "hi", bundle=bytes(1025)),
     "end with erase None": lambda: End(A, C16, None),  # type: ignore[arg-type]
     "signed with a zero lifetime": lambda: sign(IDENTITIES[0], Withdrawal(bytes(32)), created_at=NOW, expires_at=NOW),
@@ -535,6 +535,18 @@ FORBIDDEN: dict[str, Any] = {
         sign(IDENTITIES[0], _listing(), created_at=NOW, expires_at=NOW + DAY), SECRETS[0].public
     ),
 }
+
+
+def test_a_reach_out_without_a_bundle_is_history_only() -> None:
+    """Stored by a device before reach-outs carried bundles, it still decodes (five elements, the
+    bytes it was signed as); arriving now, it is refused (spec §7.3 step 12)."""
+    legacy = ReachOut(A, C16, bytes(32), "hi")
+    assert len(legacy.to_wire()) == 5 and ReachOut.from_wire(legacy.to_wire()) == legacy
+    inner = sign(IDENTITIES[1], legacy, created_at=NOW, expires_at=NOW + DAY)
+    sealed = seal(inner, SECRET_OF[A].public, ephemeral=bytes(range(32)), nonce=bytes(24))
+    with pytest.raises(RemoteError) as caught:
+        open_sealed(sealed.raw, recipient=A, secrets=[SECRET_OF[A]], now=NOW)
+    assert caught.value.code == "schema.invalid"
 
 
 @pytest.mark.parametrize("build", list(FORBIDDEN.values()), ids=list(FORBIDDEN))
