@@ -143,6 +143,8 @@ class ReachOut(_Sealed):
         legacy = isinstance(value, list) and len(value) == 5
         recipient, connection, rest = cls._split(value, "reach-out body", 3 if legacy else 4)
         listing, hello, terms, bundle = (*rest, None) if legacy else rest
+        if not legacy and not isinstance(bundle, bytes):
+            raise InvalidValue("a reach-out's sixth element is its author's signed key bundle")  # one encoding
         parsed = None if terms is None else Terms.from_wire(terms)
         return cls(recipient, connection, listing, hello, parsed, bundle)  # type: ignore[arg-type]
 
