@@ -129,7 +129,7 @@ class Account:
         Raises RemoteError (the node's refusal, e.g. ``auth.invite_required``), NodeUnreachable.
         """
         device = self.device
-        device.api = NodeAPI(node, device.http)
+        device.api = NodeAPI(node, device.http, clock=device.clock)
         await device.api.sign_in(device.keys.identity, now=device.now(), invite=invite)
         await device.state.set("keyring", kr.lock(device.keys, passphrase))
         await device.state.set("node", device.api.url)
@@ -176,7 +176,7 @@ class Account:
         """
         device = self.device
         old = device.api
-        new = NodeAPI(node, device.http)
+        new = NodeAPI(node, device.http, clock=device.clock)
         await new.sign_in(device.keys.identity, now=device.now(), invite=invite)
         device.api = new
         await self.publish_bundle()

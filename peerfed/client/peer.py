@@ -131,7 +131,7 @@ class Peer:
         state, keys = await account.open_existing(home, passphrase)
         peer = cls(state, keys, http, clock)
         stored = await state.get("token")
-        peer.api = NodeAPI(await state.get("node"), http, kr.open_token(keys, stored))
+        peer.api = NodeAPI(await state.get("node"), http, kr.open_token(keys, stored), clock=clock)
         if isinstance(stored, str):  # a token an older version kept in plain text: seal it now
             await peer.device.save_token()
         return peer

@@ -8,17 +8,22 @@ reached raises NodeUnreachable. It never sees a secret key except to sign the ch
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import Identity, RemoteError, sign, work
+from peerfed.protocol import Context, Identity, RemoteError, open_signed, parse_sealed, sign, work
 from peerfed.protocol.errors import UnavailableError
-from peerfed.protocol.node_bodies import client_auth_for
+from peerfed.protocol.node_bodies import NodeDocument, client_auth_for
 
-__all__ = ["NodeAPI", "NodeUnreachable"]
+__all__ = ["MAX_WORK_BITS", "NodeAPI", "NodeUnreachable"]
+
+# A node asking more proof of work than this of a first message is refused: it would cost minutes.
+MAX_WORK_BITS = 24
 
 
 def solve_work(challenge: bytes, bits: int) -> str:
@@ -31,10 +36,18 @@ class NodeUnreachable(UnavailableError):
 
 
 class NodeAPI:
-    def __init__(self, url: str, session: aiohttp.ClientSession, token: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        token: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.url = url.rstrip("/")
         self.session = session
         self.token = token
+        self.clock = clock  # checks the node document's times
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = dict(extra or {})
@@ -123,8 +136,35 @@ class NodeAPI:
     # --- mailboxes -----------------------------------------------------------------------
 
     async def send(self, sealed: bytes, destination: str | None = None) -> Any:
-        headers = {"X-Peerfed-Destination": destination} if destination else None
+        """Hand a sealed message to the node. A first message into a mailbox may be refused
+        ``auth.work``: the proof of work the node's document asks (``first-contact-work-bits``)
+        is then solved over the sealed id, off the event loop, and the message sent once more
+        (spec §13.5, Mailbox quotas). Raises RemoteError, NodeUnreachable."""
+        headers = {"X-Peerfed-Destination": destination} if destination else {}
+        try:
+            return await self.call("POST", "/api/v1/send", data=sealed, headers=headers)
+        except RemoteError as exc:
+            if exc.code != "auth.work":
+                raise
+            bits = await self.first_contact_bits()
+            if not 0 < bits <= MAX_WORK_BITS:
+                raise
+        nonce = await asyncio.to_thread(work.solve_work, parse_sealed(sealed).id, bits)
+        headers["X-Peerfed-Work"] = nonce.hex()
         return await self.call("POST", "/api/v1/send", data=sealed, headers=headers)
+
+    async def first_contact_bits(self) -> int:
+        """The proof of work this node asks of a first message into a mailbox, from its signed
+        document's limits (0 if it asks none). Raises RemoteError, NodeUnreachable."""
+        payload = await self.document()
+        try:
+            raw = base64.b64decode(payload["document"], validate=True)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RemoteError.from_wire("schema.invalid", "the node's document is malformed", 502) from exc
+        env = open_signed(raw, context=Context.NODE_DOCUMENT, now=int(self.clock()))
+        if not isinstance(env.body, NodeDocument):
+            raise RemoteError.from_wire("schema.invalid", "the node's document is malformed", 502)
+        return env.body.limit("first-contact-work-bits", 0) or 0
 
     async def mailbox(self, after: int = 0, limit: int = 100) -> Any:
         return await self.call("GET", "/api/v1/mailbox", params={"after": after, "limit": limit})

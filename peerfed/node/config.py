@@ -56,8 +56,14 @@ class Config:
     join_per_hour: int = 20
     listings_per_hour: int = 60
     sends_per_minute: int = 240
-    # Sealed items waiting unacknowledged in one mailbox; past it, senders are told to retry later.
+    # Sealed items waiting unacknowledged in one mailbox; past it, the oldest item of whoever holds
+    # the most is dropped to make room (spec §13.5, Mailbox quotas).
     mailbox_cap: int = 500
+    # Items one source may put into one mailbox per hour: a local peer, and another node.
+    mailbox_items_per_sender: int = 120
+    mailbox_items_per_node: int = 600
+    # Proof of work (leading zero bits over the sealed id) for a source's first item into a mailbox.
+    first_contact_work_bits: int = 16
     # Proof of work for joining (leading zero bits; 0 = off). Open nodes may turn it on against floods.
     join_work_bits: int = 0
     # A connection must complete a request within idle_timeout s (slow-loris), a body within body_timeout.

@@ -230,12 +230,19 @@ class Directory:
     async def take_listing(self, env: Envelope, origin: str | None) -> bool:
         """Store a listing once; a local one (no origin) is queued for every federated node with its
         key bundle. False if already held; raises RemoteError (time.lifetime, gone, request.invalid,
-        federation.not_home: a listing from a node that the author's held bundle does not name)."""
+        federation.not_home: a listing from a node that the author's held bundle does not name,
+        node.unavailable: no bundle of the author held yet to check it against)."""
         listing = env.body
         assert isinstance(listing, Listing)
-        if origin is not None and await self.home_of(bytes(env.author)) != origin:
+        held = None if origin is None else await self._held(bytes(env.author))
+        if origin is not None and (held is None or held.home != origin):
             if await self._store.is_erased(erased_hash(bytes(env.author)), int(self._clock())):
                 raise RequestError("the author of this listing was erased", "gone")
+            if held is None:
+                # The author's bundle comes just before a listing; if it was refused for a passing
+                # reason (a quota, a busy disk) the listing cannot be checked yet, and a final
+                # refusal would lose it: the sender retries both, the bundle first (spec §13.7, Home).
+                raise RequestError("no key bundle of this listing's author is held yet", "node.unavailable")
             raise not_home("listing", origin)
         if env.expires_at - env.created_at > self._config.max_listing_lifetime:
             raise TimeError(

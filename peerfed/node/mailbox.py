@@ -18,10 +18,11 @@ from peerfed.protocol.node_bodies import Move
 from peerfed.protocol.sealing import MAX_SEALED_AGE
 
 from .config import Config
+from .contact import Contacts, Source
 from .limits import RateLimiter
 from .store import Delivery, MailboxItem, NodeStatus, Store
 
-__all__ = ["Closed", "Delivery", "LiveEvent", "Mailbox", "MailboxItem", "Reader", "Sent"]
+__all__ = ["Closed", "Delivery", "LiveEvent", "Mailbox", "MailboxItem", "Reader", "Sent", "Source"]
 
 log = logging.getLogger("peerfed.node")
 
@@ -52,8 +53,10 @@ class Mailbox:
         limiter: RateLimiter,
         wake: Callable[[], None],
         home_of: Callable[[bytes], Awaitable[str | None]],
+        contacts: Contacts,
     ) -> None:
         self._config = config
+        self.contacts = contacts
         self._store = store
         self._clock = clock
         self._limiter = limiter
@@ -70,14 +73,17 @@ class Mailbox:
         raw: bytes,
         destination: str | Callable[[], str | None] | None,
         address: str = "local",
+        work: str | None = None,
     ) -> Sent:
         """A local peer sends a sealed message: to the named node, else to the recipient's home.
 
         ``destination`` may be a function, called only once the sealed bytes have passed. Without
         one, the message goes to the ``home`` the recipient signed into the key bundle held here,
         never to the node the bundle copy came from (spec §13.5, Routing); a local
-        member's bundle names this node. Raises RemoteError: rate.limited, the routing layer's
-        codes, not_found (no key bundle held), federation.refused.
+        member's bundle names this node. ``work`` is the proof of work over the sealed id that a
+        first message into a mailbox needs (spec §13.5, Mailbox quotas). Raises RemoteError:
+        rate.limited, the routing layer's codes, auth.work, not_found (no key bundle held),
+        federation.refused.
         """
         now = int(self._clock())
         self._limiter.hit("sends", bytes(peer).hex(), limit=self._config.sends_per_minute, window=60, now=now)
@@ -91,24 +97,43 @@ class Mailbox:
             destination = await self._home_of(mailbox)
             if destination is None:
                 raise RequestError("no key bundle is held for the recipient; name their home node", "not_found")
-        return Sent(sealed.id, await self.route(sealed.id, mailbox, sealed.hour, raw, destination))
+        source = Source.peer(peer)
+        self.contacts.check(source, mailbox, sealed.id, work, now)
+        return Sent(sealed.id, await self.route(sealed.id, mailbox, sealed.hour, raw, destination, source))
 
-    async def route(self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes, destination: str) -> Delivery:
+    async def take(self, origin: str, raw: bytes, work: str | None) -> Delivery:
+        """A sealed message another node sent for a mailbox here (spec §13.7, Batches): counted
+        and, on first contact, charged against ``origin`` like a local sender's (§13.5)."""
+        now = int(self._clock())
+        sealed = parse_sealed(raw)
+        check_hour(sealed, now)
+        mailbox = bytes(sealed.mailbox)
+        source = Source.node(origin)
+        self.contacts.check(source, mailbox, sealed.id, work, now)
+        return await self.route(sealed.id, mailbox, sealed.hour, raw, self._url, source)
+
+    async def route(
+        self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes, destination: str, source: Source
+    ) -> Delivery:
         """Into a mailbox here if ``destination`` is this node, else into the outbox for it.
 
         A message for no member here is answered as delivered and dropped, keeping only its id,
-        so the answer does not tell who is a member (spec §13.7, Keys on demand). Raises
-        rate.limited (a full mailbox), federation.refused.
+        so the answer does not tell who is a member (spec §13.7, Keys on demand). A full mailbox
+        makes room by dropping the oldest item of the source holding the most items in it, so the
+        answer never tells a sender whether the recipient has read (§13.5, Mailbox quotas).
+        Raises federation.refused.
         """
         if destination == self._url:
-            status = await self._deliver_here(sealed_id, mailbox, hour, raw)
+            status = await self._deliver_here(sealed_id, mailbox, hour, raw, self.contacts.tag(source))
             if status is None:
                 absorbed = await self._store.absorb(sealed_id=sealed_id, seen_until=hour + MAX_SEALED_AGE + 3600)
                 return Delivery.DELIVERED if absorbed else Delivery.DUPLICATE
             return status
         return await self._forward(sealed_id, hour, raw, destination)
 
-    async def _deliver_here(self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes) -> Delivery | None:
+    async def _deliver_here(
+        self, sealed_id: bytes, mailbox: bytes, hour: int, raw: bytes, source: bytes
+    ) -> Delivery | None:
         """Into a local member's mailbox (or on to where they moved); None if no such member."""
         now = int(self._clock())
         result = await self._store.deliver(
@@ -119,6 +144,7 @@ class Mailbox:
             expires_at=now + self._config.mailbox_ttl,
             seen_until=hour + MAX_SEALED_AGE + 3600,
             cap=self._config.mailbox_cap,
+            source=source,
         )
         if result.status is Delivery.ABSENT:
             return None
@@ -127,8 +153,6 @@ class Mailbox:
             return await self._forward(sealed_id, hour, raw, result.moved_to)
         if result.status is Delivery.DUPLICATE:
             return Delivery.DUPLICATE
-        if result.status is Delivery.FULL:
-            raise RequestError("the recipient's mailbox is full; try again later", "rate.limited")
         assert result.seq is not None  # a delivered item has its place in the mailbox
         self._notify(mailbox, MailboxItem(result.seq, sealed_id, raw, now))
         return Delivery.DELIVERED

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from peerfed.protocol import Identity
 
 from .config import Config
+from .contact import Contacts
 from .directory import Directory
 from .document import DocumentSigner
 from .federation.catchup import CatchUp
@@ -64,7 +65,9 @@ class Node:
         self.document = DocumentSigner(config, store, identity, clock)
         self.sessions = Sessions(config, store, clock, self.limiter)
         self.directory = Directory(config, store, clock, self.limiter, self.opener, wake)
-        self.mailbox = Mailbox(config, store, clock, self.limiter, wake, self.directory.home_of)
+        self.mailbox = Mailbox(
+            config, store, clock, self.limiter, wake, self.directory.home_of, Contacts(config, self.limiter)
+        )
         self.moderation = Moderation(store, clock, self.limiter, self.mailbox, wake)
         self.discovery = Discovery(store, clock, client)
         self.inbound = Inbound(

@@ -185,6 +185,8 @@ def batch_results(results: Iterable[IngestResult]) -> dict[str, Any]:
             out.append({"status": result.status})
         else:
             out.append({"status": result.status, "code": result.code, "message": result.message})
+            if result.bits is not None:
+                out[-1]["bits"] = result.bits
     return {"results": out}
 
 

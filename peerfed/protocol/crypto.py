@@ -25,6 +25,7 @@ __all__ = [
     "aead_decrypt",
     "aead_encrypt",
     "blake2b_256",
+    "blake2b_keyed",
     "check_ed25519_key",
     "ed25519_public_from_seed",
     "ed25519_sign",
@@ -63,6 +64,7 @@ class Person(bytes, enum.Enum):
     # A node's own, never sent: its digests only index the node's database (§13.9).
     TOKEN = personalisation("peerfed/token")  # session tokens and invite codes at rest
     ITEM = personalisation("peerfed/item")  # the outbox key of an item without an id
+    SOURCE = personalisation("peerfed/source")  # who put an item in a mailbox, keyed, memory only
     # A client's own, never sent: the key its session token is sealed under at rest (§12).
     SESSION = personalisation("peerfed/session")
 
@@ -70,6 +72,13 @@ class Person(bytes, enum.Enum):
 def blake2b_256(data: bytes, person: Person) -> bytes:
     """Unkeyed BLAKE2b with a 32-byte digest, no salt, and a 16-byte personalisation."""
     return sodium.crypto_generichash_blake2b_salt_personal(data, digest_size=32, key=b"", salt=bytes(16), person=person)
+
+
+def blake2b_keyed(data: bytes, key: bytes, person: Person, size: int = 16) -> bytes:
+    """Keyed BLAKE2b (a MAC) with a ``size``-byte digest, no salt, and a 16-byte personalisation."""
+    return sodium.crypto_generichash_blake2b_salt_personal(
+        data, digest_size=size, key=key, salt=bytes(16), person=person
+    )
 
 
 def _need(value: bytes, size: int, what: str) -> None:

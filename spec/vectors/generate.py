@@ -61,6 +61,7 @@ from peerfed.protocol.node_bodies import (
     body_hash,
     client_auth_for,
 )
+from peerfed.protocol.work import check_work, solve_work, work_bits
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = "peerfed-vectors/v1"
@@ -1309,6 +1310,7 @@ def node_vectors() -> dict[str, Any]:
             }
         )
     challenges = _challenge_vectors(url)
+    works = _work_vectors()
     hashes = [
         {"comment": comment, "body": data.hex(), "body_hash": body_hash(data).hex(), "result": "valid"}
         for comment, data in (("an empty body", b""), ("a JSON body", body))
@@ -1318,12 +1320,17 @@ def node_vectors() -> dict[str, Any]:
         "Open 'input' under 'context' at 'now' as in envelopes.json. BodyHash: BLAKE2b-256 of 'body' "
         "with personalisation 'peerfed/body/v1'. The node key's seed is 'node_seed'. ChallengeBinding: "
         "a client meant to reach 'meant' and got 'answer' from POST /api/v1/challenge; valid: alice signs "
-        "'proof' (created_at and expires_at given); invalid: the client refuses, signing nothing (spec §13.4).",
+        "'proof' (created_at and expires_at given); invalid: the client refuses, signing nothing (spec §13.4). "
+        "Work: 'zero_bits' is the count of leading zero bits of BLAKE2b-256(challenge || nonce) with "
+        "personalisation 'peerfed/work/v1'; valid when the nonce is 1-32 bytes and zero_bits >= 'bits'. For a "
+        "first contact the challenge is the sealed id (spec §13.5, Mailbox quotas); for joining, the sign-in "
+        "challenge (§13.4).",
         [
             {"type": "NodeObject", "tests": valid},
             {"type": "RejectedNodeObject", "tests": invalid},
             {"type": "BodyHash", "tests": hashes},
             {"type": "ChallengeBinding", "tests": challenges},
+            {"type": "Work", "tests": works},
         ],
         keys=keys_section(),
         node_seed=NODE_SEED.hex(),
@@ -1358,6 +1365,38 @@ def _challenge_vectors(url: str) -> list[dict[str, Any]]:
         else:
             proof = sign(IDS["alice"], body, created_at=NOW - 5, expires_at=NOW + 295)
             test.update(result="valid", proof=proof.raw.hex())
+        tests.append(test)
+    return tests
+
+
+def _work_vectors() -> list[dict[str, Any]]:
+    sealed_id = bytes.fromhex("5e" * 32)
+    good = solve_work(sealed_id, 16)
+    nonces = (n.to_bytes(1, "big") for n in range(256))
+    weak = next(n for n in nonces if work_bits(sealed_id, n) < 16)
+    cases: list[tuple[str, str, int]] = [
+        ("the first nonce, counting from zero as 8 big-endian bytes, with 16 zero bits", good.hex(), 16),
+        ("the same nonce asked for one bit more than it has", good.hex(), work_bits(sealed_id, good) + 1),
+        ("a one-byte nonce with too few zero bits", weak.hex(), 16),
+        ("no nonce at all", "", 16),
+        ("a 33-byte nonce", "00" * 33, 1),
+        ("not hex", "zz", 1),
+    ]
+    tests: list[dict[str, Any]] = []
+    for comment, nonce, bits in cases:
+        test: dict[str, Any] = {"comment": comment, "challenge": sealed_id.hex(), "nonce": nonce, "bits": bits}
+        try:
+            raw = bytes.fromhex(nonce)
+        except ValueError:
+            raw = None
+        if raw is not None and 1 <= len(raw) <= 32:
+            test["zero_bits"] = work_bits(sealed_id, raw)
+        try:
+            check_work(sealed_id, nonce, bits)
+        except RemoteError as exc:
+            test.update(result="invalid", error=exc.code)
+        else:
+            test["result"] = "valid"
         tests.append(test)
     return tests
 

@@ -88,8 +88,14 @@ def test_each_fault_ends_with_everything_delivered_once(tmp_path: Path, fault: s
 def test_a_cut_answer_is_retried_and_acknowledged_as_a_duplicate(tmp_path: Path) -> None:
     async def scenario(pair: Pair) -> None:
         a, b, faults, ana, ben, clock = pair
+        # A first message, with no fault, pays the first contact's proof of work into ben's
+        # mailbox (spec §13.5), so the next one is taken at its first try; ben reads it.
+        _, first = ana.seal_to(ben, Message(ben.id, b"\x02" * 16, 1, "hello"))
+        await ana.api.send(first.raw, destination=b.url)
+        await settle(clock, a, b)
+        await ben.api.ack([i["id"] for i in (await ben.api.mailbox())["items"]])
         faults.set(b.url, "cut")
-        inner, sealed = ana.seal_to(ben, Message(ben.id, b"\x02" * 16, 1, "arrives, but A never hears so"))
+        inner, sealed = ana.seal_to(ben, Message(ben.id, b"\x02" * 16, 2, "arrives, but A never hears so"))
         await ana.api.send(sealed.raw, destination=b.url)
         await a.deliver()
         assert await inbox_ids(ben) == [inner.id]  # B took it...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,13 @@ from peerfed.protocol import (
     RemoteError,
     Timing,
     pack,
+    parse_sealed,
     seal,
     sign,
 )
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.node_bodies import NodeRequest, body_hash, check_url, url_host
+from peerfed.protocol.work import solve_work
 
 from ..node.harness import DAY, Clock, Peer, TestNode, federate, free_socket, run_node
 
@@ -44,21 +47,30 @@ async def refused(code: str, action: Any) -> None:
     assert info.value.code == code, str(info.value)
 
 
-async def push(sender: TestNode, receiver: TestNode, items: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-    """Push ``items`` from ``sender`` as signed batches, as large as the receiver takes; every result."""
+async def push(
+    sender: TestNode, receiver: TestNode, items: Sequence[tuple[str, bytes] | tuple[str, bytes, bytes]]
+) -> list[dict[str, Any]]:
+    """Push ``items`` from ``sender`` as signed batches, as large as the receiver takes; every result.
+    A sealed item may carry its proof of work as a third element (spec §13.7, Batches)."""
     assert sender.node.client is not None
     results: list[dict[str, Any]] = []
     batch: list[Value] = []
     size = 0
-    for kind, raw in [*items, ("", b"")]:
+    for item in [*items, ("", b"")]:
+        kind, raw = item[0], item[1]
         if batch and (not kind or size + len(raw) > BATCH_BYTES or len(batch) == 100):
             answer = await sender.node.client.send(receiver.url, "/federation/v1/batch", pack(batch))
             results += answer["results"]
             batch, size = [], 0
         if kind:
-            batch.append([kind, raw])
-            size += len(raw) + 8
+            batch.append(list(item))
+            size += len(raw) + 8 + 40
     return results
+
+
+def first_contact_work(raw: bytes, receiver: TestNode) -> bytes:
+    """The proof of work ``receiver`` asks of a first sealed item into a mailbox (spec §13.5)."""
+    return solve_work(parse_sealed(raw).id, receiver.config.first_contact_work_bits)
 
 
 def spam_listings(home: TestNode, authors: int, each: int) -> list[tuple[str, bytes]]:
@@ -130,7 +142,9 @@ def test_a_mailbox_takes_at_most_the_per_origin_byte_quota_from_one_node(tmp_pat
                 ).raw
                 for n in range(1, 4 * quota // 15_000)
             ]
-            results = await push(spammer, victim, [("sealed", raw) for raw in flood])
+            # The stranger pays the first contact's proof of work once; the byte quota still holds.
+            first = ("sealed", flood[0], first_contact_work(flood[0], victim))
+            results = await push(spammer, victim, [first, *(("sealed", raw) for raw in flood[1:])])
             assert {r["status"] for r in results} == {"ok", "error"}
             assert {r.get("code") for r in results if r["status"] == "error"} == {"rate.limited"}
             page = await ben.api.mailbox(limit=500)

@@ -18,7 +18,9 @@ import pytest
 
 from peerfed.node.federation.inbound import IngestResult
 from peerfed.protocol import Erasure, Identity, Message, PeerId, RemoteError, Withdrawal, pack, seal, unpack
+from peerfed.protocol.encoding import Value
 from peerfed.protocol.node_bodies import erased_hash
+from peerfed.protocol.work import solve_work
 
 from ..node.harness import DAY, Clock, Peer, TestNode, federate
 
@@ -132,7 +134,10 @@ def test_a_stranger_pushing_someone_elses_listing_and_bundle_is_refused(tmp_path
             victim_node,
             [["key-bundle", bundle.raw], ["listing", offer.raw], ["withdrawal", withdrawal.raw]],
         )
-        assert [r.get("code") for r in results] == ["federation.not_home"] * 3
+        # Her bundle names another home; holding none of hers, the listing cannot be checked and is
+        # refused for now (a stranger retries it in vain); the withdrawal names a listing not held.
+        codes = [r.get("code") for r in results]
+        assert codes == ["federation.not_home", "node.unavailable", "federation.not_home"]
         store = victim_node.node.store
         assert await store.key_bundle(bytes(vic.id), vic.now()) is None
         assert await store.listing(offer.id) is None
@@ -164,7 +169,7 @@ def test_a_node_federating_after_a_withdrawal_and_an_erasure_never_shows_them(tm
             ["listing", erased.raw],
         ]
         results = await push(stranger, late, pushed)
-        assert {r.get("code") for r in results} <= {"federation.not_home", "gone"}
+        assert {r.get("code") for r in results} <= {"federation.not_home", "gone", "node.unavailable"}
         assert all(r["status"] == "error" for r in results)
         await late.node.maintain()
         reader = await Peer("rae", late, http, 9).join()
@@ -255,11 +260,12 @@ def test_keys_and_sends_answer_alike_for_a_member_without_a_bundle_and_a_non_mem
 
         async def sends(peer: PeerId, tag: int) -> list[list[str]]:
             sealed = seal(quiet.signed(Message(peer, bytes([tag]) * 16, 1, "probe"), life=DAY), quiet.secret.public)
+            # The first item into either mailbox pays the first contact's proof of work (§13.5).
+            work = solve_work(sealed.id, node.config.first_contact_work_bits)
             answers = []
-            for _ in range(2):
-                results = (
-                    await client.request("POST", node.url, "/federation/v1/batch", pack([["sealed", sealed.raw]]))
-                )["results"]
+            items: list[list[Value]] = [["sealed", sealed.raw, work], ["sealed", sealed.raw]]
+            for item in items:
+                results = (await client.request("POST", node.url, "/federation/v1/batch", pack([item])))["results"]
                 answers.append([r["status"] for r in results])
             return answers
 
@@ -293,3 +299,31 @@ def test_members_who_never_publish_are_not_pushed_to_followers(tmp_path: Path) -
         assert sum((await node.node.store.outbox_stats())[follower.url].values()) == 3
 
     run_nodes(tmp_path, "nf", scenario)
+
+
+def test_a_listing_whose_bundle_was_refused_for_a_passing_reason_arrives_later(tmp_path: Path) -> None:
+    """Before: the bundle refused past a quota made its listing's refusal `federation.not_home`,
+    final, so the listing never showed there. Now the listing waits for its bundle."""
+
+    async def scenario() -> None:
+        clock = Clock()
+        home = await TestNode(tmp_path / "home", clock).start()
+        other = await TestNode(tmp_path / "other", clock, node_bundles_per_hour=1).start()
+        await federate(home, other)
+        async with aiohttp.ClientSession() as http:
+            ana = await Peer("ana", home, http, 1).join()
+            ben = await Peer("ben", home, http, 2).join()
+            offers = [await ana.offer("Evenings, by text."), await ben.offer("Mornings, by voice.")]
+            await drain(home, other)
+            rae = await Peer("rae", other, http, 9).join()
+            shown = {e["id"] for e in (await rae.api.directory())["listings"]}
+            assert shown == {offers[0].id.hex()}  # ben's bundle was past the hour's quota
+            stats = await home.node.store.outbox_stats()
+            assert stats[other.url].get("rejected", 0) == 0 and stats[other.url].get("pending", 0) == 2
+            clock.advance(3600)
+            await drain(home, other)
+            assert {e["id"] for e in (await rae.api.directory())["listings"]} == {o.id.hex() for o in offers}
+        await home.stop()
+        await other.stop()
+
+    asyncio.run(scenario())

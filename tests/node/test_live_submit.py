@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 
 from peerfed.protocol import Context, Envelope, Format, Kind, Listing, Message, Timing, open_signed
+from peerfed.protocol.work import solve_work
 
 from .harness import Peer, TestNode, run_node
 
@@ -106,13 +107,18 @@ def test_a_sealed_message_sent_on_the_socket_reaches_a_live_reader(tmp_path: Pat
             for ws, peer in ((sender, ana), (reader, ben)):
                 await ws.send_json({"type": "auth", "token": peer.api.token})
                 assert (await ws.receive_json())["type"] == "ready"
-            for ref, item in enumerate(sealed):
+            # The first item into ben's mailbox carries the first contact's proof of work (§13.5);
+            # once it is answered, the rest need none.
+            work = solve_work(sealed[0].id, node.config.first_contact_work_bits).hex()
+            await sender.send_json({"type": "send", "ref": 0, "sealed": b64(sealed[0].raw), "work": work})
+            got = await answers(sender, 1)
+            for ref, item in enumerate(sealed[1:], start=1):
                 await sender.send_json({"type": "send", "ref": ref, "sealed": b64(item.raw)})
             await sender.send_json({"type": "send", "ref": 99, "sealed": b64(sealed[0].raw)})
             await sender.send_json(
                 {"type": "send", "ref": 100, "sealed": b64(sealed[1].raw), "destination": "ftp://nowhere"}
             )
-            got = await answers(sender, 12)
+            got |= await answers(sender, 11)
             items = [await asyncio.wait_for(reader.receive_json(), 10) for _ in sealed]
         assert [got[ref]["status"] for ref in range(10)] == ["delivered"] * 10
         assert got[99]["status"] == "duplicate"

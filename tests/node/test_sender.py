@@ -20,6 +20,7 @@ import pytest
 from peerfed.node.config import Config
 from peerfed.node.federation.sender import (
     BATCH_PATH,
+    MAX_WORK_BITS,
     PIPELINE,
     BatchOutcome,
     BatchResult,
@@ -28,7 +29,17 @@ from peerfed.node.federation.sender import (
 from peerfed.node.federation.transport import TransportError
 from peerfed.node.retry import next_attempt
 from peerfed.node.store import OutboxState, Store
-from peerfed.protocol import RemoteError, unpack
+from peerfed.protocol import (
+    EncryptionSecret,
+    Identity,
+    Message,
+    RemoteError,
+    parse_sealed,
+    seal,
+    sign,
+    unpack,
+)
+from peerfed.protocol.work import work_bits
 
 from .harness import Clock
 
@@ -321,5 +332,75 @@ def test_a_refusal_of_the_request_keeps_the_items_and_warns_the_operator(
             assert any(destination in r.getMessage() and "failures" in r.getMessage() for r in caplog.records)
         assert await store.gave_up() == []
         assert len(await store.failing(1)) == 2 * len(codes)  # what 'admin federation failures' lists
+
+    run(tmp_path, body)
+
+
+# --- proof of work a receiver asks for a first sealed item into a mailbox (spec §13.5) -----------------
+
+
+def sealed_for(mailbox: int, n: int) -> bytes:
+    """A sealed item for the mailbox of the peer made from seed byte ``mailbox``."""
+    author, recipient = Identity(bytes([n + 100]) * 32), Identity(bytes([mailbox]) * 32).peer_id
+    inner = sign(
+        author, Message(recipient, bytes(16), 1, f"item {n}"), created_at=1_700_000_000, expires_at=1_700_086_400
+    )
+    return seal(inner, EncryptionSecret(bytes([mailbox]) * 32).public).raw
+
+
+def asks_work(bits: int) -> tuple[Answer, set[bytes]]:
+    """A receiver that takes an item into a mailbox it knows, or with ``bits`` of work over its id."""
+    known: set[bytes] = set()
+
+    def answer(items: list[Any]) -> Any:
+        results: list[dict[str, Any]] = []
+        for item in items:
+            sealed = parse_sealed(item[1])
+            mailbox = bytes(sealed.mailbox)
+            if mailbox in known or (len(item) == 3 and work_bits(sealed.id, item[2]) >= bits):
+                known.add(mailbox)
+                results.append({"status": "ok"})
+            else:
+                results.append({"status": "error", "code": "auth.work", "message": "work", "bits": bits})
+        return {"results": results}
+
+    return answer, known
+
+
+async def queue_sealed(store: Store, clock: Clock, raws: list[bytes]) -> list[int]:
+    await store.set_node_status(GOOD, "active", int(clock()))
+    for raw in raws:
+        await store.forward_sealed(
+            sealed_id=parse_sealed(raw).id, seen_until=int(clock()) + 86_400, destination=GOOD, raw=raw, now=clock()
+        )
+    return [r.seq for r in await store.due(clock(), 1000)]
+
+
+def test_a_first_item_into_a_mailbox_is_solved_once_per_mailbox_and_sent_again_at_once(tmp_path: Path) -> None:
+    async def body(store: Store, clock: Clock) -> None:
+        raws = [sealed_for(1, 1), sealed_for(1, 2), sealed_for(2, 3)]
+        seqs = await queue_sealed(store, clock, raws)
+        answer, known = asks_work(8)
+        fake = FakeTransport({GOOD: answer})
+        [result] = (await sender(store, clock, fake).send_round())[GOOD]
+        assert result.items == tuple((s, OutboxState.DONE) for s in seqs)
+        assert len(fake.calls) == 2  # the batch, then the refused items again with their work
+        resent = fake.calls[1][2]
+        assert [item[1] for item in resent] == [raws[0], raws[2], raws[1]]  # the worked items go first
+        assert [len(item) for item in resent] == [3, 3, 2]  # one proof per mailbox, not per item
+        assert len(known) == 2
+        assert (await store.outbox_stats())[GOOD] == {"done": 3}
+
+    run(tmp_path, body)
+
+
+def test_a_receiver_asking_too_much_work_has_the_item_refused_unsolved(tmp_path: Path) -> None:
+    async def body(store: Store, clock: Clock) -> None:
+        seqs = await queue_sealed(store, clock, [sealed_for(1, 1)])
+        answer, _ = asks_work(MAX_WORK_BITS + 1)
+        fake = FakeTransport({GOOD: answer})
+        [result] = (await sender(store, clock, fake).send_round())[GOOD]
+        assert result.items == ((seqs[0], OutboxState.REJECTED),)
+        assert len(fake.calls) == 1
 
     run(tmp_path, body)

@@ -33,6 +33,7 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.node_bodies import WrongNode, body_hash, client_auth_for
+from peerfed.protocol.work import check_work, work_bits
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "spec" / "vectors"
@@ -127,6 +128,15 @@ def test_envelopes(doc: dict[str, Any], case: dict[str, Any]) -> None:
 def test_node_objects(doc: dict[str, Any], case: dict[str, Any]) -> None:
     if "body_hash" in case:
         assert body_hash(bytes.fromhex(case["body"])).hex() == case["body_hash"]
+        return
+    if "nonce" in case:  # Work: joining (spec §13.4) and first contact (§13.5)
+        challenge = bytes.fromhex(case["challenge"])
+        if "zero_bits" in case:
+            assert work_bits(challenge, bytes.fromhex(case["nonce"])) == case["zero_bits"]
+        if case["result"] == "valid":
+            check_work(challenge, case["nonce"], case["bits"])
+        else:
+            expect_error(case["error"], lambda: check_work(challenge, case["nonce"], case["bits"]))
         return
     if "meant" in case:  # ChallengeBinding: the client signs only for the node it meant (spec §13.4)
         answer = case["answer"]

@@ -22,6 +22,7 @@ from .common import (
     SESSIONS,
     address,
     decode_b64,
+    header,
     int_query,
     query,
     read_body,
@@ -130,7 +131,8 @@ async def send(request: web.Request) -> web.Response:
     def route() -> str | None:  # read only once the sealed bytes themselves have passed
         return url_of(destination, "X-Peerfed-Destination") if destination else None
 
-    outcome = await request.app[MAILBOX].submit(peer, await read_body(request), route, address(request))
+    work = header(request, "X-Peerfed-Work")  # a first message into a mailbox proves work (spec §13.5)
+    outcome = await request.app[MAILBOX].submit(peer, await read_body(request), route, address(request), work)
     return web.json_response(views.sent(outcome), status=202)
 
 

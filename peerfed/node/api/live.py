@@ -108,7 +108,10 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
                     return url_of(destination, "destination") if destination is not None else None
 
                 raw = decode_b64(data.get("sealed"), "sealed")
-                outcome = await mailbox.submit(signed_in, raw, route, where)
+                work = data.get("work")
+                if work is not None:
+                    work = text_of(work, "work", 64)
+                outcome = await mailbox.submit(signed_in, raw, route, where, work)
                 reply = {"type": "sent", "ref": ref, **views.sent(outcome)}
         except (RemoteError, UnavailableError) as exc:
             reply = {"type": "error", "ref": ref, "code": exc.code, "message": str(exc)}

@@ -19,8 +19,6 @@ from peerfed.protocol import (
     RemoteError,
     RequestError,
     Withdrawal,
-    check_hour,
-    parse_sealed,
     unpack,
 )
 from peerfed.protocol.errors import UnavailableError
@@ -45,11 +43,13 @@ BATCH_KINDS = ("key-bundle", "listing", "withdrawal", "erasure", "takedown", "se
 
 @dataclass(frozen=True)
 class IngestResult:
-    """One batch item's result: ``ok``, ``duplicate``, or ``error`` with its code and message."""
+    """One batch item's result: ``ok``, ``duplicate``, or ``error`` with its code and message;
+    ``auth.work`` also says how many bits of work the item needs (spec §13.7, Batches)."""
 
     status: Literal["ok", "duplicate", "error"]
     code: str | None = None
     message: str | None = None
+    bits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -177,15 +177,12 @@ class Inbound:
         async def take(index: int) -> None:
             item = items[index]
             try:
-                if not (isinstance(item, list) and len(item) == 2 and item[0] in BATCH_KINDS):
-                    raise RequestError("an item is [kind, bytes]", "request.invalid")
-                kind, raw = item
-                if not isinstance(raw, bytes):
-                    raise RequestError("an item's payload is bin", "request.invalid")
-                self.charge(origin, str(kind), raw)
-                results[index] = IngestResult(await self.ingest(origin, str(kind), raw))
+                kind, raw, work = _item(item)
+                self.charge(origin, kind, raw)
+                results[index] = IngestResult(await self.ingest(origin, kind, raw, work))
             except (RemoteError, UnavailableError) as exc:
-                results[index] = IngestResult("error", exc.code, str(exc))
+                bits = self._config.first_contact_work_bits if exc.code == "auth.work" else None
+                results[index] = IngestResult("error", exc.code, str(exc), bits)
 
         async def in_order(indexes: list[int]) -> None:
             for index in indexes:
@@ -206,13 +203,12 @@ class Inbound:
         other nodes); raises RequestError (rate.limited): the sender keeps the item and retries it."""
         self._quotas.charge(origin, kind, raw, self._clock())
 
-    async def ingest(self, origin: str, kind: str, raw: bytes) -> Literal["ok", "duplicate"]:
-        """Take one item another node pushed or we pulled; raises RemoteError if it is refused."""
+    async def ingest(self, origin: str, kind: str, raw: bytes, work: str | None = None) -> Literal["ok", "duplicate"]:
+        """Take one item another node pushed or we pulled; raises RemoteError if it is refused.
+        ``work`` is a sealed item's proof of work (hex), needed on first contact (§13.5)."""
         now = int(self._clock())
         if kind == "sealed":
-            sealed = parse_sealed(raw)
-            check_hour(sealed, now)
-            status = await self._mailbox.route(sealed.id, bytes(sealed.mailbox), sealed.hour, raw, self._config.url)
+            status = await self._mailbox.take(origin, raw, work)
             return "duplicate" if status == Delivery.DUPLICATE else "ok"
         if kind == "key-bundle":
             return "ok" if await self._directory.take_key_bundle(origin, raw) else "duplicate"
@@ -255,3 +251,15 @@ class Inbound:
 
         Raises not_found, the same for a non-member and a member without a bundle."""
         return await self._directory.member_key_bundle(peer)
+
+
+def _item(item: object) -> tuple[str, bytes, str | None]:
+    """A batch item: ``[kind, bytes]``, or ``["sealed", bytes, work]`` with 1-32 bytes of proof of
+    work over the sealed id (spec §13.7, Batches). Raises request.invalid."""
+    if not (isinstance(item, list) and len(item) in (2, 3) and item[0] in BATCH_KINDS):
+        raise RequestError('an item is [kind, bytes] (or ["sealed", bytes, work])', "request.invalid")
+    if not isinstance(item[1], bytes):
+        raise RequestError("an item's payload is bin", "request.invalid")
+    if len(item) == 3 and (item[0] != "sealed" or not isinstance(item[2], bytes) or not 1 <= len(item[2]) <= 32):
+        raise RequestError("only a sealed item carries work, as 1 to 32 bytes", "request.invalid")
+    return str(item[0]), item[1], item[2].hex() if len(item) == 3 else None

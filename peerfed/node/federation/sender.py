@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from peerfed.protocol import RemoteError, pack
+from peerfed.protocol import RemoteError, pack, parse_sealed
+from peerfed.protocol.work import solve_work
 
 from ..config import Config
 from ..retry import breaker_until, gives_up, next_attempt
@@ -67,6 +68,11 @@ FINAL_BATCH_CODES = frozenset(
 )
 
 
+# A receiver may ask for proof of work on a first sealed item into a mailbox (spec §13.5); more
+# than this many bits would cost this node minutes per item, so such an item is refused for good.
+MAX_WORK_BITS = 24
+
+
 class Transport(Protocol):
     """How a batch reaches another node; ``NodeClient`` in a node, a fake in tests."""
 
@@ -106,13 +112,23 @@ class DestinationQueue:
     """One destination's due items for one round: batches, their outcomes, its health and breaker."""
 
     def __init__(
-        self, destination: str, *, config: Config, store: Store, transport: Transport, rng: random.Random
+        self,
+        destination: str,
+        *,
+        config: Config,
+        store: Store,
+        transport: Transport,
+        rng: random.Random,
+        work: dict[int, bytes] | None = None,
     ) -> None:
         self.destination = destination
         self._config = config
         self._store = store
         self._transport = transport
         self._rng = rng
+        # Proofs of work solved for sealed items a receiver asked them for, by outbox seq. Kept
+        # in memory only: after a restart a receiver asks again and the item is solved again.
+        self._work = work if work is not None else {}
 
     async def run(self, rows: list[OutboxRow], now: float) -> list[BatchResult]:
         """Send ``rows`` in batches: the first alone, then, unless it failed, the rest pipelined."""
@@ -129,8 +145,9 @@ class DestinationQueue:
 
         return [first, *await asyncio.gather(*(send(b) for b in batches[1:]))]
 
-    async def send(self, rows: list[OutboxRow], now: float) -> BatchResult:
-        """Send one batch and record its outcome in the store. Storage errors raise."""
+    async def send(self, rows: list[OutboxRow], now: float, *, solve: bool = True) -> BatchResult:
+        """Send one batch and record its outcome in the store. Sealed items the receiver asks
+        proof of work for are solved and sent again at once, when ``solve``. Storage errors raise."""
         expired = [r for r in rows if gives_up(r.created_at, now, self._config.give_up_after)]
         if expired:
             await self._store.outbox_finish(
@@ -146,7 +163,7 @@ class DestinationQueue:
         rows = [r for r in rows if r not in expired]
         if not rows:
             return BatchResult(BatchOutcome.DONE, gave_up)
-        body = pack([[r.kind, r.raw] for r in rows])
+        body = pack([self._item(r) for r in rows])
         try:
             answer = await self._transport.send(self.destination, BATCH_PATH, body)
             results = answer.get("results") if isinstance(answer, dict) else None
@@ -164,20 +181,59 @@ class DestinationQueue:
             )
         except TransportError as exc:
             return await self._failed(BatchOutcome.FAILED, rows, gave_up, exc, now)
-        return await self._answered(rows, results, gave_up, now)
+        first, unsolved = await self._answered(rows, results, gave_up, now, solve)
+        if not unsolved:
+            return first
+        again = await self.send(await self._solve(unsolved), now, solve=False)
+        redone = dict(again.items)
+        return BatchResult(first.outcome, tuple((seq, redone.get(seq, state)) for seq, state in first.items))
+
+    def _item(self, row: OutboxRow) -> list[Any]:
+        work = self._work.get(row.seq)
+        return [row.kind, row.raw] if work is None else [row.kind, row.raw, work]
+
+    async def _solve(self, rows: list[tuple[OutboxRow, int]]) -> list[OutboxRow]:
+        """Solve proof of work over the sealed id of the first item for each mailbox, off the event
+        loop; those go first, so the receiver knows the mailbox before the items after them."""
+        solved: list[OutboxRow] = []
+        rest: list[OutboxRow] = []
+        mailboxes: set[bytes] = set()
+        for row, bits in rows:
+            sealed = parse_sealed(row.raw)
+            if bytes(sealed.mailbox) in mailboxes:
+                rest.append(row)
+                continue
+            mailboxes.add(bytes(sealed.mailbox))
+            self._work[row.seq] = await asyncio.to_thread(solve_work, sealed.id, bits)
+            solved.append(row)
+        return solved + rest
 
     async def _answered(
-        self, rows: list[OutboxRow], results: list[Any], gave_up: tuple[tuple[int, OutboxState], ...], now: float
-    ) -> BatchResult:
-        """The destination answered item by item: finish, reject or reschedule each."""
+        self,
+        rows: list[OutboxRow],
+        results: list[Any],
+        gave_up: tuple[tuple[int, OutboxState], ...],
+        now: float,
+        solve: bool,
+    ) -> tuple[BatchResult, list[tuple[OutboxRow, int]]]:
+        """The destination answered item by item: finish, reject or reschedule each. Returns the
+        result and the sealed items to solve proof of work for and send again (with their bits)."""
         await self._store.node_result(self.destination, True, int(now), None, 0)
         items: list[tuple[int, OutboxState]] = []
         done, rejected, retry = [], [], []
+        unsolved: list[tuple[OutboxRow, int]] = []
         for row, result in zip(rows, results, strict=True):
             status = result.get("status") if isinstance(result, dict) else None
+            bits = _work_asked(row, result)
             if status in ("ok", "duplicate"):
                 done.append(row.seq)
                 items.append((row.seq, OutboxState.DONE))
+            elif bits is not None:
+                if solve:
+                    unsolved.append((row, bits))
+                else:
+                    retry.append(row)
+                items.append((row.seq, OutboxState.PENDING))
             elif isinstance(result, dict) and result.get("code") in RETRYABLE_ITEM_CODES:
                 retry.append(row)
                 items.append((row.seq, OutboxState.PENDING))
@@ -195,7 +251,10 @@ class DestinationQueue:
             await self._store.outbox_finish([seq], OutboxState.REJECTED, int(now), reason[:300])
         if retry:
             await self._retry_later(retry, now, "the receiver asked to retry")
-        return BatchResult(BatchOutcome.DONE, gave_up + tuple(items))
+        for seq, state in items:
+            if state is not OutboxState.PENDING:
+                self._work.pop(seq, None)
+        return BatchResult(BatchOutcome.DONE, gave_up + tuple(items)), unsolved
 
     async def _failed(
         self,
@@ -265,6 +324,7 @@ class Sender:
         self.transport = transport
         self._clock = clock
         self._rng = rng or random.Random()
+        self._work: dict[int, bytes] = {}
 
     async def send_round(self) -> dict[str, list[BatchResult]]:
         """One round: each destination's batch results, in the order they were sent. Storage errors raise."""
@@ -277,7 +337,9 @@ class Sender:
             by_destination[row.destination].append(row)
         transport = self.transport
         queues = [
-            DestinationQueue(d, config=self._config, store=self._store, transport=transport, rng=self._rng)
+            DestinationQueue(
+                d, config=self._config, store=self._store, transport=transport, rng=self._rng, work=self._work
+            )
             for d in by_destination
         ]
         results = await asyncio.gather(*(q.run(by_destination[q.destination], now) for q in queues))
@@ -286,3 +348,12 @@ class Sender:
     async def deliver_due(self) -> int:
         """Send every due outbox item; returns how many were finished (taken, rejected or given up)."""
         return sum(r.finished for results in (await self.send_round()).values() for r in results)
+
+
+def _work_asked(row: OutboxRow, result: Any) -> int | None:
+    """The bits of proof of work a receiver asks for a sealed item (``auth.work`` with a sane
+    ``bits``), else None: any other answer, or more than MAX_WORK_BITS, is judged as usual."""
+    if row.kind != "sealed" or not isinstance(result, dict) or result.get("code") != "auth.work":
+        return None
+    bits = result.get("bits")
+    return bits if isinstance(bits, int) and not isinstance(bits, bool) and 0 < bits <= MAX_WORK_BITS else None

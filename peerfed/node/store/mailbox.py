@@ -18,22 +18,29 @@ from .rows import Delivery, DeliveryResult, MailboxItem, MemberStatus, NodeStatu
 __all__ = ["MailboxMixin"]
 
 
-class _Full(Exception):
-    """A mailbox at its cap: rolls back the delivery's savepoint (its seen_sealed row too)."""
-
-
 class MailboxMixin(MembersMixin):
     """Every call raises StorageError if the database fails."""
 
     async def deliver(
-        self, *, sealed_id: bytes, mailbox: bytes, raw: bytes, now: int, expires_at: int, seen_until: int, cap: int
+        self,
+        *,
+        sealed_id: bytes,
+        mailbox: bytes,
+        raw: bytes,
+        now: int,
+        expires_at: int,
+        seen_until: int,
+        cap: int,
+        source: bytes,
     ) -> DeliveryResult:
         """Put a sealed message in a local member's mailbox once.
 
-        The result is DELIVERED with its mailbox seq, DUPLICATE, FULL, ABSENT (no such member
-        here), or MOVED with the member's new node. The duplicate check comes before the cap,
-        so a resend of a delivered item is simply done; the membership check is in the same
-        transaction.
+        The result is DELIVERED with its mailbox seq, DUPLICATE, ABSENT (no such member here),
+        or MOVED with the member's new node. ``source`` is the blinded digest of who handed it
+        in (spec §13.5, Mailbox quotas): at ``cap`` waiting items, the oldest item of the source
+        holding the most is dropped to make room, so no one source can push others out and the
+        answer never depends on whether the recipient has read. The membership check is in the
+        same transaction.
         """
 
         def job(db: sqlite3.Connection) -> DeliveryResult:
@@ -48,18 +55,20 @@ class MailboxMixin(MembersMixin):
             if cursor.rowcount != 1:
                 return DeliveryResult(Delivery.DUPLICATE)
             waiting = db.execute("SELECT COUNT(*) FROM mailbox WHERE mailbox=?", (mailbox,)).fetchone()[0]
-            if waiting >= cap:
-                raise _Full()
+            for _ in range(waiting - cap + 1):  # once a mailbox is at its cap: one out, one in
+                db.execute(
+                    "DELETE FROM mailbox WHERE seq = (SELECT seq FROM mailbox WHERE mailbox=? AND source IS"
+                    " (SELECT source FROM mailbox WHERE mailbox=? GROUP BY source ORDER BY COUNT(*) DESC,"
+                    " MIN(seq) LIMIT 1) ORDER BY seq LIMIT 1)",
+                    (mailbox, mailbox),
+                )
             cursor = db.execute(
-                "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                (sealed_id, mailbox, raw, now, expires_at),
+                "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at, source) VALUES (?, ?, ?, ?, ?, ?)",
+                (sealed_id, mailbox, raw, now, expires_at, source),
             )
             return DeliveryResult(Delivery.DELIVERED, seq=int(cursor.lastrowid or 0))
 
-        try:
-            return await self._writer.run(job)
-        except _Full:
-            return DeliveryResult(Delivery.FULL)
+        return await self._writer.run(job)
 
     async def absorb(self, *, sealed_id: bytes, seen_until: int) -> bool:
         """Take a sealed message for no member here: remember its id only, keep nothing else, so it

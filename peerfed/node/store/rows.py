@@ -82,14 +82,13 @@ class ReportTarget(StrEnum):
 class Delivery(StrEnum):
     """A sealed message's outcome, everywhere it is spoken of (spec §13.5 ``send``).
 
-    ``delivered``, ``queued`` and ``duplicate`` are what a client is answered; ``full``,
-    ``moved`` and ``absent`` stay inside the node, which turns them into a refusal or a forward.
+    ``delivered``, ``queued`` and ``duplicate`` are what a client is answered; ``moved``
+    and ``absent`` stay inside the node, which turns them into a forward or a quiet drop.
     """
 
     DELIVERED = "delivered"  # in a local member's mailbox
     QUEUED = "queued"  # in the outbox for the mailbox's node
     DUPLICATE = "duplicate"  # these sealed bytes were taken before
-    FULL = "full"  # the mailbox is at its cap
     MOVED = "moved"  # the member moved; forward to ``moved_to``
     ABSENT = "absent"  # no such member here
 

@@ -91,6 +91,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE listings ADD COLUMN entry TEXT;
     """,
+    # 3: who handed each mailbox item in, as a digest keyed by a secret the node holds in memory
+    # only (spec §13.5, Mailbox quotas): a full mailbox drops from its largest source. Items from
+    # before, and from before a restart, keep digests nobody can link to a source any more.
+    """
+    ALTER TABLE mailbox ADD COLUMN source BLOB;
+    CREATE INDEX mailbox_source ON mailbox(mailbox, source);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

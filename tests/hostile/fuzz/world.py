@@ -64,6 +64,11 @@ LIMITS: dict[str, Any] = {  # rate limits off so inputs reach past them; rate.li
     "node_bytes_per_minute": 0,
     "mailbox_bytes_per_node": 0,
     "mailbox_cap": 10**9,
+    "mailbox_items_per_sender": 0,
+    "mailbox_items_per_node": 0,
+    # Honest requests here are sent raw; first contact's proof of work has its own tests
+    # (tests/hostile/test_stranger_mailbox.py), and a wrong X-Peerfed-Work is still refused coded.
+    "first_contact_work_bits": 0,
     "session_ttl": 3650 * DAY,
 }
 WORK_BITS = 4  # node B asks new peers for a little proof of work, so X-Peerfed-Work is checked too
