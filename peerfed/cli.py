@@ -6,7 +6,9 @@ The peer's verbs (offer, browse, reach, ...) live in ``peerfed.client``.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -43,9 +45,23 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Run the node until a signal; the exit code tells a supervisor why it ended (runner.EXIT_*)."""
+    import asyncio
+
     from peerfed.node.app import create_app
     from peerfed.node.config import ConfigError, load_config
     from peerfed.node.keys import KeyFileError
+    from peerfed.node.runner import (
+        EXIT_CANNOT_LISTEN,
+        EXIT_CONFIG,
+        EXIT_DATA_IN_USE,
+        EXIT_DATA_UNUSABLE,
+        DataInUse,
+        DataLock,
+        listening_socket,
+        serve_forever,
+    )
+    from peerfed.node.store import StorageError
 
     flags = {k: getattr(args, k) for k in ("data", "host", "port", "public_url", "name", "registration", "federation")}
     flags["federate"] = args.federate
@@ -54,25 +70,47 @@ def serve(args: argparse.Namespace) -> int:
         config = load_config(file=args.config, flags=flags)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    log = logging.getLogger("peerfed.node")
+    # In this order: the folder's lock (one node per folder), the port (fails fast, before the
+    # database or any federation work), then the store and key; "ready" only once all are up.
+    lock = DataLock(config.data)
     try:
-        import asyncio
-
-        from peerfed.node.runner import serve_forever
-
-        app = create_app(config)
-        print(f"peerfed node '{config.name}' on {config.url} (data: {config.data}); Ctrl-C stops it", file=sys.stderr)
-        asyncio.run(serve_forever(app, config.host, config.port, config.idle_timeout, listen_fd=args.listen_fd))
-    except KeyFileError as exc:
+        lock.acquire()
+    except DataInUse as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_DATA_IN_USE
     except OSError as exc:
-        print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        print(f"error: cannot use the data folder {config.data}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_DATA_UNUSABLE
+    try:
+        try:
+            sock = listening_socket(config.host, config.port, args.listen_fd)
+        except OSError as exc:
+            where = f"{config.host}:{config.port}" if args.listen_fd is None else f"inherited socket {args.listen_fd}"
+            hint = "; another program (or node) is using that port" if exc.errno == errno.EADDRINUSE else ""
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            print(f"error: cannot listen on {where}: {reason}{hint}", file=sys.stderr)
+            return EXIT_CANNOT_LISTEN
+
+        def ready() -> None:
+            log.info("node %s ready at %s (data in %s)", config.name, config.url, config.data)
+            where = f"peerfed node '{config.name}' on {config.url} (data: {config.data})"
+            print(f"{where}; Ctrl-C stops it", file=sys.stderr)
+
+        try:
+            asyncio.run(serve_forever(create_app(config), sock, config.idle_timeout, ready=ready))
+        except (KeyFileError, StorageError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_DATA_UNUSABLE
+        finally:
+            sock.close()
+    finally:
+        lock.release()
     return 0
 
 

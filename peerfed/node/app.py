@@ -128,7 +128,7 @@ def create_app(
                 asyncio.create_task(_maintenance_loop(node), name="maintenance"),
                 asyncio.create_task(_purge_loop(node), name="purge"),
             ]
-        log.info("node %s ready at %s (data in %s)", config.name, config.url, config.data)
+        log.info("store open and migrated, background work started")
         try:
             yield
         finally:
