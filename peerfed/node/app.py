@@ -23,6 +23,7 @@ from .api.common import (
     CONFIG,
     DIRECTORY,
     DOCUMENT,
+    HEALTH,
     INBOUND,
     LIVE_SOCKETS,
     MAILBOX,
@@ -33,6 +34,7 @@ from .api.common import (
 from .config import Config
 from .federation.addresses import AddressPolicy, guarded_session
 from .federation.transport import NodeClient
+from .health import Health
 from .keys import load_or_create_key
 from .limits import LiveSockets
 from .service import Node
@@ -121,6 +123,7 @@ def create_app(
         app[MODERATION] = node.moderation
         app[INBOUND] = node.inbound
         app[CATCHUP] = node.catchup
+        app[HEALTH] = Health(store, clock, config.outbox_stuck_after)
         tasks = []
         if background:
             tasks = [

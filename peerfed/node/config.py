@@ -101,6 +101,8 @@ class Config:
     verify_threads: int = 2
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # /readyz answers 503 once a federation item has been due this long (s) without being sent.
+    outbox_stuck_after: int = 900
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registration", Registration(self.registration))
