@@ -131,7 +131,7 @@ def create_app(
                 asyncio.create_task(_maintenance_loop(node), name="maintenance"),
                 asyncio.create_task(_purge_loop(node), name="purge"),
             ]
-        log.info("store open and migrated, background work started")
+        log.info("node %s at %s: store open and migrated (data in %s)", config.name, config.url, config.data)
         try:
             yield
         finally:

@@ -111,12 +111,10 @@ class _Handler(RequestHandler):
         response.force_close()
         return response
 
-    def close(self) -> None:
-        # Shutdown has begun. aiohttp would stop reading this connection at once, cutting off a
-        # request whose body is still arriving; a request in progress reads on, and shutdown()
-        # below closes the connection once it is answered.
-        if not self._request_in_progress:
-            super().close()
+    @property
+    def busy(self) -> bool:
+        """A request is being handled on this connection (its body may still be arriving)."""
+        return self._request_in_progress
 
     async def shutdown(self, timeout: float | None = 15.0) -> None:
         # aiohttp's own shutdown stops reading before it waits for the handler; wait first.
@@ -133,6 +131,14 @@ class _Handler(RequestHandler):
 class _Server(Server):
     def __call__(self) -> RequestHandler:
         return _Handler(self, loop=self._loop, **self._kwargs)
+
+    def pre_shutdown(self) -> None:
+        # Shutdown has begun. aiohttp would close every connection here, and a closed one stops
+        # reading at once, cutting off a request whose body is still arriving. Idle connections
+        # close now; a busy one reads on, and _Handler.shutdown closes it once it is answered.
+        for conn in self.connections:
+            if not (isinstance(conn, _Handler) and conn.busy):
+                conn.close()
 
 
 class NodeRunner(web.AppRunner):
