@@ -1,7 +1,7 @@
 """Safe start and stop of `peerfed serve` (spec §13.1): one node per data folder, a taken port, SIGTERM drains.
 
 The exit codes are the runner's EXIT_* constants: 3 when the data folder is another node's,
-4 when the address cannot be bound, 0 after a drained stop.
+4 when the address cannot be bound, 5 when the key or database cannot be used, 0 after a drained stop.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from peerfed.node.runner import EXIT_CANNOT_LISTEN, EXIT_DATA_IN_USE
+from peerfed.node.runner import EXIT_CANNOT_LISTEN, EXIT_DATA_IN_USE, EXIT_DATA_UNUSABLE
 from tests.processes import NodeProcess, NodeProcesses
 
 from .harness import Peer
@@ -24,13 +24,14 @@ from .test_process import Home
 POLLS = 400  # 50 ms apart: the bound on waiting for a line in a node's log
 
 
-def serve(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def serve(data: Path, *args: str, pass_fds: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
     """`peerfed serve` run to its end (it is expected to refuse to start)."""
     return subprocess.run(
         [sys.executable, "-m", "peerfed", "serve", "--data", str(data), *args],
         capture_output=True,
         text=True,
         timeout=60,
+        pass_fds=pass_fds,
     )
 
 
@@ -124,3 +125,16 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_zero(tmp_path: Path, 
         assert node.stop() == 0
 
     asyncio.run(scenario())
+
+
+def test_an_unusable_key_or_database_is_one_line_and_exit_5(tmp_path: Path) -> None:
+    for name, why in (("node.key", "does not hold a 32-byte hex seed"), ("node.sqlite3", "cannot open the database")):
+        data = tmp_path / name.replace(".", "-")
+        data.mkdir()
+        (data / name).write_text("not what the node wrote\n")
+        (data / name).chmod(0o600)
+        with socket.create_server(("127.0.0.1", 0)) as held:
+            out = serve(data, "--listen-fd", str(held.fileno()), pass_fds=(held.fileno(),))
+        assert out.returncode == EXIT_DATA_UNUSABLE, out.stderr
+        last = out.stderr.splitlines()[-1]  # after any log lines of the start so far
+        assert last.startswith("error: ") and why in last and "Traceback" not in out.stderr, out.stderr
