@@ -6,7 +6,9 @@ The peer's verbs (offer, browse, reach, ...) live in ``peerfed.client``.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -16,23 +18,39 @@ __all__ = ["main"]
 
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    import dataclasses
+
+    from peerfed.node.config import DURATIONS, Config, flag_name
+    from peerfed.node.config_text import HELP
+
     serve = sub.add_parser(
         "serve",
         help="run a community node",
-        description="Run a community node. Settings come from --config FILE, PEERFED_* variables and these flags.",
+        description="Run a community node. Every setting is a flag here, a PEERFED_* variable (PEERFED_MAILBOX_TTL) "
+        "and a key in --config FILE (mailbox_ttl); flags win, then variables, then the file. "
+        "Durations: seconds, or 7d, 12h, 30m, 45s. See every setting with --print-config.",
     )
-    serve.add_argument("--config", type=Path, help="a TOML settings file")
-    serve.add_argument("--data", type=Path, help="data folder (default ./peerfed-data)")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8740)")
-    serve.add_argument("--public-url", dest="public_url", help="the URL other nodes and peers reach this node at")
-    serve.add_argument("--name", help="the community's name")
-    serve.add_argument("--registration", choices=["open", "invite", "approval"], help="who may join")
-    serve.add_argument("--federation", choices=["open", "allow-list", "block-list"], help="which nodes may federate")
+    serve.add_argument("--config", type=Path, help="a TOML settings file (or PEERFED_CONFIG)")
     serve.add_argument(
-        "--federate", action="append", metavar="URL", help="federate with another node (repeatable)", default=None
+        "--print-config", action="store_true", help="print an example config file with every setting and stop"
     )
-    serve.add_argument("--log-level", dest="log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    # Every flag's value is text, turned into the setting by load_config exactly as a variable's
+    # is: one parser, one error format, whichever way a setting arrives.
+    for field in dataclasses.fields(Config):
+        name = field.name
+        if name == "resources":  # tables: the TOML file only
+            continue
+        help_text = HELP.get(name, "")
+        if field.type in ("bool", bool):
+            serve.add_argument(flag_name(name), dest=name, action=argparse.BooleanOptionalAction, help=help_text)
+        elif str(field.type).startswith("tuple"):
+            serve.add_argument(
+                flag_name(name), dest=name, action="append", metavar="ITEM", help=help_text + " Repeatable."
+            )
+        else:
+            numeric = field.type in ("int", "float", int, float)
+            metavar = "DURATION" if name in DURATIONS else "N" if numeric else name.upper()
+            serve.add_argument(flag_name(name), dest=name, metavar=metavar, help=help_text)
     serve.add_argument(
         "--listen-fd",
         dest="listen_fd",
@@ -43,36 +61,76 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Run the node until a signal; the exit code tells a supervisor why it ended (runner.EXIT_*)."""
+    import asyncio
+
     from peerfed.node.app import create_app
     from peerfed.node.config import ConfigError, load_config
     from peerfed.node.keys import KeyFileError
+    from peerfed.node.runner import (
+        EXIT_CANNOT_LISTEN,
+        EXIT_CONFIG,
+        EXIT_DATA_IN_USE,
+        EXIT_DATA_UNUSABLE,
+        DataInUse,
+        DataLock,
+        listening_socket,
+        serve_forever,
+    )
+    from peerfed.node.store import StorageError
 
-    flags = {k: getattr(args, k) for k in ("data", "host", "port", "public_url", "name", "registration", "federation")}
-    flags["federate"] = args.federate
-    flags["log_level"] = args.log_level
+    if args.print_config:
+        from peerfed.node.config_text import example_config
+
+        print(example_config(), end="")
+        return 0
+    # A repeated list flag is one list, as text with commas is in a variable.
+    flags = {k: ",".join(v) if isinstance(v, list) else v for k, v in vars(args).items()}
     try:
         config = load_config(file=args.config, flags=flags)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    log = logging.getLogger("peerfed.node")
+    # In this order: the folder's lock (one node per folder), the port (fails fast, before the
+    # database or any federation work), then the store and key; "ready" only once all are up.
+    lock = DataLock(config.data)
     try:
-        import asyncio
-
-        from peerfed.node.runner import serve_forever
-
-        app = create_app(config)
-        print(f"peerfed node '{config.name}' on {config.url} (data: {config.data}); Ctrl-C stops it", file=sys.stderr)
-        asyncio.run(serve_forever(app, config.host, config.port, config.idle_timeout, listen_fd=args.listen_fd))
-    except KeyFileError as exc:
+        lock.acquire()
+    except DataInUse as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_DATA_IN_USE
     except OSError as exc:
-        print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        print(f"error: cannot use the data folder {config.data}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_DATA_UNUSABLE
+    try:
+        try:
+            sock = listening_socket(config.host, config.port, args.listen_fd)
+        except OSError as exc:
+            where = f"{config.host}:{config.port}" if args.listen_fd is None else f"inherited socket {args.listen_fd}"
+            hint = "; another program (or node) is using that port" if exc.errno == errno.EADDRINUSE else ""
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            print(f"error: cannot listen on {where}: {reason}{hint}", file=sys.stderr)
+            return EXIT_CANNOT_LISTEN
+
+        def ready() -> None:
+            log.info("node %s ready at %s (data in %s)", config.name, config.url, config.data)
+            where = f"peerfed node '{config.name}' on {config.url} (data: {config.data})"
+            print(f"{where}; Ctrl-C stops it", file=sys.stderr)
+
+        try:
+            asyncio.run(serve_forever(create_app(config), sock, config.idle_timeout, ready=ready))
+        except (KeyFileError, StorageError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_DATA_UNUSABLE
+        finally:
+            sock.close()
+    finally:
+        lock.release()
     return 0
 
 

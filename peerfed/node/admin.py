@@ -11,6 +11,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -76,22 +77,35 @@ def add_admin_parser(sub: Any) -> None:
 
 
 def run_admin(args: argparse.Namespace) -> int:
+    """Run one admin command; its result goes to stdout, an error to stderr. The exit status.
+
+    Errors print as ``error CODE: message`` (a JSON ``{"error": {"code", "message"}}`` under
+    ``--json``): 2 when the command could not run, 1 when it ran and found nothing to act on.
+    """
     if not (args.data / DATABASE_FILE).exists():
-        print(f"error: no node database in {args.data} (start the node once with: peerfed serve --data {args.data})")
-        return 2
+        hint = f"start the node once with: peerfed serve --data {args.data}"
+        return _error(args, "local.no_database", f"no node database in {args.data} ({hint})", 2)
     try:
         result = asyncio.run(_run(args))
     except (RemoteError, UnavailableError) as exc:
-        print(f"error {exc.code}: {exc}")
-        return 2
+        return _error(args, exc.code, str(exc), 2)
     except ValueError as exc:
-        print(f"error: {exc}")
-        return 2
+        return _error(args, "local.invalid", str(exc), 2)
+    if isinstance(result, dict) and result.get("ok") is False:
+        return _error(args, "local.not_found", str(result.get("message", "nothing to act on")), 1)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
         _print(result)
-    return 0 if not (isinstance(result, dict) and result.get("ok") is False) else 1
+    return 0
+
+
+def _error(args: argparse.Namespace, code: str, message: str, status: int) -> int:
+    if args.json:
+        print(json.dumps({"error": {"code": code, "message": message}}), file=sys.stderr)
+    else:
+        print(f"error {code}: {message}", file=sys.stderr)
+    return status
 
 
 def _print(result: Any) -> None:

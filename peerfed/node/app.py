@@ -23,6 +23,7 @@ from .api.common import (
     CONFIG,
     DIRECTORY,
     DOCUMENT,
+    HEALTH,
     INBOUND,
     LIVE_SOCKETS,
     MAILBOX,
@@ -33,6 +34,7 @@ from .api.common import (
 from .config import Config
 from .federation.addresses import AddressPolicy, guarded_session
 from .federation.transport import NodeClient
+from .health import Health
 from .keys import load_or_create_key
 from .limits import LiveSockets
 from .service import Node
@@ -121,6 +123,7 @@ def create_app(
         app[MODERATION] = node.moderation
         app[INBOUND] = node.inbound
         app[CATCHUP] = node.catchup
+        app[HEALTH] = Health(store, clock, config.outbox_stuck_after)
         tasks = []
         if background:
             tasks = [
@@ -128,7 +131,7 @@ def create_app(
                 asyncio.create_task(_maintenance_loop(node), name="maintenance"),
                 asyncio.create_task(_purge_loop(node), name="purge"),
             ]
-        log.info("node %s ready at %s (data in %s)", config.name, config.url, config.data)
+        log.info("node %s at %s: store open and migrated (data in %s)", config.name, config.url, config.data)
         try:
             yield
         finally:

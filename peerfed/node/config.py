@@ -1,26 +1,39 @@
 """Node settings, the policies and limits its document publishes (spec §13.2): defaults, TOML, env, flags.
 
 Every setting has a safe default, so `peerfed serve` alone runs a private node on loopback
-with its data in ./peerfed-data. Environment variables are PEERFED_<NAME> in upper case
-(PEERFED_PORT=8740); the TOML file holds the same names in lower case at the top level,
-with lists for `federate` and `resources` as arrays of tables.
+with its data in ./peerfed-data. Each setting has one name, spelled three ways: the TOML key
+(``mailbox_ttl``, at the top level), the environment variable (PEERFED_MAILBOX_TTL) and the
+flag (--mailbox-ttl); only ``resources`` (arrays of tables) is TOML alone. Durations are
+seconds or a number with d, h, m or s. Unknown TOML keys are refused, so a typo is an error,
+not a silently ignored setting.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from peerfed.protocol.errors import LocalError
+from peerfed.protocol.errors import LocalError, PeerfedError
 from peerfed.protocol.node_bodies import Emergency, FederationPolicy, Registration, Resource, check_url
 
-__all__ = ["DEFAULT_PORT", "Config", "ConfigError", "load_config"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DURATIONS",
+    "Config",
+    "ConfigError",
+    "env_name",
+    "flag_name",
+    "load_config",
+    "parse_duration",
+]
 
 DEFAULT_PORT = 8740
 DAY = 86_400
@@ -106,7 +119,8 @@ class Config:
     synchronous: str = "FULL"
     verify_threads: int = 2
     log_level: str = "INFO"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # /readyz answers 503 once a federation item has been due this long (s) without being sent.
+    outbox_stuck_after: int = 900
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registration", Registration(self.registration))
@@ -122,6 +136,59 @@ _INT_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type in ("int", i
 _FLOAT_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type in ("float", float)}
 _BOOL_FIELDS = {f.name for f in dataclasses.fields(Config) if f.type in ("bool", bool)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+# Settings that are lengths of time: seconds, or "7d", "12h", "30m", "45s" and sums like "1h30m".
+DURATIONS = frozenset(
+    {
+        "mailbox_ttl",
+        "max_listing_lifetime",
+        "session_ttl",
+        "idle_timeout",
+        "body_timeout",
+        "live_auth_grace",
+        "retry_base",
+        "retry_cap",
+        "give_up_after",
+        "key_lookup_deadline",
+        "outbox_stuck_after",
+    }
+)
+_UNITS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+
+
+def env_name(name: str) -> str:
+    """The environment variable for a setting: ``mailbox_ttl`` is PEERFED_MAILBOX_TTL."""
+    return "PEERFED_" + name.upper()
+
+
+def flag_name(name: str) -> str:
+    """The `peerfed serve` flag for a setting: ``mailbox_ttl`` is --mailbox-ttl."""
+    return "--" + name.replace("_", "-")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds in ``value``: a number (seconds), or "7d", "12h", "30m", "45s", "1h30m".
+
+    Raises ValueError for anything else, or a negative or infinite length.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _PART.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text:
+                raise ValueError(
+                    f"{value!r} is not a duration: write seconds, or a number with d, h, m or s (7d, 12h, 30m, 45s)"
+                ) from None
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{value!r} is not a duration of zero or more")
+    return seconds
 
 
 def _bool(value: Any) -> bool:
@@ -133,13 +200,62 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"{value!r} is not true or false")
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _int(value: Any) -> int:
+    # int() alone would take True as 1 and truncate 2.5 to 2 without a word.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{value!r} is not a whole number")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+
+
+def _items(value: Any) -> list[str]:
+    """A list setting: a TOML array, or text with commas (variables and flags)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{value!r} is not a list")
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def _resources(value: Any) -> tuple[Resource, ...]:
+    if not isinstance(value, list):
+        raise ValueError("resources are set only in the TOML file, as [[resources]] tables")
+    made = []
+    for table in value:
+        if not isinstance(table, dict) or "name" not in table or "contact" not in table:
+            raise ValueError("each [[resources]] table needs a name and a contact")
+        made.append(
+            Resource(
+                name=table["name"],
+                contact=table["contact"],
+                emergency=Emergency(table.get("emergency", "never")),
+                hours=table.get("hours"),
+                languages=tuple(table.get("languages", ())),
+                note=table.get("note"),
+            )
+        )
+    return tuple(made)
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    """``value`` for setting ``name`` as the Config holds it; raises ConfigError naming ``where``."""
     try:
         if name == "data":
             return Path(value)
+        if name in DURATIONS:
+            seconds = parse_duration(value)
+            if name in _INT_FIELDS:
+                if not seconds.is_integer():
+                    raise ValueError(f"{value!r} is not a whole number of seconds")
+                return int(seconds)
+            return seconds
         if name in _INT_FIELDS:
-            return int(value)
+            return _int(value)
         if name in _FLOAT_FIELDS:
+            if isinstance(value, bool):
+                raise ValueError(f"{value!r} is not a number")
             return float(value)
         if name in _BOOL_FIELDS:
             return _bool(value)
@@ -148,38 +264,30 @@ def _coerce(name: str, value: Any) -> Any:
         if name == "federation":
             return FederationPolicy(value)
         if name == "federate":
-            items = value.split(",") if isinstance(value, str) else value
-            return tuple(check_url(str(u).strip().rstrip("/"), "federate") for u in items if str(u).strip())
+            return tuple(check_url(u.rstrip("/"), "federate") for u in _items(value))
         if name == "trusted_proxies":
-            items = value.split(",") if isinstance(value, str) else value
-            return tuple(str(ipaddress.ip_network(str(v).strip(), strict=False)) for v in items if str(v).strip())
+            return tuple(str(ipaddress.ip_network(v, strict=False)) for v in _items(value))
         if name == "vocabulary":
-            items = value.split(",") if isinstance(value, str) else value
-            return tuple(str(v).strip() for v in items if str(v).strip())
+            return tuple(_items(value))
         if name == "resources":
-            return tuple(
-                Resource(
-                    name=r["name"],
-                    contact=r["contact"],
-                    emergency=Emergency(r.get("emergency", "never")),
-                    hours=r.get("hours"),
-                    languages=tuple(r.get("languages", ())),
-                    note=r.get("note"),
-                )
-                for r in value
-            )
+            return _resources(value)
         if name == "public_url":
             return check_url(str(value).rstrip("/"), "public_url") if value else ""
-        return str(value)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"setting {name!r}: {exc}") from exc
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not text")
+        return value.upper() if name in ("log_level", "synchronous") else value
+    except (ValueError, KeyError, TypeError, PeerfedError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def load_config(
     *, file: Path | None = None, env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None
 ) -> Config:
-    """Merge defaults, the TOML file, PEERFED_* variables and flags (later wins)."""
-    names = {f.name for f in dataclasses.fields(Config)} - {"extra"}
+    """Merge defaults, the TOML file, PEERFED_* variables and flags (later wins).
+
+    Raises ConfigError, with one line saying which setting, from where, and what is wrong.
+    """
+    names = [f.name for f in dataclasses.fields(Config)]
     values: dict[str, Any] = {}
     env = os.environ if env is None else env
     if file is None and env.get("PEERFED_CONFIG"):
@@ -187,19 +295,22 @@ def load_config(
     if file is not None:
         try:
             loaded = tomllib.loads(file.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read {file}: {exc}") from exc
-        unknown = set(loaded) - names
+        except OSError as exc:
+            raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
+        unknown = sorted(set(loaded) - set(names))
         if unknown:
-            raise ConfigError(f"unknown settings in {file}: {', '.join(sorted(unknown))}")
-        values.update({k: _coerce(k, v) for k, v in loaded.items()})
+            raise ConfigError(
+                f"{file}: unknown setting {', '.join(map(repr, unknown))} (peerfed serve --print-config lists them)"
+            )
+        values.update({k: _coerce(k, v, f"{file}: setting {k}") for k, v in loaded.items()})
     for name in names:
-        key = "PEERFED_" + name.upper()
-        if key in env:
-            values[name] = _coerce(name, env[key])
+        if env_name(name) in env:
+            values[name] = _coerce(name, env[env_name(name)], env_name(name))
     for name, value in (flags or {}).items():
         if value is not None and name in names:
-            values[name] = _coerce(name, value)
+            values[name] = _coerce(name, value, flag_name(name))
     config = Config(**values)
     if not 0 < config.port < 65536:
         raise ConfigError("port must be between 1 and 65535")
@@ -207,4 +318,6 @@ def load_config(
         raise ConfigError("proxy_header must be X-Forwarded-For or Forwarded")
     if config.synchronous not in ("FULL", "NORMAL", "EXTRA"):
         raise ConfigError("synchronous must be FULL, NORMAL or EXTRA")
+    if config.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("log_level must be DEBUG, INFO, WARNING or ERROR")
     return config

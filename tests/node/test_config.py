@@ -59,7 +59,7 @@ emergency = "on-request"
     ],
 )
 def test_bad_settings_are_clear_errors(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=f"(?i){message}"):
         load_config(env=env)
 
 

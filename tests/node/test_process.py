@@ -150,6 +150,6 @@ def test_the_admin_command_moderates_a_live_node(tmp_path: Path, node_processes:
             text=True,
             timeout=60,
         )
-        assert missing.returncode == 2 and "no node database" in missing.stdout
+        assert missing.returncode == 2 and "no node database" in missing.stderr and not missing.stdout
 
     asyncio.run(scenario())

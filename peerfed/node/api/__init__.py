@@ -1,16 +1,17 @@
 """The node's HTTP and WebSocket surface (spec §13.5, §13.7): thin handlers over the node's parts.
 
 ``common`` holds the typed app keys, the error format and the parsing every handler shares;
-``client`` the client API, ``live`` its WebSocket, ``federation`` the node-to-node API.
+``client`` the client API, ``live`` its WebSocket, ``federation`` the node-to-node API,
+``health`` the operator's probes (spec §13.1, Health).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from . import client, federation, live
+from . import client, federation, health, live
 from .common import NODE, error_middleware
 
 __all__ = ["NODE", "ROUTES", "error_middleware"]
 
-ROUTES: list[web.RouteTableDef] = [client.routes, live.routes, federation.routes]
+ROUTES: list[web.RouteTableDef] = [client.routes, live.routes, federation.routes, health.routes]

@@ -28,6 +28,7 @@ from ..directory import Directory
 from ..document import DocumentSigner
 from ..federation.catchup import CatchUp
 from ..federation.inbound import Inbound
+from ..health import Health
 from ..limits import LiveSockets
 from ..mailbox import Mailbox
 from ..moderation import Moderation
@@ -39,6 +40,7 @@ __all__ = [
     "CONFIG",
     "DIRECTORY",
     "DOCUMENT",
+    "HEALTH",
     "INBOUND",
     "LIVE_SOCKETS",
     "MAILBOX",
@@ -74,6 +76,7 @@ MODERATION: web.AppKey[Moderation] = web.AppKey("moderation", Moderation)
 INBOUND: web.AppKey[Inbound] = web.AppKey("inbound", Inbound)
 CATCHUP: web.AppKey[CatchUp] = web.AppKey("catchup", CatchUp)
 LIVE_SOCKETS: web.AppKey[LiveSockets] = web.AppKey("live_sockets", LiveSockets)
+HEALTH: web.AppKey[Health] = web.AppKey("health", Health)
 
 OCTETS = "application/octet-stream"
 

@@ -19,6 +19,7 @@ from peerfed.protocol import PeerId, RemoteError, RequestError
 
 from ..config import Config
 from ..directory import Directory, KeyBundleHeld, signed_home
+from ..retry import next_attempt
 from ..store import NodeStatus, Store
 from .inbound import Inbound
 from .transport import Remote, TransportError
@@ -56,6 +57,8 @@ class CatchUp:
         # start, which is idempotent and bounded by the tombstones in force.
         self._tombstones: dict[str, tuple[int, int]] = {}
         self._missing: dict[bytes, float] = {}  # peer -> until when it is not asked about; oldest first
+        # Nodes followed again after they stopped federating: failed attempts, and when to try next.
+        self._refollows: dict[str, tuple[int, float]] = {}
 
     async def start(self) -> None:
         """Ask the nodes the configuration names to federate, unless already federated or blocked."""
@@ -66,17 +69,18 @@ class CatchUp:
                 await self._store.set_node_status(url, "requested", now)
 
     async def maintain(self) -> None:
-        """Ask 'requested' nodes to federate, then catch up on listings from every active one."""
+        """Ask 'requested' nodes to federate, then catch up on listings from every active one.
+
+        An active node that refuses a pull with federation.refused has lost this node: it was
+        replaced at the same URL, or lost its follow state. It is followed again at once, and
+        then, while it keeps refusing, with the outbox's doubling backoff (spec §13.7, Following).
+        """
         if self.client is None:
             return
+        now = self._clock()
         for node in await self._store.nodes("requested"):
-            try:
-                answer = await self.client.request("POST", node.url, "/federation/v1/follow", b"{}", "application/json")
-                if isinstance(answer, dict) and answer.get("status") == "active":
-                    await self._store.set_node_status(node.url, "active", int(self._clock()))
-                    log.info("federating with %s", node.url)
-            except (TransportError, RemoteError) as exc:
-                log.warning("federation request to %s failed: %s", node.url, exc)
+            if self._refollows.get(node.url, (0, 0.0))[1] <= now:
+                await self._follow(node.url)
         # Catch up with every federated node: what was published before we federated, or
         # while a push could not reach us. Cheap when there is nothing new.
         for node in await self._store.nodes("active"):
@@ -84,8 +88,48 @@ class CatchUp:
                 continue
             try:
                 await self.pull(node.url)
-            except (TransportError, RemoteError) as exc:
+            except RemoteError as exc:
+                if exc.code != "federation.refused":
+                    log.info("catch-up from %s failed: %s", node.url, exc)
+                    continue
+                log.warning("%s no longer federates with this node (%s); following it again", node.url, exc)
+                await self._store.set_node_status(node.url, "requested", int(self._clock()))
+                # Its listings are numbered afresh if it lost its state: pull from the start
+                # (idempotent, and bounded by what it holds).
+                await self._store.set_pull_cursor(node.url, 0)
+                self._tombstones.pop(node.url, None)
+                self._refollows[node.url] = (0, self._clock())
+                if await self._follow(node.url):
+                    await self._pull_quietly(node.url)  # what it published since it was replaced
+            except TransportError as exc:
                 log.info("catch-up from %s failed: %s", node.url, exc)
+
+    async def _pull_quietly(self, url: str) -> None:
+        try:
+            await self.pull(url)
+        except (TransportError, RemoteError) as exc:
+            log.info("catch-up from %s failed: %s", url, exc)
+
+    async def _follow(self, url: str) -> bool:
+        """Ask ``url`` to federate; True once it is active. Backs off if it was followed again after refusing."""
+        assert self.client is not None
+        try:
+            answer = await self.client.request("POST", url, "/federation/v1/follow", b"{}", "application/json")
+            if isinstance(answer, dict) and answer.get("status") == "active":
+                await self._store.set_node_status(url, "active", int(self._clock()))
+                self._refollows.pop(url, None)
+                log.info("federating with %s", url)
+                return True
+        except (TransportError, RemoteError) as exc:
+            log.warning("federation request to %s failed: %s", url, exc)
+        if url in self._refollows:
+            failures = self._refollows[url][0] + 1
+            # No jitter: one node re-following another is not a crowd arriving at once.
+            again = next_attempt(
+                failures, self._clock(), base=self._config.retry_base, cap=self._config.retry_cap, jitter=0.0
+            )
+            self._refollows[url] = (failures, again)
+        return False
 
     async def pull(self, url: str) -> int:
         """Catch up on listings published at ``url`` since the last pull, and on the withdrawals

@@ -16,6 +16,7 @@ from pathlib import Path
 from .bundles import BundlesMixin
 from .db import StorageError, connect
 from .erasure import ErasureMixin
+from .health import HealthMixin
 from .listings import ListingsMixin
 from .mailbox import MailboxMixin
 from .members import MembersMixin
@@ -91,6 +92,7 @@ class Store(
     OutboxMixin,
     NodesMixin,
     ReportsMixin,
+    HealthMixin,
 ):
     """Open with ``await Store.open(path)``; close with ``await store.close()``."""
 
