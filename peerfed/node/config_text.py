@@ -40,7 +40,12 @@ HELP: dict[str, str] = {
     "join_per_hour": "Sign-ins and joins per hour, per key and per address.",
     "listings_per_hour": "Listings a member may publish per hour.",
     "sends_per_minute": "Sealed messages a member may send per minute.",
-    "mailbox_cap": "Items waiting in one mailbox before senders are told to retry later.",
+    "mailbox_cap": "Items waiting in one mailbox; past it the oldest item of whoever holds the most is dropped "
+    "(a full mailbox never refuses, so no answer tells a sender whether someone has read).",
+    "mailbox_items_per_sender": "Items one member may put into one mailbox per hour (0 = no count).",
+    "mailbox_items_per_node": "Items one other node may put into one mailbox per hour (0 = no count).",
+    "first_contact_work_bits": "Proof of work on a sender's first item into a mailbox, in leading zero bits "
+    "(0 = off); clients and nodes pay it once per mailbox.",
     "join_work_bits": "Proof of work to join, in leading zero bits (0 = off); against join floods.",
     "idle_timeout": "A connection must complete a request within this time (against slow clients).",
     "body_timeout": "A request body must arrive within this time.",
