@@ -23,8 +23,10 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import PeerfedError
+from peerfed.protocol import PeerfedError, UnavailableError
 
+from ..display import local_time, visible
+from ..lock import HomeLock
 from ..peer import Peer
 from ..state import ClientError, default_home
 from ..transport import NodeUnreachable
@@ -38,6 +40,7 @@ __all__ = [
     "passphrase_for",
     "progress",
     "run_verb",
+    "warn",
 ]
 
 JSON_HELP = "print one JSON document and nothing else"
@@ -124,6 +127,11 @@ def progress(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr)
 
 
+def warn(text: str) -> None:
+    """A word on stderr that matters even under --json: the node is out of reach, drafts wait."""
+    print(f"peerfed: {text}", file=sys.stderr, flush=True)
+
+
 def run_verb(args: argparse.Namespace, verbs: Sequence[Verb]) -> int:
     """Run the verb ``args`` names and print its result or its error; the exit status."""
     verb = _entry(args, verbs)
@@ -158,19 +166,48 @@ def _entry(args: argparse.Namespace, verbs: Sequence[Verb]) -> Verb:
 
 
 async def _run(verb: Verb, args: argparse.Namespace) -> Any:
-    assert verb.run is not None
+    """Run ``verb`` holding the home's lock (spec §9.5); ``read --follow`` takes it per unit of work."""
     home = default_home()
+    lock = HomeLock.of(home)
+    if getattr(args, "follow", False):
+        return await _run_unlocked(verb, args, home, lock)
+    await lock.acquire(lambda: progress(args, "waiting for another peerfed command on this home..."))
+    try:
+        return await _run_unlocked(verb, args, home, lock)
+    finally:
+        lock.release()
+
+
+async def _run_unlocked(verb: Verb, args: argparse.Namespace, home: Path, lock: HomeLock) -> Any:
+    assert verb.run is not None
     async with aiohttp.ClientSession() as http:
         call = Invocation(args, home, http)
         if verb.needs is Needs.HOME:
             return await verb.run(call)
         call.passphrase = passphrase_for("passphrase: ") if await Peer.needs_passphrase(home) else None
-        call.loaded = await Peer.load(home, http, passphrase=call.passphrase)
+        async with lock:
+            call.loaded = await Peer.load(home, http, passphrase=call.passphrase)
         try:
             if verb.needs is Needs.SYNCED:
-                report = await call.peer.sync()
-                if report.received:
-                    progress(args, f"{report.received} new from your mailbox")
+                async with lock:
+                    await _sync(call)
             return await verb.run(call)
         finally:
             await call.peer.close()
+
+
+async def _sync(call: Invocation) -> None:
+    """Fetch the mailbox first; with the home node out of reach, go on from what the device holds (spec §9.5)."""
+    try:
+        report = await call.peer.sync()
+    except UnavailableError as exc:
+        synced = await call.peer.state.get("synced_at")
+        when = "never" if synced is None else local_time(int(synced))
+        warn(f"offline: {visible(str(exc))}; showing what this device holds (last synced: {when})")
+        return
+    if report.received:
+        progress(call.args, f"{report.received} new from your mailbox")
+    if report.sent:
+        progress(call.args, f"{report.sent} draft(s) delivered")
+    if report.drafts:
+        warn(f"{report.drafts} message(s) still kept as drafts; see: peerfed outbox list")
