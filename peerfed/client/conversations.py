@@ -44,7 +44,7 @@ from .outbox import Outbox
 from .rows import EventRow
 from .stored import stored_envelope
 from .transport import NodeUnreachable
-from .views import connection_json, in_force_json, message_json, pending_json
+from .views import connection_json, display_order, in_force_json, message_json, pending_json
 
 __all__ = ["REACH_OUT_LIFETIME", "Conversations"]
 
@@ -345,21 +345,27 @@ class Conversations:
     # --- reading -----------------------------------------------------------------------------
 
     async def messages(self, prefix: str) -> dict[str, Any]:
-        """The conversation, oldest first, marked read; the messages were verified when stored."""
+        """The conversation in display order (spec §9.5), marked read; verified when stored."""
         device = self.device
         connection = await self.resolve(prefix)
         drafts = await self.outbox.ids(connection)
-        out = []
+        row = await device.state.connection(connection)
+        assert row is not None
+        other = await device.state.peer(row.peer)
+        names = {bytes(device.id): await device.state.get("name"), row.peer: other.name if other else None}
+        found = []
         last = 0
         for event in await device.state.events(connection):
             last = max(last, event.n)
             if event.type != "message":
                 continue
             env = stored_envelope(event.raw, event.inner_id)
-            body = env.body
-            assert isinstance(body, Message)
-            out.append({**message_json(env, body, device.id), "draft": env.id in drafts})
-        out.sort(key=lambda m: (m["at"], m["from"], m["seq"]))
+            assert isinstance(env.body, Message)
+            found.append((env, env.body))
+        out = [
+            {**message_json(env, body, device.id, names.get(bytes(env.author))), "draft": env.id in drafts}
+            for env, body in display_order(found)
+        ]
         await device.state.mark_read(connection, last)
         conn = await self.state_of(connection)
         return {"connection": connection.hex(), "state": conn.state.value, "messages": out}

@@ -13,6 +13,7 @@ from typing import Any
 
 from peerfed.protocol import Format, Terms
 
+from ..display import local_time
 from ..state import ClientError
 from .parse import parse_date
 from .registry import Invocation, Needs, Verb
@@ -152,15 +153,25 @@ async def _follow(call: Invocation) -> None:
                 if call.args.json:
                     print(json.dumps(message, ensure_ascii=False), flush=True)
                 else:
-                    print(f"[{message['from']}] {message['text']}", flush=True)
+                    print(message_line(message), flush=True)
 
     await show_new()
     async for _ in call.peer.follow(call.args.connection):
         await show_new()
 
 
+def message_line(m: dict[str, Any]) -> str:
+    """One message on one line: local time, whose, then the text (spec §9.5).
+
+    ``me``/``them`` comes before the name, so no name a peer chooses can pass for the other side.
+    """
+    who = m["from"] + (f" ({m['name']})" if m.get("name") else "")
+    draft = " [draft: not delivered yet]" if m.get("draft") else ""
+    return f"[{local_time(m['at'])}] {who}: {m['text']}{draft}"
+
+
 def _render_read(args: argparse.Namespace, r: dict[str, Any]) -> str:
-    lines = [f"[{m['from']}] {m['text']}" for m in r["messages"]] or ["(no messages yet)"]
+    lines = [message_line(m) for m in r["messages"]] or ["(no messages yet)"]
     return "\n".join([*lines, f"-- {r['state']}"])
 
 
