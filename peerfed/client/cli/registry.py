@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import enum
 import getpass
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,7 +24,7 @@ import aiohttp
 
 from peerfed.protocol import PeerfedError, UnavailableError
 
-from ..display import local_time, visible
+from ..display import dumps, local_time, visible, visible_all
 from ..lock import HomeLock
 from ..peer import Peer
 from ..state import ClientError, default_home
@@ -124,12 +123,12 @@ def passphrase_for(prompt: str, *, confirm: bool = False) -> str | None:
 def progress(args: argparse.Namespace, text: str) -> None:
     """A word on stderr while a person waits at a terminal; never under --json."""
     if not getattr(args, "json", False) and sys.stderr.isatty():
-        print(text, file=sys.stderr)
+        print(visible(text), file=sys.stderr)
 
 
 def warn(text: str) -> None:
     """A word on stderr that matters even under --json: the node is out of reach, drafts wait."""
-    print(f"peerfed: {text}", file=sys.stderr, flush=True)
+    print(f"peerfed: {visible(text)}", file=sys.stderr, flush=True)
 
 
 def run_verb(args: argparse.Namespace, verbs: Sequence[Verb]) -> int:
@@ -143,18 +142,21 @@ def run_verb(args: argparse.Namespace, verbs: Sequence[Verb]) -> int:
         code = getattr(
             exc, "code", "local.unreachable" if isinstance(exc, NodeUnreachable | OSError) else "local.error"
         )
+        # A node's or a peer's words may be in the message: never raw on the terminal (spec §9.5).
         if getattr(args, "json", False):
-            print(json.dumps({"error": {"code": code, "message": str(exc)}}), file=sys.stderr)
+            print(dumps({"error": {"code": visible(str(code)), "message": str(exc)}}), file=sys.stderr)
         else:
-            print(f"error {code}: {exc}", file=sys.stderr)
+            print(f"error {visible(str(code))}: {visible(str(exc))}", file=sys.stderr)
         return 1
     if result is None:
         return 0
     if getattr(args, "json", False):
-        print(json.dumps(result, ensure_ascii=False))
+        print(dumps(result))
     else:
         assert verb.render is not None
-        print(verb.render(args, result))
+        # Every string is made visible before the render lays it out: the render's own line
+        # breaks are the only ones printed, so one message is one line.
+        print(verb.render(args, visible_all(result)))
     return 0
 
 

@@ -8,12 +8,11 @@ machine refuses is refused here, before anything leaves the device.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from peerfed.protocol import Format, Terms
 
-from ..display import local_time
+from ..display import dumps, local_time, visible_all
 from ..state import ClientError
 from .parse import parse_date
 from .registry import Invocation, Needs, Verb
@@ -151,9 +150,9 @@ async def _follow(call: Invocation) -> None:
             if message["id"] not in seen:
                 seen.add(message["id"])
                 if call.args.json:
-                    print(json.dumps(message, ensure_ascii=False), flush=True)
+                    print(dumps(message), flush=True)
                 else:
-                    print(message_line(message), flush=True)
+                    print(message_line(visible_all(message)), flush=True)
 
     await show_new()
     async for _ in call.peer.follow(call.args.connection):
