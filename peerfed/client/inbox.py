@@ -27,10 +27,25 @@ from .conversations import Conversations
 from .device import Device
 from .listings import Listings
 
-__all__ = ["PENDING_PER_SENDER_CAP", "PENDING_REACH_OUTS_CAP", "Inbox", "SyncReport"]
+__all__ = [
+    "PENDING_PER_SENDER_CAP",
+    "PENDING_REACH_OUTS_CAP",
+    "RECONNECT_FIRST",
+    "RECONNECT_MOST",
+    "Inbox",
+    "SyncReport",
+    "reconnect_delay",
+]
 
 PENDING_REACH_OUTS_CAP = 20
 PENDING_PER_SENDER_CAP = 3
+RECONNECT_FIRST = 0.5  # seconds before the first attempt to reach a home node that went away
+RECONNECT_MOST = 30.0  # the longest wait between attempts
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds to wait after ``failures`` attempts in a row failed: doubling, up to RECONNECT_MOST."""
+    return min(RECONNECT_MOST, RECONNECT_FIRST * float(1 << min(failures, 16)))
 
 
 @dataclass
