@@ -38,12 +38,13 @@ from peerfed.protocol.messages import SealedBody
 
 from .account import sign_bundle
 from .device import DAY, Device, one_match
-from .errors import ClientError
+from .errors import ClientError, Undelivered
 from .listings import Listings
+from .outbox import Outbox
 from .rows import EventRow
 from .stored import stored_envelope
 from .transport import NodeUnreachable
-from .views import connection_json, in_force_json, message_json, pending_json
+from .views import connection_json, display_order, in_force_json, message_json, pending_json
 
 __all__ = ["REACH_OUT_LIFETIME", "Conversations"]
 
@@ -56,6 +57,7 @@ class Conversations:
     def __init__(self, device: Device, listings: Listings) -> None:
         self.device = device
         self.listings = listings
+        self.outbox = Outbox(device, self._deliver)
 
     async def resolve(self, prefix: str) -> bytes:
         """The connection id ``prefix`` names; raises ClientError (``local.not_found``, ``local.ambiguous``)."""
@@ -161,21 +163,41 @@ class Conversations:
             await self.device.call(lambda: self.device.api.send(sealed.raw, bundle.home))
 
     async def _step(
-        self, prefix: str, make: Callable[[Connection, PeerId, bytes], SealedBody], *, must_deliver: bool = True
+        self,
+        prefix: str,
+        make: Callable[[Connection, PeerId, bytes], SealedBody],
+        *,
+        must_deliver: bool = True,
+        draft: bool = False,
     ) -> tuple[bytes, Envelope, Connection, bool]:
         """Sign, check, deliver and record one step; the bool says whether it was delivered.
 
         A step that need not be delivered (a decline: no answer is owed) is recorded even when the
         other peer's key bundle or the node is out of reach, so declining never depends on them.
+        A ``draft`` step (a message) is recorded and kept in the outbox first, then delivered
+        after any older drafts; raises Undelivered (``local.undelivered``) if it stays a draft.
+        Any other step first tries to deliver the connection's drafts, so it does not overtake them.
         """
         device = self.device
         connection = await self.resolve(prefix)
         row = await device.state.connection(connection)
         assert row is not None
         other = PeerId(row.peer)
+        if not draft:
+            await self.outbox.flush(connection)
         conn, through = await self._load(connection)
         inner = device.sign(make(conn, other, connection))
         after = conn.send(inner)  # raises IllegalSend before anything leaves the device
+        if draft:
+            await self._record(connection, inner, after, since=through)
+            await self.outbox.queue(connection, inner)
+            flushed = await self.outbox.flush(connection)
+            if flushed.kept:
+                raise Undelivered(
+                    f"not delivered ({flushed.error}); the message is kept as a draft and sent on the"
+                    " next sync, or now with: peerfed outbox retry"
+                )
+            return connection, inner, after, True
         delivered = True
         try:
             await self._deliver(other, inner)
@@ -255,7 +277,7 @@ class Conversations:
             used = [seq for side, seq in conn.seqs if side is mine]
             return Message(other, cid, max(used, default=0) + 1, text, reply_to)
 
-        connection, inner, _, _ = await self._step(prefix, make)
+        connection, inner, _, _ = await self._step(prefix, make, draft=True)
         body = inner.body
         assert isinstance(body, Message)
         return {"connection": connection.hex(), "seq": body.seq, "id": inner.id.hex()}
@@ -323,20 +345,27 @@ class Conversations:
     # --- reading -----------------------------------------------------------------------------
 
     async def messages(self, prefix: str) -> dict[str, Any]:
-        """The conversation, oldest first, marked read; the messages were verified when stored."""
+        """The conversation in display order (spec §9.5), marked read; verified when stored."""
         device = self.device
         connection = await self.resolve(prefix)
-        out = []
+        drafts = await self.outbox.ids(connection)
+        row = await device.state.connection(connection)
+        assert row is not None
+        other = await device.state.peer(row.peer)
+        names = {bytes(device.id): await device.state.get("name"), row.peer: other.name if other else None}
+        found = []
         last = 0
         for event in await device.state.events(connection):
             last = max(last, event.n)
             if event.type != "message":
                 continue
             env = stored_envelope(event.raw, event.inner_id)
-            body = env.body
-            assert isinstance(body, Message)
-            out.append(message_json(env, body, device.id))
-        out.sort(key=lambda m: (m["at"], m["from"], m["seq"]))
+            assert isinstance(env.body, Message)
+            found.append((env, env.body))
+        out = [
+            {**message_json(env, body, device.id, names.get(bytes(env.author))), "draft": env.id in drafts}
+            for env, body in display_order(found)
+        ]
         await device.state.mark_read(connection, last)
         conn = await self.state_of(connection)
         return {"connection": connection.hex(), "state": conn.state.value, "messages": out}

@@ -18,6 +18,7 @@ from peerfed.protocol.envelope import Body
 
 from . import keyring as kr
 from .errors import ClientError
+from .lock import HomeLock
 from .state import LocalState
 from .transport import NodeAPI
 
@@ -42,6 +43,7 @@ class Device:
         self.http = http
         self.clock = clock
         self.api = NodeAPI("http://unset.invalid", http)
+        self.lock = HomeLock.of(state.home)  # one writer per home (spec §9.5)
 
     def now(self) -> int:
         return int(self.clock())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from peerfed.protocol.errors import LocalError
 
-__all__ = ["ClientError"]
+__all__ = ["ClientError", "Undelivered"]
 
 
 class ClientError(LocalError):
@@ -17,3 +17,10 @@ class ClientError(LocalError):
     def __init__(self, message: str, code: str = "local.error") -> None:
         super().__init__(message)
         self.code = code
+
+
+class Undelivered(ClientError):
+    """A message was signed and kept on this device as a draft, but could not be delivered now."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "local.undelivered")

@@ -27,10 +27,25 @@ from .conversations import Conversations
 from .device import Device
 from .listings import Listings
 
-__all__ = ["PENDING_PER_SENDER_CAP", "PENDING_REACH_OUTS_CAP", "Inbox", "SyncReport"]
+__all__ = [
+    "PENDING_PER_SENDER_CAP",
+    "PENDING_REACH_OUTS_CAP",
+    "RECONNECT_FIRST",
+    "RECONNECT_MOST",
+    "Inbox",
+    "SyncReport",
+    "reconnect_delay",
+]
 
 PENDING_REACH_OUTS_CAP = 20
 PENDING_PER_SENDER_CAP = 3
+RECONNECT_FIRST = 0.5  # seconds before the first attempt to reach a home node that went away
+RECONNECT_MOST = 30.0  # the longest wait between attempts
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds to wait after ``failures`` attempts in a row failed: doubling, up to RECONNECT_MOST."""
+    return min(RECONNECT_MOST, RECONNECT_FIRST * float(1 << min(failures, 16)))
 
 
 @dataclass
@@ -42,6 +57,8 @@ class SyncReport:
     dropped: int = 0
     later: int = 0  # left on the node: something needed to handle them was out of reach
     expired: int = 0  # unanswered reach-outs forgotten because they expired
+    sent: int = 0  # drafts delivered
+    drafts: int = 0  # drafts still kept on this device (spec §9.5)
 
 
 class Inbox:
@@ -63,7 +80,8 @@ class Inbox:
         """Fetch the mailbox, open and apply each item, acknowledging each once handled.
 
         Raises RemoteError or NodeUnreachable only when the home node itself fails a fetch or an
-        acknowledgement; an item waiting on something else out of reach is left for later.
+        acknowledgement; an item waiting on something else out of reach is left for later. Then
+        delivers the drafts the outbox keeps (spec §9.5), and notes the time (``synced_at``).
         """
         device = self.device
         report = SyncReport(expired=await self.conversations.drop_pending())
@@ -84,6 +102,9 @@ class Inbox:
             # The cursor never passes an item left for later, so the next sync fetches it again.
             kept = after if first_later is None else max(cursor, first_later - 1)
             await device.state.set(self._cursor_key, kept)
+        flushed = await self.conversations.outbox.flush()
+        report.sent, report.drafts = flushed.sent, len(flushed.kept)
+        await device.state.set("synced_at", device.now())
         return report
 
     async def _handle(self, raw: bytes, report: SyncReport) -> bool:
@@ -150,16 +171,20 @@ class Inbox:
         """
         device = self.device
         connection = await self.conversations.resolve(prefix) if prefix else None
-        await self.sync()
-        async for item in device.api.live(after=int(await device.state.get(self._cursor_key) or 0)):
+        async with device.lock:  # each unit of work holds the home's lock, never the whole wait
+            await self.sync()
+            after = int(await device.state.get(self._cursor_key) or 0)
+        async for item in device.api.live(after=after):
             if item.get("type") == "ready":
-                await self.sync()
+                async with device.lock:
+                    await self.sync()
                 yield None
                 continue
-            try:
-                inner = await self.take(item["sealed_bytes"])
-            except UnavailableError:
-                continue  # out of reach for now: the next sync fetches it again
-            await device.call(functools.partial(device.api.ack, [item["id"]]))
+            async with device.lock:
+                try:
+                    inner = await self.take(item["sealed_bytes"])
+                except UnavailableError:
+                    continue  # out of reach for now: the next sync fetches it again
+                await device.call(functools.partial(device.api.ack, [item["id"]]))
             if inner is not None and (connection is None or getattr(inner.body, "connection", None) == connection):
                 yield inner

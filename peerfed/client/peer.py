@@ -27,6 +27,7 @@ from .conversations import Conversations
 from .device import DAY, Device
 from .inbox import Inbox, SyncReport
 from .listings import Listings
+from .outbox import Draft, Flushed
 from .safety import Safety
 from .state import LocalState
 from .transport import NodeAPI
@@ -243,6 +244,14 @@ class Peer:
 
     async def connections(self) -> list[dict[str, Any]]:
         return await self.conversations.connections()
+
+    async def drafts(self) -> list[Draft]:
+        """Messages kept on this device, not yet delivered, oldest first (spec §9.5)."""
+        return await self.conversations.outbox.drafts()
+
+    async def retry_drafts(self) -> Flushed:
+        """Deliver the kept drafts in order; what left and what is still kept."""
+        return await self.conversations.outbox.flush()
 
     async def pending_reach_outs(self) -> int:
         return await self.conversations.pending_reach_outs()

@@ -6,7 +6,8 @@ received, the agreements, the peers it blocked. Each connection keeps its signed
 machine's value after the last one applied (``connection_states``), so a command loads the
 state instead of verifying the whole history again. A state stored before a concurrent write
 from another process, or missing (a database older than schema 2, a restored backup, an
-erased conversation), is brought up to date by replaying the events after it.
+erased conversation), is brought up to date by replaying the events after it. This peer's own
+messages not yet delivered are listed in ``outbox`` beside their events (``client.outbox``).
 
 Backups (``export_backup``/``import_backup``) carry the four tables of schema 1 and the
 meta values in the format ``peerfed-export/1``; the connection states are derived, so they
@@ -58,6 +59,13 @@ SCHEMA = [
     """
     CREATE TABLE connection_states (
         connection BLOB PRIMARY KEY, through INTEGER NOT NULL, state BLOB NOT NULL
+    );
+    """,
+    # 3: this peer's own messages signed and stored but not yet delivered (client/outbox.py).
+    """
+    CREATE TABLE outbox (
+        n INTEGER PRIMARY KEY AUTOINCREMENT, inner_id BLOB NOT NULL UNIQUE, connection BLOB NOT NULL,
+        queued_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT
     );
     """,
 ]
@@ -163,6 +171,14 @@ class LocalState:
             return await self.db.execute(sql, params)
         except sqlite3.Error as exc:
             raise ClientError(f"local database error: {exc}", "local.storage") from exc
+
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
+        """One statement for a part that keeps its own table (the outbox); raises ClientError."""
+        return await self._exec(sql, params)
+
+    async def select(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """One query for a part that keeps its own table (the outbox); raises ClientError."""
+        return await self._rows(sql, params)
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
@@ -280,6 +296,7 @@ class LocalState:
         """
         await self._exec("DELETE FROM events WHERE connection=? AND type IN ('message', 'agreement')", (connection,))
         await self._exec("DELETE FROM connection_states WHERE connection=?", (connection,))
+        await self._exec("DELETE FROM outbox WHERE connection=?", (connection,))
         await self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def drop_connection(self, connection: bytes) -> None:

@@ -16,6 +16,7 @@ from .rows import ConnectionRow, ListingRow
 
 __all__ = [
     "connection_json",
+    "display_order",
     "in_force_json",
     "listing_card_json",
     "message_json",
@@ -83,11 +84,33 @@ def listing_card_json(env: Envelope, listing: Listing, *, name: str | None, orig
     }
 
 
-def message_json(env: Envelope, body: Message, me: PeerId) -> dict[str, Any]:
-    """One message of a conversation (spec §8.2), from ``me`` or from ``them``."""
+def display_order(messages: list[tuple[Envelope, Message]]) -> list[tuple[Envelope, Message]]:
+    """A conversation's messages in the order both peers show them (spec §9.5, display order).
+
+    Each author's messages in ``seq`` order; the authors' runs merged by taking, each time, the
+    head with the earlier ``created_at``, a tie going to the smaller peer id (bytewise). Only
+    signed values decide, so both devices holding the same messages show them alike.
+    """
+    runs: dict[bytes, list[tuple[Envelope, Message]]] = {}
+    for env, body in messages:
+        runs.setdefault(bytes(env.author), []).append((env, body))
+    for run in runs.values():
+        run.sort(key=lambda item: item[1].seq)
+    out: list[tuple[Envelope, Message]] = []
+    at = dict.fromkeys(runs, 0)
+    for _ in range(len(messages)):
+        author = min((a for a in runs if at[a] < len(runs[a])), key=lambda a: (runs[a][at[a]][0].created_at, a))
+        out.append(runs[author][at[author]])
+        at[author] += 1
+    return out
+
+
+def message_json(env: Envelope, body: Message, me: PeerId, name: str | None = None) -> dict[str, Any]:
+    """One message of a conversation (spec §8.2), from ``me`` or from ``them``; ``name``: its author's."""
     return {
         "seq": body.seq,
         "from": "me" if env.author == me else "them",
+        "name": name,
         "text": body.text,
         "at": env.created_at,
         "id": env.id.hex(),

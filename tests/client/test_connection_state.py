@@ -162,14 +162,15 @@ def test_a_database_from_before_stored_states_migrates_and_replays_once(
         expected = await ben.messages(connection)
         http, clock = ben.http, ben.clock
         await ben.close()
-        # Schema 1 is schema 2 without the connection_states table.
+        # Schema 1 is schema 3 without the connection_states and outbox tables.
         with sqlite3.connect(home / "ben" / "peer.sqlite3") as db:
             db.execute("DROP TABLE connection_states")
+            db.execute("DROP TABLE outbox")
             db.execute("PRAGMA user_version=1")
         ben = await Peer.load(home / "ben", http, clock=clock)
         try:
             with sqlite3.connect(home / "ben" / "peer.sqlite3") as db:
-                assert db.execute("PRAGMA user_version").fetchone() == (2,)
+                assert db.execute("PRAGMA user_version").fetchone() == (3,)
                 assert db.execute("SELECT count(*) FROM connection_states").fetchone() == (0,)
             verifications.count = 0
             assert await ben.messages(connection) == expected

@@ -6,9 +6,9 @@ listings, connections and peers may be shortened to any unique prefix. Verbs tha
 change a connection first fetch and apply the mailbox.
 
 Each verb is one entry in a registry (``registry.Verb``): its arguments, its run and its
-render, grouped by what they act on in ``verbs_id``, ``verbs_listings``, ``verbs_connections``
-and ``verbs_community``. ``peerfed.cli`` adds them to the command with ``add_peer_commands``
-and runs one with ``run_peer``.
+render, grouped by what they act on in ``verbs_id``, ``verbs_listings``, ``verbs_connections``,
+``verbs_outbox`` and ``verbs_community``. ``peerfed.cli`` adds them to the command with
+``add_peer_commands`` and runs one with ``run_peer``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import verbs_community, verbs_connections, verbs_id, verbs_listings
+from . import verbs_community, verbs_connections, verbs_id, verbs_listings, verbs_outbox
 from .registry import Verb, add_verbs, run_verb
 
 __all__ = ["PEER_VERBS", "VERBS", "add_peer_commands", "run_peer"]
@@ -26,6 +26,7 @@ VERBS: tuple[Verb, ...] = (
     *verbs_id.VERBS,
     *verbs_listings.VERBS,
     *verbs_connections.VERBS,
+    *verbs_outbox.VERBS,
     *verbs_community.VERBS,
 )
 PEER_VERBS = tuple(verb.name for verb in VERBS)

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import enum
 import getpass
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,8 +22,10 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import PeerfedError
+from peerfed.protocol import PeerfedError, UnavailableError
 
+from ..display import dumps, local_time, visible, visible_all
+from ..lock import HomeLock
 from ..peer import Peer
 from ..state import ClientError, default_home
 from ..transport import NodeUnreachable
@@ -38,6 +39,7 @@ __all__ = [
     "passphrase_for",
     "progress",
     "run_verb",
+    "warn",
 ]
 
 JSON_HELP = "print one JSON document and nothing else"
@@ -121,7 +123,12 @@ def passphrase_for(prompt: str, *, confirm: bool = False) -> str | None:
 def progress(args: argparse.Namespace, text: str) -> None:
     """A word on stderr while a person waits at a terminal; never under --json."""
     if not getattr(args, "json", False) and sys.stderr.isatty():
-        print(text, file=sys.stderr)
+        print(visible(text), file=sys.stderr)
+
+
+def warn(text: str) -> None:
+    """A word on stderr that matters even under --json: the node is out of reach, drafts wait."""
+    print(f"peerfed: {visible(text)}", file=sys.stderr, flush=True)
 
 
 def run_verb(args: argparse.Namespace, verbs: Sequence[Verb]) -> int:
@@ -135,18 +142,21 @@ def run_verb(args: argparse.Namespace, verbs: Sequence[Verb]) -> int:
         code = getattr(
             exc, "code", "local.unreachable" if isinstance(exc, NodeUnreachable | OSError) else "local.error"
         )
+        # A node's or a peer's words may be in the message: never raw on the terminal (spec §9.5).
         if getattr(args, "json", False):
-            print(json.dumps({"error": {"code": code, "message": str(exc)}}), file=sys.stderr)
+            print(dumps({"error": {"code": visible(str(code)), "message": str(exc)}}), file=sys.stderr)
         else:
-            print(f"error {code}: {exc}", file=sys.stderr)
+            print(f"error {visible(str(code))}: {visible(str(exc))}", file=sys.stderr)
         return 1
     if result is None:
         return 0
     if getattr(args, "json", False):
-        print(json.dumps(result, ensure_ascii=False))
+        print(dumps(result))
     else:
         assert verb.render is not None
-        print(verb.render(args, result))
+        # Every string is made visible before the render lays it out: the render's own line
+        # breaks are the only ones printed, so one message is one line.
+        print(verb.render(args, visible_all(result)))
     return 0
 
 
@@ -158,19 +168,48 @@ def _entry(args: argparse.Namespace, verbs: Sequence[Verb]) -> Verb:
 
 
 async def _run(verb: Verb, args: argparse.Namespace) -> Any:
-    assert verb.run is not None
+    """Run ``verb`` holding the home's lock (spec §9.5); ``read --follow`` takes it per unit of work."""
     home = default_home()
+    lock = HomeLock.of(home)
+    if getattr(args, "follow", False):
+        return await _run_unlocked(verb, args, home, lock)
+    await lock.acquire(lambda: progress(args, "waiting for another peerfed command on this home..."))
+    try:
+        return await _run_unlocked(verb, args, home, lock)
+    finally:
+        lock.release()
+
+
+async def _run_unlocked(verb: Verb, args: argparse.Namespace, home: Path, lock: HomeLock) -> Any:
+    assert verb.run is not None
     async with aiohttp.ClientSession() as http:
         call = Invocation(args, home, http)
         if verb.needs is Needs.HOME:
             return await verb.run(call)
         call.passphrase = passphrase_for("passphrase: ") if await Peer.needs_passphrase(home) else None
-        call.loaded = await Peer.load(home, http, passphrase=call.passphrase)
+        async with lock:
+            call.loaded = await Peer.load(home, http, passphrase=call.passphrase)
         try:
             if verb.needs is Needs.SYNCED:
-                report = await call.peer.sync()
-                if report.received:
-                    progress(args, f"{report.received} new from your mailbox")
+                async with lock:
+                    await _sync(call)
             return await verb.run(call)
         finally:
             await call.peer.close()
+
+
+async def _sync(call: Invocation) -> None:
+    """Fetch the mailbox first; with the home node out of reach, go on from what the device holds (spec §9.5)."""
+    try:
+        report = await call.peer.sync()
+    except UnavailableError as exc:
+        synced = await call.peer.state.get("synced_at")
+        when = "never" if synced is None else local_time(int(synced))
+        warn(f"offline: {visible(str(exc))}; showing what this device holds (last synced: {when})")
+        return
+    if report.received:
+        progress(call.args, f"{report.received} new from your mailbox")
+    if report.sent:
+        progress(call.args, f"{report.sent} draft(s) delivered")
+    if report.drafts:
+        warn(f"{report.drafts} message(s) still kept as drafts; see: peerfed outbox list")

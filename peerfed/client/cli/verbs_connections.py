@@ -1,21 +1,25 @@
 """``peerfed reach``, ``accept``, ``decline``, ``agree``, ``send``, ``read``, ``end`` ... (spec §8, §9).
 
 Each verb is one step of the support connection (spec §9.1) or a look at it; every one first
-fetches and applies the mailbox, so it acts on the connection as it is now. A step the state
-machine refuses is refused here, before anything leaves the device.
+fetches and applies the mailbox, so it acts on the connection as it is now (or, with the home
+node out of reach, on what the device holds: spec §9.5). A step the state machine refuses is
+refused here, before anything leaves the device.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 from typing import Any
 
-from peerfed.protocol import Format, Terms
+from peerfed.protocol import Format, Terms, UnavailableError
 
+from ..display import dumps, local_time, visible_all
+from ..inbox import reconnect_delay
 from ..state import ClientError
+from ..transport import NodeUnreachable
 from .parse import parse_date
-from .registry import Invocation, Needs, Verb
+from .registry import Invocation, Needs, Verb, warn
 
 __all__ = ["VERBS"]
 
@@ -142,25 +146,55 @@ async def _read(call: Invocation) -> dict[str, Any] | None:
 
 
 async def _follow(call: Invocation) -> None:
-    """Print each message once, as it arrives, until interrupted: one line (or JSON line) each."""
+    """Print each message once, as it arrives, until interrupted: one line (or JSON line) each.
+
+    When the home node goes away (or closes the live connection), says so on stderr and
+    reconnects after ``reconnect_delay``; it never ends on its own with status 0 (spec §9.5).
+    Raises what is not a matter of waiting (a refused session, a damaged database).
+    """
     seen: set[str] = set()
+    peer = call.peer
 
     async def show_new() -> None:
-        for message in (await call.peer.messages(call.args.connection))["messages"]:
+        async with peer.device.lock:  # marks the messages read: a write, in turn with other commands
+            shown = await peer.messages(call.args.connection)
+        for message in shown["messages"]:
             if message["id"] not in seen:
                 seen.add(message["id"])
                 if call.args.json:
-                    print(json.dumps(message, ensure_ascii=False), flush=True)
+                    print(dumps(message), flush=True)
                 else:
-                    print(f"[{message['from']}] {message['text']}", flush=True)
+                    print(message_line(visible_all(message)), flush=True)
 
     await show_new()
-    async for _ in call.peer.follow(call.args.connection):
-        await show_new()
+    failures = 0
+    while True:
+        try:
+            async for _ in peer.follow(call.args.connection):
+                if failures:
+                    warn(f"reconnected to {peer.api.url}")
+                    failures = 0
+                await show_new()
+            raise NodeUnreachable(f"{peer.api.url} closed the live connection")
+        except UnavailableError as exc:
+            delay = reconnect_delay(failures)
+            failures += 1
+            warn(f"lost the home node ({exc}); reconnecting in {delay:g}s (attempt {failures})")
+            await asyncio.sleep(delay)
+
+
+def message_line(m: dict[str, Any]) -> str:
+    """One message on one line: local time, whose, then the text (spec §9.5).
+
+    ``me``/``them`` comes before the name, so no name a peer chooses can pass for the other side.
+    """
+    who = m["from"] + (f" ({m['name']})" if m.get("name") else "")
+    draft = " [draft: not delivered yet]" if m.get("draft") else ""
+    return f"[{local_time(m['at'])}] {who}: {m['text']}{draft}"
 
 
 def _render_read(args: argparse.Namespace, r: dict[str, Any]) -> str:
-    lines = [f"[{m['from']}] {m['text']}" for m in r["messages"]] or ["(no messages yet)"]
+    lines = [message_line(m) for m in r["messages"]] or ["(no messages yet)"]
     return "\n".join([*lines, f"-- {r['state']}"])
 
 
