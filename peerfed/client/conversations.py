@@ -44,7 +44,7 @@ from .outbox import Outbox
 from .rows import EventRow
 from .stored import stored_envelope
 from .transport import NodeUnreachable
-from .views import connection_json, display_order, in_force_json, message_json, pending_json
+from .views import connection_json, display_order, in_force_json, message_json, opening_json, pending_json
 
 __all__ = ["REACH_OUT_LIFETIME", "Conversations"]
 
@@ -354,9 +354,13 @@ class Conversations:
         other = await device.state.peer(row.peer)
         names = {bytes(device.id): await device.state.get("name"), row.peer: other.name if other else None}
         found = []
+        opening = []  # the hello and the answer to it, before any message (spec §8.2)
         last = 0
         for event in await device.state.events(connection):
             last = max(last, event.n)
+            if event.type in ("reach-out", "response"):
+                env = stored_envelope(event.raw, event.inner_id)
+                opening.append(opening_json(env, device.id, names.get(bytes(env.author))))
             if event.type != "message":
                 continue
             env = stored_envelope(event.raw, event.inner_id)
@@ -368,7 +372,7 @@ class Conversations:
         ]
         await device.state.mark_read(connection, last)
         conn = await self.state_of(connection)
-        return {"connection": connection.hex(), "state": conn.state.value, "messages": out}
+        return {"connection": connection.hex(), "state": conn.state.value, "opening": opening, "messages": out}
 
     async def connections(self) -> list[dict[str, Any]]:
         """Every connection, the most recently active first."""
@@ -382,5 +386,17 @@ class Conversations:
             unread = sum(1 for e in events if e.type == "message" and e.n > row.read_seq and e.author != me)
             first = stored_envelope(events[0].raw, events[0].inner_id).body
             assert isinstance(first, ReachOut)
-            out.append(connection_json(row, conn, name=peer.name if peer else None, hello=first.hello, unread=unread))
+            reply = _accept_reply(events)
+            name = peer.name if peer else None
+            out.append(connection_json(row, conn, name=name, hello=first.hello, reply=reply, unread=unread))
         return out
+
+
+def _accept_reply(events: list[Any]) -> str | None:
+    """The text the listing's author gave with their acceptance, if any (spec §8.2, response)."""
+    for event in events:
+        if event.type == "response":
+            body = stored_envelope(event.raw, event.inner_id).body
+            if isinstance(body, Response) and body.accept:
+                return body.reply
+    return None

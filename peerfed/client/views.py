@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peerfed.protocol import Connection, Envelope, Listing, Message, PeerId, Terms
+from peerfed.protocol import Connection, Envelope, Listing, Message, PeerId, ReachOut, Response, Terms
 
 from .rows import ConnectionRow, ListingRow
 
@@ -20,6 +20,7 @@ __all__ = [
     "in_force_json",
     "listing_card_json",
     "message_json",
+    "opening_json",
     "own_listing_json",
     "pending_json",
     "terms_json",
@@ -118,8 +119,21 @@ def message_json(env: Envelope, body: Message, me: PeerId, name: str | None = No
     }
 
 
+def opening_json(env: Envelope, me: PeerId, name: str | None = None) -> dict[str, Any]:
+    """How a conversation began: the reach-out's hello, then the acceptance's reply or a decline."""
+    body = env.body
+    text: str | None
+    if isinstance(body, ReachOut):
+        kind, text = "reached-out", body.hello
+    else:
+        assert isinstance(body, Response)
+        kind, text = ("accepted" if body.accept else "declined"), body.reply
+    side = "me" if env.author == me else "them"
+    return {"kind": kind, "from": side, "name": name, "text": text, "at": env.created_at}
+
+
 def connection_json(
-    row: ConnectionRow, conn: Connection, *, name: str | None, hello: str, unread: int
+    row: ConnectionRow, conn: Connection, *, name: str | None, hello: str, reply: str | None, unread: int
 ) -> dict[str, Any]:
     """One support connection in a list: who, about which listing, its state (spec §9.1), unread count."""
     return {
@@ -131,6 +145,7 @@ def connection_json(
         "state": conn.state.value,
         "in_force": conn.in_force[0] if conn.in_force else None,
         "hello": hello,
+        "reply": reply,
         "unread": unread,
         "updated_at": row.updated_at,
     }

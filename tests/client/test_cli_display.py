@@ -77,10 +77,14 @@ def test_peer_written_fields_are_shown_escaped_one_line_per_message(
     ]
     assert ana.json("connections")["connections"][0]["name"] == LABEL
     # One line a message: the line feed inside a message shows as an escape, never as a new line.
+    # The reach-out and the reply come first, one line each, the reply escaped like a message.
     lines = ana.run("read", connection[:8]).stdout.split("\n")[:-1]
-    assert len(lines) == 3 and lines[-1] == "-- accepted"
-    assert all(re.match(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d\] them \(Mallory\\u202e\\u200bevil\): ", x) for x in lines[:2])
-    assert lines[0].endswith(": hello\\u000a[me] I give up\\u202etxet desrever\\u200b\\u0009tabbed")
+    assert len(lines) == 5 and lines[-1] == "-- accepted"
+    assert re.match(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d\] them \(Mallory\\u202e\\u200bevil\) accepted: Sure\.", lines[1])
+    assert "\n[me]" not in lines[1] and FORGE not in lines[1]
+    messages = lines[2:4]
+    assert all(re.match(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d\] them \(Mallory\\u202e\\u200bevil\): ", x) for x in messages)
+    assert messages[0].endswith(": hello\\u000a[me] I give up\\u202etxet desrever\\u200b\\u0009tabbed")
     for verb in (("listings",), ("outbox", "list"), ("id", "show")):
         shown = mal.run(*verb)
         _clean(shown.stdout, shown.stderr)

@@ -132,6 +132,14 @@ def test_the_whole_story_and_nothing_private_on_either_node(
     assert listed[0]["hello"] == HELLO and listed[0]["state"] == "reached-out" and listed[0]["name"] == "Ben"
     assert ana.json("accept", connection[:6], "--reply", "Of course.")["state"] == "accepted"
     eventually(lambda: ben.json("connections")["connections"][0]["state"] == "accepted", "the acceptance")
+    # The text given with the acceptance reaches the one who reached out, in both views.
+    assert ben.json("connections")["connections"][0]["reply"] == "Of course."
+    opening = ben.json("read", connection[:6])["opening"]
+    assert [(o["kind"], o["from"], o["text"]) for o in opening] == [
+        ("reached-out", "me", HELLO),
+        ("accepted", "them", "Of course."),
+    ]
+    assert "them (Ana) accepted: Of course." in ben.run("read", connection[:6]).stdout
 
     proposed = ana.json("agree", connection[:6], "--helps", HELPS, "--boundary", BOUNDARY)
     assert proposed["in_force"] is None and proposed["version"] == 1

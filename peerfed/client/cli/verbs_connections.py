@@ -52,6 +52,7 @@ def _render_connections(args: argparse.Namespace, r: dict[str, Any]) -> str:
         f"{c['id'][:12]}  {c['state']:<11} with {c['name'] or c['peer'][:12]}"
         + (f"  ({c['unread']} unread)" if c["unread"] else "")
         + (f'\n    "{c["hello"]}"' if c["state"] == "reached-out" else "")
+        + (f'\n    they replied: "{c["reply"]}"' if c.get("reply") and c["side"] == "reacher" else "")
         for c in r["connections"]
     )
 
@@ -193,9 +194,16 @@ def message_line(m: dict[str, Any]) -> str:
     return f"[{local_time(m['at'])}] {who}: {m['text']}{draft}"
 
 
+def opening_line(o: dict[str, Any]) -> str:
+    """The reach-out's hello, or the answer to it, on one line (spec §9.5)."""
+    who = o["from"] + (f" ({o['name']})" if o.get("name") else "")
+    said = f": {o['text']}" if o.get("text") else ""
+    return f"[{local_time(o['at'])}] {who} {o['kind'].replace('-', ' ')}{said}"
+
+
 def _render_read(args: argparse.Namespace, r: dict[str, Any]) -> str:
     lines = [message_line(m) for m in r["messages"]] or ["(no messages yet)"]
-    return "\n".join([*lines, f"-- {r['state']}"])
+    return "\n".join([*(opening_line(o) for o in r.get("opening", ())), *lines, f"-- {r['state']}"])
 
 
 def _end_arguments(parser: argparse.ArgumentParser) -> None:
