@@ -36,8 +36,11 @@ __all__ = [
     "sign_bundle",
 ]
 
-BUNDLE_LIFETIME = 180 * DAY
-BUNDLE_RENEW = 60 * DAY
+# Short key bundle lifetimes bound what one stolen X25519 secret opens (spec §12): a bundle lives
+# 60 days and is renewed on a sync once fewer than 20 remain; old secrets open late mail for 30
+# days more. A peer who does not sync for 60 days is unreachable until they do.
+BUNDLE_LIFETIME = 60 * DAY
+BUNDLE_RENEW = 20 * DAY
 ERASURE_LIFETIME = 90 * DAY
 MOVE_LIFETIME = 300
 _NO_IDENTITY = "no identity in {home}; create one with: peerfed id new --node URL"

@@ -44,6 +44,9 @@ class Device:
         self.clock = clock
         self.api = NodeAPI("http://unset.invalid", http)
         self.lock = HomeLock.of(state.home)  # one writer per home (spec §9.5)
+        # The passphrase the keyring was opened with, to lock it again after a key renewal; held
+        # in this process's memory only, as the unlocked keys themselves are.
+        self.passphrase: str | None = None
 
     def now(self) -> int:
         return int(self.clock())

@@ -59,6 +59,7 @@ class SyncReport:
     expired: int = 0  # unanswered reach-outs forgotten because they expired
     sent: int = 0  # drafts delivered
     drafts: int = 0  # drafts still kept on this device (spec §9.5)
+    renewed: bool = False  # a new encryption key was made and its bundle published (spec §12)
 
 
 class Inbox:

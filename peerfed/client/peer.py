@@ -112,6 +112,7 @@ class Peer:
         """A new identity in ``home``, joined to ``node``. Raises ClientError, RemoteError, NodeUnreachable."""
         state = await account.open_new(home)
         peer = cls(state, account.new_keyring(int(clock())), http, clock)
+        peer.device.passphrase = passphrase
         try:
             await peer.account.join(node, name=name, invite=invite, passphrase=passphrase)
         except BaseException:
@@ -131,6 +132,7 @@ class Peer:
         """The identity in ``home``. Raises ClientError (``local.no_identity``), WrongPassphrase."""
         state, keys = await account.open_existing(home, passphrase)
         peer = cls(state, keys, http, clock)
+        peer.device.passphrase = passphrase
         stored = await state.get("token")
         peer.api = NodeAPI(await state.get("node"), http, kr.open_token(keys, stored), clock=clock)
         if isinstance(stored, str):  # a token an older version kept in plain text: seal it now
@@ -259,7 +261,12 @@ class Peer:
     # --- receiving ---------------------------------------------------------------------------
 
     async def sync(self) -> SyncReport:
-        return await self.inbox.sync()
+        """Fetch and apply the mailbox, deliver drafts, then renew the encryption key if its bundle
+        nears expiry (spec §12: short bundle lifetimes), so a peer who syncs stays reachable.
+        Raises RemoteError or NodeUnreachable when the home node fails."""
+        report = await self.inbox.sync()
+        report.renewed = await self.account.renew_keys_if_due(self.device.passphrase)
+        return report
 
     async def take(self, raw: bytes, report: SyncReport | None = None) -> Envelope | None:
         return await self.inbox.take(raw, report)

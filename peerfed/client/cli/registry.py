@@ -213,3 +213,5 @@ async def _sync(call: Invocation) -> None:
         progress(call.args, f"{report.sent} draft(s) delivered")
     if report.drafts:
         warn(f"{report.drafts} message(s) still kept as drafts; see: peerfed outbox list")
+    if report.renewed:
+        progress(call.args, "your encryption key was renewed and published")
