@@ -28,6 +28,7 @@ class Cli:
     """One peer's terminal: its own PEERFED_HOME."""
 
     def __init__(self, home: Path, passphrase: str | None = None) -> None:
+        self.home = home
         self.env = {**os.environ, "PEERFED_HOME": str(home)}
         self.env.pop("PEERFED_PASSPHRASE", None)
         if passphrase:
@@ -300,8 +301,15 @@ def test_follow_report_resources_move_and_erase(nodes: tuple[NodeProcess, NodePr
     assert texts == ["did you move?"]
 
     ben_id = ben.json("id", "show")["peer"]
-    erased = ben.json("erase-me")
-    assert erased["status"] == "erased"
+    # An output format is not consent: without --yes, and no terminal to ask at, nothing happens.
+    assert ben.error("erase-me") == "local.usage"
+    assert ben.json("id", "show")["peer"] == ben_id
+    erased = ben.json("erase-me", "--yes")
+    assert erased["status"] == "erased" and erased["device"] == "wiped"
+    # The device's copy is gone (no identity, no plaintext), and a new identity can be made there.
+    assert not (ben.home / "peer.sqlite3").exists()
+    assert ben.error("id", "show") == "local.no_identity"
+    assert ben.json("id", "new", "--node", b.url)["peer"] != ben_id
     members = subprocess.run(
         [sys.executable, "-m", "peerfed", "admin", "--data", str(b.data), "--json", "members", "list"],
         capture_output=True,

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..state import ClientError
+from ..state import ClientError, wipe_home
 from .registry import Invocation, Verb
 
 __all__ = ["VERBS"]
@@ -65,20 +65,32 @@ def _render_resources(args: argparse.Namespace, r: dict[str, Any]) -> str:
 
 def _erase_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--keep-device", action="store_true", help="keep this device's copy (identity and conversations)"
+    )
 
 
 async def _erase(call: Invocation) -> dict[str, Any]:
+    """Consent is asked, or given with --yes: an output format (--json) is never consent."""
     args = call.args
-    if not args.yes and not args.json:
+    if not args.yes:
         if not sys.stdin.isatty():
             raise ClientError("erase-me needs --yes when not run at a terminal", "local.usage")
         if input("Delete everything your node holds for you? Type 'erase' to confirm: ") != "erase":
             return {"status": "cancelled"}
-    return await call.peer.erase_me()
+    result = await call.peer.erase_me()
+    if not args.keep_device:
+        # What the node deleted is gone from this device too, and the home is free for a new identity.
+        await call.peer.close()
+        result["device"] = wipe_home(call.home)
+    return result
 
 
 def _render_erase(args: argparse.Namespace, r: dict[str, Any]) -> str:
-    return f"{r['status']}: {r.get('node', '')} and the nodes it federates with are deleting what they held for you"
+    said = f"{r['status']}: {r.get('node', '')} and the nodes it federates with are deleting what they held for you"
+    if r.get("device") == "wiped":
+        said += "\nthis device's copy is deleted too; `peerfed id new` starts again"
+    return said
 
 
 VERBS = (
