@@ -14,6 +14,9 @@ const UINT_MAX = 2n ** 64n - 1n;
 // U+FFFD; ignoreBOM: a leading U+FEFF is content and must survive a round trip.
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const ENCODER = new TextEncoder();
+// TextEncoder would turn a lone surrogate into U+FFFD, silently changing the text; such a string
+// has no UTF-8 form and is refused. (String.prototype.isWellFormed is missing before Node 20.)
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** True for an integer value of this profile (number or BigInt). */
 export function isInt(value) {
@@ -84,7 +87,7 @@ function write(out, value, depth) {
   else if (value === true) out.byte(0xc3);
   else if (isInt(value)) writeInt(out, BigInt(value));
   else if (typeof value === 'string') {
-    if (!value.isWellFormed()) throw new ProtocolError('schema.invalid', 'a string holds a lone surrogate');
+    if (LONE_SURROGATE.test(value)) throw new ProtocolError('schema.invalid', 'a string holds a lone surrogate');
     const bytes = ENCODER.encode(value);
     header(out, bytes.length, 0xa0, 31, [0xd9, 0xda, 0xdb]);
     out.raw(bytes);
