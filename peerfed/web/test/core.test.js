@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
-  checkHour, Connection, decodeVerified, encryptionPublic, fromHex, identityFromSeed, openSealed, openSigned, pack, pad,
+  checkHour, Connection, decodeVerified, openNodeDocument, encryptionPublic, fromHex, identityFromSeed, openSealed, openSigned, pack, pad,
   parsePeerId, parseSealed, peerIdText, ProtocolError, randomBytes, seal, sign, solveWork, toHex, unpack, unpad,
   workBits,
 } from '../src/protocol/index.js';
@@ -192,4 +192,18 @@ test('opening tampered vector inputs raises only ProtocolError', () => {
       }
     }
   }
+});
+
+test('a node document opens only from the URL it names, signed by a key it lists as valid now', () => {
+  const t = vectors('node.json').testGroups[0].tests[0];
+  const bytes = fromHex(t.input);
+  const doc = openNodeDocument(bytes, { url: 'https://hearing-voices.example', now: NOW });
+  assert.equal(doc.body.resources[0].emergency, 'never');
+  assert.throws(() => openNodeDocument(bytes, { url: 'https://hearing-voices.example/', now: NOW }),
+    (e) => e.code === 'federation.refused');
+  // Signed by a key the document does not list: refused though the signature is good.
+  const other = person();
+  const wire = doc.payload[3];
+  const forged = sign(other.seed, 'node-document', wire, { createdAt: doc.createdAt, expiresAt: doc.expiresAt });
+  assert.throws(() => openNodeDocument(forged.raw, { url: doc.body.url, now: NOW }), (e) => e.code === 'federation.refused');
 });

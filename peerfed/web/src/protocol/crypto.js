@@ -3,6 +3,8 @@
 // - Ed25519 (RFC 8032) from @noble/curves, in strict mode, plus the explicit key and R checks
 //   libsodium's crypto_core_ed25519_is_valid_point makes (spec §3, §4.1): canonical, on the curve,
 //   not of small order, in the prime-order subgroup.
+//   With the key and R both of prime order and S reduced, noble's cofactored verification
+//   equation accepts exactly what libsodium's cofactorless one accepts.
 // - X25519 from @noble/curves: a low-order public key (all-zero shared secret) throws.
 // - BLAKE2b-256, unkeyed, 16 zero bytes of salt, a 16-byte personalisation (spec §3.1), from @noble/hashes.
 // - XChaCha20-Poly1305-IETF from @noble/ciphers.

@@ -10,3 +10,4 @@ export * from './envelope.js';
 export * from './sealing.js';
 export * from './work.js';
 export * from './connection.js';
+export * from './node_document.js';
