@@ -161,10 +161,16 @@ class NodeAPI:
             raw = base64.b64decode(payload["document"], validate=True)
         except (KeyError, TypeError, ValueError) as exc:
             raise RemoteError.from_wire("schema.invalid", "the node's document is malformed", 502) from exc
-        env = open_signed(raw, context=Context.NODE_DOCUMENT, now=int(self.clock()))
-        if not isinstance(env.body, NodeDocument):
+        now = int(self.clock())
+        env = open_signed(raw, context=Context.NODE_DOCUMENT, now=now)
+        doc = env.body
+        if not isinstance(doc, NodeDocument):
             raise RemoteError.from_wire("schema.invalid", "the node's document is malformed", 502)
-        return env.body.limit("first-contact-work-bits", 0) or 0
+        # Read only as spec §13.2 allows: the document describes this URL and is signed by a key it
+        # lists as valid now.
+        if doc.url != self.url or not doc.key_valid_at(bytes(env.author), now):
+            raise RemoteError.from_wire("federation.refused", f"{self.url} serves a document that is not its own", 502)
+        return doc.limit("first-contact-work-bits", 0) or 0
 
     async def mailbox(self, after: int = 0, limit: int = 100) -> Any:
         return await self.call("GET", "/api/v1/mailbox", params={"after": after, "limit": limit})

@@ -8,6 +8,7 @@ bits. Pure functions: the solver is a plain loop, its cost the caller's choice o
 from __future__ import annotations
 
 import hashlib
+import re
 
 from .crypto import Person, blake2b_256
 from .errors import RequestError
@@ -15,6 +16,7 @@ from .errors import RequestError
 __all__ = ["MAX_NONCE_BYTES", "check_work", "solve_work", "work_bits"]
 
 MAX_NONCE_BYTES = 32
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 
 def work_bits(challenge: bytes, nonce: bytes) -> int:
@@ -24,11 +26,10 @@ def work_bits(challenge: bytes, nonce: bytes) -> int:
 
 
 def check_work(challenge: bytes, work: str | None, bits: int) -> None:
-    """Raise RequestError ``auth.work`` unless ``work`` is 1-32 bytes of hex with enough zero bits."""
-    try:
-        nonce = bytes.fromhex(work or "")
-    except ValueError:
-        nonce = b""
+    """Raise RequestError ``auth.work`` unless ``work`` is 1-32 bytes of hex (digits only: no spaces,
+    which ``bytes.fromhex`` would skip) with enough zero bits."""
+    text = work or ""
+    nonce = bytes.fromhex(text) if _HEX.fullmatch(text) else b""
     if not 1 <= len(nonce) <= MAX_NONCE_BYTES or work_bits(challenge, nonce) < bits:
         raise RequestError(f"this node asks new peers for {bits} bits of proof of work (X-Peerfed-Work)", "auth.work")
 
