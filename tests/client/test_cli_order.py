@@ -62,7 +62,11 @@ def test_same_second_messages_from_both_sides_show_in_the_same_order_on_both(
     line = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d\] (me|them) \((Ana|Ben)\): (ana|ben) \d+$")
     shown = {}
     for who, cli in (("Ana", ana), ("Ben", ben)):
-        lines = cli.run("read", connection[:8]).stdout.splitlines()
+        # How it began comes first: Ben's hello, Ana's acceptance; then the messages.
+        began, lines = [], cli.run("read", connection[:8]).stdout.splitlines()
+        while lines and (" reached out" in lines[0] or " accepted" in lines[0]):
+            began.append(lines.pop(0))
+        assert [" reached out" in x for x in began] == [True, False] and "(Ana) accepted" in began[1]
         assert lines[-1] == "-- accepted" and len(lines) - 1 == count
         for text in lines[:-1]:
             found = line.match(text)
