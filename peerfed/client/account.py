@@ -40,6 +40,7 @@ __all__ = [
 # 60 days and is renewed on a sync once fewer than 20 remain; old secrets open late mail for 30
 # days more. A peer who does not sync for 60 days is unreachable until they do.
 BUNDLE_LIFETIME = 60 * DAY
+MEMBER, PENDING = "member", "pending"  # where a peer stands with its home node
 BUNDLE_RENEW = 20 * DAY
 ERASURE_LIFETIME = 90 * DAY
 MOVE_LIFETIME = 300
@@ -126,19 +127,50 @@ class Account:
     def __init__(self, device: Device) -> None:
         self.device = device
 
-    async def join(self, node: str, *, name: str | None, invite: str | None, passphrase: str | None) -> None:
-        """Sign in to ``node`` for the first time, keep the keys, publish the key bundle.
+    async def join(self, node: str, *, name: str | None, invite: str | None, passphrase: str | None) -> str:
+        """Sign in to ``node`` for the first time, keep the keys, publish the key bundle; returns the
+        standing: ``member``, or ``pending`` when the node's operator must approve first. A pending
+        key is kept, so the approved member signs in with it later (spec §13.4).
 
-        Raises RemoteError (the node's refusal, e.g. ``auth.invite_required``), NodeUnreachable.
+        Raises RemoteError (the node's refusal, e.g. ``auth.invite``), NodeUnreachable.
         """
         device = self.device
         device.api = NodeAPI(node, device.http, clock=device.clock)
-        await device.api.sign_in(device.keys.identity, now=device.now(), invite=invite)
+        try:
+            await device.api.sign_in(device.keys.identity, now=device.now(), invite=invite)
+        except RemoteError as exc:
+            if exc.code != "auth.pending":
+                raise
+            standing = PENDING
+        else:
+            standing = MEMBER
         await device.state.set("keyring", kr.lock(device.keys, passphrase))
         await device.state.set("node", device.api.url)
-        await device.save_token()
         await device.state.set("name", name)
+        await device.state.set("standing", standing)
+        if standing == MEMBER:
+            await device.save_token()
+            await self.publish_bundle()
+        return standing
+
+    async def standing(self, *, ask: bool) -> str:
+        """``member`` or ``pending``. With ``ask``, a pending peer signs in again: once approved it
+        keeps the session and publishes its key bundle (``member``); still waiting is ``pending``.
+        Raises RemoteError (another refusal), NodeUnreachable."""
+        device = self.device
+        standing = str(await device.state.get("standing") or MEMBER)
+        if standing == MEMBER or not ask:
+            return standing
+        try:
+            await device.api.sign_in(device.keys.identity, now=device.now())
+        except RemoteError as exc:
+            if exc.code == "auth.pending":
+                return PENDING
+            raise
+        await device.save_token()
         await self.publish_bundle()
+        await device.state.set("standing", MEMBER)
+        return MEMBER
 
     async def show(self) -> dict[str, Any]:
         meta = await self.device.state.dump_meta()
@@ -146,6 +178,7 @@ class Account:
         return {
             "peer": self.device.id.text,
             "node": meta.get("node"),
+            "standing": meta.get("standing") or MEMBER,
             "name": meta.get("name"),
             "encrypted": kr.is_locked(bytes(meta["keyring"])),
             "encryption_key": secret.public.hex,

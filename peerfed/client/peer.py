@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import Connection, Envelope, KeyBundle, Listing, PeerId, Terms
+from peerfed.protocol import Connection, Envelope, KeyBundle, Listing, PeerId, RemoteError, Terms
 
 from . import account
 from . import keyring as kr
@@ -264,6 +264,8 @@ class Peer:
         """Fetch and apply the mailbox, deliver drafts, then renew the encryption key if its bundle
         nears expiry (spec §12: short bundle lifetimes), so a peer who syncs stays reachable.
         Raises RemoteError or NodeUnreachable when the home node fails."""
+        if await self.account.standing(ask=True) == "pending":
+            raise RemoteError("your request to join waits for the operator's approval", "auth.pending")
         report = await self.inbox.sync()
         report.renewed = await self.account.renew_keys_if_due(self.device.passphrase)
         return report

@@ -45,6 +45,12 @@ async def _show(call: Invocation) -> dict[str, Any]:
     return {**await call.peer.show(), "home": str(call.peer.state.home)}
 
 
+async def _status(call: Invocation) -> dict[str, Any]:
+    """Where this peer stands with its node, asking it again if approval was pending (spec §13.4)."""
+    await call.peer.account.standing(ask=True)
+    return {**await call.peer.show(), "home": str(call.peer.state.home)}
+
+
 def _file_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path)
 
@@ -84,6 +90,8 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
     if "file" in r:
         return f"backup written to {r['file']} ({r['connections']} connections)"
     lines = [f"peer id:  {r['peer']}", f"node:     {r['node']}"]
+    if r.get("standing") == "pending":
+        lines.append("joining:  waiting for the node's operator to approve you; run `peerfed id status` later")
     if r.get("name"):
         lines.append(f"name:     {r['name']}")
     if "encrypted" in r:
@@ -100,6 +108,7 @@ VERBS = (
         actions=(
             Verb("new", "make a key pair and join a node", _new, render, _new_arguments, Needs.HOME, json_last=True),
             Verb("show", "show your peer id and node", _show, render, json_last=True),
+            Verb("status", "ask your node whether you are a member yet", _status, render, json_last=True),
             Verb("export", "write an encrypted backup", _export, render, _file_argument, json_last=True),
             Verb(
                 "import",
