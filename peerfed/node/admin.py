@@ -18,7 +18,7 @@ from typing import Any
 
 import nacl.utils
 
-from peerfed.protocol import PeerId, RemoteError
+from peerfed.protocol import Context, KeyBundle, PeerId, RemoteError, open_signed
 from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import check_url
 
@@ -55,7 +55,7 @@ def add_admin_parser(sub: Any) -> None:
     create.add_argument("--uses", type=int, default=1)
     create.add_argument("--days", type=int, default=14)
     create.add_argument("--note", default=None)
-    invites.add_parser("revoke").add_argument("code")
+    invites.add_parser("revoke").add_argument("code", help="the code, or the id `invites list` shows (or its start)")
     invites.add_parser("list")
 
     federation = groups.add_parser("federation", help="other nodes").add_subparsers(dest="action", required=True)
@@ -66,7 +66,7 @@ def add_admin_parser(sub: Any) -> None:
 
     members = groups.add_parser("members", help="peers of this node").add_subparsers(dest="action", required=True)
     members.add_parser("list").add_argument("--pending", action="store_true")
-    members.add_parser("approve").add_argument("peer")
+    members.add_parser("approve").add_argument("peer", help="a peer id, or the start of a pending one's")
 
     keys = groups.add_parser("keys", help="the node key").add_subparsers(dest="action", required=True)
     keys.add_parser("rotate")
@@ -116,10 +116,27 @@ def _print(result: Any) -> None:
         if not result:
             print("(none)")
         for row in result:
-            print("  ".join(f"{k}={v}" for k, v in row.items()))
+            print("  ".join(f"{k}={_shown(k, v)}" for k, v in row.items()))
     elif isinstance(result, dict):
         for key, value in result.items():
-            print(f"{key}: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
+            text = json.dumps(value, default=str) if isinstance(value, dict | list) else _shown(key, value)
+            print(f"{key}: {text}")
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A time (a field named ``*_at``) as a readable UTC time; JSON output keeps the number."""
+    if key.endswith("_at") and isinstance(value, int) and not isinstance(value, bool):
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(value))
+    return value
+
+
+def _one(found: list[Any], what: str, given: str) -> Any:
+    """The one match of ``given``; ValueError (``local.invalid``) for none or several."""
+    if not found:
+        raise ValueError(f"no {what} matches {given!r}")
+    if len(found) > 1:
+        raise ValueError(f"{len(found)} {what}s start with {given!r}; give more of it")
+    return found[0]
 
 
 async def _run(args: argparse.Namespace) -> Any:
@@ -182,8 +199,15 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
         await store.create_invite(token_hash(code), now, now + args.days * 86_400, args.uses, args.note)
         return {"message": f"invite code: {code}", "code": code, "uses": args.uses, "days": args.days}
     if group == "invites" and action == "revoke":
-        ok = await store.revoke_invite(token_hash(args.code.strip().lower()))
-        return {"ok": ok, "message": "revoked" if ok else "no such invite"}
+        # By the code itself, or by the id `invites list` shows (the start of the code's hash).
+        given = args.code.strip().lower()
+        if await store.revoke_invite(token_hash(given)):
+            return {"message": "revoked"}
+        shown = [i.code_hash for i in await store.invites() if len(given) >= 6 and i.code_hash.hex().startswith(given)]
+        if not shown:
+            return {"ok": False, "message": "no such invite (give the code, or the id `invites list` shows)"}
+        await store.revoke_invite(_one(shown, "invite", given))
+        return {"message": "revoked"}
     if group == "invites" and action == "list":
         return [
             {
@@ -223,11 +247,22 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
         ]
     if group == "members" and action == "list":
         return [
-            {"peer": PeerId(m.peer).text, "status": m.status, "joined_at": m.joined_at, "moved_to": m.moved_to}
+            {
+                "peer": PeerId(m.peer).text,
+                "name": await _name(store, m.peer, now),
+                "status": m.status,
+                "joined_at": m.joined_at,
+                "moved_to": m.moved_to,
+            }
             for m in await store.members(MemberStatus.PENDING if args.pending else None)
         ]
     if group == "members" and action == "approve":
-        peer = PeerId.from_text(args.peer)
+        given = args.peer.strip()
+        try:
+            peer = PeerId.from_text(given)
+        except RemoteError:
+            pending = [PeerId(m.peer) for m in await store.members(MemberStatus.PENDING)]
+            peer = _one([p for p in pending if len(given) >= 6 and p.text.startswith(given)], "pending peer", given)
         await store.set_member(bytes(peer), "member", now)
         return {"message": f"{peer.text} approved; they can sign in now"}
     if group == "keys" and action == "show":
@@ -251,3 +286,15 @@ def _unpack_list(raw: bytes | None) -> list[Any]:
 
     value = unpack(raw)
     return value if isinstance(value, list) else []
+
+
+async def _name(store: Store, peer: bytes, now: int) -> str | None:
+    """The pseudonym a member signed into their live key bundle, if any (spec §4.3)."""
+    held = await store.key_bundle(peer, now)
+    if held is None:
+        return None
+    try:
+        body = open_signed(held.raw, context=Context.KEY_BUNDLE, now=now).body
+    except RemoteError:
+        return None
+    return body.pseudonym if isinstance(body, KeyBundle) else None
