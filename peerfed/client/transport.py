@@ -16,9 +16,10 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import Context, Identity, RemoteError, open_signed, parse_sealed, sign, work
+from peerfed.protocol import Identity, RemoteError, parse_sealed, sign, work
+from peerfed.protocol.document import parse_document
 from peerfed.protocol.errors import UnavailableError
-from peerfed.protocol.node_bodies import NodeDocument, client_auth_for
+from peerfed.protocol.node_bodies import client_auth_for
 
 __all__ = ["MAX_WORK_BITS", "NodeAPI", "NodeUnreachable"]
 
@@ -157,19 +158,8 @@ class NodeAPI:
         """The proof of work this node asks of a first message into a mailbox, from its signed
         document's limits (0 if it asks none). Raises RemoteError, NodeUnreachable."""
         payload = await self.document()
-        try:
-            raw = base64.b64decode(payload["document"], validate=True)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RemoteError.from_wire("schema.invalid", "the node's document is malformed", 502) from exc
-        now = int(self.clock())
-        env = open_signed(raw, context=Context.NODE_DOCUMENT, now=now)
-        doc = env.body
-        if not isinstance(doc, NodeDocument):
-            raise RemoteError.from_wire("schema.invalid", "the node's document is malformed", 502)
-        # Read only as spec §13.2 allows: the document describes this URL and is signed by a key it
-        # lists as valid now.
-        if doc.url != self.url or not doc.key_valid_at(bytes(env.author), now):
-            raise RemoteError.from_wire("federation.refused", f"{self.url} serves a document that is not its own", 502)
+        # Read only as spec §13.2 allows: about this URL, signed by a key it lists as valid now.
+        doc, _ = parse_document(payload, self.url, int(self.clock()))
         return doc.limit("first-contact-work-bits", 0) or 0
 
     async def mailbox(self, after: int = 0, limit: int = 100) -> Any:

@@ -17,17 +17,17 @@ connecting, and reads a node document within a deadline and at most 65,536 bytes
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiohttp
 import nacl.utils
 
-from peerfed.protocol import CLOCK_SKEW, Context, Envelope, Identity, RemoteError, RequestError, open_signed, sign
+from peerfed.protocol import CLOCK_SKEW, Identity, RemoteError, sign
+from peerfed.protocol.document import open_document, parse_document
 from peerfed.protocol.envelope import MAX_ENVELOPE_BYTES
 from peerfed.protocol.errors import UnavailableError
-from peerfed.protocol.node_bodies import NodeDocument, NodeRequest, body_hash
+from peerfed.protocol.node_bodies import NodeRequest, body_hash
 
 __all__ = [
     "AUTH_SCHEME",
@@ -86,32 +86,6 @@ def sign_request(
     request = NodeRequest(method, path, origin, destination, nonce or nacl.utils.random(16), body_hash(body))
     env = sign(identity, request, created_at=now, expires_at=now + REQUEST_LIFETIME)
     return f"{AUTH_SCHEME} {base64.b64encode(env.raw).decode('ascii')}"
-
-
-def parse_document(payload: Any, url: str, now: int) -> tuple[NodeDocument, Envelope]:
-    """Verify the JSON answer of ``url``'s ``GET /.well-known/peerfed`` (see ``open_document``)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("document"), str):
-        raise RequestError(f"{url} did not answer with a node document", "federation.refused")
-    try:
-        raw = base64.b64decode(payload["document"], validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise RequestError(f"{url} sent a document that is not base64", "federation.refused") from exc
-    return open_document(raw, url, now)
-
-
-def open_document(raw: bytes, url: str, now: int) -> tuple[NodeDocument, Envelope]:
-    """Verify a node document fetched from ``url``: signed by a key it lists, and about ``url``.
-
-    Raises RemoteError (the codes of opening a signed object, or federation.refused).
-    """
-    env = open_signed(raw, context=Context.NODE_DOCUMENT, now=now)
-    doc = env.body
-    assert isinstance(doc, NodeDocument)
-    if doc.url != url:
-        raise RequestError(f"the document at {url} describes {doc.url}", "federation.refused")
-    if not doc.key_valid_at(bytes(env.author), now):
-        raise RequestError(f"the document at {url} is signed by a key it does not list", "federation.refused")
-    return doc, env
 
 
 class Remote(Protocol):
