@@ -42,7 +42,7 @@ from .errors import ClientError, Undelivered
 from .listings import Listings
 from .outbox import Outbox
 from .rows import EventRow
-from .stored import stored_envelope
+from .stored import accept_reply, stored_envelope
 from .transport import NodeUnreachable
 from .views import connection_json, display_order, in_force_json, message_json, opening_json, pending_json
 
@@ -386,17 +386,7 @@ class Conversations:
             unread = sum(1 for e in events if e.type == "message" and e.n > row.read_seq and e.author != me)
             first = stored_envelope(events[0].raw, events[0].inner_id).body
             assert isinstance(first, ReachOut)
-            reply = _accept_reply(events)
+            reply = accept_reply(events)
             name = peer.name if peer else None
             out.append(connection_json(row, conn, name=name, hello=first.hello, reply=reply, unread=unread))
         return out
-
-
-def _accept_reply(events: list[Any]) -> str | None:
-    """The text the listing's author gave with their acceptance, if any (spec §8.2, response)."""
-    for event in events:
-        if event.type == "response":
-            body = stored_envelope(event.raw, event.inner_id).body
-            if isinstance(body, Response) and body.accept:
-                return body.reply
-    return None

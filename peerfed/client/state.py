@@ -32,7 +32,7 @@ from .errors import ClientError
 from .rows import ConnectionRow, ConnectionStateRow, EventRow, ListingRow, PeerRow
 from .stored import decode_connection, encode_connection
 
-__all__ = ["BACKUP_FORMAT", "DEVICE_FILES", "Backup", "ClientError", "LocalState", "default_home", "wipe_home"]
+__all__ = ["BACKUP_FORMAT", "Backup", "ClientError", "LocalState", "default_home"]
 
 SCHEMA = [
     """
@@ -378,26 +378,3 @@ def _listing_row(r: sqlite3.Row) -> ListingRow:
 
 def _connection_row(r: sqlite3.Row) -> ConnectionRow:
     return ConnectionRow(bytes(r[0]), bytes(r[1]), bytes(r[2]), Side(r[3]), int(r[4]), int(r[5]), int(r[6]))
-
-
-DEVICE_FILES = ("peer.sqlite3", "peer.sqlite3-wal", "peer.sqlite3-shm")
-
-
-def wipe_home(home: Path) -> str:
-    """Delete this device's database from ``home`` (its identity, keys and conversations), each file
-    overwritten with zeros first; the database must be closed. Returns ``"wiped"``. Overwriting is
-    best effort: a copy-on-write file system or an SSD may keep old blocks (spec §12).
-    Raises ClientError (``local.storage``)."""
-    try:
-        for name in DEVICE_FILES:
-            path = home / name
-            if not path.exists():
-                continue
-            with open(path, "r+b") as f:
-                f.write(bytes(path.stat().st_size))
-                f.flush()
-                os.fsync(f.fileno())
-            path.unlink()
-    except OSError as exc:
-        raise ClientError(f"cannot delete this device's copy in {home}: {exc}", "local.storage") from exc
-    return "wiped"

@@ -15,6 +15,8 @@ A connection state is stored as one canonical msgpack array (spec §2), version 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from peerfed.protocol import (
     Connection,
     Context,
@@ -22,6 +24,7 @@ from peerfed.protocol import (
     InvalidValue,
     PeerfedError,
     PeerId,
+    Response,
     Side,
     State,
     Terms,
@@ -32,8 +35,9 @@ from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import decode_verified
 
 from .errors import ClientError
+from .rows import EventRow
 
-__all__ = ["decode_connection", "encode_connection", "stored_envelope"]
+__all__ = ["accept_reply", "decode_connection", "encode_connection", "stored_envelope"]
 
 _STATE_FORMAT = 1
 
@@ -141,3 +145,13 @@ def _str(value: Value) -> str:
     if not isinstance(value, str):
         raise InvalidValue("a stored value is not text")
     return value
+
+
+def accept_reply(events: Sequence[EventRow]) -> str | None:
+    """The text the listing's author gave with their acceptance, if any (spec §8.2, response)."""
+    for event in events:
+        if event.type == "response":
+            body = stored_envelope(event.raw, event.inner_id).body
+            if isinstance(body, Response) and body.accept:
+                return body.reply
+    return None

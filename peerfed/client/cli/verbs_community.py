@@ -12,7 +12,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..state import ClientError, wipe_home
+from ..state import ClientError
+from ..wipe import wipe_home
 from .registry import Invocation, Verb
 
 __all__ = ["VERBS"]
