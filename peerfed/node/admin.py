@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import check_url
 
 from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
+from .backup import BackupError, backup, restore
 from .keys import load_or_create_key, rotate_key
 from .sessions import token_hash
 from .store import MemberStatus, NodeStatus, OutboxItem, OutboxState, ReportStatus, ReportTarget, Store
@@ -72,6 +74,15 @@ def add_admin_parser(sub: Any) -> None:
     keys.add_parser("rotate")
     keys.add_parser("show")
 
+    for name, what in (("backup", "write a backup"), ("restore", "restore a backup into an empty --data folder")):
+        one = groups.add_parser(name, help=f"{what} (holds the node's secret key: keep it safe)")
+        one.add_argument("file", type=Path, help="the backup file")
+        # Also accepted after the command (`admin restore FILE --data DIR`); the group's value otherwise.
+        one.add_argument("--data", type=Path, default=argparse.SUPPRESS, help="the node's data folder")
+        one.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document")
+        if name == "backup":
+            one.add_argument("--force", action="store_true", help="replace FILE if it exists")
+
     groups.add_parser("stats", help="plain statistics")
     groups.add_parser("purge", help="run the retention purge now")
 
@@ -82,12 +93,21 @@ def run_admin(args: argparse.Namespace) -> int:
     Errors print as ``error CODE: message`` (a JSON ``{"error": {"code", "message"}}`` under
     ``--json``): 2 when the command could not run, 1 when it ran and found nothing to act on.
     """
+    if args.group == "restore":
+        return _finish(args, lambda: restore(args.file, args.data))
     if not (args.data / DATABASE_FILE).exists():
         hint = f"start the node once with: peerfed serve --data {args.data}"
         return _error(args, "local.no_database", f"no node database in {args.data} ({hint})", 2)
+    if args.group == "backup":
+        return _finish(args, lambda: backup(args.data, args.file, force=args.force, now=int(time.time())))
+    return _finish(args, lambda: asyncio.run(_run(args)))
+
+
+def _finish(args: argparse.Namespace, command: Callable[[], Any]) -> int:
+    """Run ``command`` and print its result or its error; the exit status."""
     try:
-        result = asyncio.run(_run(args))
-    except (RemoteError, UnavailableError) as exc:
+        result = command()
+    except (RemoteError, UnavailableError, BackupError) as exc:
         return _error(args, exc.code, str(exc), 2)
     except ValueError as exc:
         return _error(args, "local.invalid", str(exc), 2)
