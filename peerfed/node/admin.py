@@ -160,7 +160,7 @@ def _one(found: list[Any], what: str, given: str) -> Any:
 
 
 async def _run(args: argparse.Namespace) -> Any:
-    store = await Store.open(args.data / DATABASE_FILE)
+    store = await Store.open(args.data / DATABASE_FILE, migrating=False)  # only `serve` migrates, under its lock
     try:
         return await _dispatch(args, store, int(time.time()))
     finally:

@@ -6,7 +6,7 @@ listings, a withdrawal, a waiting mailbox item, a report, an invite, a follow an
 still pending), and what that node must still hold. The test rebuilds each database at its own
 version, starts a node on it, which migrates it, and checks every row through the node: the
 directory, the mailbox, the store's own reads; then a real `peerfed serve` process migrates a
-second copy under its lock and the admin tools read it. A new schema version needs only its
+second copy under its lock (the admin tools refuse to before, and read it after). A new schema version needs only its
 fixture (fixtures/schemas/README.md says how to make one): the first test fails until it exists.
 """
 
@@ -47,6 +47,22 @@ def build(data: Path, version: int) -> dict[str, Any]:
     expected: dict[str, Any] = json.loads((FIXTURES / f"v{version}.json").read_text())
     assert expected["schema"] == version
     return expected
+
+
+def schema_of(data: Path) -> int:
+    with sqlite3.connect(data / "node.sqlite3") as db:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    db.close()
+    return version
+
+
+def admin(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "peerfed", "admin", "--data", str(data), "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_every_earlier_schema_version_has_a_fixture() -> None:
@@ -104,6 +120,11 @@ def test_peerfed_serve_migrates_an_earlier_schema_once_under_its_lock(
 ) -> None:
     data = tmp_path / "n"
     expected = build(data, version)
+    if version < SCHEMA_VERSION:
+        # The operator's tools never migrate (an older node may still be serving): they say what to do.
+        early = admin(data, "stats")
+        assert early.returncode == 2 and "start peerfed serve" in json.loads(early.stderr)["error"]["message"]
+        assert schema_of(data) == version
 
     async def scenario() -> None:
         node = node_processes(data)
@@ -113,15 +134,8 @@ def test_peerfed_serve_migrates_an_earlier_schema_once_under_its_lock(
         assert node.stop() == 0
 
     asyncio.run(scenario())
-    with sqlite3.connect(data / "node.sqlite3") as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-    db.close()
+    assert schema_of(data) == SCHEMA_VERSION
     # The rows no clock expires are all there for the operator's tools.
-    out = subprocess.run(
-        [sys.executable, "-m", "peerfed", "admin", "--data", str(data), "--json", "members", "list"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = admin(data, "members", "list")
     assert out.returncode == 0, out.stderr
     assert {m["peer"]: m["status"] for m in json.loads(out.stdout)} == dict.fromkeys(expected["members"], "member")

@@ -49,7 +49,7 @@ from .rows import (
     SearchRow,
     WithdrawnTombstone,
 )
-from .schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from .schema import MIGRATIONS, SCHEMA_VERSION, migrate, require_current
 
 __all__ = [
     "MIGRATIONS",
@@ -97,7 +97,11 @@ class Store(
     """Open with ``await Store.open(path)``; close with ``await store.close()``."""
 
     @classmethod
-    async def open(cls, path: Path, *, synchronous: str = "FULL") -> Store:
-        """Open (creating or migrating) the database at ``path``. Raises StorageError."""
-        writer, reader = await connect(path, synchronous, migrate)
+    async def open(cls, path: Path, *, synchronous: str = "FULL", migrating: bool = True) -> Store:
+        """Open (creating or migrating) the database at ``path``. Raises StorageError.
+
+        With ``migrating=False`` it does not migrate: a database at any other schema version
+        than this software's raises StorageError.
+        """
+        writer, reader = await connect(path, synchronous, migrate if migrating else require_current)
         return cls(writer, reader, path)

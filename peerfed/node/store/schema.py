@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .db import GroupWriter, StorageError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "require_current"]
 
 MIGRATIONS: list[str] = [
     # 1: the first schema.
@@ -115,3 +115,21 @@ async def migrate(writer: GroupWriter) -> None:
     for number in range(store_version, SCHEMA_VERSION):
         script = "BEGIN IMMEDIATE;" + MIGRATIONS[number] + f"; PRAGMA user_version={number + 1}; COMMIT;"
         await writer.run(lambda db, s=script: db.executescript(s), bare=True)  # type: ignore[misc]
+
+
+async def require_current(writer: GroupWriter) -> None:
+    """Check the database is at SCHEMA_VERSION without migrating it (the operator's tools).
+
+    Only `peerfed serve` migrates, under its data-folder lock: an admin command run by a newer
+    release beside an older node still serving must not change the schema under that node.
+    Raises StorageError (and closes the writer) for any other version.
+    """
+    store_version = await writer.run(lambda db: int(db.execute("PRAGMA user_version").fetchone()[0]), bare=True)
+    if store_version != SCHEMA_VERSION:
+        await writer.close()
+        if store_version > SCHEMA_VERSION:
+            raise StorageError(f"the database is schema {store_version}, newer than this software")
+        raise StorageError(
+            f"the database is schema {store_version} and this software's is {SCHEMA_VERSION}: start peerfed serve "
+            "with this version once (it migrates the database as it starts), then run this again"
+        )
