@@ -6,7 +6,8 @@ listings, a withdrawal, a waiting mailbox item, a report, an invite, a follow an
 still pending), and what that node must still hold. The test rebuilds each database at its own
 version, starts a node on it, which migrates it, and checks every row through the node: the
 directory, the mailbox, the store's own reads; then a real `peerfed serve` process migrates a
-second copy under its lock (the admin tools refuse to before, and read it after). A new schema version needs only its
+second copy under its lock (the admin tools refuse to before, and read it after), and the backup
+taken before the upgrade restores at the old schema, for a roll-back. A new schema version needs only its
 fixture (fixtures/schemas/README.md says how to make one): the first test fails until it exists.
 """
 
@@ -120,11 +121,15 @@ def test_peerfed_serve_migrates_an_earlier_schema_once_under_its_lock(
 ) -> None:
     data = tmp_path / "n"
     expected = build(data, version)
+    (data / "node.key").write_text("11" * 32 + "\n")
+    (data / "node.key").chmod(0o600)
     if version < SCHEMA_VERSION:
         # The operator's tools never migrate (an older node may still be serving): they say what to do.
         early = admin(data, "stats")
         assert early.returncode == 2 and "start peerfed serve" in json.loads(early.stderr)["error"]["message"]
         assert schema_of(data) == version
+    # The backup before the upgrade works at the old schema, and copies it as it is.
+    assert json.loads(admin(data, "backup", str(tmp_path / "before.backup")).stdout)["schema"] == version
 
     async def scenario() -> None:
         node = node_processes(data)
@@ -139,3 +144,7 @@ def test_peerfed_serve_migrates_an_earlier_schema_once_under_its_lock(
     out = admin(data, "members", "list")
     assert out.returncode == 0, out.stderr
     assert {m["peer"]: m["status"] for m in json.loads(out.stdout)} == dict.fromkeys(expected["members"], "member")
+    # Rolling back: the backup from before restores into an empty folder at the old schema, unmigrated.
+    restored = admin(tmp_path / "rolled-back", "restore", str(tmp_path / "before.backup"))
+    assert restored.returncode == 0, restored.stderr
+    assert schema_of(tmp_path / "rolled-back") == version
