@@ -325,6 +325,8 @@ class Sender:
         self._clock = clock
         self._rng = rng or random.Random()
         self._work: dict[int, bytes] = {}
+        # Told each batch's outcome, per destination, after the round (the node's metrics).
+        self.observe: Callable[[str, BatchResult], None] | None = None
 
     async def send_round(self) -> dict[str, list[BatchResult]]:
         """One round: each destination's batch results, in the order they were sent. Storage errors raise."""
@@ -343,6 +345,10 @@ class Sender:
             for d in by_destination
         ]
         results = await asyncio.gather(*(q.run(by_destination[q.destination], now) for q in queues))
+        if self.observe is not None:
+            for queue, batches in zip(queues, results, strict=True):
+                for batch in batches:
+                    self.observe(queue.destination, batch)
         return {q.destination: r for q, r in zip(queues, results, strict=True)}
 
     async def deliver_due(self) -> int:

@@ -28,6 +28,7 @@ __all__ = [
     "MemberStatus",
     "NodeStatus",
     "Outbox",
+    "OutboxDepth",
     "OutboxItem",
     "OutboxRow",
     "OutboxState",
@@ -224,6 +225,15 @@ class OutboxRow:
     raw: bytes
     created_at: int
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDepth:
+    """Items still pending for one destination node, and when the oldest of them was queued."""
+
+    destination: str
+    items: int
+    oldest_created_at: int
 
 
 @dataclass(frozen=True, slots=True)
