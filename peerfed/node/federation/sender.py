@@ -175,6 +175,7 @@ class DestinationQueue:
             # The whole batch was refused for a reason retrying cannot fix.
             error = f"{exc.code}: {exc}"
             await self._store.outbox_finish([r.seq for r in rows], OutboxState.REJECTED, int(now), error)
+            await self._store.node_exchange(self.destination, int(now), error, exc.code)
             log.warning("%s refused a batch of %d: %s", self.destination, len(rows), exc)
             return BatchResult(
                 BatchOutcome.REJECTED, gave_up + tuple((r.seq, OutboxState.REJECTED) for r in rows), error
@@ -275,7 +276,7 @@ class DestinationQueue:
         failures = (node.failures if node else 0) + 1
         until = breaker_until(failures, now, threshold=self._config.breaker_threshold)
         if node:
-            await self._store.node_result(self.destination, False, int(now), error, until)
+            await self._store.node_result(self.destination, False, int(now), error, until, code)
         await self._retry_later(rows, now, error)
         refused = outcome is BatchOutcome.RETRY and code not in ("rate.limited", "node.unavailable")
         if refused or failures == self._config.breaker_threshold:

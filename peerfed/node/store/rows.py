@@ -132,7 +132,8 @@ class OwnKey:
 
 @dataclass(frozen=True, slots=True)
 class FederatedNode:
-    """Another node this one knows, and its health as a destination."""
+    """Another node this one knows, and its health: the last exchange (a push taken, a pull page
+    had) that worked, the last that failed with its code and time, and failures in a row."""
 
     url: str
     status: NodeStatus
@@ -143,6 +144,8 @@ class FederatedNode:
     breaker_until: float
     pull_cursor: int
     document_expires: int
+    last_error_code: str | None = None
+    last_error_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
