@@ -86,6 +86,8 @@ def test_metrics_move_with_federated_traffic_and_name_no_peer(tmp_path: Path, no
             await until_delivered(ana)
             async with http.get(a.url + "/api/v1/mailbox") as response:
                 assert response.status == 401  # a refusal: no session
+            async with http.get(f"{a.url}/nowhere/{offer.id.hex()}") as response:
+                assert response.status == 404
 
             pages = {node.name: (await scrape(http, node.url))[1] for node in (a, b)}
         _, after_a = parse(pages["a"])
@@ -97,6 +99,8 @@ def test_metrics_move_with_federated_traffic_and_name_no_peer(tmp_path: Path, no
         assert value(after_b, requests, method="GET", route="/api/v1/listings/{listing}", status="200") == 1
         assert value(after_a, "peerfed_http_request_duration_seconds_count", route="/api/v1/listings") == 1
         assert value(after_a, "peerfed_refusals_total", code="auth.required") == 1
+        # A path no route matches is counted without its text, which a stranger chooses.
+        assert value(after_a, requests, method="GET", route="(unmatched)", status="404") == 1
         # The listing went from A to B, the message from B to A: each counted by its sender.
         assert value(after_a, "peerfed_federation_deliveries_total", destination=b.url, result="ok") >= 1
         assert value(after_b, "peerfed_federation_deliveries_total", destination=a.url, result="ok") >= 1
