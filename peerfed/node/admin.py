@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import dataclasses
 import json
 import sys
 import time
@@ -61,7 +60,7 @@ def add_admin_parser(sub: Any) -> None:
     invites.add_parser("list")
 
     federation = groups.add_parser("federation", help="other nodes").add_subparsers(dest="action", required=True)
-    federation.add_parser("list")
+    federation.add_parser("list", help="known nodes: the last exchange that worked, the last error with its code")
     for action in ("add", "allow", "block"):
         federation.add_parser(action).add_argument("url")
     federation.add_parser("failures", help="deliveries still failing, given up or refused")
@@ -240,7 +239,21 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
             for i in await store.invites()
         ]
     if group == "federation" and action == "list":
-        return [dataclasses.asdict(n) for n in await store.nodes()]
+        # The last exchange that worked (a push taken, a pull page had, a follow answered) and the
+        # last that failed, each with its time: both are kept, so the newer one tells the state.
+        return [
+            {
+                "url": n.url,
+                "status": n.status.value,
+                "added_at": n.added_at,
+                "last_ok_at": n.last_ok,
+                "last_error_at": n.last_error_at,
+                "last_error_code": n.last_error_code,
+                "last_error": n.last_error,
+                "failures_in_a_row": n.failures,
+            }
+            for n in await store.nodes()
+        ]
     if group == "federation" and action in ("add", "allow"):
         url = check_url(args.url.rstrip("/"), "url")
         await store.set_node_status(url, "requested", now)

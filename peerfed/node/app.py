@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from .api import ROUTES, error_middleware
+from .api import ROUTES, error_middleware, metrics_middleware
 from .api.common import (
     CATCHUP,
     CONFIG,
@@ -27,6 +27,7 @@ from .api.common import (
     INBOUND,
     LIVE_SOCKETS,
     MAILBOX,
+    METRICS,
     MODERATION,
     NODE,
     SESSIONS,
@@ -37,6 +38,7 @@ from .federation.transport import NodeClient
 from .health import Health
 from .keys import load_or_create_key
 from .limits import LiveSockets
+from .metrics import Metrics
 from .service import Node
 from .store import Store
 
@@ -99,10 +101,12 @@ def create_app(
     clock: Callable[[], float] = time.time,
     background: bool = True,
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_request_bytes)
+    # The metrics middleware is outermost, so it counts the error middleware's refusals too.
+    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=config.max_request_bytes)
     for routes in ROUTES:
         app.add_routes(routes)
     app[LIVE_SOCKETS] = LiveSockets()
+    metrics = app[METRICS] = Metrics()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         identity, created = load_or_create_key(config.data)
@@ -124,6 +128,8 @@ def create_app(
         app[INBOUND] = node.inbound
         app[CATCHUP] = node.catchup
         app[HEALTH] = Health(store, clock, config.outbox_stuck_after)
+        metrics.bind(store, app[LIVE_SOCKETS], clock)
+        node.sender.observe = metrics.delivered
         tasks = []
         if background:
             tasks = [
@@ -140,6 +146,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            metrics.unbind()
             await session.close()
             node.close()
             await store.close()

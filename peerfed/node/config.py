@@ -121,6 +121,8 @@ class Config:
     log_level: str = "INFO"
     # /readyz answers 503 once a federation item has been due this long (s) without being sent.
     outbox_stuck_after: int = 900
+    # /metrics answers loopback clients; anyone else needs "Authorization: Bearer" and this token.
+    metrics_token: str = dataclasses.field(default="", repr=False)  # a secret: never in a log line
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registration", Registration(self.registration))

@@ -74,6 +74,7 @@ HELP: dict[str, str] = {
     "verify_threads": "Threads checking signatures off the event loop (0 on a single core).",
     "log_level": "DEBUG, INFO, WARNING or ERROR.",
     "outbox_stuck_after": "/readyz answers 503 once a federation item has been due this long without being sent.",
+    "metrics_token": "A bearer token that lets a client not on this machine read /metrics (empty: loopback only).",
 }
 
 _HEADER = """\

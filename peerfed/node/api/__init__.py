@@ -2,16 +2,18 @@
 
 ``common`` holds the typed app keys, the error format and the parsing every handler shares;
 ``client`` the client API, ``live`` its WebSocket, ``federation`` the node-to-node API,
-``health`` the operator's probes (spec §13.1, Health).
+``health`` the operator's probes (spec §13.1, Health), ``metrics`` the operator's Prometheus page
+and the middleware that counts every request (spec §13.1, Metrics).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from . import client, federation, health, live
+from . import client, federation, health, live, metrics
 from .common import NODE, error_middleware
+from .metrics import metrics_middleware
 
-__all__ = ["NODE", "ROUTES", "error_middleware"]
+__all__ = ["NODE", "ROUTES", "error_middleware", "metrics_middleware"]
 
-ROUTES: list[web.RouteTableDef] = [client.routes, live.routes, federation.routes, health.routes]
+ROUTES: list[web.RouteTableDef] = [client.routes, live.routes, federation.routes, health.routes, metrics.routes]

@@ -31,6 +31,7 @@ from ..federation.inbound import Inbound
 from ..health import Health
 from ..limits import LiveSockets
 from ..mailbox import Mailbox
+from ..metrics import Metrics
 from ..moderation import Moderation
 from ..service import Node
 from ..sessions import Sessions
@@ -44,6 +45,7 @@ __all__ = [
     "INBOUND",
     "LIVE_SOCKETS",
     "MAILBOX",
+    "METRICS",
     "MODERATION",
     "NODE",
     "OCTETS",
@@ -53,6 +55,7 @@ __all__ = [
     "decode_b64",
     "error_middleware",
     "error_response",
+    "from_trusted_proxy",
     "header",
     "int_query",
     "parse_json",
@@ -77,6 +80,7 @@ INBOUND: web.AppKey[Inbound] = web.AppKey("inbound", Inbound)
 CATCHUP: web.AppKey[CatchUp] = web.AppKey("catchup", CatchUp)
 LIVE_SOCKETS: web.AppKey[LiveSockets] = web.AppKey("live_sockets", LiveSockets)
 HEALTH: web.AppKey[Health] = web.AppKey("health", Health)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 
 OCTETS = "application/octet-stream"
 
@@ -103,15 +107,23 @@ async def error_middleware(
     try:
         return await handler(request)
     except (RemoteError, UnavailableError) as exc:
-        return error_response(exc.code, str(exc))
+        return _refused(request, exc.code, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "request.invalid" if exc.status < 500 else "node.internal")
-        return error_response(code, exc.reason or "refused")
+        return _refused(request, code, exc.reason or "refused")
     except Exception:
         log.exception("unexpected error handling %s %s", request.method, request.path)
-        return error_response("node.internal", "the node failed; the operator can see why in its log")
+        return _refused(request, "node.internal", "the node failed; the operator can see why in its log")
+
+
+def _refused(request: web.Request, code: str, message: str) -> web.Response:
+    """The refusal, counted by its code in the node's metrics."""
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.refused(code)
+    return error_response(code, message)
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -169,6 +181,13 @@ def client_address(remote: str | None, forwarded: list[str], trusted: tuple[str,
             break
         current = ip
     return str(current)
+
+
+def from_trusted_proxy(request: web.Request) -> bool:
+    """Whether the socket's peer is one of ``trusted_proxies`` (so its forwarding header is read)."""
+    peer = _ip(request.remote or "")
+    trusted = request.app[CONFIG].trusted_proxies
+    return peer is not None and bool(trusted) and any(peer in network for network in _networks(trusted))
 
 
 def address(request: web.Request) -> str:

@@ -88,8 +88,9 @@ class CatchUp:
                 continue
             try:
                 await self.pull(node.url)
-            except RemoteError as exc:
-                if exc.code != "federation.refused":
+            except (RemoteError, TransportError) as exc:
+                await self._store.node_exchange(node.url, int(self._clock()), str(exc), exc.code)
+                if isinstance(exc, TransportError) or exc.code != "federation.refused":
                     log.info("catch-up from %s failed: %s", node.url, exc)
                     continue
                 log.warning("%s no longer federates with this node (%s); following it again", node.url, exc)
@@ -101,8 +102,6 @@ class CatchUp:
                 self._refollows[node.url] = (0, self._clock())
                 if await self._follow(node.url):
                     await self._pull_quietly(node.url)  # what it published since it was replaced
-            except TransportError as exc:
-                log.info("catch-up from %s failed: %s", node.url, exc)
 
     async def _pull_quietly(self, url: str) -> None:
         try:
@@ -117,11 +116,13 @@ class CatchUp:
             answer = await self.client.request("POST", url, "/federation/v1/follow", b"{}", "application/json")
             if isinstance(answer, dict) and answer.get("status") == "active":
                 await self._store.set_node_status(url, "active", int(self._clock()))
+                await self._store.node_exchange(url, int(self._clock()))
                 self._refollows.pop(url, None)
                 log.info("federating with %s", url)
                 return True
         except (TransportError, RemoteError) as exc:
             log.warning("federation request to %s failed: %s", url, exc)
+            await self._store.node_exchange(url, int(self._clock()), str(exc), exc.code)
         if url in self._refollows:
             failures = self._refollows[url][0] + 1
             # No jitter: one node re-following another is not a crowd arriving at once.
@@ -143,13 +144,15 @@ class CatchUp:
             return 0
         cursor, taken = node.pull_cursor, 0
         withdrawn_after, erased_after = self._tombstones.get(url, (0, 0))
-        for _ in range(PAGES_PER_PULL):
+        for number in range(PAGES_PER_PULL):
             answer = await self.client.request(
                 "GET",
                 url,
                 f"/federation/v1/listings?after={cursor}&limit={PAGE}"
                 f"&withdrawn_after={withdrawn_after}&erased_after={erased_after}",
             )
+            if number == 0:  # a page had: the last successful exchange, for the operator
+                await self._store.node_exchange(url, int(self._clock()))
             page = answer if isinstance(answer, dict) else {}
             items = page.get("items") or []
             for item in items:

@@ -175,6 +175,7 @@ class DestinationQueue:
             # The whole batch was refused for a reason retrying cannot fix.
             error = f"{exc.code}: {exc}"
             await self._store.outbox_finish([r.seq for r in rows], OutboxState.REJECTED, int(now), error)
+            await self._store.node_exchange(self.destination, int(now), error, exc.code)
             log.warning("%s refused a batch of %d: %s", self.destination, len(rows), exc)
             return BatchResult(
                 BatchOutcome.REJECTED, gave_up + tuple((r.seq, OutboxState.REJECTED) for r in rows), error
@@ -275,7 +276,7 @@ class DestinationQueue:
         failures = (node.failures if node else 0) + 1
         until = breaker_until(failures, now, threshold=self._config.breaker_threshold)
         if node:
-            await self._store.node_result(self.destination, False, int(now), error, until)
+            await self._store.node_result(self.destination, False, int(now), error, until, code)
         await self._retry_later(rows, now, error)
         refused = outcome is BatchOutcome.RETRY and code not in ("rate.limited", "node.unavailable")
         if refused or failures == self._config.breaker_threshold:
@@ -325,6 +326,8 @@ class Sender:
         self._clock = clock
         self._rng = rng or random.Random()
         self._work: dict[int, bytes] = {}
+        # Told each batch's outcome, per destination, after the round (the node's metrics).
+        self.observe: Callable[[str, BatchResult], None] | None = None
 
     async def send_round(self) -> dict[str, list[BatchResult]]:
         """One round: each destination's batch results, in the order they were sent. Storage errors raise."""
@@ -343,6 +346,10 @@ class Sender:
             for d in by_destination
         ]
         results = await asyncio.gather(*(q.run(by_destination[q.destination], now) for q in queues))
+        if self.observe is not None:
+            for queue, batches in zip(queues, results, strict=True):
+                for batch in batches:
+                    self.observe(queue.destination, batch)
         return {q.destination: r for q, r in zip(queues, results, strict=True)}
 
     async def deliver_due(self) -> int:

@@ -34,7 +34,7 @@ class NodesMixin(Database):
     async def node(self, url: str) -> FederatedNode | None:
         row = await self._one(
             "SELECT url, status, added_at, last_ok, last_error, failures, breaker_until, pull_cursor,"
-            " document_expires FROM nodes WHERE url=?",
+            " document_expires, last_error_code, last_error_at FROM nodes WHERE url=?",
             (url,),
         )
         if row is None:
@@ -49,6 +49,8 @@ class NodesMixin(Database):
             breaker_until=row[6],
             pull_cursor=row[7],
             document_expires=row[8],
+            last_error_code=row[9],
+            last_error_at=row[10],
         )
 
     async def nodes(self, status: str | None = None) -> list[FederatedNode]:
@@ -121,17 +123,34 @@ class NodesMixin(Database):
         """The keys stored for ``url`` (none unless it is active)."""
         return [bytes(r[0]) for r in await self._all("SELECT key FROM node_keys WHERE url=?", (url,))]
 
-    async def node_result(self, url: str, ok: bool, now: int, error: str | None, breaker_until: float) -> None:
-        """Record a batch's outcome: success resets the failures and the breaker."""
+    async def node_result(
+        self, url: str, ok: bool, now: int, error: str | None, breaker_until: float, code: str | None = None
+    ) -> None:
+        """Record a pushed batch's outcome: success resets the failures and the breaker; a failure
+        counts one more and keeps ``error``, its ``code`` and the time. Each keeps the other's record."""
         if ok:
             await self._write(
-                "UPDATE nodes SET last_ok=?, failures=0, breaker_until=0, last_error=NULL WHERE url=?",
+                "UPDATE nodes SET last_ok=?, failures=0, breaker_until=0 WHERE url=?",
                 (now, url),
             )
         else:
             await self._write(
-                "UPDATE nodes SET failures=failures+1, last_error=?, breaker_until=? WHERE url=?",
-                (error, breaker_until, url),
+                "UPDATE nodes SET failures=failures+1, last_error=?, last_error_code=?, last_error_at=?,"
+                " breaker_until=? WHERE url=?",
+                (error, code, now, breaker_until, url),
+            )
+
+    async def node_exchange(self, url: str, now: int, error: str | None = None, code: str | None = None) -> None:
+        """Record a pull or a follow with ``url``: a success (no ``error``) or a failure with its code.
+
+        Neither touches the failures in a row or the breaker, which belong to deliveries.
+        """
+        if error is None:
+            await self._write("UPDATE nodes SET last_ok=? WHERE url=?", (now, url))
+        else:
+            await self._write(
+                "UPDATE nodes SET last_error=?, last_error_code=?, last_error_at=? WHERE url=?",
+                (error[:300], code, now, url),
             )
 
     async def set_pull_cursor(self, url: str, cursor: int) -> None:

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from .db import Database
-from .rows import GaveUp, OutboxItem, OutboxRow, OutboxState
+from .rows import GaveUp, OutboxDepth, OutboxItem, OutboxRow, OutboxState
 
 __all__ = ["OutboxMixin", "enqueue", "fan_out"]
 
@@ -112,6 +112,14 @@ class OutboxMixin(Database):
         for destination, state, count in rows:
             stats.setdefault(destination, {})[OutboxState(state)] = count
         return stats
+
+    async def outbox_depths(self) -> list[OutboxDepth]:
+        """Pending items per destination and the oldest one's queue time (the operator's metrics)."""
+        rows = await self._all(
+            "SELECT destination, COUNT(*), MIN(created_at) FROM outbox WHERE state='pending'"
+            " GROUP BY destination ORDER BY destination"
+        )
+        return [OutboxDepth(r[0], int(r[1]), int(r[2])) for r in rows]
 
     async def gave_up(self, limit: int = 100) -> list[GaveUp]:
         """The newest items given up or rejected, for the operator."""

@@ -28,6 +28,7 @@ __all__ = [
     "MemberStatus",
     "NodeStatus",
     "Outbox",
+    "OutboxDepth",
     "OutboxItem",
     "OutboxRow",
     "OutboxState",
@@ -131,7 +132,8 @@ class OwnKey:
 
 @dataclass(frozen=True, slots=True)
 class FederatedNode:
-    """Another node this one knows, and its health as a destination."""
+    """Another node this one knows, and its health: the last exchange (a push taken, a pull page
+    had) that worked, the last that failed with its code and time, and failures in a row."""
 
     url: str
     status: NodeStatus
@@ -142,6 +144,8 @@ class FederatedNode:
     breaker_until: float
     pull_cursor: int
     document_expires: int
+    last_error_code: str | None = None
+    last_error_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +228,15 @@ class OutboxRow:
     raw: bytes
     created_at: int
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDepth:
+    """Items still pending for one destination node, and when the oldest of them was queued."""
+
+    destination: str
+    items: int
+    oldest_created_at: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE mailbox ADD COLUMN source BLOB;
     CREATE INDEX mailbox_source ON mailbox(mailbox, source);
     """,
+    # 4 (federation health): when another node last failed an exchange and the error's code, kept
+    # beside last_ok so the operator sees both (a success no longer erases the last error).
+    """
+    ALTER TABLE nodes ADD COLUMN last_error_code TEXT;
+    ALTER TABLE nodes ADD COLUMN last_error_at INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
