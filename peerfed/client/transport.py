@@ -4,24 +4,34 @@
 signed and sealed bytes the caller made with ``peerfed.protocol``, and returns decoded JSON.
 A refusal from the node is raised as RemoteError with the node's code; a node that cannot be
 reached raises NodeUnreachable. It never sees a secret key except to sign the challenge.
+
+``http_session`` makes the session the command line uses: https to the node is checked against the
+system's certificate authorities and, when PEERFED_CA_FILE names a PEM file, those in it too (the
+node's ``ca_file`` setting reads the same variable).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 
+from peerfed.node.tls import trusting
 from peerfed.protocol import Identity, RemoteError, parse_sealed, sign, work
 from peerfed.protocol.document import parse_document
 from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import client_auth_for
 
-__all__ = ["MAX_WORK_BITS", "NodeAPI", "NodeUnreachable"]
+from .errors import ClientError
+
+__all__ = ["CA_FILE_VARIABLE", "MAX_WORK_BITS", "NodeAPI", "NodeUnreachable", "http_session"]
+
+CA_FILE_VARIABLE = "PEERFED_CA_FILE"
 
 # A node asking more proof of work than this of a first message is refused: it would cost minutes.
 MAX_WORK_BITS = 24
@@ -34,6 +44,21 @@ def solve_work(challenge: bytes, bits: int) -> str:
 
 class NodeUnreachable(UnavailableError):
     """The node did not answer (down, wrong address, or a network failure)."""
+
+
+def http_session() -> aiohttp.ClientSession:
+    """A session for talking to nodes, trusting PEERFED_CA_FILE's authorities besides the system's.
+
+    Raises ClientError (``local.ca_file``) if the variable names a file that holds no usable certificate.
+    """
+    ca_file = os.environ.get(CA_FILE_VARIABLE, "")
+    if not ca_file:
+        return aiohttp.ClientSession()
+    try:
+        tls = trusting(ca_file)
+    except ValueError as exc:
+        raise ClientError(f"{CA_FILE_VARIABLE}: {exc}", "local.ca_file") from exc
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls))
 
 
 class NodeAPI:

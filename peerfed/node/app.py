@@ -41,6 +41,7 @@ from .limits import LiveSockets
 from .metrics import Metrics
 from .service import Node
 from .store import Store
+from .tls import trusting
 
 __all__ = ["DATABASE_FILE", "create_app", "purge_once"]
 
@@ -114,7 +115,7 @@ def create_app(
             log.info("made a new node key in %s", config.data / "node.key")
         store = await Store.open(config.data / DATABASE_FILE, synchronous=config.synchronous)
         policy = AddressPolicy.for_config(config)
-        session = guarded_session(policy)
+        session = guarded_session(policy, trusting(config.ca_file) if config.ca_file else None)
         client = NodeClient(session, lambda: node.identity, config.url, clock, policy=policy)
         node = Node(config, store, identity, clock=clock, client=client)
         await node.start()

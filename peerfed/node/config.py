@@ -24,6 +24,8 @@ from typing import Any
 from peerfed.protocol.errors import LocalError, PeerfedError
 from peerfed.protocol.node_bodies import Emergency, FederationPolicy, Registration, Resource, check_url
 
+from .tls import trusting
+
 __all__ = [
     "DEFAULT_PORT",
     "DURATIONS",
@@ -113,6 +115,9 @@ class Config:
     # allow_plain_http: http to hosts that are not loopback, for development only.
     allow_private_addresses: bool = False
     allow_plain_http: bool = False
+    # A PEM file of certificate authorities trusted for https to other nodes, besides the system's
+    # (a community's own CA, or a test's); empty: the system's alone (peerfed/node/tls.py).
+    ca_file: str = ""
     # A key look-up asks every federated node at once and waits this long in all (spec §13.7).
     key_lookup_deadline: float = 5.0
     # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
@@ -273,6 +278,11 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return tuple(_items(value))
         if name == "resources":
             return _resources(value)
+        if name == "ca_file":
+            if not isinstance(value, str):
+                raise ValueError(f"{value!r} is not a file name")
+            trusting(value)  # refused at start, not at the first federation request
+            return value
         if name == "public_url":
             return check_url(str(value).rstrip("/"), "public_url") if value else ""
         if not isinstance(value, str):

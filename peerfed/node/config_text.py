@@ -69,6 +69,8 @@ HELP: dict[str, str] = {
     "batch_size": "Items sent to another node in one request.",
     "allow_private_addresses": "Reach nodes on private networks (10/8, 192.168/16, fd00::/8, ...).",
     "allow_plain_http": "Reach nodes that are not on loopback over plain http (development only).",
+    "ca_file": "A PEM file of certificate authorities to trust for https to other nodes, besides the system's "
+    "(a community's own CA); certificates are always checked.",
     "key_lookup_deadline": "How long a key look-up waits for every federated node in all.",
     "synchronous": "SQLite durability: FULL (every acknowledged write survives a power cut), NORMAL or EXTRA.",
     "verify_threads": "Threads checking signatures off the event loop (0 on a single core).",

@@ -28,7 +28,7 @@ from ..display import dumps, local_time, visible, visible_all
 from ..lock import HomeLock
 from ..peer import Peer
 from ..state import ClientError, default_home
-from ..transport import NodeUnreachable
+from ..transport import NodeUnreachable, http_session
 
 __all__ = [
     "JSON_HELP",
@@ -182,7 +182,7 @@ async def _run(verb: Verb, args: argparse.Namespace) -> Any:
 
 async def _run_unlocked(verb: Verb, args: argparse.Namespace, home: Path, lock: HomeLock) -> Any:
     assert verb.run is not None
-    async with aiohttp.ClientSession() as http:
+    async with http_session() as http:
         call = Invocation(args, home, http)
         if verb.needs is Needs.HOME:
             return await verb.run(call)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -123,8 +124,9 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def guarded_session(policy: AddressPolicy) -> aiohttp.ClientSession:
+def guarded_session(policy: AddressPolicy, tls: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
     """The HTTP session a node reaches other nodes with: names resolved through ``GuardedResolver``,
-    no proxy from the environment, no cookies kept."""
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), limit=100)
+    no proxy from the environment, no cookies kept; https checked against ``tls`` (``tls.trusting``),
+    or the system's certificate authorities."""
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), limit=100, ssl=tls if tls is not None else True)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
