@@ -8,7 +8,7 @@ spec's sections: ``encoding`` (§2), ``crypto`` (§3), ``identity`` (§4), ``env
 
 from .connection import TRANSITIONS, Connection, Side, State
 from .encoding import pack, unpack
-from .envelope import CLOCK_SKEW, MAX_ENVELOPE_BYTES, Context, Envelope, open_signed, sign
+from .envelope import CLOCK_SKEW, MAX_ENVELOPE_BYTES, Context, Envelope, open_signed, sign, verify_kept
 from .errors import (
     ERROR_CODES,
     ConnectionStateError,
@@ -94,4 +94,5 @@ __all__ = [
     "seal",
     "sign",
     "unpack",
+    "verify_kept",
 ]
