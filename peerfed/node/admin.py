@@ -21,6 +21,7 @@ import nacl.utils
 from peerfed.protocol import Context, KeyBundle, PeerId, RemoteError, open_signed
 from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import check_url
+from peerfed.protocol.visible import dumps, visible, visible_all
 
 from .admin_reports import one_match, render_show, reports_command
 from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
@@ -97,20 +98,22 @@ def run_admin(args: argparse.Namespace) -> int:
         return _error(args, "local.invalid", str(exc), 2)
     if isinstance(result, dict) and result.get("ok") is False:
         return _error(args, "local.not_found", str(result.get("message", "nothing to act on")), 1)
+    # Reasons, disclosed messages, names and other nodes' errors were written by someone else:
+    # never raw on the operator's terminal (spec §13.1); JSON spells them as its own escapes.
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print(dumps(result, indent=2, default=str))
     elif args.group == "reports" and args.action == "show":
-        print(render_show(result))
+        print(render_show(visible_all(result)))
     else:
-        _print(result)
+        _print(visible_all(result))
     return 0
 
 
 def _error(args: argparse.Namespace, code: str, message: str, status: int) -> int:
     if args.json:
-        print(json.dumps({"error": {"code": code, "message": message}}), file=sys.stderr)
+        print(dumps({"error": {"code": code, "message": message}}), file=sys.stderr)
     else:
-        print(f"error {code}: {message}", file=sys.stderr)
+        print(f"error {visible(code)}: {visible(message)}", file=sys.stderr)
     return status
 
 
