@@ -67,6 +67,7 @@ def serve(args: argparse.Namespace) -> int:
     from peerfed.node.app import create_app
     from peerfed.node.config import ConfigError, load_config
     from peerfed.node.keys import KeyFileError
+    from peerfed.node.logs import configure_logging
     from peerfed.node.runner import (
         EXIT_CANNOT_LISTEN,
         EXIT_CONFIG,
@@ -91,9 +92,7 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(config.log_level)  # outside strings in a log line are made visible (spec §13.1)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     log = logging.getLogger("peerfed.node")
     # In this order: the folder's lock (one node per folder), the port (fails fast, before the

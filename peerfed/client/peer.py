@@ -283,3 +283,6 @@ class Peer:
 
     async def report(self, target: str, reason: str, disclose: str | None = None) -> dict[str, Any]:
         return await self.safety.report(target, reason, disclose)
+
+    async def reports(self) -> dict[str, Any]:
+        return await self.safety.reports()

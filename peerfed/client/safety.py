@@ -48,3 +48,12 @@ class Safety:
             disclosed = [e.raw for e in await device.state.events(connection) if e.author != me]
         answer = await device.call(lambda: device.api.report(resolved, reason, disclosed))
         return {"id": answer["id"], "status": answer["status"], "disclosed": len(disclosed)}
+
+    async def reports(self) -> dict[str, Any]:
+        """This peer's own reports with their status and the moderators' outcome (spec §13.5 ``GET /reports``).
+
+        Raises RemoteError with the node's code, or NodeUnreachable.
+        """
+        device = self.device
+        answer = await device.call(device.api.reports)
+        return {"reports": list(answer.get("reports", []))}

@@ -21,12 +21,14 @@ import nacl.utils
 from peerfed.protocol import Context, KeyBundle, PeerId, RemoteError, open_signed
 from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import check_url
+from peerfed.protocol.visible import dumps, visible, visible_all
 
+from .admin_reports import one_match, render_show, reports_command
 from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
 from .backup import BackupError, backup, restore
 from .keys import load_or_create_key, rotate_key
 from .sessions import token_hash
-from .store import MemberStatus, NodeStatus, OutboxItem, OutboxState, ReportStatus, ReportTarget, Store
+from .store import MemberStatus, NodeStatus, OutboxItem, OutboxState, Store
 
 __all__ = ["FAILING_AFTER", "add_admin_parser", "run_admin"]
 
@@ -47,8 +49,11 @@ def add_admin_parser(sub: Any) -> None:
 
     reports = groups.add_parser("reports", help="reports from peers").add_subparsers(dest="action", required=True)
     reports.add_parser("list").add_argument("--all", action="store_true", help="include resolved reports")
+    reports.add_parser("show", help="a report and its disclosed messages, checked").add_argument(
+        "report", help="a report id, or its start"
+    )
     resolve = reports.add_parser("resolve")
-    resolve.add_argument("report", type=int)
+    resolve.add_argument("report", help="a report id, or its start")
     resolve.add_argument("--outcome", required=True, help="what was done; the reporter sees this")
 
     invites = groups.add_parser("invites", help="invite codes").add_subparsers(dest="action", required=True)
@@ -112,18 +117,22 @@ def _finish(args: argparse.Namespace, command: Callable[[], Any]) -> int:
         return _error(args, "local.invalid", str(exc), 2)
     if isinstance(result, dict) and result.get("ok") is False:
         return _error(args, "local.not_found", str(result.get("message", "nothing to act on")), 1)
+    # Reasons, disclosed messages, names and other nodes' errors were written by someone else:
+    # never raw on the operator's terminal (spec §13.1); JSON spells them as its own escapes.
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print(dumps(result, indent=2, default=str))
+    elif args.group == "reports" and args.action == "show":
+        print(render_show(visible_all(result)))
     else:
-        _print(result)
+        _print(visible_all(result))
     return 0
 
 
 def _error(args: argparse.Namespace, code: str, message: str, status: int) -> int:
     if args.json:
-        print(json.dumps({"error": {"code": code, "message": message}}), file=sys.stderr)
+        print(dumps({"error": {"code": code, "message": message}}), file=sys.stderr)
     else:
-        print(f"error {code}: {message}", file=sys.stderr)
+        print(f"error {visible(code)}: {visible(message)}", file=sys.stderr)
     return status
 
 
@@ -147,15 +156,6 @@ def _shown(key: str, value: Any) -> Any:
     if key.endswith("_at") and isinstance(value, int) and not isinstance(value, bool):
         return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(value))
     return value
-
-
-def _one(found: list[Any], what: str, given: str) -> Any:
-    """The one match of ``given``; ValueError (``local.invalid``) for none or several."""
-    if not found:
-        raise ValueError(f"no {what} matches {given!r}")
-    if len(found) > 1:
-        raise ValueError(f"{len(found)} {what}s start with {given!r}; give more of it")
-    return found[0]
 
 
 async def _run(args: argparse.Namespace) -> Any:
@@ -191,28 +191,8 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
         )
         await store.remove_listing(listing, outbox, now)
         return {"message": f"removed {args.listing}" + (f"; telling {len(outbox)} nodes" if outbox else "")}
-    if group == "reports" and action == "list":
-        rows = await store.reports(status=None if args.all else ReportStatus.OPEN)
-        return [
-            {
-                "id": r.id,
-                "about": r.target_kind,
-                "target": (PeerId(r.target).text if r.target_kind == ReportTarget.PEER else r.target.hex())
-                if r.target
-                else None,
-                "reason": r.reason,
-                "disclosed": len(_unpack_list(r.disclosed)),
-                "status": r.status,
-                "outcome": r.outcome,
-            }
-            for r in rows
-        ]
-    if group == "reports" and action == "resolve":
-        ok = await store.resolve_report(args.report, args.outcome, now)
-        return {
-            "ok": ok,
-            "message": "resolved; the reporter will see the outcome" if ok else "no open report with that id",
-        }
+    if group == "reports":
+        return await reports_command(args, store, now)
     if group == "invites" and action == "create":
         code = base64.b32encode(nacl.utils.random(10)).decode("ascii").lower()
         await store.create_invite(token_hash(code), now, now + args.days * 86_400, args.uses, args.note)
@@ -225,7 +205,7 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
         shown = [i.code_hash for i in await store.invites() if len(given) >= 6 and i.code_hash.hex().startswith(given)]
         if not shown:
             return {"ok": False, "message": "no such invite (give the code, or the id `invites list` shows)"}
-        await store.revoke_invite(_one(shown, "invite", given))
+        await store.revoke_invite(one_match(shown, "invite", given))
         return {"message": "revoked"}
     if group == "invites" and action == "list":
         return [
@@ -295,7 +275,8 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
             peer = PeerId.from_text(given)
         except RemoteError:
             pending = [PeerId(m.peer) for m in await store.members(MemberStatus.PENDING)]
-            peer = _one([p for p in pending if len(given) >= 6 and p.text.startswith(given)], "pending peer", given)
+            starting = [p for p in pending if len(given) >= 6 and p.text.startswith(given)]
+            peer = one_match(starting, "pending peer", given)
         await store.set_member(bytes(peer), "member", now)
         return {"message": f"{peer.text} approved; they can sign in now"}
     if group == "keys" and action == "show":
@@ -310,15 +291,6 @@ async def _dispatch(args: argparse.Namespace, store: Store, now: int) -> Any:
     if group == "purge":
         return await store.purge(now, report_retention=REPORT_RETENTION, outbox_retention=OUTBOX_RETENTION)
     raise ValueError(f"unknown command {group} {action}")
-
-
-def _unpack_list(raw: bytes | None) -> list[Any]:
-    if not raw:
-        return []
-    from peerfed.protocol import unpack
-
-    value = unpack(raw)
-    return value if isinstance(value, list) else []
 
 
 async def _name(store: Store, peer: bytes, now: int) -> str | None:

@@ -27,10 +27,11 @@ REPORTS_PER_HOUR = 20
 
 @dataclass(frozen=True)
 class OwnReport:
-    """What a reporter may see of their own report: never the reason or evidence again."""
+    """What a reporter may see of their own report: what it named, never the reason or evidence again."""
 
     id: int
     target_kind: str
+    target: bytes | None  # None once the peer it named erased itself
     status: str
     outcome: str | None
     created_at: int
@@ -103,4 +104,4 @@ class Moderation:
     async def reports_of(self, peer: PeerId) -> list[OwnReport]:
         """The peer's own reports, oldest first, with the operator's outcome."""
         rows = await self._store.reports(reporter=bytes(peer))
-        return [OwnReport(r.id, r.target_kind, r.status, r.outcome, r.created_at) for r in rows]
+        return [OwnReport(r.id, r.target_kind, r.target, r.status, r.outcome, r.created_at) for r in rows]

@@ -158,6 +158,13 @@ def mailbox_page(items: Sequence[MailboxItem]) -> dict[str, Any]:
 # --- moderation -------------------------------------------------------------------------------------
 
 
+def _report_target(r: OwnReport) -> str | None:
+    """A peer as its text id, a listing as its hex id; None once the peer it named erased itself."""
+    if r.target is None:
+        return None
+    return PeerId(r.target).text if r.target_kind == "peer" else r.target.hex()
+
+
 def reports(rows: Iterable[OwnReport]) -> dict[str, Any]:
     """A peer's own reports, with the operator's outcome; never the reason or evidence again."""
     return {
@@ -165,6 +172,7 @@ def reports(rows: Iterable[OwnReport]) -> dict[str, Any]:
             {
                 "id": r.id,
                 "target_kind": r.target_kind,
+                "target": _report_target(r),
                 "status": r.status,
                 "outcome": r.outcome,
                 "created_at": r.created_at,

@@ -3,12 +3,12 @@
 It reads no clock and does no I/O; time is always an argument. The modules map onto the
 spec's sections: ``encoding`` (§2), ``crypto`` (§3), ``identity`` (§4), ``envelope`` (§5),
 ``listings`` (§4.3, §6), ``messages`` (§8), ``sealing`` (§7), ``connection`` (§9), ``errors`` (§10), ``node_bodies``
-(§13.2-§13.6) and ``work`` (§13.4).
+(§13.2-§13.6), ``work`` (§13.4) and ``visible`` (§9.5, showing strings from outside).
 """
 
 from .connection import TRANSITIONS, Connection, Side, State
 from .encoding import pack, unpack
-from .envelope import CLOCK_SKEW, MAX_ENVELOPE_BYTES, Context, Envelope, open_signed, sign
+from .envelope import CLOCK_SKEW, MAX_ENVELOPE_BYTES, Context, Envelope, open_signed, sign, verify_kept
 from .errors import (
     ERROR_CODES,
     ConnectionStateError,
@@ -94,4 +94,5 @@ __all__ = [
     "seal",
     "sign",
     "unpack",
+    "verify_kept",
 ]

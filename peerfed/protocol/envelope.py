@@ -43,6 +43,7 @@ __all__ = [
     "decode_verified",
     "open_signed",
     "sign",
+    "verify_kept",
 ]
 
 FRAMING_VERSION = 1
@@ -156,6 +157,21 @@ def open_signed(data: bytes, *, context: Context, now: int, max_bytes: int = MAX
     shape, type, body fields, lifetime, not in the future, not expired. Raises only
     RemoteError subclasses.
     """
+    env = verify_kept(data, context=context, max_bytes=max_bytes)
+    if env.created_at > now + CLOCK_SKEW:
+        raise TimeError("created too far in the future", "time.future")
+    if env.expires_at <= now:
+        raise TimeError("expired", "time.expired")
+    return env
+
+
+def verify_kept(data: bytes, *, context: Context, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
+    """Verify and decode a signed object read again after it was kept: a disclosure (spec §5.5, §13.5).
+
+    Steps 1 to 9 of spec §5.5, every check but the clock's: a message a peer disclosed to the
+    moderators is still proved by its signature after it expired. Raises only RemoteError
+    subclasses, the same code ``open_signed`` gives for the same fault.
+    """
     if not isinstance(data, bytes):
         raise EncodingError("a signed object is bytes")
     if len(data) > max_bytes:
@@ -168,12 +184,7 @@ def open_signed(data: bytes, *, context: Context, now: int, max_bytes: int = MAX
     signature = data[33:HEADER_BYTES]
     signed = _signed_bytes(context, author, data[HEADER_BYTES:])
     crypto.ed25519_verify(author, signed, signature)
-    env = _decode(data, context, signed)
-    if env.created_at > now + CLOCK_SKEW:
-        raise TimeError("created too far in the future", "time.future")
-    if env.expires_at <= now:
-        raise TimeError("expired", "time.expired")
-    return env
+    return _decode(data, context, signed)
 
 
 def decode_verified(data: bytes, *, context: Context) -> Envelope:

@@ -1,9 +1,10 @@
-"""``peerfed block``, ``report``, ``resources``, ``erase-me`` (spec §13.2, §13.5, §13.6).
+"""``peerfed block``, ``report``, ``reports``, ``resources``, ``erase-me`` (spec §13.2, §13.5, §13.6).
 
 The peer's own safety tools and the community around them: blocking stays on this device;
-a report goes to the home node's moderators (spec §13.5); the support resources are the
-community's own words from its node document (spec §13.2); erasure asks the node and its
-federation to delete everything they hold for this key (spec §13.6).
+a report goes to the home node's moderators, and ``reports`` shows what they did (spec
+§13.5); the support resources are the community's own words from its node document (spec
+§13.2); erasure asks the node and its federation to delete everything they hold for this key
+(spec §13.6).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..display import local_time
 from ..state import ClientError
 from ..wipe import wipe_home
 from .registry import Invocation, Verb
@@ -43,6 +45,23 @@ async def _report(call: Invocation) -> dict[str, Any]:
 
 def _render_report(args: argparse.Namespace, r: dict[str, Any]) -> str:
     return f"report {r['id']} sent to your node's moderators ({r['disclosed']} messages disclosed)"
+
+
+async def _reports(call: Invocation) -> dict[str, Any]:
+    return await call.peer.reports()
+
+
+def _render_reports(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    if not r["reports"]:
+        return "you have made no reports"
+    lines = []
+    for x in r["reports"]:
+        about = f"{x['target_kind']} {x['target']}" if x.get("target") else x["target_kind"]
+        line = f"report {x['id']} about {about}, {local_time(x['created_at'])}: {x['status']}"
+        if x.get("outcome"):
+            line += f" — the moderators: {x['outcome']}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 async def _resources(call: Invocation) -> dict[str, Any]:
@@ -97,6 +116,7 @@ def _render_erase(args: argparse.Namespace, r: dict[str, Any]) -> str:
 VERBS = (
     Verb("block", "never hear from a peer again", _block, _render_block, _block_arguments),
     Verb("report", "report a listing or a peer to your node's moderators", _report, _render_report, _report_arguments),
+    Verb("reports", "your reports and what the moderators did", _reports, _render_reports),
     Verb("resources", "your community's support resources, in its own words", _resources, _render_resources),
     Verb(
         "erase-me",
