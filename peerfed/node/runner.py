@@ -61,7 +61,8 @@ class DataLock:
     flock(2) on ``<data>/serve.lock``: the kernel drops it when the process ends however it
     ends (SIGKILL included), so a crash never leaves a stale lock to clear by hand. The file
     holds the holder's pid, for the operator's eyes only. ``peerfed admin`` does not take it:
-    it works beside a running node, through SQLite's own locking.
+    it works beside a running node, through SQLite's own locking (``backup`` included); only
+    ``restore`` takes it, on the empty folder it fills.
     """
 
     def __init__(self, data: Path) -> None:
