@@ -2,16 +2,18 @@
 
 ``common`` holds the typed app keys, the error format and the parsing every handler shares;
 ``client`` the client API, ``live`` its WebSocket, ``federation`` the node-to-node API,
-``health`` the operator's probes (spec §13.1, Health).
+``health`` the operator's probes (spec §13.1, Health), ``webclient`` the browser client's files
+and CORS (spec §13.10).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from . import client, federation, health, live
+from . import client, federation, health, live, webclient
 from .common import NODE, error_middleware
+from .webclient import CLIENT_DIR, CLIENT_FILES, cors_middleware
 
-__all__ = ["NODE", "ROUTES", "error_middleware"]
+__all__ = ["CLIENT_DIR", "CLIENT_FILES", "NODE", "ROUTES", "cors_middleware", "error_middleware"]
 
-ROUTES: list[web.RouteTableDef] = [client.routes, live.routes, federation.routes, health.routes]
+ROUTES: list[web.RouteTableDef] = [client.routes, live.routes, federation.routes, health.routes, webclient.routes]
