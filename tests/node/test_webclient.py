@@ -134,3 +134,15 @@ def test_the_default_client_folder_is_inside_the_package() -> None:
     import peerfed
 
     assert Path(peerfed.__file__).resolve().parent / "web" / "dist" == CLIENT_FILES
+
+
+def test_the_committed_build_is_what_a_node_serves_by_default(tmp_path: Path) -> None:
+    async def body(url: str, http: aiohttp.ClientSession) -> None:
+        async with http.get(url + "/") as response:
+            page = await response.text()
+            assert response.status == 200 and 'src="assets/app.js"' in page and "<script>" not in page
+        async with http.get(url + "/assets/app.js") as response:
+            assert response.status == 200
+            assert await response.read() == (CLIENT_FILES / "assets" / "app.js").read_bytes()
+
+    serve(tmp_path, CLIENT_FILES, body)
