@@ -1,7 +1,7 @@
 // Talking to a node from the browser (spec §13.2, §13.4): the node document, checked as spec §13.2
 // says, and signing in with a key that never leaves the page.
 
-import { clientAuthFor, fromHex, openNodeDocument, sign, solveWork, toHex } from '../protocol/index.js';
+import { clientAuthFor, encryptionPublic, fromHex, openNodeDocument, sign, solveWork, toHex } from '../protocol/index.js';
 
 /** A refusal or failure, with the stable code a person's screen is chosen by. */
 export class NodeError extends Error {
@@ -13,6 +13,8 @@ export class NodeError extends Error {
 
 // About 16 million tries at most: seconds in a browser, and more than any node sensibly asks.
 const MAX_WORK_BITS = 24;
+// A key bundle lives as long as the CLI's (60 days), never past its key's own end.
+const BUNDLE_LIFETIME = 60 * 86_400;
 const now = () => Math.floor(Date.now() / 1000);
 
 function base64(text) {
@@ -91,4 +93,20 @@ export async function signIn(url, seed, { invite } = {}) {
   const proof = sign(seed, 'client-auth', body, { createdAt: at, expiresAt: at + 300 });
   const session = await call(url, '/api/v1/session', { method: 'POST', body: proof.raw, headers });
   return { token: session.token, peer: session.peer, expiresAt: session.expires_at };
+}
+
+/**
+ * Publish this peer's key bundle (spec §4.3, §13.5 PUT /keys): its current X25519 key, its home
+ * `url` and its chosen `name`, so others can write to it. Throws NodeError or ProtocolError.
+ */
+export async function publishBundle(url, token, seed, current, name) {
+  const at = now();
+  const body = [encryptionPublic(current.secret), url, name || null];
+  const bundle = sign(seed, 'key-bundle', body, { createdAt: at, expiresAt: Math.min(current.expiresAt, at + BUNDLE_LIFETIME) });
+  await call(url, '/api/v1/keys', {
+    method: 'PUT',
+    body: bundle.raw,
+    headers: { 'Content-Type': 'application/octet-stream' },
+    token,
+  });
 }
