@@ -27,4 +27,4 @@ await build({
   logLevel: 'warning',
 });
 copyFileSync(join(root, 'src', 'app', 'index.html'), join(dist, 'index.html'));
-copyFileSync(join(root, 'src', 'app', 'app.css'), join(dist, 'assets', 'app.css'));
+for (const name of ['app.css', 'icon.svg']) copyFileSync(join(root, 'src', 'app', name), join(dist, 'assets', name));
