@@ -4,7 +4,8 @@
 (``service.Node``) and puts each part the handlers use under its own AppKey. Unless told
 otherwise it runs three background loops: the federation outbox, federation maintenance
 (follows, catch-up pulls) and retention purges (spec §13.9). Tests pass ``background=False`` and
-a fake ``clock``, and drive the loops by hand.
+a fake ``clock``, and drive the loops by hand; ``client_files`` is where the built web client is
+(spec §13.10).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from aiohttp import web
 
-from .api import ROUTES, error_middleware, metrics_middleware
+from .api import CLIENT_DIR, CLIENT_FILES, ROUTES, cors_middleware, error_middleware, metrics_middleware
 from .api.common import (
     CATCHUP,
     CONFIG,
@@ -101,9 +103,14 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     background: bool = True,
+    client_files: Path = CLIENT_FILES,
 ) -> web.Application:
-    # The metrics middleware is outermost, so it counts the error middleware's refusals too.
-    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=config.max_request_bytes)
+    # CORS outermost, so a refusal from the client API reaches a browser page of another origin too;
+    # the metrics middleware next, so it counts the error middleware's refusals.
+    app = web.Application(
+        middlewares=[cors_middleware, metrics_middleware, error_middleware], client_max_size=config.max_request_bytes
+    )
+    app[CLIENT_DIR] = client_files
     for routes in ROUTES:
         app.add_routes(routes)
     app[LIVE_SOCKETS] = LiveSockets()

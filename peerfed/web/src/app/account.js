@@ -1,0 +1,34 @@
+// Joining a node with keys made on this device (spec §4, §13.4): a fresh identity seed and a first
+// X25519 key in the keyring shape of spec §9.6, then sign in and publish the key bundle. No DOM
+// and no storage here, so the same code runs under Node in the cross-tests.
+
+import { identityFromSeed, peerIdText, randomBytes } from '../protocol/index.js';
+import { publishBundle, signIn } from './node.js';
+
+/** The CLI's key lifetime: an encryption key is renewed before 60 days are out. */
+export const KEY_LIFETIME = 60 * 86_400;
+
+/** A new identity and its first encryption key, valid from `now` (Unix seconds). */
+export function newKeys(now) {
+  return { seed: randomBytes(32), encryption: [{ secret: randomBytes(32), createdAt: now, expiresAt: now + KEY_LIFETIME }] };
+}
+
+/** The newest encryption key of a keyring. */
+export function currentKey(keys) {
+  return keys.encryption.reduce((a, b) => (b.createdAt > a.createdAt ? b : a));
+}
+
+/** The text form of the keyring's peer id (spec §4.2). */
+export function peerOf(keys) {
+  return peerIdText(identityFromSeed(keys.seed).publicKey);
+}
+
+/**
+ * Sign in to `url` with `keys` and publish the key bundle; returns the session
+ * `{ token, peer, expiresAt }`. Throws NodeError (e.g. code auth.invite, auth.pending) or ProtocolError.
+ */
+export async function join(url, keys, { name, invite } = {}) {
+  const session = await signIn(url, keys.seed, { invite });
+  await publishBundle(url, session.token, keys.seed, currentKey(keys), name);
+  return session;
+}

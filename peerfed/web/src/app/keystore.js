@@ -1,0 +1,60 @@
+// This device's keys at rest (spec §9.6, §12): one IndexedDB record holding the keyring blob,
+// sealed under the person's passphrase with Argon2id when they chose one, plus the home node and
+// chosen name. The session token is never stored: unlocking signs in again.
+
+import { isLocked, keyringFromBytes, keyringToBytes, openBlob, sealBlob } from '../protocol/index.js';
+
+const DATABASE = 'peerfed';
+const STORE = 'device';
+const KEY = 'this-device';
+
+function request(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+async function database() {
+  const opening = indexedDB.open(DATABASE, 1);
+  opening.onupgradeneeded = () => opening.result.createObjectStore(STORE);
+  return request(opening);
+}
+
+async function inStore(mode, act) {
+  const db = await database();
+  try {
+    const tx = db.transaction(STORE, mode);
+    const done = new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+    const result = await request(act(tx.objectStore(STORE)));
+    await done;
+    return result;
+  } finally {
+    db.close();
+  }
+}
+
+/** The stored record `{ keyring: blob, node, name }`, or null on a device that holds none. */
+export async function loadDevice() {
+  return (await inStore('readonly', (store) => store.get(KEY))) ?? null;
+}
+
+/** Seal `keys` under `passphrase` (plain when empty) and keep them with the home node and name. */
+export async function saveDevice(keys, passphrase, { node, name }) {
+  const keyring = await sealBlob(keyringToBytes(keys), passphrase);
+  await inStore('readwrite', (store) => store.put({ keyring, node, name: name || null }, KEY));
+}
+
+/** The keys of a stored record. Throws ProtocolError(local.passphrase) for a wrong passphrase. */
+export async function unlockDevice(record, passphrase) {
+  return keyringFromBytes(await openBlob(record.keyring, passphrase));
+}
+
+/** True when the stored keys need a passphrase to open. */
+export function needsPassphrase(record) {
+  return isLocked(record.keyring);
+}

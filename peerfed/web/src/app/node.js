@@ -1,0 +1,112 @@
+// Talking to a node from the browser (spec §13.2, §13.4): the node document, checked as spec §13.2
+// says, and signing in with a key that never leaves the page.
+
+import { clientAuthFor, encryptionPublic, fromHex, openNodeDocument, sign, solveWork, toHex } from '../protocol/index.js';
+
+/** A refusal or failure, with the stable code a person's screen is chosen by. */
+export class NodeError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// About 16 million tries at most: seconds in a browser, and more than any node sensibly asks.
+const MAX_WORK_BITS = 24;
+// A key bundle lives as long as the CLI's (60 days), never past its key's own end.
+const BUNDLE_LIFETIME = 60 * 86_400;
+const now = () => Math.floor(Date.now() / 1000);
+
+function base64(text) {
+  if (typeof text !== 'string') throw new NodeError('schema.invalid', 'the node sent no document');
+  const raw = atob(text);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+async function call(url, path, { method = 'GET', body, headers = {}, token } = {}) {
+  let response;
+  try {
+    response = await fetch(url + path, {
+      method,
+      body,
+      headers: token ? { ...headers, Authorization: `Bearer ${token}` } : headers,
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer',
+    });
+  } catch {
+    throw new NodeError('local.unreachable', `could not reach ${url}`);
+  }
+  let value;
+  try {
+    value = await response.json();
+  } catch {
+    throw new NodeError('schema.invalid', 'the node answered something that is not JSON');
+  }
+  if (!response.ok) {
+    const error = value && typeof value === 'object' ? value.error : null;
+    const code = error && typeof error.code === 'string' ? error.code : 'node.internal';
+    throw new NodeError(code, error && typeof error.message === 'string' ? error.message : 'refused');
+  }
+  if (!value || typeof value !== 'object') throw new NodeError('schema.invalid', 'the node answered no object');
+  return value;
+}
+
+/** A node URL as a person may type it: trailing slashes removed, nothing else changed (spec §13.4). */
+export function nodeUrl(typed) {
+  return String(typed).trim().replace(/\/+$/, '');
+}
+
+/**
+ * The node document of `url`, opened and checked (spec §13.2): its body (name, resources, ...).
+ * Throws NodeError, or ProtocolError for a document that does not open or names another URL.
+ */
+export async function nodeDocument(url) {
+  const answer = await call(url, '/.well-known/peerfed');
+  return openNodeDocument(base64(answer.document), { url, now: now() }).body;
+}
+
+/**
+ * Sign in to `url` with the identity `seed` (spec §13.4); returns { token, peer, expiresAt }.
+ * Refuses (local.wrong_node) before signing anything when the challenge names another node.
+ */
+export async function signIn(url, seed, { invite } = {}) {
+  const challenge = await call(url, '/api/v1/challenge', { method: 'POST' });
+  let value;
+  try {
+    value = fromHex(challenge.challenge);
+  } catch {
+    throw new NodeError('schema.invalid', "the node's challenge is not hex");
+  }
+  const body = clientAuthFor(url, challenge.node, value);
+  const headers = { 'Content-Type': 'application/octet-stream' };
+  if (Number.isInteger(challenge.work) && challenge.work > MAX_WORK_BITS) {
+    // A node asking for more would hold the page busy for hours: refuse rather than freeze.
+    throw new NodeError('auth.work', `the node asks for ${challenge.work} bits of proof of work`);
+  }
+  if (Number.isInteger(challenge.work) && challenge.work > 0 && !invite) {
+    headers['X-Peerfed-Work'] = toHex(solveWork(value, challenge.work));
+  }
+  if (invite) headers['X-Peerfed-Invite'] = invite;
+  const at = now();
+  const proof = sign(seed, 'client-auth', body, { createdAt: at, expiresAt: at + 300 });
+  const session = await call(url, '/api/v1/session', { method: 'POST', body: proof.raw, headers });
+  return { token: session.token, peer: session.peer, expiresAt: session.expires_at };
+}
+
+/**
+ * Publish this peer's key bundle (spec §4.3, §13.5 PUT /keys): its current X25519 key, its home
+ * `url` and its chosen `name`, so others can write to it. Throws NodeError or ProtocolError.
+ */
+export async function publishBundle(url, token, seed, current, name) {
+  const at = now();
+  const body = [encryptionPublic(current.secret), url, name || null];
+  const bundle = sign(seed, 'key-bundle', body, { createdAt: at, expiresAt: Math.min(current.expiresAt, at + BUNDLE_LIFETIME) });
+  await call(url, '/api/v1/keys', {
+    method: 'PUT',
+    body: bundle.raw,
+    headers: { 'Content-Type': 'application/octet-stream' },
+    token,
+  });
+}
