@@ -11,3 +11,4 @@ export * from './sealing.js';
 export * from './work.js';
 export * from './connection.js';
 export * from './node_document.js';
+export * from './topics.js';
