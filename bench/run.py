@@ -171,7 +171,7 @@ def bench_ingest(work: Path, s: Sizes) -> dict[str, Any]:
 
 def load_listings(data: Path, count: int, now: int) -> None:
     """Fill a node's database with ``count`` signed listings through its own Store (not timed)."""
-    from peerfed.node.directory import listing_facets
+    from peerfed.node.directory import listing_facets, listing_topic_words
     from peerfed.node.store import Store
     from peerfed.node.views import directory_entry
     from peerfed.protocol import Context, open_signed
@@ -202,6 +202,7 @@ def load_listings(data: Path, count: int, now: int) -> None:
                             origin=None,
                             raw=raw,
                             facets=listing_facets(listing),  # type: ignore[arg-type]
+                            topic_words=listing_topic_words(listing),  # type: ignore[arg-type]
                             now=now,
                             entry=directory_entry(env),
                         )
@@ -234,6 +235,8 @@ def _query_worker(args: tuple[str, str, int, int]) -> list[tuple[str, float, int
 
 
 async def _queries(url: str, token: str, count: int, seed: int) -> list[tuple[str, float, int]]:
+    from peerfed.protocol.topics import listing_matches, query_words
+
     rng = random.Random(seed)
     out = []
     headers = {"Authorization": f"Bearer {token}"}
@@ -252,8 +255,8 @@ async def _queries(url: str, token: str, count: int, seed: int) -> list[tuple[st
                 raise AssertionError(f"directory answered {response.status}: {body}")
             for item in body["listings"]:
                 card = item["card"]
-                if shape == "topic+lang":
-                    ok = params["topic"] in card["topics"] and any(
+                if shape == "topic+lang":  # a topic query by words: every word in one topic (spec §6.4)
+                    ok = listing_matches(card["topics"], query_words([params["topic"]])) and any(
                         lang.split("-")[0] == params["lang"] for lang in card["languages"]
                     )
                 else:

@@ -3,16 +3,20 @@
 Publishing signs a listing (spec §6.2) or a withdrawal (spec §6.3) and hands it to the home
 node. Browsing asks the node's directory and trusts none of its answer: every listing and every
 key bundle (spec §4.3) returned is verified here (spec §5.5), bundles are remembered for
-sealing to their authors later, and listings by blocked peers are not shown.
+sealing to their authors later, and listings by blocked peers are not shown. A topic search is
+checked with the protocol's own rule (spec §6.4) before it is sent, and every listing answered
+must meet it: a node cannot slip other listings into a search.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from peerfed.protocol import Context, KeyBundle, Listing, PeerId, RemoteError, Withdrawal, open_signed, unpack
 from peerfed.protocol.envelope import HEADER_BYTES
+from peerfed.protocol.topics import listing_matches, query_words
 
 from .device import Device, one_match
 from .views import listing_card_json, own_listing_json
@@ -50,9 +54,18 @@ class Listings:
         await device.state.mark_withdrawn(listing_id)
         return {"id": listing_id.hex(), "status": "withdrawn"}
 
-    async def browse(self, **filters: Any) -> list[dict[str, Any]]:
-        """Search the home node's directory; verify every listing and key bundle returned."""
+    async def browse(self, topic: str | Sequence[str] | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Search the home node's directory; verify every listing and key bundle returned.
+
+        ``topic`` is one query by words or several, each to be met (spec §6.4). Raises
+        RequestError (request.invalid) for a query without words or with too many, before
+        asking the node; RemoteError, NodeUnreachable.
+        """
         device = self.device
+        topics = [topic] if isinstance(topic, str) else list(topic or ())
+        queries = query_words(topics)
+        if topics:
+            filters["topic"] = topics
         page = await device.call(lambda: device.api.directory(**filters))
         results = []
         now = device.now()
@@ -61,6 +74,9 @@ class Listings:
                 env = open_signed(base64.b64decode(item["listing"]), context=Context.ENVELOPE, now=now)
             except (RemoteError, ValueError, KeyError):
                 continue  # a node that serves a bad listing does not get it shown
+            listing = env.body
+            if not isinstance(listing, Listing) or not listing_matches(listing.topics, queries):
+                continue  # not what was asked for, whatever the node says
             if item.get("key_bundle"):
                 await self.remember_bundle(base64.b64decode(item["key_bundle"]), env.author)
             peer = await device.state.peer(bytes(env.author))
@@ -69,8 +85,6 @@ class Listings:
             await device.state.put_listing(
                 env.id, env.raw, bytes(env.author), item.get("origin"), env.author == device.id, env.expires_at, now
             )
-            listing = env.body
-            assert isinstance(listing, Listing)
             results.append(listing_card_json(env, listing, name=peer.name if peer else None, origin=item.get("origin")))
         return results
 

@@ -97,7 +97,7 @@ class NodeAPI:
                 self.url + path,
                 data=data,
                 json=json,
-                params={k: str(v) for k, v in (params or {}).items() if v is not None},
+                params=_query(params or {}),
                 headers=self._headers(headers),
                 timeout=aiohttp.ClientTimeout(total=30),
             ) as response:
@@ -240,3 +240,10 @@ class NodeAPI:
 
     async def reports(self) -> Any:
         return await self.call("GET", "/api/v1/reports")
+
+
+def _query(params: dict[str, Any]) -> dict[str, str | list[str]]:
+    """Query parameters as text; a list or tuple is the parameter given once per item."""
+    return {
+        k: [str(x) for x in v] if isinstance(v, list | tuple) else str(v) for k, v in params.items() if v is not None
+    }

@@ -10,7 +10,7 @@ key bundle names (spec §13.7, Home). A node speaks for its own members, never f
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -27,6 +27,7 @@ from peerfed.protocol import (
     open_signed,
 )
 from peerfed.protocol.node_bodies import erased_hash
+from peerfed.protocol.topics import query_words, words
 
 from .config import Config
 from .federation.outbox import OutboxItem, fan_out, item_key
@@ -42,6 +43,7 @@ __all__ = [
     "SearchPage",
     "SearchResult",
     "listing_facets",
+    "listing_topic_words",
     "not_home",
     "signed_home",
 ]
@@ -50,10 +52,12 @@ log = logging.getLogger("peerfed.node")
 
 
 def listing_facets(listing: Listing) -> list[tuple[str, str]]:
-    """The search keys of a listing: topics case-folded, languages lower-cased with their primary tag."""
+    """The search keys of a listing: the words of its topics (spec §6.4), languages lower-cased
+    with their primary tag, vocabulary terms and formats."""
     found: dict[tuple[str, str], None] = {}
     for topic in listing.topics:
-        found[("topic", topic.casefold())] = None
+        for word in words(topic):
+            found[("word", word)] = None
     for term in listing.vocab:
         found[("vocab", term)] = None
     for lang in listing.languages:
@@ -63,6 +67,11 @@ def listing_facets(listing: Listing) -> list[tuple[str, str]]:
     for fmt in listing.formats:
         found[("format", fmt.value)] = None
     return list(found)
+
+
+def listing_topic_words(listing: Listing) -> list[tuple[int, str]]:
+    """Which topic holds which word: (the topic's place in the listing, word), each pair once."""
+    return list(dict.fromkeys((place, word) for place, topic in enumerate(listing.topics) for word in words(topic)))
 
 
 def signed_home(raw: bytes, now: int) -> str | None:
@@ -259,6 +268,7 @@ class Directory:
             origin=origin,
             raw=env.raw,
             facets=listing_facets(listing),
+            topic_words=listing_topic_words(listing),
             now=self._clock(),
             bundle_key=item_key if origin is None else None,
             entry=directory_entry(env),
@@ -332,17 +342,21 @@ class Directory:
         *,
         kind: str | None = None,
         timing: str | None = None,
-        topic: str | None = None,
+        topics: Sequence[str] = (),
         lang: str | None = None,
         fmt: str | None = None,
         vocab: str | None = None,
         before: int | None = None,
         limit: int = 50,
     ) -> SearchPage:
-        """Live listings matching every filter, newest first, at most ``limit`` (1-100)."""
-        facets = []
-        if topic:
-            facets.append(("topic", topic.casefold()))
+        """Live listings matching every filter, newest first, at most ``limit`` (1-100).
+
+        Each of ``topics`` is a query by words that one topic of the listing must meet (spec
+        §6.4); raises RequestError (request.invalid) for a query without words or too many.
+        """
+        queries = query_words(topics)
+        facets = list(dict.fromkeys(("word", word) for query in queries for word in sorted(query)))
+        together = [sorted(query) for query in queries if len(query) > 1]
         if vocab:
             facets.append(("vocab", vocab))
         if lang:
@@ -351,7 +365,9 @@ class Directory:
             facets.append(("format", fmt))
         limit = max(1, min(limit, 100))
         now = int(self._clock())
-        found = await self._store.search(now=now, kind=kind, timing=timing, facets=facets, before=before, limit=limit)
+        found = await self._store.search(
+            now=now, kind=kind, timing=timing, facets=facets, before=before, limit=limit, together=together
+        )
         rows = []
         for row in found:
             entry = row.entry

@@ -45,6 +45,7 @@ from peerfed.protocol import (
     seal,
     sealing,
     sign,
+    topics,
     unpack,
 )
 from peerfed.protocol.encoding import Value
@@ -929,6 +930,120 @@ def padding_vectors() -> dict[str, Any]:
     )
 
 
+# --- searching topics by words ---------------------------------------------------------------
+
+# The cases spell Greek, Turkish and fullwidth letters as they are: that is what they test.
+# ruff: noqa: RUF001
+# Declared by hand from spec §6.4, never computed here: the generator only checks that the
+# implementation agrees with every case before it writes the file.
+TOPIC_WORDS: list[tuple[str, str, list[str]]] = [
+    ("two words", "panic attacks", ["panic", "attacks"]),
+    ("white space and punctuation at both ends", "  Panic-Attacks!! ", ["panic", "attacks"]),
+    ("German sharp s folds to ss", "Straße", ["strasse"]),
+    ("capital sharp s folds to ss", "GROẞE", ["grosse"]),
+    ("Greek capitals and final sigma fold to σ", "ΣΊΣΥΦΟΣ", ["σίσυφοσ"]),
+    ("Greek final sigma folds to σ", "σίσυφος", ["σίσυφοσ"]),
+    ("dotted capital I folds to i and a combining dot", "İzmir", ["i\u0307zmir"]),
+    ("capital I folds to i (no Turkic mapping)", "IZMIR", ["izmir"]),
+    ("dotless i stays dotless", "Iı", ["iı"]),
+    ("micro sign folds to Greek mu", "5µg", ["5μg"]),
+    ("ligature fi folds to two letters", "ﬁre", ["fire"]),
+    ("lowercase Cherokee folds to uppercase", "ꭰꭱ", ["\u13a0\u13a1"]),
+    ("ampersand (Po) separates", "self-harm & recovery", ["self", "harm", "recovery"]),
+    ("plus sign (Sm) and brackets (Ps, Pe) separate", "LGBTQ+ (queer)", ["lgbtq", "queer"]),
+    ("right single quotation mark (Pf) separates", "don\u2019t", ["don", "t"]),
+    ("guillemets (Pi, Pf) separate", "«Deuil»", ["deuil"]),
+    ("low line (Pc) separates", "new_parent", ["new", "parent"]),
+    ("dollar sign (Sc) separates, digits stay", "$100 debt", ["100", "debt"]),
+    ("caret (Sk) separates", "up^down", ["up", "down"]),
+    ("letters and digits together are one word", "2am thoughts", ["2am", "thoughts"]),
+    ("tab and line feed (Cc) separate", "a\tb\nc", ["a", "b", "c"]),
+    ("no-break space (Zs) separates", "nuit\u00a0blanche", ["nuit", "blanche"]),
+    ("an emoji (So) is a word", "🌈 pride", ["🌈", "pride"]),
+    ("a combining mark (Mn) stays in its word", "cafe\u0301", ["cafe\u0301"]),
+    ("fullwidth letters fold to fullwidth letters, not ASCII", "ＰＡＮＩＣ", ["ｐａｎｉｃ"]),
+    ("repeats are kept in order", "panic Panic", ["panic", "panic"]),
+    ("only punctuation: no words", "...", []),
+    ("empty: no words", "", []),
+]
+
+TOPIC_MATCH: list[tuple[str, str, str, bool]] = [
+    ("one word of two", "panic attacks", "panic", True),
+    ("case folded", "panic attacks", "PANIC", True),
+    ("a prefix is not a word", "panic attacks", "pan", False),
+    ("a longer word is not a word", "panic attacks", "panicking", False),
+    ("a topic written as one word", "panicattacks", "panic", False),
+    ("every word, in any order", "panic attacks", "attacks panic", True),
+    ("every word must be there", "panic attacks", "panic sleep", False),
+    ("punctuation in the topic", "Panic-Attacks", "panic attacks", True),
+    ("punctuation in the query", "panic attacks", "panic-attacks!", True),
+    ("a word repeated in the query", "panic attacks", "panic panic", True),
+    ("sharp s in the topic", "Straße", "STRASSE", True),
+    ("sharp s in the query", "strasse", "straße", True),
+    ("final sigma against medial sigma", "ΣΊΣΥΦΟΣ", "σίσυφος", True),
+    ("dotted capital I is not i", "İzmir", "izmir", False),
+    ("dotted capital I against itself", "İzmir", "İZMIR", True),
+    ("capital I is i", "Izmir", "izmir", True),
+    ("dotless i is not i", "ızmir", "izmir", False),
+    ("no normalisation: precomposed é is not e + U+0301", "café", "cafe\u0301", False),
+    ("an emoji word", "🌈 pride", "🌈", True),
+    ("one word of the query missing", "grief", "grief loss", False),
+]
+
+LISTING_MATCH: list[tuple[str, list[str], list[str], bool]] = [
+    ("one query, one topic", ["panic attacks", "sleepless nights"], ["panic"], True),
+    ("one query's words must be in one topic", ["panic attacks", "sleepless nights"], ["panic sleepless"], False),
+    ("two queries, each met by its own topic", ["panic attacks", "sleepless nights"], ["panic", "sleepless"], True),
+    ("two queries, one not met", ["panic attacks", "sleepless nights"], ["panic", "grief"], False),
+    ("no query: every listing", ["grief"], [], True),
+    ("eight words, the most a search may have", ["a b c d e f g h"], ["h g f e d c b a"], True),
+    ("a word repeated counts once", ["a"], ["a a a a a a a a a a"], True),
+]
+
+REJECTED_QUERIES: list[tuple[str, list[str]]] = [
+    ("empty", [""]),
+    ("white space only", ["   "]),
+    ("tab and line feed only", ["\t\n"]),
+    ("punctuation only", ["...!?"]),
+    ("one query of two has no word", ["panic", ""]),
+    ("nine words in one query", ["a b c d e f g h i"]),
+    ("nine words over two queries", ["a b c d", "e f g h i"]),
+]
+
+
+def search_vectors() -> dict[str, Any]:
+    words_tests = []
+    for comment, text, expected in TOPIC_WORDS:
+        assert list(topics.words(text)) == expected, comment
+        words_tests.append({"comment": comment, "text": text, "words": expected, "result": "valid"})
+    match_tests = []
+    for comment, topic, query, match in TOPIC_MATCH:
+        assert topics.topic_matches(topic, topics.query_words([query])[0]) is match, comment
+        match_tests.append({"comment": comment, "topic": topic, "query": query, "match": match, "result": "valid"})
+    listing_tests = []
+    for comment, held, queries, match in LISTING_MATCH:
+        assert topics.listing_matches(held, topics.query_words(queries)) is match, comment
+        listing_tests.append(
+            {"comment": comment, "topics": held, "queries": queries, "match": match, "result": "valid"}
+        )
+    rejected = []
+    for comment, queries in REJECTED_QUERIES:
+        assert error_of(lambda q=queries: topics.query_words(q)) == "request.invalid", comment  # type: ignore[misc]
+        rejected.append({"comment": comment, "queries": queries, "result": "invalid", "error": "request.invalid"})
+    return document(
+        "peerfed/v1 topic search by words (spec §6.4)",
+        "TopicWords: the words of 'text', folded and split. TopicMatch: whether 'topic' matches the "
+        "query 'query'. ListingMatch: whether a listing with 'topics' meets every query in 'queries' "
+        "(the directory's topic parameters). RejectedTopicQuery: 'queries' is refused with 'error'.",
+        [
+            {"type": "TopicWords", "tests": words_tests},
+            {"type": "TopicMatch", "tests": match_tests},
+            {"type": "ListingMatch", "tests": listing_tests},
+            {"type": "RejectedTopicQuery", "tests": rejected},
+        ],
+    )
+
+
 # --- the connection state machine ---------------------------------------------------------
 
 
@@ -1411,6 +1526,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "padding.json": padding_vectors,
     "connection.json": connection_vectors,
     "node.json": node_vectors,
+    "search.json": search_vectors,
 }
 
 

@@ -1,4 +1,4 @@
-"""The directory search against a plain model of its rule, and across the schema 2 migration."""
+"""The directory search against a plain model of its rule, and across the schema 2 and 4 migrations."""
 
 from __future__ import annotations
 
@@ -10,22 +10,30 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from peerfed.node.app import DATABASE_FILE
 from peerfed.node.store import MIGRATIONS, SCHEMA_VERSION
-from peerfed.protocol import Context, Listing, open_signed
+from peerfed.protocol import Context, Listing, RemoteError, open_signed
 
 from .harness import Clock, Peer, TestNode, run_node, with_node
 
-TOPICS = ["grief", "Loss", "panic attacks", "burnout"]
+TOPICS = ["grief", "Loss", "panic attacks", "burnout", "Grief & loss", "Panic-Attacks at night", "ΣΊΣΥΦΟΣ"]
+WORDS = ["grief", "LOSS", "panic", "Attacks", "burnout", "night", "at", "σίσυφος", "pan", "panic attacks", "loss grief"]
 LANGS = ["en", "es-MX", "es", "fr"]
 FORMATS = ["text", "voice", "video"]
 
 
-def matches(card: dict[str, Any], query: dict[str, str]) -> bool:
-    """The rule of spec §13.5, written plainly."""
-    if "topic" in query and query["topic"].casefold() not in [t.casefold() for t in card["topics"]]:
-        return False
+def plain_words(text: str) -> set[str]:
+    """Spec §6.4 for the texts used here: fold, then split at white space, '&' and '-'."""
+    return set(text.casefold().replace("&", " ").replace("-", " ").split())
+
+
+def matches(card: dict[str, Any], query: dict[str, Any]) -> bool:
+    """The rule of spec §13.5 and §6.4, written plainly: every topic query met by one topic."""
+    for topic_query in query.get("topic", []):
+        if not any(plain_words(topic_query) <= plain_words(t) for t in card["topics"]):
+            return False
     if "lang" in query:
         wanted = query["lang"].lower()
         if not any(lang.lower() == wanted or lang.lower().split("-")[0] == wanted for lang in card["languages"]):
@@ -35,7 +43,7 @@ def matches(card: dict[str, Any], query: dict[str, str]) -> bool:
     return not ("kind" in query and card["kind"] != query["kind"])
 
 
-async def every_page(peer: Peer, query: dict[str, str], limit: int) -> list[str]:
+async def every_page(peer: Peer, query: dict[str, Any], limit: int) -> list[str]:
     found: list[str] = []
     before = None
     for _ in range(100):
@@ -68,11 +76,11 @@ def test_every_query_finds_exactly_the_matching_listings_newest_first_across_pag
                 "formats": [f.value for f in env.body.formats],
             }
             cards.append((env.id.hex(), card))
-        queries: list[dict[str, str]] = [{}]
-        for _ in range(40):
-            query = {}
-            if rng.random() < 0.6:
-                query["topic"] = rng.choice(TOPICS).upper()
+        queries: list[dict[str, Any]] = [{}]
+        for _ in range(60):
+            query: dict[str, Any] = {}
+            if rng.random() < 0.7:
+                query["topic"] = rng.sample(WORDS, rng.choice([1, 1, 1, 2]))
             if rng.random() < 0.5:
                 query["lang"] = rng.choice(["en", "es", "es-mx", "fr", "de"])
             if rng.random() < 0.4:
@@ -128,3 +136,71 @@ def test_a_schema_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT entry IS NOT NULL FROM listings").fetchone()[0] == 1
+
+
+def test_topic_queries_by_words_their_bounds_and_several_topic_parameters(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = await Peer("ana", node, http, 1).join()
+        night = await ana.offer("nights", topics=("Panic attacks", "sleepless nights"))
+        day = await ana.offer("days", topics=("panic at work",))
+
+        async def found(**query: Any) -> list[str]:
+            return [item["id"] for item in (await ana.api.directory(**query))["listings"]]
+
+        assert await found(topic="panic") == [day.id.hex(), night.id.hex()]
+        assert await found(topic="PANIC, attacks!") == [night.id.hex()]
+        assert await found(topic="pan") == []
+        # One query's words are met in one topic; each topic parameter by any topic.
+        assert await found(topic="panic sleepless") == []
+        assert await found(topic=["panic", "sleepless"]) == [night.id.hex()]
+        assert await found(topic=["panic", "work"]) == [day.id.hex()]
+        for bad in ["", "   ", "...", " ".join("abcdefghi")]:
+            with pytest.raises(RemoteError) as info:
+                await ana.api.directory(topic=bad)
+            assert info.value.code == "request.invalid", bad
+        with pytest.raises(RemoteError) as info:
+            await ana.api.directory(topic=["a b c d", "e f g h i"])
+        assert info.value.code == "request.invalid"
+
+    run_node(tmp_path, body)
+
+
+def test_a_schema_4_database_migrates_and_its_listings_are_found_by_words(tmp_path: Path) -> None:
+    data = tmp_path / "n"
+
+    async def publish(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = await Peer("ana", node, http, 1).join()
+        await ana.offer("before", topics=("Panic-Attacks", "Straße", "grief"), languages=("es",))
+
+    async def search(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = await Peer("ana", node, http, 1).join()
+        await ana.offer("after", topics=("panic at night",), languages=("en",))
+
+        async def summaries(**query: Any) -> list[str]:
+            return [item["card"]["summary"] for item in (await ana.api.directory(**query))["listings"]]
+
+        assert await summaries(topic="panic") == ["after", "before"]
+        assert await summaries(topic="attacks PANIC") == ["before"]
+        assert await summaries(topic="strasse", lang="es") == ["before"]
+        assert await summaries(topic="panic", lang="en") == ["after"]
+        assert await summaries(topic="panic grief") == []
+        assert await summaries(topic=["panic", "grief"]) == ["before"]
+
+    clock = Clock()
+    asyncio.run(with_node(data, clock, publish))
+    # Put the database back as schema 4 left it: whole folded topics as facets, no words.
+    with sqlite3.connect(data / DATABASE_FILE) as db:
+        db.execute("DROP TABLE topic_words")
+        db.execute("DELETE FROM listing_facets WHERE facet = 'word'")
+        for seq, raw in db.execute("SELECT seq, raw FROM listings").fetchall():
+            listing = open_signed(bytes(raw), context=Context.ENVELOPE, now=int(clock())).body
+            assert isinstance(listing, Listing)
+            for topic in listing.topics:
+                db.execute("INSERT INTO listing_facets VALUES (?, 'topic', ?)", (seq, topic.casefold()))
+        db.execute("PRAGMA user_version=4")
+    asyncio.run(with_node(data, clock, search))
+    with sqlite3.connect(data / DATABASE_FILE) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("SELECT COUNT(*) FROM listing_facets WHERE facet = 'topic'").fetchone()[0] == 0
+        first = "SELECT topic, word FROM topic_words WHERE listing = (SELECT MIN(seq) FROM listings) ORDER BY 1, 2"
+        assert db.execute(first).fetchall() == [(0, "attacks"), (0, "panic"), (1, "strasse"), (2, "grief")]

@@ -29,6 +29,7 @@ from peerfed.protocol import (
     pack,
     padded_length,
     sign,
+    topics,
     unpack,
 )
 from peerfed.protocol.encoding import Value
@@ -45,6 +46,7 @@ FILES = [
     "padding.json",
     "connection.json",
     "node.json",
+    "search.json",
 ]
 
 
@@ -204,6 +206,26 @@ def test_connection(doc: dict[str, Any], case: dict[str, Any]) -> None:
             "erase_requested": conn.erase_requested,
         }
         assert seen == step["state"]
+
+
+def search_cases() -> list[tuple[str, dict[str, Any]]]:
+    return [(g["type"], t) for g in load("search.json")["testGroups"] for t in g["tests"]]
+
+
+@pytest.mark.parametrize(
+    ("group", "case"), search_cases(), ids=[f"{t['tcId']}-{t['comment'][:40]}" for _, t in search_cases()]
+)
+def test_search(group: str, case: dict[str, Any]) -> None:
+    if group == "TopicWords":
+        assert list(topics.words(case["text"])) == case["words"]
+    elif group == "TopicMatch":
+        (query,) = topics.query_words([case["query"]])
+        assert topics.topic_matches(case["topic"], query) is case["match"]
+    elif group == "ListingMatch":
+        assert topics.listing_matches(case["topics"], topics.query_words(case["queries"])) is case["match"]
+    else:
+        assert group == "RejectedTopicQuery", f"unknown group {group}"
+        expect_error(case["error"], lambda: topics.query_words(case["queries"]))
 
 
 def test_there_are_at_least_sixty_vectors_with_valid_and_invalid_cases() -> None:

@@ -78,7 +78,11 @@ def _render_withdraw(args: argparse.Namespace, r: dict[str, Any]) -> str:
 
 def _browse_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=["offer", "request"])
-    parser.add_argument("--topic")
+    parser.add_argument(
+        "--topic",
+        action="append",
+        help="words a topic holds, whole, in any case (`panic` finds `panic attacks`); again for another topic",
+    )
     parser.add_argument("--lang")
     parser.add_argument("--format", choices=[f.value for f in Format])
     parser.add_argument("--timing", choices=["now", "soon", "scheduled"])

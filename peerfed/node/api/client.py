@@ -110,7 +110,7 @@ async def directory(request: web.Request) -> web.Response:
     page = await request.app[DIRECTORY].search(
         kind=kind,
         timing=query(request, "timing"),
-        topic=query(request, "topic"),
+        topics=[text_of(value, "topic", 256) for value in request.query.getall("topic", [])],
         lang=query(request, "lang"),
         fmt=query(request, "format"),
         vocab=query(request, "vocab"),

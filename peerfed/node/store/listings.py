@@ -64,6 +64,7 @@ class ListingsMixin(Database):
         origin: str | None,
         raw: bytes,
         facets: Iterable[tuple[str, str]],
+        topic_words: Iterable[tuple[int, str]],
         now: float,
         bundle_key: Callable[[bytes], bytes] | None = None,
         entry: str | None = None,
@@ -76,6 +77,7 @@ class ListingsMixin(Database):
         the write, so nothing can change in between, and no extra trip to the database.
         """
         facet_rows = list(facets)
+        word_rows = list(topic_words)
         instant = int(now)
 
         def job(db: sqlite3.Connection) -> bool:
@@ -105,6 +107,7 @@ class ListingsMixin(Database):
                 return False
             seq = cursor.lastrowid
             db.executemany("INSERT INTO listing_facets VALUES (?, ?, ?)", [(seq, f, v) for f, v in facet_rows])
+            db.executemany("INSERT OR IGNORE INTO topic_words VALUES (?, ?, ?)", [(seq, n, w) for n, w in word_rows])
             if bundle is not None and bundle_key is not None:
                 items = [("key-bundle", bundle_key(bundle), bundle), ("listing", listing_id, raw)]
                 enqueue(db, fan_out(db, items), now)
@@ -159,12 +162,15 @@ class ListingsMixin(Database):
         facets: Sequence[tuple[str, str]],
         before: int | None,
         limit: int,
+        together: Sequence[Sequence[str]] = (),
     ) -> list[SearchRow]:
         """Live listings matching every filter, newest first, each with its author's key bundle.
 
         With a facet filter, the walk runs down that facet's index (facet, value, listing) from
         the newest listing, so a query reads about limit / (share matching the other filters)
         index entries, not every listing; the other facets are index probes per candidate.
+        Each group in ``together`` is words one topic of the listing must hold all of (a topic
+        query of several words, spec §6.4): probes of topic_words' primary key.
         """
         params: list[Any] = []
         if facets:
@@ -201,6 +207,15 @@ class ListingsMixin(Database):
                 "EXISTS (SELECT 1 FROM listing_facets f WHERE f.facet = ? AND f.value = ? AND f.listing = l.seq)"
             )
             params += [facet, value]
+        for group in together:
+            first, *rest = group
+            same = "".join(
+                f" AND EXISTS (SELECT 1 FROM topic_words t{n} WHERE t{n}.listing = t0.listing"
+                f" AND t{n}.word = ? AND t{n}.topic = t0.topic)"
+                for n in range(1, len(rest) + 1)
+            )
+            where.append(f"EXISTS (SELECT 1 FROM topic_words t0 WHERE t0.listing = l.seq AND t0.word = ?{same})")
+            params += [first, *rest]
         sql += " WHERE " + " AND ".join(where) + f" ORDER BY {order} DESC LIMIT ?"
         rows = await self._all(sql, [*params, limit])
         return [SearchRow(r[0], bytes(r[1]), r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]

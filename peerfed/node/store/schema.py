@@ -1,10 +1,16 @@
 """The schema and its migrations: the tables of spec §13.9 ("What a node stores").
 
-Each migration is one script, run in its own transaction with the new ``user_version``, so a
-database is always at exactly one version. A database newer than this software is refused.
+Each migration is one script, with any backfill it needs in Python, run in its own transaction
+with the new ``user_version``, so a database is always at exactly one version. A database newer
+than this software is refused.
 """
 
 from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from peerfed.protocol.topics import words
 
 from .db import GroupWriter, StorageError
 
@@ -104,8 +110,43 @@ MIGRATIONS: list[str] = [
     ALTER TABLE nodes ADD COLUMN last_error_code TEXT;
     ALTER TABLE nodes ADD COLUMN last_error_at INTEGER;
     """,
+    # 5: topics are searched by words (spec §6.4). Each listing gets a ("word", w) facet per word
+    # of its topics, for the walk down the facet index, and topic_words says which topic (by its
+    # place in the listing) holds which word, so a query of several words is met in one topic.
+    # Existing listings get both from their folded ("topic", ...) facets, which then go.
+    """
+    CREATE TABLE topic_words (
+        listing INTEGER NOT NULL REFERENCES listings(seq) ON DELETE CASCADE,
+        topic INTEGER NOT NULL, word TEXT NOT NULL,
+        PRIMARY KEY (listing, word, topic)
+    ) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _words_from_topic_facets(db: sqlite3.Connection) -> None:
+    """Schema 5's rows for the listings stored before it, from their folded topics.
+
+    Folding is idempotent, so the words of a folded topic are the words of the topic.
+    """
+    rows = db.execute("SELECT listing, value FROM listing_facets WHERE facet = 'topic' ORDER BY listing, rowid")
+    places: dict[int, int] = {}
+    for listing, topic in rows.fetchall():
+        place = places[listing] = places.get(listing, -1) + 1
+        found = dict.fromkeys(words(topic))
+        db.executemany("INSERT OR IGNORE INTO topic_words VALUES (?, ?, ?)", [(listing, place, w) for w in found])
+        db.executemany(
+            "INSERT INTO listing_facets SELECT ?, 'word', ? WHERE NOT EXISTS"
+            " (SELECT 1 FROM listing_facets WHERE listing = ? AND facet = 'word' AND value = ?)",
+            [(listing, w, listing, w) for w in found],
+        )
+    db.execute("DELETE FROM listing_facets WHERE facet = 'topic'")
+
+
+# Work a migration does in Python, after its script and in the same transaction, keyed by the
+# version the migration brings the database to.
+BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {5: _words_from_topic_facets}
 
 
 async def migrate(writer: GroupWriter) -> None:
@@ -119,8 +160,7 @@ async def migrate(writer: GroupWriter) -> None:
         await writer.close()
         raise StorageError(f"the database is schema {store_version}, newer than this software")
     for number in range(store_version, SCHEMA_VERSION):
-        script = "BEGIN IMMEDIATE;" + MIGRATIONS[number] + f"; PRAGMA user_version={number + 1}; COMMIT;"
-        await writer.run(lambda db, s=script: db.executescript(s), bare=True)  # type: ignore[misc]
+        await writer.run(lambda db, n=number + 1: _step(db, n), bare=True)  # type: ignore[misc]
 
 
 async def require_current(writer: GroupWriter) -> None:
@@ -139,3 +179,18 @@ async def require_current(writer: GroupWriter) -> None:
             f"the database is schema {store_version} and this software's is {SCHEMA_VERSION}: start peerfed serve "
             "with this version once (it migrates the database as it starts), then run this again"
         )
+
+
+def _step(db: sqlite3.Connection, version: int) -> None:
+    """One migration in one transaction: its script, its backfill, the new user_version."""
+    try:
+        db.executescript("BEGIN IMMEDIATE;" + MIGRATIONS[version - 1])
+        backfill = BACKFILLS.get(version)
+        if backfill is not None:
+            backfill(db)
+        db.execute(f"PRAGMA user_version={version}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 import {
   bodyHash, checkWork, clientAuthFor, Connection, encryptionPublic, fromHex, identityFromSeed, openSealed,
-  openSigned, pack, paddedLength, parsePeerId, peerIdText, ProtocolError, seal, sign, toHex, unpack, workBits,
-  x25519Shared,
+  listingMatches, openSigned, pack, paddedLength, parsePeerId, peerIdText, ProtocolError, queryWords, seal, sign,
+  toHex, topicMatches, unpack, words, workBits, x25519Shared,
 } from '../src/protocol/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -162,6 +162,21 @@ const HANDLERS = {
       if ('zero_bits' in t) assert.equal(workBits(challenge, hex(t.nonce)), t.zero_bits, `${label}: zero bits`);
       if (t.result === 'valid') checkWork(challenge, t.nonce, t.bits);
       else expectCode(() => checkWork(challenge, t.nonce, t.bits), t.error, label);
+    },
+  },
+  'search.json': {
+    TopicWords(t, _file, label) {
+      assert.deepEqual(words(t.text), t.words, label);
+    },
+    TopicMatch(t, _file, label) {
+      const [query] = queryWords([t.query]);
+      assert.equal(topicMatches(t.topic, query), t.match, label);
+    },
+    ListingMatch(t, _file, label) {
+      assert.equal(listingMatches(t.topics, queryWords(t.queries)), t.match, label);
+    },
+    RejectedTopicQuery(t, _file, label) {
+      expectCode(() => queryWords(t.queries), t.error, label);
     },
   },
   'connection.json': {

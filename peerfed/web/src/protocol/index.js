@@ -12,3 +12,4 @@ export * from './work.js';
 export * from './connection.js';
 export * from './node_document.js';
 export * from './backup.js';
+export * from './topics.js';
