@@ -44,39 +44,55 @@ def add_admin_parser(sub: Any) -> None:
     listings = groups.add_parser("listings", help="list or remove listings").add_subparsers(
         dest="action", required=True
     )
-    listings.add_parser("list").add_argument("--limit", type=int, default=50)
-    listings.add_parser("remove").add_argument("listing", help="listing id (hex)")
+    listings.add_parser("list", help="the newest listings held here, local and federated").add_argument(
+        "--limit", type=int, default=50, help="how many (default 50)"
+    )
+    listings.add_parser("remove", help="take a listing down from this node").add_argument(
+        "listing", help="listing id (hex)"
+    )
 
     reports = groups.add_parser("reports", help="reports from peers").add_subparsers(dest="action", required=True)
-    reports.add_parser("list").add_argument("--all", action="store_true", help="include resolved reports")
+    reports.add_parser("list", help="open reports (the newest first)").add_argument(
+        "--all", action="store_true", help="include resolved reports"
+    )
     reports.add_parser("show", help="a report and its disclosed messages, checked").add_argument(
         "report", help="a report id, or its start"
     )
-    resolve = reports.add_parser("resolve")
+    resolve = reports.add_parser("resolve", help="close a report with the outcome the reporter will see")
     resolve.add_argument("report", help="a report id, or its start")
     resolve.add_argument("--outcome", required=True, help="what was done; the reporter sees this")
 
     invites = groups.add_parser("invites", help="invite codes").add_subparsers(dest="action", required=True)
-    create = invites.add_parser("create")
-    create.add_argument("--uses", type=int, default=1)
-    create.add_argument("--days", type=int, default=14)
-    create.add_argument("--note", default=None)
-    invites.add_parser("revoke").add_argument("code", help="the code, or the id `invites list` shows (or its start)")
-    invites.add_parser("list")
+    create = invites.add_parser("create", help="make an invite code (shown once)")
+    create.add_argument("--uses", type=int, default=1, help="how many people it lets in (default 1)")
+    create.add_argument("--days", type=int, default=14, help="how long it works (default 14 days)")
+    create.add_argument("--note", default=None, help="a note for the operators, never shown to the invited")
+    invites.add_parser("revoke", help="stop an invite code working").add_argument(
+        "code", help="the code, or the id `invites list` shows (or its start)"
+    )
+    invites.add_parser("list", help="invite codes by id, with their uses left and expiry")
 
     federation = groups.add_parser("federation", help="other nodes").add_subparsers(dest="action", required=True)
     federation.add_parser("list", help="known nodes: the last exchange that worked, the last error with its code")
-    for action in ("add", "allow", "block"):
-        federation.add_parser(action).add_argument("url")
+    for action, what in (
+        ("add", "follow a node and ask it to follow back"),
+        ("allow", "let a node federate under the allow-list policy"),
+        ("block", "refuse a node, drop its queue and the keys learnt from it"),
+    ):
+        federation.add_parser(action, help=what).add_argument("url", help="the node's URL")
     federation.add_parser("failures", help="deliveries still failing, given up or refused")
 
     members = groups.add_parser("members", help="peers of this node").add_subparsers(dest="action", required=True)
-    members.add_parser("list").add_argument("--pending", action="store_true")
-    members.add_parser("approve").add_argument("peer", help="a peer id, or the start of a pending one's")
+    members.add_parser("list", help="members with their names and when they joined").add_argument(
+        "--pending", action="store_true", help="only those waiting for approval"
+    )
+    members.add_parser("approve", help="let a pending member in").add_argument(
+        "peer", help="a peer id, or the start of a pending one's"
+    )
 
     keys = groups.add_parser("keys", help="the node key").add_subparsers(dest="action", required=True)
-    keys.add_parser("rotate")
-    keys.add_parser("show")
+    keys.add_parser("rotate", help="make a new node key; the old one stays valid for a while")
+    keys.add_parser("show", help="the node's public keys")
 
     for name, what in (("backup", "write a backup"), ("restore", "restore a backup into an empty --data folder")):
         one = groups.add_parser(name, help=f"{what} (holds the node's secret key: keep it safe)")

@@ -7,6 +7,7 @@ without names, and times were raw numbers. Each case runs the real `peerfed admi
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from peerfed.node.admin import add_admin_parser
 from peerfed.protocol import RemoteError
 
 from .harness import Clock, Peer, TestNode
@@ -90,3 +92,30 @@ def admin_ready(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     out = admin(data, *args)
     assert out.returncode == 0, out.stderr
     return out
+
+
+def test_every_admin_command_and_option_says_what_it_does() -> None:
+    # Walk the real parser the command line uses: a command or option with no help text is one an
+    # operator has to read the source to understand.
+    root = argparse.ArgumentParser()
+    add_admin_parser(root.add_subparsers())
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                described = {choice.dest for choice in action._choices_actions if choice.help}
+                for name, child in action.choices.items():
+                    if name not in described:
+                        missing.append(f"{path} {name}")
+                    walk(child, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(root, "peerfed")
+    assert missing == []
+    # The walk does reach the commands (so an empty list is not an empty walk).
+    text = subprocess.run(
+        [sys.executable, "-m", "peerfed", "admin", "invites", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "stop an invite code working" in text
