@@ -47,6 +47,7 @@ from .rows import (
     ReportStatus,
     ReportTarget,
     SearchRow,
+    SignedIn,
     WithdrawnTombstone,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION, migrate
@@ -77,6 +78,7 @@ __all__ = [
     "ReportStatus",
     "ReportTarget",
     "SearchRow",
+    "SignedIn",
     "StorageError",
     "Store",
     "WithdrawnTombstone",

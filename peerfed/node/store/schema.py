@@ -98,6 +98,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE mailbox ADD COLUMN source BLOB;
     CREATE INDEX mailbox_source ON mailbox(mailbox, source);
     """,
+    # 4: the one device a member's mail goes to (spec §13.4, One device at a time): the device id
+    # its sessions were opened from, when it took over, and when a session's device was superseded.
+    """
+    ALTER TABLE members ADD COLUMN device BLOB;
+    ALTER TABLE members ADD COLUMN device_at INTEGER;
+    ALTER TABLE sessions ADD COLUMN device BLOB;
+    ALTER TABLE sessions ADD COLUMN moved_at INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
