@@ -107,6 +107,9 @@ async def restore(home: Path, blob: bytes, passphrase: str | None) -> None:
     state = await LocalState.open(home)
     try:
         await state.import_backup(backup, kr.lock(keys, passphrase))
+        # The backup carries the old device's id among its values; this is another device, which
+        # makes its own id when it first signs in (spec §13.4, One device at a time).
+        await state.set("device", None)
     finally:
         await state.close()
 
@@ -137,7 +140,7 @@ class Account:
         device = self.device
         device.api = NodeAPI(node, device.http, clock=device.clock)
         try:
-            await device.api.sign_in(device.keys.identity, now=device.now(), invite=invite)
+            await device.sign_in(invite=invite)
         except RemoteError as exc:
             if exc.code != "auth.pending":
                 raise
@@ -149,7 +152,6 @@ class Account:
         await device.state.set("name", name)
         await device.state.set("standing", standing)
         if standing == MEMBER:
-            await device.save_token()
             await self.publish_bundle()
         return standing
 
@@ -162,15 +164,21 @@ class Account:
         if standing == MEMBER or not ask:
             return standing
         try:
-            await device.api.sign_in(device.keys.identity, now=device.now())
+            await device.sign_in()
         except RemoteError as exc:
             if exc.code == "auth.pending":
                 return PENDING
             raise
-        await device.save_token()
         await self.publish_bundle()
         await device.state.set("standing", MEMBER)
         return MEMBER
+
+    async def take_over(self) -> None:
+        """Make this device the one the home node delivers to, from any other (spec §13.4).
+
+        Raises RemoteError, NodeUnreachable.
+        """
+        await self.device.sign_in(take_over=True)
 
     async def show(self) -> dict[str, Any]:
         meta = await self.device.state.dump_meta()
@@ -213,7 +221,7 @@ class Account:
         device = self.device
         old = device.api
         new = NodeAPI(node, device.http, clock=device.clock)
-        await new.sign_in(device.keys.identity, now=device.now(), invite=invite)
+        await new.sign_in(device.keys.identity, now=device.now(), invite=invite, device=await device.device_id())
         device.api = new
         await self.publish_bundle()
         try:

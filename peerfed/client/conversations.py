@@ -29,6 +29,7 @@ from peerfed.protocol import (
     RemoteError,
     Response,
     Side,
+    State,
     Terms,
     open_signed,
     seal,
@@ -45,6 +46,7 @@ from .rows import EventRow
 from .stored import accept_reply, stored_envelope
 from .transport import NodeUnreachable
 from .views import connection_json, display_order, in_force_json, message_json, opening_json, pending_json
+from .wipe import erase_conversation
 
 __all__ = ["REACH_OUT_LIFETIME", "Conversations"]
 
@@ -76,15 +78,34 @@ class Conversations:
 
         Stores nothing. Raises ClientError (``local.damaged``) if the history has no reach-out.
         """
-        conn, _ = self._replay(None, 0, await self.device.state.events(connection))
+        events = await self.device.state.events(connection)
+        if not events:
+            return await self._erased(connection)
+        conn, _ = self._replay(None, 0, events)
         return conn
+
+    async def _erased(self, connection: bytes) -> Connection:
+        """The state of a connection whose every message was erased (spec §9.4), from its row alone.
+
+        Only an erasure leaves a connection with no events; its stored state can be missing after
+        a restored backup, which carries no states. Raises ClientError (``local.damaged``).
+        """
+        row = await self.device.state.connection(connection)
+        if row is None:
+            raise ClientError("this connection has no record", "local.damaged")
+        me, other = self.device.id, PeerId(row.peer)
+        reacher, author = (me, other) if row.side is Side.REACHER else (other, me)
+        return Connection(connection, reacher, author, row.listing, 0, state=State.ENDED, erase_requested=True)
 
     async def _load(self, connection: bytes) -> tuple[Connection, int]:
         """The stored state and the event number it reflects, brought up to date and stored again."""
         state = self.device.state
         stored = await state.connection_state(connection)
         if stored is None:
-            conn, through = self._replay(None, 0, await state.events(connection))
+            events = await state.events(connection)
+            if not events:
+                return await self._erased(connection), 0
+            conn, through = self._replay(None, 0, events)
         else:
             later = await state.events(connection, after=stored.through)
             if not later:
@@ -285,6 +306,8 @@ class Conversations:
     async def end(self, prefix: str, erase: bool = False) -> dict[str, Any]:
         """End the connection, final for both (spec §9.4); ``erase`` asks the other client to delete it."""
         connection, _, after, _ = await self._step(prefix, lambda c, other, cid: End(other, cid, erase))
+        if erase:  # delivered (an end must be): this side keeps no more than it asked the other to keep
+            await erase_conversation(self.device.state, after)
         return {"connection": connection.hex(), "state": after.state.value, "erase": erase}
 
     # --- steps the other peer took --------------------------------------------------------------
@@ -310,7 +333,7 @@ class Conversations:
         await self._record(connection, inner, after, since=through)
         body = inner.body
         if isinstance(body, End) and body.erase:
-            await device.state.forget_connection(connection)
+            await erase_conversation(device.state, after)
         return True
 
     async def _pending(self) -> list[tuple[bytes, bytes, int]]:
@@ -384,9 +407,9 @@ class Conversations:
             peer = await device.state.peer(row.peer)
             events = await device.state.events(row.id)
             unread = sum(1 for e in events if e.type == "message" and e.n > row.read_seq and e.author != me)
-            first = stored_envelope(events[0].raw, events[0].inner_id).body
-            assert isinstance(first, ReachOut)
-            reply = accept_reply(events)
+            # An erased conversation has no events left, so no hello either (spec §9.4).
+            first = stored_envelope(events[0].raw, events[0].inner_id).body if events else None
+            hello = first.hello if isinstance(first, ReachOut) else None
             name = peer.name if peer else None
-            out.append(connection_json(row, conn, name=name, hello=first.hello, reply=reply, unread=unread))
+            out.append(connection_json(row, conn, name=name, hello=hello, reply=accept_reply(events), unread=unread))
         return out

@@ -149,14 +149,16 @@ class Peer:
         *,
         clock: Callable[[], float] = time.time,
     ) -> Peer:
-        """Restore a backup into the empty ``home`` and sign in with the restored key.
+        """Restore a backup into the empty ``home`` and sign in with the restored key, taking the
+        identity over: from now on the home node delivers to this device only, and the device
+        the backup came from is refused ``auth.moved`` (spec §13.4, One device at a time).
 
         Raises WrongPassphrase, ClientError (``local.keyring``), RemoteError, NodeUnreachable.
         """
         await account.restore(home, blob, passphrase)
         peer = await cls.load(home, http, passphrase=passphrase, clock=clock)
         try:
-            await peer.call(lambda: peer.api.mailbox(limit=1))  # signs in with the restored key
+            await peer.device.sign_in(take_over=True)
         except BaseException:
             await peer.close()
             raise

@@ -5,9 +5,10 @@ received, the agreements, the peers it blocked. Each connection keeps its signed
 (``events``, what a conversation shows and what an erasure deletes) and, beside them, the state
 machine's value after the last one applied (``connection_states``), so a command loads the
 state instead of verifying the whole history again. A state stored before a concurrent write
-from another process, or missing (a database older than schema 2, a restored backup, an
-erased conversation), is brought up to date by replaying the events after it. This peer's own
-messages not yet delivered are listed in ``outbox`` beside their events (``client.outbox``).
+from another process, or missing (a database older than schema 2, a restored backup), is
+brought up to date by replaying the events after it; an erased conversation keeps its state and
+none of its events (``client.wipe``). This peer's own messages not yet delivered are listed in
+``outbox`` beside their events (``client.outbox``).
 
 Backups (``export_backup``/``import_backup``) carry the four tables of schema 1 and the
 meta values in the format ``peerfed-export/1``; the connection states are derived, so they
@@ -288,16 +289,6 @@ class LocalState:
 
     async def mark_read(self, connection: bytes, n: int) -> None:
         await self._exec("UPDATE connections SET read_seq=MAX(read_seq, ?) WHERE id=?", (n, connection))
-
-    async def forget_connection(self, connection: bytes) -> None:
-        """Erase a conversation's content on request; keep only that it ended.
-
-        The stored state goes too (it holds the terms); the next reading replays what is left.
-        """
-        await self._exec("DELETE FROM events WHERE connection=? AND type IN ('message', 'agreement')", (connection,))
-        await self._exec("DELETE FROM connection_states WHERE connection=?", (connection,))
-        await self._exec("DELETE FROM outbox WHERE connection=?", (connection,))
-        await self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def drop_connection(self, connection: bytes) -> None:
         """Forget an unanswered reach-out entirely: it expired, or its sender was declined or blocked."""

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from peerfed.node.tls import trusting
-from peerfed.protocol import Identity, RemoteError, parse_sealed, sign, work
+from peerfed.protocol import Identity, MovedError, RemoteError, parse_sealed, sign, work
 from peerfed.protocol.document import parse_document
 from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import client_auth_for
@@ -59,6 +59,17 @@ def http_session() -> aiohttp.ClientSession:
     except ValueError as exc:
         raise ClientError(f"{CA_FILE_VARIABLE}: {exc}", "local.ca_file") from exc
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls))
+
+
+def _refusal(error: object, http_status: int | None = None) -> RemoteError:
+    """The node's ``{"code", "message", ...}`` as an error; ``auth.moved`` keeps its ``moved_at`` (§13.4)."""
+    fields = error if isinstance(error, dict) else {}
+    code, message, moved_at = fields.get("code"), fields.get("message"), fields.get("moved_at")
+    if code == "auth.moved" and type(moved_at) is int:
+        return MovedError(message[:2000] if isinstance(message, str) else "refused", moved_at)
+    if not isinstance(error, dict):
+        return RemoteError.from_wire(None, f"HTTP {http_status}", http_status)
+    return RemoteError.from_wire(code, message, http_status)
 
 
 class NodeAPI:
@@ -106,10 +117,7 @@ class NodeAPI:
                 except ValueError:
                     payload = None
                 if response.status >= 400:
-                    error = payload.get("error") if isinstance(payload, dict) else None
-                    code = error.get("code") if isinstance(error, dict) else None
-                    message = error.get("message") if isinstance(error, dict) else f"HTTP {response.status}"
-                    raise RemoteError.from_wire(code, message, response.status)
+                    raise _refusal(payload.get("error") if isinstance(payload, dict) else None, response.status)
                 return payload
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
             raise NodeUnreachable(f"cannot reach {self.url}: {exc or type(exc).__name__}") from exc
@@ -120,8 +128,20 @@ class NodeAPI:
         result: dict[str, Any] = await self.call("GET", "/.well-known/peerfed")
         return result
 
-    async def sign_in(self, identity: Identity, *, now: int, invite: str | None = None) -> dict[str, Any]:
+    async def sign_in(
+        self,
+        identity: Identity,
+        *,
+        now: int,
+        invite: str | None = None,
+        device: bytes | None = None,
+        take_over: bool = False,
+    ) -> dict[str, Any]:
         """Prove the key by signing a fresh challenge for this node, and only this one; keeps the token.
+
+        ``device`` is this device's id; with ``take_over`` this device takes the identity over from
+        the one the node routes to now (spec §13.4, One device at a time); without it, a node that
+        routes to another device refuses with MovedError (``auth.moved``).
 
         Raises WrongNode (``local.wrong_node``) before signing anything if the challenge names
         another node than ``self.url`` (spec §13.4): a node must not sign in elsewhere as us.
@@ -141,6 +161,10 @@ class NodeAPI:
         proof = sign(identity, body, created_at=now, expires_at=now + 300)
         if invite:
             headers["X-Peerfed-Invite"] = invite
+        if device is not None:
+            headers["X-Peerfed-Device"] = device.hex()
+            if take_over:
+                headers["X-Peerfed-Take-Over"] = "1"
         result: dict[str, Any] = await self.call("POST", "/api/v1/session", data=proof.raw, headers=headers)
         self.token = result["token"]
         return result
@@ -205,7 +229,7 @@ class NodeAPI:
                         break
                     data = message.json()
                     if data.get("type") == "error":
-                        raise RemoteError.from_wire(data.get("code"), data.get("message"))
+                        raise _refusal(data)
                     if data.get("type") == "ready":
                         yield data
                     if data.get("type") == "item":

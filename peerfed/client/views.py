@@ -133,7 +133,7 @@ def opening_json(env: Envelope, me: PeerId, name: str | None = None) -> dict[str
 
 
 def connection_json(
-    row: ConnectionRow, conn: Connection, *, name: str | None, hello: str, reply: str | None, unread: int
+    row: ConnectionRow, conn: Connection, *, name: str | None, hello: str | None, reply: str | None, unread: int
 ) -> dict[str, Any]:
     """One support connection in a list: who, about which listing, its state (spec §9.1), unread count."""
     return {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import nacl.utils
 
-from peerfed.protocol import Context, PeerId, RequestError, crypto, open_signed
+from peerfed.protocol import Context, MovedError, PeerId, RequestError, crypto, open_signed
 from peerfed.protocol.node_bodies import ClientAuth, Registration, erased_hash
 from peerfed.protocol.work import check_work
 
@@ -22,10 +22,11 @@ from .config import Config
 from .limits import RateLimiter
 from .store import MemberStatus, Store
 
-__all__ = ["CHALLENGE_LIFETIME", "Challenge", "Session", "Sessions", "token_hash"]
+__all__ = ["CHALLENGE_LIFETIME", "DEVICE_BYTES", "Challenge", "Session", "Sessions", "moved_error", "token_hash"]
 
 log = logging.getLogger("peerfed.node")
 CHALLENGE_LIFETIME = 300
+DEVICE_BYTES = 16  # a device id: random, made once per device by its client (spec §13.4)
 
 
 def token_hash(token: str) -> bytes:
@@ -42,6 +43,26 @@ def _header_text(value: str | None, code: str) -> str | None:
     except UnicodeEncodeError as exc:
         raise RequestError("a header is not valid text", code) from exc
     return value
+
+
+def _device(value: str | None) -> bytes | None:
+    """The ``X-Peerfed-Device`` header: 16 bytes in hex of either case; raises RequestError otherwise."""
+    if value is None:
+        return None
+    try:
+        device = bytes.fromhex(value.strip())
+    except ValueError as exc:
+        raise RequestError("X-Peerfed-Device is 16 bytes in hex", "request.invalid") from exc
+    if len(device) != DEVICE_BYTES:
+        raise RequestError("X-Peerfed-Device is 16 bytes in hex", "request.invalid")
+    return device
+
+
+def moved_error(moved_at: int) -> MovedError:
+    """The refusal a device gets once another device took its identity over at ``moved_at``."""
+    return MovedError(
+        "this identity now lives on another device, which took it over; this device no longer receives", moved_at
+    )
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,7 @@ class Session:
     token: str
     peer: PeerId
     expires_at: int
+    took_over: bool = False  # this device took the identity over: other devices' live readers must go
 
 
 class Sessions:
@@ -81,14 +103,27 @@ class Sessions:
         await self._store.add_challenge(value, expires)
         return Challenge(value, self._config.url, expires, self._config.join_work_bits)
 
-    async def open(self, proof: bytes, invite: str | None, address: str, work: str | None = None) -> Session:
+    async def open(
+        self,
+        proof: bytes,
+        invite: str | None,
+        address: str,
+        work: str | None = None,
+        device: str | None = None,
+        take_over: str | None = None,
+    ) -> Session:
         """Verify a signed challenge, apply the registration policy, and issue a session token.
 
-        Raises RemoteError in the order of spec §13.4: the proof's own codes, auth.invalid,
-        auth.work, auth.invalid (challenge), then gone, auth.invite, auth.pending, auth.forbidden
-        or rate.limited. A peer that had moved away is a member here again (its move undone).
+        ``device`` and ``take_over`` are the ``X-Peerfed-Device`` and ``X-Peerfed-Take-Over``
+        headers (spec §13.4, One device at a time). Raises RemoteError in the order of spec §13.4:
+        request.invalid (a malformed device header), the proof's own codes, auth.invalid,
+        auth.work, auth.invalid (challenge), then gone, auth.invite, auth.pending, auth.forbidden,
+        rate.limited or auth.moved. A peer that had moved away is a member here again (its move undone).
         """
         now = int(self._clock())
+        device_id = _device(_header_text(device, "request.invalid"))
+        if take_over not in (None, "1") or (take_over and device_id is None):
+            raise RequestError("X-Peerfed-Take-Over is 1, with X-Peerfed-Device", "request.invalid")
         env = open_signed(proof, context=Context.CLIENT_AUTH, now=now)
         auth = env.body
         if not isinstance(auth, ClientAuth):
@@ -116,11 +151,27 @@ class Sessions:
             log.info("a peer that had moved signed in again; its move is undone")
         elif member.status != MemberStatus.MEMBER:
             raise RequestError("this peer may not use this node", "auth.forbidden")
+        await self._one_device(peer, device_id, take_over == "1", now)
         token = base64.urlsafe_b64encode(nacl.utils.random(32)).decode("ascii").rstrip("=")
         expires = now + self._config.session_ttl
-        await self._store.add_session(token_hash(token), peer, expires)
+        await self._store.add_session(token_hash(token), peer, expires, device_id)
         log.info("session opened")
-        return Session(token, env.author, expires)
+        return Session(token, env.author, expires, took_over=take_over == "1")
+
+    async def _one_device(self, peer: bytes, device: bytes | None, take_over: bool, now: int) -> None:
+        """The member's mail goes to one device (spec §13.4): refuse another unless it takes over.
+
+        Raises MovedError (auth.moved) for a device that is not the member's current one and did
+        not ask to take over, including a client that names no device once one has.
+        """
+        if device is not None and await self._store.claim_device(peer, device, now, take_over=take_over):
+            if take_over:
+                log.info("a member's identity moved to another device")
+            return
+        member = await self._store.member(peer)
+        if member is None or member.device is None:
+            return  # a client that names no device, for a member no device has claimed
+        raise moved_error(member.device_at or now)
 
     async def _join(self, peer: bytes, invite: str | None, now: int, *, pending: bool) -> None:
         policy = self._config.registration
@@ -141,10 +192,13 @@ class Sessions:
         raise RequestError("your request to join waits for an operator's approval", "auth.pending")
 
     async def authenticate(self, authorization: str | None) -> PeerId:
-        """The peer a ``Bearer`` token belongs to; raises RequestError (auth.required) otherwise."""
+        """The peer a ``Bearer`` token belongs to; raises RequestError (auth.required) otherwise,
+        MovedError (auth.moved) if another device took the identity over since it was opened."""
         if not authorization or not authorization.startswith("Bearer "):
             raise RequestError("sign in first: Authorization: Bearer <token>", "auth.required")
-        peer = await self._store.session_peer(token_hash(authorization[7:].strip()), int(self._clock()))
-        if peer is None:
+        signed = await self._store.session_peer(token_hash(authorization[7:].strip()), int(self._clock()))
+        if signed is None:
             raise RequestError("the session token is unknown or expired", "auth.required")
-        return PeerId(peer)
+        if signed.moved_at is not None:
+            raise moved_error(signed.moved_at)
+        return PeerId(signed.peer)

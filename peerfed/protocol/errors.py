@@ -19,6 +19,7 @@
         ├── SealError              a sealed payload cannot be opened (spec §7)
         ├── ConnectionStateError   a message the connection's state does not allow (spec §9)
         ├── RequestError           a request to a node refused: auth, rate, policy (spec §13.8)
+        │   └── MovedError         ``auth.moved``: another device took the identity over (spec §13.4)
         └── ForeignError           a refusal from another party with a code this version does not know
 
 Every RemoteError carries a stable wire ``code`` and the HTTP status a node answers with;
@@ -38,6 +39,7 @@ __all__ = [
     "IllegalSend",
     "InvalidValue",
     "LocalError",
+    "MovedError",
     "PeerfedError",
     "RemoteError",
     "RequestError",
@@ -87,6 +89,7 @@ ERROR_CODES: dict[str, int] = {
     "rate.limited": 429,
     "request.timeout": 408,
     "auth.work": 403,
+    "auth.moved": 403,
     "node.unavailable": 503,
     "node.internal": 500,
 }
@@ -194,6 +197,20 @@ class ConnectionStateError(RemoteError):
 
 class RequestError(RemoteError):
     default_code = "request.invalid"
+
+
+class MovedError(RequestError):
+    """A session or sign-in from a device another device took this identity over from (spec §13.4).
+
+    ``moved_at`` is when the other device took over, as the node says it (``moved_at`` beside the
+    error's code and message), so the person can be told when their mail stopped coming here.
+    """
+
+    default_code = "auth.moved"
+
+    def __init__(self, message: str, moved_at: int) -> None:
+        super().__init__(message, "auth.moved")
+        self.moved_at = moved_at
 
 
 class ForeignError(RemoteError):

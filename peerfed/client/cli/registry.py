@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from peerfed.protocol import PeerfedError, UnavailableError
+from peerfed.protocol import MovedError, PeerfedError, UnavailableError
 
 from ..display import dumps, local_time, visible, visible_all
 from ..lock import HomeLock
@@ -135,7 +135,7 @@ def run_verb(args: argparse.Namespace, verbs: Sequence[Verb]) -> int:
     """Run the verb ``args`` names and print its result or its error; the exit status."""
     verb = _entry(args, verbs)
     try:
-        result = asyncio.run(_run(verb, args))
+        result, moved = asyncio.run(_run(verb, args))
     except KeyboardInterrupt:
         return 130
     except (PeerfedError, NodeUnreachable, OSError) as exc:
@@ -157,7 +157,8 @@ def run_verb(args: argparse.Namespace, verbs: Sequence[Verb]) -> int:
         # Every string is made visible before the render lays it out: the render's own line
         # breaks are the only ones printed, so one message is one line.
         print(verb.render(args, visible_all(result)))
-    return 0
+    # What the device holds was shown, but this device no longer receives: never a quiet success.
+    return 1 if moved else 0
 
 
 def _entry(args: argparse.Namespace, verbs: Sequence[Verb]) -> Verb:
@@ -167,8 +168,12 @@ def _entry(args: argparse.Namespace, verbs: Sequence[Verb]) -> Verb:
     return verb
 
 
-async def _run(verb: Verb, args: argparse.Namespace) -> Any:
-    """Run ``verb`` holding the home's lock (spec §9.5); ``read --follow`` takes it per unit of work."""
+async def _run(verb: Verb, args: argparse.Namespace) -> tuple[Any, bool]:
+    """Run ``verb`` holding the home's lock (spec §9.5); ``read --follow`` takes it per unit of work.
+
+    Returns what the verb returned, and whether the sync before it found that another device
+    took this identity over (spec §13.4): a verb that only shows the device's history still runs.
+    """
     home = default_home()
     lock = HomeLock.of(home)
     if getattr(args, "follow", False):
@@ -180,33 +185,47 @@ async def _run(verb: Verb, args: argparse.Namespace) -> Any:
         lock.release()
 
 
-async def _run_unlocked(verb: Verb, args: argparse.Namespace, home: Path, lock: HomeLock) -> Any:
+async def _run_unlocked(verb: Verb, args: argparse.Namespace, home: Path, lock: HomeLock) -> tuple[Any, bool]:
     assert verb.run is not None
     async with http_session() as http:
         call = Invocation(args, home, http)
         if verb.needs is Needs.HOME:
-            return await verb.run(call)
+            return await verb.run(call), False
         call.passphrase = passphrase_for("passphrase: ") if await Peer.needs_passphrase(home) else None
         async with lock:
             call.loaded = await Peer.load(home, http, passphrase=call.passphrase)
+        moved = False
         try:
             if verb.needs is Needs.SYNCED:
                 async with lock:
-                    await _sync(call)
-            return await verb.run(call)
+                    moved = await _sync(call, verb)
+            return await verb.run(call), moved
         finally:
             await call.peer.close()
 
 
-async def _sync(call: Invocation) -> None:
-    """Fetch the mailbox first; with the home node out of reach, go on from what the device holds (spec §9.5)."""
+# The verbs that only show what the device holds: after a move to another device they still do.
+SHOWS_HISTORY = frozenset({"read", "connections", "agreement"})
+
+
+async def _sync(call: Invocation, verb: Verb) -> bool:
+    """Fetch the mailbox first; with the home node out of reach, go on from what the device holds (spec §9.5).
+
+    True if another device took this identity over (spec §13.4): said on stderr, and a verb
+    that only shows the device's history goes on; any other raises the MovedError (``auth.moved``).
+    """
     try:
         report = await call.peer.sync()
+    except MovedError as exc:
+        if verb.name not in SHOWS_HISTORY or getattr(call.args, "follow", False):
+            raise
+        warn(f"auth.moved: {exc}")
+        return True
     except UnavailableError as exc:
         synced = await call.peer.state.get("synced_at")
         when = "never" if synced is None else local_time(int(synced))
         warn(f"offline: {visible(str(exc))}; showing what this device holds (last synced: {when})")
-        return
+        return False
     if report.received:
         progress(call.args, f"{report.received} new from your mailbox")
     if report.sent:
@@ -215,3 +234,4 @@ async def _sync(call: Invocation) -> None:
         warn(f"{report.drafts} message(s) still kept as drafts; see: peerfed outbox list")
     if report.renewed:
         progress(call.args, "your encryption key was renewed and published")
+    return False

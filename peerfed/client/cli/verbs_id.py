@@ -51,6 +51,12 @@ async def _status(call: Invocation) -> dict[str, Any]:
     return {**await call.peer.show(), "home": str(call.peer.state.home)}
 
 
+async def _take_over(call: Invocation) -> dict[str, Any]:
+    """Move the identity (back) to this device: the node delivers here, and not to the other (spec §13.4)."""
+    await call.peer.account.take_over()
+    return {**await call.peer.show(), "home": str(call.peer.state.home), "device": "this one"}
+
+
 def _file_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path)
 
@@ -98,13 +104,15 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
         lines.append("key:      " + ("encrypted with your passphrase" if r["encrypted"] else "not encrypted"))
     if r.get("home"):
         lines.append(f"stored in {r['home']}")
+    if r.get("device"):
+        lines.append("your mail now comes to this device; any other device you used no longer receives")
     return "\n".join(lines)
 
 
 VERBS = (
     Verb(
         "id",
-        "your identity: new, show, export, import, move",
+        "your identity: new, show, export, import, move, take-over",
         actions=(
             Verb("new", "make a key pair and join a node", _new, render, _new_arguments, Needs.HOME, json_last=True),
             Verb("show", "show your peer id and node", _show, render, json_last=True),
@@ -120,6 +128,13 @@ VERBS = (
                 json_last=True,
             ),
             Verb("move", "move to another node", _move, render, _move_arguments, json_last=True),
+            Verb(
+                "take-over",
+                "make this device the one your mail goes to (after an import elsewhere)",
+                _take_over,
+                render,
+                json_last=True,
+            ),
         ),
     ),
 )

@@ -62,7 +62,11 @@ async def session(request: web.Request) -> web.Response:
         request.headers.get("X-Peerfed-Invite"),
         address(request),
         request.headers.get("X-Peerfed-Work"),
+        request.headers.get("X-Peerfed-Device"),
+        request.headers.get("X-Peerfed-Take-Over"),
     )
+    if opened.took_over:  # the devices it took over from hear nothing more, not even live (spec §13.4)
+        request.app[MAILBOX].close_readers(bytes(opened.peer))
     return web.json_response(views.session(opened))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from peerfed.protocol import ERROR_CODES, InvalidValue, PeerId, RemoteError, RequestError
+from peerfed.protocol import ERROR_CODES, InvalidValue, MovedError, PeerId, RemoteError, RequestError
 from peerfed.protocol.errors import UnavailableError
 from peerfed.protocol.node_bodies import check_url
 
@@ -95,8 +95,9 @@ _HTTP_CODES = {
 }
 
 
-def error_response(code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=ERROR_CODES.get(code, 500))
+def error_response(code: str, message: str, **extra: Any) -> web.Response:
+    """The spec's error body; ``extra`` fields go beside the code (``moved_at`` for auth.moved, §13.4)."""
+    return web.json_response({"error": {"code": code, "message": message, **extra}}, status=ERROR_CODES.get(code, 500))
 
 
 @web.middleware
@@ -106,6 +107,8 @@ async def error_middleware(
     """Every refusal in the spec's error format; an unexpected fault is logged and answered node.internal."""
     try:
         return await handler(request)
+    except MovedError as exc:
+        return error_response(exc.code, str(exc), moved_at=exc.moved_at)
     except (RemoteError, UnavailableError) as exc:
         return _refused(request, exc.code, str(exc))
     except web.HTTPException as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from peerfed.protocol import PeerId, RemoteError, RequestError
+from peerfed.protocol import MovedError, PeerId, RemoteError, RequestError
 from peerfed.protocol.errors import UnavailableError
 
 from .. import views
@@ -78,6 +78,7 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
     # Until it signs in a socket is a stranger's: it gets a few seconds, whatever it sends meanwhile.
     grace_until = asyncio.get_running_loop().time() + request.app[CONFIG].live_auth_grace
     peer: PeerId | None = None
+    bearer = ""
     pushed: set[int] = set()
     sending: set[asyncio.Task[None]] = set()
     window = asyncio.Semaphore(LIVE_WINDOW)
@@ -151,7 +152,8 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
                     after = data.get("after", 0)
                     if type(after) is not int or not 0 <= after < 2**62:
                         raise RequestError("after is a mailbox position (an integer)", "request.invalid")
-                    peer = await sessions.authenticate("Bearer " + text_of(data.get("token", ""), "token", 256))
+                    bearer = "Bearer " + text_of(data.get("token", ""), "token", 256)
+                    peer = await sessions.authenticate(bearer)
                     if not mailbox.add_reader(peer, push):
                         await ws.send_json(
                             {"type": "error", "code": "rate.limited", "message": "too many live readers"}
@@ -168,9 +170,14 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
                     ids = data.get("ids")
                     if not isinstance(ids, list):
                         raise RequestError("ids is a list", "request.invalid")
+                    # Nothing is acknowledged from a device another one took over from (spec §13.4),
+                    # even by an ack already on its way when the take-over closed this socket.
+                    await sessions.authenticate(bearer)
                     await ws.send_json({"type": "acked", "deleted": await mailbox.ack(peer, ids)})
                 else:
                     raise RequestError("unknown message type", "request.invalid")
+            except MovedError as exc:
+                await ws.send_json({"type": "error", "code": exc.code, "message": str(exc), "moved_at": exc.moved_at})
             except (RemoteError, UnavailableError) as exc:
                 await ws.send_json({"type": "error", "code": exc.code, "message": str(exc)})
             except (ValueError, TypeError) as exc:

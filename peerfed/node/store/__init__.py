@@ -48,6 +48,7 @@ from .rows import (
     ReportStatus,
     ReportTarget,
     SearchRow,
+    SignedIn,
     WithdrawnTombstone,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION, migrate, require_current
@@ -79,6 +80,7 @@ __all__ = [
     "ReportStatus",
     "ReportTarget",
     "SearchRow",
+    "SignedIn",
     "StorageError",
     "Store",
     "WithdrawnTombstone",

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiosqlite
 
 from .db import Database, GroupWriter
-from .rows import Invite, Member, MemberStatus
+from .rows import Invite, Member, MemberStatus, SignedIn
 
 __all__ = ["MembersMixin"]
 
@@ -25,32 +25,32 @@ class MembersMixin(Database):
 
     def __init__(self, writer: GroupWriter, reader: aiosqlite.Connection, path: Path) -> None:
         super().__init__(writer, reader, path)
-        # token hash -> (peer, expires_at)
-        self._sessions: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
+        # token hash -> (peer, expires_at, moved_at)
+        self._sessions: OrderedDict[bytes, tuple[bytes, int, int | None]] = OrderedDict()
         # Bumped whenever sessions end, so a read that raced with the ending is not cached.
         self._session_epoch = 0
 
     # --- members ---------------------------------------------------------------------------
 
     async def member(self, peer: bytes) -> Member | None:
-        row = await self._one("SELECT peer, status, joined_at, moved_to FROM members WHERE peer=?", (peer,))
+        row = await self._one(f"SELECT {_MEMBER} FROM members WHERE peer=?", (peer,))
         return None if row is None else _member(row)
 
     async def set_member(self, peer: bytes, status: str, now: int, moved_to: str | None = None) -> None:
         """Record ``peer`` with ``status`` (a MemberStatus). Raises ValueError for any other status."""
         await self._write(
-            "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT(peer) DO UPDATE SET status=excluded.status,"
-            " moved_to=excluded.moved_to",
+            "INSERT INTO members (peer, status, joined_at, moved_to) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(peer) DO UPDATE SET status=excluded.status, moved_to=excluded.moved_to",
             (peer, MemberStatus(status).value, now, moved_to),
         )
 
     async def members(self, status: str | None = None) -> list[Member]:
         """Every member, or those with ``status``, oldest first."""
         if status is None:
-            rows = await self._all("SELECT peer, status, joined_at, moved_to FROM members ORDER BY joined_at")
+            rows = await self._all(f"SELECT {_MEMBER} FROM members ORDER BY joined_at")
         else:
             rows = await self._all(
-                "SELECT peer, status, joined_at, moved_to FROM members WHERE status=? ORDER BY joined_at",
+                f"SELECT {_MEMBER} FROM members WHERE status=? ORDER BY joined_at",
                 (status,),
             )
         return [_member(r) for r in rows]
@@ -71,7 +71,8 @@ class MembersMixin(Database):
             if cursor.rowcount != 1:
                 return False
             db.execute(
-                "INSERT INTO members VALUES (?, ?, ?, NULL) ON CONFLICT(peer) DO UPDATE SET status=excluded.status",
+                "INSERT INTO members (peer, status, joined_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(peer) DO UPDATE SET status=excluded.status",
                 (peer, joined, now),
             )
             return True
@@ -102,39 +103,78 @@ class MembersMixin(Database):
         """True once for a live challenge: it is deleted as it is used."""
         return await self._write("DELETE FROM challenges WHERE challenge=? AND expires_at > ?", (challenge, now)) == 1
 
-    async def add_session(self, token_hash: bytes, peer: bytes, expires_at: int) -> None:
-        await self._write("INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, peer, expires_at))
-        self._remember_session(token_hash, peer, expires_at)
+    async def add_session(self, token_hash: bytes, peer: bytes, expires_at: int, device: bytes | None = None) -> None:
+        await self._write(
+            "INSERT INTO sessions (token_hash, peer, expires_at, device) VALUES (?, ?, ?, ?)",
+            (token_hash, peer, expires_at, device),
+        )
+        self._remember_session(token_hash, peer, expires_at, None)
 
-    async def session_peer(self, token_hash: bytes, now: int) -> bytes | None:
-        """The peer signed in with this token, or None if it is unknown or expired."""
+    async def session_peer(self, token_hash: bytes, now: int) -> SignedIn | None:
+        """Whose session this token opens, or None if it is unknown or expired."""
         known = self._sessions.get(token_hash)
         if known is not None:
             if known[1] > now:
                 self._sessions.move_to_end(token_hash)
-                return known[0]
+                return SignedIn(known[0], known[2])
             del self._sessions[token_hash]
         epoch = self._session_epoch
         row = await self._one(
-            "SELECT peer, expires_at FROM sessions WHERE token_hash=? AND expires_at > ?", (token_hash, now)
+            "SELECT peer, expires_at, moved_at FROM sessions WHERE token_hash=? AND expires_at > ?", (token_hash, now)
         )
         if row is None:
             return None
         if epoch == self._session_epoch:  # no session ended while we read: the row is current
-            self._remember_session(token_hash, bytes(row[0]), int(row[1]))
-        return bytes(row[0])
+            self._remember_session(token_hash, bytes(row[0]), int(row[1]), row[2])
+        return SignedIn(bytes(row[0]), row[2])
 
-    def _remember_session(self, token_hash: bytes, peer: bytes, expires_at: int) -> None:
-        self._sessions[token_hash] = (peer, expires_at)
+    def _remember_session(self, token_hash: bytes, peer: bytes, expires_at: int, moved_at: int | None) -> None:
+        self._sessions[token_hash] = (peer, expires_at, moved_at)
         self._sessions.move_to_end(token_hash)
         while len(self._sessions) > self.SESSION_CACHE:
             self._sessions.popitem(last=False)
 
+    async def claim_device(self, peer: bytes, device: bytes, now: int, *, take_over: bool) -> bool:
+        """Make ``device`` the one ``peer``'s mail goes to (spec §13.4, One device at a time).
+
+        A member with no device yet takes this one. Another device already recorded is replaced
+        only with ``take_over``: every session of ``peer`` opened from any other device is then
+        marked moved at ``now``, so it is refused ``auth.moved`` from its next request. Returns
+        False, changing nothing, when another device holds the identity and ``take_over`` is not set.
+        """
+
+        def job(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT device FROM members WHERE peer=?", (peer,)).fetchone()
+            if row is None:
+                return False
+            if row[0] is not None and bytes(row[0]) == device:
+                return True
+            if row[0] is not None and not take_over:
+                return False
+            db.execute("UPDATE members SET device=?, device_at=? WHERE peer=?", (device, now, peer))
+            if take_over:
+                db.execute(
+                    "UPDATE sessions SET moved_at=? WHERE peer=? AND moved_at IS NULL"
+                    " AND (device IS NULL OR device != ?)",
+                    (now, peer, device),
+                )
+            return True
+
+        self._forget_sessions(peer)  # before the write, and again once it is committed
+        try:
+            return await self._writer.run(job)
+        finally:
+            self._forget_sessions(peer)
+
     def _forget_sessions(self, peer: bytes) -> None:
         self._session_epoch += 1
-        for token_hash in [t for t, (who, _) in self._sessions.items() if who == peer]:
+        for token_hash in [t for t, (who, _, _) in self._sessions.items() if who == peer]:
             del self._sessions[token_hash]
 
 
+_MEMBER = "peer, status, joined_at, moved_to, device, device_at"
+
+
 def _member(row: sqlite3.Row) -> Member:
-    return Member(bytes(row[0]), MemberStatus(row[1]), row[2], row[3])
+    device = None if row[4] is None else bytes(row[4])
+    return Member(bytes(row[0]), MemberStatus(row[1]), row[2], row[3], device, row[5])

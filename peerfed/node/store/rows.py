@@ -37,6 +37,7 @@ __all__ = [
     "ReportStatus",
     "ReportTarget",
     "SearchRow",
+    "SignedIn",
     "WithdrawnTombstone",
 ]
 
@@ -109,6 +110,16 @@ class Member:
     status: MemberStatus
     joined_at: int
     moved_to: str | None
+    device: bytes | None = None  # the device its mail goes to (spec §13.4); None: not told yet
+    device_at: int | None = None  # when that device signed in first or took over
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Whose session a token opens, and when another device took over from it (None: it did not)."""
+
+    peer: bytes
+    moved_at: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (listing, word, topic)
     ) WITHOUT ROWID;
     """,
+    # 6: the one device a member's mail goes to (spec §13.4, One device at a time): the device id
+    # its sessions were opened from, when it took over, and when a session's device was superseded.
+    """
+    ALTER TABLE members ADD COLUMN device BLOB;
+    ALTER TABLE members ADD COLUMN device_at INTEGER;
+    ALTER TABLE sessions ADD COLUMN device BLOB;
+    ALTER TABLE sessions ADD COLUMN moved_at INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
