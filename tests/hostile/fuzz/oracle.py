@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Problem", "CATEGORIES", "HostileInputFailure", "failure_type", "Verdict", "TRACKED", "BEFORE_NONCE",
     "judge_live_reply", "live_expect", "is_int", "is_hex", "is_b64", "is_str", "SHAPES", "READ_ONLY",
-    "COUNTS_TABLES", "changes", "judge"
+    "COUNTS_TABLES", "changes", "judge", "page_answer"
 ]  # fmt: skip
 
 
@@ -307,6 +307,28 @@ def changes(before: dict[str, int], after: dict[str, int], *, ignore: Sequence[s
     return {k: f"{before[k]}->{after[k]}" for k in before if before[k] != after[k] and k not in ignore}
 
 
+def page_answer(case: Case, answer: Answer) -> bool:
+    """What a browser loads (spec §13.10) is the one success that is not JSON: the web client at
+    ``/`` and its files under ``/assets/`` with the headers that keep a page safe, and an empty
+    CORS preflight answer on the client API; besides them, the operator's ``/metrics`` text."""
+    path = case.target.split("?", 1)[0]
+    headers = {k.lower(): v for k, v in answer.headers.items()}
+    if case.method == "OPTIONS" and answer.status == 204:  # a browser's CORS preflight, client API only
+        client_api = path.startswith("/api/v1/") or path == "/.well-known/peerfed"
+        return client_api and "access-control-allow-methods" in headers and not answer.body
+    if case.method not in ("GET", "HEAD") or answer.status != 200:
+        return False
+    if path == "/metrics":  # the operator's Prometheus page, answered here because the fuzzer is on loopback
+        return headers.get("content-type", "").startswith("text/plain")
+    if path != "/" and not path.startswith("/assets/"):
+        return False
+    return (
+        headers.get("x-content-type-options") == "nosniff"
+        and "default-src 'self'" in headers.get("content-security-policy", "")
+        and headers.get("referrer-policy") == "no-referrer"
+    )
+
+
 def judge(case: Case, answer: Answer, before: dict[str, int], after: dict[str, int], w: World) -> list[Problem]:
     """The properties every answer must have (see the module docstring)."""
     problems: list[Problem] = []
@@ -318,6 +340,9 @@ def judge(case: Case, answer: Answer, before: dict[str, int], after: dict[str, i
     if answer.status is None:
         return [Problem("no answer", answer.error)]
     if not answer.json_ok:
+        if page_answer(case, answer):
+            moved = changes(before, after)
+            return [Problem("stored by a read", f"a page read changed {moved}")] if moved else []
         return [Problem("non-JSON answer", f"HTTP {answer.status} {answer.headers.get('content-type')}")]
     # Spending a node request's nonce is the last step of checking it: a request refused before
     # that spends none; one refused after (federation.refused, a bad batch) rightly spends it, and
