@@ -11,6 +11,7 @@ str and bin stay apart: null, true, false, {"int": "<decimal>"}, {"str": "..."},
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -131,12 +132,76 @@ def document(algorithm: str, notes: str, groups: list[dict[str, Any]], **extra: 
     }
 
 
-def error_of(action: Callable[[], object]) -> str:
+def error_of(action: Callable[[], object]) -> str | None:
     try:
         action()
     except RemoteError as exc:
         return exc.code
-    raise AssertionError("expected a remote error")
+    return None
+
+
+def expect_local(code: str, action: Callable[[], object]) -> str:
+    """As ``expect``, for a refusal the client makes on its own (a local error, spec §13.4)."""
+    try:
+        action()
+    except WrongNode as exc:
+        if exc.code != code:
+            raise AssertionError(f"the spec says {code}, the implementation gives {exc.code}") from exc
+        return code
+    raise AssertionError(f"the spec says {code}; the implementation accepts")
+
+
+def expect(code: str, action: Callable[[], object], what: str) -> str:
+    """``code``, the error the spec declares for a case, once the implementation is seen to agree.
+
+    The expected codes are written by hand in the case tables and the tables below, from the spec;
+    they are never read from the implementation. If it disagrees, generation stops: one of the
+    two is a bug (spec §11).
+    """
+    got = error_of(action)
+    if got != code:
+        raise AssertionError(f"{what}: the spec says {code}, the implementation gives {got}")
+    return code
+
+
+# The error each kind of defect (a case's first flag) gets, declared by hand from the spec.
+ENCODING_CODES = {  # §2.3
+    "Truncated": "encoding.malformed",
+    "Malformed": "encoding.malformed",
+    "InvalidUtf8": "encoding.malformed",
+    "NonCanonical": "encoding.non_canonical",
+    "ForbiddenType": "encoding.forbidden_type",
+    "TrailingBytes": "encoding.trailing_bytes",
+    "TooDeep": "encoding.too_deep",
+}
+SIGNED_CODES = {  # §5.5, in its order; a bad key or R is step 4 (§3, §4.1)
+    "Oversize": "size.too_large",
+    "Truncated": "encoding.malformed",
+    "UnknownVersion": "version.unsupported",
+    "BadSignature": "signature.invalid",
+    "WrongContext": "signature.invalid",
+    "SmallOrderKey": "signature.invalid",
+    "NonCanonicalKey": "signature.invalid",
+    "MixedOrderKey": "signature.invalid",
+    "SmallOrderR": "signature.invalid",
+    "NonCanonicalR": "signature.invalid",
+    "NonCanonicalS": "signature.invalid",
+    **{flag: code for flag, code in ENCODING_CODES.items() if flag not in ("Truncated",)},
+    "Schema": "schema.invalid",
+    "UnknownType": "schema.unknown_type",
+    "Lifetime": "time.lifetime",
+    "Future": "time.future",
+    "Expired": "time.expired",
+}
+SEALED_CODES = {  # §7.3, then §5.5 for the inner object
+    **SIGNED_CODES,
+    "Tampered": "seal.decrypt_failed",
+    "LowOrder": "seal.decrypt_failed",
+    "WrongRecipient": "seal.wrong_recipient",
+    "BadPadding": "seal.bad_padding",
+    "WrongSender": "seal.wrong_sender",
+}
+PEER_ID_TEXT_CODE = "schema.invalid"  # §4.2: every fault of the text form
 
 
 # --- encoding -----------------------------------------------------------------------------
@@ -218,7 +283,7 @@ def encoding_vectors() -> dict[str, Any]:
                 "comment": comment,
                 "encoded": hexed,
                 "result": "invalid",
-                "error": error_of(lambda data=data: unpack(data)),
+                "error": expect(ENCODING_CODES[flags[0]], lambda data=data: unpack(data), comment),
                 "flags": flags,
             }
         )
@@ -285,7 +350,7 @@ def identity_vectors() -> dict[str, Any]:
                 "comment": comment,
                 "text": text,
                 "result": "invalid",
-                "error": error_of(lambda t=text: PeerId.from_text(t)),
+                "error": expect(PEER_ID_TEXT_CODE, lambda t=text: PeerId.from_text(t), comment),
                 "flags": flags,
             }
         )
@@ -393,6 +458,12 @@ def envelope_vectors() -> dict[str, Any]:
             sign(alice, MIN_LISTING, created_at=NOW + 300, expires_at=NOW + DAY),
         ),
         ("expires one second after now", sign(alice, MIN_LISTING, created_at=NOW - DAY, expires_at=NOW + 1)),
+        (
+            "a time zone no database knows: only the pattern is checked (§6.2)",
+            sign(
+                alice, dataclasses.replace(FULL_LISTING, tz="Atlantis/Poseidonia"), created_at=NOW, expires_at=NOW + DAY
+            ),
+        ),
     ]
     context_of = {
         "listing": "peerfed/v1/envelope",
@@ -641,7 +712,9 @@ def envelope_vectors() -> dict[str, Any]:
                 "context": context_name,
                 "input": data.hex(),
                 "result": "invalid",
-                "error": error_of(lambda d=data, c=context: open_signed(d, context=c, now=NOW)),
+                "error": expect(
+                    SIGNED_CODES[flags[0]], lambda d=data, c=context: open_signed(d, context=c, now=NOW), comment
+                ),
                 "flags": flags,
             }
         )
@@ -898,8 +971,10 @@ def sealing_vectors() -> dict[str, Any]:
                 "recipient": recipient,
                 "input": data.hex(),
                 "result": "invalid",
-                "error": error_of(
-                    lambda d=data, r=recipient: open_sealed(d, recipient=IDS[r].peer_id, secrets=[XS[r]], now=NOW)
+                "error": expect(
+                    SEALED_CODES[flags[0]],
+                    lambda d=data, r=recipient: open_sealed(d, recipient=IDS[r].peer_id, secrets=[XS[r]], now=NOW),
+                    comment,
                 ),
                 "flags": flags,
             }
@@ -949,6 +1024,8 @@ def connection_vectors() -> dict[str, Any]:
     def to_a(body_cls: Any, *args: Any) -> Any:
         return body_cls(a_id, CONNECTION, *args)
 
+    # The code of each step, declared by hand from spec §9.2 (None: applied).
+    NOT_ALLOWED, CLOSED, DUPLICATE = "connection.not_allowed", "connection.closed", "connection.duplicate"
     other_terms = Terms(helps="Practical tips for sleeping after a loss.")
     bundle = _bundle("alice")
     reach = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, can we talk?", bundle=bundle))
@@ -958,118 +1035,141 @@ def connection_vectors() -> dict[str, Any]:
     )
     msg1 = to_a(Message, 1, "Thank you for being here.")
     reach_with_terms = at(a, ReachOut(b_id, CONNECTION, listing, "Hello, could this help?", TERMS, bundle))
-    scenarios: list[tuple[str, Envelope, list[tuple[str, Envelope]]]] = [
+    lapsed = Terms(helps="Two weeks of evening check-ins.", until=NOW - 4000)
+    scenarios: list[tuple[str, Envelope, list[tuple[str, Envelope, str | None]]]] = [
         (
             "accept, agree, talk both ways, the author ends",
             reach,
             [
-                ("bob", at(b, to_a(Response, True, "Yes, gladly."))),
-                ("alice", at(a, to_b(Agreement, 1, TERMS))),
-                ("bob", at(b, to_a(Agreement, 1, TERMS))),
-                ("alice", at(a, to_b(Message, 1, "Thank you."))),
-                ("bob", at(b, msg1)),
-                ("alice", at(a, to_b(Message, 2, "Same time next week?"))),
-                ("bob", at(b, to_a(End, True))),
+                ("bob", at(b, to_a(Response, True, "Yes, gladly.")), None),
+                ("alice", at(a, to_b(Agreement, 1, TERMS)), None),
+                ("bob", at(b, to_a(Agreement, 1, TERMS)), None),
+                ("alice", at(a, to_b(Message, 1, "Thank you.")), None),
+                ("bob", at(b, msg1), None),
+                ("alice", at(a, to_b(Message, 2, "Same time next week?")), None),
+                ("bob", at(b, to_a(End, True)), None),
             ],
         ),
         (
             "decline; nothing after it",
             reach,
             [
-                ("bob", at(b, to_a(Response, False))),
-                ("alice", at(a, to_b(Message, 1, "Why not?"))),
-                ("bob", at(b, to_a(Response, True))),
+                ("bob", at(b, to_a(Response, False)), None),
+                ("alice", at(a, to_b(Message, 1, "Why not?")), CLOSED),
+                ("bob", at(b, to_a(Response, True)), CLOSED),
             ],
         ),
         (
             "the reacher cannot talk before acceptance, but can end",
             reach,
             [
-                ("alice", at(a, to_b(Message, 1, "Are you there?"))),
-                ("alice", at(a, to_b(Agreement, 1, TERMS))),
-                ("alice", at(a, to_b(End, False))),
-                ("bob", at(b, to_a(Response, True))),
+                ("alice", at(a, to_b(Message, 1, "Are you there?")), NOT_ALLOWED),
+                ("alice", at(a, to_b(Agreement, 1, TERMS)), NOT_ALLOWED),
+                ("alice", at(a, to_b(End, False)), None),
+                ("bob", at(b, to_a(Response, True)), CLOSED),
             ],
         ),
         (
             "terms differ, then a new version both sign; a later proposal leaves it in force",
             reach,
             [
-                ("bob", at(b, to_a(Response, True))),
-                ("alice", at(a, to_b(Agreement, 1, TERMS))),
-                ("bob", at(b, to_a(Agreement, 1, other_terms))),
-                ("bob", at(b, to_a(Agreement, 2, TERMS))),
-                ("alice", at(a, to_b(Agreement, 2, TERMS))),
-                ("alice", at(a, to_b(Agreement, 3, other_terms))),
-                ("alice", at(a, to_b(Agreement, 3, other_terms))),
+                ("bob", at(b, to_a(Response, True)), None),
+                ("alice", at(a, to_b(Agreement, 1, TERMS)), None),
+                ("bob", at(b, to_a(Agreement, 1, other_terms)), None),
+                ("bob", at(b, to_a(Agreement, 2, TERMS)), None),
+                ("alice", at(a, to_b(Agreement, 2, TERMS)), None),
+                ("alice", at(a, to_b(Agreement, 3, other_terms)), None),
+                ("alice", at(a, to_b(Agreement, 3, other_terms)), NOT_ALLOWED),
             ],
         ),
         (
             "out-of-turn agreement versions",
             reach,
             [
-                ("bob", at(b, to_a(Response, True))),
-                ("alice", at(a, to_b(Agreement, 2, TERMS))),
-                ("alice", at(a, to_b(Agreement, 1, TERMS))),
-                ("bob", at(b, to_a(Agreement, 3, TERMS))),
+                ("bob", at(b, to_a(Response, True)), None),
+                ("alice", at(a, to_b(Agreement, 2, TERMS)), NOT_ALLOWED),
+                ("alice", at(a, to_b(Agreement, 1, TERMS)), None),
+                ("bob", at(b, to_a(Agreement, 3, TERMS)), NOT_ALLOWED),
             ],
         ),
         (
             "duplicates: the same message twice, and a reused sequence number",
             reach,
             [
-                ("bob", at(b, to_a(Response, True))),
-                ("bob", (dup := at(b, msg1))),
-                ("bob", dup),
-                ("bob", at(b, to_a(Message, 1, "Said again with other words."))),
-                ("bob", at(b, to_a(Message, 2, "A second message."))),
+                ("bob", at(b, to_a(Response, True)), None),
+                ("bob", (dup := at(b, msg1)), None),
+                ("bob", dup, DUPLICATE),
+                ("bob", at(b, to_a(Message, 1, "Said again with other words.")), DUPLICATE),
+                ("bob", at(b, to_a(Message, 2, "A second message.")), None),
             ],
         ),
         (
             "the reacher ends after agreement; then nothing more, not even another end",
             reach,
             [
-                ("bob", at(b, to_a(Response, True))),
-                ("bob", at(b, to_a(Agreement, 1, TERMS))),
-                ("alice", at(a, to_b(Agreement, 1, TERMS))),
-                ("alice", at(a, to_b(End, False))),
-                ("bob", at(b, to_a(End, False))),
-                ("bob", at(b, to_a(Message, 1, "Goodbye."))),
+                ("bob", at(b, to_a(Response, True)), None),
+                ("bob", at(b, to_a(Agreement, 1, TERMS)), None),
+                ("alice", at(a, to_b(Agreement, 1, TERMS)), None),
+                ("alice", at(a, to_b(End, False)), None),
+                ("bob", at(b, to_a(End, False)), CLOSED),
+                ("bob", at(b, to_a(Message, 1, "Goodbye.")), CLOSED),
             ],
         ),
         (
             "a response created after the reach-out expired",
             short_reach,
             [
-                ("bob", at(b, to_a(Response, True), created=short_reach.expires_at + 1)),
-                ("bob", at(b, to_a(Response, False), created=short_reach.expires_at)),
+                ("bob", at(b, to_a(Response, True), created=short_reach.expires_at + 1), NOT_ALLOWED),
+                ("bob", at(b, to_a(Response, False), created=short_reach.expires_at), None),
             ],
         ),
         (
             "only the listing's author may answer, and only once",
             reach,
             [
-                ("alice", at(a, to_b(Response, True))),
-                ("bob", at(b, to_a(Response, True))),
-                ("bob", at(b, to_a(Response, True, "Again?"))),
+                ("alice", at(a, to_b(Response, True)), NOT_ALLOWED),
+                ("bob", at(b, to_a(Response, True)), None),
+                ("bob", at(b, to_a(Response, True, "Again?")), NOT_ALLOWED),
             ],
         ),
         (
             "terms in a reach-out start no round: both must sign version 1",
             reach_with_terms,
             [
-                ("bob", at(b, to_a(Response, True))),
-                ("bob", at(b, to_a(Agreement, 1, TERMS))),
-                ("alice", at(a, to_b(Agreement, 1, TERMS))),
+                ("bob", at(b, to_a(Response, True)), None),
+                ("bob", at(b, to_a(Agreement, 1, TERMS)), None),
+                ("alice", at(a, to_b(Agreement, 1, TERMS)), None),
             ],
         ),
         (
             "a message for another connection, or between other peers",
             reach,
             [
-                ("bob", at(b, Response(a_id, bytes(16), True))),
-                ("carol", at(IDS["carol"], to_a(Response, True))),
-                ("bob", at(b, Response(IDS["carol"].peer_id, CONNECTION, True))),
+                ("bob", at(b, Response(a_id, bytes(16), True)), NOT_ALLOWED),
+                ("carol", at(IDS["carol"], to_a(Response, True)), NOT_ALLOWED),
+                ("bob", at(b, Response(IDS["carol"].peer_id, CONNECTION, True)), NOT_ALLOWED),
+            ],
+        ),
+    ]
+    scenarios += [
+        (
+            "a message that arrives before the acceptance it depends on is refused, and taken after it (§9.2)",
+            reach,
+            [
+                ("bob", (early := at(b, to_a(Message, 1, "I am glad you wrote."))), NOT_ALLOWED),
+                ("bob", at(b, to_a(Response, True)), None),
+                ("bob", early, None),
+            ],
+        ),
+        (
+            "terms whose until has passed: later steps are applied and the terms stay in force (§9.2)",
+            reach,
+            [
+                ("bob", at(b, to_a(Response, True)), None),
+                ("alice", at(a, to_b(Agreement, 1, lapsed)), None),
+                ("bob", at(b, to_a(Agreement, 1, lapsed)), None),
+                ("alice", at(a, to_b(Message, 1, "Shall we keep going?"), created=NOW - 100), None),
+                ("bob", at(b, to_a(Agreement, 2, lapsed), created=NOW - 90), None),
             ],
         ),
     ]
@@ -1077,12 +1177,18 @@ def connection_vectors() -> dict[str, Any]:
     for comment, start, steps in scenarios:
         conn = Connection.start(start)
         out_steps = []
-        for who, env in steps:
+        for who, env, code in steps:
             step: dict[str, Any] = {"by": who, "input": env.raw.hex()}
             try:
                 conn = conn.receive(open_signed(env.raw, context=Context.SEALED, now=NOW))
             except ConnectionStateError as exc:
-                step["error"] = exc.code
+                got: str | None = exc.code
+            else:
+                got = None
+            if got != code:
+                raise AssertionError(f"{comment}: the spec says {code}, the implementation gives {got}")
+            if code is not None:
+                step["error"] = code
             step["state"] = _describe(conn)
             out_steps.append(step)
         tests.append(
@@ -1097,10 +1203,40 @@ def connection_vectors() -> dict[str, Any]:
         "peerfed/v1 support connection state machine (spec §9)",
         "Start a connection from 'reach_out', then open each step's 'input' under the sealed-inner "
         "context at 'now' and apply it. A step with 'error' is refused with that code and leaves the "
-        "state as it was; 'state' is the state after the step either way.",
-        [{"type": "ConnectionScenario", "tests": tests}],
+        "state as it was; 'state' is the state after the step either way. RejectedStart: opening "
+        "'reach_out' succeeds, starting a connection from it fails with 'error'.",
+        [
+            {"type": "ConnectionScenario", "tests": tests},
+            {"type": "RejectedStart", "tests": _rejected_starts(at, bundle)},
+        ],
         keys=keys_section(),
     )
+
+
+def _rejected_starts(at: Callable[..., Envelope], bundle: bytes) -> list[dict[str, Any]]:
+    """Reach-outs that start no connection (spec §9.1), each with the code declared by hand."""
+    a = IDS["alice"]
+    cases = [
+        (
+            "a reach-out whose recipient is its own author",
+            at(a, ReachOut(a.peer_id, CONNECTION, bytes([0x11]) * 32, "Hello, me.", bundle=bundle)),
+            "connection.not_allowed",
+        ),
+        (
+            "a message in place of a reach-out",
+            at(a, Message(IDS["bob"].peer_id, CONNECTION, 1, "Hello?")),
+            "connection.not_allowed",
+        ),
+    ]
+    return [
+        {
+            "comment": comment,
+            "reach_out": env.raw.hex(),
+            "result": "invalid",
+            "error": expect(code, lambda e=env: Connection.start(e), comment),
+        }
+        for comment, env, code in cases
+    ]
 
 
 def _describe(conn: Connection) -> dict[str, Any]:
@@ -1305,7 +1441,9 @@ def node_vectors() -> dict[str, Any]:
                 "context": context.value,
                 "input": data.hex(),
                 "result": "invalid",
-                "error": error_of(lambda d=data, c=context: open_signed(d, context=c, now=NOW)),
+                "error": expect(
+                    SIGNED_CODES[flags[0]], lambda d=data, c=context: open_signed(d, context=c, now=NOW), comment
+                ),
                 "flags": flags,
             }
         )
@@ -1358,11 +1496,12 @@ def _challenge_vectors(url: str) -> list[dict[str, Any]]:
             "expires_at": NOW + 295,
             "flags": flags,
         }
-        try:
-            body = client_auth_for(url, named, value)
-        except WrongNode as exc:
-            test.update(result="invalid", error=exc.code)
+        if flags:  # §13.4: the client refuses before signing, with the local error local.wrong_node
+            test.update(
+                result="invalid", error=expect_local("local.wrong_node", lambda n=named: client_auth_for(url, n, value))
+            )
         else:
+            body = client_auth_for(url, named, value)
             proof = sign(IDS["alice"], body, created_at=NOW - 5, expires_at=NOW + 295)
             test.update(result="valid", proof=proof.raw.hex())
         tests.append(test)
@@ -1374,31 +1513,36 @@ def _work_vectors() -> list[dict[str, Any]]:
     good = solve_work(sealed_id, 16)
     nonces = (n.to_bytes(1, "big") for n in range(256))
     weak = next(n for n in nonces if work_bits(sealed_id, n) < 16)
-    cases: list[tuple[str, str, int]] = [
-        ("the first nonce, counting from zero as 8 big-endian bytes, with 16 zero bits", good.hex(), 16),
-        ("the same nonce asked for one bit more than it has", good.hex(), work_bits(sealed_id, good) + 1),
-        ("a one-byte nonce with too few zero bits", weak.hex(), 16),
-        ("no nonce at all", "", 16),
-        ("a 33-byte nonce", "00" * 33, 1),
-        ("not hex", "zz", 1),
+    # The last column is the code §13.4 declares (None: valid).
+    cases: list[tuple[str, str, int, str | None]] = [
+        ("the first nonce, counting from zero as 8 big-endian bytes, with 16 zero bits", good.hex(), 16, None),
+        ("the same nonce in upper-case hex", good.hex().upper(), 16, None),
+        ("the same nonce asked for one bit more than it has", good.hex(), work_bits(sealed_id, good) + 1, "auth.work"),
+        ("a one-byte nonce with too few zero bits", weak.hex(), 16, "auth.work"),
+        ("no nonce at all", "", 16, "auth.work"),
+        ("a 33-byte nonce", "00" * 33, 1, "auth.work"),
+        ("not hex", "zz", 1, "auth.work"),
+        ("an odd number of hex digits", good.hex() + "0", 1, "auth.work"),
         (
             "hex with a space inside (a parser that skips white space would accept it)",
             good.hex()[:2] + " " + good.hex()[2:],
             1,
+            "auth.work",
         ),
     ]
     tests: list[dict[str, Any]] = []
-    for comment, nonce, bits in cases:
+    for comment, nonce, bits, code in cases:
         test: dict[str, Any] = {"comment": comment, "challenge": sealed_id.hex(), "nonce": nonce, "bits": bits}
         raw = bytes.fromhex(nonce) if re.fullmatch(r"(?:[0-9a-fA-F]{2})*", nonce) else None
         if raw is not None and 1 <= len(raw) <= 32:
             test["zero_bits"] = work_bits(sealed_id, raw)
-        try:
+        if code is None:
             check_work(sealed_id, nonce, bits)
-        except RemoteError as exc:
-            test.update(result="invalid", error=exc.code)
-        else:
             test["result"] = "valid"
+        else:
+            test.update(
+                result="invalid", error=expect(code, lambda n=nonce, b=bits: check_work(sealed_id, n, b), comment)
+            )
         tests.append(test)
     return tests
 

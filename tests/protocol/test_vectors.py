@@ -188,7 +188,11 @@ def test_padding(doc: dict[str, Any], case: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("doc", "case"), cases("connection.json"), ids=ids("connection.json"))
 def test_connection(doc: dict[str, Any], case: dict[str, Any]) -> None:
     now = doc["now"]
-    conn = Connection.start(open_signed(bytes.fromhex(case["reach_out"]), context=Context.SEALED, now=now))
+    reach_out = open_signed(bytes.fromhex(case["reach_out"]), context=Context.SEALED, now=now)
+    if case["result"] == "invalid":  # RejectedStart (spec §9.1)
+        expect_error(case["error"], lambda: Connection.start(reach_out))
+        return
+    conn = Connection.start(reach_out)
     for step in case["steps"]:
         env = open_signed(bytes.fromhex(step["input"]), context=Context.SEALED, now=now)
         if "error" in step:

@@ -176,6 +176,10 @@ const HANDLERS = {
         assert.deepEqual(stateOf(conn), step.state, `${label} step ${i}: state`);
       });
     },
+    RejectedStart(t, file, label) {
+      const reachOut = openSigned(hex(t.reach_out), { context: SEALED, now: file.now });
+      expectCode(() => Connection.start(reachOut), t.error, label);
+    },
   },
 };
 
