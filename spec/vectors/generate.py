@@ -61,6 +61,7 @@ from peerfed.protocol.node_bodies import (
     WrongNode,
     body_hash,
     client_auth_for,
+    erased_hash,
 )
 from peerfed.protocol.work import check_work, solve_work, work_bits
 
@@ -1462,13 +1463,17 @@ def node_vectors() -> dict[str, Any]:
         "Work: 'zero_bits' is the count of leading zero bits of BLAKE2b-256(challenge || nonce) with "
         "personalisation 'peerfed/work/v1'; valid when the nonce is 1-32 bytes and zero_bits >= 'bits'. For a "
         "first contact the challenge is the sealed id (spec §13.5, Mailbox quotas); for joining, the sign-in "
-        "challenge (§13.4).",
+        "challenge (§13.4). NodeRequestHeader: the receiver of 'method' 'path' with 'body' (hex) at 'destination' "
+        "checks the Authorization 'header' (null: none) by steps 1-4 of §13.3 at 'now'; valid: they all pass. "
+        "ErasureHash: BLAKE2b-256 of the 32-byte 'peer' with personalisation 'peerfed/erased' (§13.6).",
         [
             {"type": "NodeObject", "tests": valid},
             {"type": "RejectedNodeObject", "tests": invalid},
             {"type": "BodyHash", "tests": hashes},
             {"type": "ChallengeBinding", "tests": challenges},
             {"type": "Work", "tests": works},
+            {"type": "NodeRequestHeader", "tests": _node_request_headers(node, url)},
+            {"type": "ErasureHash", "tests": _erasure_hashes()},
         ],
         keys=keys_section(),
         node_seed=NODE_SEED.hex(),
@@ -1506,6 +1511,160 @@ def _challenge_vectors(url: str) -> list[dict[str, Any]]:
             test.update(result="valid", proof=proof.raw.hex())
         tests.append(test)
     return tests
+
+
+def _node_request_headers(node: Identity, url: str) -> list[dict[str, Any]]:
+    """Authorization headers checked by steps 1-4 of spec §13.3, each with its code declared by hand."""
+    import asyncio
+
+    from peerfed.node.federation.verify import verify_request
+
+    origin, path, body = "https://grief-circle.example", "/federation/v1/batch?x=10", b"\x91\xc0"
+    sender = Identity(bytes([0x4F]) * 32)
+
+    def signed(created: int = NOW - 10, life: int = 300, **fields: Any) -> bytes:
+        values: dict[str, Any] = {
+            "method": "POST",
+            "path": path,
+            "origin": origin,
+            "destination": url,
+            "nonce": bytes(range(16)),
+            "body_hash": body_hash(body),
+        }
+        values.update(fields)
+        return sign(sender, NodeRequest(**values), created_at=created, expires_at=created + life).raw
+
+    def b64(raw: bytes) -> str:
+        import base64
+
+        return base64.b64encode(raw).decode("ascii")
+
+    good = signed()
+    # So that the padding and URL-safe cases below change the text: it has padding, and + or /.
+    assert b64(good).endswith("=") and ("+" in b64(good) or "/" in b64(good))
+    flipped = good[:40] + bytes([good[40] ^ 1]) + good[41:]
+    proof = sign(sender, ClientAuth(url, bytes(32)), created_at=NOW - 10, expires_at=NOW + 200).raw
+    cases: list[tuple[str, str | None, str, str, bytes, str | None]] = [
+        ("a valid header", "Peerfed-Node " + b64(good), "POST", path, body, None),
+        ("white space around the base64 is ignored", "Peerfed-Node   " + b64(good) + "  ", "POST", path, body, None),
+        ("no header", None, "POST", path, body, "auth.required"),
+        ("the scheme in lower case", "peerfed-node " + b64(good), "POST", path, body, "auth.required"),
+        ("another scheme", "Bearer " + b64(good), "POST", path, body, "auth.required"),
+        ("base64 without its padding", "Peerfed-Node " + b64(good).rstrip("="), "POST", path, body, "auth.invalid"),
+        (
+            "URL-safe base64",
+            "Peerfed-Node " + b64(good).replace("+", "-").replace("/", "_"),
+            "POST",
+            path,
+            body,
+            "auth.invalid",
+        ),
+        ("a signature with one bit flipped", "Peerfed-Node " + b64(flipped), "POST", path, body, "signature.invalid"),
+        (
+            "a client-auth proof in place of a node request",
+            "Peerfed-Node " + b64(proof),
+            "POST",
+            path,
+            body,
+            "signature.invalid",
+        ),
+        (
+            "created 301 s ago, not yet expired",
+            "Peerfed-Node " + b64(signed(created=NOW - 301, life=600)),
+            "POST",
+            path,
+            body,
+            "time.expired",
+        ),
+        (
+            "created 301 s ahead",
+            "Peerfed-Node " + b64(signed(created=NOW + 301)),
+            "POST",
+            path,
+            body,
+            "time.future",
+        ),
+        ("sent with another method", "Peerfed-Node " + b64(good), "PUT", path, body, "auth.invalid"),
+        (
+            "sent to another path (the query differs)",
+            "Peerfed-Node " + b64(good),
+            "POST",
+            path[:-1] + "2",
+            body,
+            "auth.invalid",
+        ),
+        (
+            "signed for another destination",
+            "Peerfed-Node " + b64(signed(destination="https://elsewhere.example")),
+            "POST",
+            path,
+            body,
+            "auth.invalid",
+        ),
+        (
+            "a body that differs from the signed hash",
+            "Peerfed-Node " + b64(good),
+            "POST",
+            path,
+            b"\x91\xc2",
+            "auth.invalid",
+        ),
+        ("an empty body where one was signed", "Peerfed-Node " + b64(good), "POST", path, b"", "auth.invalid"),
+    ]
+
+    async def no_key_check(origin: str, key: bytes, now: int, *, follow: bool) -> None:
+        return None  # step 5 needs the origin's document: the conformance suite's to test
+
+    async def fresh(nonce: bytes, until: int) -> bool:
+        return True
+
+    def check(header: str | None, method: str, target: str, data: bytes) -> None:
+        asyncio.run(
+            verify_request(
+                header,
+                method=method,
+                path=target,
+                destination=url,
+                body=data,
+                now=NOW,
+                check_key=no_key_check,
+                use_nonce=fresh,
+            )
+        )
+
+    tests: list[dict[str, Any]] = []
+    for comment, header, method, target, data, code in cases:
+        test: dict[str, Any] = {
+            "comment": comment,
+            "header": header,
+            "method": method,
+            "path": target,
+            "destination": url,
+            "body": data.hex(),
+        }
+        if code is None:
+            check(header, method, target, data)
+            test["result"] = "valid"
+        else:
+            test.update(
+                result="invalid",
+                error=expect(code, lambda h=header, m=method, t=target, d=data: check(h, m, t, d), comment),
+            )
+        tests.append(test)
+    return tests
+
+
+def _erasure_hashes() -> list[dict[str, Any]]:
+    """The tombstone of an erased peer (spec §13.6): BLAKE2b-256(peer id, personalisation peerfed/erased)."""
+    return [
+        {
+            "comment": f"{name}'s erasure hash",
+            "peer": IDS[name].peer_id.hex,
+            "erased_hash": erased_hash(bytes(IDS[name].peer_id)).hex(),
+            "result": "valid",
+        }
+        for name in NAMES
+    ]
 
 
 def _work_vectors() -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
-  bodyHash, checkWork, clientAuthFor, Connection, encryptionPublic, fromHex, identityFromSeed, openSealed,
+  bodyHash, checkNodeRequestHeader, checkWork, erasedHash, clientAuthFor, Connection, encryptionPublic, fromHex, identityFromSeed, openSealed,
   openSigned, pack, paddedLength, parsePeerId, peerIdText, ProtocolError, seal, sign, toHex, unpack, workBits,
   x25519Shared,
 } from '../src/protocol/index.js';
@@ -156,6 +156,16 @@ const HANDLERS = {
       const seed = hex(file.keys[t.signer].ed25519_seed);
       const proof = sign(seed, 'client-auth', body, { createdAt: t.created_at, expiresAt: t.expires_at });
       assert.equal(toHex(proof.raw), t.proof, `${label}: proof bytes`);
+    },
+    NodeRequestHeader(t, file, label) {
+      const check = () => checkNodeRequestHeader(t.header, {
+        method: t.method, path: t.path, destination: t.destination, body: hex(t.body), now: file.now,
+      });
+      if (t.result === 'valid') check();
+      else expectCode(check, t.error, label);
+    },
+    ErasureHash(t, _file, label) {
+      assert.equal(toHex(erasedHash(hex(t.peer))), t.erased_hash, label);
     },
     Work(t, _file, label) {
       const challenge = hex(t.challenge);

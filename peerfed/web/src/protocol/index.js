@@ -11,4 +11,5 @@ export * from './sealing.js';
 export * from './work.js';
 export * from './connection.js';
 export * from './node_document.js';
+export * from './node_request.js';
 export * from './backup.js';
