@@ -63,6 +63,7 @@ from peerfed.protocol.node_bodies import (
     client_auth_for,
     erased_hash,
 )
+from peerfed.protocol.sign_in import open_sign_in
 from peerfed.protocol.work import check_work, solve_work, work_bits
 
 HERE = Path(__file__).resolve().parent
@@ -1465,7 +1466,10 @@ def node_vectors() -> dict[str, Any]:
         "first contact the challenge is the sealed id (spec §13.5, Mailbox quotas); for joining, the sign-in "
         "challenge (§13.4). NodeRequestHeader: the receiver of 'method' 'path' with 'body' (hex) at 'destination' "
         "checks the Authorization 'header' (null: none) by steps 1-4 of §13.3 at 'now'; valid: they all pass. "
-        "ErasureHash: BLAKE2b-256 of the 32-byte 'peer' with personalisation 'peerfed/erased' (§13.6).",
+        "ErasureHash: BLAKE2b-256 of the 32-byte 'peer' with personalisation 'peerfed/erased' (§13.6). "
+        "SignInProof: the node 'node' checks the proof 'input' at 'now' as the first steps of §13.4 do: it opens "
+        "under 'peerfed/v1/client-auth' (§5.5) and is a client-auth naming 'node'; valid: its author and "
+        "challenge.",
         [
             {"type": "NodeObject", "tests": valid},
             {"type": "RejectedNodeObject", "tests": invalid},
@@ -1474,6 +1478,7 @@ def node_vectors() -> dict[str, Any]:
             {"type": "Work", "tests": works},
             {"type": "NodeRequestHeader", "tests": _node_request_headers(node, url)},
             {"type": "ErasureHash", "tests": _erasure_hashes()},
+            {"type": "SignInProof", "tests": _sign_in_proofs(node, url)},
         ],
         keys=keys_section(),
         node_seed=NODE_SEED.hex(),
@@ -1650,6 +1655,54 @@ def _node_request_headers(node: Identity, url: str) -> list[dict[str, Any]]:
                 result="invalid",
                 error=expect(code, lambda h=header, m=method, t=target, d=data: check(h, m, t, d), comment),
             )
+        tests.append(test)
+    return tests
+
+
+def _sign_in_proofs(node: Identity, url: str) -> list[dict[str, Any]]:
+    """Sign-in proofs a node checks before its state matters (spec §13.4), codes declared by hand."""
+    alice = IDS["alice"]
+    challenge = bytes([0x5A]) * 32
+
+    def proof(body: Any, created: int = NOW - 5, life: int = 300, who: Identity = alice) -> bytes:
+        return sign(who, body, created_at=created, expires_at=created + life).raw
+
+    def framed(payload: list[Value], context: Context = Context.CLIENT_AUTH) -> bytes:
+        return _frame(alice, context, pack(payload))
+
+    request = NodeRequest("POST", "/api/v1/session", url, url, bytes(16), body_hash(b""))
+    cases: list[tuple[str, bytes, str | None]] = [
+        ("alice's proof for this node", proof(ClientAuth(url, challenge)), None),
+        ("a proof for another node", proof(ClientAuth("https://grief-circle.example", challenge)), "auth.invalid"),
+        (
+            "a proof for this node's host in another case",
+            proof(ClientAuth(url.replace("hearing", "Hearing"), challenge)),
+            "auth.invalid",
+        ),
+        ("a move statement given as a proof", proof(Move(url, "https://grief-circle.example")), "auth.invalid"),
+        ("a node request given as a proof", proof(request, who=node), "signature.invalid"),
+        ("an erasure given as a proof", proof(Erasure(), life=DAY), "signature.invalid"),
+        (
+            "a proof whose node ends with /",
+            framed(["client-auth", NOW - 5, NOW + 295, [url + "/", challenge]]),
+            "schema.invalid",
+        ),
+        (
+            "a proof living 601 s",
+            framed(["client-auth", NOW - 5, NOW + 596, [url, challenge]]),
+            "time.lifetime",
+        ),
+        ("a proof created 301 s ahead", proof(ClientAuth(url, challenge), created=NOW + 301), "time.future"),
+        ("a proof that expired", proof(ClientAuth(url, challenge), created=NOW - 400), "time.expired"),
+    ]
+    tests: list[dict[str, Any]] = []
+    for comment, raw, code in cases:
+        test: dict[str, Any] = {"comment": comment, "node": url, "input": raw.hex()}
+        if code is None:
+            _, env = open_sign_in(raw, node=url, now=NOW)
+            test.update(result="valid", author=env.author.hex, challenge=challenge.hex())
+        else:
+            test.update(result="invalid", error=expect(code, lambda r=raw: open_sign_in(r, node=url, now=NOW), comment))
         tests.append(test)
     return tests
 

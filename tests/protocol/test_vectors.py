@@ -36,6 +36,7 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.node_bodies import WrongNode, body_hash, client_auth_for, erased_hash
+from peerfed.protocol.sign_in import open_sign_in
 from peerfed.protocol.work import check_work, work_bits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,6 +135,14 @@ def test_node_objects(doc: dict[str, Any], case: dict[str, Any]) -> None:
         return
     if "erased_hash" in case:  # ErasureHash (spec §13.6)
         assert erased_hash(bytes.fromhex(case["peer"])).hex() == case["erased_hash"]
+        return
+    if "node" in case:  # SignInProof: the first steps of spec §13.4
+        sign_in = functools.partial(open_sign_in, bytes.fromhex(case["input"]), node=case["node"], now=doc["now"])
+        if case["result"] == "invalid":
+            expect_error(case["error"], sign_in)
+            return
+        auth, env = sign_in()
+        assert (env.author.hex, auth.challenge.hex()) == (case["author"], case["challenge"])
         return
     if "header" in case:  # NodeRequestHeader: steps 1-4 of spec §13.3
         check = functools.partial(_check_node_request, case, doc["now"])

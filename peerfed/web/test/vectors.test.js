@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import {
   bodyHash, checkNodeRequestHeader, checkWork, erasedHash, clientAuthFor, Connection, encryptionPublic, fromHex, identityFromSeed, openSealed,
-  openSigned, pack, paddedLength, parsePeerId, peerIdText, ProtocolError, seal, sign, toHex, unpack, workBits,
+  openSignIn, openSigned, pack, paddedLength, parsePeerId, peerIdText, ProtocolError, seal, sign, toHex, unpack, workBits,
   x25519Shared,
 } from '../src/protocol/index.js';
 
@@ -163,6 +163,16 @@ const HANDLERS = {
       });
       if (t.result === 'valid') check();
       else expectCode(check, t.error, label);
+    },
+    SignInProof(t, file, label) {
+      const open = () => openSignIn(hex(t.input), { node: t.node, now: file.now });
+      if (t.result !== 'valid') {
+        expectCode(open, t.error, label);
+        return;
+      }
+      const env = open();
+      assert.equal(toHex(env.author), t.author, `${label}: author`);
+      assert.equal(toHex(env.body.challenge), t.challenge, `${label}: challenge`);
     },
     ErasureHash(t, _file, label) {
       assert.equal(toHex(erasedHash(hex(t.peer))), t.erased_hash, label);

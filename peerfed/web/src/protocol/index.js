@@ -12,4 +12,5 @@ export * from './work.js';
 export * from './connection.js';
 export * from './node_document.js';
 export * from './node_request.js';
+export * from './sign_in.js';
 export * from './backup.js';
