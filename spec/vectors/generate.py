@@ -188,6 +188,7 @@ SIGNED_CODES = {  # §5.5, in its order; a bad key or R is step 4 (§3, §4.1)
     "SmallOrderR": "signature.invalid",
     "NonCanonicalR": "signature.invalid",
     "NonCanonicalS": "signature.invalid",
+    "MixedOrderR": "signature.invalid",
     **{flag: code for flag, code in ENCODING_CODES.items() if flag not in ("Truncated",)},
     "Schema": "schema.invalid",
     "UnknownType": "schema.unknown_type",
@@ -276,6 +277,13 @@ def encoding_vectors() -> dict[str, Any]:
         ("invalid UTF-8 in a str", "a2c328", ["InvalidUtf8"]),
         ("UTF-16 surrogate encoded in a str", "a3eda080", ["InvalidUtf8"]),
         ("nine levels of arrays", "91" * 9 + "c0", ["TooDeep"]),
+        ("uint32 holding a uint16 value", "ce0000ffff", ["NonCanonical"]),
+        ("uint32 holding a fixint", "ce00000005", ["NonCanonical"]),
+        ("int32 holding an int16 value", "d2ffff8000", ["NonCanonical"]),
+        ("int32 holding a non-negative value", "d200010000", ["NonCanonical"]),
+        ("str32 holding a fixstr", "db00000003616263", ["NonCanonical"]),
+        ("bin32 holding a bin8", "c600000003010203", ["NonCanonical"]),
+        ("array32 holding a fixarray", "dd000000020102", ["NonCanonical"]),
     ]
     invalid = []
     for comment, hexed, flags in invalid_inputs:
@@ -460,6 +468,17 @@ def envelope_vectors() -> dict[str, Any]:
             sign(alice, MIN_LISTING, created_at=NOW + 300, expires_at=NOW + DAY),
         ),
         ("expires one second after now", sign(alice, MIN_LISTING, created_at=NOW - DAY, expires_at=NOW + 1)),
+        (
+            "white space inside a topic, a tab and a line feed in the summary: all allowed (§6.1)",
+            sign(
+                alice,
+                dataclasses.replace(
+                    MIN_LISTING, topics=("grief\u00a0and\u3000loss",), summary="Evenings:\tyes\nMornings: no"
+                ),
+                created_at=NOW,
+                expires_at=NOW + DAY,
+            ),
+        ),
         (
             "a time zone no database knows: only the pattern is checked (§6.2)",
             sign(
@@ -704,6 +723,11 @@ def envelope_vectors() -> dict[str, Any]:
             framed(_listing_payload(body, created=NOW - 3 * DAY, expires=NOW - DAY)),
             ["Expired"],
         ),
+        *_edge_signatures(full),
+        *(
+            (comment, "peerfed/v1/envelope", framed(_listing_payload(_changed(body, index, value))), ["Schema"])
+            for comment, index, value in _FIELD_RULE_CASES
+        ),
     ]
     invalid = []
     for comment, context_name, data, flags in invalid_cases:
@@ -730,6 +754,73 @@ def envelope_vectors() -> dict[str, Any]:
         ],
         keys=keys_section(),
     )
+
+
+def _changed(body: list[Value], index: int, value: Value) -> list[Value]:
+    changed = list(body)
+    changed[index] = value
+    return changed
+
+
+# Listing fields that break a rule of §6.1 or §6.2, each a schema.invalid (§5.5 step 8).
+_FIELD_RULE_CASES: list[tuple[str, int, Value]] = [
+    ("the same topic twice (a set, §6.1)", 1, ["grief", "grief"]),
+    ("the same format twice", 4, ["text", "text"]),
+    ("the same window twice", 6, [[31, 1080, 1260], [31, 1080, 1260]]),
+    ("a topic starting with U+00A0 (white space, §6.1)", 1, ["\u00a0grief"]),
+    ("a topic ending with U+3000", 1, ["grief\u3000"]),
+    ("a topic ending with U+2028", 1, ["grief\u2028"]),
+    ("a topic holding U+0085, a C1 control character", 1, ["gr\u0085ief"]),
+    ("a summary holding U+007F", 10, ["I listen.\u007f"]),
+    ("a summary holding U+009B (CSI)", 10, ["I listen.\u009b2J"]),
+    ("a summary holding a carriage return", 10, ["I listen.\r"]),
+    ("a time zone with a space (§6.2 pattern)", 5, "Europe/Madrid Centre"),
+    ("a time zone with a character outside the pattern", 5, "Europe/Madrid!"),
+    ("a time zone of 65 bytes", 5, "A" * 65),
+    ("a vocabulary term in upper case", 2, ["Anxiety"]),
+    ("a vocabulary term ending with a hyphen", 2, ["anxiety-"]),
+    ("a vocabulary term with two hyphens together", 2, ["social--anxiety"]),
+    ("a vocabulary term of 49 bytes", 2, ["a" * 49]),
+]
+
+
+def _edge_signatures(full: Envelope) -> list[tuple[str, str, bytes, list[str]]]:
+    """Ed25519 encodings §3 says a verifier MUST refuse, beyond the basic ones: each signature.invalid."""
+    ctx = "peerfed/v1/envelope"
+    r, s_value = full.raw[33:65], int.from_bytes(full.raw[65:97], "little")
+    payload = full.raw[97:]
+    negative_zero = bytes([1]) + bytes(30) + bytes([0x80])  # the identity point with the sign bit set
+    mixed = _mixed_order()
+    return [
+        (
+            "author a mixed-order point (alice's key plus a point of order 8)",
+            ctx,
+            bytes([1]) + mixed + full.raw[33:],
+            ["MixedOrderKey"],
+        ),
+        (
+            "author the identity point with the sign bit set",
+            ctx,
+            bytes([1]) + negative_zero + full.raw[33:],
+            ["SmallOrderKey"],
+        ),
+        (
+            "author encoded with y = p (not canonical)",
+            ctx,
+            bytes([1]) + _P.to_bytes(32, "little") + full.raw[33:],
+            ["NonCanonicalKey"],
+        ),
+        ("signature R the identity point", ctx, full.raw[:33] + IDENTITY_POINT + full.raw[65:], ["SmallOrderR"]),
+        ("signature R a mixed-order point", ctx, full.raw[:33] + mixed + full.raw[65:], ["MixedOrderR"]),
+        ("signature S = L exactly", ctx, full.raw[:65] + _L.to_bytes(32, "little") + payload, ["NonCanonicalS"]),
+        (
+            "signature S with its top bit set (S + 2^255)",
+            ctx,
+            full.raw[:65] + (s_value | (1 << 255)).to_bytes(32, "little") + payload,
+            ["NonCanonicalS"],
+        ),
+        ("signature R and S swapped", ctx, full.raw[:33] + full.raw[65:97] + r + payload, ["BadSignature"]),
+    ]
 
 
 # --- sealing ------------------------------------------------------------------------------
@@ -926,6 +1017,8 @@ def sealing_vectors() -> dict[str, Any]:
         ("hour is not a whole hour", "bob", pack([1, mailbox, hour + 1, good.payload]), ["Schema"]),
         ("mailbox of 31 bytes", "bob", pack([1, mailbox[:31], hour, good.payload]), ["Schema"]),
         ("outer with three items", "bob", pack([1, mailbox, hour]), ["Schema"]),
+        ("an empty payload", "bob", pack([1, mailbox, hour, b""]), ["Schema"]),
+        ("a payload that is a str, not a bin", "bob", pack([1, mailbox, hour, "\x01"]), ["Schema"]),
         (
             "hour as uint64",
             "bob",
