@@ -48,6 +48,7 @@ from peerfed.protocol import (
     sign,
     unpack,
 )
+from peerfed.protocol.document import open_document
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import _frame
 from peerfed.protocol.node_bodies import (
@@ -1521,6 +1522,27 @@ def node_vectors() -> dict[str, Any]:
             _frame(alice, Context.ENVELOPE, pack(["move", NOW, NOW + 60, move])),
             ["UnknownType"],
         ),
+        *(
+            (
+                comment,
+                Context.NODE_DOCUMENT,
+                _frame(node, Context.NODE_DOCUMENT, pack(["node-document", NOW, NOW + DAY, _changed(doc_wire, i, v)])),
+                ["Schema"],
+            )
+            for comment, i, v in (
+                ("a limit named twice", 8, [["max-bytes", 65_536], ["max-bytes", 1]]),
+                ("a limit name in upper case", 8, [["Max-Bytes", 65_536]]),
+                ("a limit value of 2^32", 8, [["max-bytes", 2**32]]),
+                ("a negative limit value", 8, [["max-bytes", -1]]),
+                ("a key whose valid_from equals its valid_until", 12, [[bytes(node.peer_id), NOW, NOW]]),
+                ("a key whose valid_from is after its valid_until", 12, [[bytes(node.peer_id), NOW + DAY, NOW]]),
+                ("the same key entry twice", 12, [[bytes(node.peer_id), NOW - DAY, NOW + DAY]] * 2),
+                ("a key of 31 bytes", 12, [[bytes(node.peer_id)[:31], NOW - DAY, NOW + DAY]]),
+                ("a vocabulary term in upper case", 13, ["Voices"]),
+                ("the same protocol twice", 9, ["peerfed/1", "peerfed/1"]),
+                ("retention below 3,600 s", 7, [3599, 30 * DAY]),
+            )
+        ),
         (
             "an erasure with a non-empty body",
             Context.ENVELOPE,
@@ -1562,7 +1584,9 @@ def node_vectors() -> dict[str, Any]:
         "ErasureHash: BLAKE2b-256 of the 32-byte 'peer' with personalisation 'peerfed/erased' (§13.6). "
         "SignInProof: the node 'node' checks the proof 'input' at 'now' as the first steps of §13.4 do: it opens "
         "under 'peerfed/v1/client-auth' (§5.5) and is a client-auth naming 'node'; valid: its author and "
-        "challenge.",
+        "challenge. NodeDocumentRead: a document 'input' fetched from 'url' is opened at 'now' (§13.2): it "
+        "opens, is signed by a key it lists with valid_from <= now < valid_until, and names 'url'; else "
+        "'error'.",
         [
             {"type": "NodeObject", "tests": valid},
             {"type": "RejectedNodeObject", "tests": invalid},
@@ -1572,6 +1596,7 @@ def node_vectors() -> dict[str, Any]:
             {"type": "NodeRequestHeader", "tests": _node_request_headers(node, url)},
             {"type": "ErasureHash", "tests": _erasure_hashes()},
             {"type": "SignInProof", "tests": _sign_in_proofs(node, url)},
+            {"type": "NodeDocumentRead", "tests": _document_reads(node, doc)},
         ],
         keys=keys_section(),
         node_seed=NODE_SEED.hex(),
@@ -1796,6 +1821,75 @@ def _sign_in_proofs(node: Identity, url: str) -> list[dict[str, Any]]:
             test.update(result="valid", author=env.author.hex, challenge=challenge.hex())
         else:
             test.update(result="invalid", error=expect(code, lambda r=raw: open_sign_in(r, node=url, now=NOW), comment))
+        tests.append(test)
+    return tests
+
+
+def _document_reads(node: Identity, doc: NodeDocument) -> list[dict[str, Any]]:
+    """A reader's checks on a fetched node document (spec §13.2), codes declared by hand."""
+    key = bytes(node.peer_id)
+    other = Identity(bytes([0x4D]) * 32)
+
+    def with_keys(*keys: NodeKey) -> NodeDocument:
+        return dataclasses.replace(doc, keys=keys)
+
+    def signed(body: NodeDocument, who: Identity = node) -> bytes:
+        return sign(who, body, created_at=NOW - 3600, expires_at=NOW + DAY).raw
+
+    url = doc.url
+    cases: list[tuple[str, bytes, str, str | None]] = [
+        ("signed by a key it lists as valid now", signed(doc), url, None),
+        (
+            "the key became valid exactly now (valid_from <= now)",
+            signed(with_keys(NodeKey(key, NOW, NOW + DAY))),
+            url,
+            None,
+        ),
+        (
+            "signed by its previous key, still listed beside the new one",
+            signed(
+                with_keys(NodeKey(bytes(other.peer_id), NOW - DAY, NOW + DAY), NodeKey(key, NOW - 9 * DAY, NOW + 1))
+            ),
+            url,
+            None,
+        ),
+        (
+            "the key stops being valid exactly now (now < valid_until fails)",
+            signed(with_keys(NodeKey(key, NOW - DAY, NOW))),
+            url,
+            "federation.refused",
+        ),
+        (
+            "the key becomes valid one second after now",
+            signed(with_keys(NodeKey(key, NOW + 1, NOW + DAY))),
+            url,
+            "federation.refused",
+        ),
+        (
+            "signed by a key it does not list",
+            signed(with_keys(NodeKey(bytes(other.peer_id), NOW - DAY, NOW + DAY))),
+            url,
+            "federation.refused",
+        ),
+        ("fetched from another URL", signed(doc), "https://grief-circle.example", "federation.refused"),
+        (
+            "fetched from the same host in another case",
+            signed(doc),
+            url.replace("hearing", "Hearing"),
+            "federation.refused",
+        ),
+        ("fetched over http", signed(doc), url.replace("https://", "http://"), "federation.refused"),
+    ]
+    tests: list[dict[str, Any]] = []
+    for comment, raw, fetched, code in cases:
+        test: dict[str, Any] = {"comment": comment, "url": fetched, "input": raw.hex()}
+        if code is None:
+            _, env = open_document(raw, fetched, NOW)
+            test.update(result="valid", author=env.author.hex)
+        else:
+            test.update(
+                result="invalid", error=expect(code, lambda r=raw, u=fetched: open_document(r, u, NOW), comment)
+            )
         tests.append(test)
     return tests
 

@@ -34,6 +34,7 @@ from peerfed.protocol import (
     sign,
     unpack,
 )
+from peerfed.protocol.document import open_document
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.node_bodies import WrongNode, body_hash, client_auth_for, erased_hash
 from peerfed.protocol.sign_in import open_sign_in
@@ -135,6 +136,13 @@ def test_node_objects(doc: dict[str, Any], case: dict[str, Any]) -> None:
         return
     if "erased_hash" in case:  # ErasureHash (spec §13.6)
         assert erased_hash(bytes.fromhex(case["peer"])).hex() == case["erased_hash"]
+        return
+    if "url" in case:  # NodeDocumentRead (spec §13.2)
+        read = functools.partial(open_document, bytes.fromhex(case["input"]), case["url"], doc["now"])
+        if case["result"] == "invalid":
+            expect_error(case["error"], read)
+        else:
+            assert read()[1].author.hex == case["author"]
         return
     if "node" in case:  # SignInProof: the first steps of spec §13.4
         sign_in = functools.partial(open_sign_in, bytes.fromhex(case["input"]), node=case["node"], now=doc["now"])

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import {
   bodyHash, checkNodeRequestHeader, checkWork, erasedHash, clientAuthFor, Connection, encryptionPublic, fromHex, identityFromSeed, openSealed,
-  openSignIn, openSigned, pack, paddedLength, parsePeerId, peerIdText, ProtocolError, seal, sign, toHex, unpack, workBits,
+  openNodeDocument, openSignIn, openSigned, pack, paddedLength, parsePeerId, peerIdText, ProtocolError, seal, sign, toHex, unpack, workBits,
   x25519Shared,
 } from '../src/protocol/index.js';
 
@@ -163,6 +163,11 @@ const HANDLERS = {
       });
       if (t.result === 'valid') check();
       else expectCode(check, t.error, label);
+    },
+    NodeDocumentRead(t, file, label) {
+      const read = () => openNodeDocument(hex(t.input), { url: t.url, now: file.now });
+      if (t.result === 'valid') assert.equal(toHex(read().author), t.author, label);
+      else expectCode(read, t.error, label);
     },
     SignInProof(t, file, label) {
       const open = () => openSignIn(hex(t.input), { node: t.node, now: file.now });
