@@ -14,6 +14,7 @@ from peerfed.client.transport import NodeAPI
 from peerfed.protocol import (
     ClientAuth,
     Format,
+    InvalidValue,
     KeyBundle,
     Kind,
     Listing,
@@ -195,6 +196,21 @@ def test_keys_answers_the_signed_home_or_this_node_for_a_bundle_without_one(tmp_
         held = await ana.api.keys(ben.id.text)
         assert held["home"] == node.url  # published here with no home: it lives here (spec §13.5)
         assert base64.b64decode(held["key_bundle"]) == ben.signed(KeyBundle(ben.secret.public), life=DAY).raw
+
+    run_node(tmp_path, body)
+
+
+def test_a_typed_node_url_loses_only_its_trailing_slashes(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = Peer("ana", node, http, 1)
+        typed = NodeAPI(node.url + "//", http)
+        assert typed.url == node.url  # the one normalisation of spec §13.1
+        assert (await typed.sign_in(ana.identity, now=ana.now()))["peer"] == ana.id.text
+        scheme = node.url.split("://", 1)[0]
+        other_case = NodeAPI(scheme.upper() + node.url[len(scheme) :], http)
+        assert other_case.url != node.url  # no lowercasing: it is not the URL the node names
+        with pytest.raises(InvalidValue):  # not a node URL as §13.1 spells one: refused before signing
+            await other_case.sign_in(ana.identity, now=ana.now())
 
     run_node(tmp_path, body)
 
