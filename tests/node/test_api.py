@@ -13,6 +13,7 @@ import pytest
 from peerfed.client.transport import NodeAPI
 from peerfed.protocol import (
     ClientAuth,
+    EncryptionSecret,
     Format,
     InvalidValue,
     KeyBundle,
@@ -196,6 +197,24 @@ def test_keys_answers_the_signed_home_or_this_node_for_a_bundle_without_one(tmp_
         held = await ana.api.keys(ben.id.text)
         assert held["home"] == node.url  # published here with no home: it lives here (spec §13.5)
         assert base64.b64decode(held["key_bundle"]) == ben.signed(KeyBundle(ben.secret.public), life=DAY).raw
+
+    run_node(tmp_path, body)
+
+
+def test_the_node_keeps_the_bundle_created_last_whatever_its_expiry(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = await Peer("ana", node, http, 1).join()
+        now = ana.now()
+
+        def bundle(key: int, created: int, life: int) -> bytes:
+            body = KeyBundle(EncryptionSecret(bytes([key]) * 32).public, home=node.url)
+            return sign(ana.identity, body, created_at=created, expires_at=created + life).raw
+
+        newest = bundle(7, now + 20, DAY)  # join() published one created at now
+        await ana.api.put_keys(newest)
+        await ana.api.put_keys(bundle(8, now + 10, 300 * DAY))  # older, lives longer: not newer (spec §4.3)
+        await ana.api.put_keys(bundle(9, now + 20, 2 * DAY))  # same created_at: the one held stays
+        assert base64.b64decode((await ana.api.keys(ana.id.text))["key_bundle"]) == newest
 
     run_node(tmp_path, body)
 
