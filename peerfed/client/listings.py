@@ -89,7 +89,10 @@ class Listings:
         return results
 
     async def remember_bundle(self, raw: bytes, author: PeerId) -> KeyBundle | None:
-        """Verify and keep ``author``'s key bundle; None if it does not verify or is someone else's."""
+        """Verify and keep ``author``'s key bundle unless a newer one is held (spec §4.3).
+
+        Returns the bundle now held for ``author``; None if ``raw`` does not verify or is someone else's.
+        """
         device = self.device
         try:
             env = open_signed(raw, context=Context.KEY_BUNDLE, now=device.now())
@@ -99,6 +102,13 @@ class Listings:
             return None
         bundle = env.body
         assert isinstance(bundle, KeyBundle)
+        held = await device.state.peer(bytes(author))
+        if held and held.bundle and held.bundle_expires > device.now():
+            kept = open_signed(held.bundle, context=Context.KEY_BUNDLE, now=device.now())
+            # The newest bundle is the one created last; on a tie the one held stays (spec §4.3).
+            if kept.created_at >= env.created_at:
+                assert isinstance(kept.body, KeyBundle)
+                return kept.body
         await device.state.put_peer(bytes(author), raw, env.expires_at, bundle.home, bundle.pseudonym)
         return bundle
 

@@ -206,11 +206,11 @@ class LocalState:
     async def put_peer(
         self, peer: bytes, bundle: bytes | None, expires: int, home: str | None, name: str | None
     ) -> None:
-        """Remember a peer's key bundle, unless a later-expiring one is already known."""
+        """Remember a peer's key bundle; the caller decided it is the newest (spec §4.3)."""
         await self._exec(
             "INSERT INTO peers (peer, bundle, bundle_expires, home, name) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(peer) DO UPDATE SET bundle=excluded.bundle, bundle_expires=excluded.bundle_expires,"
-            " home=excluded.home, name=excluded.name WHERE excluded.bundle_expires >= peers.bundle_expires",
+            " home=excluded.home, name=excluded.name",
             (peer, bundle, expires, home, name),
         )
 

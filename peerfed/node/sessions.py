@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import nacl.utils
 
-from peerfed.protocol import Context, MovedError, PeerId, RequestError, crypto, open_signed
-from peerfed.protocol.node_bodies import ClientAuth, Registration, erased_hash
+from peerfed.protocol import MovedError, PeerId, RequestError, crypto
+from peerfed.protocol.node_bodies import Registration, erased_hash
+from peerfed.protocol.sign_in import open_sign_in
 from peerfed.protocol.work import check_work
 
 from .config import Config
@@ -124,12 +125,7 @@ class Sessions:
         device_id = _device(_header_text(device, "request.invalid"))
         if take_over not in (None, "1") or (take_over and device_id is None):
             raise RequestError("X-Peerfed-Take-Over is 1, with X-Peerfed-Device", "request.invalid")
-        env = open_signed(proof, context=Context.CLIENT_AUTH, now=now)
-        auth = env.body
-        if not isinstance(auth, ClientAuth):
-            raise RequestError("send a client-auth proof", "auth.invalid")
-        if auth.node != self._config.url:
-            raise RequestError(f"the proof is for {auth.node}, not this node", "auth.invalid")
+        auth, env = open_sign_in(proof, node=self._config.url, now=now)
         peer = bytes(env.author)
         if await self._store.is_erased(erased_hash(peer), now):
             raise RequestError("this key erased itself here; use a new identity", "gone")

@@ -16,6 +16,7 @@ from peerfed.protocol import (
     Format,
     Identity,
     IllegalSend,
+    KeyBundle,
     Kind,
     Listing,
     ReachOut,
@@ -96,6 +97,36 @@ def test_nothing_is_sent_when_the_state_machine_refuses(tmp_path: Path) -> None:
             assert (await node.node.store.counts())["mailbox"] == before
             await ana.close()
             await ben.close()
+        await node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_newest_key_bundle_is_the_one_created_last_whatever_its_expiry(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        node = await TestNode(tmp_path / "n", clock).start()
+        async with aiohttp.ClientSession() as http:
+            ana = await Peer.create(tmp_path / "ana", http, node=node.url, clock=clock)
+            ben = Identity(bytes([7]) * 32)
+            now = int(clock.now)
+            old_key, new_key = EncryptionSecret(bytes([8]) * 32), EncryptionSecret(bytes([9]) * 32)
+
+            def bundle(key: EncryptionSecret, created: int, life: int) -> bytes:
+                body = KeyBundle(key.public, home=node.url)
+                return sign(ben, body, created_at=created, expires_at=created + life).raw
+
+            remember = ana.listings.remember_bundle
+            newer = await remember(bundle(new_key, now - 10, 10 * DAY), ben.peer_id)
+            # An older bundle that lives longer does not replace it (spec §4.3) ...
+            kept = await remember(bundle(old_key, now - 20, 300 * DAY), ben.peer_id)
+            assert newer is not None and kept == newer and kept.encryption_key == new_key.public
+            # ... a tie keeps the one held, and only a later created_at replaces it.
+            assert await remember(bundle(old_key, now - 10, 20 * DAY), ben.peer_id) == newer
+            latest = await remember(bundle(old_key, now, DAY), ben.peer_id)
+            assert latest is not None and latest.encryption_key == old_key.public
+            assert (await ana.listings.bundle_for(ben.peer_id)).encryption_key == old_key.public
+            await ana.close()
         await node.stop()
 
     asyncio.run(scenario())

@@ -13,7 +13,9 @@ import pytest
 from peerfed.client.transport import NodeAPI
 from peerfed.protocol import (
     ClientAuth,
+    EncryptionSecret,
     Format,
+    InvalidValue,
     KeyBundle,
     Kind,
     Listing,
@@ -164,12 +166,70 @@ def test_bad_input_gets_its_code_stores_nothing_and_the_node_keeps_serving(tmp_p
         await refused("request.invalid", ana.api.call("POST", "/api/v1/mailbox/ack", json={"ids": "x"}))
         await refused("request.invalid", ana.api.directory(kind="helper"))
         await refused("request.invalid", ana.api.directory(limit="ten"))
+        # Page sizes outside the spec's ranges and repeated parameters are refused, not clamped (§13.5, §13.1).
+        for bad in (0, 101, -1):
+            await refused("request.invalid", ana.api.directory(limit=bad))
+        for bad in (0, 501):
+            await refused("request.invalid", ana.api.mailbox(limit=bad))
+        assert (await ana.api.directory(limit=1))["listings"] == []
+        assert (await ana.api.directory(limit=100))["listings"] == []
+        assert (await ana.api.mailbox(limit=500))["items"] == []
+        for repeated in ("limit=5&limit=6", "kind=offer&kind=request", "after=0&after=1"):
+            path = "/api/v1/mailbox?" if repeated.startswith("after") else "/api/v1/directory?"
+            await refused("request.invalid", ana.api.call("GET", path + repeated))
         await refused("not_found", ana.api.call("GET", "/api/v1/nothing-here"))
         await refused("request.invalid", ana.api.call("DELETE", "/api/v1/listings"))
         await refused("schema.invalid", ana.api.keys("pf1notapeerid"))
         assert (await node.node.store.counts())["listings"] == 0
         await ana.api.publish(good.raw)
         assert (await node.node.store.counts())["listings"] == 1
+
+    run_node(tmp_path, body)
+
+
+def test_keys_answers_the_signed_home_or_this_node_for_a_bundle_without_one(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = await Peer("ana", node, http, 1).join()
+        assert (await ana.api.keys(ana.id.text))["home"] == node.url  # signed into her bundle
+        ben = Peer("ben", node, http, 2)
+        await ben.api.sign_in(ben.identity, now=ben.now())
+        await ben.api.put_keys(ben.signed(KeyBundle(ben.secret.public), life=DAY).raw)
+        held = await ana.api.keys(ben.id.text)
+        assert held["home"] == node.url  # published here with no home: it lives here (spec §13.5)
+        assert base64.b64decode(held["key_bundle"]) == ben.signed(KeyBundle(ben.secret.public), life=DAY).raw
+
+    run_node(tmp_path, body)
+
+
+def test_the_node_keeps_the_bundle_created_last_whatever_its_expiry(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = await Peer("ana", node, http, 1).join()
+        now = ana.now()
+
+        def bundle(key: int, created: int, life: int) -> bytes:
+            body = KeyBundle(EncryptionSecret(bytes([key]) * 32).public, home=node.url)
+            return sign(ana.identity, body, created_at=created, expires_at=created + life).raw
+
+        newest = bundle(7, now + 20, DAY)  # join() published one created at now
+        await ana.api.put_keys(newest)
+        await ana.api.put_keys(bundle(8, now + 10, 300 * DAY))  # older, lives longer: not newer (spec §4.3)
+        await ana.api.put_keys(bundle(9, now + 20, 2 * DAY))  # same created_at: the one held stays
+        assert base64.b64decode((await ana.api.keys(ana.id.text))["key_bundle"]) == newest
+
+    run_node(tmp_path, body)
+
+
+def test_a_typed_node_url_loses_only_its_trailing_slashes(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = Peer("ana", node, http, 1)
+        typed = NodeAPI(node.url + "//", http)
+        assert typed.url == node.url  # the one normalisation of spec §13.1
+        assert (await typed.sign_in(ana.identity, now=ana.now()))["peer"] == ana.id.text
+        scheme = node.url.split("://", 1)[0]
+        other_case = NodeAPI(scheme.upper() + node.url[len(scheme) :], http)
+        assert other_case.url != node.url  # no lowercasing: it is not the URL the node names
+        with pytest.raises(InvalidValue):  # not a node URL as §13.1 spells one: refused before signing
+            await other_case.sign_in(ana.identity, now=ana.now())
 
     run_node(tmp_path, body)
 

@@ -6,6 +6,8 @@ generator's objects, so it checks what another implementer would check.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import importlib.util
 import json
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from peerfed.node.federation.verify import verify_request
 from peerfed.protocol import (
     Connection,
     ConnectionStateError,
@@ -32,8 +35,10 @@ from peerfed.protocol import (
     topics,
     unpack,
 )
+from peerfed.protocol.document import open_document
 from peerfed.protocol.encoding import Value
-from peerfed.protocol.node_bodies import WrongNode, body_hash, client_auth_for
+from peerfed.protocol.node_bodies import WrongNode, body_hash, client_auth_for, erased_hash
+from peerfed.protocol.sign_in import open_sign_in
 from peerfed.protocol.work import check_work, work_bits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +136,31 @@ def test_node_objects(doc: dict[str, Any], case: dict[str, Any]) -> None:
     if "body_hash" in case:
         assert body_hash(bytes.fromhex(case["body"])).hex() == case["body_hash"]
         return
+    if "erased_hash" in case:  # ErasureHash (spec §13.6)
+        assert erased_hash(bytes.fromhex(case["peer"])).hex() == case["erased_hash"]
+        return
+    if "url" in case:  # NodeDocumentRead (spec §13.2)
+        read = functools.partial(open_document, bytes.fromhex(case["input"]), case["url"], doc["now"])
+        if case["result"] == "invalid":
+            expect_error(case["error"], read)
+        else:
+            assert read()[1].author.hex == case["author"]
+        return
+    if "node" in case:  # SignInProof: the first steps of spec §13.4
+        sign_in = functools.partial(open_sign_in, bytes.fromhex(case["input"]), node=case["node"], now=doc["now"])
+        if case["result"] == "invalid":
+            expect_error(case["error"], sign_in)
+            return
+        auth, env = sign_in()
+        assert (env.author.hex, auth.challenge.hex()) == (case["author"], case["challenge"])
+        return
+    if "header" in case:  # NodeRequestHeader: steps 1-4 of spec §13.3
+        check = functools.partial(_check_node_request, case, doc["now"])
+        if case["result"] == "valid":
+            check()
+        else:
+            expect_error(case["error"], check)
+        return
     if "nonce" in case:  # Work: joining (spec §13.4) and first contact (§13.5)
         challenge = bytes.fromhex(case["challenge"])
         if "zero_bits" in case:
@@ -154,6 +184,27 @@ def test_node_objects(doc: dict[str, Any], case: dict[str, Any]) -> None:
         assert proof.raw.hex() == case["proof"]
         return
     test_envelopes(doc, case)
+
+
+def _check_node_request(case: dict[str, Any], now: int) -> None:
+    async def any_key(origin: str, key: bytes, now: int, *, follow: bool) -> None:
+        return None  # step 5 needs the origin's document, which no vector holds
+
+    async def fresh(nonce: bytes, until: int) -> bool:
+        return True
+
+    asyncio.run(
+        verify_request(
+            case["header"],
+            method=case["method"],
+            path=case["path"],
+            destination=case["destination"],
+            body=bytes.fromhex(case["body"]),
+            now=now,
+            check_key=any_key,
+            use_nonce=fresh,
+        )
+    )
 
 
 @pytest.mark.parametrize(("doc", "case"), cases("sealing.json"), ids=ids("sealing.json"))
@@ -190,7 +241,11 @@ def test_padding(doc: dict[str, Any], case: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("doc", "case"), cases("connection.json"), ids=ids("connection.json"))
 def test_connection(doc: dict[str, Any], case: dict[str, Any]) -> None:
     now = doc["now"]
-    conn = Connection.start(open_signed(bytes.fromhex(case["reach_out"]), context=Context.SEALED, now=now))
+    reach_out = open_signed(bytes.fromhex(case["reach_out"]), context=Context.SEALED, now=now)
+    if case["result"] == "invalid":  # RejectedStart (spec §9.1)
+        expect_error(case["error"], lambda: Connection.start(reach_out))
+        return
+    conn = Connection.start(reach_out)
     for step in case["steps"]:
         env = open_signed(bytes.fromhex(step["input"]), context=Context.SEALED, now=now)
         if "error" in step:

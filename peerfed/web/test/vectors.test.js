@@ -10,9 +10,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
-  bodyHash, checkWork, clientAuthFor, Connection, encryptionPublic, fromHex, identityFromSeed, openSealed,
-  listingMatches, openSigned, pack, paddedLength, parsePeerId, peerIdText, ProtocolError, queryWords, seal, sign,
-  toHex, topicMatches, unpack, words, workBits, x25519Shared,
+  bodyHash, checkNodeRequestHeader, checkWork, clientAuthFor, Connection, encryptionPublic, erasedHash,
+  fromHex, identityFromSeed, listingMatches, openNodeDocument, openSealed, openSigned, openSignIn, pack,
+  paddedLength, parsePeerId, peerIdText, ProtocolError, queryWords, seal, sign, toHex, topicMatches, unpack,
+  words, workBits, x25519Shared,
 } from '../src/protocol/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -157,6 +158,31 @@ const HANDLERS = {
       const proof = sign(seed, 'client-auth', body, { createdAt: t.created_at, expiresAt: t.expires_at });
       assert.equal(toHex(proof.raw), t.proof, `${label}: proof bytes`);
     },
+    NodeRequestHeader(t, file, label) {
+      const check = () => checkNodeRequestHeader(t.header, {
+        method: t.method, path: t.path, destination: t.destination, body: hex(t.body), now: file.now,
+      });
+      if (t.result === 'valid') check();
+      else expectCode(check, t.error, label);
+    },
+    NodeDocumentRead(t, file, label) {
+      const read = () => openNodeDocument(hex(t.input), { url: t.url, now: file.now });
+      if (t.result === 'valid') assert.equal(toHex(read().author), t.author, label);
+      else expectCode(read, t.error, label);
+    },
+    SignInProof(t, file, label) {
+      const open = () => openSignIn(hex(t.input), { node: t.node, now: file.now });
+      if (t.result !== 'valid') {
+        expectCode(open, t.error, label);
+        return;
+      }
+      const env = open();
+      assert.equal(toHex(env.author), t.author, `${label}: author`);
+      assert.equal(toHex(env.body.challenge), t.challenge, `${label}: challenge`);
+    },
+    ErasureHash(t, _file, label) {
+      assert.equal(toHex(erasedHash(hex(t.peer))), t.erased_hash, label);
+    },
     Work(t, _file, label) {
       const challenge = hex(t.challenge);
       if ('zero_bits' in t) assert.equal(workBits(challenge, hex(t.nonce)), t.zero_bits, `${label}: zero bits`);
@@ -190,6 +216,10 @@ const HANDLERS = {
         else conn = conn.apply(env);
         assert.deepEqual(stateOf(conn), step.state, `${label} step ${i}: state`);
       });
+    },
+    RejectedStart(t, file, label) {
+      const reachOut = openSigned(hex(t.reach_out), { context: SEALED, now: file.now });
+      expectCode(() => Connection.start(reachOut), t.error, label);
     },
   },
 };

@@ -11,5 +11,7 @@ export * from './sealing.js';
 export * from './work.js';
 export * from './connection.js';
 export * from './node_document.js';
+export * from './node_request.js';
+export * from './sign_in.js';
 export * from './backup.js';
 export * from './topics.js';
