@@ -164,12 +164,37 @@ def test_bad_input_gets_its_code_stores_nothing_and_the_node_keeps_serving(tmp_p
         await refused("request.invalid", ana.api.call("POST", "/api/v1/mailbox/ack", json={"ids": "x"}))
         await refused("request.invalid", ana.api.directory(kind="helper"))
         await refused("request.invalid", ana.api.directory(limit="ten"))
+        # Page sizes outside the spec's ranges and repeated parameters are refused, not clamped (§13.5, §13.1).
+        for bad in (0, 101, -1):
+            await refused("request.invalid", ana.api.directory(limit=bad))
+        for bad in (0, 501):
+            await refused("request.invalid", ana.api.mailbox(limit=bad))
+        assert (await ana.api.directory(limit=1))["listings"] == []
+        assert (await ana.api.directory(limit=100))["listings"] == []
+        assert (await ana.api.mailbox(limit=500))["items"] == []
+        for repeated in ("limit=5&limit=6", "kind=offer&kind=request", "after=0&after=1"):
+            path = "/api/v1/mailbox?" if repeated.startswith("after") else "/api/v1/directory?"
+            await refused("request.invalid", ana.api.call("GET", path + repeated))
         await refused("not_found", ana.api.call("GET", "/api/v1/nothing-here"))
         await refused("request.invalid", ana.api.call("DELETE", "/api/v1/listings"))
         await refused("schema.invalid", ana.api.keys("pf1notapeerid"))
         assert (await node.node.store.counts())["listings"] == 0
         await ana.api.publish(good.raw)
         assert (await node.node.store.counts())["listings"] == 1
+
+    run_node(tmp_path, body)
+
+
+def test_keys_answers_the_signed_home_or_this_node_for_a_bundle_without_one(tmp_path: Path) -> None:
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana = await Peer("ana", node, http, 1).join()
+        assert (await ana.api.keys(ana.id.text))["home"] == node.url  # signed into her bundle
+        ben = Peer("ben", node, http, 2)
+        await ben.api.sign_in(ben.identity, now=ben.now())
+        await ben.api.put_keys(ben.signed(KeyBundle(ben.secret.public), life=DAY).raw)
+        held = await ana.api.keys(ben.id.text)
+        assert held["home"] == node.url  # published here with no home: it lives here (spec §13.5)
+        assert base64.b64decode(held["key_bundle"]) == ben.signed(KeyBundle(ben.secret.public), life=DAY).raw
 
     run_node(tmp_path, body)
 

@@ -36,6 +36,10 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 
+# Page sizes (spec §13.5): `limit` is 1 … 100 on the directory and 1 … 500 on the mailbox.
+DIRECTORY_PAGE = 50
+MAILBOX_PAGE = 100
+
 
 # --- the node document and joining ------------------------------------------------------------
 
@@ -115,7 +119,7 @@ async def directory(request: web.Request) -> web.Response:
         fmt=query(request, "format"),
         vocab=query(request, "vocab"),
         before=int_query(request, "before", None),
-        limit=int_query(request, "limit", 50) or 50,
+        limit=int_query(request, "limit", DIRECTORY_PAGE, (1, 100)) or DIRECTORY_PAGE,
     )
     return web.Response(text=views.search_answer(page, request.app[CONFIG].url), content_type="application/json")
 
@@ -140,7 +144,7 @@ async def send(request: web.Request) -> web.Response:
 async def mailbox(request: web.Request) -> web.Response:
     peer = await signed_in(request)
     items = await request.app[MAILBOX].items(
-        peer, int_query(request, "after", 0) or 0, int_query(request, "limit", 100) or 100
+        peer, int_query(request, "after", 0) or 0, int_query(request, "limit", MAILBOX_PAGE, (1, 500)) or MAILBOX_PAGE
     )
     return web.json_response(views.mailbox_page(items))
 

@@ -258,21 +258,38 @@ def decode_b64(value: object, name: str) -> bytes:
         raise RequestError(f"{name} is not base64", "request.invalid") from exc
 
 
-def int_query(request: web.Request, name: str, default: int | None) -> int | None:
-    value = request.query.get(name)
+def _single(request: web.Request, name: str) -> str | None:
+    """The one value of a query parameter; raises request.invalid if it is given twice (spec §13.1)."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise RequestError(f"{name} is given more than once", "request.invalid")
+    return values[0] if values else None
+
+
+def int_query(
+    request: web.Request, name: str, default: int | None, bounds: tuple[int, int] | None = None
+) -> int | None:
+    """An integer query parameter, ``default`` when absent or empty (spec §13.1).
+
+    Raises request.invalid for a repeated parameter, a non-integer, or one outside ``bounds``
+    (inclusive; 0 … 2^62-1 when none are given).
+    """
+    value = _single(request, name)
     if value is None or value == "":
         return default
     try:
         number = int(text_of(value, name, 20))
     except ValueError as exc:
         raise RequestError(f"{name} must be an integer", "request.invalid") from exc
-    if not 0 <= number < 2**62:
-        raise RequestError(f"{name} is out of range", "request.invalid")
+    low, high = bounds or (0, 2**62 - 1)
+    if not low <= number <= high:
+        raise RequestError(f"{name} must be {low} … {high}", "request.invalid")
     return number
 
 
 def query(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name)
+    """A text query parameter, None when absent or empty; raises request.invalid if repeated."""
+    value = _single(request, name)
     return text_of(value, name, 256) if value else None
 
 
