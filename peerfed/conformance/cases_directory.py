@@ -12,7 +12,7 @@ from typing import Any
 from peerfed.protocol import Withdrawal
 
 from .suite import Failed, case
-from .target import Peer, Target
+from .target import OCTETS, Peer, Target
 
 __all__: list[str] = []
 
@@ -154,3 +154,51 @@ async def withdrawal_other(target: Target) -> None:
     (await author.publish(env.raw)).ok(201)
     (await other.publish(other.signed(Withdrawal(env.id)).raw)).refused("auth.forbidden")
     (await author.call("GET", f"/api/v1/listings/{env.id.hex()}")).ok()
+
+
+@case("directory.filters", ["§13.5"])
+async def filters(target: Target) -> None:
+    peer = await target.member(0)
+    topic = _topic()
+    offer = peer.listing(topics=(topic,), kind="offer", languages=("es-MX",))
+    request = peer.listing(topics=(topic,), kind="request", languages=("en",))
+    for env in (offer, request):
+        (await peer.publish(env.raw)).ok(201)
+    cases: list[tuple[dict[str, str], str]] = [
+        ({"kind": "request"}, request.id.hex()),
+        ({"lang": "es"}, offer.id.hex()),  # a primary subtag finds its regional tags
+        ({"lang": "ES-mx"}, offer.id.hex()),
+    ]
+    for params, want in cases:
+        found = [item["id"] for item in (await _search(peer, topic=topic, **params))["listings"]]
+        if found != [want]:
+            raise Failed(f"searching {params} found {len(found)} listings, not the one it names")
+
+
+@case("query.repeated", ["§13.1"])
+async def repeated(target: Target) -> None:
+    peer = await target.member(0)
+    answer = await peer.call("GET", "/api/v1/directory?limit=5&limit=6")
+    answer.refused("request.invalid")
+
+
+@case("keys.lookup", ["§13.5", "§4.3"])
+async def keys_lookup(target: Target) -> None:
+    peer, reader = await target.member(0), await target.member(1)
+    data = (await reader.call("GET", f"/api/v1/keys/{peer.text}")).ok()
+    if not isinstance(data, dict) or data.get("home") != target.url or not isinstance(data.get("key_bundle"), str):
+        raise Failed(f'GET /keys answered {data}, not {{"key_bundle", "home": {target.url!r}}}')
+    (await reader.call("GET", f"/api/v1/keys/{Peer(target).text}")).refused("not_found")
+
+
+@case("keys.other_author", ["§13.5"])
+async def keys_other_author(target: Target) -> None:
+    peer = await target.member(0)
+    (await peer.call("PUT", "/api/v1/keys", data=Peer(target).bundle().raw, headers=OCTETS)).refused("auth.forbidden")
+
+
+@case("listing.needs_bundle", ["§13.5"])
+async def needs_bundle(target: Target) -> None:
+    peer = Peer(target)
+    await peer.join(publish_bundle=False)
+    (await peer.publish(peer.listing().raw)).refused("request.invalid")

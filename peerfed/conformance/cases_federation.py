@@ -191,6 +191,41 @@ async def pushed_withdrawal(target: Target) -> None:
     (await reader.call("GET", f"/api/v1/listings/{listing.id.hex()}")).refused("gone")
 
 
+@case("federation.keys_on_demand", ["§13.7"])
+async def keys_on_demand(target: Target) -> None:
+    second = await federated(target)
+    member = await target.member(0)
+    data = (await second.call("GET", f"/federation/v1/keys/{member.text}")).ok()
+    if not isinstance(data, dict) or not isinstance(data.get("key_bundle"), str):
+        raise Failed(f"a member's bundle was answered {data}")
+    (await second.call("GET", f"/federation/v1/keys/{Peer(target).text}")).refused("not_found")
+
+
+@case("federation.batch_item_errors", ["§13.7"])
+async def batch_item_errors(target: Target) -> None:
+    second = await federated(target)
+    remote = RemotePeer(target, second.url)
+    bundle = remote.remote_bundle()
+    results = statuses(await batch(second, ["key-bundle", bundle, b"work"], ["no-such-kind", b"x"]))
+    if results != ["request.invalid", "request.invalid"]:
+        raise Failed(f"a bundle with a work element and an unknown kind were answered {results}")
+
+
+@case("federation.erasure", ["§13.6", "§13.7"])
+async def pushed_erasure(target: Target) -> None:
+    second = await federated(target)
+    remote, reader = RemotePeer(target, second.url), await target.member(0)
+    listing = remote.listing()
+    await batch(second, ["key-bundle", remote.remote_bundle()], ["listing", listing.raw])
+    if statuses(await batch(second, ["erasure", remote.signed(Erasure()).raw])) != ["ok"]:
+        raise Failed("an erasure from a federated node was not ok")
+    answer = await reader.call("GET", f"/api/v1/listings/{listing.id.hex()}")
+    if answer.code not in ("gone", "not_found"):
+        raise Failed(f"the erased author's listing was answered {answer.status} {answer.short()}")
+    if statuses(await batch(second, ["listing", listing.raw])) != ["gone"]:
+        raise Failed("the erased author's listing was taken again")
+
+
 async def _pull_until(second: SecondNode, want: str, field: str) -> dict[str, Any]:
     """Catch-up pages until one lists ``want`` in ``field``; raises Failed if none does."""
     after = withdrawn = erased = 0

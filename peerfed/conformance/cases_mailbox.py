@@ -174,3 +174,10 @@ async def live_bad_token(target: Target) -> None:
                 if frame.get("type") == "error" and frame.get("code") == "auth.required":
                     return
         raise Failed("an unknown token got neither auth.required nor a close")
+
+
+@case("send.no_route", ["§13.5"])
+async def no_route(target: Target) -> None:
+    alice = await target.member(0)
+    nobody = Peer(target)  # a key no node has heard of, so no bundle says where it lives
+    (await send(alice, sealed_to(alice, nobody), await work_bits(target))).refused("not_found")

@@ -122,13 +122,14 @@ class Peer:
             headers["Authorization"] = f"Bearer {self.token}"
         return await self.target.call(method, path, headers=headers, **kwargs)
 
-    async def join(self) -> Peer:
+    async def join(self, *, publish_bundle: bool = True) -> Peer:
         """Sign in (paying any proof of work asked) and publish a key bundle; raises Failed if refused."""
         challenge = (await self.target.call("POST", "/api/v1/challenge")).ok()
         proof = self.signed(ClientAuth(self.target.url, bytes.fromhex(challenge["challenge"])), life=300)
         answer = await self.target.post_signed("/api/v1/session", proof.raw, headers=self.target.work_header(challenge))
         self.token = answer.ok()["token"]
-        (await self.call("PUT", "/api/v1/keys", data=self.bundle().raw, headers=OCTETS)).ok()
+        if publish_bundle:
+            (await self.call("PUT", "/api/v1/keys", data=self.bundle().raw, headers=OCTETS)).ok()
         return self
 
     async def publish(self, raw: bytes) -> Answer:

@@ -3,7 +3,8 @@
 The suite runs as a subprocess, exactly as an implementer runs it. Against a `peerfed serve`
 process every MUST case passes and it exits 0. Against an in-process node with one check
 switched off (monkeypatched: a signature check, a spent challenge, the replay window, the time
-window, the page-size range), it exits non-zero and its output names the failed case's rule.
+window, the page-size range, the first-contact proof of work), it exits non-zero and its
+output names the failed case's rule.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from peerfed.conformance.suite import AREAS, load_cases
-from peerfed.node import sessions
+from peerfed.node import contact, sessions
 from peerfed.node.api import client as client_api
 from peerfed.node.federation import verify
 from peerfed.node.store.members import MembersMixin
@@ -105,6 +106,12 @@ MUTANTS: dict[str, tuple[Mutant, str, str, str]] = {
         "federation",
         "federation.replay",
         "[§13.3]",
+    ),
+    "first-contact proof of work": (
+        lambda mp: mp.setattr(contact, "check_work", lambda *_: None),
+        "mailbox",
+        "mailbox.first_contact_work",
+        "[§13.5]",
     ),
     "node-request time window": (
         lambda mp: mp.setattr(verify, "CLOCK_SKEW", 10**6),
