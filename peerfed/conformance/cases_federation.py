@@ -12,7 +12,7 @@ import base64
 import os
 from typing import Any
 
-from peerfed.protocol import Erasure, Identity, KeyBundle, Withdrawal, pack
+from peerfed.protocol import Erasure, Identity, KeyBundle, Move, Withdrawal, pack
 from peerfed.protocol.node_bodies import erased_hash
 from peerfed.protocol.work import solve_work
 
@@ -224,6 +224,18 @@ async def pushed_erasure(target: Target) -> None:
         raise Failed(f"the erased author's listing was answered {answer.status} {answer.short()}")
     if statuses(await batch(second, ["listing", listing.raw])) != ["gone"]:
         raise Failed("the erased author's listing was taken again")
+
+
+@case("move.to_federated_node", ["§13.5"])
+async def move_away(target: Target) -> None:
+    second = await federated(target)
+    peer = await target.peer()
+    statement = peer.signed(Move(target.url, second.url), life=300).raw
+    body = {"to": second.url, "statement": base64.b64encode(statement).decode("ascii")}
+    answer = (await peer.call("POST", "/api/v1/move", json=body)).ok()
+    if answer.get("status") != "moved":
+        raise Failed(f"a move to a federated node was answered {answer}")
+    (await peer.call("GET", "/api/v1/mailbox")).refused("auth.required")  # its sessions ended
 
 
 async def _pull_until(second: SecondNode, want: str, field: str) -> dict[str, Any]:

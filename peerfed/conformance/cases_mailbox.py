@@ -181,3 +181,18 @@ async def no_route(target: Target) -> None:
     alice = await target.member(0)
     nobody = Peer(target)  # a key no node has heard of, so no bundle says where it lives
     (await send(alice, sealed_to(alice, nobody), await work_bits(target))).refused("not_found")
+
+
+@case("live.auth_grace", ["§13.5"])
+async def live_auth_grace(target: Target) -> None:
+    grace = (await target.opened_document()).limit("live-auth-grace", 10) or 10
+    if grace > 60:
+        raise Failed(f"live-auth-grace is {grace} s; the suite waits at most 60")
+    ws_url = target.url.replace("http", "ws", 1) + "/api/v1/live"
+    async with target.session.ws_connect(ws_url) as ws:
+        # never authenticates: the node must close it with 1008 once its grace is over
+        message = await ws.receive(timeout=grace + 15)
+        if message.type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            raise Failed(f"an unauthenticated socket got {message.type.name} instead of a close")
+        if ws.close_code != 1008:
+            raise Failed(f"an unauthenticated socket was closed with {ws.close_code}, not 1008")

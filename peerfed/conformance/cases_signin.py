@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from peerfed.protocol import ClientAuth
+from peerfed.protocol import ClientAuth, Move
 
 from .suite import Failed, case
-from .target import Peer, Target
+from .target import Answer, Peer, Target, b64
 
 __all__: list[str] = []
 
@@ -146,3 +146,34 @@ async def refusal_unknown_version(target: Target) -> None:
     raw[0] = 0x7F  # a framing version no one speaks
     answer = await peer.publish(bytes(raw))
     answer.refused("version.unsupported")
+
+
+async def _move(peer: Peer, to: str, statement: bytes) -> Answer:
+    return await peer.call("POST", "/api/v1/move", json={"to": to, "statement": b64(statement)})
+
+
+@case("move.statement_checks", ["§13.5"])
+async def move_statement_checks(target: Target) -> None:
+    peer = await target.member(2)
+    elsewhere = "https://another-node.example"
+    stranger = Peer(target)
+    challenge = await _challenge(target)
+    checks: list[tuple[str, bytes, str]] = [
+        ("another peer's statement", stranger.signed(Move(target.url, elsewhere), life=300).raw, "auth.forbidden"),
+        (
+            "a statement from another node",
+            peer.signed(Move("https://third.example", elsewhere), life=300).raw,
+            "auth.invalid",
+        ),
+        ("a sign-in proof", _proof(peer, challenge), "auth.invalid"),
+        (
+            "a move to a node it does not federate with",
+            peer.signed(Move(target.url, elsewhere), life=300).raw,
+            "federation.refused",
+        ),
+    ]
+    for what, statement, code in checks:
+        answer = await _move(peer, elsewhere, statement)
+        if answer.code != code:
+            raise Failed(f"{what} was answered {answer.status} {answer.short()}, not {code}")
+    (await peer.call("GET", "/api/v1/mailbox")).ok()  # still a member here
