@@ -20,7 +20,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .target import Target
 
-__all__ = ["AREAS", "CASES", "Case", "Failed", "Level", "Outcome", "Result", "case", "load_cases", "main", "run_suite"]
+__all__ = [
+    "AREAS",
+    "CASES",
+    "Case",
+    "Failed",
+    "Level",
+    "Outcome",
+    "Result",
+    "case",
+    "load_cases",
+    "main",
+    "run_case",
+    "run_suite",
+]
 
 CASE_TIMEOUT = 30.0  # seconds: a node that hangs fails the case, it does not hang the suite
 
@@ -108,7 +121,8 @@ class Report:
         return {"url": self.url, "passed": self.passed, "results": [r.to_json() for r in self.results]}
 
 
-async def _run_one(target: Target, item: Case) -> Result:
+async def run_case(target: Target, item: Case) -> Result:
+    """Run one case; a failed MUST is FAIL, a failed SHOULD is SKIP. Never raises for the node's faults."""
     try:
         await asyncio.wait_for(item.body(target), CASE_TIMEOUT)
     except Failed as exc:
@@ -147,7 +161,7 @@ async def run_suite(url: str, *, only: str | None = None, emit: Callable[[Result
         for item in load_cases():
             if only and not item.name.startswith(only):
                 continue
-            result = await _run_one(target, item)
+            result = await run_case(target, item)
             report.results.append(result)
             if emit is not None:
                 emit(result)

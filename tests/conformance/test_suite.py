@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from peerfed.conformance.suite import AREAS, load_cases
+from peerfed.conformance.suite import AREAS, Case, Failed, Level, load_cases, run_case
 from peerfed.node import contact, sessions
 from peerfed.node.api import client as client_api
 from peerfed.node.federation import verify
@@ -64,6 +64,29 @@ def test_every_case_names_its_rules_and_belongs_to_an_area() -> None:
     for item in cases:
         assert item.rules and all(rule.startswith("§") for rule in item.rules), item.name
         assert item.body.__module__.rsplit(".cases_", 1)[-1] in AREAS, item.name
+
+
+def test_a_failed_should_is_reported_skip_and_a_failed_must_fail() -> None:
+    async def refuse(_: Any) -> None:
+        raise Failed("the node said no")
+
+    async def crash(_: Any) -> None:
+        raise KeyError("status")
+
+    async def judge() -> list[str]:
+        target: Any = None  # the bodies above never touch it
+        cases = [
+            Case("x.should", ("§13.2",), Level.SHOULD, refuse),
+            Case("x.must", ("§13.4", "§5.5"), Level.MUST, refuse),
+            Case("x.nonsense", ("§13.5",), Level.MUST, crash),  # a node's odd answer fails, never crashes the run
+        ]
+        return [(await run_case(target, item)).line() for item in cases]
+
+    assert asyncio.run(judge()) == [
+        "SKIP SHOULD x.should [§13.2] - the node said no",
+        "FAIL MUST   x.must [§13.4,§5.5] - the node said no",
+        "FAIL MUST   x.nonsense [§13.5] - unexpected KeyError: 'status'",
+    ]
 
 
 def _skip_signature_check(data: bytes, *, context: Context, now: int, **_: Any) -> Any:
