@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     add_admin_parser(sub)
     add_peer_commands(sub)
     sub.add_parser("demo", help="watch two peers on two nodes find each other, agree, talk and end")
+    from peerfed.conformance.suite import add_arguments as add_conformance_arguments
+
+    add_conformance_arguments(
+        sub.add_parser("conformance", help="check a node at URL against the spec, over the network (spec §13)")
+    )
     ident = sub.add_parser("peer-id", help="check a peer id's text form and print its key in hex")
     ident.add_argument("text")
     args = parser.parse_args(argv)
@@ -161,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         from peerfed.client.demo import run_demo
 
         return run_demo()
+    if args.command == "conformance":
+        from peerfed.conformance.suite import run as run_conformance
+
+        return run_conformance(args)
     if args.command == "peer-id":
         from peerfed.protocol import PeerId, RemoteError
 

@@ -1,8 +1,8 @@
 """The package keeps the shape the spec gives it: small rooms, each naming its section (STYLE, shape of the package).
 
-Imports go one way (client -> node -> protocol), no module grows past about 400 lines, each
-module's first line cites the spec section it implements, and HTTP handlers never reach into
-the store: they call the node's parts.
+Imports go one way (client -> node -> protocol; the conformance suite -> protocol only), no
+module grows past about 400 lines, each module's first line cites the spec section it
+implements, and HTTP handlers never reach into the store: they call the node's parts.
 """
 
 from __future__ import annotations
@@ -70,7 +70,18 @@ def test_imports_go_one_way_client_node_protocol() -> None:
         if layer == "protocol":
             assert not {n for n in names if n.startswith(("peerfed.node", "peerfed.client"))}, path
         if layer == "node":
-            assert not {n for n in names if n.startswith("peerfed.client")}, path
+            assert not {n for n in names if n.startswith(("peerfed.client", "peerfed.conformance"))}, path
+        if layer in ("protocol", "client"):
+            assert not {n for n in names if n.startswith("peerfed.conformance")}, path
+
+
+def test_the_conformance_suite_speaks_the_protocol_only() -> None:
+    """It judges any node from outside: built on the protocol core, never on the node it might flatter."""
+    suite = sorted((PACKAGE / "conformance").glob("*.py"))
+    assert len(suite) >= 5
+    for path in suite:
+        ours = {n for n in imported(path) if n.startswith("peerfed")}
+        assert ours <= {n for n in ours if n.startswith(("peerfed.protocol", "peerfed.conformance"))}, path
 
 
 def test_http_handlers_call_the_node_parts_never_the_store() -> None:

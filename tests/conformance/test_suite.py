@@ -1,0 +1,166 @@
+"""`peerfed conformance URL` against our node, and against mutants of it that each drop one check.
+
+The suite runs as a subprocess, exactly as an implementer runs it. Against a `peerfed serve`
+process every MUST case passes and it exits 0. Against an in-process node with one check
+switched off (monkeypatched: a signature check, a spent challenge, the replay window, the time
+window, the page-size range, the first-contact proof of work), it exits non-zero and its
+output names the failed case's rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from peerfed.conformance.suite import AREAS, Case, Failed, Level, load_cases, run_case
+from peerfed.node import contact, sessions
+from peerfed.node.api import client as client_api
+from peerfed.node.federation import verify
+from peerfed.node.store.members import MembersMixin
+from peerfed.node.store.nodes import NodesMixin
+from peerfed.protocol import Context
+from peerfed.protocol.envelope import decode_verified
+from tests.node.harness import Clock, TestNode
+from tests.processes import NodeProcesses
+
+SUITE_TIMEOUT = 240  # seconds: a bound on one run of the suite, not a timing assertion
+
+
+async def run_suite(url: str, *args: str) -> tuple[int, str]:
+    """`peerfed conformance URL ARGS` in a subprocess; its exit status and stdout."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "peerfed", "conformance", url, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), SUITE_TIMEOUT)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+def test_our_node_passes_every_must_case(tmp_path: Path, node_processes: NodeProcesses) -> None:
+    async def scenario() -> None:
+        node = node_processes(tmp_path / "node")
+        await node.start()
+        status, out = await run_suite(node.url, "--json")
+        report = json.loads(out)
+        failed = [r for r in report["results"] if r["outcome"] != "PASS"]
+        assert (status, failed) == (0, []), out
+        assert report["passed"] is True and report["url"] == node.url
+        assert {r["case"] for r in report["results"]} == {c.name for c in load_cases()}
+        assert node.stop() == 0
+
+    asyncio.run(scenario())
+
+
+def test_every_case_names_its_rules_and_belongs_to_an_area() -> None:
+    cases = load_cases()
+    assert len(cases) >= 50
+    for item in cases:
+        assert item.rules and all(rule.startswith("§") for rule in item.rules), item.name
+        assert item.body.__module__.rsplit(".cases_", 1)[-1] in AREAS, item.name
+
+
+def test_a_failed_should_is_reported_skip_and_a_failed_must_fail() -> None:
+    async def refuse(_: Any) -> None:
+        raise Failed("the node said no")
+
+    async def crash(_: Any) -> None:
+        raise KeyError("status")
+
+    async def judge() -> list[str]:
+        target: Any = None  # the bodies above never touch it
+        cases = [
+            Case("x.should", ("§13.2",), Level.SHOULD, refuse),
+            Case("x.must", ("§13.4", "§5.5"), Level.MUST, refuse),
+            Case("x.nonsense", ("§13.5",), Level.MUST, crash),  # a node's odd answer fails, never crashes the run
+        ]
+        return [(await run_case(target, item)).line() for item in cases]
+
+    assert asyncio.run(judge()) == [
+        "SKIP SHOULD x.should [§13.2] - the node said no",
+        "FAIL MUST   x.must [§13.4,§5.5] - the node said no",
+        "FAIL MUST   x.nonsense [§13.5] - unexpected KeyError: 'status'",
+    ]
+
+
+def _skip_signature_check(data: bytes, *, context: Context, now: int, **_: Any) -> Any:
+    return decode_verified(data, context=context)  # the mutant: decodes, never verifies
+
+
+async def _always(*_: Any) -> bool:
+    return True
+
+
+def _int_query_without_range(request: Any, name: str, default: int | None, bounds: Any = None) -> int | None:
+    value = request.query.get(name)
+    return default if value in (None, "") else int(value)
+
+
+Mutant = Callable[[pytest.MonkeyPatch], None]
+
+MUTANTS: dict[str, tuple[Mutant, str, str, str]] = {
+    # name: (switch one check off, --only prefix, the case that must fail, its rule tags)
+    "sign-in signature": (
+        lambda mp: mp.setattr(sessions, "open_signed", _skip_signature_check),
+        "signin",
+        "signin.bad_signature",
+        "[§13.4,§5.5]",
+    ),
+    "spent challenge": (
+        lambda mp: mp.setattr(MembersMixin, "take_challenge", _always),
+        "signin",
+        "signin.replayed_challenge",
+        "[§13.4]",
+    ),
+    "directory page range": (
+        lambda mp: mp.setattr(client_api, "int_query", _int_query_without_range),
+        "directory",
+        "directory.limit_range",
+        "[§13.5]",
+    ),
+    "node-request replay": (
+        lambda mp: mp.setattr(NodesMixin, "use_nonce", _always),
+        "federation",
+        "federation.replay",
+        "[§13.3]",
+    ),
+    "first-contact proof of work": (
+        lambda mp: mp.setattr(contact, "check_work", lambda *_: None),
+        "mailbox",
+        "mailbox.first_contact_work",
+        "[§13.5]",
+    ),
+    "node-request time window": (
+        lambda mp: mp.setattr(verify, "CLOCK_SKEW", 10**6),
+        "federation",
+        "federation.time_window",
+        "[§13.3]",
+    ),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_a_node_with_one_check_off_fails_naming_the_rule(
+    mutant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    switch_off, area, case_name, rules = MUTANTS[mutant]
+    switch_off(monkeypatch)
+
+    async def scenario() -> None:
+        node = await TestNode(tmp_path / "n", Clock()).start()
+        try:
+            status, out = await run_suite(node.url, "--only", area)
+        finally:
+            await node.stop()
+        assert status == 1, out
+        failed = [line for line in out.splitlines() if line.startswith("FAIL")]
+        assert any(f" {case_name} {rules}" in line for line in failed), out
+        assert "does NOT conform" in out.splitlines()[-1]
+
+    asyncio.run(scenario())
