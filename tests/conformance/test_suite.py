@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from peerfed.conformance.suite import AREAS, Case, Failed, Level, load_cases, run_case
-from peerfed.node import contact, sessions
+from peerfed.node import contact
 from peerfed.node.api import client as client_api
 from peerfed.node.federation import verify
 from peerfed.node.store.members import MembersMixin
 from peerfed.node.store.nodes import NodesMixin
-from peerfed.protocol import Context
+from peerfed.protocol import Context, sign_in
 from peerfed.protocol.envelope import decode_verified
 from tests.node.harness import Clock, TestNode
 from tests.processes import NodeProcesses
@@ -107,7 +107,7 @@ Mutant = Callable[[pytest.MonkeyPatch], None]
 MUTANTS: dict[str, tuple[Mutant, str, str, str]] = {
     # name: (switch one check off, --only prefix, the case that must fail, its rule tags)
     "sign-in signature": (
-        lambda mp: mp.setattr(sessions, "open_signed", _skip_signature_check),
+        lambda mp: mp.setattr(sign_in, "open_signed", _skip_signature_check),
         "signin",
         "signin.bad_signature",
         "[§13.4,§5.5]",
