@@ -37,15 +37,16 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.messages import SealedBody
 
+from . import reading
 from .account import sign_bundle
 from .device import DAY, Device, one_match
 from .errors import ClientError, Undelivered
 from .listings import Listings
 from .outbox import Outbox
 from .rows import EventRow
-from .stored import accept_reply, stored_envelope
+from .stored import stored_envelope
 from .transport import NodeUnreachable
-from .views import connection_json, display_order, in_force_json, message_json, opening_json, pending_json
+from .views import in_force_json, pending_json
 from .wipe import erase_conversation
 
 __all__ = ["REACH_OUT_LIFETIME", "Conversations"]
@@ -369,47 +370,8 @@ class Conversations:
 
     async def messages(self, prefix: str) -> dict[str, Any]:
         """The conversation in display order (spec §9.5), marked read; verified when stored."""
-        device = self.device
-        connection = await self.resolve(prefix)
-        drafts = await self.outbox.ids(connection)
-        row = await device.state.connection(connection)
-        assert row is not None
-        other = await device.state.peer(row.peer)
-        names = {bytes(device.id): await device.state.get("name"), row.peer: other.name if other else None}
-        found = []
-        opening = []  # the hello and the answer to it, before any message (spec §8.2)
-        last = 0
-        for event in await device.state.events(connection):
-            last = max(last, event.n)
-            if event.type in ("reach-out", "response"):
-                env = stored_envelope(event.raw, event.inner_id)
-                opening.append(opening_json(env, device.id, names.get(bytes(env.author))))
-            if event.type != "message":
-                continue
-            env = stored_envelope(event.raw, event.inner_id)
-            assert isinstance(env.body, Message)
-            found.append((env, env.body))
-        out = [
-            {**message_json(env, body, device.id, names.get(bytes(env.author))), "draft": env.id in drafts}
-            for env, body in display_order(found)
-        ]
-        await device.state.mark_read(connection, last)
-        conn = await self.state_of(connection)
-        return {"connection": connection.hex(), "state": conn.state.value, "opening": opening, "messages": out}
+        return await reading.messages(self, prefix)
 
     async def connections(self) -> list[dict[str, Any]]:
         """Every connection, the most recently active first."""
-        device = self.device
-        me = bytes(device.id)
-        out = []
-        for row in await device.state.connections():
-            conn = await self.state_of(row.id)
-            peer = await device.state.peer(row.peer)
-            events = await device.state.events(row.id)
-            unread = sum(1 for e in events if e.type == "message" and e.n > row.read_seq and e.author != me)
-            # An erased conversation has no events left, so no hello either (spec §9.4).
-            first = stored_envelope(events[0].raw, events[0].inner_id).body if events else None
-            hello = first.hello if isinstance(first, ReachOut) else None
-            name = peer.name if peer else None
-            out.append(connection_json(row, conn, name=name, hello=hello, reply=accept_reply(events), unread=unread))
-        return out
+        return await reading.connections(self)
