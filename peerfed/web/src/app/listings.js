@@ -77,7 +77,8 @@ function verified(result, now) {
   try {
     const env = openSigned(base64(result.listing), { context: 'peerfed/v1/envelope', now });
     if (env.type !== 'listing') return null;
-    return { id: toHex(env.id), author: env.author, createdAt: env.createdAt, expiresAt: env.expiresAt, origin: result.origin, ...env.body };
+    const keyBundle = typeof result.key_bundle === 'string' ? base64(result.key_bundle) : null;
+    return { id: toHex(env.id), idBytes: env.id, keyBundle, author: env.author, createdAt: env.createdAt, expiresAt: env.expiresAt, origin: result.origin, ...env.body };
   } catch {
     return null; // a result that does not verify is left out, whatever its card says
   }

@@ -4,9 +4,11 @@
 
 import { join, newKeys, peerOf } from './account.js';
 import { browseScreen } from './browse.js';
+import { conversationScreen, reachScreen, talksScreen } from './conversations.js';
 import { loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
 import { nodeDocument, nodeUrl } from './node.js';
 import { offerScreen } from './offer.js';
+import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
 import { busy, field, problem } from './forms.js';
 import { el, show, theirs } from './ui.js';
@@ -28,13 +30,23 @@ function welcome(ctx) {
   document.getElementById('welcome').focus();
 }
 
-// Signed in: the sections a person can move between, and the first of them.
+// Signed in: the sections a person can move between, live mail, and the first screen.
 function signedIn(doc, url, keys, session, name) {
-  const ctx = { doc, url, keys, name, token: session.token, peer: peerOf(keys), now };
+  const ctx = { doc, url, keys, name, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
+  const talk = new Talk(ctx);
   let open;
+  let stop = () => {};
+  let viewing = null;
+  const conversation = (c) => {
+    stop();
+    viewing = c.id;
+    c.unread = 0;
+    talk.changed(c);
+    stop = conversationScreen(main, talk, c);
+  };
   const go = {
     home: () => welcome(ctx),
-    browse: () => browseScreen(main, ctx),
+    browse: () => browseScreen(main, ctx, { onReach: (listing) => reachScreen(main, talk, listing, { opened: conversation }) }),
     offer: () =>
       offerScreen(main, ctx, {
         onPublished: () => {
@@ -44,16 +56,28 @@ function signedIn(doc, url, keys, session, name) {
           });
         },
       }),
+    talks: () => {
+      stop = talksScreen(main, talk, { open: conversation });
+    },
   };
   // The section a person is in is marked for screen readers (aria-current) and by sight (style).
   open = (key) => () => {
+    stop();
+    viewing = null;
     for (const b of sections.querySelectorAll('button')) b.toggleAttribute('aria-current', b.dataset.section === key);
     for (const b of sections.querySelectorAll('[aria-current]')) b.setAttribute('aria-current', 'page');
     return go[key]();
   };
   const button = (key, words) => el('button', { type: 'button', class: 'quiet', 'data-section': key, onclick: open(key) }, words);
-  show(sections, button('home', 'Home'), button('browse', 'Browse'), button('offer', 'Offer or ask'));
+  const talksButton = button('talks', 'Talks');
+  // The unread count lives in the Talks button's own name, so a screen reader hears it there.
+  talk.watch(() => {
+    const n = talk.unread;
+    show(talksButton, 'Talks', n ? el('span', { class: 'badge' }, ` ${n} new`) : null);
+  });
+  show(sections, button('home', 'Home'), button('browse', 'Browse'), button('offer', 'Offer or ask'), talksButton);
   sections.hidden = false;
+  talk.listen(() => viewing);
   open('home')();
 }
 

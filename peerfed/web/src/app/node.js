@@ -107,7 +107,7 @@ export async function signIn(url, seed, { invite } = {}) {
 
 /**
  * Publish this peer's key bundle (spec §4.3, §13.5 PUT /keys): its current X25519 key, its home
- * `url` and its chosen `name`, so others can write to it. Throws NodeError or ProtocolError.
+ * `url` and its chosen `name`, so others can write to it; returns its signed bytes. Throws NodeError or ProtocolError.
  */
 export async function publishBundle(url, token, seed, current, name) {
   const at = now();
@@ -119,4 +119,5 @@ export async function publishBundle(url, token, seed, current, name) {
     headers: { 'Content-Type': 'application/octet-stream' },
     token,
   });
+  return bundle.raw;
 }

@@ -1,0 +1,80 @@
+"""Reach out, accept and talk between a browser peer and a CLI peer on one node (spec §8, §9, §13.5).
+
+``peerfed/web/scripts/browser-talk.mjs`` drives headless Chromium and, in turn, the CLI peer: the
+browser reaches out to the CLI's offer (sealed and first-contact work solved in the page), the CLI
+accepts and writes, the browser sees it live over the WebSocket and answers, the CLI reads it; then
+the CLI reaches out to the browser's request and the browser accepts. Screenshots go to
+``build/screenshots/web_talk/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.client.test_cli_story import Cli
+from tests.client.test_web_browser import CHROMIUM, CONFIG, ROOT, WEB
+from tests.processes import NodeProcess, NodeProcesses
+
+SHOTS = ROOT / "build" / "screenshots" / "web_talk"
+THANKS = "Thank you. Breathing slowly <b>helps</b> me."
+
+
+@pytest.fixture
+def node(tmp_path: Path, node_processes: NodeProcesses) -> NodeProcess:
+    config = tmp_path / "node.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    made = node_processes(tmp_path / "node", "--config", str(config), name="A")
+    asyncio.run(made.start())
+    return made
+
+
+def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node: NodeProcess, tmp_path: Path) -> None:
+    ana = Cli(tmp_path / "ana")
+    ana.json("id", "new", "--node", node.url, "--name", "Ana")
+    ana.json("offer", "--topic", "grief", "--summary", "Lost my father last year; happy to listen.")
+    runner = shutil.which("node")
+    assert runner and CHROMIUM.is_file(), "Node.js and Chromium are needed (CI installs them)"
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    env = {**os.environ, "CLI_PYTHON": sys.executable, "CLI_HOME": str(ana.home)}
+    out = subprocess.run(
+        [runner, str(WEB / "scripts" / "browser-talk.mjs"), node.url, str(SHOTS), str(tmp_path / "profile")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    # The CLI opened the browser's reach-out: its hello, and the browser's name from the bundle inside.
+    assert seen["cli"]["reached"]["hello"] == "Hello Ana, <i>nights</i> are hard."
+    assert seen["cli"]["reached"]["name"] == "Rio"
+    # The browser saw the acceptance's reply and Ana's message, live, as text (the bidi override visible).
+    assert seen["seen"][0] == "You wrote firstHello Ana, <i>nights</i> are hard."
+    assert seen["seen"][1] == "Their answerOf course."
+    assert seen["seen"][2].startswith("Ana · ")
+    assert seen["seen"][2].endswith("Glad you wrote. \\u202eWhat helps at night?")
+    assert "<i>" not in seen["seenHtml"]
+    # The CLI reads the browser's message beside its own (in one second the order goes by peer id, §9.5).
+    messages = sorted((m["from"], m["text"]) for m in seen["cli"]["read"]["messages"])
+    assert messages == [("me", "Glad you wrote. \u202eWhat helps at night?"), ("them", THANKS)]
+    # The other way: the CLI's reach-out is counted on the Talks button, and the browser accepts it.
+    assert seen["talksButton"] == "Talks 1 new"
+    assert any("Reach-out from Ana" in t and "1 new" in t for t in seen["talks"])
+    assert seen["incomingState"] == "They are waiting for your answer. There is no rush."
+    assert seen["cli"]["accepted"]["reply"] == "Yes, let us talk."
+    assert seen["talksAfter"] == "Talks"
+    assert seen["console"] == []
+    assert seen["requests"] == [node.url]
+    for shot in ["conversation-phone.png", "talks-phone.png", "answer-phone.png", "conversation-desktop.png"]:
+        assert (SHOTS / shot).stat().st_size > 1000
