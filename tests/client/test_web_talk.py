@@ -45,7 +45,7 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     if SHOTS.exists():
         shutil.rmtree(SHOTS)
     SHOTS.mkdir(parents=True)
-    env = {**os.environ, "CLI_PYTHON": sys.executable, "CLI_HOME": str(ana.home)}
+    env = {**os.environ, "CLI_PYTHON": sys.executable, "CLI_HOME": str(ana.home), "CLI_HOME_2": str(tmp_path / "ben")}
     out = subprocess.run(
         [runner, str(WEB / "scripts" / "browser-talk.mjs"), node.url, str(SHOTS), str(tmp_path / "profile")],
         capture_output=True,
@@ -74,7 +74,22 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     assert seen["incomingState"] == "They are waiting for your answer. There is no rush."
     assert seen["cli"]["accepted"]["reply"] == "Yes, let us talk."
     assert seen["talksAfter"] == "Talks"
+    # Ending, alone and with deletion asked: final at both ends, the words gone from the browser.
+    assert seen["endedState"] == "You ended this conversation. Its words were deleted from this device."
+    assert seen["endedMessages"] == 0
+    assert seen["cli"]["ended"]["state"] == "ended"
+    # Blocking: Ana's later message never shows; Ben's reach-out, which came after it, does.
+    assert seen["blocked"] == "Blocked. Nothing more from them reaches you on this device."
+    assert not any("Still there?" in text for text in seen["afterBlock"])
+    assert "Reach-out from Ben" in seen["talksAfterBlock"]
     assert seen["console"] == []
     assert seen["requests"] == [node.url]
-    for shot in ["conversation-phone.png", "talks-phone.png", "answer-phone.png", "conversation-desktop.png"]:
+    shots = [
+        "conversation-phone.png",
+        "talks-phone.png",
+        "answer-phone.png",
+        "conversation-desktop.png",
+        "ended-phone.png",
+    ]
+    for shot in shots:
         assert (SHOTS / shot).stat().st_size > 1000

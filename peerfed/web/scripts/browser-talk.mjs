@@ -17,17 +17,18 @@ const FLAGS = [
 const WAIT = { timeout: 60_000 };
 const out = { console: [], requests: [], cli: {} };
 
-const CLI_ENV = { ...process.env, PEERFED_HOME: process.env.CLI_HOME };
-delete CLI_ENV.PEERFED_PASSPHRASE;
-
-function cli(...args) {
+function as(home, ...args) {
+  const env = { ...process.env, PEERFED_HOME: home };
+  delete env.PEERFED_PASSPHRASE;
   const text = execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], {
-    env: CLI_ENV,
+    env,
     encoding: 'utf8',
     timeout: 60_000,
   });
   return JSON.parse(text);
 }
+const cli = (...args) => as(process.env.CLI_HOME, ...args); // Ana
+const ben = (...args) => as(process.env.CLI_HOME_2, ...args);
 
 // The CLI reads its mail when asked: ask again, a bounded number of times, until `check` holds.
 async function eventually(check, what) {
@@ -112,6 +113,31 @@ try {
   await page.getByRole('button', { name: /Talks/ }).click();
   await page.locator('#talks li', { hasText: 'You reached out to Ana' }).getByRole('button', { name: 'Open' }).click();
   await page.screenshot({ path: join(shots, 'conversation-desktop.png'), fullPage: true });
+
+  // Rio ends the first conversation and asks for its words to be deleted; the CLI sees it ended.
+  await page.getByRole('button', { name: 'End and delete our words' }).click();
+  await page.locator('#talk-state', { hasText: 'You ended this conversation.' }).waitFor(WAIT);
+  out.endedState = await page.locator('#talk-state').textContent();
+  out.endedMessages = await page.locator('#messages li').count();
+  out.cli.ended = await eventually(() => cli('connections').connections.find(
+    (c) => (c.id ?? c.connection) === (reached.id ?? reached.connection) && c.state === 'ended'), 'the end at the CLI');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(shots, 'ended-phone.png'), fullPage: true });
+
+  // Rio blocks Ana in the second one. Ana writes there; then Ben reaches out. Mail comes in order,
+  // so once Ben's reach-out shows, Ana's message has been read and dropped.
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.locator('#talks li', { hasText: 'Reach-out from Ana' }).getByRole('button', { name: 'Open' }).click();
+  await page.getByRole('button', { name: 'Block Ana' }).click();
+  out.blocked = await page.locator('.leave [role=status]').textContent();
+  cli('send', second.connection, 'Still there?');
+  ben('id', 'new', '--node', url, '--name', 'Ben');
+  ben('browse');
+  ben('reach', rios.id, '--hello', 'Hi from Ben.');
+  await page.getByRole('button', { name: /Talks 1 new/ }).waitFor(WAIT);
+  out.afterBlock = await page.locator('#messages li').allTextContents();
+  await page.getByRole('button', { name: /Talks/ }).click();
+  out.talksAfterBlock = await page.locator('#talks li h3').allTextContents();
 } finally {
   await context.close();
 }

@@ -14,7 +14,8 @@ function stateWords(c) {
   if (s === 'reached-out') return c.mine ? 'Waiting for them to answer.' : 'They are waiting for your answer. There is no rush.';
   if (s === 'accepted' || s === 'agreed') return 'You are talking.';
   if (s === 'declined') return c.mine ? 'They could not take this on. That is not about you.' : 'You said no this time.';
-  return 'This conversation has ended.';
+  const ended = c.state.endedBy === (c.mine ? 'reacher' : 'author') ? 'You ended this conversation.' : 'They ended this conversation. That is their choice, and it is final.';
+  return c.erased ? `${ended} Its words were deleted from this device.` : ended;
 }
 
 function when(seconds) {
@@ -116,12 +117,41 @@ function composeForm(talk, c, outcome) {
   return form;
 }
 
+// Ending and blocking: always there, said plainly, never asking for a reason.
+function leaving(talk, c, outcome) {
+  const act = (work) => async (event) => {
+    event.target.disabled = true;
+    try {
+      await work();
+    } catch (error) {
+      event.target.disabled = false;
+      show(outcome, problem(error));
+    }
+  };
+  const parts = [el('h2', { id: 'leave-title' }, 'If you want to stop')];
+  if (c.state.live) {
+    parts.push(
+      el('p', { class: 'hint' }, 'Either of you can end a conversation at any time, without a reason. Ending is final. Deleting also asks their device to delete its copy; no one can force that.'),
+      el('p', { class: 'actions' },
+        el('button', { type: 'button', class: 'quiet', onclick: act(() => talk.end(c, false)) }, 'End conversation'), ' ',
+        el('button', { type: 'button', class: 'quiet', onclick: act(() => talk.end(c, true)) }, 'End and delete our words')),
+    );
+  }
+  parts.push(
+    c.blocked
+      ? el('p', { role: 'status' }, 'Blocked. Nothing more from them reaches you on this device.')
+      : el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: act(async () => talk.block(c)) }, 'Block ', who(c))),
+  );
+  return parts;
+}
+
 /** One conversation, kept up to date as mail arrives; returns a function that stops watching. */
 export function conversationScreen(main, talk, c) {
   const log = el('ol', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
   const status = el('p', { class: 'note', id: 'talk-state' });
   const outcome = el('div', { 'aria-live': 'polite' });
   const actions = el('div', {});
+  const leave = el('section', { class: 'leave', 'aria-labelledby': 'leave-title' });
   let shown = null;
   const fill = () => {
     c.unread = 0;
@@ -129,7 +159,7 @@ export function conversationScreen(main, talk, c) {
     const order = displayOrder(c.messages, talk.me, c.peer);
     show(
       log,
-      el('li', { class: 'hello' }, el('p', { class: 'by' }, c.mine ? 'You wrote first' : 'They wrote first'), el('p', { class: 'text' }, theirs(c.hello))),
+      c.hello === null ? null : el('li', { class: 'hello' }, el('p', { class: 'by' }, c.mine ? 'You wrote first' : 'They wrote first'), el('p', { class: 'text' }, theirs(c.hello))),
       c.reply ? el('li', { class: 'hello' }, el('p', { class: 'by' }, c.mine ? 'Their answer' : 'Your answer'), el('p', { class: 'text' }, theirs(c.reply))) : null,
       order.map((m) =>
         el('li', { class: m.mine ? 'message mine' : 'message' },
@@ -142,6 +172,7 @@ export function conversationScreen(main, talk, c) {
       shown = phase;
       show(actions, phase === 'answer' ? answerForm(talk, c, outcome) : phase === 'talk' ? composeForm(talk, c, outcome) : null);
     }
+    show(leave, leaving(talk, c, outcome));
   };
   fill();
   show(
@@ -152,6 +183,7 @@ export function conversationScreen(main, talk, c) {
     log,
     actions,
     outcome,
+    leave,
   );
   document.getElementById('screen-title').focus();
   return talk.watch((changed) => {

@@ -41,12 +41,21 @@ function solve(challenge, bits) {
   });
 }
 
+// Delete a conversation's words from this page, keeping only that it existed and how it ended.
+function forget(conversation) {
+  conversation.messages = [];
+  conversation.hello = null;
+  conversation.reply = null;
+  conversation.erased = true;
+}
+
 /** Everything one signed-in person has going on: conversations by connection id (hex). */
 export class Talk {
   constructor(ctx) {
     this.ctx = ctx;
     this.me = identityFromSeed(ctx.keys.seed).publicKey;
     this.conversations = new Map();
+    this.blocked = new Set(); // peer ids (hex) whose mail is dropped unread
     this.listeners = new Set();
     this.live = null;
   }
@@ -136,6 +145,29 @@ export class Talk {
     this.changed(conversation);
   }
 
+  /**
+   * End a conversation, alone and without a reason (spec §9.4); with `erase`, ask the other side to
+   * delete their copy, and delete this page's copy too. Throws NodeError, ProtocolError.
+   */
+  async end(conversation, erase) {
+    await this.step(conversation, 'end', [erase]);
+    if (erase) forget(conversation);
+    this.changed(conversation);
+  }
+
+  /**
+   * Block the other side of `conversation` (on this device, as the CLI does): their mail is dropped
+   * from now on and their unanswered reach-outs are forgotten, without a word to them.
+   */
+  block(conversation) {
+    this.blocked.add(toHex(conversation.peer));
+    conversation.blocked = true;
+    for (const [id, c] of this.conversations) {
+      if (equalBytes(c.peer, conversation.peer) && !c.mine && c.state.state === 'reached-out') this.conversations.delete(id);
+    }
+    this.changed(conversation);
+  }
+
   /** Open and apply one sealed mailbox item; anything that does not open or apply is dropped (spec §7.3, §9.2). */
   receive(sealedBytes, viewing) {
     let opened;
@@ -145,6 +177,7 @@ export class Talk {
       return;
     }
     const { inner, bundle } = opened;
+    if (this.blocked.has(toHex(inner.author))) return;
     const id = toHex(inner.body.connection);
     if (inner.type === 'reach-out') {
       if (this.conversations.has(id)) return;
@@ -165,6 +198,7 @@ export class Talk {
       return;
     }
     if (inner.type === 'response') conversation.reply = inner.body.reply;
+    if (inner.type === 'end' && inner.body.erase) forget(conversation); // a compliant client deletes (§9.4)
     if (inner.type === 'message') conversation.messages.push({ mine: false, seq: inner.body.seq, text: inner.body.text, createdAt: inner.createdAt });
     if (viewing !== id) conversation.unread += 1;
     this.changed(conversation);
