@@ -82,6 +82,17 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     assert seen["blocked"] == "Blocked. Nothing more from them reaches you on this device."
     assert not any("Still there?" in text for text in seen["afterBlock"])
     assert "Reach-out from Ben" in seen["talksAfterBlock"]
+    # At rest the conversations are sealed: no word any peer wrote is readable in IndexedDB.
+    for words in ["Hi from Ben", "Before the page closed", "Ana", "Rio", "nights"]:
+        assert words not in seen["atRest"]
+    # After the page opens again: every conversation is back, and writing goes on where it stopped
+    # (a repeated sequence number would be refused by Ben's device).
+    assert sorted(seen["talksAfterReload"]) == ["Reach-out from Ana", "Reach-out from Ben", "You reached out to Ana"]
+    assert any("Before the page closed." in text for text in seen["benAfterReload"])
+    assert [m["text"] for m in seen["cli"]["benRead"]["messages"]] == [
+        "Before the page closed.",
+        "After it opened again.",
+    ]
     assert seen["console"] == []
     assert seen["requests"] == [node.url]
     shots = [

@@ -138,6 +138,36 @@ try {
   out.afterBlock = await page.locator('#messages li').allTextContents();
   await page.getByRole('button', { name: /Talks/ }).click();
   out.talksAfterBlock = await page.locator('#talks li h3').allTextContents();
+
+  // Rio accepts Ben and writes once; the page is closed and opened again; Rio writes once more.
+  const benConnection = ben('connections').connections[0];
+  await page.locator('#talks li', { hasText: 'Reach-out from Ben' }).getByRole('button', { name: 'Open' }).click();
+  await page.getByRole('button', { name: 'Accept' }).click();
+  await page.getByLabel('Your message').fill('Before the page closed.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.locator('#messages li.message.mine').waitFor(WAIT);
+  out.atRest = await page.evaluate(() => new Promise((resolve, reject) => {
+    const opening = indexedDB.open('peerfed');
+    opening.onerror = () => reject(opening.error);
+    opening.onsuccess = () => {
+      const get = opening.result.transaction('device').objectStore('device').get('talk-state');
+      get.onsuccess = () => resolve(Array.from(get.result, (b) => String.fromCharCode(b)).join(''));
+    };
+  }));
+  await page.reload();
+  await page.locator('#welcome').waitFor(WAIT);
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.locator('#talks li', { hasText: 'Ben' }).waitFor(WAIT);
+  out.talksAfterReload = await page.locator('#talks li h3').allTextContents();
+  await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
+  out.benAfterReload = await page.locator('#messages li').allTextContents();
+  await page.getByLabel('Your message').fill('After it opened again.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.locator('#messages li.message.mine', { hasText: 'After it opened again.' }).waitFor(WAIT);
+  out.cli.benRead = await eventually(() => {
+    const read = ben('read', benConnection.id);
+    return read.messages.length === 2 ? read : null;
+  }, "both of the browser's messages at Ben's CLI");
 } finally {
   await context.close();
 }

@@ -77,8 +77,11 @@ function signedIn(doc, url, keys, session, name) {
   });
   show(sections, button('home', 'Home'), button('browse', 'Browse'), button('offer', 'Offer or ask'), talksButton);
   sections.hidden = false;
-  talk.listen(() => viewing);
   open('home')();
+  talk.restore().then(() => {
+    talk.changed(null);
+    talk.listen(() => viewing);
+  });
 }
 
 function joinScreen(doc, url) {

@@ -1,11 +1,13 @@
 // Reaching out and talking (spec §8, §9, §13.5): every sealed message is signed and sealed in this
 // page, first contact carries proof of work solved in a Web Worker, and mail arrives live over
-// /api/v1/live. Conversations are kept in this page's memory for now. No DOM here.
+// /api/v1/live. Conversations are kept sealed on this device (talk_state.js). No DOM here.
 
 import {
   Connection, equalBytes, identityFromSeed, openSealed, openSigned, randomBytes, seal, sign, toHex,
 } from '../protocol/index.js';
+import { loadState, saveState } from './keystore.js';
 import { base64, call, NodeError } from './node.js';
+import { openState, sealState, stateKey } from './talk_state.js';
 
 const DAY = 86_400;
 const REACH_OUT_LIFETIME = 7 * DAY; // as the CLI's
@@ -47,6 +49,7 @@ function forget(conversation) {
   conversation.hello = null;
   conversation.reply = null;
   conversation.erased = true;
+  conversation.events = [];
 }
 
 /** Everything one signed-in person has going on: conversations by connection id (hex). */
@@ -58,6 +61,26 @@ export class Talk {
     this.blocked = new Set(); // peer ids (hex) whose mail is dropped unread
     this.listeners = new Set();
     this.live = null;
+    this.key = stateKey(ctx.keys.seed);
+    this.saving = Promise.resolve();
+  }
+
+  /** Bring back this device's conversations (talk_state.js); a state that does not open is left alone. */
+  async restore() {
+    const bytes = await loadState().catch(() => null);
+    if (bytes instanceof Uint8Array) {
+      try {
+        openState(this, this.key, bytes);
+      } catch {
+        // another identity's state, or damaged: kept as it is, not shown
+      }
+    }
+  }
+
+  /** Seal and keep the state after the writes before it; resolves once it is stored. */
+  persist() {
+    this.saving = this.saving.then(() => saveState(sealState(this, this.key))).catch(() => {});
+    return this.saving;
   }
 
   /** Call `listener(conversation)` after every change; returns a function that stops it. */
@@ -67,6 +90,7 @@ export class Talk {
   }
 
   changed(conversation) {
+    this.persist();
     for (const listener of this.listeners) listener(conversation);
   }
 
@@ -113,7 +137,7 @@ export class Talk {
     const inner = this.signInner('reach-out', [listing.author, connection, listing.idBytes, hello, null, this.ctx.bundle], REACH_OUT_LIFETIME);
     await this.deliver(inner, other, true);
     const conversation = {
-      id: toHex(connection), state: Connection.start(inner), other, peer: listing.author, mine: true,
+      id: toHex(connection), state: Connection.start(inner), events: [inner.raw], other, peer: listing.author, mine: true,
       hello, reply: null, topics: listing.topics, messages: [], unread: 0, nextSeq: 1,
     };
     this.conversations.set(conversation.id, conversation);
@@ -126,6 +150,7 @@ export class Talk {
     const next = conversation.state.apply(inner); // refuses a step the state machine does not allow
     await this.deliver(inner, conversation.other, type === 'response');
     conversation.state = next;
+    conversation.events.push(inner.raw);
     return inner;
   }
 
@@ -183,7 +208,7 @@ export class Talk {
       if (this.conversations.has(id)) return;
       const other = { encryptionKey: bundle.body.encryptionKey, home: bundle.body.home, name: bundle.body.pseudonym };
       const conversation = {
-        id, state: Connection.start(inner), other, peer: inner.author, mine: false,
+        id, state: Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
         hello: inner.body.hello, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
       };
       this.conversations.set(id, conversation);
@@ -197,6 +222,7 @@ export class Talk {
     } catch {
       return;
     }
+    conversation.events.push(inner.raw);
     if (inner.type === 'response') conversation.reply = inner.body.reply;
     if (inner.type === 'end' && inner.body.erase) forget(conversation); // a compliant client deletes (§9.4)
     if (inner.type === 'message') conversation.messages.push({ mine: false, seq: inner.body.seq, text: inner.body.text, createdAt: inner.createdAt });
@@ -222,6 +248,10 @@ export class Talk {
         } catch {
           // an item that is not base64 is dropped like one that does not open
         }
+        // Handled (applied or dropped) and the state stored: only now may the node forget it (§13.5).
+        this.persist().then(() => {
+          if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ack', ids: [frame.id] }));
+        });
       }
     };
   }
