@@ -16,10 +16,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.client.test_cli_story import Cli
+from tests.client.test_cli_story import Cli, both_answering, eventually
 from tests.client.test_web_browser import CHROMIUM, CONFIG, ROOT, WEB
 from tests.processes import NodeProcess, NodeProcesses
 
@@ -36,18 +37,23 @@ def node(tmp_path: Path, node_processes: NodeProcesses) -> NodeProcess:
     return made
 
 
-def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node: NodeProcess, tmp_path: Path) -> None:
+def story(browser_node: str, ana_node: str, tmp_path: Path, shots: Path) -> Any:
+    """Ana (CLI, on ``ana_node``) offers; the script plays the browser (on ``browser_node``), Ana and Ben."""
     ana = Cli(tmp_path / "ana")
-    ana.json("id", "new", "--node", node.url, "--name", "Ana")
+    ana.json("id", "new", "--node", ana_node, "--name", "Ana")
     ana.json("offer", "--topic", "grief", "--summary", "Lost my father last year; happy to listen.")
+    # The offer is in the browser's node's directory before the page looks (it may travel there).
+    scout = Cli(tmp_path / "scout")
+    scout.json("id", "new", "--node", browser_node, "--name", "Scout")
+    eventually(lambda: scout.json("browse")["listings"], "Ana's offer on the browser's node")
     runner = shutil.which("node")
     assert runner and CHROMIUM.is_file(), "Node.js and Chromium are needed (CI installs them)"
-    if SHOTS.exists():
-        shutil.rmtree(SHOTS)
-    SHOTS.mkdir(parents=True)
+    if shots.exists():
+        shutil.rmtree(shots)
+    shots.mkdir(parents=True)
     env = {**os.environ, "CLI_PYTHON": sys.executable, "CLI_HOME": str(ana.home), "CLI_HOME_2": str(tmp_path / "ben")}
     out = subprocess.run(
-        [runner, str(WEB / "scripts" / "browser-talk.mjs"), node.url, str(SHOTS), str(tmp_path / "profile")],
+        [runner, str(WEB / "scripts" / "browser-talk.mjs"), browser_node, str(shots), str(tmp_path / "profile")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -55,7 +61,35 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
         env=env,
     )
     assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def federated(tmp_path: Path, node_processes: NodeProcesses) -> tuple[NodeProcess, NodeProcess]:
+    """Node A follows node B; both answering (the fixture stops them)."""
+    b = node_processes(tmp_path / "node-b", name="B")
+    a = node_processes(tmp_path / "node-a", "--federate", b.url, name="A")
+    b.spawn()
+    a.spawn()
+    asyncio.run(both_answering(a, b))
+    return a, b
+
+
+def test_a_browser_peer_and_a_cli_peer_on_two_federated_nodes_talk(
+    federated: tuple[NodeProcess, NodeProcess], tmp_path: Path
+) -> None:
+    a, b = federated
+    seen = story(a.url, b.url, tmp_path, ROOT / "build" / "screenshots" / "web_talk_federated")
+    assert seen["cli"]["reached"]["hello"] == "Hello Ana, <i>nights</i> are hard."
+    assert seen["seen"][2].endswith("Glad you wrote. \\u202eWhat helps at night?")
+    assert sorted(m["text"] for m in seen["cli"]["read"]["messages"])[1] == THANKS
+    assert seen["cli"]["accepted"]["reply"] == "Yes, let us talk."
+    assert seen["cli"]["ended"]["state"] == "ended"
+    assert seen["console"] == [] and seen["requests"] == [a.url]
+
+
+def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node: NodeProcess, tmp_path: Path) -> None:
+    seen = story(node.url, node.url, tmp_path, SHOTS)
     # The CLI opened the browser's reach-out: its hello, and the browser's name from the bundle inside.
     assert seen["cli"]["reached"]["hello"] == "Hello Ana, <i>nights</i> are hard."
     assert seen["cli"]["reached"]["name"] == "Rio"

@@ -93,7 +93,7 @@ try {
 
   // Ana reaches out to Rio's request; the Talks button counts it, Rio accepts.
   await page.getByRole('button', { name: 'Home' }).click();
-  const rios = cli('browse').listings.find((l) => l.topics.includes('panic at night'));
+  const rios = await eventually(() => cli('browse').listings.find((l) => l.topics.includes('panic at night')), "Rio's request at the CLI");
   const second = cli('reach', rios.id, '--hello', 'I know those nights too.');
   await page.getByRole('button', { name: /Talks 1 new/ }).waitFor(WAIT);
   out.talksButton = await page.getByRole('button', { name: /Talks/ }).textContent();
