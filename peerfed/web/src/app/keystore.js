@@ -58,3 +58,15 @@ export async function unlockDevice(record, passphrase) {
 export function needsPassphrase(record) {
   return isLocked(record.keyring);
 }
+
+const STATE = 'talk-state';
+
+/** The sealed conversation state this device keeps (bytes), or null. */
+export async function loadState() {
+  return (await inStore('readonly', (store) => store.get(STATE))) ?? null;
+}
+
+/** Keep the sealed conversation state `bytes` (talk_state.js seals it). */
+export async function saveState(bytes) {
+  await inStore('readwrite', (store) => store.put(bytes, STATE));
+}

@@ -3,52 +3,85 @@
 // in the page; keys are made here and never leave it.
 
 import { join, newKeys, peerOf } from './account.js';
+import { browseScreen } from './browse.js';
+import { conversationScreen, reachScreen, talksScreen } from './conversations.js';
 import { loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
 import { nodeDocument, nodeUrl } from './node.js';
+import { offerScreen } from './offer.js';
+import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
+import { busy, field, problem } from './forms.js';
 import { el, show, theirs } from './ui.js';
 
 const main = document.getElementById('main');
 const resources = document.getElementById('resources');
+const sections = document.getElementById('sections');
 const now = () => Math.floor(Date.now() / 1000);
 
-// What a refusal means, in plain words; anything else shows its code so it can be looked up.
-const PLAIN = {
-  'auth.invite': 'This community asks for an invite code. Ask someone there for one.',
-  'auth.pending': 'Thank you. The people who run this community look at each new member first. Come back later.',
-  'auth.work': 'This community asked for more checking than this device can do right now.',
-  'local.passphrase': 'That passphrase does not open the keys on this device. Try again.',
-  'local.unreachable': 'This community’s server could not be reached. Check your connection and try again.',
-  'rate.limited': 'Many people are joining right now. Please try again in a few minutes.',
-};
-
-function problem(error) {
-  const words = PLAIN[error?.code] ?? 'Something went wrong.';
-  return el('p', { class: 'error', role: 'alert' }, words, PLAIN[error?.code] ? '' : ` (${error?.code ?? 'unknown'})`);
-}
-
-function field(id, label, { type = 'text', hint, autocomplete } = {}) {
-  const input = el('input', { id, name: id, type, autocomplete, 'aria-describedby': hint ? `${id}-hint` : null });
-  return {
-    input,
-    nodes: [el('label', { for: id }, label), hint ? el('p', { id: `${id}-hint`, class: 'hint' }, hint) : null, input],
-  };
-}
-
-function busy(form, working) {
-  for (const control of form.querySelectorAll('button, input')) control.disabled = working;
-}
-
-function welcome(doc, keys, name) {
+function welcome(ctx) {
   show(
     main,
     el('h1', { tabindex: '-1', id: 'welcome' }, 'You are in'),
-    el('p', {}, 'You joined ', theirs(doc.name), name ? ' as ' : '', name ? theirs(name) : '', '.'),
+    el('p', {}, 'You joined ', theirs(ctx.doc.name), ctx.name ? ' as ' : '', ctx.name ? theirs(ctx.name) : '', '.'),
     el('p', {}, 'Your keys were made on this device and stay here. This is your id, which others see:'),
-    el('p', { class: 'peer-id', id: 'peer-id' }, peerOf(keys)),
+    el('p', { class: 'peer-id', id: 'peer-id' }, ctx.peer),
     el('p', { class: 'hint' }, 'Support resources are one tap away at the top of every screen.'),
   );
   document.getElementById('welcome').focus();
+}
+
+// Signed in: the sections a person can move between, live mail, and the first screen.
+function signedIn(doc, url, keys, session, name) {
+  const ctx = { doc, url, keys, name, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
+  const talk = new Talk(ctx);
+  let open;
+  let stop = () => {};
+  let viewing = null;
+  const conversation = (c) => {
+    stop();
+    viewing = c.id;
+    c.unread = 0;
+    talk.changed(c);
+    stop = conversationScreen(main, talk, c);
+  };
+  const go = {
+    home: () => welcome(ctx),
+    browse: () => browseScreen(main, ctx, { onReach: (listing) => reachScreen(main, talk, listing, { opened: conversation }) }),
+    offer: () =>
+      offerScreen(main, ctx, {
+        onPublished: () => {
+          open('browse')().then(() => {
+            const said = el('p', { role: 'status', id: 'published' }, 'Published. Others can find it now.');
+            main.insertBefore(said, main.children[1]);
+          });
+        },
+      }),
+    talks: () => {
+      stop = talksScreen(main, talk, { open: conversation });
+    },
+  };
+  // The section a person is in is marked for screen readers (aria-current) and by sight (style).
+  open = (key) => () => {
+    stop();
+    viewing = null;
+    for (const b of sections.querySelectorAll('button')) b.toggleAttribute('aria-current', b.dataset.section === key);
+    for (const b of sections.querySelectorAll('[aria-current]')) b.setAttribute('aria-current', 'page');
+    return go[key]();
+  };
+  const button = (key, words) => el('button', { type: 'button', class: 'quiet', 'data-section': key, onclick: open(key) }, words);
+  const talksButton = button('talks', 'Talks');
+  // The unread count lives in the Talks button's own name, so a screen reader hears it there.
+  talk.watch(() => {
+    const n = talk.unread;
+    show(talksButton, 'Talks', n ? el('span', { class: 'badge' }, ` ${n} new`) : null);
+  });
+  show(sections, button('home', 'Home'), button('browse', 'Browse'), button('offer', 'Offer or ask'), talksButton);
+  sections.hidden = false;
+  open('home')();
+  talk.restore().then(() => {
+    talk.changed(null);
+    talk.listen(() => viewing);
+  });
 }
 
 function joinScreen(doc, url) {
@@ -78,8 +111,9 @@ function joinScreen(doc, url) {
     show(outcome, el('p', { role: 'status' }, 'Making your keys and joining…'));
     const keys = newKeys(now());
     const chosen = name.input.value.trim();
+    let session;
     try {
-      await join(url, keys, { name: chosen, invite: invite ? invite.input.value.trim() : undefined });
+      session = await join(url, keys, { name: chosen, invite: invite ? invite.input.value.trim() : undefined });
       await saveDevice(keys, pass.input.value, { node: url, name: chosen });
     } catch (error) {
       // Waiting for approval: keep the keys, since a new key would be a new request (spec §13.4).
@@ -88,7 +122,7 @@ function joinScreen(doc, url) {
       show(outcome, problem(error));
       return;
     }
-    welcome(doc, keys, chosen);
+    signedIn(doc, url, keys, session, chosen);
   });
   show(
     main,
@@ -109,8 +143,7 @@ function unlockScreen(doc, url, record) {
     show(outcome, el('p', { role: 'status' }, 'Opening your keys…'));
     try {
       const keys = await unlockDevice(record, pass.input.value);
-      await join(url, keys, { name: record.name });
-      welcome(doc, keys, record.name);
+      signedIn(doc, url, keys, await join(url, keys, { name: record.name }), record.name);
     } catch (error) {
       busy(form, false);
       show(outcome, problem(error));
@@ -136,7 +169,7 @@ async function start() {
   if (record && record.node === url && needsPassphrase(record)) unlockScreen(doc, url, record);
   else if (record && record.node === url) {
     const keys = await unlockDevice(record, null);
-    await join(url, keys, { name: record.name }).then(() => welcome(doc, keys, record.name), (error) => show(main, problem(error)));
+    await join(url, keys, { name: record.name }).then((session) => signedIn(doc, url, keys, session, record.name), (error) => show(main, problem(error)));
   } else joinScreen(doc, url);
 }
 

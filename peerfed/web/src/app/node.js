@@ -17,15 +17,25 @@ const MAX_WORK_BITS = 24;
 const BUNDLE_LIFETIME = 60 * 86_400;
 const now = () => Math.floor(Date.now() / 1000);
 
-function base64(text) {
+/** Bytes from the base64 text a node sent; throws NodeError(schema.invalid) for anything else. */
+export function base64(text) {
   if (typeof text !== 'string') throw new NodeError('schema.invalid', 'the node sent no document');
-  const raw = atob(text);
+  let raw;
+  try {
+    raw = atob(text);
+  } catch {
+    throw new NodeError('schema.invalid', 'the node sent text that is not base64');
+  }
   const out = new Uint8Array(raw.length);
   for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
   return out;
 }
 
-async function call(url, path, { method = 'GET', body, headers = {}, token } = {}) {
+/**
+ * One client API call (spec §13.5): the answer's JSON object, or NodeError with the node's code
+ * (local.unreachable when nothing answered, schema.invalid for an answer that is not a JSON object).
+ */
+export async function call(url, path, { method = 'GET', body, headers = {}, token } = {}) {
   let response;
   try {
     response = await fetch(url + path, {
@@ -97,7 +107,7 @@ export async function signIn(url, seed, { invite } = {}) {
 
 /**
  * Publish this peer's key bundle (spec §4.3, §13.5 PUT /keys): its current X25519 key, its home
- * `url` and its chosen `name`, so others can write to it. Throws NodeError or ProtocolError.
+ * `url` and its chosen `name`, so others can write to it; returns its signed bytes. Throws NodeError or ProtocolError.
  */
 export async function publishBundle(url, token, seed, current, name) {
   const at = now();
@@ -109,4 +119,5 @@ export async function publishBundle(url, token, seed, current, name) {
     headers: { 'Content-Type': 'application/octet-stream' },
     token,
   });
+  return bundle.raw;
 }

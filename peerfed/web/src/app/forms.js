@@ -1,0 +1,61 @@
+// Form pieces shared by the screens (spec §13.10): labelled controls, a busy state, and refusals
+// said in plain words. Every string is set as text (ui.js), never parsed as HTML.
+
+import { el } from './ui.js';
+
+// What a refusal means, in plain words; anything else shows its code so it can be looked up.
+const PLAIN = {
+  'auth.invite': 'This community asks for an invite code. Ask someone there for one.',
+  'auth.pending': 'Thank you. The people who run this community look at each new member first. Come back later.',
+  'auth.work': 'This community asked for more checking than this device can do right now.',
+  'local.passphrase': 'That passphrase does not open the keys on this device. Try again.',
+  'local.unreachable': 'This community’s server could not be reached. Check your connection and try again.',
+  'rate.limited': 'Many people are doing this right now. Please try again in a few minutes.',
+  'time.lifetime': 'This community keeps listings for a shorter time. Please try again.',
+};
+
+/** An alert saying what went wrong with `error` (a NodeError or ProtocolError), plainly. */
+export function problem(error) {
+  const words = PLAIN[error?.code] ?? 'Something went wrong.';
+  return el('p', { class: 'error', role: 'alert' }, words, PLAIN[error?.code] ? '' : ` (${error?.code ?? 'unknown'})`);
+}
+
+/** A labelled control and its hint: { input, nodes }. `tag` may be 'input', 'textarea' or 'select'. */
+export function field(id, label, { type = 'text', hint, autocomplete, tag = 'input', value, options } = {}) {
+  const input = el(tag, {
+    id,
+    name: id,
+    type: tag === 'input' ? type : null,
+    autocomplete,
+    rows: tag === 'textarea' ? 4 : null,
+    'aria-describedby': hint ? `${id}-hint` : null,
+  });
+  for (const [optionValue, words] of options ?? []) input.append(el('option', { value: optionValue }, words));
+  if (value !== undefined) input.value = value;
+  return {
+    input,
+    nodes: [el('label', { for: id }, label), hint ? el('p', { id: `${id}-hint`, class: 'hint' }, hint) : null, input],
+  };
+}
+
+/** A group of checkboxes or radios under a legend: { fieldset, chosen() } with chosen() the checked values. */
+export function choices(name, legend, items, { type = 'checkbox', checked = [], hint } = {}) {
+  const boxes = items.map(([value, words]) => {
+    const id = `${name}-${value}`;
+    const box = el('input', { type, id, name, value, checked: checked.includes(value) });
+    return { box, node: el('div', { class: 'choice' }, box, el('label', { for: id }, words)) };
+  });
+  const fieldset = el(
+    'fieldset',
+    { 'aria-describedby': hint ? `${name}-hint` : null },
+    el('legend', {}, legend),
+    hint ? el('p', { id: `${name}-hint`, class: 'hint' }, hint) : null,
+    boxes.map((b) => b.node),
+  );
+  return { fieldset, chosen: () => boxes.filter((b) => b.box.checked).map((b) => b.box.value) };
+}
+
+/** Disable or enable every control of `form` while it works. */
+export function busy(form, working) {
+  for (const control of form.querySelectorAll('button, input, select, textarea')) control.disabled = working;
+}

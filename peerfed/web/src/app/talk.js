@@ -1,0 +1,258 @@
+// Reaching out and talking (spec §8, §9, §13.5): every sealed message is signed and sealed in this
+// page, first contact carries proof of work solved in a Web Worker, and mail arrives live over
+// /api/v1/live. Conversations are kept sealed on this device (talk_state.js). No DOM here.
+
+import {
+  Connection, equalBytes, identityFromSeed, openSealed, openSigned, randomBytes, seal, sign, toHex,
+} from '../protocol/index.js';
+import { loadState, saveState } from './keystore.js';
+import { base64, call, NodeError } from './node.js';
+import { openState, sealState, stateKey } from './talk_state.js';
+
+const DAY = 86_400;
+const REACH_OUT_LIFETIME = 7 * DAY; // as the CLI's
+const MESSAGE_LIFETIME = 14 * DAY; // as the CLI's
+const MAX_WORK_BITS = 24; // the reference client refuses more (spec §13.5)
+
+/** The key bundle of `author` from its signed bytes: { encryptionKey, home, name }. Throws ProtocolError. */
+export function openBundle(raw, author, now) {
+  const env = openSigned(raw, { context: 'peerfed/v1/key-bundle', now, maxBytes: 1024 });
+  if (!equalBytes(env.author, author)) throw new NodeError('seal.wrong_sender', "a key bundle signed by another peer");
+  return { encryptionKey: env.body.encryptionKey, home: env.body.home, name: env.body.pseudonym };
+}
+
+// The nonce for `challenge` with `bits` zero bits, solved in a worker (main thread if none starts).
+function solve(challenge, bits) {
+  return new Promise((resolve, reject) => {
+    let worker;
+    try {
+      worker = new Worker('assets/work.js', { type: 'module' });
+    } catch {
+      import('../protocol/work.js').then((w) => resolve(w.solveWork(challenge, bits)), reject);
+      return;
+    }
+    worker.onmessage = (event) => {
+      worker.terminate();
+      resolve(event.data);
+    };
+    worker.onerror = (event) => {
+      worker.terminate();
+      reject(new NodeError('auth.work', event.message || 'the proof of work did not finish'));
+    };
+    worker.postMessage({ challenge, bits });
+  });
+}
+
+// Delete a conversation's words from this page, keeping only that it existed and how it ended.
+function forget(conversation) {
+  conversation.messages = [];
+  conversation.hello = null;
+  conversation.reply = null;
+  conversation.erased = true;
+  conversation.events = [];
+}
+
+/** Everything one signed-in person has going on: conversations by connection id (hex). */
+export class Talk {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.me = identityFromSeed(ctx.keys.seed).publicKey;
+    this.conversations = new Map();
+    this.blocked = new Set(); // peer ids (hex) whose mail is dropped unread
+    this.listeners = new Set();
+    this.live = null;
+    this.key = stateKey(ctx.keys.seed);
+    this.saving = Promise.resolve();
+  }
+
+  /** Bring back this device's conversations (talk_state.js); a state that does not open is left alone. */
+  async restore() {
+    const bytes = await loadState().catch(() => null);
+    if (bytes instanceof Uint8Array) {
+      try {
+        openState(this, this.key, bytes);
+      } catch {
+        // another identity's state, or damaged: kept as it is, not shown
+      }
+    }
+  }
+
+  /** Seal and keep the state after the writes before it; resolves once it is stored. */
+  persist() {
+    this.saving = this.saving.then(() => saveState(sealState(this, this.key))).catch(() => {});
+    return this.saving;
+  }
+
+  /** Call `listener(conversation)` after every change; returns a function that stops it. */
+  watch(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  changed(conversation) {
+    this.persist();
+    for (const listener of this.listeners) listener(conversation);
+  }
+
+  get unread() {
+    let n = 0;
+    for (const c of this.conversations.values()) n += c.unread;
+    return n;
+  }
+
+  // Seal `inner` to `other` and hand it to our node. A reach-out or an answer is almost always
+  // the first item into that mailbox, so it carries the proof the node document asks for; any
+  // other refused for want of it is sent once more with it (spec §13.5).
+  async deliver(inner, other, firstContact = false) {
+    const sealed = seal(inner, other.encryptionKey);
+    const headers = { 'Content-Type': 'application/octet-stream' };
+    if (other.home) headers['X-Peerfed-Destination'] = other.home;
+    const bits = this.ctx.doc.limits.get('first-contact-work-bits') ?? 16;
+    const prove = async () => {
+      if (bits > MAX_WORK_BITS) throw new NodeError('auth.work', `the node asks for ${bits} bits of proof of work`);
+      if (bits > 0) headers['X-Peerfed-Work'] = toHex(await solve(sealed.id, bits));
+    };
+    const send = () => call(this.ctx.url, '/api/v1/send', { method: 'POST', body: sealed.raw, headers, token: this.ctx.token });
+    if (firstContact) await prove();
+    try {
+      return await send();
+    } catch (error) {
+      if (error.code !== 'auth.work' || firstContact) throw error;
+      await prove();
+      return send();
+    }
+  }
+
+  signInner(type, body, lifetime) {
+    const at = this.ctx.now();
+    return sign(this.ctx.keys.seed, type, body, { createdAt: at, expiresAt: at + lifetime });
+  }
+
+  /** Reach out about a verified directory `listing` with `hello`; returns the new conversation. Throws NodeError, ProtocolError. */
+  async reachOut(listing, hello) {
+    const raw = listing.keyBundle;
+    if (!raw) throw new NodeError('not_found', 'this listing came without its author’s key');
+    const other = openBundle(raw, listing.author, this.ctx.now());
+    const connection = randomBytes(16);
+    const inner = this.signInner('reach-out', [listing.author, connection, listing.idBytes, hello, null, this.ctx.bundle], REACH_OUT_LIFETIME);
+    await this.deliver(inner, other, true);
+    const conversation = {
+      id: toHex(connection), state: Connection.start(inner), events: [inner.raw], other, peer: listing.author, mine: true,
+      hello, reply: null, topics: listing.topics, messages: [], unread: 0, nextSeq: 1,
+    };
+    this.conversations.set(conversation.id, conversation);
+    this.changed(conversation);
+    return conversation;
+  }
+
+  async step(conversation, type, rest) {
+    const inner = this.signInner(type, [conversation.peer, conversation.state.id, ...rest], MESSAGE_LIFETIME);
+    const next = conversation.state.apply(inner); // refuses a step the state machine does not allow
+    await this.deliver(inner, conversation.other, type === 'response');
+    conversation.state = next;
+    conversation.events.push(inner.raw);
+    return inner;
+  }
+
+  /** Accept (with an optional `reply`) or decline an incoming reach-out. Throws NodeError, ProtocolError. */
+  async respond(conversation, accept, reply) {
+    await this.step(conversation, 'response', [accept, accept && reply ? reply : null]);
+    conversation.reply = accept && reply ? reply : null;
+    this.changed(conversation);
+  }
+
+  /** Send `text` in an accepted conversation. Throws NodeError, ProtocolError. */
+  async send(conversation, text) {
+    const seq = conversation.nextSeq;
+    const inner = await this.step(conversation, 'message', [seq, null, text]);
+    conversation.nextSeq = seq + 1;
+    conversation.messages.push({ mine: true, seq, text, createdAt: inner.createdAt });
+    this.changed(conversation);
+  }
+
+  /**
+   * End a conversation, alone and without a reason (spec §9.4); with `erase`, ask the other side to
+   * delete their copy, and delete this page's copy too. Throws NodeError, ProtocolError.
+   */
+  async end(conversation, erase) {
+    await this.step(conversation, 'end', [erase]);
+    if (erase) forget(conversation);
+    this.changed(conversation);
+  }
+
+  /**
+   * Block the other side of `conversation` (on this device, as the CLI does): their mail is dropped
+   * from now on and their unanswered reach-outs are forgotten, without a word to them.
+   */
+  block(conversation) {
+    this.blocked.add(toHex(conversation.peer));
+    conversation.blocked = true;
+    for (const [id, c] of this.conversations) {
+      if (equalBytes(c.peer, conversation.peer) && !c.mine && c.state.state === 'reached-out') this.conversations.delete(id);
+    }
+    this.changed(conversation);
+  }
+
+  /** Open and apply one sealed mailbox item; anything that does not open or apply is dropped (spec §7.3, §9.2). */
+  receive(sealedBytes, viewing) {
+    let opened;
+    try {
+      opened = openSealed(sealedBytes, { recipient: this.me, secrets: this.ctx.keys.encryption.map((k) => k.secret), now: this.ctx.now() });
+    } catch {
+      return;
+    }
+    const { inner, bundle } = opened;
+    if (this.blocked.has(toHex(inner.author))) return;
+    const id = toHex(inner.body.connection);
+    if (inner.type === 'reach-out') {
+      if (this.conversations.has(id)) return;
+      const other = { encryptionKey: bundle.body.encryptionKey, home: bundle.body.home, name: bundle.body.pseudonym };
+      const conversation = {
+        id, state: Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
+        hello: inner.body.hello, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
+      };
+      this.conversations.set(id, conversation);
+      this.changed(conversation);
+      return;
+    }
+    const conversation = this.conversations.get(id);
+    if (!conversation) return;
+    try {
+      conversation.state = conversation.state.apply(inner);
+    } catch {
+      return;
+    }
+    conversation.events.push(inner.raw);
+    if (inner.type === 'response') conversation.reply = inner.body.reply;
+    if (inner.type === 'end' && inner.body.erase) forget(conversation); // a compliant client deletes (§9.4)
+    if (inner.type === 'message') conversation.messages.push({ mine: false, seq: inner.body.seq, text: inner.body.text, createdAt: inner.createdAt });
+    if (viewing !== id) conversation.unread += 1;
+    this.changed(conversation);
+  }
+
+  /** Listen on /api/v1/live; mail is opened as it comes. `viewing()` names the conversation on screen. */
+  listen(viewing) {
+    const ws = new WebSocket(`${this.ctx.url.replace(/^http/, 'ws')}/api/v1/live`);
+    this.live = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token: this.ctx.token, after: 0 }));
+    ws.onmessage = (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame && frame.type === 'item' && typeof frame.sealed === 'string') {
+        try {
+          this.receive(base64(frame.sealed), viewing());
+        } catch {
+          // an item that is not base64 is dropped like one that does not open
+        }
+        // Handled (applied or dropped) and the state stored: only now may the node forget it (§13.5).
+        this.persist().then(() => {
+          if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ack', ids: [frame.id] }));
+        });
+      }
+    };
+  }
+}

@@ -1,0 +1,65 @@
+// Conversations at rest on this device (spec §9.5, §12): each conversation is kept as the signed
+// inner objects both sides sent, replayed through the state machine when the page opens, all of it
+// sealed with XChaCha20-Poly1305 under a key derived from the identity seed, which is itself sealed
+// under the passphrase. So nothing a peer wrote is readable at rest when a passphrase is set.
+
+import {
+  aeadDecrypt, aeadEncrypt, blake2b256, concat, Connection, decodeVerified, equalBytes, NONCE_BYTES, pack, person,
+  randomBytes, toHex, unpack,
+} from '../protocol/index.js';
+
+const VERSION = 1;
+const AAD = new TextEncoder().encode('peerfed/web/talk-state/v1');
+const INNER = { context: 'peerfed/v1/sealed-inner' };
+
+/** The key that seals this device's conversations, derived from the identity `seed`. */
+export function stateKey(seed) {
+  return blake2b256(seed, person('peerfed/webstate'));
+}
+
+function row(c) {
+  const o = c.other;
+  return [c.id, c.mine, c.peer, o.encryptionKey, o.home ?? null, o.name ?? null, c.topics ?? null, c.unread, Boolean(c.erased),
+    c.state.endedBy ?? null, c.state.state, c.erased ? [] : c.events];
+}
+
+/** Seal the conversations and blocks of `talk` into bytes. */
+export function sealState(talk, key, nonce = randomBytes(NONCE_BYTES)) {
+  const plain = pack([VERSION, [...talk.blocked], [...talk.conversations.values()].map(row)]);
+  return concat(nonce, aeadEncrypt(key, nonce, plain, AAD));
+}
+
+// A conversation whose words were deleted keeps only how it ended.
+const ENDED = (id, endedBy) => ({ id, state: 'ended', endedBy, live: false });
+
+function rebuild(me, fields) {
+  const [id, mine, peer, encryptionKey, home, name, topics, unread, erased, endedBy, state, events] = fields;
+  const c = { id, mine, peer, other: { encryptionKey, home, name }, topics, unread, erased, events: [...events], messages: [], hello: null, reply: null, nextSeq: 1 };
+  if (erased || events.length === 0) return { ...c, state: ENDED(id, endedBy ?? state) };
+  const envs = events.map((raw) => decodeVerified(raw, INNER));
+  c.state = Connection.start(envs[0]);
+  c.hello = envs[0].body.hello;
+  for (const env of envs.slice(1)) {
+    c.state = c.state.apply(env);
+    if (env.type === 'response') c.reply = env.body.reply;
+    if (env.type === 'message') {
+      const own = equalBytes(env.author, me);
+      c.messages.push({ mine: own, seq: env.body.seq, text: env.body.text, createdAt: env.createdAt });
+      if (own) c.nextSeq = Math.max(c.nextSeq, env.body.seq + 1);
+    }
+  }
+  return c;
+}
+
+/** Fill `talk` from sealed `bytes`. Throws ProtocolError when they do not open under `key`. */
+export function openState(talk, key, bytes) {
+  const plain = aeadDecrypt(key, bytes.subarray(0, NONCE_BYTES), bytes.subarray(NONCE_BYTES), AAD);
+  const [version, blocked, rows] = unpack(plain);
+  if (version !== VERSION) return;
+  for (const peer of blocked) talk.blocked.add(peer);
+  for (const fields of rows) {
+    const c = rebuild(talk.me, fields);
+    c.blocked = talk.blocked.has(toHex(c.peer));
+    talk.conversations.set(c.id, c);
+  }
+}

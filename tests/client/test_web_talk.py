@@ -1,0 +1,140 @@
+"""Reach out, accept and talk between a browser peer and a CLI peer on one node (spec §8, §9, §13.5).
+
+``peerfed/web/scripts/browser-talk.mjs`` drives headless Chromium and, in turn, the CLI peer: the
+browser reaches out to the CLI's offer (sealed and first-contact work solved in the page), the CLI
+accepts and writes, the browser sees it live over the WebSocket and answers, the CLI reads it; then
+the CLI reaches out to the browser's request and the browser accepts. Screenshots go to
+``build/screenshots/web_talk/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.client.test_cli_story import Cli, both_answering, eventually
+from tests.client.test_web_browser import CHROMIUM, CONFIG, ROOT, WEB
+from tests.processes import NodeProcess, NodeProcesses
+
+SHOTS = ROOT / "build" / "screenshots" / "web_talk"
+THANKS = "Thank you. Breathing slowly <b>helps</b> me."
+
+
+@pytest.fixture
+def node(tmp_path: Path, node_processes: NodeProcesses) -> NodeProcess:
+    config = tmp_path / "node.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    made = node_processes(tmp_path / "node", "--config", str(config), name="A")
+    asyncio.run(made.start())
+    return made
+
+
+def story(browser_node: str, ana_node: str, tmp_path: Path, shots: Path) -> Any:
+    """Ana (CLI, on ``ana_node``) offers; the script plays the browser (on ``browser_node``), Ana and Ben."""
+    ana = Cli(tmp_path / "ana")
+    ana.json("id", "new", "--node", ana_node, "--name", "Ana")
+    ana.json("offer", "--topic", "grief", "--summary", "Lost my father last year; happy to listen.")
+    # The offer is in the browser's node's directory before the page looks (it may travel there).
+    scout = Cli(tmp_path / "scout")
+    scout.json("id", "new", "--node", browser_node, "--name", "Scout")
+    eventually(lambda: scout.json("browse")["listings"], "Ana's offer on the browser's node")
+    runner = shutil.which("node")
+    assert runner and CHROMIUM.is_file(), "Node.js and Chromium are needed (CI installs them)"
+    if shots.exists():
+        shutil.rmtree(shots)
+    shots.mkdir(parents=True)
+    env = {**os.environ, "CLI_PYTHON": sys.executable, "CLI_HOME": str(ana.home), "CLI_HOME_2": str(tmp_path / "ben")}
+    out = subprocess.run(
+        [runner, str(WEB / "scripts" / "browser-talk.mjs"), browser_node, str(shots), str(tmp_path / "profile")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def federated(tmp_path: Path, node_processes: NodeProcesses) -> tuple[NodeProcess, NodeProcess]:
+    """Node A follows node B; both answering (the fixture stops them)."""
+    b = node_processes(tmp_path / "node-b", name="B")
+    a = node_processes(tmp_path / "node-a", "--federate", b.url, name="A")
+    b.spawn()
+    a.spawn()
+    asyncio.run(both_answering(a, b))
+    return a, b
+
+
+def test_a_browser_peer_and_a_cli_peer_on_two_federated_nodes_talk(
+    federated: tuple[NodeProcess, NodeProcess], tmp_path: Path
+) -> None:
+    a, b = federated
+    seen = story(a.url, b.url, tmp_path, ROOT / "build" / "screenshots" / "web_talk_federated")
+    assert seen["cli"]["reached"]["hello"] == "Hello Ana, <i>nights</i> are hard."
+    assert seen["seen"][2].endswith("Glad you wrote. \\u202eWhat helps at night?")
+    assert sorted(m["text"] for m in seen["cli"]["read"]["messages"])[1] == THANKS
+    assert seen["cli"]["accepted"]["reply"] == "Yes, let us talk."
+    assert seen["cli"]["ended"]["state"] == "ended"
+    assert seen["console"] == [] and seen["requests"] == [a.url]
+
+
+def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node: NodeProcess, tmp_path: Path) -> None:
+    seen = story(node.url, node.url, tmp_path, SHOTS)
+    # The CLI opened the browser's reach-out: its hello, and the browser's name from the bundle inside.
+    assert seen["cli"]["reached"]["hello"] == "Hello Ana, <i>nights</i> are hard."
+    assert seen["cli"]["reached"]["name"] == "Rio"
+    # The browser saw the acceptance's reply and Ana's message, live, as text (the bidi override visible).
+    assert seen["seen"][0] == "You wrote firstHello Ana, <i>nights</i> are hard."
+    assert seen["seen"][1] == "Their answerOf course."
+    assert seen["seen"][2].startswith("Ana · ")
+    assert seen["seen"][2].endswith("Glad you wrote. \\u202eWhat helps at night?")
+    assert "<i>" not in seen["seenHtml"]
+    # The CLI reads the browser's message beside its own (in one second the order goes by peer id, §9.5).
+    messages = sorted((m["from"], m["text"]) for m in seen["cli"]["read"]["messages"])
+    assert messages == [("me", "Glad you wrote. \u202eWhat helps at night?"), ("them", THANKS)]
+    # The other way: the CLI's reach-out is counted on the Talks button, and the browser accepts it.
+    assert seen["talksButton"] == "Talks 1 new"
+    assert any("Reach-out from Ana" in t and "1 new" in t for t in seen["talks"])
+    assert seen["incomingState"] == "They are waiting for your answer. There is no rush."
+    assert seen["cli"]["accepted"]["reply"] == "Yes, let us talk."
+    assert seen["talksAfter"] == "Talks"
+    # Ending, alone and with deletion asked: final at both ends, the words gone from the browser.
+    assert seen["endedState"] == "You ended this conversation. Its words were deleted from this device."
+    assert seen["endedMessages"] == 0
+    assert seen["cli"]["ended"]["state"] == "ended"
+    # Blocking: Ana's later message never shows; Ben's reach-out, which came after it, does.
+    assert seen["blocked"] == "Blocked. Nothing more from them reaches you on this device."
+    assert not any("Still there?" in text for text in seen["afterBlock"])
+    assert "Reach-out from Ben" in seen["talksAfterBlock"]
+    # At rest the conversations are sealed: no word any peer wrote is readable in IndexedDB.
+    for words in ["Hi from Ben", "Before the page closed", "Ana", "Rio", "nights"]:
+        assert words not in seen["atRest"]
+    # After the page opens again: every conversation is back, and writing goes on where it stopped
+    # (a repeated sequence number would be refused by Ben's device).
+    assert sorted(seen["talksAfterReload"]) == ["Reach-out from Ana", "Reach-out from Ben", "You reached out to Ana"]
+    assert any("Before the page closed." in text for text in seen["benAfterReload"])
+    assert [m["text"] for m in seen["cli"]["benRead"]["messages"]] == [
+        "Before the page closed.",
+        "After it opened again.",
+    ]
+    assert seen["console"] == []
+    assert seen["requests"] == [node.url]
+    shots = [
+        "conversation-phone.png",
+        "talks-phone.png",
+        "answer-phone.png",
+        "conversation-desktop.png",
+        "ended-phone.png",
+    ]
+    for shot in shots:
+        assert (SHOTS / shot).stat().st_size > 1000
