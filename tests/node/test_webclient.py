@@ -100,7 +100,14 @@ def test_the_client_api_answers_preflights_and_any_origin(tmp_path: Path) -> Non
                 assert response.headers["Access-Control-Allow-Origin"] == "*"
                 assert response.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT"
                 assert response.headers["Access-Control-Allow-Headers"] == CORS_HEADERS
-                for name in ["Authorization", "Content-Type", "X-Peerfed-Work"]:
+                # Every header a client sends: a browser page elsewhere must be able to sign in as one device (§13.4).
+                for name in [
+                    "Authorization",
+                    "Content-Type",
+                    "X-Peerfed-Work",
+                    "X-Peerfed-Device",
+                    "X-Peerfed-Take-Over",
+                ]:
                     assert name in CORS_HEADERS
         async with http.get(url + "/.well-known/peerfed", headers=origin) as response:
             assert response.status == 200 and response.headers["Access-Control-Allow-Origin"] == "*"

@@ -65,7 +65,10 @@ _TYPES = {
 _ASSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 CORS_METHODS = "GET, POST, PUT"
-CORS_HEADERS = "Authorization, Content-Type, X-Peerfed-Work, X-Peerfed-Invite, X-Peerfed-Destination"
+CORS_HEADERS = (
+    "Authorization, Content-Type, X-Peerfed-Work, X-Peerfed-Invite, X-Peerfed-Destination, X-Peerfed-Device, "
+    "X-Peerfed-Take-Over"
+)
 _CORS_MAX_AGE = "600"
 
 _MISSING = """<!doctype html>
