@@ -12,6 +12,9 @@ import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
 import { busy, field, problem } from './forms.js';
 import { el, show, theirs } from './ui.js';
+import { setLanguage } from './i18n.js';
+
+setLanguage();
 
 const main = document.getElementById('main');
 const resources = document.getElementById('resources');
