@@ -1,0 +1,47 @@
+// Shared pieces for the scripts that drive the built client in headless Chromium (issue 13):
+// launching the system browser, and an accessibility audit (axe-core, WCAG 2.2 A and AA rules)
+// of whatever the page shows now. Each script audits every screen it reaches.
+
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+export const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+export const PHONE = { width: 390, height: 844 };
+export const DESKTOP = { width: 1280, height: 900 };
+
+/** A persistent Chromium context on `profile` (the system browser at /usr/bin/chromium). */
+export function launch(profile, { viewport = PHONE, ...options } = {}) {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: FLAGS,
+    viewport,
+    ...options,
+  });
+}
+
+/**
+ * Run axe-core on the page as it is now and return its violations as plain records
+ * ({ screen, id, impact, help, targets }). The page's CSP forbids foreign scripts, so axe is
+ * evaluated through the DevTools protocol (page.evaluate), which a CSP does not govern.
+ */
+export async function audit(page, screen) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const result = await globalThis.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    });
+    return result.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')),
+    }));
+  });
+  return violations.map((v) => ({ screen, ...v }));
+}
