@@ -13,6 +13,21 @@ from collections import Counter
 from pathlib import Path
 
 
+def thread_of(frames: list[str]) -> str:
+    """Which thread a sample came from, by the root of its stack.
+
+    Only threads started by `threading` have `Thread._bootstrap` at their root: aiosqlite's
+    database thread and the executor's signature threads. Every other sample is the main thread,
+    that is the event loop, even when py-spy truncated the stack so `run_forever` is not in it
+    (counting those as workers once put the event loop at 35% of GIL time instead of ~67%).
+    """
+    if not frames[0].startswith("Thread._bootstrap"):
+        return "event loop"
+    if any("aiosqlite/" in frame for frame in frames):
+        return "database thread (aiosqlite)"
+    return "executor threads (signatures, sealing)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", type=Path, nargs="+")
@@ -30,7 +45,7 @@ def main() -> None:
             frames = stack.split(";")
             n = int(count)
             total += n
-            threads["event loop" if "run_forever" in stack else "worker threads"] += n
+            threads[thread_of(frames)] += n
             own[frames[-1]] += n
             for name in set(frames):
                 inclusive[name] += n

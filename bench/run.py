@@ -47,7 +47,7 @@ from common import (
     sign_in,
     spread,
     summarise_drive,
-    verify_rate,
+    verify_rate_pinned,
 )
 
 Sizes = dict[str, Any]
@@ -150,8 +150,8 @@ def ingest_once(work: Path, n: int, k: int, window: int, *, sealed: bool = True)
 
 
 def bench_ingest(work: Path, s: Sizes) -> dict[str, Any]:
+    verify = verify_rate_pinned()  # before the runs, pinned, standalone: the machine is quiet
     runs = [ingest_once(work / f"run{r}", s["ingest_n"], s["clients"], s["window"]) for r in range(s["runs"])]
-    verify = verify_rate()
     out: dict[str, Any] = {"n": s["ingest_n"], "clients": s["clients"], "window": s["window"]}
     for part in ("listings", "sealed"):
         out[part] = {
@@ -162,6 +162,7 @@ def bench_ingest(work: Path, s: Sizes) -> dict[str, Any]:
         }
     out["payload_bytes"] = runs[0]["payload_bytes"]
     out["verify_per_s_one_core"] = round(verify)
+    out["verify_measured"] = "median of 3 x 1 s, each a fresh process pinned to one core, before ingest"
     out["listings_vs_verify"] = round(out["listings"]["per_s"]["median"] / verify, 3)
     return out
 
@@ -701,7 +702,11 @@ def main() -> int:
         for name in chosen:
             log(f"{name}: starting")
             began = time.perf_counter()
+            load_before = os.getloadavg()[0]
             results[name] = benches[name](work / name, sizes)
+            # The machine's load, so a figure from a busy machine is read as one (4.9x on a quiet
+            # machine fell to ~3x with another core busy): 1-minute averages, before and after.
+            results[name]["load_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
             log(f"{name}: done in {time.perf_counter() - began:.1f} s")
             print(json.dumps({name: results[name]}, indent=1), flush=True)
     finally:

@@ -170,6 +170,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for row in rows(results):
         print("| " + " | ".join(row) + " |")
+    loads = [
+        f"{name} {r['load_1min']['before']}→{r['load_1min']['after']}"
+        for name, r in results.items()
+        if isinstance(r, dict) and "load_1min" in r
+    ]
+    if loads:
+        print(f"\nMachine load (1-minute average, {m['cores']} cores) before→after each benchmark: " + "; ".join(loads))
 
 
 if __name__ == "__main__":
