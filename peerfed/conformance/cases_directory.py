@@ -42,7 +42,7 @@ async def _publish_three(target: Target) -> tuple[Peer, str, list[str]]:
     return peer, topic, ids
 
 
-@case("directory.publish_and_find", ["§13.5", "§6"])
+@case("directory.publish_and_find", ["R-13.5-4"])
 async def publish_and_find(target: Target) -> None:
     peer, topic, ids = await _publish_three(target)
     found = (await _search(peer, topic=topic))["listings"]
@@ -53,7 +53,7 @@ async def publish_and_find(target: Target) -> None:
             raise Failed("a result lacks its author or its signed listing")
 
 
-@case("directory.topic_case_insensitive", ["§13.5"])
+@case("directory.topic_case_insensitive", ["R-13.5-4"])
 async def topic_case(target: Target) -> None:
     peer, topic, _ = await _publish_three(target)
     found = (await _search(peer, topic=topic.upper()))["listings"]
@@ -61,7 +61,7 @@ async def topic_case(target: Target) -> None:
         raise Failed(f"the topic in capitals found {len(found)} of 3 listings")
 
 
-@case("directory.newest_first", ["§13.5"])
+@case("directory.newest_first", ["R-13.5-4"])
 async def newest_first(target: Target) -> None:
     peer, topic, ids = await _publish_three(target)
     found = [item["id"] for item in (await _search(peer, topic=topic))["listings"]]
@@ -69,7 +69,7 @@ async def newest_first(target: Target) -> None:
         raise Failed("results are not newest first")
 
 
-@case("directory.paging", ["§13.5"])
+@case("directory.paging", ["R-13.5-4"])
 async def paging(target: Target) -> None:
     peer, topic, ids = await _publish_three(target)
     seen: list[str] = []
@@ -89,7 +89,7 @@ async def paging(target: Target) -> None:
         raise Failed(f"paging by 2 gave {len(seen)} listings in order {seen == sorted(seen)}, not the 3, newest first")
 
 
-@case("directory.limit_range", ["§13.5"])
+@case("directory.limit_range", ["R-13.1-7"])
 async def limit_range(target: Target) -> None:
     peer = await target.member(0)
     for limit in (0, 101, -1):
@@ -99,19 +99,19 @@ async def limit_range(target: Target) -> None:
     (await peer.call("GET", "/api/v1/directory", params={"limit": 1})).ok()
 
 
-@case("directory.needs_session", ["§13.5"])
+@case("directory.needs_session", ["R-13.4-5"])
 async def needs_session(target: Target) -> None:
     (await target.call("GET", "/api/v1/directory")).refused("auth.required")
 
 
-@case("listing.other_author", ["§13.5"])
+@case("listing.other_author", ["R-13.5-3"])
 async def other_author(target: Target) -> None:
     peer = await target.member(0)
     stranger = Peer(target)
     (await peer.publish(stranger.listing().raw)).refused("auth.forbidden")
 
 
-@case("listing.lifetime", ["§13.5"])
+@case("listing.lifetime", ["R-13.5-2"])
 async def lifetime(target: Target) -> None:
     longest = (await target.opened_document()).max_listing_lifetime
     if longest >= 90 * 86_400:
@@ -120,7 +120,7 @@ async def lifetime(target: Target) -> None:
     (await peer.publish(peer.listing(life=longest + 1).raw)).refused("time.lifetime")
 
 
-@case("listing.fetch", ["§13.5"])
+@case("listing.fetch", ["R-13.1-5"])
 async def listing_fetch(target: Target) -> None:
     peer = await target.member(0)
     env = peer.listing(topics=(_topic(),))
@@ -131,7 +131,7 @@ async def listing_fetch(target: Target) -> None:
     (await peer.call("GET", f"/api/v1/listings/{'00' * 32}")).refused("not_found")
 
 
-@case("withdrawal.removes", ["§13.6", "§6.3"])
+@case("withdrawal.removes", ["R-13.6-1"])
 async def withdrawal_removes(target: Target) -> None:
     peer = await target.member(0)
     topic = _topic()
@@ -146,7 +146,7 @@ async def withdrawal_removes(target: Target) -> None:
     (await peer.publish(env.raw)).refused("gone")  # the tombstone refuses it coming back
 
 
-@case("withdrawal.other_author", ["§13.5", "§13.6"])
+@case("withdrawal.other_author", ["R-6.3-1"])
 async def withdrawal_other(target: Target) -> None:
     author = await target.member(0)
     other = await target.member(1)
@@ -156,7 +156,7 @@ async def withdrawal_other(target: Target) -> None:
     (await author.call("GET", f"/api/v1/listings/{env.id.hex()}")).ok()
 
 
-@case("directory.filters", ["§13.5"])
+@case("directory.filters", ["R-13.5-4"])
 async def filters(target: Target) -> None:
     peer = await target.member(0)
     topic = _topic()
@@ -175,14 +175,14 @@ async def filters(target: Target) -> None:
             raise Failed(f"searching {params} found {len(found)} listings, not the one it names")
 
 
-@case("query.repeated", ["§13.1"])
+@case("query.repeated", ["R-13.1-6"])
 async def repeated(target: Target) -> None:
     peer = await target.member(0)
     answer = await peer.call("GET", "/api/v1/directory?limit=5&limit=6")
     answer.refused("request.invalid")
 
 
-@case("keys.lookup", ["§13.5", "§4.3"])
+@case("keys.lookup", ["R-13.5-10"])
 async def keys_lookup(target: Target) -> None:
     peer, reader = await target.member(0), await target.member(1)
     data = (await reader.call("GET", f"/api/v1/keys/{peer.text}")).ok()
@@ -191,13 +191,13 @@ async def keys_lookup(target: Target) -> None:
     (await reader.call("GET", f"/api/v1/keys/{Peer(target).text}")).refused("not_found")
 
 
-@case("keys.other_author", ["§13.5"])
+@case("keys.other_author", ["R-13.5-3"])
 async def keys_other_author(target: Target) -> None:
     peer = await target.member(0)
     (await peer.call("PUT", "/api/v1/keys", data=Peer(target).bundle().raw, headers=OCTETS)).refused("auth.forbidden")
 
 
-@case("listing.needs_bundle", ["§13.5"])
+@case("listing.needs_bundle", ["R-13.5-1"])
 async def needs_bundle(target: Target) -> None:
     peer = Peer(target)
     await peer.join(publish_bundle=False)

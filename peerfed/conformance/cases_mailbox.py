@@ -52,7 +52,7 @@ async def held(peer: Peer) -> list[str]:
     return [str(item.get("id")) for item in await mailbox(peer)]
 
 
-@case("mailbox.deliver_and_ack", ["§13.5", "§7"])
+@case("mailbox.deliver_and_ack", ["R-13.5-9"])
 async def deliver_and_ack(target: Target) -> None:
     alice, ben = await target.member(0), await target.member(1)
     sealed = sealed_to(alice, ben)
@@ -71,7 +71,7 @@ async def deliver_and_ack(target: Target) -> None:
         raise Failed("the acknowledged item is still in the mailbox")
 
 
-@case("mailbox.duplicate", ["§13.5"])
+@case("mailbox.duplicate", ["R-13.5-8"])
 async def duplicate(target: Target) -> None:
     alice, ben = await target.member(0), await target.member(1)
     sealed = sealed_to(alice, ben)
@@ -85,7 +85,7 @@ async def duplicate(target: Target) -> None:
     await ben.call("POST", "/api/v1/mailbox/ack", json={"ids": [sealed.id.hex()]})
 
 
-@case("mailbox.first_contact_work", ["§13.5"])
+@case("mailbox.first_contact_work", ["R-13.5-13"])
 async def first_contact_work(target: Target) -> None:
     bits = await work_bits(target)
     if bits == 0:
@@ -98,7 +98,7 @@ async def first_contact_work(target: Target) -> None:
         raise Failed("an item refused for its missing proof of work was stored")
 
 
-@case("mailbox.own_only", ["§13.5"])
+@case("mailbox.own_only", ["R-13.5-9"])
 async def own_only(target: Target) -> None:
     alice, ben, carol = await target.member(0), await target.member(1), await target.member(2)
     sealed = sealed_to(alice, ben)
@@ -111,14 +111,14 @@ async def own_only(target: Target) -> None:
     await ben.call("POST", "/api/v1/mailbox/ack", json={"ids": [sealed.id.hex()]})
 
 
-@case("mailbox.limit_range", ["§13.5"])
+@case("mailbox.limit_range", ["R-13.1-7"])
 async def limit_range(target: Target) -> None:
     peer = await target.member(0)
     for limit in (0, 501):  # the page is 1 … 500
         (await peer.call("GET", "/api/v1/mailbox", params={"limit": limit})).refused("request.invalid")
 
 
-@case("send.bad_sealed", ["§7.3", "§13.5"])
+@case("send.bad_sealed", ["R-7.3-1"])
 async def bad_sealed(target: Target) -> None:
     alice, ben = await target.member(0), await target.member(1)
     sealed = sealed_to(alice, ben)
@@ -138,7 +138,7 @@ async def _next_frame(ws: aiohttp.ClientWebSocketResponse, kind: str, item: str 
     raise Failed(f"no {kind} frame among {LIVE_FRAMES}")
 
 
-@case("live.delivery", ["§13.5"])
+@case("live.delivery", ["R-13.5-19"])
 async def live_delivery(target: Target) -> None:
     alice, ben = await target.member(0), await target.member(1)
     ws_url = target.url.replace("http", "ws", 1) + "/api/v1/live"
@@ -158,7 +158,7 @@ async def live_delivery(target: Target) -> None:
         raise Failed("the item acknowledged live is still in the mailbox")
 
 
-@case("live.bad_token", ["§13.5"])
+@case("live.bad_token", ["R-13.4-5", "R-13.5-19"])
 async def live_bad_token(target: Target) -> None:
     ws_url = target.url.replace("http", "ws", 1) + "/api/v1/live"
     async with target.session.ws_connect(ws_url) as ws:
@@ -176,14 +176,14 @@ async def live_bad_token(target: Target) -> None:
         raise Failed("an unknown token got neither auth.required nor a close")
 
 
-@case("send.no_route", ["§13.5"])
+@case("send.no_route", ["R-13.5-7"])
 async def no_route(target: Target) -> None:
     alice = await target.member(0)
     nobody = Peer(target)  # a key no node has heard of, so no bundle says where it lives
     (await send(alice, sealed_to(alice, nobody), await work_bits(target))).refused("not_found")
 
 
-@case("live.auth_grace", ["§13.5"])
+@case("live.auth_grace", ["R-13.5-20"])
 async def live_auth_grace(target: Target) -> None:
     grace = (await target.opened_document()).limit("live-auth-grace", 10) or 10
     if grace > 60:
