@@ -16,7 +16,7 @@ from peerfed.protocol import Erasure, Identity, KeyBundle, Move, Withdrawal, pac
 from peerfed.protocol.node_bodies import erased_hash
 from peerfed.protocol.work import solve_work
 
-from .cases_mailbox import held, sealed_to, work_bits
+from .cases_mailbox import held, sealed_to, send, work_bits
 from .second import SecondNode
 from .suite import Failed, case
 from .target import DAY, Peer, Target
@@ -122,12 +122,14 @@ async def request_binding(target: Target) -> None:
     (await second.call("POST", "/federation/v1/batch", pack([]), hashed=b"other")).refused("auth.invalid")
 
 
-@case("federation.stranger", ["R-13.3-2", "R-13.7-1"])
+@case("federation.stranger", ["R-13.3-2", "R-13.7-1", "R-13.7-5"])
 async def stranger(target: Target) -> None:
     second = await federated(target)
     # a node the target never federated with: refused before anything is fetched
     stranger_url = "http://127.0.0.1:9"
     (await second.call("GET", PULL, origin=stranger_url)).refused("federation.refused")
+    items = pack([["listing", RemotePeer(target, stranger_url).listing().raw]])
+    (await second.call("POST", "/federation/v1/batch", items, origin=stranger_url)).refused("federation.refused")
 
 
 @case("federation.foreign_key", ["R-13.3-2", "R-13.3-3"])
@@ -236,6 +238,23 @@ async def move_away(target: Target) -> None:
     if answer.get("status") != "moved":
         raise Failed(f"a move to a federated node was answered {answer}")
     (await peer.call("GET", "/api/v1/mailbox")).refused("auth.required")  # its sessions ended
+
+
+@case("move.undo", ["R-13.5-23"])
+async def move_undo(target: Target) -> None:
+    second = await federated(target)
+    peer, sender = await target.peer(), await target.member(0)
+    statement = peer.signed(Move(target.url, second.url), life=300).raw
+    body = {"to": second.url, "statement": base64.b64encode(statement).decode("ascii")}
+    (await peer.call("POST", "/api/v1/move", json=body)).ok()
+    peer.token = None
+    await peer.join()  # a fresh proof at the old node undoes the move
+    sealed = sealed_to(sender, peer, "after the move was undone")
+    answer = (await send(sender, sealed, await work_bits(target))).ok(202)
+    if answer.get("status") != "delivered":
+        raise Failed(f"mail for a peer who signed in again was answered {answer.get('status')!r}, not delivered")
+    if sealed.id.hex() not in await held(peer):
+        raise Failed("mail for a peer who signed in again is not in its mailbox here")
 
 
 async def _pull_until(second: SecondNode, want: str, field: str) -> dict[str, Any]:

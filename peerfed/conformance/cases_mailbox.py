@@ -21,6 +21,8 @@ from .target import DAY, OCTETS, Answer, Peer, Target
 __all__: list[str] = []
 
 LIVE_FRAMES = 20  # frames read while waiting for one item: bounded, a silent node fails the case
+LIVE_SOCKETS = 64  # live connections one case opens at most
+QUOTA_SENDS = 1000  # items one case sends into one mailbox at most
 
 
 def sealed_to(sender: Peer, recipient: Peer, text: str = "hello") -> Sealed:
@@ -196,3 +198,47 @@ async def live_auth_grace(target: Target) -> None:
             raise Failed(f"an unauthenticated socket got {message.type.name} instead of a close")
         if ws.close_code != 1008:
             raise Failed(f"an unauthenticated socket was closed with {ws.close_code}, not 1008")
+
+
+@case("mailbox.sender_quota", ["R-13.5-12"])
+async def sender_quota(target: Target) -> None:
+    quota = (await target.opened_document()).limit("mailbox-items-per-sender", 120) or 0
+    if not 0 < quota <= QUOTA_SENDS:
+        raise Failed(f"mailbox-items-per-sender is {quota}: it MUST bound (the suite sends at most {QUOTA_SENDS})")
+    carol, ben = await target.member(2), await target.member(1)  # no other case has carol write to ben
+    bits, sent = await work_bits(target), list[str]()
+    try:
+        for n in range(quota):
+            sealed = sealed_to(carol, ben, f"within the quota {n}")
+            (await send(carol, sealed, bits, prove=n == 0)).ok(202)
+            sent.append(sealed.id.hex())
+        # one source, one mailbox, one hour: the item past the published count is refused
+        (await send(carol, sealed_to(carol, ben, "one too many"), bits)).refused("rate.limited")
+    finally:
+        for start in range(0, len(sent), 1000):  # leave ben's mailbox as the other cases expect it
+            await ben.call("POST", "/api/v1/mailbox/ack", json={"ids": sent[start : start + 1000]})
+
+
+@case("live.per_address", ["R-13.5-21", "R-13.8-1"])
+async def live_per_address(target: Target) -> None:
+    cap = (await target.opened_document()).limit("live-per-address", 20) or 20
+    if cap > LIVE_SOCKETS:
+        raise Failed(f"live-per-address is {cap}; the suite opens at most {LIVE_SOCKETS}")
+    ws_url = target.url.replace("http", "ws", 1) + "/api/v1/live"
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    try:
+        for n in range(cap + 1):
+            # Each socket claims another address in both forwarding headers: the suite is no trusted
+            # proxy, so a node that believed them would count each socket apart and never refuse.
+            fake = f"203.0.113.{n + 1}"
+            headers = {"X-Forwarded-For": fake, "Forwarded": f"for={fake}"}
+            try:
+                sockets.append(await target.session.ws_connect(ws_url, headers=headers))
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status != 429:
+                    raise Failed(f"an upgrade past live-per-address was answered {exc.status}, not 429") from exc
+                return  # refused at or before the cap (sockets of earlier cases may still count)
+        raise Failed(f"{cap + 1} live connections from one address were all taken (live-per-address is {cap})")
+    finally:
+        for ws in sockets:
+            await ws.close()

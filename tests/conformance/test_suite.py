@@ -3,8 +3,9 @@
 The suite runs as a subprocess, exactly as an implementer runs it. Against a `peerfed serve`
 process every MUST case passes and it exits 0. Against an in-process node with one check
 switched off (monkeypatched: a signature check, a spent challenge, the replay window, the time
-window, the page-size range, the first-contact proof of work), it exits non-zero and its
-output names the failed case's rule.
+window, the page-size range, the first-contact proof of work, live sockets per address, the items
+per source and mailbox, undoing a move), it exits non-zero and its output names the failed case's
+rule ids.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import pytest
 from peerfed.conformance.suite import AREAS, Case, Failed, Level, load_cases, run_case
 from peerfed.node import contact
 from peerfed.node.api import client as client_api
+from peerfed.node.api import live as live_api
 from peerfed.node.federation import verify
+from peerfed.node.limits import RateLimiter
 from peerfed.node.store.members import MembersMixin
 from peerfed.node.store.nodes import NodesMixin
+from peerfed.node.store.rows import MemberStatus
 from peerfed.protocol import Context, sign_in
 from peerfed.protocol.envelope import decode_verified
 from tests.node.harness import Clock, TestNode
@@ -107,6 +111,28 @@ def _int_query_without_range(request: Any, name: str, default: int | None, bound
     return default if value in (None, "") else int(value)
 
 
+def _address_from_any_forwarding_header(request: Any) -> str:
+    return str(request.headers.get("X-Forwarded-For", request.remote))  # the mutant: believes any client
+
+
+_hit = RateLimiter.hit
+
+
+def _no_count_per_source(self: RateLimiter, scope: str, subject: str, **limits: Any) -> None:
+    if scope != "mailbox-items":  # the mutant: every other limit still counts
+        _hit(self, scope, subject, **limits)
+
+
+_set_member = MembersMixin.set_member
+
+
+async def _moves_stay(self: MembersMixin, peer: bytes, status: str, now: int, moved_to: str | None = None) -> None:
+    current = await self.member(peer)
+    if status == "member" and current is not None and current.status == MemberStatus.MOVED:
+        return  # the mutant: signing in again never undoes a move
+    await _set_member(self, peer, status, now, moved_to)
+
+
 Mutant = Callable[[pytest.MonkeyPatch], None]
 
 MUTANTS: dict[str, tuple[Mutant, str, str, str]] = {
@@ -140,6 +166,24 @@ MUTANTS: dict[str, tuple[Mutant, str, str, str]] = {
         "mailbox",
         "mailbox.first_contact_work",
         "[R-13.5-13]",
+    ),
+    "live sockets per address, by a forwarding header": (
+        lambda mp: mp.setattr(live_api, "address", _address_from_any_forwarding_header),
+        "live.per_address",
+        "live.per_address",
+        "[R-13.5-21,R-13.8-1]",
+    ),
+    "mailbox items per source": (
+        lambda mp: mp.setattr(RateLimiter, "hit", _no_count_per_source),
+        "mailbox.sender_quota",
+        "mailbox.sender_quota",
+        "[R-13.5-12]",
+    ),
+    "undoing a move": (
+        lambda mp: mp.setattr(MembersMixin, "set_member", _moves_stay),
+        "move.",
+        "move.undo",
+        "[R-13.5-23]",
     ),
     "node-request time window": (
         lambda mp: mp.setattr(verify, "CLOCK_SKEW", 10**6),
