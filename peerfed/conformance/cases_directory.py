@@ -6,13 +6,14 @@ node that may hold any number of other listings.
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
-from peerfed.protocol import Withdrawal
+from peerfed.protocol import KeyBundle, Withdrawal
 
 from .suite import Failed, case
-from .target import OCTETS, Peer, Target
+from .target import DAY, OCTETS, Peer, Target
 
 __all__: list[str] = []
 
@@ -202,3 +203,29 @@ async def needs_bundle(target: Target) -> None:
     peer = Peer(target)
     await peer.join(publish_bundle=False)
     (await peer.publish(peer.listing().raw)).refused("request.invalid")
+
+
+@case("keys.newest", ["R-4.3-1", "R-13.5-10"])
+async def keys_newest(target: Target) -> None:
+    carol, reader = await target.member(2), await target.member(1)  # carol's key is never sealed to
+    now = target.now() + 60  # later than the bundle carol published on joining, within the 300 s of §5.3
+
+    def bundle(created: int, life: int, name: str) -> bytes:
+        return carol.signed(
+            KeyBundle(carol.secret.public, home=target.url, pseudonym=name), life, created_at=created
+        ).raw
+
+    async def served() -> bytes:
+        data = (await reader.call("GET", f"/api/v1/keys/{carol.text}")).ok()
+        return base64.b64decode(data.get("key_bundle") or "")
+
+    newest = bundle(now + 20, 10 * DAY, "newest")
+    (await carol.call("PUT", "/api/v1/keys", data=newest, headers=OCTETS)).ok()
+    # Created earlier but living longer: not the newer of the two, whatever its expires_at (§4.3).
+    await carol.call("PUT", "/api/v1/keys", data=bundle(now + 10, 300 * DAY, "older"), headers=OCTETS)
+    if await served() != newest:
+        raise Failed("a bundle created earlier replaced the newest one because it expires later")
+    latest = bundle(now + 30, DAY, "latest")
+    (await carol.call("PUT", "/api/v1/keys", data=latest, headers=OCTETS)).ok()
+    if await served() != latest:
+        raise Failed("the bundle created last is not the one served")

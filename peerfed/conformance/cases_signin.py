@@ -7,6 +7,7 @@ unknown framing version, wherever a signed object arrives.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from peerfed.protocol import ClientAuth, Move
@@ -177,3 +178,25 @@ async def move_statement_checks(target: Target) -> None:
         if answer.code != code:
             raise Failed(f"{what} was answered {answer.status} {answer.short()}, not {code}")
     (await peer.call("GET", "/api/v1/mailbox")).ok()  # still a member here
+
+
+async def _session(target: Target, peer: Peer, device: str, *, take_over: bool = False) -> Answer:
+    """A sign-in of ``peer`` from ``device`` (spec §13.4, One device at a time)."""
+    challenge = await _challenge(target)
+    headers = {**target.work_header(challenge), "X-Peerfed-Device": device}
+    if take_over:
+        headers["X-Peerfed-Take-Over"] = "1"
+    return await target.post_signed("/api/v1/session", _proof(peer, challenge), headers)
+
+
+@case("signin.other_device", ["R-13.4-8", "R-13.4-9"])
+async def signin_other_device(target: Target) -> None:
+    peer, first, other = Peer(target), os.urandom(16).hex(), os.urandom(16).hex()
+    old = Peer(target)
+    old.identity, old.token = peer.identity, (await _session(target, peer, first)).ok()["token"]
+    refused = await _session(target, peer, other)
+    refused.refused("auth.moved")
+    (await old.call("GET", "/api/v1/mailbox")).ok()  # a refused device supersedes nothing
+    peer.token = (await _session(target, peer, other, take_over=True)).ok()["token"]
+    (await peer.call("GET", "/api/v1/mailbox")).ok()
+    (await old.call("GET", "/api/v1/mailbox")).refused("auth.moved")  # the first device's session is superseded

@@ -4,7 +4,7 @@ The suite runs as a subprocess, exactly as an implementer runs it. Against a `pe
 process every MUST case passes and it exits 0. Against an in-process node with one check
 switched off (monkeypatched: a signature check, a spent challenge, the replay window, the time
 window, the page-size range, the first-contact proof of work, live sockets per address, the items
-per source and mailbox, undoing a move), it exits non-zero and its output names the failed case's
+per source and mailbox, undoing a move, one device at a time), it exits non-zero and its output names the failed case's
 rule ids.
 """
 
@@ -26,6 +26,7 @@ from peerfed.node.api import client as client_api
 from peerfed.node.api import live as live_api
 from peerfed.node.federation import verify
 from peerfed.node.limits import RateLimiter
+from peerfed.node.sessions import Sessions
 from peerfed.node.store.members import MembersMixin
 from peerfed.node.store.nodes import NodesMixin
 from peerfed.node.store.rows import MemberStatus
@@ -133,6 +134,10 @@ async def _moves_stay(self: MembersMixin, peer: bytes, status: str, now: int, mo
     await _set_member(self, peer, status, now, moved_to)
 
 
+async def _any_device(*_: Any) -> None:
+    return None  # the mutant: every device signs in, none is superseded
+
+
 Mutant = Callable[[pytest.MonkeyPatch], None]
 
 MUTANTS: dict[str, tuple[Mutant, str, str, str]] = {
@@ -178,6 +183,12 @@ MUTANTS: dict[str, tuple[Mutant, str, str, str]] = {
         "mailbox.sender_quota",
         "mailbox.sender_quota",
         "[R-13.5-12]",
+    ),
+    "one device at a time": (
+        lambda mp: mp.setattr(Sessions, "_one_device", _any_device),
+        "signin.other_device",
+        "signin.other_device",
+        "[R-13.4-8,R-13.4-9]",
     ),
     "undoing a move": (
         lambda mp: mp.setattr(MembersMixin, "set_member", _moves_stay),
