@@ -6,13 +6,14 @@ node that may hold any number of other listings.
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
-from peerfed.protocol import Withdrawal
+from peerfed.protocol import KeyBundle, Withdrawal
 
 from .suite import Failed, case
-from .target import OCTETS, Peer, Target
+from .target import DAY, OCTETS, Peer, Target
 
 __all__: list[str] = []
 
@@ -42,7 +43,7 @@ async def _publish_three(target: Target) -> tuple[Peer, str, list[str]]:
     return peer, topic, ids
 
 
-@case("directory.publish_and_find", ["§13.5", "§6"])
+@case("directory.publish_and_find", ["R-13.5-4"])
 async def publish_and_find(target: Target) -> None:
     peer, topic, ids = await _publish_three(target)
     found = (await _search(peer, topic=topic))["listings"]
@@ -53,7 +54,7 @@ async def publish_and_find(target: Target) -> None:
             raise Failed("a result lacks its author or its signed listing")
 
 
-@case("directory.topic_case_insensitive", ["§13.5"])
+@case("directory.topic_case_insensitive", ["R-13.5-4"])
 async def topic_case(target: Target) -> None:
     peer, topic, _ = await _publish_three(target)
     found = (await _search(peer, topic=topic.upper()))["listings"]
@@ -61,7 +62,7 @@ async def topic_case(target: Target) -> None:
         raise Failed(f"the topic in capitals found {len(found)} of 3 listings")
 
 
-@case("directory.newest_first", ["§13.5"])
+@case("directory.newest_first", ["R-13.5-4"])
 async def newest_first(target: Target) -> None:
     peer, topic, ids = await _publish_three(target)
     found = [item["id"] for item in (await _search(peer, topic=topic))["listings"]]
@@ -69,7 +70,7 @@ async def newest_first(target: Target) -> None:
         raise Failed("results are not newest first")
 
 
-@case("directory.paging", ["§13.5"])
+@case("directory.paging", ["R-13.5-4"])
 async def paging(target: Target) -> None:
     peer, topic, ids = await _publish_three(target)
     seen: list[str] = []
@@ -89,7 +90,7 @@ async def paging(target: Target) -> None:
         raise Failed(f"paging by 2 gave {len(seen)} listings in order {seen == sorted(seen)}, not the 3, newest first")
 
 
-@case("directory.limit_range", ["§13.5"])
+@case("directory.limit_range", ["R-13.1-7"])
 async def limit_range(target: Target) -> None:
     peer = await target.member(0)
     for limit in (0, 101, -1):
@@ -99,19 +100,19 @@ async def limit_range(target: Target) -> None:
     (await peer.call("GET", "/api/v1/directory", params={"limit": 1})).ok()
 
 
-@case("directory.needs_session", ["§13.5"])
+@case("directory.needs_session", ["R-13.4-5"])
 async def needs_session(target: Target) -> None:
     (await target.call("GET", "/api/v1/directory")).refused("auth.required")
 
 
-@case("listing.other_author", ["§13.5"])
+@case("listing.other_author", ["R-13.5-3"])
 async def other_author(target: Target) -> None:
     peer = await target.member(0)
     stranger = Peer(target)
     (await peer.publish(stranger.listing().raw)).refused("auth.forbidden")
 
 
-@case("listing.lifetime", ["§13.5"])
+@case("listing.lifetime", ["R-13.5-2"])
 async def lifetime(target: Target) -> None:
     longest = (await target.opened_document()).max_listing_lifetime
     if longest >= 90 * 86_400:
@@ -120,7 +121,7 @@ async def lifetime(target: Target) -> None:
     (await peer.publish(peer.listing(life=longest + 1).raw)).refused("time.lifetime")
 
 
-@case("listing.fetch", ["§13.5"])
+@case("listing.fetch", ["R-13.1-5"])
 async def listing_fetch(target: Target) -> None:
     peer = await target.member(0)
     env = peer.listing(topics=(_topic(),))
@@ -131,7 +132,7 @@ async def listing_fetch(target: Target) -> None:
     (await peer.call("GET", f"/api/v1/listings/{'00' * 32}")).refused("not_found")
 
 
-@case("withdrawal.removes", ["§13.6", "§6.3"])
+@case("withdrawal.removes", ["R-13.6-1"])
 async def withdrawal_removes(target: Target) -> None:
     peer = await target.member(0)
     topic = _topic()
@@ -146,7 +147,7 @@ async def withdrawal_removes(target: Target) -> None:
     (await peer.publish(env.raw)).refused("gone")  # the tombstone refuses it coming back
 
 
-@case("withdrawal.other_author", ["§13.5", "§13.6"])
+@case("withdrawal.other_author", ["R-6.3-1"])
 async def withdrawal_other(target: Target) -> None:
     author = await target.member(0)
     other = await target.member(1)
@@ -156,7 +157,7 @@ async def withdrawal_other(target: Target) -> None:
     (await author.call("GET", f"/api/v1/listings/{env.id.hex()}")).ok()
 
 
-@case("directory.filters", ["§13.5"])
+@case("directory.filters", ["R-13.5-4"])
 async def filters(target: Target) -> None:
     peer = await target.member(0)
     topic = _topic()
@@ -175,14 +176,14 @@ async def filters(target: Target) -> None:
             raise Failed(f"searching {params} found {len(found)} listings, not the one it names")
 
 
-@case("query.repeated", ["§13.1"])
+@case("query.repeated", ["R-13.1-6"])
 async def repeated(target: Target) -> None:
     peer = await target.member(0)
     answer = await peer.call("GET", "/api/v1/directory?limit=5&limit=6")
     answer.refused("request.invalid")
 
 
-@case("keys.lookup", ["§13.5", "§4.3"])
+@case("keys.lookup", ["R-13.5-10"])
 async def keys_lookup(target: Target) -> None:
     peer, reader = await target.member(0), await target.member(1)
     data = (await reader.call("GET", f"/api/v1/keys/{peer.text}")).ok()
@@ -191,14 +192,40 @@ async def keys_lookup(target: Target) -> None:
     (await reader.call("GET", f"/api/v1/keys/{Peer(target).text}")).refused("not_found")
 
 
-@case("keys.other_author", ["§13.5"])
+@case("keys.other_author", ["R-13.5-3"])
 async def keys_other_author(target: Target) -> None:
     peer = await target.member(0)
     (await peer.call("PUT", "/api/v1/keys", data=Peer(target).bundle().raw, headers=OCTETS)).refused("auth.forbidden")
 
 
-@case("listing.needs_bundle", ["§13.5"])
+@case("listing.needs_bundle", ["R-13.5-1"])
 async def needs_bundle(target: Target) -> None:
     peer = Peer(target)
     await peer.join(publish_bundle=False)
     (await peer.publish(peer.listing().raw)).refused("request.invalid")
+
+
+@case("keys.newest", ["R-4.3-1", "R-13.5-10"])
+async def keys_newest(target: Target) -> None:
+    carol, reader = await target.member(2), await target.member(1)  # carol's key is never sealed to
+    now = target.now() + 60  # later than the bundle carol published on joining, within the 300 s of §5.3
+
+    def bundle(created: int, life: int, name: str) -> bytes:
+        return carol.signed(
+            KeyBundle(carol.secret.public, home=target.url, pseudonym=name), life, created_at=created
+        ).raw
+
+    async def served() -> bytes:
+        data = (await reader.call("GET", f"/api/v1/keys/{carol.text}")).ok()
+        return base64.b64decode(data.get("key_bundle") or "")
+
+    newest = bundle(now + 20, 10 * DAY, "newest")
+    (await carol.call("PUT", "/api/v1/keys", data=newest, headers=OCTETS)).ok()
+    # Created earlier but living longer: not the newer of the two, whatever its expires_at (§4.3).
+    await carol.call("PUT", "/api/v1/keys", data=bundle(now + 10, 300 * DAY, "older"), headers=OCTETS)
+    if await served() != newest:
+        raise Failed("a bundle created earlier replaced the newest one because it expires later")
+    latest = bundle(now + 30, DAY, "latest")
+    (await carol.call("PUT", "/api/v1/keys", data=latest, headers=OCTETS)).ok()
+    if await served() != latest:
+        raise Failed("the bundle created last is not the one served")

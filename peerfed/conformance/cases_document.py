@@ -17,7 +17,7 @@ from .target import OCTETS, Target
 __all__: list[str] = []
 
 
-@case("document.fetch", ["§13.2"])
+@case("document.fetch", ["R-13.2-2"])
 async def document_fetch(target: Target) -> None:
     data = await target.document()
     if not isinstance(data.get("document"), str):
@@ -32,7 +32,7 @@ async def document_fetch(target: Target) -> None:
         raise Failed(f"the document does not open for {target.url}: {exc.code}: {exc}") from exc
 
 
-@case("document.signature", ["§13.2", "§5.5"])
+@case("document.signature", ["R-13.2-2", "R-5.5-1"])
 async def document_signature(target: Target) -> None:
     raw = base64.b64decode((await target.document())["document"])
     try:
@@ -47,7 +47,7 @@ async def document_signature(target: Target) -> None:
         raise Failed("the document lives longer than 7 days")
 
 
-@case("document.url", ["§13.1", "§13.2"])
+@case("document.url", ["R-13.2-1", "R-13.1-3"])
 async def document_url(target: Target) -> None:
     raw = base64.b64decode((await target.document())["document"])
     env = open_signed(raw, context=Context.NODE_DOCUMENT, now=target.now())
@@ -56,7 +56,7 @@ async def document_url(target: Target) -> None:
         raise Failed(f"the document names {url!r}, fetched from {target.url!r} (run the suite with the node's own URL)")
 
 
-@case("document.raw", ["§13.2"])
+@case("document.raw", ["R-13.2-2"])
 async def document_raw(target: Target) -> None:
     answer = await target.call("GET", "/.well-known/peerfed", headers={"Accept": "application/octet-stream"})
     answer.ok()
@@ -76,7 +76,7 @@ async def document_protocols(target: Target) -> None:
         raise Failed(f"protocols {list(doc.protocols)} do not list peerfed/1")
 
 
-@case("refusal.shape", ["§13.1", "§13.8"])
+@case("refusal.shape", ["R-13.1-5"])
 async def refusal_shape(target: Target) -> None:
     answer = await target.call("GET", "/api/v1/mailbox")
     answer.refused("auth.required")
@@ -85,12 +85,12 @@ async def refusal_shape(target: Target) -> None:
         raise Failed("the error body has no message string")
 
 
-@case("refusal.unknown_path", ["§13.1", "§13.8"])
+@case("refusal.unknown_path", ["R-13.1-5"])
 async def refusal_unknown_path(target: Target) -> None:
     (await target.call("GET", "/api/v1/no-such-path")).refused("not_found")
 
 
-@case("refusal.oversize_body", ["§13.1"])
+@case("refusal.oversize_body", ["R-13.1-8"])
 async def refusal_oversize(target: Target) -> None:
     answer = await target.call("POST", "/api/v1/session", data=b"\x00" * 200_000, headers=OCTETS)
     answer.refused("size.too_large")

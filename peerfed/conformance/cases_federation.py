@@ -16,7 +16,7 @@ from peerfed.protocol import Erasure, Identity, KeyBundle, Move, Withdrawal, pac
 from peerfed.protocol.node_bodies import erased_hash
 from peerfed.protocol.work import solve_work
 
-from .cases_mailbox import held, sealed_to, work_bits
+from .cases_mailbox import held, sealed_to, send, work_bits
 from .second import SecondNode
 from .suite import Failed, case
 from .target import DAY, Peer, Target
@@ -65,12 +65,12 @@ def statuses(results: list[dict[str, Any]]) -> list[str]:
     return [str(r.get("code") if r.get("status") == "error" else r.get("status")) for r in results]
 
 
-@case("federation.follow", ["§13.7"])
+@case("federation.follow", ["R-13.3-2", "R-13.7-1"])
 async def follow(target: Target) -> None:
     await federated(target)
 
 
-@case("federation.unsigned", ["§13.3"])
+@case("federation.unsigned", ["R-13.3-1"])
 async def unsigned(target: Target) -> None:
     await federated(target)
     (await target.call("GET", PULL)).refused("auth.required")
@@ -78,7 +78,7 @@ async def unsigned(target: Target) -> None:
     (await target.call("GET", PULL, headers={"Authorization": "Peerfed-Node !!not-base64"})).refused("auth.invalid")
 
 
-@case("federation.pull_signed", ["§13.3", "§13.7"])
+@case("federation.pull_signed", ["R-13.3-1", "R-13.7-7"])
 async def pull_signed(target: Target) -> None:
     second = await federated(target)
     data = (await second.call("GET", PULL)).ok()
@@ -86,7 +86,7 @@ async def pull_signed(target: Target) -> None:
         raise Failed('a catch-up page is {"items": [...], "next": ...}')
 
 
-@case("federation.bad_signature", ["§13.3", "§5.5"])
+@case("federation.bad_signature", ["R-13.3-1", "R-5.5-1"])
 async def bad_signature(target: Target) -> None:
     second = await federated(target)
     header = second.header("GET", PULL)
@@ -96,7 +96,7 @@ async def bad_signature(target: Target) -> None:
     (await second.call("GET", PULL, header=spoiled)).refused("signature.invalid")
 
 
-@case("federation.replay", ["§13.3"])
+@case("federation.replay", ["R-13.3-1"])
 async def replay(target: Target) -> None:
     second = await federated(target)
     header = second.header("GET", PULL)
@@ -104,7 +104,7 @@ async def replay(target: Target) -> None:
     (await second.call("GET", PULL, header=header)).refused("auth.replayed")
 
 
-@case("federation.time_window", ["§13.3"])
+@case("federation.time_window", ["R-13.3-1"])
 async def time_window(target: Target) -> None:
     second = await federated(target)
     now = target.now()
@@ -113,7 +113,7 @@ async def time_window(target: Target) -> None:
     (await second.call("GET", PULL, created_at=now - 700, life=600)).refused("time.expired")
 
 
-@case("federation.request_binding", ["§13.3"])
+@case("federation.request_binding", ["R-13.3-1"])
 async def request_binding(target: Target) -> None:
     second = await federated(target)
     (await second.call("GET", PULL, destination="https://another-node.example")).refused("auth.invalid")
@@ -122,15 +122,17 @@ async def request_binding(target: Target) -> None:
     (await second.call("POST", "/federation/v1/batch", pack([]), hashed=b"other")).refused("auth.invalid")
 
 
-@case("federation.stranger", ["§13.3"])
+@case("federation.stranger", ["R-13.3-2", "R-13.7-1", "R-13.7-5"])
 async def stranger(target: Target) -> None:
     second = await federated(target)
     # a node the target never federated with: refused before anything is fetched
     stranger_url = "http://127.0.0.1:9"
     (await second.call("GET", PULL, origin=stranger_url)).refused("federation.refused")
+    items = pack([["listing", RemotePeer(target, stranger_url).listing().raw]])
+    (await second.call("POST", "/federation/v1/batch", items, origin=stranger_url)).refused("federation.refused")
 
 
-@case("federation.foreign_key", ["§13.3"])
+@case("federation.foreign_key", ["R-13.3-2", "R-13.3-3"])
 async def foreign_key(target: Target) -> None:
     second = await federated(target)
     answer = await second.call("GET", PULL, identity=Identity(os.urandom(32)))
@@ -138,7 +140,7 @@ async def foreign_key(target: Target) -> None:
         raise Failed(f"a key the origin's document does not list was answered {answer.status} {answer.short()}")
 
 
-@case("federation.batch_idempotent", ["§13.7"])
+@case("federation.batch_idempotent", ["R-13.7-4"])
 async def batch_idempotent(target: Target) -> None:
     second = await federated(target)
     remote = RemotePeer(target, second.url)
@@ -155,7 +157,7 @@ async def batch_idempotent(target: Target) -> None:
         raise Failed(f"the pushed listing's origin is {data.get('origin')!r}, not the pushing node")
 
 
-@case("federation.not_home", ["§13.7"])
+@case("federation.not_home", ["R-13.7-6"])
 async def not_home(target: Target) -> None:
     second = await federated(target)
     remote = RemotePeer(target, "https://another-node.example")
@@ -163,7 +165,7 @@ async def not_home(target: Target) -> None:
         raise Failed("a key bundle naming another home was not refused federation.not_home")
 
 
-@case("federation.sealed_delivery", ["§13.7", "§13.5"])
+@case("federation.sealed_delivery", ["R-13.7-4", "R-13.5-9"])
 async def sealed_delivery(target: Target) -> None:
     second = await federated(target)
     remote, reader = RemotePeer(target, second.url), await target.member(0)
@@ -179,7 +181,7 @@ async def sealed_delivery(target: Target) -> None:
     await reader.call("POST", "/api/v1/mailbox/ack", json={"ids": [sealed.id.hex()]})
 
 
-@case("federation.withdrawal", ["§13.7", "§13.6"])
+@case("federation.withdrawal", ["R-13.6-1", "R-13.7-6"])
 async def pushed_withdrawal(target: Target) -> None:
     second = await federated(target)
     remote, reader = RemotePeer(target, second.url), await target.member(0)
@@ -191,7 +193,7 @@ async def pushed_withdrawal(target: Target) -> None:
     (await reader.call("GET", f"/api/v1/listings/{listing.id.hex()}")).refused("gone")
 
 
-@case("federation.keys_on_demand", ["§13.7"])
+@case("federation.keys_on_demand", ["R-13.7-9"])
 async def keys_on_demand(target: Target) -> None:
     second = await federated(target)
     member = await target.member(0)
@@ -201,7 +203,7 @@ async def keys_on_demand(target: Target) -> None:
     (await second.call("GET", f"/federation/v1/keys/{Peer(target).text}")).refused("not_found")
 
 
-@case("federation.batch_item_errors", ["§13.7"])
+@case("federation.batch_item_errors", ["R-13.7-3"])
 async def batch_item_errors(target: Target) -> None:
     second = await federated(target)
     remote = RemotePeer(target, second.url)
@@ -211,7 +213,7 @@ async def batch_item_errors(target: Target) -> None:
         raise Failed(f"a bundle with a work element and an unknown kind were answered {results}")
 
 
-@case("federation.erasure", ["§13.6", "§13.7"])
+@case("federation.erasure", ["R-13.6-2"])
 async def pushed_erasure(target: Target) -> None:
     second = await federated(target)
     remote, reader = RemotePeer(target, second.url), await target.member(0)
@@ -226,7 +228,7 @@ async def pushed_erasure(target: Target) -> None:
         raise Failed("the erased author's listing was taken again")
 
 
-@case("move.to_federated_node", ["§13.5"])
+@case("move.to_federated_node", ["R-13.5-22"])
 async def move_away(target: Target) -> None:
     second = await federated(target)
     peer = await target.peer()
@@ -236,6 +238,23 @@ async def move_away(target: Target) -> None:
     if answer.get("status") != "moved":
         raise Failed(f"a move to a federated node was answered {answer}")
     (await peer.call("GET", "/api/v1/mailbox")).refused("auth.required")  # its sessions ended
+
+
+@case("move.undo", ["R-13.5-23"])
+async def move_undo(target: Target) -> None:
+    second = await federated(target)
+    peer, sender = await target.peer(), await target.member(0)
+    statement = peer.signed(Move(target.url, second.url), life=300).raw
+    body = {"to": second.url, "statement": base64.b64encode(statement).decode("ascii")}
+    (await peer.call("POST", "/api/v1/move", json=body)).ok()
+    peer.token = None
+    await peer.join()  # a fresh proof at the old node undoes the move
+    sealed = sealed_to(sender, peer, "after the move was undone")
+    answer = (await send(sender, sealed, await work_bits(target))).ok(202)
+    if answer.get("status") != "delivered":
+        raise Failed(f"mail for a peer who signed in again was answered {answer.get('status')!r}, not delivered")
+    if sealed.id.hex() not in await held(peer):
+        raise Failed("mail for a peer who signed in again is not in its mailbox here")
 
 
 async def _pull_until(second: SecondNode, want: str, field: str) -> dict[str, Any]:
@@ -252,7 +271,7 @@ async def _pull_until(second: SecondNode, want: str, field: str) -> dict[str, An
     raise Failed(f"no catch-up page lists it in {field!r}")
 
 
-@case("federation.catch_up", ["§13.7"])
+@case("federation.catch_up", ["R-13.7-7"])
 async def catch_up(target: Target) -> None:
     second = await federated(target)
     peer = await target.member(0)
@@ -263,7 +282,7 @@ async def catch_up(target: Target) -> None:
     await _pull_until(second, listing.id.hex(), "withdrawn")
 
 
-@case("erasure.local", ["§13.6"])
+@case("erasure.local", ["R-13.6-2"])
 async def erasure(target: Target) -> None:
     second = await federated(target)
     peer = await target.peer()
@@ -281,7 +300,7 @@ async def erasure(target: Target) -> None:
     await _pull_until(second, hashed, "erased")
 
 
-@case("erasure.final", ["§13.6"])
+@case("erasure.final", ["R-13.6-3"])
 async def erasure_final(target: Target) -> None:
     peer = await target.peer()
     (await peer.call("POST", "/api/v1/erase", data=peer.signed(Erasure()).raw)).ok()

@@ -21,6 +21,8 @@ from .target import DAY, OCTETS, Answer, Peer, Target
 __all__: list[str] = []
 
 LIVE_FRAMES = 20  # frames read while waiting for one item: bounded, a silent node fails the case
+LIVE_SOCKETS = 64  # live connections one case opens at most
+QUOTA_SENDS = 1000  # items one case sends into one mailbox at most
 
 
 def sealed_to(sender: Peer, recipient: Peer, text: str = "hello") -> Sealed:
@@ -52,7 +54,7 @@ async def held(peer: Peer) -> list[str]:
     return [str(item.get("id")) for item in await mailbox(peer)]
 
 
-@case("mailbox.deliver_and_ack", ["§13.5", "§7"])
+@case("mailbox.deliver_and_ack", ["R-13.5-9"])
 async def deliver_and_ack(target: Target) -> None:
     alice, ben = await target.member(0), await target.member(1)
     sealed = sealed_to(alice, ben)
@@ -71,7 +73,7 @@ async def deliver_and_ack(target: Target) -> None:
         raise Failed("the acknowledged item is still in the mailbox")
 
 
-@case("mailbox.duplicate", ["§13.5"])
+@case("mailbox.duplicate", ["R-13.5-8"])
 async def duplicate(target: Target) -> None:
     alice, ben = await target.member(0), await target.member(1)
     sealed = sealed_to(alice, ben)
@@ -85,7 +87,7 @@ async def duplicate(target: Target) -> None:
     await ben.call("POST", "/api/v1/mailbox/ack", json={"ids": [sealed.id.hex()]})
 
 
-@case("mailbox.first_contact_work", ["§13.5"])
+@case("mailbox.first_contact_work", ["R-13.5-13"])
 async def first_contact_work(target: Target) -> None:
     bits = await work_bits(target)
     if bits == 0:
@@ -98,7 +100,7 @@ async def first_contact_work(target: Target) -> None:
         raise Failed("an item refused for its missing proof of work was stored")
 
 
-@case("mailbox.own_only", ["§13.5"])
+@case("mailbox.own_only", ["R-13.5-9"])
 async def own_only(target: Target) -> None:
     alice, ben, carol = await target.member(0), await target.member(1), await target.member(2)
     sealed = sealed_to(alice, ben)
@@ -111,14 +113,14 @@ async def own_only(target: Target) -> None:
     await ben.call("POST", "/api/v1/mailbox/ack", json={"ids": [sealed.id.hex()]})
 
 
-@case("mailbox.limit_range", ["§13.5"])
+@case("mailbox.limit_range", ["R-13.1-7"])
 async def limit_range(target: Target) -> None:
     peer = await target.member(0)
     for limit in (0, 501):  # the page is 1 … 500
         (await peer.call("GET", "/api/v1/mailbox", params={"limit": limit})).refused("request.invalid")
 
 
-@case("send.bad_sealed", ["§7.3", "§13.5"])
+@case("send.bad_sealed", ["R-7.3-1"])
 async def bad_sealed(target: Target) -> None:
     alice, ben = await target.member(0), await target.member(1)
     sealed = sealed_to(alice, ben)
@@ -138,7 +140,7 @@ async def _next_frame(ws: aiohttp.ClientWebSocketResponse, kind: str, item: str 
     raise Failed(f"no {kind} frame among {LIVE_FRAMES}")
 
 
-@case("live.delivery", ["§13.5"])
+@case("live.delivery", ["R-13.5-19"])
 async def live_delivery(target: Target) -> None:
     alice, ben = await target.member(0), await target.member(1)
     ws_url = target.url.replace("http", "ws", 1) + "/api/v1/live"
@@ -158,7 +160,7 @@ async def live_delivery(target: Target) -> None:
         raise Failed("the item acknowledged live is still in the mailbox")
 
 
-@case("live.bad_token", ["§13.5"])
+@case("live.bad_token", ["R-13.4-5", "R-13.5-19"])
 async def live_bad_token(target: Target) -> None:
     ws_url = target.url.replace("http", "ws", 1) + "/api/v1/live"
     async with target.session.ws_connect(ws_url) as ws:
@@ -176,14 +178,14 @@ async def live_bad_token(target: Target) -> None:
         raise Failed("an unknown token got neither auth.required nor a close")
 
 
-@case("send.no_route", ["§13.5"])
+@case("send.no_route", ["R-13.5-7"])
 async def no_route(target: Target) -> None:
     alice = await target.member(0)
     nobody = Peer(target)  # a key no node has heard of, so no bundle says where it lives
     (await send(alice, sealed_to(alice, nobody), await work_bits(target))).refused("not_found")
 
 
-@case("live.auth_grace", ["§13.5"])
+@case("live.auth_grace", ["R-13.5-20"])
 async def live_auth_grace(target: Target) -> None:
     grace = (await target.opened_document()).limit("live-auth-grace", 10) or 10
     if grace > 60:
@@ -196,3 +198,47 @@ async def live_auth_grace(target: Target) -> None:
             raise Failed(f"an unauthenticated socket got {message.type.name} instead of a close")
         if ws.close_code != 1008:
             raise Failed(f"an unauthenticated socket was closed with {ws.close_code}, not 1008")
+
+
+@case("mailbox.sender_quota", ["R-13.5-12"])
+async def sender_quota(target: Target) -> None:
+    quota = (await target.opened_document()).limit("mailbox-items-per-sender", 120) or 0
+    if not 0 < quota <= QUOTA_SENDS:
+        raise Failed(f"mailbox-items-per-sender is {quota}: it MUST bound (the suite sends at most {QUOTA_SENDS})")
+    carol, ben = await target.member(2), await target.member(1)  # no other case has carol write to ben
+    bits, sent = await work_bits(target), list[str]()
+    try:
+        for n in range(quota):
+            sealed = sealed_to(carol, ben, f"within the quota {n}")
+            (await send(carol, sealed, bits, prove=n == 0)).ok(202)
+            sent.append(sealed.id.hex())
+        # one source, one mailbox, one hour: the item past the published count is refused
+        (await send(carol, sealed_to(carol, ben, "one too many"), bits)).refused("rate.limited")
+    finally:
+        for start in range(0, len(sent), 1000):  # leave ben's mailbox as the other cases expect it
+            await ben.call("POST", "/api/v1/mailbox/ack", json={"ids": sent[start : start + 1000]})
+
+
+@case("live.per_address", ["R-13.5-21", "R-13.8-1"])
+async def live_per_address(target: Target) -> None:
+    cap = (await target.opened_document()).limit("live-per-address", 20) or 20
+    if cap > LIVE_SOCKETS:
+        raise Failed(f"live-per-address is {cap}; the suite opens at most {LIVE_SOCKETS}")
+    ws_url = target.url.replace("http", "ws", 1) + "/api/v1/live"
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    try:
+        for n in range(cap + 1):
+            # Each socket claims another address in both forwarding headers: the suite is no trusted
+            # proxy, so a node that believed them would count each socket apart and never refuse.
+            fake = f"203.0.113.{n + 1}"
+            headers = {"X-Forwarded-For": fake, "Forwarded": f"for={fake}"}
+            try:
+                sockets.append(await target.session.ws_connect(ws_url, headers=headers))
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status != 429:
+                    raise Failed(f"an upgrade past live-per-address was answered {exc.status}, not 429") from exc
+                return  # refused at or before the cap (sockets of earlier cases may still count)
+        raise Failed(f"{cap + 1} live connections from one address were all taken (live-per-address is {cap})")
+    finally:
+        for ws in sockets:
+            await ws.close()

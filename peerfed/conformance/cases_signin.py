@@ -7,6 +7,7 @@ unknown framing version, wherever a signed object arrives.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from peerfed.protocol import ClientAuth, Move
@@ -29,7 +30,7 @@ def _proof(peer: Peer, challenge: dict[str, Any], node: str | None = None, life:
     return peer.signed(body, life=life).raw
 
 
-@case("signin.challenge", ["§13.4"])
+@case("signin.challenge", ["R-13.4-3"])
 async def signin_challenge(target: Target) -> None:
     data = await _challenge(target)
     try:
@@ -47,7 +48,7 @@ async def signin_challenge(target: Target) -> None:
         raise Failed("work is not a non-negative integer")
 
 
-@case("signin.good", ["§13.4"])
+@case("signin.good", ["R-13.4-3"])
 async def signin_good(target: Target) -> None:
     peer = Peer(target)
     challenge = await _challenge(target)
@@ -59,7 +60,7 @@ async def signin_good(target: Target) -> None:
     (await peer.call("GET", "/api/v1/mailbox")).ok()
 
 
-@case("signin.bad_signature", ["§13.4", "§5.5"])
+@case("signin.bad_signature", ["R-13.4-3", "R-5.5-1"])
 async def signin_bad_signature(target: Target) -> None:
     peer = Peer(target)
     challenge = await _challenge(target)
@@ -69,7 +70,7 @@ async def signin_bad_signature(target: Target) -> None:
     answer.refused("signature.invalid")
 
 
-@case("signin.wrong_node", ["§13.4"])
+@case("signin.wrong_node", ["R-13.4-3"])
 async def signin_wrong_node(target: Target) -> None:
     peer = Peer(target)
     challenge = await _challenge(target)
@@ -77,7 +78,7 @@ async def signin_wrong_node(target: Target) -> None:
     (await target.post_signed("/api/v1/session", proof, target.work_header(challenge))).refused("auth.invalid")
 
 
-@case("signin.replayed_challenge", ["§13.4"])
+@case("signin.replayed_challenge", ["R-13.4-3"])
 async def signin_replayed(target: Target) -> None:
     peer = Peer(target)
     challenge = await _challenge(target)
@@ -87,7 +88,7 @@ async def signin_replayed(target: Target) -> None:
     again.refused("auth.invalid")
 
 
-@case("signin.unknown_challenge", ["§13.4"])
+@case("signin.unknown_challenge", ["R-13.4-3"])
 async def signin_unknown(target: Target) -> None:
     peer = Peer(target)
     proof = _proof(peer, {"challenge": "00" * 32})
@@ -96,20 +97,20 @@ async def signin_unknown(target: Target) -> None:
         raise Failed(f"expected auth.invalid (or auth.work first), got {answer.status} {answer.short()}")
 
 
-@case("signin.token_required", ["§13.4", "§13.5"])
+@case("signin.token_required", ["R-13.4-5"])
 async def signin_token_required(target: Target) -> None:
     headers = {"Authorization": "Bearer " + "ab" * 32}
     (await target.call("GET", "/api/v1/mailbox", headers=headers)).refused("auth.required")
 
 
-@case("refusal.truncated_msgpack", ["§2", "§13.1"])
+@case("refusal.truncated_msgpack", ["R-2.3-1", "R-5.5-1"])
 async def refusal_truncated(target: Target) -> None:
     peer = await target.member(0)
     payload = peer.listing().raw[97:]  # framing version, author and signature come first (§5.1)
     (await peer.publish(peer.frame(payload[:-3]))).refused("encoding.malformed")  # signed, then cut short
 
 
-@case("refusal.non_canonical", ["§2.3", "§5.5"])
+@case("refusal.non_canonical", ["R-2-1", "R-5.5-1"])
 async def refusal_non_canonical(target: Target) -> None:
     peer = await target.member(0)
     payload = peer.listing().raw[97:]
@@ -118,13 +119,13 @@ async def refusal_non_canonical(target: Target) -> None:
     (await peer.publish(peer.frame(b"\xdc\x00\x04" + payload[1:]))).refused("encoding.non_canonical")
 
 
-@case("refusal.too_short", ["§5.5"])
+@case("refusal.too_short", ["R-5.5-1"])
 async def refusal_too_short(target: Target) -> None:
     peer = await target.member(0)
     (await peer.publish(b"\x01" + b"\x00" * 96)).refused("encoding.malformed")
 
 
-@case("refusal.bad_signature", ["§5.5", "§13.5"])
+@case("refusal.bad_signature", ["R-5.5-1"])
 async def refusal_bad_signature(target: Target) -> None:
     peer = await target.member(0)
     raw = bytearray(peer.listing().raw)
@@ -132,14 +133,14 @@ async def refusal_bad_signature(target: Target) -> None:
     (await peer.publish(bytes(raw))).refused("signature.invalid")
 
 
-@case("refusal.expired", ["§5.5", "§13.5"])
+@case("refusal.expired", ["R-5.3-3", "R-5.5-1"])
 async def refusal_expired(target: Target) -> None:
     peer = await target.member(0)
     env = peer.listing(life=86_400, created_at=target.now() - 10 * 86_400)  # expired nine days ago
     (await peer.publish(env.raw)).refused("time.expired")
 
 
-@case("refusal.unknown_version", ["§5.1", "§13.5"])
+@case("refusal.unknown_version", ["R-5.5-1"])
 async def refusal_unknown_version(target: Target) -> None:
     peer = await target.member(0)
     raw = bytearray(peer.listing().raw)
@@ -152,7 +153,7 @@ async def _move(peer: Peer, to: str, statement: bytes) -> Answer:
     return await peer.call("POST", "/api/v1/move", json={"to": to, "statement": b64(statement)})
 
 
-@case("move.statement_checks", ["§13.5"])
+@case("move.statement_checks", ["R-13.5-22"])
 async def move_statement_checks(target: Target) -> None:
     peer = await target.member(2)
     elsewhere = "https://another-node.example"
@@ -177,3 +178,25 @@ async def move_statement_checks(target: Target) -> None:
         if answer.code != code:
             raise Failed(f"{what} was answered {answer.status} {answer.short()}, not {code}")
     (await peer.call("GET", "/api/v1/mailbox")).ok()  # still a member here
+
+
+async def _session(target: Target, peer: Peer, device: str, *, take_over: bool = False) -> Answer:
+    """A sign-in of ``peer`` from ``device`` (spec §13.4, One device at a time)."""
+    challenge = await _challenge(target)
+    headers = {**target.work_header(challenge), "X-Peerfed-Device": device}
+    if take_over:
+        headers["X-Peerfed-Take-Over"] = "1"
+    return await target.post_signed("/api/v1/session", _proof(peer, challenge), headers)
+
+
+@case("signin.other_device", ["R-13.4-8", "R-13.4-9"])
+async def signin_other_device(target: Target) -> None:
+    peer, first, other = Peer(target), os.urandom(16).hex(), os.urandom(16).hex()
+    old = Peer(target)
+    old.identity, old.token = peer.identity, (await _session(target, peer, first)).ok()["token"]
+    refused = await _session(target, peer, other)
+    refused.refused("auth.moved")
+    (await old.call("GET", "/api/v1/mailbox")).ok()  # a refused device supersedes nothing
+    peer.token = (await _session(target, peer, other, take_over=True)).ok()["token"]
+    (await peer.call("GET", "/api/v1/mailbox")).ok()
+    (await old.call("GET", "/api/v1/mailbox")).refused("auth.moved")  # the first device's session is superseded

@@ -1,9 +1,11 @@
 """The conformance cases' registry, runner and report (spec §13): one line per case, exit 0 only if every MUST passed.
 
 A case is a small async function registered with ``@case``: its name, the spec rules it checks
-(a list of strings such as ``"§13.4"``, to be replaced by numbered rule ids later) and whether
-the rule is a MUST or a SHOULD. It raises ``Failed`` with a short reason when the node does not
-behave; a SHOULD case that fails is reported SKIP and does not change the exit status.
+(the numbered rule ids of spec/peerfed-v1.md, such as ``"R-13.4-3"``; a SHOULD case names its
+section, such as ``"§13.2"``, since only MUSTs are numbered) and whether the rule is a MUST or a
+SHOULD. spec/coverage.py maps every rule to the cases that name it. A case raises ``Failed`` with a
+short reason when the node does not behave; a SHOULD case that fails is reported SKIP and does not
+change the exit status.
 """
 
 from __future__ import annotations

@@ -2077,8 +2077,102 @@ def render(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+# The rules of the spec (its numbered MUSTs, spec/coverage.md) each vector exercises, declared by hand:
+# by file and group, then by the case's first flag, then by its comment for the cases that pin one
+# rule more. Each test's "rules" is the union, in this order, without repeats.
+_OPEN = "R-5.5-1"
+_ENCODING = ["R-2-1", "R-2.3-1"]
+_KEY = ["R-3-2", "R-4.1-1"]
+GROUP_RULES: dict[tuple[str, str], list[str]] = {
+    ("encoding.json", "CanonicalEncoding"): ["R-2-1"],
+    ("encoding.json", "RejectedEncoding"): _ENCODING,
+    ("identity.json", "Identity"): ["R-4.2-3"],
+    ("identity.json", "PeerIdText"): ["R-4.2-2"],
+    ("envelopes.json", "SignedObject"): [_OPEN],
+    ("envelopes.json", "RejectedSignedObject"): [_OPEN],
+    ("node.json", "NodeObject"): [_OPEN],
+    ("node.json", "RejectedNodeObject"): [_OPEN],
+    ("node.json", "BodyHash"): ["R-13.3-1"],
+    ("node.json", "ChallengeBinding"): ["R-13.4-1", "R-13.4-2"],
+    ("node.json", "Work"): ["R-13.4-3", "R-13.5-13"],
+    ("node.json", "NodeRequestHeader"): ["R-13.3-1"],
+    ("node.json", "ErasureHash"): ["R-13.6-2"],
+    ("node.json", "SignInProof"): ["R-13.4-3"],
+    ("node.json", "NodeDocumentRead"): ["R-13.2-2"],
+    ("sealing.json", "SealedMessage"): ["R-7.1-1", "R-7.3-1"],
+    ("sealing.json", "RejectedSealedMessage"): ["R-7.3-1"],
+    ("connection.json", "ConnectionScenario"): ["R-9.1-1", "R-9.2-1"],
+    ("connection.json", "RejectedStart"): ["R-9.1-1"],
+    ("search.json", "RejectedTopicQuery"): ["R-6.4-1"],
+}
+FLAG_RULES: dict[str, list[str]] = {
+    "InvalidUtf8": ["R-2.1-1"],
+    "NonCanonical": ["R-2-1"],
+    "TrailingBytes": ["R-2-1"],
+    "ForbiddenType": ["R-2-1"],
+    "SmallOrderKey": _KEY,
+    "NonCanonicalKey": _KEY,
+    "MixedOrderKey": _KEY,
+    "SmallOrderR": ["R-3-2"],
+    "NonCanonicalR": ["R-3-2"],
+    "MixedOrderR": ["R-3-2"],
+    "NonCanonicalS": ["R-3-1"],
+    "Lifetime": ["R-5.3-1"],
+    "Future": ["R-5.3-2"],
+    "Expired": ["R-5.3-3"],
+    "LowOrder": ["R-3-3"],
+    "WrongSender": ["R-8.1-2"],
+    "NotSameBytes": ["R-13.1-2"],
+}
+IDENTITY_FLAG_RULES: dict[str, list[str]] = {  # peer id texts (§4.2): their own defects, not msgpack's
+    "BadPrefix": ["R-4.2-1"],
+    "SmallOrderKey": ["R-4.1-1"],
+    "NonCanonicalKey": ["R-4.1-1"],
+    "MixedOrderKey": ["R-4.1-1"],
+}
+COMMENT_RULES: dict[str, list[str]] = {
+    "a listing at the longest lifetime, 90 days": ["R-5.3-1"],
+    "created exactly at the clock-skew limit, now + 300 s": ["R-5.3-2"],
+    "expires one second after now": ["R-5.3-3"],
+    "a time zone no database knows: only the pattern is checked (§6.2)": ["R-6.2-1"],
+    "a node document whose url ends with a slash": ["R-13.1-1"],
+    "a move from a node to itself": ["R-13.5-22"],
+    "a move living 601 s": ["R-13.5-22"],
+    "a proof whose node ends with /": ["R-13.1-1"],
+    "fetched from another URL": ["R-13.2-1"],
+    "fetched from the same host in another case": ["R-13.2-1"],
+    "fetched over http": ["R-13.2-1"],
+    "the signed inner message names carol": ["R-7.1-1", "R-8.1-1"],
+    "a decline that carries text": ["R-8.2-1"],
+    "a payload that is a str, not a bin": ["R-2.2-1"],
+    "a reach-out whose key bundle had expired when it was written": ["R-8.1-2"],
+    "a reach-out body of the first draft, without the key bundle": ["R-8.1-2"],
+    "upper case is accepted; the canonical form is lower case": ["R-4.2-3"],
+    "57344 bytes": ["R-7.2-1"],
+}
+
+
+def with_rules(name: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """Give each test of ``doc`` its "rules" (GROUP_RULES, FLAG_RULES, COMMENT_RULES above)."""
+    for group in doc["testGroups"]:
+        for test in group["tests"]:
+            rules = list(GROUP_RULES.get((name, group["type"]), []))
+            flags = IDENTITY_FLAG_RULES if name == "identity.json" else FLAG_RULES
+            rules += flags.get(test["flags"][0], []) if test["flags"] else []
+            rules += COMMENT_RULES.get(test["comment"], [])
+            if "origin" in test["comment"] and "(spec §13.1" in test["comment"]:
+                rules.append("R-13.1-1")
+            test["rules"] = list(dict.fromkeys(rules))
+    return doc
+
+
 def build_all() -> dict[str, bytes]:
-    return {name: render(build()) for name, build in BUILDERS.items()}
+    docs = {name: with_rules(name, build()) for name, build in BUILDERS.items()}
+    comments = {test["comment"] for doc in docs.values() for group in doc["testGroups"] for test in group["tests"]}
+    stale = sorted(set(COMMENT_RULES) - comments)
+    if stale:  # a renamed case would silently lose its rules
+        raise AssertionError(f"COMMENT_RULES names cases that do not exist: {stale}")
+    return {name: render(doc) for name, doc in docs.items()}
 
 
 def main(argv: list[str]) -> int:
