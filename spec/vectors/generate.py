@@ -1013,7 +1013,7 @@ def sealing_vectors() -> dict[str, Any]:
             ["WrongRecipient"],
         ),
         ("outer version 2", "bob", raw_seal(padded, outer=2), ["UnknownVersion"]),
-        ("sealing scheme 2", "bob", raw_seal(padded, scheme=2), ["UnknownVersion"]),
+        ("sealing scheme 3", "bob", raw_seal(padded, scheme=3), ["UnknownVersion"]),
         ("sealing scheme 0", "bob", raw_seal(padded, scheme=0), ["UnknownVersion"]),
         ("payload length is not a padding bucket", "bob", with_payload(lambda p: p + b"\x00"), ["Schema"]),
         ("hour is not a whole hour", "bob", pack([1, mailbox, hour + 1, good.payload]), ["Schema"]),
