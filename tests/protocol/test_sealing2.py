@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peerfed.protocol import Identity, KeyBundle, Message, PeerId, RemoteError, open_sealed, open_signed, sign
+from peerfed.protocol.crypto import aead_decrypt
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.envelope import Context, Envelope
-from peerfed.protocol.identity import EncryptionSecret
-from peerfed.protocol.sealing import MAX_PADDED, padded_length, parse_sealed
+from peerfed.protocol.errors import SchemaError
+from peerfed.protocol.identity import EncryptionKey, EncryptionSecret
+from peerfed.protocol.sealing import MAX_PADDED, _aad, _derive, _encrypt, pad, padded_length, parse_sealed, unpad
 from peerfed.protocol.sealing2 import Opened2, Session, initiate_session, open_sealed2, seal2
 
 NOW = 1_800_000_000
@@ -172,3 +177,57 @@ def test_a_bundle_carries_its_signed_pre_key() -> None:
     assert opened.body == bundle
     three = sign(ben.identity, KeyBundle(ben.key.public), created_at=NOW, expires_at=NOW + 86_400)
     assert len(unpack(three.raw[97:])[3]) == 3  # type: ignore[index, arg-type]
+
+
+# --- the receive path raises only RemoteError (STYLE habit 5) ---------------------------------
+
+FRAMES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.binary(max_size=40), st.text(max_size=8)),
+    lambda inner: st.lists(inner, max_size=5),
+    max_leaves=12,
+)
+
+
+def _outer(frame: bytes, to: Side) -> bytes:
+    """``frame`` under a valid outer seal, so the frame and ratchet layers are what is exercised."""
+    return _encrypt(pad(frame), bytes(to.id), NOW - NOW % 3600, bytes(to.key.public), bytes([9]) * 32, bytes(24), 2).raw
+
+
+@settings(max_examples=200, deadline=None)
+@given(FRAMES, st.booleans())
+def test_any_frame_inside_a_valid_outer_seal_raises_only_remote_errors(frame: Any, known: bool) -> None:
+    ana, ben = pair()
+    if known:  # half the time, Ben holds a session for the frame's connection, if it has one
+        ben.open(ana.send(ben, ana.message(ben, 1)))
+    data = _outer(pack(frame), ben)
+    with pytest.raises(RemoteError):
+        ben.open(data, keep=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 255), st.booleans())
+def test_any_flipped_byte_of_the_frame_is_refused(index: int, mask: int, agreement: bool) -> None:
+    ana, ben = pair()
+    if not agreement:
+        ben.open(ana.send(ben, ana.message(ben, 1)))
+        ana.open(ben.send(ana, ben.message(ana, 1)))
+    raw = ana.send(ben, ana.message(ben, 2))
+    frame = bytearray(_frame_of(raw, ben))
+    frame[index % len(frame)] ^= mask
+    before = dict(ben.sessions), list(ben.one_times)
+    with pytest.raises(RemoteError):
+        ben.open(_outer(bytes(frame), ben))
+    assert (dict(ben.sessions), list(ben.one_times)) == before
+
+
+@given(FRAMES)
+def test_a_stored_state_that_is_not_one_is_schema_invalid(value: Any) -> None:
+    with pytest.raises(SchemaError):
+        Session.from_wire([CONN, None, bytes(32), value])
+
+
+def _frame_of(raw: bytes, to: Side) -> bytes:
+    sealed = parse_sealed(raw)
+    p = sealed.payload
+    key = _derive(to.key.shared(EncryptionKey(p[33:65])), p[33:65], p[1:33], 2)
+    return unpad(aead_decrypt(key, p[65:89], p[89:], _aad(bytes(sealed.mailbox), sealed.hour, p[:65])))
