@@ -13,7 +13,7 @@ from peerfed.protocol import Identity, KeyBundle, Message, PeerId, RemoteError, 
 from peerfed.protocol.crypto import aead_decrypt
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.envelope import Context, Envelope
-from peerfed.protocol.errors import SchemaError
+from peerfed.protocol.errors import InvalidValue, SchemaError
 from peerfed.protocol.identity import EncryptionKey, EncryptionSecret
 from peerfed.protocol.sealing import MAX_PADDED, _aad, _derive, _encrypt, pad, padded_length, parse_sealed, unpad
 from peerfed.protocol.sealing2 import Opened2, Session, initiate_session, open_sealed2, seal2
@@ -177,14 +177,20 @@ def test_a_bundle_carries_its_signed_pre_key() -> None:
     assert opened.body == bundle
     three = sign(ben.identity, KeyBundle(ben.key.public), created_at=NOW, expires_at=NOW + 86_400)
     assert len(unpack(three.raw[97:])[3]) == 3  # type: ignore[index, arg-type]
+    same = bytes(ben.key.public)
+    with pytest.raises(InvalidValue):  # the signed pre-key MUST differ from the bundle key (spec §4.3)
+        KeyBundle.from_wire([same, None, None, same])
+    with pytest.raises(InvalidValue):
+        KeyBundle.from_wire([same, None, None, same[:31]])
 
 
 # --- the receive path raises only RemoteError (STYLE habit 5) ---------------------------------
 
-FRAMES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.binary(max_size=40), st.text(max_size=8)),
-    lambda inner: st.lists(inner, max_size=5),
-    max_leaves=12,
+LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.binary(max_size=40), st.text(max_size=8))
+# Frames two arrays deep at most: enough to reach every check of spec §14.5 step 2.
+FRAMES = st.one_of(
+    LEAVES,
+    st.lists(st.one_of(LEAVES, st.lists(st.one_of(LEAVES, st.lists(LEAVES, max_size=5)), max_size=5)), max_size=5),
 )
 
 
