@@ -3,7 +3,8 @@
 It reads no clock and does no I/O; time is always an argument. The modules map onto the
 spec's sections: ``encoding`` (§2), ``crypto`` (§3), ``identity`` (§4), ``envelope`` (§5),
 ``listings`` (§4.3, §6), ``messages`` (§8), ``sealing`` (§7), ``connection`` (§9), ``errors`` (§10), ``node_bodies``
-(§13.2-§13.6), ``topics`` (§6.4), ``work`` (§13.4) and ``visible`` (§9.5, showing strings from outside).
+(§13.2-§13.6), ``topics`` (§6.4), ``work`` (§13.4) and ``visible`` (§9.5, showing strings from outside);
+``prekeys``, ``ratchet`` and ``sealing2`` are sealing scheme 2 (§14).
 """
 
 from .connection import TRANSITIONS, Connection, Side, State

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -31,6 +32,7 @@ __all__ = [
     "ed25519_public_from_seed",
     "ed25519_sign",
     "ed25519_verify",
+    "equal",
     "Person",
     "personalisation",
     "x25519",
@@ -62,6 +64,11 @@ class Person(bytes, enum.Enum):
     BODY = personalisation("peerfed/body/v1")  # the body hash of a node request (§13.3)
     WORK = personalisation("peerfed/work/v1")  # proof of work for joining (§13.4)
     ERASED = personalisation("peerfed/erased")  # erasure tombstones (§13.6)
+    # Sealing scheme 2 (§14): the outer key, the agreement, and the ratchet's two keyed chains.
+    SEAL_V2 = personalisation("peerfed/seal/v2")
+    AGREE = personalisation("peerfed/agree/v2")
+    ROOT = personalisation("peerfed/root/v2")
+    CHAIN = personalisation("peerfed/chain/v2")
     # A node's own, never sent: its digests only index the node's database (§13.9).
     TOKEN = personalisation("peerfed/token")  # session tokens and invite codes at rest
     ITEM = personalisation("peerfed/item")  # the outbox key of an item without an id
@@ -130,6 +137,11 @@ def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> None:
         nacl.signing.VerifyKey(public).verify(message, signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError) as exc:
         raise SignatureError("signature does not verify") from exc
+
+
+def equal(a: bytes, b: bytes) -> bool:
+    """Whether two byte strings are equal, in time that does not depend on where they differ."""
+    return hmac.compare_digest(a, b)
 
 
 def x25519_public(secret: bytes) -> bytes:

@@ -17,6 +17,7 @@
         ├── SignatureError         the Ed25519 signature does not verify (spec §5.2)
         ├── TimeError              expired, too far in the future, or lifetime too long (spec §5.3)
         ├── SealError              a sealed payload cannot be opened (spec §7)
+        ├── RatchetError           a scheme-2 session or message key refuses a message (spec §14)
         ├── ConnectionStateError   a message the connection's state does not allow (spec §9)
         ├── RequestError           a request to a node refused: auth, rate, policy (spec §13.8)
         │   └── MovedError         ``auth.moved``: another device took the identity over (spec §13.4)
@@ -41,6 +42,7 @@ __all__ = [
     "LocalError",
     "MovedError",
     "PeerfedError",
+    "RatchetError",
     "RemoteError",
     "RequestError",
     "SchemaError",
@@ -74,6 +76,11 @@ ERROR_CODES: dict[str, int] = {
     "connection.not_allowed": 409,
     "connection.duplicate": 409,
     "connection.closed": 409,
+    # Sealing scheme 2 (spec §14)
+    "ratchet.no_session": 409,
+    "ratchet.prekey_used": 409,
+    "ratchet.key_used": 409,
+    "ratchet.too_far_ahead": 400,
     # The node protocol (spec §13.8)
     "request.invalid": 400,
     "auth.required": 401,
@@ -189,6 +196,12 @@ class TimeError(RemoteError):
 
 class SealError(RemoteError):
     default_code = "seal.decrypt_failed"
+
+
+class RatchetError(RemoteError):
+    """A scheme-2 message its session cannot take: no session, a used key, too far ahead (spec §14.5, §14.6)."""
+
+    default_code = "ratchet.key_used"
 
 
 class ConnectionStateError(RemoteError):

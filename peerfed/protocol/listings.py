@@ -183,19 +183,28 @@ class KeyBundle:
     encryption_key: EncryptionKey
     home: str | None = None
     pseudonym: str | None = None
+    prekey: EncryptionKey | None = None  # the signed pre-key of sealing scheme 2 (spec §14.1)
 
     def __post_init__(self) -> None:
         if not isinstance(self.encryption_key, EncryptionKey):
             raise InvalidValue("encryption_key must be an EncryptionKey")
+        if self.prekey is not None and not isinstance(self.prekey, EncryptionKey):
+            raise InvalidValue("prekey must be an EncryptionKey")
+        if self.prekey == self.encryption_key:
+            raise InvalidValue("the signed pre-key must differ from the encryption key")
         home = opt_text(self.home, "home node", 256)
         if home is not None and not home.startswith(("https://", "http://")):
             raise InvalidValue("the home node hint is an http(s) URL")
         opt_text(self.pseudonym, "pseudonym", 64)
 
     def to_wire(self) -> list[Value]:
-        return [bytes(self.encryption_key), self.home, self.pseudonym]
+        # Three items without a pre-key, so a scheme-1 bundle's bytes are unchanged (spec §4.3).
+        body: list[Value] = [bytes(self.encryption_key), self.home, self.pseudonym]
+        return body if self.prekey is None else [*body, bytes(self.prekey)]
 
     @classmethod
     def from_wire(cls, value: Value) -> KeyBundle:
-        key, home, pseudonym = array(value, "key bundle body", 3)
-        return cls(EncryptionKey(binary(key, "encryption key", 32)), home, pseudonym)  # type: ignore[arg-type]
+        items = value if isinstance(value, list) and len(value) == 4 else array(value, "key bundle body", 3)
+        key, home, pseudonym = items[:3]
+        prekey = EncryptionKey(binary(items[3], "signed pre-key", 32)) if len(items) == 4 else None
+        return cls(EncryptionKey(binary(key, "encryption key", 32)), home, pseudonym, prekey)  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_SEALED_AGE",
     "OUTER_VERSION",
     "SCHEME_V1",
+    "SCHEME_V2",
     "Opened",
     "Sealed",
     "check_hour",
@@ -44,6 +45,7 @@ __all__ = [
 
 OUTER_VERSION = 1
 SCHEME_V1 = 1
+SCHEME_V2 = 2  # sealing scheme 2 (spec §14): the same outer layer around a ratchet frame
 HOUR = 3600
 MAX_SEALED_AGE = 7 * 86_400
 MIN_PADDED = 256
@@ -51,7 +53,7 @@ MAX_PADDED = 57_344
 _PREFIX = 4
 _HEAD = 1 + 32 + 32  # version, recipient key, ephemeral key
 _OVERHEAD = _HEAD + crypto.AEAD_NONCE_BYTES + crypto.AEAD_TAG_BYTES
-_KEY_PERSON = crypto.Person.SEAL
+_KEY_PERSON = {SCHEME_V1: crypto.Person.SEAL, SCHEME_V2: crypto.Person.SEAL_V2}
 _SEALED_ID_PERSON = crypto.Person.SEALED_ID
 _AAD_CONTEXT = b"peerfed/v1/seal\x00"
 
@@ -111,8 +113,9 @@ def _aad(mailbox: bytes, hour: int, head: bytes) -> bytes:
     return _AAD_CONTEXT + mailbox + hour.to_bytes(8, "big") + head
 
 
-def _derive(shared: bytes, ephemeral: bytes, recipient_key: bytes) -> bytes:
-    return crypto.blake2b_256(shared + ephemeral + recipient_key, _KEY_PERSON)
+def _derive(shared: bytes, ephemeral: bytes, recipient_key: bytes, scheme: int = SCHEME_V1) -> bytes:
+    person = _KEY_PERSON.get(scheme, crypto.Person.SEAL)
+    return crypto.blake2b_256(shared + ephemeral + recipient_key, person)
 
 
 def seal(
@@ -153,7 +156,7 @@ def _encrypt(
     """The raw construction, exposed to the vector generator so it can build invalid cases."""
     eph_secret = EncryptionSecret(ephemeral)
     eph_public = bytes(eph_secret.public)
-    key = _derive(eph_secret.shared(EncryptionKey(rkey)), eph_public, rkey)
+    key = _derive(eph_secret.shared(EncryptionKey(rkey)), eph_public, rkey, scheme)
     head = bytes([scheme]) + rkey + eph_public
     ciphertext = crypto.aead_encrypt(key, nonce, plain, _aad(mailbox, hour, head))
     payload = head + nonce + ciphertext
@@ -184,7 +187,7 @@ def parse_sealed(data: bytes) -> Sealed:
         raise SchemaError("hour must be a whole hour in Unix seconds")
     if not isinstance(payload, bytes) or not payload:
         raise SchemaError("payload must be non-empty binary")
-    if payload[0] != SCHEME_V1:
+    if payload[0] not in (SCHEME_V1, SCHEME_V2):  # a node carries both schemes alike (spec §14.5)
         raise VersionError(f"sealing scheme {payload[0]} is not supported")
     padded = len(payload) - _OVERHEAD
     if padded < MIN_PADDED or padded > MAX_PADDED or padded_length(padded) != padded:
@@ -201,8 +204,13 @@ def check_hour(sealed: Sealed, now: int) -> None:
 
 
 def open_sealed(data: bytes, *, recipient: PeerId, secrets: list[EncryptionSecret], now: int) -> Opened:
-    """Open a sealed message addressed to ``recipient`` (spec §7.3). Raises only RemoteError."""
+    """Open a scheme-1 message addressed to ``recipient`` (spec §7.3). Raises only RemoteError.
+
+    A scheme-2 message is ``version.unsupported`` here: it needs its session (``sealing2``).
+    """
     sealed = parse_sealed(data)
+    if sealed.payload[0] != SCHEME_V1:
+        raise VersionError("a scheme-2 message is opened with its session (spec §14.5)")
     if sealed.mailbox != recipient:
         raise SealError("not addressed to this mailbox", "seal.wrong_recipient")
     rkey = sealed.payload[1:33]

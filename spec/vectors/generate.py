@@ -12,6 +12,7 @@ str and bin stay apart: null, true, false, {"int": "<decimal>"}, {"str": "..."},
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -40,11 +41,15 @@ from peerfed.protocol import (
     Terms,
     Window,
     Withdrawal,
+    crypto,
     open_sealed,
     open_signed,
     pack,
+    prekeys,
+    ratchet,
     seal,
     sealing,
+    sealing2,
     sign,
     topics,
     unpack,
@@ -52,6 +57,7 @@ from peerfed.protocol import (
 from peerfed.protocol.document import open_document
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import _frame
+from peerfed.protocol.identity import EncryptionKey
 from peerfed.protocol.node_bodies import (
     ClientAuth,
     Erasure,
@@ -65,6 +71,7 @@ from peerfed.protocol.node_bodies import (
     client_auth_for,
     erased_hash,
 )
+from peerfed.protocol.sealing import parse_sealed
 from peerfed.protocol.sign_in import open_sign_in
 from peerfed.protocol.work import check_work, solve_work, work_bits
 
@@ -1013,7 +1020,7 @@ def sealing_vectors() -> dict[str, Any]:
             ["WrongRecipient"],
         ),
         ("outer version 2", "bob", raw_seal(padded, outer=2), ["UnknownVersion"]),
-        ("sealing scheme 2", "bob", raw_seal(padded, scheme=2), ["UnknownVersion"]),
+        ("sealing scheme 3", "bob", raw_seal(padded, scheme=3), ["UnknownVersion"]),
         ("sealing scheme 0", "bob", raw_seal(padded, scheme=0), ["UnknownVersion"]),
         ("payload length is not a padding bucket", "bob", with_payload(lambda p: p + b"\x00"), ["Schema"]),
         ("hour is not a whole hour", "bob", pack([1, mailbox, hour + 1, good.payload]), ["Schema"]),
@@ -2061,6 +2068,283 @@ def _work_vectors() -> list[dict[str, Any]]:
     return tests
 
 
+# --- sealing scheme 2 (§14) ---------------------------------------------------------------
+
+SPK = EncryptionSecret(bytes([0xB4]) * 32)  # bob's signed pre-key
+OTKS = [EncryptionSecret(bytes([0xB5 + i]) * 32) for i in range(2)]  # bob's one-time pre-keys
+RATCHET_CONN = bytes([0x5C]) * 16
+RATCHET_CODES = {  # §14.5 and §14.3, declared by hand
+    "Replay": "ratchet.key_used",
+    "TooFarAhead": "ratchet.too_far_ahead",
+    "NoSession": "ratchet.no_session",
+    "OtherAgreement": "ratchet.no_session",
+    "PrekeyUsed": "ratchet.prekey_used",
+    "UnknownPrekey": "seal.wrong_recipient",
+    "Tampered": "seal.decrypt_failed",
+    "WrongSender": "seal.wrong_sender",
+}
+
+
+def _fresh(n: int) -> bytes:
+    """The n-th fixed ratchet secret of the run (a real sender draws each at random)."""
+    return bytes([0xD0, n]) * 16
+
+
+def _frame_of(raw: bytes, secret: EncryptionSecret) -> bytes:
+    """The frame inside a scheme-2 message's outer seal (spec §14.4)."""
+    sealed = parse_sealed(raw)
+    p = sealed.payload
+    key = sealing._derive(secret.shared(EncryptionKey(p[33:65])), p[33:65], p[1:33], sealing.SCHEME_V2)
+    aad = sealing._aad(bytes(sealed.mailbox), sealed.hour, p[:65])
+    return sealing.unpad(crypto.aead_decrypt(key, p[65:89], p[89:], aad))
+
+
+def _next_message_key(state: ratchet.RatchetState, fresh: bytes) -> bytes:
+    assert state.remote is not None
+    chain = state.send
+    if chain is None:
+        _, chain = ratchet.kdf_root(state.root, crypto.x25519(fresh, state.remote))
+    return ratchet.kdf_chain(chain)[0]
+
+
+def _agreement_vectors() -> list[dict[str, Any]]:
+    tests = []
+    mailbox = IDS["bob"].peer_id
+    for n, (comment, otk) in enumerate((("with a one-time pre-key", OTKS[0]), ("signed pre-key only", None))):
+        e = _ephemeral(8 + n)
+        secret, agreement = prekeys.initiate(
+            bytes(mailbox), RATCHET_CONN, XS["bob"].public, SPK.public, None if otk is None else otk.public, ephemeral=e
+        )
+        tests.append(
+            {
+                "comment": comment,
+                "result": "valid",
+                "mailbox": mailbox.hex,
+                "connection": RATCHET_CONN.hex(),
+                "bundle_key": XS["bob"].public.hex,
+                "signed_prekey_secret": SPK.secret.hex(),
+                "signed_prekey": SPK.public.hex,
+                "one_time_secret": None if otk is None else otk.secret.hex(),
+                "one_time": None if otk is None else otk.public.hex,
+                "ephemeral_secret": e.hex(),
+                "ephemeral_public": agreement.ephemeral.hex(),
+                "dh1": crypto.x25519(e, bytes(SPK.public)).hex(),
+                "dh2": crypto.x25519(e, bytes(XS["bob"].public)).hex(),
+                "dh3": None if otk is None else crypto.x25519(e, bytes(otk.public)).hex(),
+                "secret": secret.hex(),
+                "agreement": typed(agreement.to_wire()),
+            }
+        )
+    return tests
+
+
+class _Run:
+    """Alice and Bob's sessions through the run, each step recorded for the vectors."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, dict[bytes, sealing2.Session]] = {"alice": {}, "bob": {}}
+        self.one_times: dict[str, list[EncryptionSecret]] = {"alice": [], "bob": list(OTKS)}
+        self.prekeys = {"alice": [], "bob": [SPK]}
+        self.sent: dict[str, bytes] = {}
+        self.steps: list[dict[str, Any]] = []
+        self.count = 0
+        # After each step (index 0: before any), what each side holds: sessions and one-time pre-keys.
+        self.snapshots: list[tuple[dict[str, dict[bytes, sealing2.Session]], dict[str, list[EncryptionSecret]]]] = []
+
+    def snapshot(self) -> None:
+        sessions = {k: dict(v) for k, v in self.sessions.items()}
+        self.snapshots.append((sessions, {k: list(v) for k, v in self.one_times.items()}))
+
+    def start(self) -> None:
+        self.sessions["alice"][RATCHET_CONN] = sealing2.initiate_session(
+            IDS["bob"].peer_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[0].public, ephemeral=_ephemeral(8)
+        )
+        self.snapshot()
+
+    def inner(self, who: str, to: str, seq: int, text: str, conn: bytes = RATCHET_CONN) -> Envelope:
+        body = Message(IDS[to].peer_id, conn, seq, text)
+        return sign(IDS[who], body, created_at=NOW - 600 + seq, expires_at=NOW + DAY)
+
+    def seal(self, who: str, to: str, inner: Envelope, session: sealing2.Session) -> tuple[bytes, sealing2.Session]:
+        self.count += 1
+        n = self.count
+        sealed, after = sealing2.seal2(
+            inner, session, XS[to].public, fresh=_fresh(n), ephemeral=_ephemeral(16 + n % 16), nonce=_nonce(n)
+        )
+        return sealed.raw, after
+
+    def send(self, label: str, who: str, seq: int, text: str) -> None:
+        to = "bob" if who == "alice" else "alice"
+        inner = self.inner(who, to, seq, text)
+        before = self.sessions[who][RATCHET_CONN]
+        fresh = _fresh(self.count + 1)
+        mk = _next_message_key(before.state, fresh)
+        raw, self.sessions[who][RATCHET_CONN] = self.seal(who, to, inner, before)
+        self.sent[label] = raw
+        frame = _frame_of(raw, XS[to])
+        self.steps.append(
+            {
+                "action": "send",
+                "message": label,
+                "from": who,
+                "to": to,
+                "inner": inner.raw.hex(),
+                "ratchet_secret": fresh.hex(),
+                "outer_ephemeral": _ephemeral(16 + self.count % 16).hex(),
+                "nonce": _nonce(self.count).hex(),
+                "frame": frame.hex(),
+                "header": typed(unpack(frame)[1]),  # type: ignore[index]
+                "message_key": mk.hex(),
+                "sealed": raw.hex(),
+            }
+        )
+        self.snapshot()
+
+    def open(self, label: str, who: str, raw: bytes | None = None) -> sealing2.Opened2:
+        opened = sealing2.open_sealed2(
+            self.sent[label] if raw is None else raw,
+            recipient=IDS[who].peer_id,
+            secrets=[XS[who]],
+            signed_prekeys=self.prekeys[who],
+            one_time_prekeys=self.one_times[who],
+            sessions=self.sessions[who],
+            now=NOW,
+        )
+        return opened
+
+    def deliver(self, label: str, who: str, comment: str) -> None:
+        opened = self.open(label, who)
+        self.sessions[who][opened.session.connection] = opened.session
+        self.one_times[who] = [k for k in self.one_times[who] if k.public != opened.one_time_used]
+        self.steps.append(
+            {
+                "action": "open",
+                "message": label,
+                "by": who,
+                "comment": comment,
+                "inner": opened.inner.raw.hex(),
+                "one_time_used": None if opened.one_time_used is None else opened.one_time_used.hex,
+            }
+        )
+        self.snapshot()
+
+
+def ratchet_vectors() -> dict[str, Any]:
+    run = _Run()
+    run.start()
+    run.send("a1", "alice", 1, "first, carrying the agreement")
+    run.send("a2", "alice", 2, "this one is lost")
+    run.send("a3", "alice", 3, "third, arrives first")
+    run.deliver("a3", "bob", "starts bob's session; keys for n=0 and n=1 are kept as skipped")
+    run.deliver("a1", "bob", "late: opens from a skipped key")
+    run.send("b1", "bob", 1, "bob's first, a fresh ratchet key")
+    run.send("b2", "bob", 2, "bob's second")
+    run.deliver("b2", "alice", "alice's first from bob: she stops repeating the agreement")
+    run.send("a4", "alice", 4, "a new chain of alice's, pn = 3")
+    run.send("a5", "alice", 5, "lost in that chain for now")
+    run.deliver("a4", "bob", "a DH step; nothing left to skip of the closing chain")
+    run.deliver("b1", "alice", "late, from a skipped key")
+    run.send("b3", "bob", 3, "bob's new chain")
+    run.deliver("b3", "alice", "a DH step for alice")
+    run.send("a6", "alice", 6, "alice's third chain, pn = 2")
+    run.deliver("a6", "bob", "a DH step that keeps a5's key as skipped (pn = 2)")
+    run.deliver("a5", "bob", "a5 arrives at last and opens")
+    steps = run.steps
+    for i, step in enumerate(steps):
+        step["step"] = i + 1
+    invalid = _ratchet_invalid(run)
+    return document(
+        "peerfed/v1 sealing scheme 2: pre-key agreement and double ratchet (spec §14)",
+        "Agreement: dh1..dh3 and secret from the listed keys (§14.2). RatchetRun: replay 'steps' in order; "
+        "alice starts her session with bob's bundle key, 'signed_prekey' and the first one-time pre-key, "
+        "ephemeral secret of the first Agreement test; a send with its 'ratchet_secret', 'outer_ephemeral' "
+        "and 'nonce' reproduces 'sealed'; an open gives 'inner'. RejectedRatchetMessage: after the first "
+        "'after' steps of the run, opening 'input' as 'by' fails with 'error', changing nothing.",
+        [
+            {"type": "Agreement", "tests": _agreement_vectors()},
+            {
+                "type": "RatchetRun",
+                "tests": [
+                    {
+                        "comment": "a run with loss and reordering",
+                        "result": "valid",
+                        "signed_prekey_secret": SPK.secret.hex(),
+                        "one_time_secrets": [k.secret.hex() for k in OTKS],
+                        "connection": RATCHET_CONN.hex(),
+                        "steps": steps,
+                    }
+                ],
+            },
+            {"type": "RejectedRatchetMessage", "tests": invalid},
+        ],
+        keys=keys_section(),
+    )
+
+
+def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
+    """Each case replays the run's first ``after`` steps, then opens its input (spec §14.5)."""
+    full = len(run.steps)
+    bob_id = IDS["bob"].peer_id
+    end_alice = run.sessions["alice"][RATCHET_CONN]
+    cases: list[tuple[str, int, str, bytes, list[str]]] = []
+    cases.append(("a1 again, after it opened", 5, "bob", run.sent["a1"], ["Replay"]))
+    cases.append(("a4 before bob holds a session: no agreement", 0, "bob", run.sent["a4"], ["NoSession"]))
+    # 102 more of alice's messages in her last chain: the last is 101 past bob's position.
+    session = end_alice
+    far = b""
+    for k in range(ratchet.MAX_SKIP + 2):
+        far, session = run.seal("alice", "bob", run.inner("alice", "bob", 7 + k, "far"), session)
+    cases.append(("more than 100 keys ahead in one chain", full, "bob", far, ["TooFarAhead"]))
+    # Carol names the one-time pre-key alice's agreement used up.
+    other = bytes([0x6C]) * 16
+    carol = sealing2.initiate_session(
+        bob_id, other, XS["bob"].public, SPK.public, OTKS[0].public, ephemeral=_ephemeral(12)
+    )
+    raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi", other), carol)
+    cases.append(("a one-time pre-key used already", 4, "bob", raw, ["PrekeyUsed"]))
+    stranger = EncryptionSecret(bytes([0x77]) * 32).public
+    carol = sealing2.initiate_session(bob_id, other, XS["bob"].public, stranger, None, ephemeral=_ephemeral(13))
+    raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi", other), carol)
+    cases.append(("a signed pre-key bob never had", 4, "bob", raw, ["UnknownPrekey"]))
+    carol = sealing2.initiate_session(
+        bob_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[1].public, ephemeral=_ephemeral(14)
+    )
+    raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi"), carol)
+    cases.append(("another agreement for a connection with a session", 4, "bob", raw, ["OtherAgreement"]))
+    # Carol writes in alice's session (as if she had copied it): the session is bound to alice.
+    raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 9, "as carol"), end_alice)
+    cases.append(("another author in alice's session", full, "bob", raw, ["WrongSender"]))
+    # Alice's next message with one ciphertext byte flipped inside the frame, sealed again outside.
+    raw, _ = run.seal("alice", "bob", run.inner("alice", "bob", 7, "tampered"), end_alice)
+    frame = bytearray(_frame_of(raw, XS["bob"]))
+    frame[-1] ^= 1
+    sealed = parse_sealed(raw)
+    p = sealed.payload
+    raw = sealing._encrypt(
+        sealing.pad(bytes(frame)), bytes(bob_id), sealed.hour, p[1:33], _ephemeral(15), _nonce(60), sealing.SCHEME_V2
+    ).raw
+    cases.append(("a ciphertext that does not verify under its message key", full, "bob", raw, ["Tampered"]))
+    tests = []
+    for comment, after, by, data, flags in cases:
+        replay = _Run()
+        sessions, one_times = run.snapshots[after]
+        replay.sessions = {k: dict(v) for k, v in sessions.items()}
+        replay.one_times = {k: list(v) for k, v in one_times.items()}
+        error = expect(RATCHET_CODES[flags[0]], functools.partial(replay.open, "", by, data), comment)
+        tests.append(
+            {
+                "comment": comment,
+                "result": "invalid",
+                "after": after,
+                "by": by,
+                "input": data.hex(),
+                "error": error,
+                "flags": flags,
+            }
+        )
+    return tests
+
+
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "encoding.json": encoding_vectors,
     "identity.json": identity_vectors,
@@ -2070,6 +2354,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "connection.json": connection_vectors,
     "node.json": node_vectors,
     "search.json": search_vectors,
+    "ratchet.json": ratchet_vectors,
 }
 
 

@@ -52,6 +52,7 @@ FILES = [
     "connection.json",
     "node.json",
     "search.json",
+    "ratchet.json",
 ]
 
 

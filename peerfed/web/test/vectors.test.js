@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
-  bodyHash, checkNodeRequestHeader, checkWork, clientAuthFor, Connection, encryptionPublic, erasedHash,
+  bodyHash, checkNodeRequestHeader, initiate, initiateSession, openSealed2, respond, seal2, checkWork, clientAuthFor, Connection, encryptionPublic, erasedHash,
   fromHex, identityFromSeed, listingMatches, openNodeDocument, openSealed, openSigned, openSignIn, pack,
   paddedLength, parsePeerId, peerIdText, ProtocolError, queryWords, seal, sign, toHex, topicMatches, unpack,
   words, workBits, x25519Shared,
@@ -222,7 +222,78 @@ const HANDLERS = {
       expectCode(() => Connection.start(reachOut), t.error, label);
     },
   },
+  'ratchet.json': {
+    Agreement(t, file, label) {
+      const e = hex(t.ephemeral_secret);
+      const oneTime = t.one_time === null ? null : hex(t.one_time);
+      const { secret, agreement } = initiate(hex(t.mailbox), hex(t.connection), hex(t.bundle_key), hex(t.signed_prekey), oneTime, { ephemeral: e });
+      assert.equal(toHex(agreement[3]), t.ephemeral_public, `${label}: E`);
+      assert.equal(toHex(x25519Shared(e, hex(t.signed_prekey))), t.dh1, `${label}: dh1`);
+      assert.equal(toHex(x25519Shared(e, hex(t.bundle_key))), t.dh2, `${label}: dh2`);
+      assert.equal(oneTime === null ? null : toHex(x25519Shared(e, oneTime)), t.dh3, `${label}: dh3`);
+      assert.equal(toHex(secret), t.secret, `${label}: secret`);
+      assert.deepEqual(toTyped(agreement), t.agreement, `${label}: agreement`);
+      const back = respond(hex(t.mailbox), hex(t.connection), agreement, {
+        key: hex(file.keys.bob.x25519_secret), prekey: hex(t.signed_prekey_secret),
+        oneTime: t.one_time_secret === null ? null : hex(t.one_time_secret),
+      });
+      assert.equal(toHex(back), t.secret, `${label}: the responder's secret`);
+    },
+    RatchetRun(t, file, label) {
+      replayRun(file, label);
+    },
+    RejectedRatchetMessage(t, file, label) {
+      const sides = replayRun(file, label, t.after);
+      const side = sides[t.by];
+      const before = { sessions: new Map(side.sessions), oneTimes: [...side.oneTimes] };
+      expectCode(() => side.open(hex(t.input)), t.error, label);
+      assert.deepEqual([...side.sessions.keys()], [...before.sessions.keys()], `${label}: sessions unchanged`);
+      assert.equal(side.oneTimes.length, before.oneTimes.length, `${label}: pre-keys unchanged`);
+    },
+  },
 };
+
+// Sealing scheme 2's run (spec §14): every send reproduces its bytes, every open its inner object.
+function replayRun(file, label, steps) {
+  const run = file.testGroups.find((g) => g.type === 'RatchetRun').tests[0];
+  const first = file.testGroups.find((g) => g.type === 'Agreement').tests[0];
+  const peer = (name) => hex(file.keys[name].ed25519_public);
+  const xkey = (name) => hex(file.keys[name].x25519_public);
+  const side = (name, prekeys, oneTimes) => ({
+    name, prekeys, oneTimes, sessions: new Map(),
+    open(data) {
+      return openSealed2(data, {
+        recipient: peer(name), secrets: [hex(file.keys[name].x25519_secret)], signedPrekeys: this.prekeys,
+        oneTimePrekeys: this.oneTimes, sessions: this.sessions, now: file.now,
+      });
+    },
+  });
+  const prekey = hex(run.signed_prekey_secret);
+  const oneTimes = run.one_time_secrets.map(hex);
+  const sides = { alice: side('alice', [], []), bob: side('bob', [prekey], oneTimes) };
+  const conn = hex(run.connection);
+  sides.alice.sessions.set(run.connection, initiateSession(peer('bob'), conn, xkey('bob'), encryptionPublic(prekey), encryptionPublic(oneTimes[0]), { ephemeral: hex(first.ephemeral_secret) }));
+  const sent = new Map(run.steps.filter((s) => s.action === 'send').map((s) => [s.message, hex(s.sealed)]));
+  for (const step of run.steps.slice(0, steps ?? run.steps.length)) {
+    if (step.action === 'send') {
+      const sender = sides[step.from];
+      const inner = openSigned(hex(step.inner), { context: SEALED, now: file.now });
+      const { sealed, session } = seal2(inner, sender.sessions.get(run.connection), xkey(step.to), {
+        fresh: hex(step.ratchet_secret), ephemeral: hex(step.outer_ephemeral), nonce: hex(step.nonce),
+      });
+      assert.equal(toHex(sealed.raw), step.sealed, `${label} step ${step.step}: sealed`);
+      sender.sessions.set(run.connection, session);
+    } else {
+      const receiver = sides[step.by];
+      const opened = receiver.open(sent.get(step.message));
+      assert.equal(toHex(opened.inner.raw), step.inner, `${label} step ${step.step}: inner`);
+      assert.equal(opened.oneTimeUsed === null ? null : toHex(opened.oneTimeUsed), step.one_time_used, `${label} step ${step.step}`);
+      receiver.sessions.set(run.connection, opened.session);
+      if (opened.oneTimeUsed !== null) receiver.oneTimes = receiver.oneTimes.filter((k) => toHex(encryptionPublic(k)) !== toHex(opened.oneTimeUsed));
+    }
+  }
+  return sides;
+}
 
 // --- the run ------------------------------------------------------------------------------------
 

@@ -269,7 +269,7 @@ def sealed_variant(src: Source, w: World, raw: bytes) -> tuple[bytes, str, froze
         outer[3] = payload + bytes(src.pick((1, 16, 64)))
         return pack(outer), op, None
     if op == "scheme":
-        outer[3] = bytes([src.pick((0, 2, 255))]) + payload[1:]
+        outer[3] = bytes([src.pick((0, 3, 255))]) + payload[1:]  # scheme 2 is carried (spec §14.5)
         return pack(outer), op, frozenset({"version.unsupported"})
     if op == "version":
         outer[0] = src.pick((0, 2, 255))

@@ -46,12 +46,16 @@ function withdrawal(value) {
 }
 
 function keyBundle(value) {
-  const [key, home, pseudonym] = array(value, 'key bundle body', 3);
+  // Three items, or four with the signed pre-key of sealing scheme 2 (spec §4.3, §14.1).
+  const items = Array.isArray(value) && value.length === 4 ? value : array(value, 'key bundle body', 3);
+  const [key, home, pseudonym] = items;
   binary(key, 'encryption key', 32);
   if (optText(home, 'home node', 256) !== null && !home.startsWith('https://') && !home.startsWith('http://')) {
     throw invalid('the home node is an http(s) URL');
   }
-  return { encryptionKey: key, home, pseudonym: optText(pseudonym, 'pseudonym', 64) };
+  const prekey = items.length === 4 ? binary(items[3], 'signed pre-key', 32) : null;
+  if (prekey !== null && prekey.every((b, i) => b === key[i])) throw invalid('the signed pre-key must differ from the encryption key');
+  return { encryptionKey: key, home, pseudonym: optText(pseudonym, 'pseudonym', 64), prekey };
 }
 
 function erasure(value) {

@@ -40,6 +40,11 @@ export const Person = Object.freeze({
   ERASED: person('peerfed/erased'),
   SEALED_ID: person('peerfed/sealed'),
   SESSION: person('peerfed/session'),
+  // Sealing scheme 2 (spec §14): the outer key, the agreement, and the ratchet's keyed chains.
+  SEAL_V2: person('peerfed/seal/v2'),
+  AGREE: person('peerfed/agree/v2'),
+  ROOT: person('peerfed/root/v2'),
+  CHAIN: person('peerfed/chain/v2'),
 });
 
 const SALT = new Uint8Array(16);
@@ -47,6 +52,11 @@ const SALT = new Uint8Array(16);
 /** BLAKE2b-256 of `data` under a 16-byte personalisation (spec §3, §3.1). */
 export function blake2b256(data, personalisation) {
   return blake2b(data, { dkLen: 32, salt: SALT, personalization: personalisation });
+}
+
+/** Keyed BLAKE2b-256 (a MAC or PRF) under a personalisation: the ratchet's chains (spec §14.3). */
+export function blake2b256Keyed(data, key, personalisation) {
+  return blake2b(data, { dkLen: 32, key, salt: SALT, personalization: personalisation });
 }
 
 export function concat(...parts) {

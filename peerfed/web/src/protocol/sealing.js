@@ -16,6 +16,7 @@ import { MAX_OBJECT_BYTES, openSigned } from './envelope.js';
 
 export const ROUTING_VERSION = 1;
 export const SCHEME_V1 = 1;
+export const SCHEME_V2 = 2; // sealing scheme 2 (spec §14): the same outer layer around a ratchet frame
 export const HOUR = 3600;
 export const MAX_SEALED_AGE = 7 * 86_400;
 export const MIN_PADDED = 256;
@@ -56,14 +57,24 @@ export function unpad(plain) {
   return plain.slice(PREFIX, end);
 }
 
-function aad(mailbox, hour, head) {
+export function aad(mailbox, hour, head) {
   const h = new Uint8Array(8);
   new DataView(h.buffer).setBigUint64(0, BigInt(hour));
   return concat(AAD_CONTEXT, mailbox, h, head);
 }
 
-function derive(shared, ephemeral, recipientKey) {
-  return blake2b256(concat(shared, ephemeral, recipientKey), Person.SEAL);
+export function derive(shared, ephemeral, recipientKey, scheme = SCHEME_V1) {
+  return blake2b256(concat(shared, ephemeral, recipientKey), scheme === SCHEME_V2 ? Person.SEAL_V2 : Person.SEAL);
+}
+
+/** The outer seal of either scheme around an already padded plaintext (spec §7.1, §14.4). */
+export function sealPadded(plain, mailbox, hour, recipientKey, { scheme, ephemeral, nonce }) {
+  const ephemeralPublic = x25519Public(ephemeral);
+  const key = derive(x25519Shared(ephemeral, recipientKey), ephemeralPublic, recipientKey, scheme);
+  const head = concat(new Uint8Array([scheme]), recipientKey, ephemeralPublic);
+  const payload = concat(head, nonce, aeadEncrypt(key, nonce, plain, aad(mailbox, hour, head)));
+  const raw = pack([ROUTING_VERSION, mailbox, hour, payload]);
+  return { raw, id: blake2b256(raw, Person.SEALED_ID), mailbox, hour, payload, ephemeralPublic, key };
 }
 
 /**
@@ -103,7 +114,7 @@ export function parseSealed(data) {
     throw new ProtocolError('schema.invalid', 'hour must be a whole hour in Unix seconds');
   }
   if (!(payload instanceof Uint8Array) || payload.length === 0) throw new ProtocolError('schema.invalid', 'payload must be non-empty binary');
-  if (payload[0] !== SCHEME_V1) throw new ProtocolError('version.unsupported', `sealing scheme ${payload[0]}`);
+  if (payload[0] !== SCHEME_V1 && payload[0] !== SCHEME_V2) throw new ProtocolError('version.unsupported', `sealing scheme ${payload[0]}`);
   const padded = payload.length - OVERHEAD;
   if (padded < MIN_PADDED || padded > MAX_PADDED || paddedLength(padded) !== padded) {
     throw new ProtocolError('schema.invalid', 'payload length is not a padding bucket');
@@ -125,6 +136,7 @@ export function checkHour(sealed, now) {
  */
 export function openSealed(data, { recipient, secrets, now }) {
   const sealed = parseSealed(data);
+  if (sealed.payload[0] !== SCHEME_V1) throw new ProtocolError('version.unsupported', 'a scheme-2 message is opened with its session (spec §14.5)');
   if (!equalBytes(sealed.mailbox, recipient)) throw new ProtocolError('seal.wrong_recipient', 'not addressed to this mailbox');
   const rkey = sealed.payload.subarray(1, 33);
   const secret = secrets.find((s) => equalBytes(x25519Public(s), rkey));

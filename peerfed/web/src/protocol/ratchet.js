@@ -1,0 +1,218 @@
+// Sealing scheme 2 (spec §14): the pre-key agreement, the double ratchet, and the frame inside
+// scheme 1's outer seal. Pure: randomness comes in as arguments, states are plain objects that
+// are never changed in place (every call returns a new one), so a refused message changes nothing.
+//
+//   SK = BLAKE2b-256(X25519(e,S) || X25519(e,R) || [X25519(e,O)] || mailbox || c || E || R || S || [O], "peerfed/agree/v2")
+//   KDF_RK(root, dh) = BLAKE2b(key=root, 0x01||dh), BLAKE2b(key=root, 0x02||dh)      "peerfed/root/v2"
+//   KDF_CK(chain)    = BLAKE2b(key=chain, 0x01),    BLAKE2b(key=chain, 0x02)         "peerfed/chain/v2"
+//   frame = [connection, [ratchet_key, pn, n, agreement|nil], XChaCha20-Poly1305(mk, 0^24, inner, aad2)]
+
+import {
+  aeadDecrypt, aeadEncrypt, blake2b256, blake2b256Keyed, concat, equalBytes, NONCE_BYTES, Person, randomBytes,
+  TAG_BYTES, x25519Public, x25519Shared,
+} from './crypto.js';
+import { isInt, pack, unpack } from './encoding.js';
+import { ProtocolError } from './errors.js';
+import { openSigned } from './envelope.js';
+import { aad, derive, HOUR, pad, parseSealed, reacherBundle, SCHEME_V2, sealPadded, unpad } from './sealing.js';
+
+export const MAX_SKIP = 100; // keys one message may make skipped in one chain (spec §14.3)
+export const MAX_SKIPPED = 1000; // skipped keys a connection keeps; the oldest go first
+export const MAX_RETIRED = 16; // replaced remote ratchet keys remembered
+const MAX_COUNTER = 2 ** 32 - 1;
+const ZERO_NONCE = new Uint8Array(NONCE_BYTES);
+const RATCHET_CONTEXT = new TextEncoder().encode('peerfed/v1/ratchet\u0000');
+const HEAD = 65;
+
+const fail = (code, message) => new ProtocolError(code, message);
+const is32 = (v) => v instanceof Uint8Array && v.length === 32;
+
+// --- the agreement (§14.2) -------------------------------------------------------------------
+
+function agreementSecret(dhs, mailbox, connection, [key, prekey, oneTime, ephemeral]) {
+  const info = concat(mailbox, connection, ephemeral, key, prekey, oneTime ?? new Uint8Array(0));
+  return blake2b256(concat(...dhs, info), Person.AGREE);
+}
+
+/** The initiator's secret and agreement [R, S, O|null, E]. `ephemeral` is a fresh X25519 secret, not kept. */
+export function initiate(mailbox, connection, key, prekey, oneTime, { ephemeral }) {
+  const agreement = [key, prekey, oneTime, x25519Public(ephemeral)];
+  const dhs = [x25519Shared(ephemeral, prekey), x25519Shared(ephemeral, key)];
+  if (oneTime !== null) dhs.push(x25519Shared(ephemeral, oneTime));
+  return { secret: agreementSecret(dhs, mailbox, connection, agreement), agreement };
+}
+
+/** The responder's secret from the secrets the agreement names (already matched by the caller). */
+export function respond(mailbox, connection, agreement, { key, prekey, oneTime }) {
+  const theirs = agreement[3];
+  const dhs = [x25519Shared(prekey, theirs), x25519Shared(key, theirs)];
+  if (oneTime !== null) dhs.push(x25519Shared(oneTime, theirs));
+  return agreementSecret(dhs, mailbox, connection, agreement);
+}
+
+// --- the ratchet (§14.3) ---------------------------------------------------------------------
+
+export function kdfRoot(root, dh) {
+  return [blake2b256Keyed(concat([1], dh), root, Person.ROOT), blake2b256Keyed(concat([2], dh), root, Person.ROOT)];
+}
+
+export function kdfChain(chain) {
+  return [blake2b256Keyed(new Uint8Array([1]), chain, Person.CHAIN), blake2b256Keyed(new Uint8Array([2]), chain, Person.CHAIN)];
+}
+
+const EMPTY = { own: null, remote: null, send: null, ns: 0, pn: 0, recv: null, nr: 0, skipped: [], retired: [], agreement: null };
+
+export function startInitiator(secret, signedPrekey, agreement) {
+  return { ...EMPTY, root: secret, remote: signedPrekey, agreement };
+}
+
+export function startResponder(secret, signedPrekeySecret) {
+  return { ...EMPTY, root: secret, own: signedPrekeySecret };
+}
+
+const headerWire = (h) => [h.ratchetKey, h.pn, h.n, h.agreement];
+
+/** The next message: { state, header, ciphertext }. `fresh` is used only when a new sending chain starts. */
+export function ratchetEncrypt(state, plaintext, context, { fresh }) {
+  let s = state;
+  if (s.send === null) {
+    if (s.remote === null) throw new Error('the responder cannot send before it has opened a message');
+    const [root, send] = kdfRoot(s.root, x25519Shared(fresh, s.remote));
+    s = { ...s, own: fresh, root, send, pn: s.ns, ns: 0 };
+  }
+  if (s.ns >= MAX_COUNTER) throw new Error('this sending chain is exhausted');
+  const [mk, send] = kdfChain(s.send);
+  const header = { ratchetKey: x25519Public(s.own), pn: s.pn, n: s.ns, agreement: s.agreement };
+  const ciphertext = aeadEncrypt(mk, ZERO_NONCE, plaintext, concat(context, pack(headerWire(header))));
+  return { state: { ...s, send, ns: s.ns + 1 }, header, ciphertext };
+}
+
+function skip(s, until) {
+  if (s.recv === null || until <= s.nr) return s;
+  if (until - s.nr > MAX_SKIP) throw fail('ratchet.too_far_ahead', `more than ${MAX_SKIP} keys would be skipped in one chain`);
+  let chain = s.recv;
+  const kept = [...s.skipped];
+  for (let n = s.nr; n < until; n++) {
+    const [mk, next] = kdfChain(chain);
+    kept.push([s.remote, n, mk]);
+    chain = next;
+  }
+  return { ...s, recv: chain, nr: until, skipped: kept.slice(-MAX_SKIPPED) };
+}
+
+function messageKey(state, header) {
+  const { ratchetKey: d, n } = header;
+  const at = state.skipped.findIndex(([key, number]) => number === n && equalBytes(key, d));
+  if (at >= 0) return { s: { ...state, skipped: state.skipped.filter((_, i) => i !== at) }, mk: state.skipped[at][2] };
+  let s = state;
+  const current = s.remote !== null && equalBytes(s.remote, d);
+  if (!(current && s.recv !== null)) {
+    if (s.retired.some((r) => equalBytes(r, d))) throw fail('ratchet.key_used', 'that chain is closed and the key is not kept');
+    if (s.own === null) throw fail('seal.decrypt_failed', 'no ratchet secret to take a new remote key with');
+    s = skip(s, header.pn);
+    if (n > MAX_SKIP) throw fail('ratchet.too_far_ahead', `more than ${MAX_SKIP} keys would be skipped`);
+    const retired = s.remote === null ? s.retired : [...s.retired, s.remote].slice(-MAX_RETIRED);
+    const [root, recv] = kdfRoot(s.root, x25519Shared(s.own, d));
+    s = { ...s, root, recv, nr: 0, remote: d, send: null, retired };
+  }
+  if (n < s.nr) throw fail('ratchet.key_used', 'this message key was already used');
+  s = skip(s, n);
+  const [mk, recv] = kdfChain(s.recv);
+  return { s: { ...s, recv, nr: n + 1 }, mk };
+}
+
+/** Open one message: { state, plaintext }; `state` itself is never changed. Throws ProtocolError. */
+export function ratchetDecrypt(state, header, ciphertext, context) {
+  const { s, mk } = messageKey(state, header);
+  const plaintext = aeadDecrypt(mk, ZERO_NONCE, ciphertext, concat(context, pack(headerWire(header))));
+  return { state: { ...s, agreement: null }, plaintext };
+}
+
+// --- the wire (§14.4, §14.5) -------------------------------------------------------------------
+
+/** A session as the initiator: { connection, peer, ephemeral, state }. */
+export function initiateSession(mailbox, connection, key, prekey, oneTime, { ephemeral = randomBytes(32) } = {}) {
+  const { secret, agreement } = initiate(mailbox, connection, key, prekey, oneTime, { ephemeral });
+  return { connection, peer: mailbox, ephemeral: agreement[3], state: startInitiator(secret, prekey, agreement) };
+}
+
+const contextOf = (mailbox, connection) => concat(RATCHET_CONTEXT, mailbox, connection);
+
+/** Seal a signed sealed-inner object in its connection's session: { sealed, session }. */
+export function seal2(inner, session, recipientKey, { hour, fresh = randomBytes(32), ephemeral = randomBytes(32), nonce = randomBytes(NONCE_BYTES) } = {}) {
+  const mailbox = inner.body.recipient;
+  if (!equalBytes(inner.body.connection, session.connection)) throw new Error('the message belongs to another connection');
+  const h = hour ?? inner.createdAt - (inner.createdAt % HOUR);
+  const { state, header, ciphertext } = ratchetEncrypt(session.state, inner.raw, contextOf(mailbox, session.connection), { fresh });
+  const frame = pack([session.connection, headerWire(header), ciphertext]);
+  const sealed = sealPadded(pad(frame), mailbox, h, recipientKey, { scheme: SCHEME_V2, ephemeral, nonce });
+  return { sealed, session: { ...session, state } };
+}
+
+const counter = (v) => isInt(v) && Number(v) >= 0 && Number(v) <= MAX_COUNTER;
+
+function parseFrame(plain) {
+  const frame = unpack(plain);
+  if (!Array.isArray(frame) || frame.length !== 3) throw fail('schema.invalid', 'a frame is [connection, header, ciphertext]');
+  const [connection, h, ciphertext] = frame;
+  if (!(connection instanceof Uint8Array) || connection.length !== 16) throw fail('schema.invalid', 'a connection id is 16 bytes');
+  if (!(ciphertext instanceof Uint8Array) || ciphertext.length < TAG_BYTES) throw fail('schema.invalid', 'the ciphertext is at least a tag');
+  if (!Array.isArray(h) || h.length !== 4 || !is32(h[0]) || !counter(h[1]) || !counter(h[2])) {
+    throw fail('schema.invalid', 'a header is [ratchet_key, pn, n, agreement]');
+  }
+  const a = h[3];
+  if (a !== null && !(Array.isArray(a) && a.length === 4 && is32(a[0]) && is32(a[1]) && (a[2] === null || is32(a[2])) && is32(a[3]))) {
+    throw fail('schema.invalid', 'an agreement is [R, S, O or nil, E]');
+  }
+  return { connection, header: { ratchetKey: h[0], pn: Number(h[1]), n: Number(h[2]), agreement: a }, ciphertext };
+}
+
+const byPublic = (secrets, pub) => secrets.find((s) => equalBytes(x25519Public(s), pub));
+
+function sessionFor(recipient, connection, header, sessions, { secrets, signedPrekeys, oneTimePrekeys }) {
+  const agreement = header.agreement;
+  const held = sessions.get(connection);
+  if (held !== undefined) {
+    if (agreement !== null && !equalBytes(agreement[3], held.ephemeral)) {
+      throw fail('ratchet.no_session', 'an agreement other than the one this session began with');
+    }
+    return { session: held, oneTimeUsed: null };
+  }
+  if (agreement === null) throw fail('ratchet.no_session', 'no session for this connection, and no agreement');
+  const key = byPublic(secrets, agreement[0]);
+  const prekey = byPublic(signedPrekeys, agreement[1]);
+  if (key === undefined || prekey === undefined) throw fail('seal.wrong_recipient', 'the agreement names keys this peer does not hold');
+  const oneTime = agreement[2] === null ? null : byPublic(oneTimePrekeys, agreement[2]) ?? undefined;
+  if (oneTime === undefined) throw fail('ratchet.prekey_used', 'that one-time pre-key is not held: used, or never ours');
+  const secret = respond(recipient, connection, agreement, { key, prekey, oneTime });
+  const session = { connection, peer: null, ephemeral: agreement[3], state: startResponder(secret, prekey) };
+  return { session, oneTimeUsed: oneTime === null ? null : agreement[2] };
+}
+
+/**
+ * Open a scheme-2 message (spec §14.5). `sessions` is a Map from a connection id's hex to its
+ * session; the caller keeps the returned `session` and deletes `oneTimeUsed`'s secret once it
+ * has applied the message. Throws ProtocolError with the first failure's code; changes nothing.
+ */
+export function openSealed2(data, { recipient, secrets, signedPrekeys = [], oneTimePrekeys = [], sessions, now }) {
+  const sealed = parseSealed(data);
+  if (sealed.payload[0] !== SCHEME_V2) throw fail('schema.invalid', 'not a scheme-2 message');
+  if (!equalBytes(sealed.mailbox, recipient)) throw fail('seal.wrong_recipient', 'not addressed to this mailbox');
+  const p = sealed.payload;
+  const rkey = p.subarray(1, 33);
+  const outer = byPublic(secrets, rkey);
+  if (outer === undefined) throw fail('seal.wrong_recipient', 'sealed to a key this peer does not hold');
+  const ephemeral = p.subarray(33, HEAD);
+  const key = derive(x25519Shared(outer, ephemeral), ephemeral, rkey, SCHEME_V2);
+  const plain = aeadDecrypt(key, p.subarray(HEAD, HEAD + NONCE_BYTES), p.subarray(HEAD + NONCE_BYTES), aad(sealed.mailbox, sealed.hour, p.subarray(0, HEAD)));
+  const { connection, header, ciphertext } = parseFrame(unpad(plain));
+  const byHex = { get: (c) => sessions.get(Array.from(c, (b) => b.toString(16).padStart(2, '0')).join('')) };
+  const { session, oneTimeUsed } = sessionFor(recipient, connection, header, byHex, { secrets, signedPrekeys, oneTimePrekeys });
+  const { state, plaintext } = ratchetDecrypt(session.state, header, ciphertext, contextOf(recipient, connection));
+  const inner = openSigned(plaintext, { context: 'peerfed/v1/sealed-inner', now });
+  if (!equalBytes(inner.body.recipient, recipient)) throw fail('seal.wrong_recipient', 'the signed message names another recipient');
+  if (inner.type === 'reach-out') reacherBundle(inner);
+  if (!equalBytes(inner.body.connection, connection)) throw fail('schema.invalid', 'the signed message names another connection than its frame');
+  if (session.peer !== null && !equalBytes(inner.author, session.peer)) throw fail('seal.wrong_sender', 'the session is with another peer');
+  return { sealed, inner, session: { ...session, peer: inner.author, state }, oneTimeUsed };
+}

@@ -1,0 +1,109 @@
+// Sealing scheme 2's ratchet in the browser core (spec §14.3, §14.6): seeded random schedules of
+// sends, deliveries, drops and replays converge for every delivered message, never reuse a message
+// key, and refuse replays; the skipped-key bound refuses with its code and changes nothing.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  initiate, MAX_SKIP, ProtocolError, ratchetDecrypt, ratchetEncrypt, respond, startInitiator, startResponder,
+  toHex, x25519Public,
+} from '../src/protocol/index.js';
+
+const MAILBOX = new Uint8Array(32).fill(7);
+const CONN = new Uint8Array(16).fill(5);
+const CTX = new TextEncoder().encode('test-context');
+const KEY = new Uint8Array(32).fill(0x41);
+const PREKEY = new Uint8Array(32).fill(0x42);
+const ONE_TIME = new Uint8Array(32).fill(0x43);
+
+let counter = 0;
+function fresh() {
+  counter += 1;
+  const out = new Uint8Array(32);
+  new DataView(out.buffer).setUint32(28, counter);
+  return out;
+}
+
+function start() {
+  const { secret, agreement } = initiate(MAILBOX, CONN, x25519Public(KEY), x25519Public(PREKEY), x25519Public(ONE_TIME), { ephemeral: fresh() });
+  const theirs = respond(MAILBOX, CONN, agreement, { key: KEY, prekey: PREKEY, oneTime: ONE_TIME });
+  assert.equal(toHex(theirs), toHex(secret));
+  return [startInitiator(secret, x25519Public(PREKEY), agreement), startResponder(theirs, PREKEY)];
+}
+
+function codeOf(fn) {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ProtocolError, String(err));
+    return err.code;
+  }
+  return null;
+}
+
+function rng(seed) {
+  let s = seed >>> 0;
+  return (n) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % n;
+  };
+}
+
+test('random schedules converge, never reuse a key, and refuse replays', () => {
+  for (let seed = 1; seed <= 120; seed++) {
+    const pick = rng(seed);
+    const states = start();
+    const flight = [];
+    const opened = [];
+    const used = new Set();
+    let count = 0;
+    for (let step = 0; step < 60; step++) {
+      const action = pick(4);
+      if (action === 0) {
+        const sender = pick(2);
+        if (sender === 1 && states[1].remote === null) continue;
+        count += 1;
+        const text = new TextEncoder().encode(`m${count}`);
+        const { state, header, ciphertext } = ratchetEncrypt(states[sender], text, CTX, { fresh: fresh() });
+        states[sender] = state;
+        const name = `${sender}:${toHex(header.ratchetKey)}:${header.n}`;
+        assert.ok(!used.has(name), `seed ${seed}: a message key named twice`);
+        used.add(name);
+        flight.push({ to: 1 - sender, header, ciphertext, text });
+      } else if ((action === 1 || action === 2) && flight.length) {
+        const [m] = flight.splice(pick(flight.length), 1);
+        if (action === 1) {
+          const { state, plaintext } = ratchetDecrypt(states[m.to], m.header, m.ciphertext, CTX);
+          assert.deepEqual(plaintext, m.text, `seed ${seed}`);
+          states[m.to] = state;
+          opened.push(m);
+        }
+      } else if (action === 3 && opened.length) {
+        const m = opened[pick(opened.length)];
+        const code = codeOf(() => ratchetDecrypt(states[m.to], m.header, m.ciphertext, CTX));
+        assert.ok(code === 'ratchet.key_used' || code === 'seal.decrypt_failed', `seed ${seed}: replay gave ${code}`);
+      }
+    }
+    for (const m of flight.reverse()) {
+      const { state, plaintext } = ratchetDecrypt(states[m.to], m.header, m.ciphertext, CTX);
+      assert.deepEqual(plaintext, m.text, `seed ${seed}: late delivery`);
+      states[m.to] = state;
+    }
+  }
+});
+
+test('more than 100 skipped in one chain is ratchet.too_far_ahead, and changes nothing', () => {
+  let [a, b] = start();
+  const sent = [];
+  for (let i = 0; i < MAX_SKIP + 2; i++) {
+    const r = ratchetEncrypt(a, new Uint8Array([i]), CTX, { fresh: fresh() });
+    a = r.state;
+    sent.push(r);
+  }
+  const last = sent[sent.length - 1];
+  assert.equal(codeOf(() => ratchetDecrypt(b, last.header, last.ciphertext, CTX)), 'ratchet.too_far_ahead');
+  const prev = sent[sent.length - 2];
+  b = ratchetDecrypt(b, prev.header, prev.ciphertext, CTX).state;
+  assert.equal(b.skipped.length, MAX_SKIP);
+});
