@@ -102,6 +102,14 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     # The CLI reads the browser's message beside its own (in one second the order goes by peer id, §9.5).
     messages = sorted((m["from"], m["text"]) for m in seen["cli"]["read"]["messages"])
     assert messages == [("me", "Glad you wrote. \u202eWhat helps at night?"), ("them", THANKS)]
+    # Terms: the CLI's proposal shown before agreeing (what, until when), countersigned into force
+    # at both ends; the browser's own proposal is the next round, pending at the CLI (spec §9.3).
+    assert "Listening at night, <u>no advice</u>." in seen["proposed"]
+    assert "January 31, 2099" in seen["proposed"] and "No calls" in seen["proposed"]
+    assert seen["agreed"] == seen["proposed"]
+    assert seen["cli"]["inForce"]["version"] == 1 and seen["cli"]["inForce"]["helps"].endswith("no advice</u>.")
+    pending = seen["cli"]["pending"]
+    assert (pending["version"], pending["proposed_by"], pending["helps"]) == (2, "them", "Company on Sunday evenings.")
     # The other way: the CLI's reach-out is counted on the Talks button, and the browser accepts it.
     assert seen["talksButton"] == "Talks 1 new"
     assert any("Reach-out from Ana" in t and "1 new" in t for t in seen["talks"])

@@ -91,6 +91,24 @@ try {
     return read.messages.length === 2 ? read : null;
   }, "the browser's message at the CLI");
 
+  // Terms (spec §9.3): Ana proposes at the CLI; the page shows them before agreeing, by whom and
+  // until when, and countersigns; then the page proposes other terms and the CLI sees them pending.
+  const conn = reached.id ?? reached.connection;
+  cli('agree', conn, '--helps', 'Listening at night, <u>no advice</u>.', '--format', 'text', '--until', '2099-01-31', '--boundary', 'No calls');
+  await page.locator('#terms-proposal', { hasText: 'They proposed these terms' }).waitFor(WAIT);
+  out.proposed = await page.locator('#terms-proposed').innerText();
+  await page.screenshot({ path: join(shots, 'terms-proposed-phone.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Agree to these terms' }).click();
+  await page.locator('#terms-in-force').waitFor(WAIT);
+  out.agreed = await page.locator('#terms-agreed').innerText();
+  out.cli.inForce = await eventually(() => cli('agreement', conn).in_force, 'the countersignature at the CLI');
+  await page.locator('#terms-other summary').click();
+  await page.getByLabel('What would help', { exact: true }).fill('Company on Sunday evenings.');
+  await page.getByRole('button', { name: 'Send these terms' }).click();
+  await page.locator('#terms-proposal', { hasText: 'You proposed these terms' }).waitFor(WAIT);
+  await page.screenshot({ path: join(shots, 'terms-mine-phone.png'), fullPage: true });
+  out.cli.pending = await eventually(() => cli('agreement', conn).pending, "the browser's proposal at the CLI");
+
   // Ana reaches out to Rio's request; the Talks button counts it, Rio accepts.
   await page.getByRole('button', { name: 'Home' }).click();
   const rios = await eventually(() => cli('browse').listings.find((l) => l.topics.includes('panic at night')), "Rio's request at the CLI");

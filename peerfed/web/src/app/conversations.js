@@ -3,6 +3,8 @@
 
 import { peerIdText } from '../protocol/index.js';
 import { busy, field, problem } from './forms.js';
+import { t } from './i18n.js';
+import { termsKey, termsSection } from './terms_view.js';
 import { el, show, theirs } from './ui.js';
 
 function who(conversation) {
@@ -87,6 +89,7 @@ function answerForm(talk, c, outcome) {
     }
   };
   form.append(
+    el('p', { class: 'hint', id: 'decline-hint' }, t('answer.decline.hint')),
     el('p', { class: 'actions' },
       el('button', { type: 'button', onclick: act(true) }, 'Accept'), ' ',
       el('button', { type: 'button', class: 'quiet', onclick: act(false) }, 'Not this time')),
@@ -152,7 +155,9 @@ export function conversationScreen(main, talk, c) {
   const outcome = el('div', { 'aria-live': 'polite' });
   const actions = el('div', {});
   const leave = el('section', { class: 'leave', 'aria-labelledby': 'leave-title' });
+  const agreed = el('section', { class: 'agreed', id: 'terms', 'aria-labelledby': 'terms-title' });
   let shown = null;
+  let termsShown = null;
   const fill = () => {
     c.unread = 0;
     show(status, stateWords(c));
@@ -172,6 +177,13 @@ export function conversationScreen(main, talk, c) {
       shown = phase;
       show(actions, phase === 'answer' ? answerForm(talk, c, outcome) : phase === 'talk' ? composeForm(talk, c, outcome) : null);
     }
+    // Terms once accepted (spec §9.3); drawn again only when they change, so typing is not lost.
+    const key = c.state.state === 'accepted' || c.state.state === 'agreed' || c.state.inForce ? termsKey(talk, c) : null;
+    if (key !== termsShown) {
+      termsShown = key;
+      show(agreed, key === null ? null : termsSection(talk, c, outcome));
+      agreed.hidden = key === null;
+    }
     show(leave, leaving(talk, c, outcome));
   };
   fill();
@@ -182,6 +194,7 @@ export function conversationScreen(main, talk, c) {
     status,
     log,
     actions,
+    agreed,
     outcome,
     leave,
   );

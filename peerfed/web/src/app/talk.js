@@ -8,6 +8,7 @@ import {
 import { loadState, saveState } from './keystore.js';
 import { base64, call, NodeError } from './node.js';
 import { openState, sealState, stateKey } from './talk_state.js';
+import { agreementItems } from './terms.js';
 
 const DAY = 86_400;
 const REACH_OUT_LIFETIME = 7 * DAY; // as the CLI's
@@ -161,6 +162,16 @@ export class Talk {
     this.changed(conversation);
   }
 
+  /**
+   * Propose `terms` (a wire array, spec §8.3) as the next round, or, with `terms` null, countersign
+   * the other side's proposal with the same version and identical terms (§9.3). Throws NodeError,
+   * ProtocolError, or an Error with code local.not_allowed when there is nothing to countersign.
+   */
+  async agree(conversation, terms = null) {
+    await this.step(conversation, 'agreement', agreementItems(conversation, terms, this.ctx.now()));
+    this.changed(conversation);
+  }
+
   /** Send `text` in an accepted conversation. Throws NodeError, ProtocolError. */
   async send(conversation, text) {
     const seq = conversation.nextSeq;
@@ -209,7 +220,7 @@ export class Talk {
       const other = { encryptionKey: bundle.body.encryptionKey, home: bundle.body.home, name: bundle.body.pseudonym };
       const conversation = {
         id, state: Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
-        hello: inner.body.hello, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
+        hello: inner.body.hello, offered: inner.body.terms, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
       };
       this.conversations.set(id, conversation);
       this.changed(conversation);
