@@ -109,6 +109,29 @@ try {
   await page.screenshot({ path: join(shots, 'terms-mine-phone.png'), fullPage: true });
   out.cli.pending = await eventually(() => cli('agreement', conn).pending, "the browser's proposal at the CLI");
 
+  // Rio reports Ana to Rio's node, choosing to show what Ana sent (spec §13.5, §12); an operator
+  // resolves it with the admin CLI and "Your reports" shows what the moderators did.
+  await page.locator('details.report summary').click();
+  await page.locator('#report fieldset').waitFor(WAIT);
+  out.reportChoices = await page.locator('#report fieldset label').allTextContents();
+  out.reportExplained = await page.locator('#report-disclose-hint').textContent();
+  await page.getByLabel('What happened, in your own words').fill('They pushed me to <b>call</b>.');
+  await page.getByLabel(/and what Ana sent me/).check();
+  await page.screenshot({ path: join(shots, 'report-phone.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Send report' }).click();
+  out.reportSent = await page.locator('#report-sent').textContent();
+  const admin = (...args) => execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', 'admin', '--data', process.env.NODE_DATA, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const [filed] = JSON.parse(admin('--json', 'reports', 'list'));
+  out.moderatorSaw = admin('reports', 'show', String(filed.id));
+  admin('reports', 'resolve', String(filed.id), '--outcome', 'We spoke with them. <i>Thank you</i>.');
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.getByRole('button', { name: 'Your reports' }).click();
+  await page.locator('#reports li').waitFor(WAIT);
+  out.reports = await page.locator('#reports li').allInnerTexts();
+  await page.screenshot({ path: join(shots, 'reports-phone.png'), fullPage: true });
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.locator('#talks li', { hasText: 'You reached out to Ana' }).getByRole('button', { name: 'Open' }).click();
+
   // Ana reaches out to Rio's request; the Talks button counts it, Rio accepts.
   await page.getByRole('button', { name: 'Home' }).click();
   const rios = await eventually(() => cli('browse').listings.find((l) => l.topics.includes('panic at night')), "Rio's request at the CLI");

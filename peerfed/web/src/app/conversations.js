@@ -3,7 +3,8 @@
 
 import { peerIdText } from '../protocol/index.js';
 import { busy, field, problem } from './forms.js';
-import { t } from './i18n.js';
+import { t, tn } from './i18n.js';
+import { reportBox } from './reports_view.js';
 import { termsKey, termsSection } from './terms_view.js';
 import { el, show, theirs } from './ui.js';
 
@@ -50,7 +51,7 @@ export function displayOrder(messages, me, them) {
 }
 
 /** The list of talks; `open(conversation)` shows one. */
-export function talksScreen(main, talk, { open }) {
+export function talksScreen(main, talk, { open, reports }) {
   const list = el('ul', { class: 'listings', id: 'talks' });
   const fill = () => {
     const all = [...talk.conversations.values()];
@@ -71,7 +72,8 @@ export function talksScreen(main, talk, { open }) {
     );
   };
   fill();
-  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), list);
+  const more = reports ? el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'open-reports', onclick: reports }, t('reports.open_button'))) : null;
+  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), list, more);
   document.getElementById('screen-title').focus();
   return talk.watch(fill);
 }
@@ -197,6 +199,7 @@ export function conversationScreen(main, talk, c) {
     agreed,
     outcome,
     leave,
+    reportBox(talk.ctx, talk.me, { peer: c.peer }, tn('report.open', { name: who(c) }), () => ({ conversation: c, name: who(c) })),
   );
   document.getElementById('screen-title').focus();
   return talk.watch((changed) => {

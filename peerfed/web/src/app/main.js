@@ -10,6 +10,7 @@ import { nodeDocument, nodeUrl } from './node.js';
 import { offerScreen } from './offer.js';
 import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
+import { listingReport, reportsScreen } from './reports_view.js';
 import { busy, field, problem } from './forms.js';
 import { el, show, theirs } from './ui.js';
 import { setLanguage } from './i18n.js';
@@ -49,7 +50,8 @@ function signedIn(doc, url, keys, session, name) {
   };
   const go = {
     home: () => welcome(ctx),
-    browse: () => browseScreen(main, ctx, { onReach: (listing) => reachScreen(main, talk, listing, { opened: conversation }) }),
+    browse: () =>
+      browseScreen(main, ctx, { onReach: (listing) => reachScreen(main, talk, listing, { opened: conversation }), onReport: (listing) => listingReport(talk, listing) }),
     offer: () =>
       offerScreen(main, ctx, {
         onPublished: () => {
@@ -60,7 +62,7 @@ function signedIn(doc, url, keys, session, name) {
         },
       }),
     talks: () => {
-      stop = talksScreen(main, talk, { open: conversation });
+      stop = talksScreen(main, talk, { open: conversation, reports: () => (stop(), (stop = () => {}), reportsScreen(main, ctx)) });
     },
   };
   // The section a person is in is marked for screen readers (aria-current) and by sight (style).
