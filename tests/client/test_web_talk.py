@@ -139,6 +139,17 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     assert seen["blocked"] == "Blocked. Nothing more from them reaches you on this device."
     assert not any("Still there?" in text for text in seen["afterBlock"])
     assert "Reach-out from Ben" in seen["talksAfterBlock"]
+    # Notices: permission asked only when Rio turned them on; each arrival off screen says only
+    # "New message" (no name, no words), and the title counts it (spec §13.10).
+    assert seen["notesBefore"] == {"asked": 0, "shown": []}
+    assert seen["notesAfterBen"] == {"asked": 1, "shown": [{"title": "New message", "body": None}]}
+    assert seen["titleAfterBen"] == "(1) Night Owls · Peer support"
+    # Unblocking from the list: Ana's next message reaches Rio again, announced the same way.
+    assert seen["blockedList"] == ["Ana"]
+    assert seen["unblocked"] == "Unblocked. What they send from now on can reach you."
+    assert seen["blockedAfter"] == ["You have not blocked anyone."]
+    assert seen["titleAfterUnblock"] == "(1) Night Owls · Peer support"
+    assert seen["notesAtEnd"]["shown"] == [{"title": "New message", "body": None}] * 2
     # At rest the conversations are sealed: no word any peer wrote is readable in IndexedDB.
     for words in ["Hi from Ben", "Before the page closed", "Ana", "Rio", "nights"]:
         assert words not in seen["atRest"]

@@ -52,6 +52,26 @@ try {
   page.on('pageerror', (e) => out.console.push(String(e)));
   page.on('request', (r) => out.requests.push(new URL(r.url()).origin));
 
+  // A stand-in for the browser's Notification, recording what the page asks and shows: headless
+  // Chromium shows nothing, and the test must see that permission is never asked on load.
+  await context.addInitScript(() => {
+    const log = JSON.parse(sessionStorage.getItem('notes') ?? '{"asked":0,"shown":[]}');
+    const keep = () => sessionStorage.setItem('notes', JSON.stringify(log));
+    globalThis.Notification = class {
+      static permission = log.asked ? 'granted' : 'default';
+      static async requestPermission() {
+        log.asked += 1;
+        keep();
+        globalThis.Notification.permission = 'granted';
+        return 'granted';
+      }
+      constructor(title, options = {}) {
+        log.shown.push({ title, body: options.body ?? null });
+        keep();
+      }
+    };
+  });
+  const notes = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('notes') ?? '{"asked":0,"shown":[]}'));
   await page.goto(url + '/');
   await page.getByLabel('A name others will see').fill('Rio');
   await page.getByRole('button', { name: 'Join' }).click();
@@ -165,6 +185,11 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: join(shots, 'ended-phone.png'), fullPage: true });
 
+  // Rio turns notices on (the only time permission is asked), then blocks Ana in the second one.
+  out.notesBefore = await notes();
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.getByRole('button', { name: 'Tell me when a message arrives' }).click();
+  await page.locator('#notify-state', { hasText: 'only “New message”' }).waitFor(WAIT);
   // Rio blocks Ana in the second one. Ana writes there; then Ben reaches out. Mail comes in order,
   // so once Ben's reach-out shows, Ana's message has been read and dropped.
   await page.getByRole('button', { name: /Talks/ }).click();
@@ -176,6 +201,8 @@ try {
   ben('browse');
   ben('reach', rios.id, '--hello', 'Hi from Ben.');
   await page.getByRole('button', { name: /Talks 1 new/ }).waitFor(WAIT);
+  out.titleAfterBen = await page.title();
+  out.notesAfterBen = await notes();
   out.afterBlock = await page.locator('#messages li').allTextContents();
   await page.getByRole('button', { name: /Talks/ }).click();
   out.talksAfterBlock = await page.locator('#talks li h3').allTextContents();
@@ -209,6 +236,19 @@ try {
     const read = ben('read', benConnection.id);
     return read.messages.length === 2 ? read : null;
   }, "both of the browser's messages at Ben's CLI");
+
+  // Rio unblocks Ana from the list of blocked people; what Ana sends from now on arrives.
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.getByRole('button', { name: 'People you blocked' }).click();
+  out.blockedList = await page.locator('#blocked li h3').allTextContents();
+  await page.screenshot({ path: join(shots, 'blocked-phone.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Unblock Ana' }).click();
+  out.unblocked = await page.locator('#unblocked').textContent();
+  out.blockedAfter = await page.locator('#blocked li').allTextContents();
+  cli('send', second.connection, 'Glad to be back.');
+  await page.getByRole('button', { name: /Talks 1 new/ }).waitFor(WAIT);
+  out.titleAfterUnblock = await page.title();
+  out.notesAtEnd = await notes();
 } finally {
   await context.close();
 }

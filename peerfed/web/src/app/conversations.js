@@ -5,6 +5,8 @@ import { peerIdText } from '../protocol/index.js';
 import { busy, field, problem } from './forms.js';
 import { t, tn } from './i18n.js';
 import { reportBox } from './reports_view.js';
+import { notifyControl } from './notify.js';
+import { PENDING_PER_SENDER_CAP, PENDING_REACH_OUTS_CAP } from './talk.js';
 import { termsKey, termsSection } from './terms_view.js';
 import { el, show, theirs } from './ui.js';
 
@@ -51,9 +53,13 @@ export function displayOrder(messages, me, them) {
 }
 
 /** The list of talks; `open(conversation)` shows one. */
-export function talksScreen(main, talk, { open, reports }) {
+export function talksScreen(main, talk, { open, reports, blocked }) {
   const list = el('ul', { class: 'listings', id: 'talks' });
+  const waiting = el('p', { class: 'hint', id: 'pending-bound' });
   const fill = () => {
+    const n = talk.pending().length;
+    waiting.hidden = n === 0;
+    waiting.textContent = n ? t('talks.pending', { count: n, cap: PENDING_REACH_OUTS_CAP, per: PENDING_PER_SENDER_CAP }) : '';
     const all = [...talk.conversations.values()];
     show(
       list,
@@ -72,8 +78,10 @@ export function talksScreen(main, talk, { open, reports }) {
     );
   };
   fill();
-  const more = reports ? el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'open-reports', onclick: reports }, t('reports.open_button'))) : null;
-  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), list, more);
+  const more = el('p', { class: 'actions' },
+    reports ? el('button', { type: 'button', class: 'quiet', id: 'open-reports', onclick: reports }, t('reports.open_button')) : null, ' ',
+    blocked ? el('button', { type: 'button', class: 'quiet', id: 'open-blocked', onclick: blocked }, t('blocked.open_button')) : null);
+  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), waiting, list, more, notifyControl(el));
   document.getElementById('screen-title').focus();
   return talk.watch(fill);
 }

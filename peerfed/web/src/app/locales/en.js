@@ -80,5 +80,24 @@ export const en = {
     'reports.sent_at': 'Sent {when}',
     'reports.open': 'The moderators have not answered yet.',
     'reports.resolved': 'The moderators answered:',
+    // --- notify ---
+    'notify.title': 'While this page is open',
+    'notify.new': 'New message',
+    'notify.turn_on': 'Tell me when a message arrives',
+    'notify.turn_off': 'Stop telling me',
+    'notify.state.off': 'The page title counts new messages. This device can also show a small notice that says only “New message”, never who wrote or what.',
+    'notify.state.on': 'This device shows a notice that says only “New message” when one arrives and you are not looking at that conversation.',
+    'notify.state.blocked': 'This browser does not allow notices from this page. The page title still counts new messages.',
+    'notify.state.unsupported': 'This browser cannot show notices. The page title counts new messages.',
+    // --- blocked ---
+    'blocked.title': 'People you blocked',
+    'blocked.open_button': 'People you blocked',
+    'blocked.hint': 'Nothing they send reaches you on this device. They are not told. Unblocking lets what they send from now on reach you; what they sent while blocked does not come back.',
+    'blocked.none': 'You have not blocked anyone.',
+    'blocked.someone': 'Someone',
+    'blocked.unblock': 'Unblock {name}',
+    'blocked.done': 'Unblocked. What they send from now on can reach you.',
+    // --- pending ---
+    'talks.pending': '{count} reach-outs are waiting for your answer. This device keeps at most {cap} waiting, and at most {per} from any one person, so no one can flood you; past that, new ones are not kept until you answer one. A reach-out is forgotten once it expires.',
   },
 };

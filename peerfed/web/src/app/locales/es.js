@@ -79,5 +79,24 @@ export const es = {
     'reports.sent_at': 'Enviada el {when}',
     'reports.open': 'Los moderadores todavía no han respondido.',
     'reports.resolved': 'Los moderadores respondieron:',
+    // --- notify ---
+    'notify.title': 'Mientras esta página está abierta',
+    'notify.new': 'Mensaje nuevo',
+    'notify.turn_on': 'Avisarme cuando llegue un mensaje',
+    'notify.turn_off': 'Dejar de avisarme',
+    'notify.state.off': 'El título de la página cuenta los mensajes nuevos. Este dispositivo también puede mostrar un aviso que solo dice «Mensaje nuevo», nunca quién escribe ni qué.',
+    'notify.state.on': 'Este dispositivo muestra un aviso que solo dice «Mensaje nuevo» cuando llega uno y no estás mirando esa conversación.',
+    'notify.state.blocked': 'Este navegador no permite avisos de esta página. El título de la página sigue contando los mensajes nuevos.',
+    'notify.state.unsupported': 'Este navegador no puede mostrar avisos. El título de la página cuenta los mensajes nuevos.',
+    // --- blocked ---
+    'blocked.title': 'Personas que bloqueaste',
+    'blocked.open_button': 'Personas que bloqueaste',
+    'blocked.hint': 'Nada de lo que envían te llega en este dispositivo. No se les avisa. Al desbloquear, te llega lo que envíen a partir de ahora; lo que enviaron mientras estaban bloqueadas no vuelve.',
+    'blocked.none': 'No has bloqueado a nadie.',
+    'blocked.someone': 'Alguien',
+    'blocked.unblock': 'Desbloquear a {name}',
+    'blocked.done': 'Listo: lo que envíe a partir de ahora puede llegarte.',
+    // --- pending ---
+    'talks.pending': 'Hay {count} mensajes de primer contacto esperando tu respuesta. Este dispositivo guarda como mucho {cap} en espera, y como mucho {per} de una misma persona, para que nadie pueda saturarte; por encima de eso, los nuevos no se guardan hasta que respondas alguno. Un primer contacto se olvida cuando caduca.',
   },
 };
