@@ -81,7 +81,7 @@ export function talksScreen(main, talk, { open, reports, blocked }) {
   const more = el('p', { class: 'actions' },
     reports ? el('button', { type: 'button', class: 'quiet', id: 'open-reports', onclick: reports }, t('reports.open_button')) : null, ' ',
     blocked ? el('button', { type: 'button', class: 'quiet', id: 'open-blocked', onclick: blocked }, t('blocked.open_button')) : null);
-  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), waiting, list, more, notifyControl(el));
+  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), waiting, el('h2', { id: 'talks-list' }, t('talks.list')), list, more, notifyControl(el));
   document.getElementById('screen-title').focus();
   return talk.watch(fill);
 }

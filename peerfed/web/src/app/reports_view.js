@@ -65,7 +65,7 @@ function item(report) {
   const about = report.target === null ? t('reports.about.gone') : report.target_kind === 'listing' ? t('reports.about.listing') : t('reports.about.peer');
   const resolved = report.status === 'resolved';
   return el('li', { class: 'listing report' },
-    el('h3', {}, about),
+    el('h2', {}, about),
     report.target ? el('p', { class: 'peer-id' }, theirs(String(report.target))) : null,
     Number.isInteger(report.created_at) ? el('p', { class: 'note' }, t('reports.sent_at', { when: when(report.created_at) })) : null,
     resolved

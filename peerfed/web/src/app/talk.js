@@ -54,6 +54,9 @@ function forget(conversation) {
   conversation.reply = null;
   conversation.erased = true;
   conversation.events = [];
+  // Every copy of its terms goes too (spec §9.4): only that it ended, and by which side, stays.
+  const { id, endedBy } = conversation.state;
+  conversation.state = { id, state: 'ended', endedBy, live: false };
 }
 
 /** Everything one signed-in person has going on: conversations by connection id (hex). */

@@ -98,6 +98,7 @@ export const en = {
     'blocked.unblock': 'Unblock {name}',
     'blocked.done': 'Unblocked. What they send from now on can reach you.',
     // --- pending ---
+    'talks.list': 'Your conversations',
     'talks.pending': '{count} reach-outs are waiting for your answer. This device keeps at most {cap} waiting, and at most {per} from any one person, so no one can flood you; past that, new ones are not kept until you answer one. A reach-out is forgotten once it expires.',
   },
 };

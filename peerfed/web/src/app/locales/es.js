@@ -97,6 +97,7 @@ export const es = {
     'blocked.unblock': 'Desbloquear a {name}',
     'blocked.done': 'Listo: lo que envíe a partir de ahora puede llegarte.',
     // --- pending ---
+    'talks.list': 'Tus conversaciones',
     'talks.pending': 'Hay {count} mensajes de primer contacto esperando tu respuesta. Este dispositivo guarda como mucho {cap} en espera, y como mucho {per} de una misma persona, para que nadie pueda saturarte; por encima de eso, los nuevos no se guardan hasta que respondas alguno. Un primer contacto se olvida cuando caduca.',
   },
 };
