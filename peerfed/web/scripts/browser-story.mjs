@@ -132,6 +132,7 @@ try {
   await rio.page.getByLabel('Your message').fill(WORDS.rioSays);
   await rio.page.getByRole('button', { name: 'Send', exact: true }).click();
   await noa.page.locator('#messages li.message:not(.mine)', { hasText: WORDS.rioSays }).waitFor(WAIT);
+  await rio.page.locator('#messages li.message.mine', { hasText: WORDS.rioSays }).waitFor(WAIT); // its send may finish after Noa has it
   out.noa.messages = await noa.page.locator('#messages li.message').allInnerTexts();
   out.rio.messages = await rio.page.locator('#messages li.message').allInnerTexts();
   await check(noa.page, 'conversation', 'noa');
