@@ -37,7 +37,7 @@ def node(tmp_path: Path, node_processes: NodeProcesses) -> NodeProcess:
     return made
 
 
-def story(browser_node: str, ana_node: str, tmp_path: Path, shots: Path) -> Any:
+def story(browser_node: str, ana_node: str, tmp_path: Path, shots: Path, browser_data: Path) -> Any:
     """Ana (CLI, on ``ana_node``) offers; the script plays the browser (on ``browser_node``), Ana and Ben."""
     ana = Cli(tmp_path / "ana")
     ana.json("id", "new", "--node", ana_node, "--name", "Ana")
@@ -51,7 +51,13 @@ def story(browser_node: str, ana_node: str, tmp_path: Path, shots: Path) -> Any:
     if shots.exists():
         shutil.rmtree(shots)
     shots.mkdir(parents=True)
-    env = {**os.environ, "CLI_PYTHON": sys.executable, "CLI_HOME": str(ana.home), "CLI_HOME_2": str(tmp_path / "ben")}
+    env = {
+        **os.environ,
+        "CLI_PYTHON": sys.executable,
+        "CLI_HOME": str(ana.home),
+        "CLI_HOME_2": str(tmp_path / "ben"),
+        "NODE_DATA": str(browser_data),
+    }
     out = subprocess.run(
         [runner, str(WEB / "scripts" / "browser-talk.mjs"), browser_node, str(shots), str(tmp_path / "profile")],
         capture_output=True,
@@ -79,7 +85,7 @@ def test_a_browser_peer_and_a_cli_peer_on_two_federated_nodes_talk(
     federated: tuple[NodeProcess, NodeProcess], tmp_path: Path
 ) -> None:
     a, b = federated
-    seen = story(a.url, b.url, tmp_path, ROOT / "build" / "screenshots" / "web_talk_federated")
+    seen = story(a.url, b.url, tmp_path, ROOT / "build" / "screenshots" / "web_talk_federated", a.data)
     assert seen["cli"]["reached"]["hello"] == "Hello Ana, <i>nights</i> are hard."
     assert seen["seen"][2].endswith("Glad you wrote. \\u202eWhat helps at night?")
     assert sorted(m["text"] for m in seen["cli"]["read"]["messages"])[1] == THANKS
@@ -89,7 +95,7 @@ def test_a_browser_peer_and_a_cli_peer_on_two_federated_nodes_talk(
 
 
 def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node: NodeProcess, tmp_path: Path) -> None:
-    seen = story(node.url, node.url, tmp_path, SHOTS)
+    seen = story(node.url, node.url, tmp_path, SHOTS, node.data)
     # The CLI opened the browser's reach-out: its hello, and the browser's name from the bundle inside.
     assert seen["cli"]["reached"]["hello"] == "Hello Ana, <i>nights</i> are hard."
     assert seen["cli"]["reached"]["name"] == "Rio"
@@ -102,6 +108,23 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     # The CLI reads the browser's message beside its own (in one second the order goes by peer id, §9.5).
     messages = sorted((m["from"], m["text"]) for m in seen["cli"]["read"]["messages"])
     assert messages == [("me", "Glad you wrote. \u202eWhat helps at night?"), ("them", THANKS)]
+    # Terms: the CLI's proposal shown before agreeing (what, until when), countersigned into force
+    # at both ends; the browser's own proposal is the next round, pending at the CLI (spec §9.3).
+    assert "Listening at night, <u>no advice</u>." in seen["proposed"]
+    assert "January 31, 2099" in seen["proposed"] and "No calls" in seen["proposed"]
+    assert seen["agreed"] == seen["proposed"]
+    assert seen["cli"]["inForce"]["version"] == 1 and seen["cli"]["inForce"]["helps"].endswith("no advice</u>.")
+    pending = seen["cli"]["pending"]
+    assert (pending["version"], pending["proposed_by"], pending["helps"]) == (2, "them", "Company on Sunday evenings.")
+    # A report with exactly the CLI's two disclosure choices, explained before sending; the moderators
+    # see what Ana sent (verified) and nothing Rio wrote; their outcome comes back as text.
+    assert seen["reportChoices"] == ["Only my words above", "My words, and what Ana sent me in this conversation"]
+    assert "Nothing you wrote is shown" in seen["reportExplained"]
+    assert seen["reportSent"].startswith("Your report was sent with 3 messages they wrote.")
+    assert "Glad you wrote." in seen["moderatorSaw"] and "no advice" in seen["moderatorSaw"]
+    assert "Breathing slowly" not in seen["moderatorSaw"] and "Company on Sunday" not in seen["moderatorSaw"]
+    assert seen["reports"][0].startswith("About a person\n")
+    assert seen["reports"][0].endswith("The moderators answered: We spoke with them. <i>Thank you</i>.")
     # The other way: the CLI's reach-out is counted on the Talks button, and the browser accepts it.
     assert seen["talksButton"] == "Talks 1 new"
     assert any("Reach-out from Ana" in t and "1 new" in t for t in seen["talks"])
@@ -116,6 +139,17 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     assert seen["blocked"] == "Blocked. Nothing more from them reaches you on this device."
     assert not any("Still there?" in text for text in seen["afterBlock"])
     assert "Reach-out from Ben" in seen["talksAfterBlock"]
+    # Notices: permission asked only when Rio turned them on; each arrival off screen says only
+    # "New message" (no name, no words), and the title counts it (spec §13.10).
+    assert seen["notesBefore"] == {"asked": 0, "shown": []}
+    assert seen["notesAfterBen"] == {"asked": 1, "shown": [{"title": "New message", "body": None}]}
+    assert seen["titleAfterBen"] == "(1) Night Owls · Peer support"
+    # Unblocking from the list: Ana's next message reaches Rio again, announced the same way.
+    assert seen["blockedList"] == ["Ana"]
+    assert seen["unblocked"] == "Unblocked. What they send from now on can reach you."
+    assert seen["blockedAfter"] == ["You have not blocked anyone."]
+    assert seen["titleAfterUnblock"] == "(1) Night Owls · Peer support"
+    assert seen["notesAtEnd"]["shown"] == [{"title": "New message", "body": None}] * 2
     # At rest the conversations are sealed: no word any peer wrote is readable in IndexedDB.
     for words in ["Hi from Ben", "Before the page closed", "Ana", "Rio", "nights"]:
         assert words not in seen["atRest"]

@@ -52,6 +52,26 @@ try {
   page.on('pageerror', (e) => out.console.push(String(e)));
   page.on('request', (r) => out.requests.push(new URL(r.url()).origin));
 
+  // A stand-in for the browser's Notification, recording what the page asks and shows: headless
+  // Chromium shows nothing, and the test must see that permission is never asked on load.
+  await context.addInitScript(() => {
+    const log = JSON.parse(sessionStorage.getItem('notes') ?? '{"asked":0,"shown":[]}');
+    const keep = () => sessionStorage.setItem('notes', JSON.stringify(log));
+    globalThis.Notification = class {
+      static permission = log.asked ? 'granted' : 'default';
+      static async requestPermission() {
+        log.asked += 1;
+        keep();
+        globalThis.Notification.permission = 'granted';
+        return 'granted';
+      }
+      constructor(title, options = {}) {
+        log.shown.push({ title, body: options.body ?? null });
+        keep();
+      }
+    };
+  });
+  const notes = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('notes') ?? '{"asked":0,"shown":[]}'));
   await page.goto(url + '/');
   await page.getByLabel('A name others will see').fill('Rio');
   await page.getByRole('button', { name: 'Join' }).click();
@@ -91,6 +111,47 @@ try {
     return read.messages.length === 2 ? read : null;
   }, "the browser's message at the CLI");
 
+  // Terms (spec §9.3): Ana proposes at the CLI; the page shows them before agreeing, by whom and
+  // until when, and countersigns; then the page proposes other terms and the CLI sees them pending.
+  const conn = reached.id ?? reached.connection;
+  cli('agree', conn, '--helps', 'Listening at night, <u>no advice</u>.', '--format', 'text', '--until', '2099-01-31', '--boundary', 'No calls');
+  await page.locator('#terms-proposal', { hasText: 'They proposed these terms' }).waitFor(WAIT);
+  out.proposed = await page.locator('#terms-proposed').innerText();
+  await page.screenshot({ path: join(shots, 'terms-proposed-phone.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Agree to these terms' }).click();
+  await page.locator('#terms-in-force').waitFor(WAIT);
+  out.agreed = await page.locator('#terms-agreed').innerText();
+  out.cli.inForce = await eventually(() => cli('agreement', conn).in_force, 'the countersignature at the CLI');
+  await page.locator('#terms-other summary').click();
+  await page.getByLabel('What would help', { exact: true }).fill('Company on Sunday evenings.');
+  await page.getByRole('button', { name: 'Send these terms' }).click();
+  await page.locator('#terms-proposal', { hasText: 'You proposed these terms' }).waitFor(WAIT);
+  await page.screenshot({ path: join(shots, 'terms-mine-phone.png'), fullPage: true });
+  out.cli.pending = await eventually(() => cli('agreement', conn).pending, "the browser's proposal at the CLI");
+
+  // Rio reports Ana to Rio's node, choosing to show what Ana sent (spec §13.5, §12); an operator
+  // resolves it with the admin CLI and "Your reports" shows what the moderators did.
+  await page.locator('details.report summary').click();
+  await page.locator('#report fieldset').waitFor(WAIT);
+  out.reportChoices = await page.locator('#report fieldset label').allTextContents();
+  out.reportExplained = await page.locator('#report-disclose-hint').textContent();
+  await page.getByLabel('What happened, in your own words').fill('They pushed me to <b>call</b>.');
+  await page.getByLabel(/and what Ana sent me/).check();
+  await page.screenshot({ path: join(shots, 'report-phone.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Send report' }).click();
+  out.reportSent = await page.locator('#report-sent').textContent();
+  const admin = (...args) => execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', 'admin', '--data', process.env.NODE_DATA, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const [filed] = JSON.parse(admin('--json', 'reports', 'list'));
+  out.moderatorSaw = admin('reports', 'show', String(filed.id));
+  admin('reports', 'resolve', String(filed.id), '--outcome', 'We spoke with them. <i>Thank you</i>.');
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.getByRole('button', { name: 'Your reports' }).click();
+  await page.locator('#reports li').waitFor(WAIT);
+  out.reports = await page.locator('#reports li').allInnerTexts();
+  await page.screenshot({ path: join(shots, 'reports-phone.png'), fullPage: true });
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.locator('#talks li', { hasText: 'You reached out to Ana' }).getByRole('button', { name: 'Open' }).click();
+
   // Ana reaches out to Rio's request; the Talks button counts it, Rio accepts.
   await page.getByRole('button', { name: 'Home' }).click();
   const rios = await eventually(() => cli('browse').listings.find((l) => l.topics.includes('panic at night')), "Rio's request at the CLI");
@@ -124,6 +185,11 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: join(shots, 'ended-phone.png'), fullPage: true });
 
+  // Rio turns notices on (the only time permission is asked), then blocks Ana in the second one.
+  out.notesBefore = await notes();
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.getByRole('button', { name: 'Tell me when a message arrives' }).click();
+  await page.locator('#notify-state', { hasText: 'only “New message”' }).waitFor(WAIT);
   // Rio blocks Ana in the second one. Ana writes there; then Ben reaches out. Mail comes in order,
   // so once Ben's reach-out shows, Ana's message has been read and dropped.
   await page.getByRole('button', { name: /Talks/ }).click();
@@ -135,6 +201,8 @@ try {
   ben('browse');
   ben('reach', rios.id, '--hello', 'Hi from Ben.');
   await page.getByRole('button', { name: /Talks 1 new/ }).waitFor(WAIT);
+  out.titleAfterBen = await page.title();
+  out.notesAfterBen = await notes();
   out.afterBlock = await page.locator('#messages li').allTextContents();
   await page.getByRole('button', { name: /Talks/ }).click();
   out.talksAfterBlock = await page.locator('#talks li h3').allTextContents();
@@ -168,6 +236,19 @@ try {
     const read = ben('read', benConnection.id);
     return read.messages.length === 2 ? read : null;
   }, "both of the browser's messages at Ben's CLI");
+
+  // Rio unblocks Ana from the list of blocked people; what Ana sends from now on arrives.
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.getByRole('button', { name: 'People you blocked' }).click();
+  out.blockedList = await page.locator('#blocked li h3').allTextContents();
+  await page.screenshot({ path: join(shots, 'blocked-phone.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Unblock Ana' }).click();
+  out.unblocked = await page.locator('#unblocked').textContent();
+  out.blockedAfter = await page.locator('#blocked li').allTextContents();
+  cli('send', second.connection, 'Glad to be back.');
+  await page.getByRole('button', { name: /Talks 1 new/ }).waitFor(WAIT);
+  out.titleAfterUnblock = await page.title();
+  out.notesAtEnd = await notes();
 } finally {
   await context.close();
 }

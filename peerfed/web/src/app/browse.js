@@ -21,7 +21,7 @@ function when(window) {
   return `${days.join(', ')} ${clock(window.start)}–${clock(window.end)}`;
 }
 
-function result(listing, own, onReach) {
+function result(listing, own, onReach, onReport) {
   return el(
     'li',
     { class: 'listing' },
@@ -35,11 +35,12 @@ function result(listing, own, onReach) {
       : null,
     el('p', { class: 'note' }, 'When: ', TIMING[listing.timing]),
     !own && onReach ? el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: () => onReach(listing) }, 'Reach out')) : null,
+    !own && onReport ? onReport(listing) : null,
   );
 }
 
 /** The browse screen inside `main`; `ctx` is the signed-in { url, keys, token, now, peer }; `onReach(listing)` reaches out. */
-export function browseScreen(main, ctx, { onReach } = {}) {
+export function browseScreen(main, ctx, { onReach, onReport } = {}) {
   const topic = field('filter-topic', 'Topic words', { hint: 'Leave empty to see everything.' });
   const lang = field('filter-lang', 'Language', { hint: 'A short code such as en or es.' });
   const format = field('filter-format', 'Way to talk', { tag: 'select', options: [['', 'Any'], ...FORMAT_WORDS] });
@@ -67,7 +68,7 @@ export function browseScreen(main, ctx, { onReach } = {}) {
         found,
         el('h2', { id: 'results-count' }, listings.length === 1 ? '1 listing' : `${listings.length} listings`),
         listings.length
-          ? el('ul', { class: 'listings' }, listings.map((l) => result(l, peerIdText(l.author) === ctx.peer, onReach)))
+          ? el('ul', { class: 'listings' }, listings.map((l) => result(l, peerIdText(l.author) === ctx.peer, onReach, onReport)))
           : el('p', {}, 'Nothing matches yet. Try fewer words, or offer or ask for support yourself.'),
       );
     } catch (error) {

@@ -3,6 +3,11 @@
 
 import { peerIdText } from '../protocol/index.js';
 import { busy, field, problem } from './forms.js';
+import { t, tn } from './i18n.js';
+import { reportBox } from './reports_view.js';
+import { notifyControl } from './notify.js';
+import { PENDING_PER_SENDER_CAP, PENDING_REACH_OUTS_CAP } from './talk.js';
+import { termsKey, termsSection } from './terms_view.js';
 import { el, show, theirs } from './ui.js';
 
 function who(conversation) {
@@ -48,9 +53,13 @@ export function displayOrder(messages, me, them) {
 }
 
 /** The list of talks; `open(conversation)` shows one. */
-export function talksScreen(main, talk, { open }) {
+export function talksScreen(main, talk, { open, reports, blocked }) {
   const list = el('ul', { class: 'listings', id: 'talks' });
+  const waiting = el('p', { class: 'hint', id: 'pending-bound' });
   const fill = () => {
+    const n = talk.pending().length;
+    waiting.hidden = n === 0;
+    waiting.textContent = n ? t('talks.pending', { count: n, cap: PENDING_REACH_OUTS_CAP, per: PENDING_PER_SENDER_CAP }) : '';
     const all = [...talk.conversations.values()];
     show(
       list,
@@ -69,7 +78,10 @@ export function talksScreen(main, talk, { open }) {
     );
   };
   fill();
-  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), list);
+  const more = el('p', { class: 'actions' },
+    reports ? el('button', { type: 'button', class: 'quiet', id: 'open-reports', onclick: reports }, t('reports.open_button')) : null, ' ',
+    blocked ? el('button', { type: 'button', class: 'quiet', id: 'open-blocked', onclick: blocked }, t('blocked.open_button')) : null);
+  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), waiting, el('h2', { id: 'talks-list' }, t('talks.list')), list, more, notifyControl(el));
   document.getElementById('screen-title').focus();
   return talk.watch(fill);
 }
@@ -87,6 +99,7 @@ function answerForm(talk, c, outcome) {
     }
   };
   form.append(
+    el('p', { class: 'hint', id: 'decline-hint' }, t('answer.decline.hint')),
     el('p', { class: 'actions' },
       el('button', { type: 'button', onclick: act(true) }, 'Accept'), ' ',
       el('button', { type: 'button', class: 'quiet', onclick: act(false) }, 'Not this time')),
@@ -152,7 +165,9 @@ export function conversationScreen(main, talk, c) {
   const outcome = el('div', { 'aria-live': 'polite' });
   const actions = el('div', {});
   const leave = el('section', { class: 'leave', 'aria-labelledby': 'leave-title' });
+  const agreed = el('section', { class: 'agreed', id: 'terms', 'aria-labelledby': 'terms-title' });
   let shown = null;
+  let termsShown = null;
   const fill = () => {
     c.unread = 0;
     show(status, stateWords(c));
@@ -172,6 +187,13 @@ export function conversationScreen(main, talk, c) {
       shown = phase;
       show(actions, phase === 'answer' ? answerForm(talk, c, outcome) : phase === 'talk' ? composeForm(talk, c, outcome) : null);
     }
+    // Terms once accepted (spec §9.3); drawn again only when they change, so typing is not lost.
+    const key = c.state.state === 'accepted' || c.state.state === 'agreed' || c.state.inForce ? termsKey(talk, c) : null;
+    if (key !== termsShown) {
+      termsShown = key;
+      show(agreed, key === null ? null : termsSection(talk, c, outcome));
+      agreed.hidden = key === null;
+    }
     show(leave, leaving(talk, c, outcome));
   };
   fill();
@@ -182,8 +204,10 @@ export function conversationScreen(main, talk, c) {
     status,
     log,
     actions,
+    agreed,
     outcome,
     leave,
+    reportBox(talk.ctx, talk.me, { peer: c.peer }, tn('report.open', { name: who(c) }), () => ({ conversation: c, name: who(c) })),
   );
   document.getElementById('screen-title').focus();
   return talk.watch((changed) => {

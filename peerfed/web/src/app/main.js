@@ -10,6 +10,9 @@ import { nodeDocument, nodeUrl } from './node.js';
 import { offerScreen } from './offer.js';
 import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
+import { listingReport, reportsScreen } from './reports_view.js';
+import { blockedScreen } from './blocked_view.js';
+import { watchArrivals } from './notify.js';
 import { busy, field, problem } from './forms.js';
 import { el, show, theirs } from './ui.js';
 import { setLanguage } from './i18n.js';
@@ -49,7 +52,8 @@ function signedIn(doc, url, keys, session, name) {
   };
   const go = {
     home: () => welcome(ctx),
-    browse: () => browseScreen(main, ctx, { onReach: (listing) => reachScreen(main, talk, listing, { opened: conversation }) }),
+    browse: () =>
+      browseScreen(main, ctx, { onReach: (listing) => reachScreen(main, talk, listing, { opened: conversation }), onReport: (listing) => listingReport(talk, listing) }),
     offer: () =>
       offerScreen(main, ctx, {
         onPublished: () => {
@@ -60,7 +64,11 @@ function signedIn(doc, url, keys, session, name) {
         },
       }),
     talks: () => {
-      stop = talksScreen(main, talk, { open: conversation });
+      const away = (screen) => () => {
+        stop();
+        stop = screen() ?? (() => {});
+      };
+      stop = talksScreen(main, talk, { open: conversation, reports: away(() => void reportsScreen(main, ctx)), blocked: away(() => blockedScreen(main, talk)) });
     },
   };
   // The section a person is in is marked for screen readers (aria-current) and by sight (style).
@@ -83,6 +91,7 @@ function signedIn(doc, url, keys, session, name) {
   open('home')();
   talk.restore().then(() => {
     talk.changed(null);
+    watchArrivals(talk);
     talk.listen(() => viewing);
   });
 }

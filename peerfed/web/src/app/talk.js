@@ -8,11 +8,15 @@ import {
 import { loadState, saveState } from './keystore.js';
 import { base64, call, NodeError } from './node.js';
 import { openState, sealState, stateKey } from './talk_state.js';
+import { agreementItems } from './terms.js';
 
 const DAY = 86_400;
 const REACH_OUT_LIFETIME = 7 * DAY; // as the CLI's
 const MESSAGE_LIFETIME = 14 * DAY; // as the CLI's
 const MAX_WORK_BITS = 24; // the reference client refuses more (spec §13.5)
+// Unanswered reach-outs kept at once, in all and from one peer, as the reference client (spec §13.5).
+export const PENDING_REACH_OUTS_CAP = 20;
+export const PENDING_PER_SENDER_CAP = 3;
 
 /** The key bundle of `author` from its signed bytes: { encryptionKey, home, name }. Throws ProtocolError. */
 export function openBundle(raw, author, now) {
@@ -50,6 +54,9 @@ function forget(conversation) {
   conversation.reply = null;
   conversation.erased = true;
   conversation.events = [];
+  // Every copy of its terms goes too (spec §9.4): only that it ended, and by which side, stays.
+  const { id, endedBy } = conversation.state;
+  conversation.state = { id, state: 'ended', endedBy, live: false };
 }
 
 /** Everything one signed-in person has going on: conversations by connection id (hex). */
@@ -74,6 +81,19 @@ export class Talk {
       } catch {
         // another identity's state, or damaged: kept as it is, not shown
       }
+    }
+    this.forgetLapsed();
+  }
+
+  /** Reach-outs waiting for this person's answer, unexpired at `now` (spec §13.5). */
+  pending(now = this.ctx.now()) {
+    return [...this.conversations.values()].filter((c) => !c.mine && c.state.state === 'reached-out' && c.state.reachOutExpires > now);
+  }
+
+  /** Forget unanswered reach-outs that expired: they stop counting against the caps (spec §13.5). */
+  forgetLapsed(now = this.ctx.now()) {
+    for (const [id, c] of this.conversations) {
+      if (!c.mine && c.state.state === 'reached-out' && c.state.reachOutExpires <= now) this.conversations.delete(id);
     }
   }
 
@@ -161,6 +181,16 @@ export class Talk {
     this.changed(conversation);
   }
 
+  /**
+   * Propose `terms` (a wire array, spec §8.3) as the next round, or, with `terms` null, countersign
+   * the other side's proposal with the same version and identical terms (§9.3). Throws NodeError,
+   * ProtocolError, or an Error with code local.not_allowed when there is nothing to countersign.
+   */
+  async agree(conversation, terms = null) {
+    await this.step(conversation, 'agreement', agreementItems(conversation, terms, this.ctx.now()));
+    this.changed(conversation);
+  }
+
   /** Send `text` in an accepted conversation. Throws NodeError, ProtocolError. */
   async send(conversation, text) {
     const seq = conversation.nextSeq;
@@ -193,6 +223,13 @@ export class Talk {
     this.changed(conversation);
   }
 
+  /** Hear from `peerHex` (a blocked peer id, hex) again from now on; what was dropped stays gone. */
+  unblock(peerHex) {
+    this.blocked.delete(peerHex);
+    for (const c of this.conversations.values()) if (toHex(c.peer) === peerHex) c.blocked = false;
+    this.changed(null);
+  }
+
   /** Open and apply one sealed mailbox item; anything that does not open or apply is dropped (spec §7.3, §9.2). */
   receive(sealedBytes, viewing) {
     let opened;
@@ -206,10 +243,16 @@ export class Talk {
     const id = toHex(inner.body.connection);
     if (inner.type === 'reach-out') {
       if (this.conversations.has(id)) return;
+      // One person cannot flood another: past either cap a new reach-out is dropped unseen, and
+      // answering one (or its expiry) makes room (spec §12, §13.5).
+      this.forgetLapsed();
+      const waiting = this.pending();
+      if (waiting.length >= PENDING_REACH_OUTS_CAP) return;
+      if (waiting.filter((c) => equalBytes(c.peer, inner.author)).length >= PENDING_PER_SENDER_CAP) return;
       const other = { encryptionKey: bundle.body.encryptionKey, home: bundle.body.home, name: bundle.body.pseudonym };
       const conversation = {
         id, state: Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
-        hello: inner.body.hello, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
+        hello: inner.body.hello, offered: inner.body.terms, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
       };
       this.conversations.set(id, conversation);
       this.changed(conversation);

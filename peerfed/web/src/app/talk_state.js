@@ -39,6 +39,7 @@ function rebuild(me, fields) {
   const envs = events.map((raw) => decodeVerified(raw, INNER));
   c.state = Connection.start(envs[0]);
   c.hello = envs[0].body.hello;
+  c.offered = envs[0].body.terms; // informational only (spec §9.3)
   for (const env of envs.slice(1)) {
     c.state = c.state.apply(env);
     if (env.type === 'response') c.reply = env.body.reply;
