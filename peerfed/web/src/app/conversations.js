@@ -2,7 +2,7 @@
 // wrote is shown as text with invisible characters made visible (ui.js); nothing here rates anyone.
 
 import { peerIdText } from '../protocol/index.js';
-import { busy, field, problem } from './forms.js';
+import { busy, field, problem, refused } from './forms.js';
 import { language, t, tn } from './i18n.js';
 import { el, show, theirs } from './ui.js';
 
@@ -84,7 +84,7 @@ function answerForm(talk, c, outcome) {
       await talk.respond(c, accept, reply.input.value.trim());
     } catch (error) {
       busy(form, false);
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     }
   };
   form.append(
@@ -109,7 +109,7 @@ function composeForm(talk, c, outcome) {
       text.input.value = '';
       show(outcome);
     } catch (error) {
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     } finally {
       busy(form, false);
       text.input.focus();
@@ -126,7 +126,7 @@ function leaving(talk, c, outcome) {
       await work();
     } catch (error) {
       event.target.disabled = false;
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     }
   };
   const parts = [el('h2', { id: 'leave-title' }, t('talk.leave_title'))];
@@ -140,40 +140,61 @@ function leaving(talk, c, outcome) {
   }
   parts.push(
     c.blocked
-      ? el('p', { role: 'status' }, t('talk.blocked'))
+      ? el('p', { role: 'status', tabindex: '-1' }, t('talk.blocked'))
       : el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: act(async () => talk.block(c)) }, ...tn('talk.block', { name: who(c) }))),
   );
   return parts;
 }
 
+// The log only grows while a conversation goes on: append what is new, so a screen reader's live
+// region announces the new message alone, not the whole conversation again.
+function keepAdding(log, items) {
+  const have = [...log.children].map((li) => li.dataset.key);
+  const want = items.filter(Boolean);
+  const grows = have.length <= want.length && have.every((key, i) => key === want[i].dataset.key);
+  if (grows) log.append(...want.slice(have.length));
+  else show(log, want);
+}
+
 /** One conversation, kept up to date as mail arrives; returns a function that stops watching. */
 export function conversationScreen(main, talk, c) {
   const log = el('ol', { class: 'messages', id: 'messages', 'aria-live': 'polite', 'aria-label': t('talk.messages') });
-  const status = el('p', { class: 'note', id: 'talk-state' });
+  const status = el('p', { class: 'note', id: 'talk-state', role: 'status', tabindex: '-1' });
   const outcome = el('div', { 'aria-live': 'polite' });
   const actions = el('div', {});
   const leave = el('section', { class: 'leave', 'aria-labelledby': 'leave-title' });
   let shown = null;
+  let leaveShown = null;
   const fill = () => {
     c.unread = 0;
-    show(status, stateWords(c));
+    // (Chromium moves the focus to <body> when the focused button is disabled while it works.)
+    const focused = document.activeElement === document.body || [actions, leave].some((part) => part.contains(document.activeElement));
+    if (status.textContent !== stateWords(c)) show(status, stateWords(c));
     const order = displayOrder(c.messages, talk.me, c.peer);
-    show(
+    keepAdding(
       log,
-      c.hello === null ? null : el('li', { class: 'hello' }, el('p', { class: 'by' }, c.mine ? t('talk.hello_mine') : t('talk.hello_theirs')), el('p', { class: 'text' }, theirs(c.hello))),
-      c.reply ? el('li', { class: 'hello' }, el('p', { class: 'by' }, c.mine ? t('talk.reply_theirs') : t('talk.reply_mine')), el('p', { class: 'text' }, theirs(c.reply))) : null,
-      order.map((m) =>
-        el('li', { class: m.mine ? 'message mine' : 'message' },
+      [c.hello === null ? null : el('li', { class: 'hello', 'data-key': 'hello' }, el('p', { class: 'by' }, c.mine ? t('talk.hello_mine') : t('talk.hello_theirs')), el('p', { class: 'text' }, theirs(c.hello))),
+      c.reply ? el('li', { class: 'hello', 'data-key': 'reply' }, el('p', { class: 'by' }, c.mine ? t('talk.reply_theirs') : t('talk.reply_mine')), el('p', { class: 'text' }, theirs(c.reply))) : null,
+      ...order.map((m) =>
+        el('li', { class: m.mine ? 'message mine' : 'message', 'data-key': `${m.mine ? 'mine' : 'theirs'}-${m.seq}` },
           el('p', { class: 'by' }, m.mine ? t('talk.you') : who(c), ' · ', when(m.createdAt)),
           el('p', { class: 'text' }, theirs(m.text))),
-      ),
+      )],
     );
     const phase = c.state.state === 'reached-out' && !c.mine ? 'answer' : c.state.live && c.state.state !== 'reached-out' ? 'talk' : 'none';
     if (phase !== shown) {
       shown = phase;
       show(actions, phase === 'answer' ? answerForm(talk, c, outcome) : phase === 'talk' ? composeForm(talk, c, outcome) : null);
     }
-    show(leave, leaving(talk, c, outcome));
+    // Redrawn only when it changes, so a new message never takes the focus from its buttons.
+    if (leaveShown !== `${c.state.live}|${c.blocked}`) {
+      leaveShown = `${c.state.live}|${c.blocked}`;
+      show(leave, leaving(talk, c, outcome));
+    }
+    // What had the focus went away (answered, ended, blocked): it moves to what says what happened.
+    if (focused && !main.contains(document.activeElement)) {
+      (document.getElementById('message') ?? (c.blocked ? leave.querySelector('[role=status]') : status)).focus();
+    }
   };
   fill();
   show(
@@ -204,7 +225,7 @@ export function reachScreen(main, talk, listing, { opened }) {
     event.preventDefault();
     const words = hello.input.value.trim();
     if (!words) {
-      show(outcome, el('p', { class: 'error', role: 'alert', tabindex: '-1' }, t('reach.empty')));
+      refused(outcome, el('p', { class: 'error', role: 'alert', tabindex: '-1' }, t('reach.empty')));
       return;
     }
     busy(form, true);
@@ -213,7 +234,7 @@ export function reachScreen(main, talk, listing, { opened }) {
       opened(await talk.reachOut(listing, words));
     } catch (error) {
       busy(form, false);
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     }
   });
   show(

@@ -2,7 +2,7 @@
 // said in plain words. Every string is set as text (ui.js), never parsed as HTML.
 
 import { t } from './i18n.js';
-import { el } from './ui.js';
+import { el, show } from './ui.js';
 
 // What a refusal means, in plain words; anything else shows its code so it can be looked up.
 const PLAIN = {
@@ -19,6 +19,12 @@ const PLAIN = {
 export function problem(error) {
   const plain = Object.hasOwn(PLAIN, error?.code ?? '') ? PLAIN[error.code]() : t('problem.other', { code: error?.code ?? 'unknown' });
   return el('p', { class: 'error', role: 'alert', tabindex: '-1' }, plain);
+}
+
+/** Show the refusal `said` (an alert from problem()) in `outcome` and move the focus to it, so it is heard and seen. */
+export function refused(outcome, said) {
+  show(outcome, said);
+  said.focus();
 }
 
 /** A labelled control and its hint: { input, nodes }. `tag` may be 'input', 'textarea' or 'select'. */

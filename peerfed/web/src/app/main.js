@@ -10,7 +10,7 @@ import { nodeDocument, nodeUrl } from './node.js';
 import { offerScreen } from './offer.js';
 import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
-import { busy, field, problem } from './forms.js';
+import { busy, field, problem, refused } from './forms.js';
 import { el, show, theirs } from './ui.js';
 import { setLanguage, t, tn } from './i18n.js';
 import { languageChooser } from './language.js';
@@ -152,7 +152,7 @@ function joinScreen(doc, url) {
       // Waiting for approval: keep the keys, since a new key would be a new request (spec §13.4).
       if (error.code === 'auth.pending') await saveDevice(keys, pass.input.value, { node: url, name: chosen });
       busy(form, false);
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
       return;
     }
     signedIn(doc, url, keys, session, chosen);
@@ -180,7 +180,7 @@ function unlockScreen(doc, url, record) {
       signedIn(doc, url, keys, await join(url, keys, { name: record.name }), record.name);
     } catch (error) {
       busy(form, false);
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     }
   });
   show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, t('unlock.title')), el('p', {}, t('unlock.intro')), form);

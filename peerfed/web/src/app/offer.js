@@ -3,7 +3,7 @@
 // this page (listings.js) and only its public card reaches the node.
 
 import { ProtocolError } from '../protocol/index.js';
-import { choices, busy, field, problem } from './forms.js';
+import { choices, busy, field, problem, refused } from './forms.js';
 import { language, t } from './i18n.js';
 import { DAYS, listingBody, publishListing, words } from './listings.js';
 import { el, show } from './ui.js';
@@ -106,7 +106,7 @@ export function offerScreen(main, ctx, { onPublished }) {
     };
     const need = missing(values);
     if (need) {
-      show(outcome, el('p', { class: 'error', role: 'alert' }, need));
+      refused(outcome, el('p', { class: 'error', role: 'alert', tabindex: '-1' }, need));
       return;
     }
     busy(form, true);
@@ -119,7 +119,7 @@ export function offerScreen(main, ctx, { onPublished }) {
     } catch (error) {
       busy(form, false);
       const said = error instanceof ProtocolError ? el('p', { class: 'error', role: 'alert', tabindex: '-1' }, t('offer.invalid', { detail: error.message })) : problem(error);
-      show(outcome, said);
+      refused(outcome, said);
     }
   });
   show(
