@@ -6,6 +6,7 @@ process with a CLI peer, once per language, auditing and photographing each scre
 join, welcome, offer (and a refused offer), browse with results, reach out (and a refused hello), a
 conversation waiting and live, the talks list, answering, ended, blocked, the support resources, and
 coming back with a passphrase (and a wrong one). Screenshots go to ``build/screenshots/web_a11y/``.
+``browser-keyboard.mjs`` walks the same story by keyboard alone and reports where the focus went.
 """
 
 from __future__ import annotations
@@ -105,3 +106,47 @@ def test_every_screen_in_every_language_at_both_sizes_has_no_axe_violation(node:
         for screen in SCREENS:
             for size in ["phone", "desktop"]:
                 assert (SHOTS / f"{lang}-{screen}-{size}.png").stat().st_size > 1000
+
+
+def test_the_whole_story_by_keyboard_alone_moves_the_focus_where_a_person_needs_it(
+    node: NodeProcess, tmp_path: Path
+) -> None:
+    seen = drive("browser-keyboard.mjs", node, tmp_path, ROOT / "build" / "screenshots" / "web_a11y_keyboard")
+    focus = seen["focus"]
+
+    def at(step: str) -> tuple[str, str]:
+        return focus[step]["tag"], focus[step]["id"]
+
+    # Tab goes from field to field in the order they are read.
+    assert at("afterName") == ("input", "passphrase")
+    assert at("afterPassphrase")[0] == "button" and focus["afterPassphrase"]["text"] == "Join"
+    # After each move to a new screen, the focus is on that screen's heading.
+    assert at("joined") == ("h1", "welcome") and focus["joined"]["text"] == "You are in"
+    assert at("offer") == ("h1", "screen-title") and focus["offer"]["text"] == "Offer or ask for support"
+    assert at("published") == ("h1", "screen-title") and focus["published"]["text"] == "Browse"
+    assert at("reach") == ("h1", "screen-title") and focus["reach"]["text"] == "Reach out"
+    assert at("reached") == ("h1", "screen-title") and focus["reached"]["text"] == "Talking with Ana"
+    assert at("talks") == ("h1", "screen-title") and focus["talks"]["text"] == "Talks"
+    assert at("answer") == ("h1", "screen-title") and focus["answer"]["text"] == "Talking with Ana"
+    # A refused form moves the focus to what it says, and Shift+Tab leads back to the field.
+    assert focus["offerRefused"]["role"] == "alert"
+    assert focus["offerRefused"]["text"] == "Please write at least one topic, in your own words."
+    assert at("afterTopics") == ("textarea", "summary")
+    assert at("reachField") == ("textarea", "hello")
+    assert focus["reachRefused"]["role"] == "alert"
+    assert focus["reachRefused"]["text"] == "Please write a few words first."
+    assert at("backToHello") == ("textarea", "hello")
+    # Sending keeps the focus in the message box; accepting moves it there; ending, to the new state.
+    assert at("sent") == ("textarea", "message")
+    assert focus["acceptButton"]["text"] == "Accept"
+    assert at("accepted") == ("textarea", "message")
+    assert focus["endButton"]["text"] == "End conversation"
+    assert at("ended") == ("p", "talk-state") and focus["ended"]["text"] == "You ended this conversation."
+    # The focus ring is drawn wherever the keyboard is.
+    assert all(focus[step]["ring"] for step in ["afterName", "afterPassphrase", "acceptButton", "endButton", "sent"])
+    # Ana, at the CLI, saw the acceptance and the end.
+    assert seen["cli"]["accepted"]["reply"] == "Yes, let us talk."
+    assert seen["cli"]["ended"]["state"] == "ended"
+    assert seen["violations"] == []
+    assert seen["console"] == []
+    assert seen["requests"] == [node.url]
