@@ -4,7 +4,7 @@
 // CLI peer Ana (PEERFED_HOME=$CLI_HOME, run with $CLI_PYTHON) already offers support on the node.
 //
 //   CLI_PYTHON=... CLI_HOME=... node scripts/browser-a11y.mjs NODE_URL SHOTS_DIR PROFILE_DIR
-// Prints one JSON document: { violations: [...], screens: [...], pages: {...}, console: [...] }.
+// Prints one JSON document: { violations: [...], screens: [...], pages: {...}, moving: [...], console: [...] }.
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ const [url, shots, profile] = process.argv.slice(2);
 const WAIT = { timeout: 60_000 };
 const PEOPLE = { en: 'Rio', es: 'Lía', ar: 'Rami' };
 const PASSPHRASE = 'quiet tea after midnight';
-const out = { violations: [], screens: [], pages: {}, console: [], requests: [] };
+const out = { violations: [], screens: [], pages: {}, moving: [], console: [], requests: [] };
 
 function ana(...args) {
   const env = { ...process.env, PEERFED_HOME: process.env.CLI_HOME };
@@ -48,6 +48,17 @@ async function tell(lang) {
       await page.screenshot({ path: join(shots, `${lang}-${what}-${size}.png`), fullPage: true });
     }
     await page.setViewportSize(PHONE);
+    // In English, each screen is audited again in the dark colour scheme with reduced motion asked
+    // for; nothing on the page may then move (no running animation, no transition time).
+    if (lang === 'en') {
+      await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+      out.violations.push(...(await audit(page, `${lang}/${what}/dark`)));
+      out.moving.push(...(await page.evaluate(() => [
+        ...document.getAnimations().map((a) => `animation ${a.animationName ?? a.id}`),
+        ...[...document.querySelectorAll('*')].filter((e) => getComputedStyle(e).transitionDuration.split(',').some((d) => parseFloat(d) > 0)).map((e) => `transition on ${e.tagName}`),
+      ])));
+      await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'no-preference' });
+    }
     out.screens.push(`${lang}/${what}`);
   };
   const section = (key) => page.locator(`#sections [data-section=${key}]`).click();

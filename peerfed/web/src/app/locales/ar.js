@@ -50,7 +50,7 @@ export const ar = {
     'nav.browse': 'تصفّح',
     'nav.offer': 'تقديم أو طلب',
     'nav.talks': 'المحادثات',
-    'nav.unread': '{count} جديدة',
+    'nav.unread': 'غير المقروءة: {count}',
     'offer.published': 'نُشر. يمكن للآخرين أن يجدوه الآن.',
     // --- offer or ask ---
     'format.text': 'كتابةً',
