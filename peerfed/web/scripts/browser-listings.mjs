@@ -40,7 +40,7 @@ async function results(page) {
 
 async function filter(page, values) {
   await page.getByLabel('Topic words').fill(values.topic ?? '');
-  await page.getByLabel('Language').fill(values.lang ?? '');
+  await page.getByLabel('Language they can talk in').fill(values.lang ?? '');
   await page.getByLabel('Way to talk').selectOption(values.format ?? '');
   await page.getByLabel('Showing').selectOption(values.kind ?? '');
   await page.locator('#results-count').evaluate((h) => h.remove());
@@ -55,6 +55,9 @@ try {
   page.on('request', (r) => out.requests.push(new URL(r.url()).origin));
 
   await page.goto(url + '/');
+  // The browser asks for Spanish (locale es-ES) and the page follows it; this run reads English.
+  await page.locator('h1', { hasText: 'Unirte' }).waitFor(WAIT);
+  await page.locator('#language').selectOption('en');
   await page.locator('h1', { hasText: 'Join' }).waitFor(WAIT);
   await page.getByLabel('A name others will see').fill('Rio');
   await page.getByRole('button', { name: 'Join' }).click();

@@ -4,49 +4,50 @@
 
 import { peerIdText } from '../protocol/index.js';
 import { busy, field, problem } from './forms.js';
-import { DAYS, searchDirectory } from './listings.js';
-import { FORMAT_WORDS, TIMING_WORDS } from './offer.js';
+import { t, tn } from './i18n.js';
+import { searchDirectory } from './listings.js';
+import { dayNames, FORMAT_WORDS, TIMING_WORDS } from './offer.js';
 import { el, show, theirs } from './ui.js';
 
-const KIND_WORDS = { offer: 'Offers support', request: 'Looking for support' };
-const FORMAT = Object.fromEntries(FORMAT_WORDS);
-const TIMING = Object.fromEntries(TIMING_WORDS);
+const KIND_WORDS = { offer: () => t('browse.offer'), request: () => t('browse.request') };
 
 function clock(minutes) {
   return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
 }
 
 function when(window) {
-  const days = DAYS.filter((_, i) => window.days & (1 << i)).map((d) => d.slice(0, 3));
+  const days = dayNames('short').filter((_, i) => window.days & (1 << i));
   return `${days.join(', ')} ${clock(window.start)}–${clock(window.end)}`;
 }
 
 function result(listing, own, onReach, onReport) {
+  const FORMAT = Object.fromEntries(FORMAT_WORDS());
+  const TIMING = Object.fromEntries(TIMING_WORDS());
   return el(
     'li',
     { class: 'listing' },
-    el('h3', {}, KIND_WORDS[listing.kind], own ? ' (yours)' : ''),
+    el('h3', {}, KIND_WORDS[listing.kind](), own ? t('browse.yours') : ''),
     el('p', { class: 'topics' }, theirs(listing.topics.join(' · '))),
     el('p', { class: 'summary' }, theirs(listing.summary)),
-    el('p', { class: 'note' }, 'Languages: ', theirs(listing.languages.join(', '))),
-    el('p', { class: 'note' }, 'Ways to talk: ', listing.formats.map((f) => FORMAT[f]).join(', ')),
+    el('p', { class: 'note' }, ...tn('browse.languages', { languages: theirs(listing.languages.join(', ')) })),
+    el('p', { class: 'note' }, t('browse.formats', { formats: listing.formats.map((f) => FORMAT[f]).join(', ') })),
     listing.availability.length
-      ? el('p', { class: 'note' }, 'Usually free: ', theirs(listing.availability.map(when).join('; ')), ' (', theirs(listing.tz), ' time)')
+      ? el('p', { class: 'note' }, ...tn('browse.free', { when: theirs(listing.availability.map(when).join('; ')), tz: theirs(listing.tz) }))
       : null,
-    el('p', { class: 'note' }, 'When: ', TIMING[listing.timing]),
-    !own && onReach ? el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: () => onReach(listing) }, 'Reach out')) : null,
+    el('p', { class: 'note' }, t('browse.timing', { timing: TIMING[listing.timing] })),
+    !own && onReach ? el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: () => onReach(listing) }, t('browse.reach'))) : null,
     !own && onReport ? onReport(listing) : null,
   );
 }
 
 /** The browse screen inside `main`; `ctx` is the signed-in { url, keys, token, now, peer }; `onReach(listing)` reaches out. */
 export function browseScreen(main, ctx, { onReach, onReport } = {}) {
-  const topic = field('filter-topic', 'Topic words', { hint: 'Leave empty to see everything.' });
-  const lang = field('filter-lang', 'Language', { hint: 'A short code such as en or es.' });
-  const format = field('filter-format', 'Way to talk', { tag: 'select', options: [['', 'Any'], ...FORMAT_WORDS] });
-  const kind = field('filter-kind', 'Showing', {
+  const topic = field('filter-topic', t('browse.topic'), { hint: t('browse.topic_hint') });
+  const lang = field('filter-lang', t('browse.lang'), { hint: t('browse.lang_hint') });
+  const format = field('filter-format', t('browse.format'), { tag: 'select', options: [['', t('browse.any')], ...FORMAT_WORDS()] });
+  const kind = field('filter-kind', t('browse.kind'), {
     tag: 'select',
-    options: [['', 'Offers and requests'], ['offer', 'People offering support'], ['request', 'People looking for support']],
+    options: [['', t('browse.kind_all')], ['offer', t('browse.kind_offer')], ['request', t('browse.kind_request')]],
   });
   const found = el('div', { id: 'results', 'aria-live': 'polite' });
   const form = el(
@@ -56,20 +57,20 @@ export function browseScreen(main, ctx, { onReach, onReport } = {}) {
     lang.nodes,
     format.nodes,
     kind.nodes,
-    el('p', {}, el('button', { type: 'submit' }, 'Show')),
+    el('p', {}, el('button', { type: 'submit' }, t('browse.show'))),
   );
   async function search() {
     busy(form, true);
-    show(found, el('p', { role: 'status' }, 'Looking…'));
+    show(found, el('p', { role: 'status' }, t('browse.looking')));
     try {
       const filters = { topic: topic.input.value.trim(), lang: lang.input.value.trim(), format: format.input.value, kind: kind.input.value };
       const { listings } = await searchDirectory(ctx.url, ctx.token, filters, { now: ctx.now() });
       show(
         found,
-        el('h2', { id: 'results-count' }, listings.length === 1 ? '1 listing' : `${listings.length} listings`),
+        el('h2', { id: 'results-count' }, listings.length === 1 ? t('browse.count_one') : t('browse.count', { count: listings.length })),
         listings.length
           ? el('ul', { class: 'listings' }, listings.map((l) => result(l, peerIdText(l.author) === ctx.peer, onReach, onReport)))
-          : el('p', {}, 'Nothing matches yet. Try fewer words, or offer or ask for support yourself.'),
+          : el('p', {}, t('browse.none')),
       );
     } catch (error) {
       show(found, problem(error));
@@ -81,7 +82,7 @@ export function browseScreen(main, ctx, { onReach, onReport } = {}) {
     event.preventDefault();
     search();
   });
-  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Browse'), form, found);
+  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, t('browse.title')), form, found);
   document.getElementById('screen-title').focus();
   return search();
 }

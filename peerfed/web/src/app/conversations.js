@@ -2,8 +2,8 @@
 // wrote is shown as text with invisible characters made visible (ui.js); nothing here rates anyone.
 
 import { peerIdText } from '../protocol/index.js';
-import { busy, field, problem } from './forms.js';
-import { t, tn } from './i18n.js';
+import { busy, field, problem, refused } from './forms.js';
+import { language, t, tn } from './i18n.js';
 import { reportBox } from './reports_view.js';
 import { notifyControl } from './notify.js';
 import { PENDING_PER_SENDER_CAP, PENDING_REACH_OUTS_CAP } from './talk.js';
@@ -11,20 +11,20 @@ import { termsKey, termsSection } from './terms_view.js';
 import { el, show, theirs } from './ui.js';
 
 function who(conversation) {
-  return conversation.other.name ? theirs(conversation.other.name) : 'Someone';
+  return conversation.other.name ? theirs(conversation.other.name) : t('talk.someone');
 }
 
 function stateWords(c) {
   const s = c.state.state;
-  if (s === 'reached-out') return c.mine ? 'Waiting for them to answer.' : 'They are waiting for your answer. There is no rush.';
-  if (s === 'accepted' || s === 'agreed') return 'You are talking.';
-  if (s === 'declined') return c.mine ? 'They could not take this on. That is not about you.' : 'You said no this time.';
-  const ended = c.state.endedBy === (c.mine ? 'reacher' : 'author') ? 'You ended this conversation.' : 'They ended this conversation. That is their choice, and it is final.';
-  return c.erased ? `${ended} Its words were deleted from this device.` : ended;
+  if (s === 'reached-out') return c.mine ? t('talk.waiting_them') : t('talk.waiting_you');
+  if (s === 'accepted' || s === 'agreed') return t('talk.talking');
+  if (s === 'declined') return c.mine ? t('talk.declined_mine') : t('talk.declined_theirs');
+  const ended = c.state.endedBy === (c.mine ? 'reacher' : 'author') ? t('talk.ended_by_me') : t('talk.ended_by_them');
+  return c.erased ? `${ended} ${t('talk.erased')}` : ended;
 }
 
 function when(seconds) {
-  return new Date(seconds * 1000).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' });
+  return new Date(seconds * 1000).toLocaleString(language(), { dateStyle: 'short', timeStyle: 'short' });
 }
 
 function compareBytes(a, b) {
@@ -68,26 +68,26 @@ export function talksScreen(main, talk, { open, reports, blocked }) {
             el(
               'li',
               { class: 'listing talk' },
-              el('h3', {}, c.mine ? 'You reached out to ' : 'Reach-out from ', who(c)),
+              el('h3', {}, ...(c.mine ? tn('talks.mine', { name: who(c) }) : tn('talks.theirs', { name: who(c) }))),
               el('p', { class: 'note' }, stateWords(c)),
-              c.unread ? el('p', { class: 'unread' }, c.unread === 1 ? '1 new' : `${c.unread} new`) : null,
-              el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: () => open(c) }, 'Open')),
+              c.unread ? el('p', { class: 'unread' }, c.unread === 1 ? t('talks.unread_one') : t('talks.unread', { count: c.unread })) : null,
+              el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: () => open(c) }, t('talks.open'))),
             ),
           )
-        : el('li', {}, 'No talks yet. Browse to find someone, or offer or ask for support so others can find you.'),
+        : el('li', {}, t('talks.none')),
     );
   };
   fill();
   const more = el('p', { class: 'actions' },
     reports ? el('button', { type: 'button', class: 'quiet', id: 'open-reports', onclick: reports }, t('reports.open_button')) : null, ' ',
     blocked ? el('button', { type: 'button', class: 'quiet', id: 'open-blocked', onclick: blocked }, t('blocked.open_button')) : null);
-  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talks'), waiting, el('h2', { id: 'talks-list' }, t('talks.list')), list, more, notifyControl(el));
+  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, t('talks.title')), waiting, el('h2', { id: 'talks-list' }, t('talks.list')), list, more, notifyControl(el));
   document.getElementById('screen-title').focus();
   return talk.watch(fill);
 }
 
 function answerForm(talk, c, outcome) {
-  const reply = field('reply', 'A few words back (optional)', { tag: 'textarea' });
+  const reply = field('reply', t('talk.reply'), { tag: 'textarea' });
   const form = el('form', { id: 'answer', novalidate: true }, reply.nodes);
   const act = (accept) => async () => {
     busy(form, true);
@@ -95,22 +95,22 @@ function answerForm(talk, c, outcome) {
       await talk.respond(c, accept, reply.input.value.trim());
     } catch (error) {
       busy(form, false);
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     }
   };
   form.append(
     el('p', { class: 'hint', id: 'decline-hint' }, t('answer.decline.hint')),
     el('p', { class: 'actions' },
-      el('button', { type: 'button', onclick: act(true) }, 'Accept'), ' ',
-      el('button', { type: 'button', class: 'quiet', onclick: act(false) }, 'Not this time')),
+      el('button', { type: 'button', onclick: act(true) }, t('talk.accept')), ' ',
+      el('button', { type: 'button', class: 'quiet', onclick: act(false) }, t('talk.decline'))),
   );
   form.addEventListener('submit', (event) => event.preventDefault());
   return form;
 }
 
 function composeForm(talk, c, outcome) {
-  const text = field('message', 'Your message', { tag: 'textarea' });
-  const form = el('form', { id: 'compose', novalidate: true }, text.nodes, el('p', {}, el('button', { type: 'submit' }, 'Send')));
+  const text = field('message', t('talk.message'), { tag: 'textarea' });
+  const form = el('form', { id: 'compose', novalidate: true }, text.nodes, el('p', {}, el('button', { type: 'submit' }, t('talk.send'))));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const words = text.input.value.trim();
@@ -121,7 +121,7 @@ function composeForm(talk, c, outcome) {
       text.input.value = '';
       show(outcome);
     } catch (error) {
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     } finally {
       busy(form, false);
       text.input.focus();
@@ -138,49 +138,62 @@ function leaving(talk, c, outcome) {
       await work();
     } catch (error) {
       event.target.disabled = false;
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     }
   };
-  const parts = [el('h2', { id: 'leave-title' }, 'If you want to stop')];
+  const parts = [el('h2', { id: 'leave-title' }, t('talk.leave_title'))];
   if (c.state.live) {
     parts.push(
-      el('p', { class: 'hint' }, 'Either of you can end a conversation at any time, without a reason. Ending is final. Deleting also asks their device to delete its copy; no one can force that.'),
+      el('p', { class: 'hint' }, t('talk.leave_hint')),
       el('p', { class: 'actions' },
-        el('button', { type: 'button', class: 'quiet', onclick: act(() => talk.end(c, false)) }, 'End conversation'), ' ',
-        el('button', { type: 'button', class: 'quiet', onclick: act(() => talk.end(c, true)) }, 'End and delete our words')),
+        el('button', { type: 'button', class: 'quiet', onclick: act(() => talk.end(c, false)) }, t('talk.end')), ' ',
+        el('button', { type: 'button', class: 'quiet', onclick: act(() => talk.end(c, true)) }, t('talk.end_erase'))),
     );
   }
   parts.push(
     c.blocked
-      ? el('p', { role: 'status' }, 'Blocked. Nothing more from them reaches you on this device.')
-      : el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: act(async () => talk.block(c)) }, 'Block ', who(c))),
+      ? el('p', { role: 'status', tabindex: '-1' }, t('talk.blocked'))
+      : el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: act(async () => talk.block(c)) }, ...tn('talk.block', { name: who(c) }))),
   );
   return parts;
 }
 
+// The log only grows while a conversation goes on: append what is new, so a screen reader's live
+// region announces the new message alone, not the whole conversation again.
+function keepAdding(log, items) {
+  const have = [...log.children].map((li) => li.dataset.key);
+  const want = items.filter(Boolean);
+  const grows = have.length <= want.length && have.every((key, i) => key === want[i].dataset.key);
+  if (grows) log.append(...want.slice(have.length));
+  else show(log, want);
+}
+
 /** One conversation, kept up to date as mail arrives; returns a function that stops watching. */
 export function conversationScreen(main, talk, c) {
-  const log = el('ol', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
-  const status = el('p', { class: 'note', id: 'talk-state' });
+  const log = el('ol', { class: 'messages', id: 'messages', 'aria-live': 'polite', 'aria-label': t('talk.messages') });
+  const status = el('p', { class: 'note', id: 'talk-state', role: 'status', tabindex: '-1' });
   const outcome = el('div', { 'aria-live': 'polite' });
   const actions = el('div', {});
   const leave = el('section', { class: 'leave', 'aria-labelledby': 'leave-title' });
   const agreed = el('section', { class: 'agreed', id: 'terms', 'aria-labelledby': 'terms-title' });
   let shown = null;
   let termsShown = null;
+  let leaveShown = null;
   const fill = () => {
     c.unread = 0;
-    show(status, stateWords(c));
+    // (Chromium moves the focus to <body> when the focused button is disabled while it works.)
+    const focused = document.activeElement === document.body || [actions, leave].some((part) => part.contains(document.activeElement));
+    if (status.textContent !== stateWords(c)) show(status, stateWords(c));
     const order = displayOrder(c.messages, talk.me, c.peer);
-    show(
+    keepAdding(
       log,
-      c.hello === null ? null : el('li', { class: 'hello' }, el('p', { class: 'by' }, c.mine ? 'You wrote first' : 'They wrote first'), el('p', { class: 'text' }, theirs(c.hello))),
-      c.reply ? el('li', { class: 'hello' }, el('p', { class: 'by' }, c.mine ? 'Their answer' : 'Your answer'), el('p', { class: 'text' }, theirs(c.reply))) : null,
-      order.map((m) =>
-        el('li', { class: m.mine ? 'message mine' : 'message' },
-          el('p', { class: 'by' }, m.mine ? 'You' : who(c), ' · ', when(m.createdAt)),
+      [c.hello === null ? null : el('li', { class: 'hello', 'data-key': 'hello' }, el('p', { class: 'by' }, c.mine ? t('talk.hello_mine') : t('talk.hello_theirs')), el('p', { class: 'text' }, theirs(c.hello))),
+      c.reply ? el('li', { class: 'hello', 'data-key': 'reply' }, el('p', { class: 'by' }, c.mine ? t('talk.reply_theirs') : t('talk.reply_mine')), el('p', { class: 'text' }, theirs(c.reply))) : null,
+      ...order.map((m) =>
+        el('li', { class: m.mine ? 'message mine' : 'message', 'data-key': `${m.mine ? 'mine' : 'theirs'}-${m.seq}` },
+          el('p', { class: 'by' }, m.mine ? t('talk.you') : who(c), ' · ', when(m.createdAt)),
           el('p', { class: 'text' }, theirs(m.text))),
-      ),
+      )],
     );
     const phase = c.state.state === 'reached-out' && !c.mine ? 'answer' : c.state.live && c.state.state !== 'reached-out' ? 'talk' : 'none';
     if (phase !== shown) {
@@ -194,12 +207,20 @@ export function conversationScreen(main, talk, c) {
       show(agreed, key === null ? null : termsSection(talk, c, outcome));
       agreed.hidden = key === null;
     }
-    show(leave, leaving(talk, c, outcome));
+    // Redrawn only when it changes, so a new message never takes the focus from its buttons.
+    if (leaveShown !== `${c.state.live}|${c.blocked}`) {
+      leaveShown = `${c.state.live}|${c.blocked}`;
+      show(leave, leaving(talk, c, outcome));
+    }
+    // What had the focus went away (answered, ended, blocked): it moves to what says what happened.
+    if (focused && !main.contains(document.activeElement)) {
+      (document.getElementById('message') ?? (c.blocked ? leave.querySelector('[role=status]') : status)).focus();
+    }
   };
   fill();
   show(
     main,
-    el('h1', { tabindex: '-1', id: 'screen-title' }, 'Talking with ', who(c)),
+    el('h1', { tabindex: '-1', id: 'screen-title' }, ...tn('talk.title', { name: who(c) })),
     el('p', { class: 'peer-id' }, peerIdText(c.peer)),
     status,
     log,
@@ -217,32 +238,32 @@ export function conversationScreen(main, talk, c) {
 
 /** Reach out about `listing` with a first hello; `opened(conversation)` follows once it is sent. */
 export function reachScreen(main, talk, listing, { opened }) {
-  const hello = field('hello', 'A first hello', {
+  const hello = field('hello', t('reach.hello'), {
     tag: 'textarea',
-    hint: 'Say a little about why you are reaching out. They choose whether to answer; until then you cannot send more.',
+    hint: t('reach.hello_hint'),
   });
   const outcome = el('div', { 'aria-live': 'polite' });
-  const form = el('form', { id: 'reach', novalidate: true }, hello.nodes, el('p', {}, el('button', { type: 'submit' }, 'Send hello')), outcome);
+  const form = el('form', { id: 'reach', novalidate: true }, hello.nodes, el('p', {}, el('button', { type: 'submit' }, t('reach.send'))), outcome);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const words = hello.input.value.trim();
     if (!words) {
-      show(outcome, el('p', { class: 'error', role: 'alert' }, 'Please write a few words first.'));
+      refused(outcome, el('p', { class: 'error', role: 'alert', tabindex: '-1' }, t('reach.empty')));
       return;
     }
     busy(form, true);
-    show(outcome, el('p', { role: 'status' }, 'Sealing and sending. The first time, this device does a short check the community asks for…'));
+    show(outcome, el('p', { role: 'status' }, t('reach.working')));
     try {
       opened(await talk.reachOut(listing, words));
     } catch (error) {
       busy(form, false);
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     }
   });
   show(
     main,
-    el('h1', { tabindex: '-1', id: 'screen-title' }, 'Reach out'),
-    el('p', {}, 'About: ', theirs(listing.topics.join(' · '))),
+    el('h1', { tabindex: '-1', id: 'screen-title' }, t('reach.title')),
+    el('p', {}, ...tn('reach.about', { topics: theirs(listing.topics.join(' · ')) })),
     el('p', { class: 'summary' }, theirs(listing.summary)),
     form,
   );

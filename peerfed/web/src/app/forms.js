@@ -1,23 +1,30 @@
 // Form pieces shared by the screens (spec §13.10): labelled controls, a busy state, and refusals
 // said in plain words. Every string is set as text (ui.js), never parsed as HTML.
 
-import { el } from './ui.js';
+import { t } from './i18n.js';
+import { el, show } from './ui.js';
 
 // What a refusal means, in plain words; anything else shows its code so it can be looked up.
 const PLAIN = {
-  'auth.invite': 'This community asks for an invite code. Ask someone there for one.',
-  'auth.pending': 'Thank you. The people who run this community look at each new member first. Come back later.',
-  'auth.work': 'This community asked for more checking than this device can do right now.',
-  'local.passphrase': 'That passphrase does not open the keys on this device. Try again.',
-  'local.unreachable': 'This community’s server could not be reached. Check your connection and try again.',
-  'rate.limited': 'Many people are doing this right now. Please try again in a few minutes.',
-  'time.lifetime': 'This community keeps listings for a shorter time. Please try again.',
+  'auth.invite': () => t('problem.invite'),
+  'auth.pending': () => t('problem.pending'),
+  'auth.work': () => t('problem.work'),
+  'local.passphrase': () => t('problem.passphrase'),
+  'local.unreachable': () => t('problem.unreachable'),
+  'rate.limited': () => t('problem.rate'),
+  'time.lifetime': () => t('problem.lifetime'),
 };
 
 /** An alert saying what went wrong with `error` (a NodeError or ProtocolError), plainly. */
 export function problem(error) {
-  const words = PLAIN[error?.code] ?? 'Something went wrong.';
-  return el('p', { class: 'error', role: 'alert' }, words, PLAIN[error?.code] ? '' : ` (${error?.code ?? 'unknown'})`);
+  const plain = Object.hasOwn(PLAIN, error?.code ?? '') ? PLAIN[error.code]() : t('problem.other', { code: error?.code ?? 'unknown' });
+  return el('p', { class: 'error', role: 'alert', tabindex: '-1' }, plain);
+}
+
+/** Show the refusal `said` (an alert from problem()) in `outcome` and move the focus to it, so it is heard and seen. */
+export function refused(outcome, said) {
+  show(outcome, said);
+  said.focus();
 }
 
 /** A labelled control and its hint: { input, nodes }. `tag` may be 'input', 'textarea' or 'select'. */

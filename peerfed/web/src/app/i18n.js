@@ -4,9 +4,10 @@
 
 import { en } from './locales/en.js';
 import { es } from './locales/es.js';
+import { ar } from './locales/ar.js';
 
 /** The catalogues: language tag -> { dir, name, strings }. */
-export const CATALOGUES = { en, es };
+export const CATALOGUES = { en, es, ar };
 const CHOSEN = 'peerfed.language';
 
 let current = en;

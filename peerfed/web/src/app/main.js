@@ -13,9 +13,10 @@ import { renderResources } from './resources.js';
 import { listingReport, reportsScreen } from './reports_view.js';
 import { blockedScreen } from './blocked_view.js';
 import { watchArrivals } from './notify.js';
-import { busy, field, problem } from './forms.js';
+import { busy, field, problem, refused } from './forms.js';
 import { el, show, theirs } from './ui.js';
-import { setLanguage } from './i18n.js';
+import { setLanguage, t, tn } from './i18n.js';
+import { languageChooser } from './language.js';
 
 setLanguage();
 
@@ -23,15 +24,33 @@ const main = document.getElementById('main');
 const resources = document.getElementById('resources');
 const sections = document.getElementById('sections');
 const now = () => Math.floor(Date.now() / 1000);
+// What is on screen, so choosing a language redraws it in place (the header, then the screen).
+let known = null;
+let redraw = () => {};
+function frame() {
+  show(document.getElementById('community'), known ? theirs(known.name) : t('app.name'));
+  document.querySelector('.help').textContent = t('resources.title');
+  sections.setAttribute('aria-label', t('app.sections'));
+  document.title = known ? t('app.title', { name: known.name }) : t('app.name');
+  if (known) renderResources(resources, known);
+}
+const chooser = languageChooser(() => {
+  frame();
+  redraw();
+});
+document.querySelector('.bar').append(chooser.nodes);
+frame();
+document.getElementById('status')?.replaceChildren(t('app.loading'));
 
 function welcome(ctx) {
+  redraw = () => welcome(ctx);
   show(
     main,
-    el('h1', { tabindex: '-1', id: 'welcome' }, 'You are in'),
-    el('p', {}, 'You joined ', theirs(ctx.doc.name), ctx.name ? ' as ' : '', ctx.name ? theirs(ctx.name) : '', '.'),
-    el('p', {}, 'Your keys were made on this device and stay here. This is your id, which others see:'),
+    el('h1', { tabindex: '-1', id: 'welcome' }, t('home.title')),
+    el('p', {}, ...(ctx.name ? tn('home.joined_as', { node: theirs(ctx.doc.name), name: theirs(ctx.name) }) : tn('home.joined', { node: theirs(ctx.doc.name) }))),
+    el('p', {}, t('home.keys')),
     el('p', { class: 'peer-id', id: 'peer-id' }, ctx.peer),
-    el('p', { class: 'hint' }, 'Support resources are one tap away at the top of every screen.'),
+    el('p', { class: 'hint' }, t('home.hint')),
   );
   document.getElementById('welcome').focus();
 }
@@ -46,6 +65,7 @@ function signedIn(doc, url, keys, session, name) {
   const conversation = (c) => {
     stop();
     viewing = c.id;
+    redraw = () => conversation(c);
     c.unread = 0;
     talk.changed(c);
     stop = conversationScreen(main, talk, c);
@@ -58,7 +78,7 @@ function signedIn(doc, url, keys, session, name) {
       offerScreen(main, ctx, {
         onPublished: () => {
           open('browse')().then(() => {
-            const said = el('p', { role: 'status', id: 'published' }, 'Published. Others can find it now.');
+            const said = el('p', { role: 'status', id: 'published' }, t('offer.published'));
             main.insertBefore(said, main.children[1]);
           });
         },
@@ -75,18 +95,27 @@ function signedIn(doc, url, keys, session, name) {
   open = (key) => () => {
     stop();
     viewing = null;
+    redraw = () => {
+      drawSections();
+      open(key)();
+    };
     for (const b of sections.querySelectorAll('button')) b.toggleAttribute('aria-current', b.dataset.section === key);
     for (const b of sections.querySelectorAll('[aria-current]')) b.setAttribute('aria-current', 'page');
     return go[key]();
   };
   const button = (key, words) => el('button', { type: 'button', class: 'quiet', 'data-section': key, onclick: open(key) }, words);
-  const talksButton = button('talks', 'Talks');
+  const talksButton = button('talks', t('nav.talks'));
   // The unread count lives in the Talks button's own name, so a screen reader hears it there.
-  talk.watch(() => {
+  const drawTalks = () => {
     const n = talk.unread;
-    show(talksButton, 'Talks', n ? el('span', { class: 'badge' }, ` ${n} new`) : null);
-  });
-  show(sections, button('home', 'Home'), button('browse', 'Browse'), button('offer', 'Offer or ask'), talksButton);
+    show(talksButton, t('nav.talks'), n ? el('span', { class: 'badge' }, ` ${t('nav.unread', { count: n })}`) : null);
+  };
+  talk.watch(drawTalks);
+  const drawSections = () => {
+    drawTalks();
+    show(sections, button('home', t('nav.home')), button('browse', t('nav.browse')), button('offer', t('nav.offer')), talksButton);
+  };
+  drawSections();
   sections.hidden = false;
   open('home')();
   talk.restore().then(() => {
@@ -97,16 +126,17 @@ function signedIn(doc, url, keys, session, name) {
 }
 
 function joinScreen(doc, url) {
-  const name = field('name', 'A name others will see (optional)', {
-    hint: 'Any name you like. It does not need to be your real name.',
+  redraw = () => joinScreen(doc, url);
+  const name = field('name', t('join.name'), {
+    hint: t('join.name_hint'),
     autocomplete: 'nickname',
   });
-  const pass = field('passphrase', 'A passphrase to protect your keys on this device', {
+  const pass = field('passphrase', t('join.passphrase'), {
     type: 'password',
-    hint: 'You will need it to come back. It never leaves this device. Leaving it empty means anyone who uses this device can act as you.',
+    hint: t('join.passphrase_hint'),
     autocomplete: 'new-password',
   });
-  const invite = doc.registration === 'invite' ? field('invite', 'Invite code', { autocomplete: 'off' }) : null;
+  const invite = doc.registration === 'invite' ? field('invite', t('join.invite'), { autocomplete: 'off' }) : null;
   const outcome = el('div', { 'aria-live': 'polite' });
   const form = el(
     'form',
@@ -114,13 +144,13 @@ function joinScreen(doc, url) {
     name.nodes,
     pass.nodes,
     invite ? invite.nodes : null,
-    el('p', {}, el('button', { type: 'submit' }, 'Join')),
+    el('p', {}, el('button', { type: 'submit' }, t('join.submit'))),
     outcome,
   );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     busy(form, true);
-    show(outcome, el('p', { role: 'status' }, 'Making your keys and joining…'));
+    show(outcome, el('p', { role: 'status' }, t('join.working')));
     const keys = newKeys(now());
     const chosen = name.input.value.trim();
     let session;
@@ -131,37 +161,38 @@ function joinScreen(doc, url) {
       // Waiting for approval: keep the keys, since a new key would be a new request (spec §13.4).
       if (error.code === 'auth.pending') await saveDevice(keys, pass.input.value, { node: url, name: chosen });
       busy(form, false);
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
       return;
     }
     signedIn(doc, url, keys, session, chosen);
   });
   show(
     main,
-    el('h1', {}, 'Join ', theirs(doc.name)),
+    el('h1', { tabindex: '-1', id: 'screen-title' }, ...tn('join.title', { node: theirs(doc.name) })),
     el('p', {}, theirs(doc.description)),
-    el('p', {}, 'Here you can find people who have been through something similar, and talk with them as equals. No email, phone number or real name is needed.'),
+    el('p', {}, t('join.intro')),
     form,
   );
 }
 
 function unlockScreen(doc, url, record) {
-  const pass = field('passphrase', 'Your passphrase', { type: 'password', autocomplete: 'current-password' });
+  redraw = () => unlockScreen(doc, url, record);
+  const pass = field('passphrase', t('unlock.passphrase'), { type: 'password', autocomplete: 'current-password' });
   const outcome = el('div', { 'aria-live': 'polite' });
-  const form = el('form', { id: 'unlock', novalidate: true }, pass.nodes, el('p', {}, el('button', { type: 'submit' }, 'Open')), outcome);
+  const form = el('form', { id: 'unlock', novalidate: true }, pass.nodes, el('p', {}, el('button', { type: 'submit' }, t('unlock.submit'))), outcome);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     busy(form, true);
-    show(outcome, el('p', { role: 'status' }, 'Opening your keys…'));
+    show(outcome, el('p', { role: 'status' }, t('unlock.working')));
     try {
       const keys = await unlockDevice(record, pass.input.value);
       signedIn(doc, url, keys, await join(url, keys, { name: record.name }), record.name);
     } catch (error) {
       busy(form, false);
-      show(outcome, problem(error));
+      refused(outcome, problem(error));
     }
   });
-  show(main, el('h1', {}, 'Welcome back'), el('p', {}, 'Your keys on this device are protected by your passphrase.'), form);
+  show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, t('unlock.title')), el('p', {}, t('unlock.intro')), form);
 }
 
 async function start() {
@@ -170,12 +201,11 @@ async function start() {
   try {
     doc = await nodeDocument(url);
   } catch (error) {
-    show(main, el('h1', {}, 'This community could not be reached'), problem(error));
+    show(main, el('h1', {}, t('app.unreachable')), problem(error));
     return;
   }
-  show(document.getElementById('community'), theirs(doc.name));
-  document.title = `${doc.name} · Peer support`;
-  renderResources(resources, doc);
+  known = doc;
+  frame();
   resources.hidden = false;
   const record = await loadDevice().catch(() => null);
   if (record && record.node === url && needsPassphrase(record)) unlockScreen(doc, url, record);

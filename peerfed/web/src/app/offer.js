@@ -3,22 +3,31 @@
 // this page (listings.js) and only its public card reaches the node.
 
 import { ProtocolError } from '../protocol/index.js';
-import { choices, busy, field, problem } from './forms.js';
+import { choices, busy, field, problem, refused } from './forms.js';
+import { language, t } from './i18n.js';
 import { DAYS, listingBody, publishListing, words } from './listings.js';
 import { el, show } from './ui.js';
 
-export const FORMAT_WORDS = [
-  ['text', 'Writing'],
-  ['voice', 'Voice call'],
-  ['video', 'Video call'],
-  ['in-person', 'In person'],
-  ['sign', 'Sign language'],
+/** Each way to talk with its words in the current language: [[format, words], ...]. */
+export const FORMAT_WORDS = () => [
+  ['text', t('format.text')],
+  ['voice', t('format.voice')],
+  ['video', t('format.video')],
+  ['in-person', t('format.in_person')],
+  ['sign', t('format.sign')],
 ];
-export const TIMING_WORDS = [
-  ['now', 'Now, or today'],
-  ['soon', 'In the next few days'],
-  ['scheduled', 'At set times'],
+/** Each timing with its words in the current language: [[timing, words], ...]. */
+export const TIMING_WORDS = () => [
+  ['now', t('timing.now')],
+  ['soon', t('timing.soon')],
+  ['scheduled', t('timing.scheduled')],
 ];
+
+/** The days of the week, Monday first as spec §6.2 counts them, named in the current language. */
+export function dayNames(weekday = 'long') {
+  const format = new Intl.DateTimeFormat(language(), { weekday, timeZone: 'UTC' });
+  return DAYS.map((_, i) => format.format(new Date(Date.UTC(2024, 0, 1 + i)))); // 1 January 2024 was a Monday
+}
 
 /** This device's IANA time zone, or UTC when the browser does not say. */
 export function ownTimeZone() {
@@ -33,39 +42,39 @@ function ownLanguages() {
 
 // The first thing a person would need to fix, in plain words; null when the form looks complete.
 function missing(values) {
-  if (values.topics.length === 0) return 'Please write at least one topic, in your own words.';
-  if (values.topics.length > 8) return 'Please keep it to 8 topics at most.';
-  if (values.topics.some((t) => new TextEncoder().encode(t).length > 48)) return 'Please keep each topic short (a few words).';
-  if (values.languages.length === 0) return 'Please name at least one language, such as en or es.';
-  if (values.formats.length === 0) return 'Please choose at least one way to talk.';
-  if (!values.summary) return 'Please write a few words for others to read.';
-  if (new TextEncoder().encode(values.summary).length > 600) return 'Please keep the few words under about 600 letters.';
-  if (values.days.length && (!values.from || !values.until)) return 'Please give the time you are usually free from and until.';
+  if (values.topics.length === 0) return t('offer.need_topic');
+  if (values.topics.length > 8) return t('offer.too_many_topics');
+  if (values.topics.some((topic) => new TextEncoder().encode(topic).length > 48)) return t('offer.long_topic');
+  if (values.languages.length === 0) return t('offer.need_language');
+  if (values.formats.length === 0) return t('offer.need_format');
+  if (!values.summary) return t('offer.need_summary');
+  if (new TextEncoder().encode(values.summary).length > 600) return t('offer.long_summary');
+  if (values.days.length && (!values.from || !values.until)) return t('offer.need_times');
   return null;
 }
 
 /** The offer or request screen inside `main`; `ctx` is the signed-in { url, doc, keys, token, now }. */
 export function offerScreen(main, ctx, { onPublished }) {
   const tz = ownTimeZone();
-  const kind = choices('kind', 'What would you like to do?', [['offer', 'Offer support to others'], ['request', 'Ask for support']], {
+  const kind = choices('kind', t('offer.kind'), [['offer', t('offer.kind_offer')], ['request', t('offer.kind_request')]], {
     type: 'radio',
     checked: ['offer'],
   });
-  const topics = field('topics', 'What it is about, in your own words', {
-    hint: 'Separate topics with commas, up to 8. For example: panic at night, caring for a parent.',
+  const topics = field('topics', t('offer.topics'), {
+    hint: t('offer.topics_hint'),
   });
-  const summary = field('summary', 'A few words for others to read', {
+  const summary = field('summary', t('offer.summary'), {
     tag: 'textarea',
-    hint: 'Everyone on this community and the ones it links with can read this. Please leave out names, addresses and other details that identify you.',
+    hint: t('offer.summary_hint'),
   });
-  const languages = field('languages', 'Languages you can talk in', { value: ownLanguages(), hint: 'Short codes separated by commas, such as en, es.' });
-  const formats = choices('formats', 'Ways you would like to talk', FORMAT_WORDS, { checked: ['text'] });
-  const days = choices('days', 'Days you are usually free (optional)', DAYS.map((d, i) => [String(i), d]), {
-    hint: `Times are in your own time zone, ${tz}. Others see them with that zone named.`,
+  const languages = field('languages', t('offer.languages'), { value: ownLanguages(), hint: t('offer.languages_hint') });
+  const formats = choices('formats', t('offer.formats'), FORMAT_WORDS(), { checked: ['text'] });
+  const days = choices('days', t('offer.days'), dayNames().map((d, i) => [String(i), d]), {
+    hint: t('offer.days_hint', { tz }),
   });
-  const from = field('from', 'From', { type: 'time' });
-  const until = field('until', 'Until', { type: 'time' });
-  const timing = field('timing', 'When', { tag: 'select', options: TIMING_WORDS, value: 'soon' });
+  const from = field('from', t('offer.from'), { type: 'time' });
+  const until = field('until', t('offer.until'), { type: 'time' });
+  const timing = field('timing', t('offer.timing'), { tag: 'select', options: TIMING_WORDS(), value: 'soon' });
   const outcome = el('div', { 'aria-live': 'polite' });
   const form = el(
     'form',
@@ -78,7 +87,7 @@ export function offerScreen(main, ctx, { onPublished }) {
     days.fieldset,
     el('div', { class: 'pair' }, el('div', {}, from.nodes), el('div', {}, until.nodes)),
     timing.nodes,
-    el('p', {}, el('button', { type: 'submit' }, 'Publish')),
+    el('p', {}, el('button', { type: 'submit' }, t('offer.submit'))),
     outcome,
   );
   form.addEventListener('submit', async (event) => {
@@ -97,11 +106,11 @@ export function offerScreen(main, ctx, { onPublished }) {
     };
     const need = missing(values);
     if (need) {
-      show(outcome, el('p', { class: 'error', role: 'alert' }, need));
+      refused(outcome, el('p', { class: 'error', role: 'alert', tabindex: '-1' }, need));
       return;
     }
     busy(form, true);
-    show(outcome, el('p', { role: 'status' }, 'Signing and publishing…'));
+    show(outcome, el('p', { role: 'status' }, t('offer.working')));
     try {
       const body = listingBody(values);
       const at = ctx.now();
@@ -109,14 +118,14 @@ export function offerScreen(main, ctx, { onPublished }) {
       onPublished(id, values.kind);
     } catch (error) {
       busy(form, false);
-      const said = error instanceof ProtocolError ? el('p', { class: 'error', role: 'alert' }, 'Please check what you wrote: ', error.message, '.') : problem(error);
-      show(outcome, said);
+      const said = error instanceof ProtocolError ? el('p', { class: 'error', role: 'alert', tabindex: '-1' }, t('offer.invalid', { detail: error.message })) : problem(error);
+      refused(outcome, said);
     }
   });
   show(
     main,
-    el('h1', { tabindex: '-1', id: 'screen-title' }, 'Offer or ask for support'),
-    el('p', {}, 'Others can find this and reach out to you. You choose whether to answer, and you can take it down at any time.'),
+    el('h1', { tabindex: '-1', id: 'screen-title' }, t('offer.title')),
+    el('p', {}, t('offer.intro')),
     form,
   );
   document.getElementById('screen-title').focus();

@@ -1,12 +1,13 @@
 // The community's own support resources, from its signed node document (spec §13.2): one tap away
 // on every screen, each with an honest line on whether contacting it may involve emergency services.
 
+import { t, tn } from './i18n.js';
 import { el, show, theirs } from './ui.js';
 
 const EMERGENCY = {
-  never: 'Contacting them never involves emergency services.',
-  'on-request': 'They involve emergency services (such as police or an ambulance) only if you ask them to.',
-  may: 'They may involve emergency services (such as police or an ambulance).',
+  never: () => t('resources.never'),
+  'on-request': () => t('resources.on_request'),
+  may: () => t('resources.may'),
 };
 
 function resource(item) {
@@ -15,9 +16,9 @@ function resource(item) {
     { class: 'resource' },
     el('h3', {}, theirs(item.name)),
     el('p', {}, theirs(item.contact)),
-    item.hours ? el('p', {}, 'When: ', theirs(item.hours)) : null,
-    item.languages.length ? el('p', {}, 'Languages: ', theirs(item.languages.join(', '))) : null,
-    el('p', { class: 'note' }, EMERGENCY[item.emergency]),
+    item.hours ? el('p', {}, ...tn('resources.when', { hours: theirs(item.hours) })) : null,
+    item.languages.length ? el('p', {}, ...tn('resources.languages', { languages: theirs(item.languages.join(', ')) })) : null,
+    el('p', { class: 'note' }, EMERGENCY[item.emergency]?.() ?? ''),
     item.note ? el('p', { class: 'note' }, theirs(item.note)) : null,
   );
 }
@@ -26,10 +27,10 @@ function resource(item) {
 export function renderResources(section, doc) {
   show(
     section,
-    el('h2', { id: 'resources-title', tabindex: '-1' }, 'Support now'),
+    el('h2', { id: 'resources-title', tabindex: '-1' }, t('resources.title')),
     doc.resources.length
-      ? el('p', {}, 'This community suggests these, in its own words:')
-      : el('p', {}, 'This community has not listed any support resources. If you are in danger, call your local emergency number.'),
+      ? el('p', {}, t('resources.intro'))
+      : el('p', {}, t('resources.none')),
     doc.resources.map(resource),
   );
 }

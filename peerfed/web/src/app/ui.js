@@ -26,9 +26,14 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-/** Text from a node or a peer, made safe to show (spec §9.5). */
+/**
+ * Text from a node or a peer, made safe to show (spec §9.5), in a <bdi> so its own direction never
+ * reorders the words around it (a Latin name inside an Arabic sentence, or the other way).
+ */
 export function theirs(text) {
-  return document.createTextNode(visible(text));
+  const isolated = document.createElement('bdi');
+  isolated.textContent = visible(text);
+  return isolated;
 }
 
 /** Replace everything inside `parent` with `children`. */
