@@ -25,10 +25,10 @@ export function peerOf(keys) {
 
 /**
  * Sign in to `url` with `keys` and publish the key bundle; returns the session
- * `{ token, peer, expiresAt, bundle }` (bundle: the signed key bundle's bytes, carried in reach-outs). Throws NodeError (e.g. code auth.invite, auth.pending) or ProtocolError.
+ * `{ token, peer, expiresAt, bundle }` (bundle: the signed key bundle's bytes, carried in reach-outs). Throws NodeError (e.g. code auth.invite, auth.pending, auth.moved) or ProtocolError.
  */
-export async function join(url, keys, { name, invite } = {}) {
-  const session = await signIn(url, keys.seed, { invite });
+export async function join(url, keys, { name, invite, device, takeOver } = {}) {
+  const session = await signIn(url, keys.seed, { invite, device, takeOver });
   const bundle = await publishBundle(url, session.token, keys.seed, currentKey(keys), name);
   return { ...session, bundle };
 }

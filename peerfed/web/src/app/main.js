@@ -5,14 +5,15 @@
 import { join, newKeys, peerOf } from './account.js';
 import { browseScreen } from './browse.js';
 import { conversationScreen, reachScreen, talksScreen } from './conversations.js';
-import { loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
+import { deviceId, loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
+import { backupPanel, importScreen } from './device_screens.js';
 import { nodeDocument, nodeUrl } from './node.js';
 import { offerScreen } from './offer.js';
 import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
 import { busy, field, problem } from './forms.js';
 import { el, show, theirs } from './ui.js';
-import { setLanguage } from './i18n.js';
+import { setLanguage, t } from './i18n.js';
 
 setLanguage();
 
@@ -29,6 +30,7 @@ function welcome(ctx) {
     el('p', {}, 'Your keys were made on this device and stay here. This is your id, which others see:'),
     el('p', { class: 'peer-id', id: 'peer-id' }, ctx.peer),
     el('p', { class: 'hint' }, 'Support resources are one tap away at the top of every screen.'),
+    backupPanel(ctx),
   );
   document.getElementById('welcome').focus();
 }
@@ -37,6 +39,7 @@ function welcome(ctx) {
 function signedIn(doc, url, keys, session, name) {
   const ctx = { doc, url, keys, name, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
   const talk = new Talk(ctx);
+  ctx.talk = talk;
   let open;
   let stop = () => {};
   let viewing = null;
@@ -116,7 +119,7 @@ function joinScreen(doc, url) {
     const chosen = name.input.value.trim();
     let session;
     try {
-      session = await join(url, keys, { name: chosen, invite: invite ? invite.input.value.trim() : undefined });
+      session = await join(url, keys, { name: chosen, invite: invite ? invite.input.value.trim() : undefined, device: await deviceId() });
       await saveDevice(keys, pass.input.value, { node: url, name: chosen });
     } catch (error) {
       // Waiting for approval: keep the keys, since a new key would be a new request (spec §13.4).
@@ -133,6 +136,7 @@ function joinScreen(doc, url) {
     el('p', {}, theirs(doc.description)),
     el('p', {}, 'Here you can find people who have been through something similar, and talk with them as equals. No email, phone number or real name is needed.'),
     form,
+    el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'from-backup', onclick: () => importScreen(main, url, { done: (keys, session, chosen) => signedIn(doc, url, keys, session, chosen), back: () => joinScreen(doc, url) }) }, t('device.import.start'))),
   );
 }
 
@@ -146,7 +150,7 @@ function unlockScreen(doc, url, record) {
     show(outcome, el('p', { role: 'status' }, 'Opening your keys…'));
     try {
       const keys = await unlockDevice(record, pass.input.value);
-      signedIn(doc, url, keys, await join(url, keys, { name: record.name }), record.name);
+      signedIn(doc, url, keys, await join(url, keys, { name: record.name, device: await deviceId() }), record.name);
     } catch (error) {
       busy(form, false);
       show(outcome, problem(error));
@@ -172,7 +176,7 @@ async function start() {
   if (record && record.node === url && needsPassphrase(record)) unlockScreen(doc, url, record);
   else if (record && record.node === url) {
     const keys = await unlockDevice(record, null);
-    await join(url, keys, { name: record.name }).then((session) => signedIn(doc, url, keys, session, record.name), (error) => show(main, problem(error)));
+    await join(url, keys, { name: record.name, device: await deviceId() }).then((session) => signedIn(doc, url, keys, session, record.name), (error) => show(main, problem(error)));
   } else joinScreen(doc, url);
 }
 

@@ -5,10 +5,24 @@ import { clientAuthFor, encryptionPublic, fromHex, openNodeDocument, sign, solve
 
 /** A refusal or failure, with the stable code a person's screen is chosen by. */
 export class NodeError extends Error {
-  constructor(code, message) {
+  constructor(code, message, movedAt = null) {
     super(message);
     this.code = code;
+    this.movedAt = movedAt; // for auth.moved: when the other device took this identity over (§13.4)
   }
+}
+
+// Told once any answer says auth.moved, so the whole page stops asking (spec §13.4).
+let movedListener = null;
+
+/** Call `listener(movedAt)` when a node answers auth.moved: the identity lives on another device now. */
+export function whenMoved(listener) {
+  movedListener = listener;
+}
+
+/** Tell the page this identity moved to another device (from an HTTP answer or a live frame). */
+export function moved(movedAt) {
+  if (movedListener) movedListener(Number.isInteger(movedAt) ? movedAt : null);
 }
 
 // About 16 million tries at most: seconds in a browser, and more than any node sensibly asks.
@@ -57,7 +71,9 @@ export async function call(url, path, { method = 'GET', body, headers = {}, toke
   if (!response.ok) {
     const error = value && typeof value === 'object' ? value.error : null;
     const code = error && typeof error.code === 'string' ? error.code : 'node.internal';
-    throw new NodeError(code, error && typeof error.message === 'string' ? error.message : 'refused');
+    const movedAt = code === 'auth.moved' && Number.isInteger(error.moved_at) ? error.moved_at : null;
+    if (code === 'auth.moved') moved(movedAt);
+    throw new NodeError(code, error && typeof error.message === 'string' ? error.message : 'refused', movedAt);
   }
   if (!value || typeof value !== 'object') throw new NodeError('schema.invalid', 'the node answered no object');
   return value;
@@ -79,9 +95,12 @@ export async function nodeDocument(url) {
 
 /**
  * Sign in to `url` with the identity `seed` (spec §13.4); returns { token, peer, expiresAt }.
- * Refuses (local.wrong_node) before signing anything when the challenge names another node.
+ * `device` (16 bytes) names this device; `takeOver` moves the identity here from any other, and
+ * is passed only when the person asked for that (importing a backup). Refuses (local.wrong_node)
+ * before signing anything when the challenge names another node; NodeError(auth.moved) when
+ * another device holds the identity.
  */
-export async function signIn(url, seed, { invite } = {}) {
+export async function signIn(url, seed, { invite, device, takeOver = false } = {}) {
   const challenge = await call(url, '/api/v1/challenge', { method: 'POST' });
   let value;
   try {
@@ -99,6 +118,8 @@ export async function signIn(url, seed, { invite } = {}) {
     headers['X-Peerfed-Work'] = toHex(solveWork(value, challenge.work));
   }
   if (invite) headers['X-Peerfed-Invite'] = invite;
+  if (device) headers['X-Peerfed-Device'] = toHex(device);
+  if (device && takeOver) headers['X-Peerfed-Take-Over'] = '1';
   const at = now();
   const proof = sign(seed, 'client-auth', body, { createdAt: at, expiresAt: at + 300 });
   const session = await call(url, '/api/v1/session', { method: 'POST', body: proof.raw, headers });

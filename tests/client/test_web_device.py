@@ -1,0 +1,91 @@
+"""One identity moves between the CLI and a real browser and its conversation goes on (spec §9.6, §13.4).
+
+``peerfed/web/scripts/browser-device.mjs`` drives headless Chromium against a real node process:
+the page continues from a backup ``peerfed id export`` wrote (file picker and passphrase), reads
+the conversation the CLI had and writes in it; then it downloads its own backup, which
+``peerfed id import`` opens on another home and continues from. Screenshots go to
+``build/screenshots/web_device/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.client.pairs import Cli, connected, eventually, one_node
+from tests.client.test_web_browser import CHROMIUM, ROOT, WEB
+from tests.processes import NodeProcesses
+
+SHOTS = ROOT / "build" / "screenshots" / "web_device"
+PASSPHRASE = "slowly, one night at a time"
+
+
+def drive(url: str, tmp_path: Path, backup: Path, connection: str, ben: Cli) -> Any:
+    runner = shutil.which("node")
+    assert runner and CHROMIUM.is_file(), "Node.js and Chromium are needed (CI installs them)"
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "CLI_PYTHON": sys.executable,
+        "BEN_HOME": str(ben.home),
+        "NEXT_HOME": str(tmp_path / "ana-terminal-again"),
+        "PASSPHRASE": PASSPHRASE,
+    }
+    args = [url, str(SHOTS), str(tmp_path / "profile"), str(backup), str(tmp_path / "browser.peerfed"), connection]
+    out = subprocess.run(
+        [runner, str(WEB / "scripts" / "browser-device.mjs"), *args],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_conversation_continues_from_the_cli_to_the_browser_and_back(
+    node_processes: NodeProcesses, tmp_path: Path
+) -> None:
+    node = one_node(node_processes, tmp_path)
+    ana, ben, connection = connected(node, tmp_path)
+    ben.json("send", connection[:8], "Said while Ana used the terminal.")
+    eventually(lambda: ana.json("read", connection[:8])["messages"], "Ben's message at Ana's CLI")
+    backup = tmp_path / "ana.peerfed"
+    Cli(ana.home, PASSPHRASE).json("id", "export", str(backup))
+    peer = ana.json("id", "show")["peer"]
+
+    seen = drive(node.url, tmp_path, backup, connection, ben)
+
+    # A wrong passphrase is said plainly; the right one opens the CLI's identity in the page.
+    assert seen["wrongPassphrase"].startswith("That passphrase does not open")
+    assert seen["peer"] == peer
+    # The CLI's conversation is in the browser: the hello, the acceptance, Ben's message, and it goes on.
+    assert seen["imported"][0] == "They wrote firstHi"
+    assert any(text.endswith("Said while Ana used the terminal.") for text in seen["imported"])
+    assert seen["importedState"] == "You are talking."
+    assert "Now from a browser." in [m["text"] for m in seen["cli"]["benRead"]["messages"]]
+    assert any(text.endswith("Glad you found your way back.") for text in seen["afterImport"])
+    # The browser's backup (a download) opens in the CLI, which has the whole conversation and goes on.
+    assert seen["downloadName"] == "peerfed-backup.peerfed"
+    assert seen["cli"]["imported"]["peer"] == peer
+    assert [m["text"] for m in seen["cli"]["nextRead"]["messages"]] == [
+        "Said while Ana used the terminal.",
+        "Now from a browser.",
+        "Glad you found your way back.",
+    ]
+    assert [m["text"] for m in seen["cli"]["benReadAgain"]["messages"]][-1] == "And now from the terminal again."
+    # Each move took the identity over: the first terminal no longer receives.
+    assert "auth.moved" in ana.run("read", connection[:8], "--json", ok=False).stderr
+    assert seen["violations"] == []
+    assert seen["console"] == []
+    assert seen["requests"] == [node.url]
+    for shot in ["import-phone.png", "conversation-phone.png", "backup-desktop.png"]:
+        assert (SHOTS / shot).stat().st_size > 1000
