@@ -82,10 +82,26 @@ def test_a_conversation_continues_from_the_cli_to_the_browser_and_back(
         "Glad you found your way back.",
     ]
     assert [m["text"] for m in seen["cli"]["benReadAgain"]["messages"]][-1] == "And now from the terminal again."
-    # Each move took the identity over: the first terminal no longer receives.
-    assert "auth.moved" in ana.run("read", connection[:8], "--json", ok=False).stderr
+    # Each move took the identity over: the first terminal no longer receives, and got nothing after it.
+    first = ana.run("read", connection[:8], "--json", ok=False)
+    assert "auth.moved" in first.stderr
+    assert [m["text"] for m in json.loads(first.stdout)["messages"]] == ["Said while Ana used the terminal."]
+    # The open page heard of the second move at once and says so plainly, with when.
+    assert seen["movedNotice"].startswith("This identity now lives on another device.It moved there on ")
+    assert "What this device already holds stays readable here." in seen["movedNotice"]
+    assert seen["cli"]["nextReadMoved"]["messages"][-1]["text"] == "Only for the terminal."
+    assert seen["sendRefused"].startswith("This identity now lives on another device, so nothing can be sent")
+    # Opened again, the page shows what it held, and nothing that reached the terminal after the move.
+    assert any(text.endswith("Glad you found your way back.") for text in seen["heldAfterMove"])
+    assert not any("Only for the terminal." in text for text in seen["heldAfterMove"])
+    # Moved back by the person: the page receives again, and only what came after.
+    assert seen["noticeAfterMoveBack"] is False
+    assert any(text.endswith("Back in the browser.") for text in seen["afterMoveBack"])
+    assert not any("Only for the terminal." in text for text in seen["afterMoveBack"])
+    assert "auth.moved" in Cli(tmp_path / "ana-terminal-again", PASSPHRASE).run("read", connection[:8], ok=False).stderr
     assert seen["violations"] == []
-    assert seen["console"] == []
+    # Chromium logs each refused request; the only ones are the two auth.moved answers (send, sign-in).
+    assert seen["console"] == ["Failed to load resource: the server responded with a status of 403 (Forbidden)"] * 2
     assert seen["requests"] == [node.url]
-    for shot in ["import-phone.png", "conversation-phone.png", "backup-desktop.png"]:
+    for shot in ["import-phone.png", "conversation-phone.png", "backup-desktop.png", "moved-phone.png"]:
         assert (SHOTS / shot).stat().st_size > 1000

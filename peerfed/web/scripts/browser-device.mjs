@@ -97,6 +97,41 @@ try {
     const read = ben('read', connection);
     return texts(read).includes('And now from the terminal again.') ? read : null;
   }, "the second CLI's message at Ben's");
+
+  // The terminal took the identity over: the open page is told plainly, and stops fetching.
+  await page.locator('#moved').waitFor(WAIT);
+  out.movedNotice = await page.locator('#moved').textContent();
+  await check('moved');
+  await page.screenshot({ path: join(shots, 'moved-phone.png'), fullPage: true });
+  ben('send', connection, 'Only for the terminal.');
+  out.cli.nextReadMoved = await eventually(() => {
+    const read = next('read', connection);
+    return texts(read).includes('Only for the terminal.') ? read : null;
+  }, "Ben's message at the terminal that took over");
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
+  await page.getByLabel('Your message').fill('Is anyone there?');
+  await page.getByRole('button', { name: 'Send' }).click();
+  out.sendRefused = await page.locator('main [role=alert]').textContent(WAIT);
+  // Opened again, the page still shows what it holds, says where the identity is, and fetches nothing.
+  await page.reload();
+  await page.getByLabel('Your passphrase').fill(process.env.PASSPHRASE);
+  await page.getByRole('button', { name: 'Open' }).click();
+  await page.locator('#moved').waitFor(WAIT);
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
+  out.heldAfterMove = await page.locator('#messages li').allTextContents();
+  await check('conversation after the move');
+
+  // The person moves it back here: the page listens again and the terminal is the one refused.
+  await page.getByRole('button', { name: 'Move it back to this device' }).click();
+  await page.locator('#welcome').waitFor(WAIT);
+  out.noticeAfterMoveBack = await page.locator('#device-notice').isVisible();
+  ben('send', connection, 'Back in the browser.');
+  await page.getByRole('button', { name: /Talks 1 new/ }).waitFor(WAIT);
+  await page.getByRole('button', { name: /Talks/ }).click();
+  await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
+  out.afterMoveBack = await page.locator('#messages li').allTextContents();
 } finally {
   await context.close();
 }

@@ -120,3 +120,61 @@ export function importScreen(main, url, { done, back }) {
   );
   document.getElementById('screen-title').focus();
 }
+
+function when(seconds) {
+  return new Date(seconds * 1000).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/**
+ * The one place this page speaks about the device and its connection, above every screen: an
+ * `auth.moved` said plainly (spec §13.4), and a dropped live connection said calmly. Returns
+ * `{ moved(at, moveBack), connection(state, wait), clear() }`.
+ */
+export function deviceNotice(main) {
+  let region = document.getElementById('device-notice');
+  if (!region) {
+    region = el('aside', { id: 'device-notice', class: 'device-notice', 'aria-label': t('device.notice.label'), hidden: true });
+    main.before(region);
+  }
+  let isMoved = false;
+  return {
+    moved(at, moveBack) {
+      isMoved = true;
+      const outcome = el('div', { 'aria-live': 'polite' });
+      const again = el('button', { type: 'button', class: 'quiet' }, t('device.moved.move_back'));
+      again.addEventListener('click', async () => {
+        again.disabled = true;
+        try {
+          await moveBack();
+        } catch (error) {
+          again.disabled = false;
+          show(outcome, problem(error));
+        }
+      });
+      region.hidden = false;
+      show(
+        region,
+        el('div', { role: 'alert', id: 'moved', class: 'notice' },
+          el('p', {}, el('strong', {}, t('device.moved.title'))),
+          el('p', {}, at ? t('device.moved.since', { when: when(at) }) : t('device.moved.no_time')),
+          el('p', {}, t('device.moved.kept'))),
+        el('p', {}, again),
+        outcome,
+      );
+    },
+    connection(state, wait) {
+      if (isMoved) return;
+      region.hidden = false;
+      if (state === 'lost') {
+        show(region, el('p', { role: 'status', id: 'connection', class: 'notice calm' }, t('device.live.lost', { seconds: Math.ceil(wait / 1000) })));
+      } else if (state === 'back') {
+        show(region, el('p', { role: 'status', id: 'connection', class: 'notice calm' }, t('device.live.back')));
+      }
+    },
+    clear() {
+      isMoved = false;
+      region.hidden = true;
+      show(region);
+    },
+  };
+}

@@ -1,6 +1,7 @@
 // Form pieces shared by the screens (spec §13.10): labelled controls, a busy state, and refusals
 // said in plain words. Every string is set as text (ui.js), never parsed as HTML.
 
+import { t } from './i18n.js';
 import { el } from './ui.js';
 
 // What a refusal means, in plain words; anything else shows its code so it can be looked up.
@@ -16,6 +17,7 @@ const PLAIN = {
 
 /** An alert saying what went wrong with `error` (a NodeError or ProtocolError), plainly. */
 export function problem(error) {
+  if (error?.code === 'auth.moved') return el('p', { class: 'error', role: 'alert' }, t('device.moved.refused'));
   const words = PLAIN[error?.code] ?? 'Something went wrong.';
   return el('p', { class: 'error', role: 'alert' }, words, PLAIN[error?.code] ? '' : ` (${error?.code ?? 'unknown'})`);
 }

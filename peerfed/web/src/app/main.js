@@ -6,8 +6,8 @@ import { join, newKeys, peerOf } from './account.js';
 import { browseScreen } from './browse.js';
 import { conversationScreen, reachScreen, talksScreen } from './conversations.js';
 import { deviceId, loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
-import { backupPanel, importScreen } from './device_screens.js';
-import { nodeDocument, nodeUrl } from './node.js';
+import { backupPanel, deviceNotice, importScreen } from './device_screens.js';
+import { nodeDocument, nodeUrl, whenMoved } from './node.js';
 import { offerScreen } from './offer.js';
 import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
@@ -35,11 +35,27 @@ function welcome(ctx) {
   document.getElementById('welcome').focus();
 }
 
-// Signed in: the sections a person can move between, live mail, and the first screen.
-function signedIn(doc, url, keys, session, name) {
+// Signed in: the sections a person can move between, live mail, and the first screen. With
+// `movedAt` (the sign-in was refused auth.moved) the page shows what it holds and fetches nothing.
+function signedIn(doc, url, keys, session, name, { movedAt } = {}) {
   const ctx = { doc, url, keys, name, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
   const talk = new Talk(ctx);
   ctx.talk = talk;
+  const notice = deviceNotice(main);
+  notice.clear();
+  // The person asked to move the identity back here (spec §13.4): take over, and start again.
+  const moveBack = async () => {
+    const again = await join(url, keys, { name, device: await deviceId(), takeOver: true });
+    talk.stop();
+    signedIn(doc, url, keys, again, name);
+  };
+  let isMoved = movedAt !== undefined;
+  whenMoved((at) => {
+    isMoved = true;
+    talk.stop();
+    notice.moved(at, moveBack);
+  });
+  if (isMoved) notice.moved(movedAt, moveBack);
   let open;
   let stop = () => {};
   let viewing = null;
@@ -86,7 +102,7 @@ function signedIn(doc, url, keys, session, name) {
   open('home')();
   talk.restore().then(() => {
     talk.changed(null);
-    talk.listen(() => viewing);
+    if (!isMoved) talk.listen(() => viewing, { status: notice.connection });
   });
 }
 
@@ -150,13 +166,27 @@ function unlockScreen(doc, url, record) {
     show(outcome, el('p', { role: 'status' }, 'Opening your keys…'));
     try {
       const keys = await unlockDevice(record, pass.input.value);
-      signedIn(doc, url, keys, await join(url, keys, { name: record.name, device: await deviceId() }), record.name);
+      await comeBack(doc, url, keys, record.name);
     } catch (error) {
       busy(form, false);
       show(outcome, problem(error));
     }
   });
   show(main, el('h1', {}, 'Welcome back'), el('p', {}, 'Your keys on this device are protected by your passphrase.'), form);
+}
+
+// Sign in again with the keys on this device; when another device holds the identity now, show
+// what this one holds, and say so (spec §13.4). Throws NodeError, ProtocolError.
+async function comeBack(doc, url, keys, name) {
+  let session;
+  try {
+    session = await join(url, keys, { name, device: await deviceId() });
+  } catch (error) {
+    if (error.code !== 'auth.moved') throw error;
+    signedIn(doc, url, keys, { token: null, bundle: null }, name, { movedAt: error.movedAt });
+    return;
+  }
+  signedIn(doc, url, keys, session, name);
 }
 
 async function start() {
@@ -176,7 +206,7 @@ async function start() {
   if (record && record.node === url && needsPassphrase(record)) unlockScreen(doc, url, record);
   else if (record && record.node === url) {
     const keys = await unlockDevice(record, null);
-    await join(url, keys, { name: record.name, device: await deviceId() }).then((session) => signedIn(doc, url, keys, session, record.name), (error) => show(main, problem(error)));
+    await comeBack(doc, url, keys, record.name).catch((error) => show(main, problem(error)));
   } else joinScreen(doc, url);
 }
 
