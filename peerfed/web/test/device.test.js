@@ -74,3 +74,20 @@ test('the author side takes the reacher’s key from the reach-out, and an erase
   assert.deepEqual(mine.other.encryptionKey, encryptionPublic(rio.encryption[0].secret));
   assert.equal(mine.nextSeq, 2);
 });
+
+test('the live reconnect waits as the CLI does: 0.5 s, then twice as long, at most 30 s (spec §9.5)', async () => {
+  const { backoff } = await import('../src/app/live.js');
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8, 20].map(backoff), [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+});
+
+test('a key is renewed from 20 days before its end, for 60 days, and old ones kept 30 days past theirs', async () => {
+  const { renewKeysIfDue } = await import('../src/app/account.js');
+  const DAY = 86_400;
+  const keys = { seed: seed(1), encryption: [{ secret: seed(2), createdAt: NOW - 100 * DAY, expiresAt: NOW - 31 * DAY }, { secret: seed(5), createdAt: NOW - 30 * DAY, expiresAt: NOW + 21 * DAY }] };
+  assert.equal(renewKeysIfDue(keys, NOW), false);
+  assert.equal(renewKeysIfDue(keys, NOW + DAY), true);
+  assert.equal(keys.encryption.length, 2); // the one that ended 32 days before is gone
+  assert.deepEqual(keys.encryption[0].secret, seed(5));
+  assert.equal(keys.encryption[1].expiresAt - keys.encryption[1].createdAt, 60 * DAY);
+  assert.equal(renewKeysIfDue(keys, NOW + DAY), false);
+});

@@ -3,17 +3,29 @@
 // Every word goes through t(); the backup is read and written in this page and never sent.
 
 import { peerIdText, readBackup, writeBackup } from '../protocol/index.js';
-import { join } from './account.js';
+import { currentKey, join, renewKeysIfDue } from './account.js';
 import { backupOf, metaOf, talkFromBackup } from './device.js';
 import { busy, field, problem } from './forms.js';
 import { t } from './i18n.js';
 import { deviceId, saveDevice, saveState } from './keystore.js';
-import { base64, call, NodeError } from './node.js';
+import { base64, call, NodeError, publishBundle } from './node.js';
 import { openBundle } from './talk.js';
 import { sealState, stateKey } from './talk_state.js';
 import { el, show, theirs } from './ui.js';
 
 const FILE_NAME = 'peerfed-backup.peerfed';
+
+/**
+ * Renew the encryption key as the CLI does (spec §12: 60-day bundles, renewed from 20 days before
+ * their end): keep the new keyring under the passphrase held in memory and publish its bundle.
+ * Resolves true when it renewed. Throws NodeError, ProtocolError.
+ */
+export async function keepKeysFresh(ctx) {
+  if (!renewKeysIfDue(ctx.keys, ctx.now())) return false;
+  await saveDevice(ctx.keys, ctx.passphrase, { node: ctx.url, name: ctx.name });
+  ctx.bundle = await publishBundle(ctx.url, ctx.token, ctx.keys.seed, currentKey(ctx.keys), ctx.name);
+  return true;
+}
 
 /** The "keep a backup" part of the home screen: a passphrase, then a download. */
 export function backupPanel(ctx) {
@@ -105,7 +117,7 @@ export function importScreen(main, url, { done, back }) {
       const talk = await talkFromBackup(backup, { now, bundleFor: bundleFrom(url, session.token, now) });
       await saveState(sealState(talk, stateKey(backup.keys.seed)));
       await saveDevice(backup.keys, pass.input.value, { node: url, name });
-      done(backup.keys, session, name);
+      done(backup.keys, session, name, pass.input.value);
     } catch (error) {
       busy(form, false);
       if (error.code === 'local.other_node') show(outcome, el('p', { class: 'error', role: 'alert' }, t('device.import.other_node'), ' ', theirs(error.message)));

@@ -6,8 +6,8 @@ import { join, newKeys, peerOf } from './account.js';
 import { browseScreen } from './browse.js';
 import { conversationScreen, reachScreen, talksScreen } from './conversations.js';
 import { deviceId, loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
-import { backupPanel, deviceNotice, importScreen } from './device_screens.js';
-import { nodeDocument, nodeUrl, whenMoved } from './node.js';
+import { backupPanel, deviceNotice, importScreen, keepKeysFresh } from './device_screens.js';
+import { freshToken, nodeDocument, nodeUrl, signIn, whenExpired, whenMoved } from './node.js';
 import { offerScreen } from './offer.js';
 import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
@@ -37,8 +37,9 @@ function welcome(ctx) {
 
 // Signed in: the sections a person can move between, live mail, and the first screen. With
 // `movedAt` (the sign-in was refused auth.moved) the page shows what it holds and fetches nothing.
-function signedIn(doc, url, keys, session, name, { movedAt } = {}) {
-  const ctx = { doc, url, keys, name, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
+function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null } = {}) {
+  // The passphrase stays in this page's memory only, to keep a renewed keyring sealed (§12).
+  const ctx = { doc, url, keys, name, passphrase, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
   const talk = new Talk(ctx);
   ctx.talk = talk;
   const notice = deviceNotice(main);
@@ -47,7 +48,7 @@ function signedIn(doc, url, keys, session, name, { movedAt } = {}) {
   const moveBack = async () => {
     const again = await join(url, keys, { name, device: await deviceId(), takeOver: true });
     talk.stop();
-    signedIn(doc, url, keys, again, name);
+    signedIn(doc, url, keys, again, name, { passphrase });
   };
   let isMoved = movedAt !== undefined;
   whenMoved((at) => {
@@ -56,6 +57,14 @@ function signedIn(doc, url, keys, session, name, { movedAt } = {}) {
     notice.moved(at, moveBack);
   });
   if (isMoved) notice.moved(movedAt, moveBack);
+  // A session that ran out is opened again from this device, and the key renewed when due.
+  whenExpired(async () => {
+    const fresh = await signIn(url, keys.seed, { device: await deviceId() });
+    ctx.token = fresh.token;
+    keepKeysFresh(ctx).catch(() => {}); // tried again at the next sign-in
+    return fresh.token;
+  });
+  if (!isMoved) keepKeysFresh(ctx).catch(() => {});
   let open;
   let stop = () => {};
   let viewing = null;
@@ -102,7 +111,7 @@ function signedIn(doc, url, keys, session, name, { movedAt } = {}) {
   open('home')();
   talk.restore().then(() => {
     talk.changed(null);
-    if (!isMoved) talk.listen(() => viewing, { status: notice.connection });
+    if (!isMoved) talk.listen(() => viewing, { status: notice.connection, renew: freshToken });
   });
 }
 
@@ -144,7 +153,7 @@ function joinScreen(doc, url) {
       show(outcome, problem(error));
       return;
     }
-    signedIn(doc, url, keys, session, chosen);
+    signedIn(doc, url, keys, session, chosen, { passphrase: pass.input.value });
   });
   show(
     main,
@@ -152,7 +161,7 @@ function joinScreen(doc, url) {
     el('p', {}, theirs(doc.description)),
     el('p', {}, 'Here you can find people who have been through something similar, and talk with them as equals. No email, phone number or real name is needed.'),
     form,
-    el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'from-backup', onclick: () => importScreen(main, url, { done: (keys, session, chosen) => signedIn(doc, url, keys, session, chosen), back: () => joinScreen(doc, url) }) }, t('device.import.start'))),
+    el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'from-backup', onclick: () => importScreen(main, url, { done: (keys, session, chosen, passphrase) => signedIn(doc, url, keys, session, chosen, { passphrase }), back: () => joinScreen(doc, url) }) }, t('device.import.start'))),
   );
 }
 
@@ -166,7 +175,7 @@ function unlockScreen(doc, url, record) {
     show(outcome, el('p', { role: 'status' }, 'Opening your keys…'));
     try {
       const keys = await unlockDevice(record, pass.input.value);
-      await comeBack(doc, url, keys, record.name);
+      await comeBack(doc, url, keys, record.name, pass.input.value);
     } catch (error) {
       busy(form, false);
       show(outcome, problem(error));
@@ -177,16 +186,16 @@ function unlockScreen(doc, url, record) {
 
 // Sign in again with the keys on this device; when another device holds the identity now, show
 // what this one holds, and say so (spec §13.4). Throws NodeError, ProtocolError.
-async function comeBack(doc, url, keys, name) {
+async function comeBack(doc, url, keys, name, passphrase = null) {
   let session;
   try {
     session = await join(url, keys, { name, device: await deviceId() });
   } catch (error) {
     if (error.code !== 'auth.moved') throw error;
-    signedIn(doc, url, keys, { token: null, bundle: null }, name, { movedAt: error.movedAt });
+    signedIn(doc, url, keys, { token: null, bundle: null }, name, { movedAt: error.movedAt, passphrase });
     return;
   }
-  signedIn(doc, url, keys, session, name);
+  signedIn(doc, url, keys, session, name, { passphrase });
 }
 
 async function start() {

@@ -20,6 +20,23 @@ export function whenMoved(listener) {
   movedListener = listener;
 }
 
+// Reopens the session when a node says the token ran out (auth.required); one at a time.
+let renewer = null;
+let renewing = null;
+
+/** Use `renew()` (resolving to a fresh token) when a call with a token is refused auth.required. */
+export function whenExpired(renew) {
+  renewer = renew;
+  renewing = null;
+}
+
+/** A fresh session token from the registered renewer, shared by every call waiting for one. */
+export function freshToken() {
+  if (!renewer) return Promise.reject(new NodeError('auth.required', 'signed out'));
+  if (!renewing) renewing = renewer().finally(() => { renewing = null; });
+  return renewing;
+}
+
 /** Tell the page this identity moved to another device (from an HTTP answer or a live frame). */
 export function moved(movedAt) {
   if (movedListener) movedListener(Number.isInteger(movedAt) ? movedAt : null);
@@ -49,7 +66,17 @@ export function base64(text) {
  * One client API call (spec §13.5): the answer's JSON object, or NodeError with the node's code
  * (local.unreachable when nothing answered, schema.invalid for an answer that is not a JSON object).
  */
-export async function call(url, path, { method = 'GET', body, headers = {}, token } = {}) {
+export async function call(url, path, options = {}) {
+  try {
+    return await once(url, path, options);
+  } catch (error) {
+    // The session ran out (spec §13.4): sign in again once, then ask again with the new token.
+    if (error.code !== 'auth.required' || !options.token || !renewer) throw error;
+    return once(url, path, { ...options, token: await freshToken() });
+  }
+}
+
+async function once(url, path, { method = 'GET', body, headers = {}, token } = {}) {
   let response;
   try {
     response = await fetch(url + path, {
