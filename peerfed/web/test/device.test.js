@@ -91,3 +91,12 @@ test('a key is renewed from 20 days before its end, for 60 days, and old ones ke
   assert.equal(keys.encryption[1].expiresAt - keys.encryption[1].createdAt, 60 * DAY);
   assert.equal(renewKeysIfDue(keys, NOW + DAY), false);
 });
+
+test('an invite code travels in the fragment only, and only as a plain code', async () => {
+  const { inviteFrom, inviteLink } = await import('../src/app/invite.js');
+  assert.equal(inviteLink('https://night.example', 'ev5aqxlvskh7tt4r'), 'https://night.example/#invite=ev5aqxlvskh7tt4r');
+  assert.equal(inviteFrom('#invite=ev5aqxlvskh7tt4r'), 'ev5aqxlvskh7tt4r');
+  assert.equal(inviteFrom(''), null);
+  assert.equal(inviteFrom('#invite=<b>x</b>'), null);
+  assert.equal(inviteFrom(`#invite=${'a'.repeat(129)}`), null);
+});

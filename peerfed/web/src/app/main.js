@@ -14,6 +14,8 @@ import { renderResources } from './resources.js';
 import { busy, field, problem } from './forms.js';
 import { el, show, theirs } from './ui.js';
 import { setLanguage, t } from './i18n.js';
+import { erasedScreen, erasePanel, idleLock, lockPanel } from './lock.js';
+import { inviteFrom, invitePanel } from './invite.js';
 
 setLanguage();
 
@@ -31,6 +33,8 @@ function welcome(ctx) {
     el('p', { class: 'peer-id', id: 'peer-id' }, ctx.peer),
     el('p', { class: 'hint' }, 'Support resources are one tap away at the top of every screen.'),
     backupPanel(ctx),
+    ctx.passphrase ? lockPanel(ctx.device) : null,
+    erasePanel(ctx, { erased: ctx.device.erased }),
   );
   document.getElementById('welcome').focus();
 }
@@ -50,6 +54,32 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null } 
     talk.stop();
     signedIn(doc, url, keys, again, name, { passphrase });
   };
+  // Leaving: locking forgets the keys from memory; erasing has already deleted them everywhere.
+  const leave = () => {
+    talk.stop();
+    idle.stop();
+    whenMoved(null);
+    whenExpired(null);
+    ctx.keys = null;
+    ctx.passphrase = null;
+    ctx.token = null;
+    notice.clear();
+    show(sections);
+    sections.hidden = true;
+  };
+  const idle = idleLock(() => ctx.device.lock());
+  ctx.device = {
+    idle,
+    lock: () => {
+      leave();
+      start();
+    },
+    erased: (answer) => {
+      leave();
+      erasedScreen(main, answer, { again: () => joinScreen(doc, url) });
+    },
+  };
+  if (!passphrase) idle.stop(); // keys kept without a passphrase open without one: nothing to lock
   let isMoved = movedAt !== undefined;
   whenMoved((at) => {
     isMoved = true;
@@ -125,7 +155,10 @@ function joinScreen(doc, url) {
     hint: 'You will need it to come back. It never leaves this device. Leaving it empty means anyone who uses this device can act as you.',
     autocomplete: 'new-password',
   });
-  const invite = doc.registration === 'invite' ? field('invite', 'Invite code', { autocomplete: 'off' }) : null;
+  // An invite link (/#invite=CODE) fills the code in; it is taken from the address bar at once.
+  const code = inviteFrom(location.hash);
+  if (code) history.replaceState(null, '', location.pathname);
+  const invite = doc.registration === 'invite' || code ? field('invite', 'Invite code', { autocomplete: 'off', value: code ?? undefined }) : null;
   const outcome = el('div', { 'aria-live': 'polite' });
   const form = el(
     'form',
@@ -161,6 +194,7 @@ function joinScreen(doc, url) {
     el('p', {}, theirs(doc.description)),
     el('p', {}, 'Here you can find people who have been through something similar, and talk with them as equals. No email, phone number or real name is needed.'),
     form,
+    code ? invitePanel(location.origin, code) : null,
     el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'from-backup', onclick: () => importScreen(main, url, { done: (keys, session, chosen, passphrase) => signedIn(doc, url, keys, session, chosen, { passphrase }), back: () => joinScreen(doc, url) }) }, t('device.import.start'))),
   );
 }
