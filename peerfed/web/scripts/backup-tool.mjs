@@ -4,6 +4,8 @@
 //   node scripts/backup-tool.mjs open FILE        -> {"peer", "keys", "meta", "tables"} as JSON
 //   node scripts/backup-tool.mjs write FILE NODE  -> a new identity joins NODE as the browser
 //                                                    does, then its backup; {"peer"}
+//   node scripts/backup-tool.mjs age FILE DAYS    -> the same backup, its newest key made as if
+//                                                    long ago so it ends in DAYS days; {"peer"}
 // A refusal prints {"error": {"code", "message"}} and exits 1.
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -37,8 +39,18 @@ try {
     const tables = [['peers', []], ['listings', []], ['connections', []], ['events', []]];
     writeFileSync(file, await writeBackup({ keyring: keyringToBytes(keys), meta, tables }, passphrase), { mode: 0o600 });
     console.log(JSON.stringify({ peer: peerOf(keys) }));
+  } else if (command === 'age') {
+    // For renewal tests: a key near its end, without waiting weeks (spec §12, 60-day bundles).
+    const backup = await readBackup(new Uint8Array(readFileSync(file)), passphrase);
+    const now = Math.floor(Date.now() / 1000);
+    const key = backup.keys.encryption.at(-1);
+    key.expiresAt = now + Number(node) * 86_400;
+    key.createdAt = key.expiresAt - 60 * 86_400;
+    const keyring = keyringToBytes(backup.keys);
+    writeFileSync(file, await writeBackup({ keyring, meta: backup.meta, tables: backup.tables }, passphrase), { mode: 0o600 });
+    console.log(JSON.stringify({ peer: peerOf(backup.keys) }));
   } else {
-    throw Object.assign(new Error('usage: open FILE | write FILE NODE'), { code: 'local.usage' });
+    throw Object.assign(new Error('usage: open FILE | write FILE NODE | age FILE DAYS'), { code: 'local.usage' });
   }
 } catch (error) {
   console.log(JSON.stringify({ error: { code: error.code ?? 'local.bug', message: error.message } }));

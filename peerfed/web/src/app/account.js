@@ -13,6 +13,23 @@ export function newKeys(now) {
   return { seed: randomBytes(32), encryption: [{ secret: randomBytes(32), createdAt: now, expiresAt: now + KEY_LIFETIME }] };
 }
 
+/** Renewal starts this long before the current key's end, as the CLI's (60-day bundles, 20 days). */
+export const KEY_RENEW = 20 * 86_400;
+// An old secret is kept for 30 days past its end, to open mail sealed to it late.
+const KEY_KEPT = 30 * 86_400;
+
+/**
+ * Add a new encryption key to `keys` when the current one ends within KEY_RENEW of `now`, and
+ * drop secrets that ended more than 30 days ago. Returns true when it renewed (the caller keeps
+ * the keyring and publishes the new bundle).
+ */
+export function renewKeysIfDue(keys, now) {
+  if (currentKey(keys).expiresAt - now > KEY_RENEW) return false;
+  keys.encryption.push({ secret: randomBytes(32), createdAt: now, expiresAt: now + KEY_LIFETIME });
+  keys.encryption = keys.encryption.filter((k) => k.expiresAt > now - KEY_KEPT);
+  return true;
+}
+
 /** The newest encryption key of a keyring. */
 export function currentKey(keys) {
   return keys.encryption.reduce((a, b) => (b.createdAt > a.createdAt ? b : a));
@@ -25,10 +42,10 @@ export function peerOf(keys) {
 
 /**
  * Sign in to `url` with `keys` and publish the key bundle; returns the session
- * `{ token, peer, expiresAt, bundle }` (bundle: the signed key bundle's bytes, carried in reach-outs). Throws NodeError (e.g. code auth.invite, auth.pending) or ProtocolError.
+ * `{ token, peer, expiresAt, bundle }` (bundle: the signed key bundle's bytes, carried in reach-outs). Throws NodeError (e.g. code auth.invite, auth.pending, auth.moved) or ProtocolError.
  */
-export async function join(url, keys, { name, invite } = {}) {
-  const session = await signIn(url, keys.seed, { invite });
+export async function join(url, keys, { name, invite, device, takeOver } = {}) {
+  const session = await signIn(url, keys.seed, { invite, device, takeOver });
   const bundle = await publishBundle(url, session.token, keys.seed, currentKey(keys), name);
   return { ...session, bundle };
 }

@@ -17,6 +17,7 @@ const PLAIN = {
 
 /** An alert saying what went wrong with `error` (a NodeError or ProtocolError), plainly. */
 export function problem(error) {
+  if (error?.code === 'auth.moved') return el('p', { class: 'error', role: 'alert', tabindex: '-1' }, t('device.moved.refused'));
   const plain = Object.hasOwn(PLAIN, error?.code ?? '') ? PLAIN[error.code]() : t('problem.other', { code: error?.code ?? 'unknown' });
   return el('p', { class: 'error', role: 'alert', tabindex: '-1' }, plain);
 }

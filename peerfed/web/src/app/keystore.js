@@ -60,6 +60,24 @@ export function needsPassphrase(record) {
 }
 
 const STATE = 'talk-state';
+const DEVICE_ID = 'device-id';
+
+/**
+ * This browser's device id (spec §13.4, One device at a time): 16 random bytes, made once and
+ * kept, so the node can tell this device from the others one identity has been used on.
+ */
+export async function deviceId() {
+  const held = await inStore('readonly', (store) => store.get(DEVICE_ID));
+  if (held instanceof Uint8Array && held.length === 16) return held;
+  const made = crypto.getRandomValues(new Uint8Array(16));
+  await inStore('readwrite', (store) => store.put(made, DEVICE_ID));
+  return made;
+}
+
+/** Delete everything this page keeps (keys, conversations, device id): the IndexedDB database itself. */
+export async function wipeDevice() {
+  await request(indexedDB.deleteDatabase(DATABASE));
+}
 
 /** The sealed conversation state this device keeps (bytes), or null. */
 export async function loadState() {

@@ -5,8 +5,9 @@
 import { join, newKeys, peerOf } from './account.js';
 import { browseScreen } from './browse.js';
 import { conversationScreen, reachScreen, talksScreen } from './conversations.js';
-import { loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
-import { nodeDocument, nodeUrl } from './node.js';
+import { deviceId, loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
+import { backupPanel, deviceNotice, importScreen, keepKeysFresh } from './device_screens.js';
+import { freshToken, nodeDocument, nodeUrl, signIn, whenExpired, whenMoved } from './node.js';
 import { offerScreen } from './offer.js';
 import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
@@ -17,6 +18,8 @@ import { busy, field, problem, refused } from './forms.js';
 import { el, show, theirs } from './ui.js';
 import { setLanguage, t, tn } from './i18n.js';
 import { languageChooser } from './language.js';
+import { erasedScreen, erasePanel, idleLock, lockPanel } from './lock.js';
+import { inviteFrom, invitePanel } from './invite.js';
 
 setLanguage();
 
@@ -51,14 +54,69 @@ function welcome(ctx) {
     el('p', {}, t('home.keys')),
     el('p', { class: 'peer-id', id: 'peer-id' }, ctx.peer),
     el('p', { class: 'hint' }, t('home.hint')),
+    backupPanel(ctx),
+    ctx.passphrase ? lockPanel(ctx.device) : null,
+    erasePanel(ctx, { erased: ctx.device.erased }),
   );
   document.getElementById('welcome').focus();
 }
 
-// Signed in: the sections a person can move between, live mail, and the first screen.
-function signedIn(doc, url, keys, session, name) {
-  const ctx = { doc, url, keys, name, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
+// Signed in: the sections a person can move between, live mail, and the first screen. With
+// `movedAt` (the sign-in was refused auth.moved) the page shows what it holds and fetches nothing.
+function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null } = {}) {
+  // The passphrase stays in this page's memory only, to keep a renewed keyring sealed (§12).
+  const ctx = { doc, url, keys, name, passphrase, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
   const talk = new Talk(ctx);
+  ctx.talk = talk;
+  const notice = deviceNotice(main);
+  notice.clear();
+  // The person asked to move the identity back here (spec §13.4): take over, and start again.
+  const moveBack = async () => {
+    const again = await join(url, keys, { name, device: await deviceId(), takeOver: true });
+    talk.stop();
+    signedIn(doc, url, keys, again, name, { passphrase });
+  };
+  // Leaving: locking forgets the keys from memory; erasing has already deleted them everywhere.
+  const leave = () => {
+    talk.stop();
+    idle.stop();
+    whenMoved(null);
+    whenExpired(null);
+    ctx.keys = null;
+    ctx.passphrase = null;
+    ctx.token = null;
+    notice.clear();
+    show(sections);
+    sections.hidden = true;
+  };
+  const idle = idleLock(() => ctx.device.lock());
+  ctx.device = {
+    idle,
+    lock: () => {
+      leave();
+      start();
+    },
+    erased: (answer) => {
+      leave();
+      erasedScreen(main, answer, { again: () => joinScreen(doc, url) });
+    },
+  };
+  if (!passphrase) idle.stop(); // keys kept without a passphrase open without one: nothing to lock
+  let isMoved = movedAt !== undefined;
+  whenMoved((at) => {
+    isMoved = true;
+    talk.stop();
+    notice.moved(at, moveBack);
+  });
+  if (isMoved) notice.moved(movedAt, moveBack);
+  // A session that ran out is opened again from this device, and the key renewed when due.
+  whenExpired(async () => {
+    const fresh = await signIn(url, keys.seed, { device: await deviceId() });
+    ctx.token = fresh.token;
+    keepKeysFresh(ctx).catch(() => {}); // tried again at the next sign-in
+    return fresh.token;
+  });
+  if (!isMoved) keepKeysFresh(ctx).catch(() => {});
   let open;
   let stop = () => {};
   let viewing = null;
@@ -121,7 +179,7 @@ function signedIn(doc, url, keys, session, name) {
   talk.restore().then(() => {
     talk.changed(null);
     watchArrivals(talk);
-    talk.listen(() => viewing);
+    if (!isMoved) talk.listen(() => viewing, { status: notice.connection, renew: freshToken });
   });
 }
 
@@ -136,7 +194,10 @@ function joinScreen(doc, url) {
     hint: t('join.passphrase_hint'),
     autocomplete: 'new-password',
   });
-  const invite = doc.registration === 'invite' ? field('invite', t('join.invite'), { autocomplete: 'off' }) : null;
+  // An invite link (/#invite=CODE) fills the code in; it is taken from the address bar at once.
+  const code = inviteFrom(location.hash);
+  if (code) history.replaceState(null, '', location.pathname);
+  const invite = doc.registration === 'invite' || code ? field('invite', t('join.invite'), { autocomplete: 'off', value: code ?? undefined }) : null;
   const outcome = el('div', { 'aria-live': 'polite' });
   const form = el(
     'form',
@@ -155,7 +216,7 @@ function joinScreen(doc, url) {
     const chosen = name.input.value.trim();
     let session;
     try {
-      session = await join(url, keys, { name: chosen, invite: invite ? invite.input.value.trim() : undefined });
+      session = await join(url, keys, { name: chosen, invite: invite ? invite.input.value.trim() : undefined, device: await deviceId() });
       await saveDevice(keys, pass.input.value, { node: url, name: chosen });
     } catch (error) {
       // Waiting for approval: keep the keys, since a new key would be a new request (spec §13.4).
@@ -164,7 +225,7 @@ function joinScreen(doc, url) {
       refused(outcome, problem(error));
       return;
     }
-    signedIn(doc, url, keys, session, chosen);
+    signedIn(doc, url, keys, session, chosen, { passphrase: pass.input.value });
   });
   show(
     main,
@@ -172,6 +233,8 @@ function joinScreen(doc, url) {
     el('p', {}, theirs(doc.description)),
     el('p', {}, t('join.intro')),
     form,
+    code ? invitePanel(location.origin, code) : null,
+    el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'from-backup', onclick: () => importScreen(main, url, { done: (keys, session, chosen, passphrase) => signedIn(doc, url, keys, session, chosen, { passphrase }), back: () => joinScreen(doc, url) }) }, t('device.import.start'))),
   );
 }
 
@@ -186,13 +249,27 @@ function unlockScreen(doc, url, record) {
     show(outcome, el('p', { role: 'status' }, t('unlock.working')));
     try {
       const keys = await unlockDevice(record, pass.input.value);
-      signedIn(doc, url, keys, await join(url, keys, { name: record.name }), record.name);
+      await comeBack(doc, url, keys, record.name, pass.input.value);
     } catch (error) {
       busy(form, false);
       refused(outcome, problem(error));
     }
   });
   show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, t('unlock.title')), el('p', {}, t('unlock.intro')), form);
+}
+
+// Sign in again with the keys on this device; when another device holds the identity now, show
+// what this one holds, and say so (spec §13.4). Throws NodeError, ProtocolError.
+async function comeBack(doc, url, keys, name, passphrase = null) {
+  let session;
+  try {
+    session = await join(url, keys, { name, device: await deviceId() });
+  } catch (error) {
+    if (error.code !== 'auth.moved') throw error;
+    signedIn(doc, url, keys, { token: null, bundle: null }, name, { movedAt: error.movedAt, passphrase });
+    return;
+  }
+  signedIn(doc, url, keys, session, name, { passphrase });
 }
 
 async function start() {
@@ -211,7 +288,7 @@ async function start() {
   if (record && record.node === url && needsPassphrase(record)) unlockScreen(doc, url, record);
   else if (record && record.node === url) {
     const keys = await unlockDevice(record, null);
-    await join(url, keys, { name: record.name }).then((session) => signedIn(doc, url, keys, session, record.name), (error) => show(main, problem(error)));
+    await comeBack(doc, url, keys, record.name).catch((error) => show(main, problem(error)));
   } else joinScreen(doc, url);
 }
 

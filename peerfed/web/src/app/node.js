@@ -5,10 +5,41 @@ import { clientAuthFor, encryptionPublic, fromHex, openNodeDocument, sign, solve
 
 /** A refusal or failure, with the stable code a person's screen is chosen by. */
 export class NodeError extends Error {
-  constructor(code, message) {
+  constructor(code, message, movedAt = null) {
     super(message);
     this.code = code;
+    this.movedAt = movedAt; // for auth.moved: when the other device took this identity over (§13.4)
   }
+}
+
+// Told once any answer says auth.moved, so the whole page stops asking (spec §13.4).
+let movedListener = null;
+
+/** Call `listener(movedAt)` when a node answers auth.moved: the identity lives on another device now. */
+export function whenMoved(listener) {
+  movedListener = listener;
+}
+
+// Reopens the session when a node says the token ran out (auth.required); one at a time.
+let renewer = null;
+let renewing = null;
+
+/** Use `renew()` (resolving to a fresh token) when a call with a token is refused auth.required. */
+export function whenExpired(renew) {
+  renewer = renew;
+  renewing = null;
+}
+
+/** A fresh session token from the registered renewer, shared by every call waiting for one. */
+export function freshToken() {
+  if (!renewer) return Promise.reject(new NodeError('auth.required', 'signed out'));
+  if (!renewing) renewing = renewer().finally(() => { renewing = null; });
+  return renewing;
+}
+
+/** Tell the page this identity moved to another device (from an HTTP answer or a live frame). */
+export function moved(movedAt) {
+  if (movedListener) movedListener(Number.isInteger(movedAt) ? movedAt : null);
 }
 
 // About 16 million tries at most: seconds in a browser, and more than any node sensibly asks.
@@ -35,7 +66,17 @@ export function base64(text) {
  * One client API call (spec §13.5): the answer's JSON object, or NodeError with the node's code
  * (local.unreachable when nothing answered, schema.invalid for an answer that is not a JSON object).
  */
-export async function call(url, path, { method = 'GET', body, headers = {}, token } = {}) {
+export async function call(url, path, options = {}) {
+  try {
+    return await once(url, path, options);
+  } catch (error) {
+    // The session ran out (spec §13.4): sign in again once, then ask again with the new token.
+    if (error.code !== 'auth.required' || !options.token || !renewer) throw error;
+    return once(url, path, { ...options, token: await freshToken() });
+  }
+}
+
+async function once(url, path, { method = 'GET', body, headers = {}, token } = {}) {
   let response;
   try {
     response = await fetch(url + path, {
@@ -57,7 +98,9 @@ export async function call(url, path, { method = 'GET', body, headers = {}, toke
   if (!response.ok) {
     const error = value && typeof value === 'object' ? value.error : null;
     const code = error && typeof error.code === 'string' ? error.code : 'node.internal';
-    throw new NodeError(code, error && typeof error.message === 'string' ? error.message : 'refused');
+    const movedAt = code === 'auth.moved' && Number.isInteger(error.moved_at) ? error.moved_at : null;
+    if (code === 'auth.moved') moved(movedAt);
+    throw new NodeError(code, error && typeof error.message === 'string' ? error.message : 'refused', movedAt);
   }
   if (!value || typeof value !== 'object') throw new NodeError('schema.invalid', 'the node answered no object');
   return value;
@@ -79,9 +122,12 @@ export async function nodeDocument(url) {
 
 /**
  * Sign in to `url` with the identity `seed` (spec §13.4); returns { token, peer, expiresAt }.
- * Refuses (local.wrong_node) before signing anything when the challenge names another node.
+ * `device` (16 bytes) names this device; `takeOver` moves the identity here from any other, and
+ * is passed only when the person asked for that (importing a backup). Refuses (local.wrong_node)
+ * before signing anything when the challenge names another node; NodeError(auth.moved) when
+ * another device holds the identity.
  */
-export async function signIn(url, seed, { invite } = {}) {
+export async function signIn(url, seed, { invite, device, takeOver = false } = {}) {
   const challenge = await call(url, '/api/v1/challenge', { method: 'POST' });
   let value;
   try {
@@ -99,6 +145,8 @@ export async function signIn(url, seed, { invite } = {}) {
     headers['X-Peerfed-Work'] = toHex(solveWork(value, challenge.work));
   }
   if (invite) headers['X-Peerfed-Invite'] = invite;
+  if (device) headers['X-Peerfed-Device'] = toHex(device);
+  if (device && takeOver) headers['X-Peerfed-Take-Over'] = '1';
   const at = now();
   const proof = sign(seed, 'client-auth', body, { createdAt: at, expiresAt: at + 300 });
   const session = await call(url, '/api/v1/session', { method: 'POST', body: proof.raw, headers });

@@ -6,7 +6,8 @@ import {
   Connection, equalBytes, identityFromSeed, openSealed, openSigned, randomBytes, seal, sign, toHex,
 } from '../protocol/index.js';
 import { loadState, saveState } from './keystore.js';
-import { base64, call, NodeError } from './node.js';
+import { call, NodeError } from './node.js';
+import { openLive } from './live.js';
 import { openState, sealState, stateKey } from './talk_state.js';
 import { agreementItems } from './terms.js';
 
@@ -273,29 +274,18 @@ export class Talk {
     this.changed(conversation);
   }
 
-  /** Listen on /api/v1/live; mail is opened as it comes. `viewing()` names the conversation on screen. */
-  listen(viewing) {
-    const ws = new WebSocket(`${this.ctx.url.replace(/^http/, 'ws')}/api/v1/live`);
-    this.live = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token: this.ctx.token, after: 0 }));
-    ws.onmessage = (event) => {
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (frame && frame.type === 'item' && typeof frame.sealed === 'string') {
-        try {
-          this.receive(base64(frame.sealed), viewing());
-        } catch {
-          // an item that is not base64 is dropped like one that does not open
-        }
-        // Handled (applied or dropped) and the state stored: only now may the node forget it (§13.5).
-        this.persist().then(() => {
-          if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ack', ids: [frame.id] }));
-        });
-      }
-    };
+  /**
+   * Listen on /api/v1/live, reconnecting when the socket drops (live.js); mail is opened as it
+   * comes. `viewing()` names the conversation on screen; `options` are live.js's (status, renew).
+   */
+  listen(viewing, options = {}) {
+    if (this.live) this.live.stop();
+    this.live = openLive(this, viewing, options);
+  }
+
+  /** Stop listening: nothing more is fetched or acknowledged from this page. */
+  stop() {
+    if (this.live) this.live.stop();
+    this.live = null;
   }
 }

@@ -32,7 +32,11 @@ export function sealState(talk, key, nonce = randomBytes(NONCE_BYTES)) {
 // A conversation whose words were deleted keeps only how it ended.
 const ENDED = (id, endedBy) => ({ id, state: 'ended', endedBy, live: false });
 
-function rebuild(me, fields) {
+/**
+ * One conversation from its stored row (the fields `row` writes), replayed through the state
+ * machine. Throws ProtocolError when its history does not replay.
+ */
+export function rebuild(me, fields) {
   const [id, mine, peer, encryptionKey, home, name, topics, unread, erased, endedBy, state, events] = fields;
   const c = { id, mine, peer, other: { encryptionKey, home, name }, topics, unread, erased, events: [...events], messages: [], hello: null, reply: null, nextSeq: 1 };
   if (erased || events.length === 0) return { ...c, state: ENDED(id, endedBy ?? state) };

@@ -1,0 +1,107 @@
+"""One identity moves between the CLI and a real browser and its conversation goes on (spec §9.6, §13.4).
+
+``peerfed/web/scripts/browser-device.mjs`` drives headless Chromium against a real node process:
+the page continues from a backup ``peerfed id export`` wrote (file picker and passphrase), reads
+the conversation the CLI had and writes in it; then it downloads its own backup, which
+``peerfed id import`` opens on another home and continues from. Screenshots go to
+``build/screenshots/web_device/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.client.pairs import Cli, connected, eventually, one_node
+from tests.client.test_web_browser import CHROMIUM, ROOT, WEB
+from tests.processes import NodeProcesses
+
+SHOTS = ROOT / "build" / "screenshots" / "web_device"
+PASSPHRASE = "slowly, one night at a time"
+
+
+def drive(url: str, tmp_path: Path, backup: Path, connection: str, ben: Cli) -> Any:
+    runner = shutil.which("node")
+    assert runner and CHROMIUM.is_file(), "Node.js and Chromium are needed (CI installs them)"
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "CLI_PYTHON": sys.executable,
+        "BEN_HOME": str(ben.home),
+        "NEXT_HOME": str(tmp_path / "ana-terminal-again"),
+        "PASSPHRASE": PASSPHRASE,
+    }
+    args = [url, str(SHOTS), str(tmp_path / "profile"), str(backup), str(tmp_path / "browser.peerfed"), connection]
+    out = subprocess.run(
+        [runner, str(WEB / "scripts" / "browser-device.mjs"), *args],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_conversation_continues_from_the_cli_to_the_browser_and_back(
+    node_processes: NodeProcesses, tmp_path: Path
+) -> None:
+    node = one_node(node_processes, tmp_path)
+    ana, ben, connection = connected(node, tmp_path)
+    ben.json("send", connection[:8], "Said while Ana used the terminal.")
+    eventually(lambda: ana.json("read", connection[:8])["messages"], "Ben's message at Ana's CLI")
+    backup = tmp_path / "ana.peerfed"
+    Cli(ana.home, PASSPHRASE).json("id", "export", str(backup))
+    peer = ana.json("id", "show")["peer"]
+
+    seen = drive(node.url, tmp_path, backup, connection, ben)
+
+    # A wrong passphrase is said plainly; the right one opens the CLI's identity in the page.
+    assert seen["wrongPassphrase"].startswith("That passphrase does not open")
+    assert seen["peer"] == peer
+    # The CLI's conversation is in the browser: the hello, the acceptance, Ben's message, and it goes on.
+    assert seen["imported"][0] == "They wrote firstHi"
+    assert any(text.endswith("Said while Ana used the terminal.") for text in seen["imported"])
+    assert seen["importedState"] == "You are talking."
+    assert "Now from a browser." in [m["text"] for m in seen["cli"]["benRead"]["messages"]]
+    assert any(text.endswith("Glad you found your way back.") for text in seen["afterImport"])
+    # The browser's backup (a download) opens in the CLI, which has the whole conversation and goes on.
+    assert seen["downloadName"] == "peerfed-backup.peerfed"
+    assert seen["cli"]["imported"]["peer"] == peer
+    assert [m["text"] for m in seen["cli"]["nextRead"]["messages"]] == [
+        "Said while Ana used the terminal.",
+        "Now from a browser.",
+        "Glad you found your way back.",
+    ]
+    assert [m["text"] for m in seen["cli"]["benReadAgain"]["messages"]][-1] == "And now from the terminal again."
+    # Each move took the identity over: the first terminal no longer receives, and got nothing after it.
+    first = ana.run("read", connection[:8], "--json", ok=False)
+    assert "auth.moved" in first.stderr
+    assert [m["text"] for m in json.loads(first.stdout)["messages"]] == ["Said while Ana used the terminal."]
+    # The open page heard of the second move at once and says so plainly, with when.
+    assert seen["movedNotice"].startswith("This identity now lives on another device.It moved there on ")
+    assert "What this device already holds stays readable here." in seen["movedNotice"]
+    assert seen["cli"]["nextReadMoved"]["messages"][-1]["text"] == "Only for the terminal."
+    assert seen["sendRefused"].startswith("This identity now lives on another device, so nothing can be sent")
+    # Opened again, the page shows what it held, and nothing that reached the terminal after the move.
+    assert any(text.endswith("Glad you found your way back.") for text in seen["heldAfterMove"])
+    assert not any("Only for the terminal." in text for text in seen["heldAfterMove"])
+    # Moved back by the person: the page receives again, and only what came after.
+    assert seen["noticeAfterMoveBack"] is False
+    assert any(text.endswith("Back in the browser.") for text in seen["afterMoveBack"])
+    assert not any("Only for the terminal." in text for text in seen["afterMoveBack"])
+    assert "auth.moved" in Cli(tmp_path / "ana-terminal-again", PASSPHRASE).run("read", connection[:8], ok=False).stderr
+    assert seen["violations"] == []
+    # Chromium logs each refused request; the only ones are the two auth.moved answers (send, sign-in).
+    assert seen["console"] == ["Failed to load resource: the server responded with a status of 403 (Forbidden)"] * 2
+    assert seen["requests"] == [node.url]
+    for shot in ["import-phone.png", "conversation-phone.png", "backup-desktop.png", "moved-phone.png"]:
+        assert (SHOTS / shot).stat().st_size > 1000
