@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from .api import CLIENT_DIR, CLIENT_FILES, ROUTES, cors_middleware, error_middleware, metrics_middleware
 from .api.common import (
@@ -161,5 +161,14 @@ def create_app(
             groups, writes = store.write_stats
             log.info("node stopped cleanly (%d writes in %d transactions)", writes, groups)
 
+    async def going_away(app: web.Application) -> None:
+        # A live reader never hangs up by itself: close each socket with 1001 "going away" as
+        # the node stops, so its handler ends, the drain does not wait it out, and the client
+        # knows to reconnect (spec §13.5, Live mailbox).
+        for ws in list(app[LIVE_SOCKETS].open):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"node stopping")
+
+    app.on_shutdown.append(going_away)
     app.cleanup_ctx.append(lifecycle)
     return app

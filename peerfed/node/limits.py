@@ -9,6 +9,7 @@ subjects; the least recently used are forgotten first, so a flood of addresses c
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 from peerfed.protocol import RequestError, parse_sealed
 
@@ -76,6 +77,9 @@ class LiveSockets:
     def __init__(self) -> None:
         self._by_address: dict[str, int] = {}
         self.total = 0
+        # The sockets themselves, so a stopping node can close each with "going away" (1001)
+        # instead of waiting on readers that never hang up (spec §13.5, Live mailbox).
+        self.open: set[Any] = set()
 
     def take(self, address: str, *, per_address: int, total: int) -> bool:
         """Count one more socket from ``address``; False (nothing counted) past either cap."""

@@ -127,6 +127,30 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_zero(tmp_path: Path, 
     asyncio.run(scenario())
 
 
+def test_sigterm_closes_live_sockets_with_going_away_and_exits_without_waiting_them_out(
+    tmp_path: Path, node_processes: NodeProcesses
+) -> None:
+    # A signed-in live reader never hangs up; the stopping node must close it (1001) rather than
+    # let the drain wait on it, or a node with a browser tab open would never stop on SIGTERM.
+    async def scenario() -> None:
+        node = node_processes(tmp_path / "node")
+        await node.start()
+        async with aiohttp.ClientSession() as http:
+            ana = await Peer("ana", Home(node.url), http, 1).join()  # type: ignore[arg-type]
+            async with http.ws_connect(node.url + "/api/v1/live") as ws:
+                await ws.send_json({"type": "auth", "token": ana.api.token, "after": 0})
+                assert (await ws.receive_json(timeout=30))["type"] == "ready"
+                assert node.proc is not None
+                node.proc.send_signal(signal.SIGTERM)
+                closing = await ws.receive(timeout=30)
+                assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closing
+                assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
+        assert node.proc.wait(timeout=30) == 0
+        assert "node stopped cleanly" in node.output()
+
+    asyncio.run(scenario())
+
+
 def test_an_unusable_key_or_database_is_one_line_and_exit_5(tmp_path: Path) -> None:
     for name, why in (("node.key", "does not hold a 32-byte hex seed"), ("node.sqlite3", "cannot open the database")):
         data = tmp_path / name.replace(".", "-")

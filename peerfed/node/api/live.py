@@ -75,6 +75,7 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
     sessions, directory, mailbox = request.app[SESSIONS], request.app[DIRECTORY], request.app[MAILBOX]
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=LIVE_FRAME_BYTES)
     await ws.prepare(request)
+    request.app[LIVE_SOCKETS].open.add(ws)  # closed with 1001 if the node stops meanwhile
     # Until it signs in a socket is a stranger's: it gets a few seconds, whatever it sends meanwhile.
     grace_until = asyncio.get_running_loop().time() + request.app[CONFIG].live_auth_grace
     peer: PeerId | None = None
@@ -185,6 +186,7 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
     except ConnectionError:
         pass  # the reader went away mid-answer: nothing to do but forget it
     finally:
+        request.app[LIVE_SOCKETS].open.discard(ws)
         if peer is not None:
             mailbox.remove_reader(peer, push)
     return ws
