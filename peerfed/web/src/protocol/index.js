@@ -15,3 +15,4 @@ export * from './node_request.js';
 export * from './sign_in.js';
 export * from './backup.js';
 export * from './topics.js';
+export * from './web_client.js';
