@@ -59,7 +59,7 @@ export function talksScreen(main, talk, { open }) {
             el(
               'li',
               { class: 'listing talk' },
-              el('h3', {}, c.mine ? 'You reached out to ' : 'Reach-out from ', who(c)),
+              el('h2', {}, c.mine ? 'You reached out to ' : 'Reach-out from ', who(c)),
               el('p', { class: 'note' }, stateWords(c)),
               c.unread ? el('p', { class: 'unread' }, c.unread === 1 ? '1 new' : `${c.unread} new`) : null,
               el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: () => open(c) }, 'Open')),
