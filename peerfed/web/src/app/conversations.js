@@ -75,7 +75,7 @@ export function talksScreen(main, talk, { open }) {
 }
 
 function answerForm(talk, c, outcome) {
-  const reply = field('reply', 'A few words back (optional)', { tag: 'textarea' });
+  const reply = field('reply', 'A few words back (optional)', { tag: 'textarea', autocomplete: 'off' }); // off: no copy in the browser's session files (§12)
   const form = el('form', { id: 'answer', novalidate: true }, reply.nodes);
   const act = (accept) => async () => {
     busy(form, true);
@@ -96,7 +96,7 @@ function answerForm(talk, c, outcome) {
 }
 
 function composeForm(talk, c, outcome) {
-  const text = field('message', 'Your message', { tag: 'textarea' });
+  const text = field('message', 'Your message', { tag: 'textarea', autocomplete: 'off' }); // off: no copy in the browser's session files (§12)
   const form = el('form', { id: 'compose', novalidate: true }, text.nodes, el('p', {}, el('button', { type: 'submit' }, 'Send')));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -195,6 +195,7 @@ export function conversationScreen(main, talk, c) {
 export function reachScreen(main, talk, listing, { opened }) {
   const hello = field('hello', 'A first hello', {
     tag: 'textarea',
+    autocomplete: 'off', // no copy in the browser's session files on disk (§12)
     hint: 'Say a little about why you are reaching out. They choose whether to answer; until then you cannot send more.',
   });
   const outcome = el('div', { 'aria-live': 'polite' });
