@@ -151,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ident = sub.add_parser("peer-id", help="check a peer id's text form and print its key in hex")
     ident.add_argument("text")
+    web_hash = sub.add_parser(
+        "web-hash", help="print the hash of a built web client, as a node document publishes it (spec §13.10)"
+    )
+    web_hash.add_argument("dir", nargs="?", type=Path, help="the built files (default: the ones this node serves)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)
@@ -179,5 +183,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error {exc.code}: {exc}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "web-hash":
+        return _web_hash(args.dir)
     parser.print_help()
+    return 0
+
+
+def _web_hash(directory: Path | None) -> int:
+    """Print the served client's hash in hex; 1 when there is no build there."""
+    from peerfed.node.api.webclient import CLIENT_FILES, served_hash
+    from peerfed.protocol import LocalError
+
+    try:
+        digest = served_hash(directory or CLIENT_FILES)
+    except (OSError, LocalError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if digest is None:
+        print(f"error: no built web client in {directory or CLIENT_FILES}", file=sys.stderr)
+        return 1
+    print(digest.hex())
     return 0

@@ -34,6 +34,7 @@ from .api.common import (
     NODE,
     SESSIONS,
 )
+from .api.webclient import served_hash
 from .config import Config
 from .federation.addresses import AddressPolicy, guarded_session
 from .federation.transport import NodeClient
@@ -124,7 +125,9 @@ def create_app(
         policy = AddressPolicy.for_config(config)
         session = guarded_session(policy, trusting(config.ca_file) if config.ca_file else None)
         client = NodeClient(session, lambda: node.identity, config.url, clock, policy=policy)
-        node = Node(config, store, identity, clock=clock, client=client)
+        # Hashed once at start: the document then publishes exactly the files this process serves.
+        web_client = served_hash(client_files)
+        node = Node(config, store, identity, clock=clock, client=client, web_client=web_client)
         await node.start()
         app[NODE] = node
         app[CONFIG] = config
@@ -146,6 +149,8 @@ def create_app(
                 asyncio.create_task(_purge_loop(node), name="purge"),
             ]
         log.info("node %s at %s: store open and migrated (data in %s)", config.name, config.url, config.data)
+        if web_client is not None:
+            log.info("serving the web client with hash %s (spec §13.10)", web_client.hex())
         try:
             yield
         finally:

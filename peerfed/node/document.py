@@ -35,8 +35,16 @@ class SignedDocument:
 class DocumentSigner:
     """Builds and signs this node's document from its configuration and keys; caches it a day."""
 
-    def __init__(self, config: Config, store: Store, identity: Identity, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        identity: Identity,
+        clock: Callable[[], float],
+        web_client: bytes | None = None,
+    ) -> None:
         self._config = config
+        self._web_client = web_client  # the served client's hash, computed once at start (§13.10)
         self._store = store
         self._identity = identity
         self._clock = clock
@@ -96,6 +104,7 @@ class DocumentSigner:
             federation=c.federation,
             keys=tuple(keys),
             vocabulary=c.vocabulary,
+            web_client=self._web_client,
         )
         raw = sign(self._identity, doc, created_at=now, expires_at=now + DOCUMENT_LIFETIME).raw
         self._current = SignedDocument(raw, doc, now)

@@ -51,6 +51,7 @@ class Node:
         clock: Callable[[], float],
         client: Remote | None = None,
         rng: random.Random | None = None,
+        web_client: bytes | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -62,7 +63,7 @@ class Node:
         self.wakeup = asyncio.Event()  # the outbox has new work
         self.maintain_soon = asyncio.Event()  # a node started federating: follow and pull now
         wake = self.wakeup.set
-        self.document = DocumentSigner(config, store, identity, clock)
+        self.document = DocumentSigner(config, store, identity, clock, web_client)
         self.sessions = Sessions(config, store, clock, self.limiter)
         self.directory = Directory(config, store, clock, self.limiter, self.opener, wake)
         self.mailbox = Mailbox(

@@ -128,6 +128,7 @@ def well_known(signed: SignedDocument) -> dict[str, Any]:
             }
             for r in doc.resources
         ],
+        "web_client": None if doc.web_client is None else doc.web_client.hex(),
     }
     return {"document": b64(signed.raw), "summary": summary}
 

@@ -176,6 +176,7 @@ class NodeDocument:
     federation: FederationPolicy
     keys: tuple[NodeKey, ...]
     vocabulary: tuple[str, ...] = ()
+    web_client: bytes | None = None  # SHA-256 of the web client it serves (§13.10), or None
 
     def __post_init__(self) -> None:
         check_url(self.url, "url")
@@ -212,6 +213,8 @@ class NodeDocument:
         if any(not VOCAB.match(t) for t in vocab):
             raise InvalidValue("vocabulary terms are lowercase letters, digits and hyphens")
         set_field(self, "vocabulary", vocab)
+        if self.web_client is not None:
+            binary(self.web_client, "web_client", 32)
 
     def limit(self, name: str, default: int | None = None) -> int | None:
         return dict(self.limits).get(name, default)
@@ -235,11 +238,12 @@ class NodeDocument:
             self.federation.value,
             [k.to_wire() for k in self.keys],
             list(self.vocabulary),
+            self.web_client,
         ]
 
     @classmethod
     def from_wire(cls, value: Value) -> NodeDocument:
-        items = array(value, "node document body", 14)
+        items = array(value, "node document body", 15)
         (
             url,
             name,
@@ -255,6 +259,7 @@ class NodeDocument:
             federation,
             keys,
             vocabulary,
+            web_client,
         ) = items
         if not isinstance(resources, list) or not isinstance(keys, list):
             raise InvalidValue("resources and keys are arrays")
@@ -263,7 +268,7 @@ class NodeDocument:
         fields.append(tuple(Resource.from_wire(r) for r in resources))
         fields += [ttl, lifetime, limits, protocols, software, federation]
         fields.append(tuple(NodeKey.from_wire(k) for k in keys))
-        fields.append(vocabulary)
+        fields += [vocabulary, web_client]
         return cls(*fields)
 
 

@@ -57,6 +57,7 @@ from peerfed.protocol import (
 from peerfed.protocol.document import open_document
 from peerfed.protocol.encoding import Value
 from peerfed.protocol.envelope import _frame
+from peerfed.protocol.errors import InvalidValue
 from peerfed.protocol.identity import EncryptionKey
 from peerfed.protocol.node_bodies import (
     ClientAuth,
@@ -73,6 +74,7 @@ from peerfed.protocol.node_bodies import (
 )
 from peerfed.protocol.sealing import parse_sealed
 from peerfed.protocol.sign_in import open_sign_in
+from peerfed.protocol.web_client import web_client_hash, web_client_manifest
 from peerfed.protocol.work import check_work, solve_work, work_bits
 
 HERE = Path(__file__).resolve().parent
@@ -1500,6 +1502,7 @@ def node_vectors() -> dict[str, Any]:
         federation="allow-list",
         keys=(NodeKey(bytes(node.peer_id), NOW - DAY, NOW + 8 * DAY),),
         vocabulary=("voices", "visions", "family"),
+        web_client=web_client_hash(WEB_CLIENT_FILES),
     )
     body = b'{"status": "example"}'
     request = NodeRequest(
@@ -1663,6 +1666,8 @@ def node_vectors() -> dict[str, Any]:
                 ("a vocabulary term in upper case", 13, ["Voices"]),
                 ("the same protocol twice", 9, ["peerfed/1", "peerfed/1"]),
                 ("retention below 3,600 s", 7, [3599, 30 * DAY]),
+                ("a web client hash of 31 bytes", 14, bytes(31)),
+                ("a web client hash given as text", 14, "00" * 32),
             )
         ),
         (
@@ -1708,7 +1713,9 @@ def node_vectors() -> dict[str, Any]:
         "under 'peerfed/v1/client-auth' (§5.5) and is a client-auth naming 'node'; valid: its author and "
         "challenge. NodeDocumentRead: a document 'input' fetched from 'url' is opened at 'now' (§13.2): it "
         "opens, is signed by a key it lists with valid_from <= now < valid_until, and names 'url'; else "
-        "'error'.",
+        "'error'. WebClientHash: the served files 'files' ([path, hex content]) of a web client hash to "
+        "'manifest' (hex) and 'hash': SHA-256 of the manifest, one sha256sum line 'HEX  PATH\\n' per file in path "
+        "order (spec §13.10); invalid: refused with 'error'.",
         [
             {"type": "NodeObject", "tests": valid},
             {"type": "RejectedNodeObject", "tests": invalid},
@@ -1719,10 +1726,46 @@ def node_vectors() -> dict[str, Any]:
             {"type": "ErasureHash", "tests": _erasure_hashes()},
             {"type": "SignInProof", "tests": _sign_in_proofs(node, url)},
             {"type": "NodeDocumentRead", "tests": _document_reads(node, doc)},
+            {"type": "WebClientHash", "tests": _web_client_hashes()},
         ],
         keys=keys_section(),
         node_seed=NODE_SEED.hex(),
     )
+
+
+# A tiny web client: the page and two assets, given out of order to show the sort (spec §13.10).
+WEB_CLIENT_FILES = {
+    "index.html": b'<!doctype html><script type="module" src="/assets/app.js"></script>\n',
+    "assets/app.js": b"console.log('peerfed');\n",
+    "assets/app.css": b"",
+}
+
+
+def _web_client_hashes() -> list[dict[str, Any]]:
+    def files(named: dict[str, bytes]) -> list[list[str]]:
+        return [[path, data.hex()] for path, data in named.items()]
+
+    tests: list[dict[str, Any]] = [
+        {
+            "comment": "a page and two assets",
+            "files": files(WEB_CLIENT_FILES),
+            "manifest": web_client_manifest(WEB_CLIENT_FILES).hex(),
+            "hash": web_client_hash(WEB_CLIENT_FILES).hex(),
+            "result": "valid",
+        }
+    ]
+    for comment, named in (
+        ("no index.html", {"assets/app.js": b"1"}),
+        ("a file in a sub-folder of assets", {**WEB_CLIENT_FILES, "assets/img/a.png": b""}),
+        ("a file beside index.html", {**WEB_CLIENT_FILES, "app.js": b""}),
+    ):
+        try:  # a local refusal (InvalidValue): the files are the checker's own copy
+            web_client_hash(named)
+        except InvalidValue as exc:
+            tests.append({"comment": comment, "files": files(named), "result": "invalid", "error": exc.code})
+        else:
+            raise AssertionError(f"{comment}: the spec says schema.invalid; the implementation accepts")
+    return tests
 
 
 def _challenge_vectors(url: str) -> list[dict[str, Any]]:

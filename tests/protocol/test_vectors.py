@@ -37,8 +37,10 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.document import open_document
 from peerfed.protocol.encoding import Value
+from peerfed.protocol.errors import InvalidValue
 from peerfed.protocol.node_bodies import WrongNode, body_hash, client_auth_for, erased_hash
 from peerfed.protocol.sign_in import open_sign_in
+from peerfed.protocol.web_client import web_client_hash, web_client_manifest
 from peerfed.protocol.work import check_work, work_bits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +138,16 @@ def test_envelopes(doc: dict[str, Any], case: dict[str, Any]) -> None:
 def test_node_objects(doc: dict[str, Any], case: dict[str, Any]) -> None:
     if "body_hash" in case:
         assert body_hash(bytes.fromhex(case["body"])).hex() == case["body_hash"]
+        return
+    if "files" in case:  # WebClientHash (spec §13.10)
+        files = {path: bytes.fromhex(data) for path, data in case["files"]}
+        if case["result"] == "invalid":
+            with pytest.raises(InvalidValue) as refused:
+                web_client_hash(files)
+            assert refused.value.code == case["error"]
+        else:
+            assert web_client_manifest(files).hex() == case["manifest"]
+            assert web_client_hash(files).hex() == case["hash"]
         return
     if "erased_hash" in case:  # ErasureHash (spec §13.6)
         assert erased_hash(bytes.fromhex(case["peer"])).hex() == case["erased_hash"]

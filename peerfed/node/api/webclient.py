@@ -20,6 +20,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from peerfed.protocol.web_client import web_client_hash
+
 __all__ = [
     "CLIENT_DIR",
     "CLIENT_FILES",
@@ -29,6 +31,8 @@ __all__ = [
     "PAGE_HEADERS",
     "cors_middleware",
     "routes",
+    "served_files",
+    "served_hash",
 ]
 
 routes = web.RouteTableDef()
@@ -82,6 +86,34 @@ can add the web app by installing a released version of peerfed, or by running
 <code>npm run build --prefix peerfed/web</code> in a copy of the source.</p>
 </main></body></html>
 """
+
+
+def served_files(directory: Path) -> dict[str, bytes] | None:
+    """The built client as the node serves it: ``index.html`` and each file ``/assets/NAME`` reaches.
+
+    Exactly the files ``asset`` would answer, so the published hash covers what a browser can load.
+    None when there is no ``index.html`` (no build). Raises OSError when a file cannot be read.
+    """
+    if not (directory / "index.html").is_file():
+        return None
+    files = {"index.html": (directory / "index.html").read_bytes()}
+    assets = directory / "assets"
+    if assets.is_dir():
+        files.update({f"assets/{p.name}": p.read_bytes() for p in assets.iterdir() if _servable(p)})
+    return files
+
+
+def _servable(path: Path) -> bool:
+    return bool(_ASSET.fullmatch(path.name)) and ".." not in path.name and path.suffix in _TYPES and path.is_file()
+
+
+def served_hash(directory: Path) -> bytes | None:
+    """The hash the node document publishes for the client in ``directory`` (§13.10), or None.
+
+    Raises OSError when a file cannot be read, InvalidValue when a file's name is not one served.
+    """
+    files = served_files(directory)
+    return None if files is None else web_client_hash(files)
 
 
 def _file(path: Path) -> web.Response:

@@ -205,7 +205,7 @@ try {
   out.notesAfterBen = await notes();
   out.afterBlock = await page.locator('#messages li').allTextContents();
   await page.getByRole('button', { name: /Talks/ }).click();
-  out.talksAfterBlock = await page.locator('#talks li h3').allTextContents();
+  out.talksAfterBlock = await page.locator('#talks li h2').allTextContents();
 
   // Rio accepts Ben and writes once; the page is closed and opened again; Rio writes once more.
   const benConnection = ben('connections').connections[0];
@@ -226,7 +226,7 @@ try {
   await page.locator('#welcome').waitFor(WAIT);
   await page.getByRole('button', { name: /Talks/ }).click();
   await page.locator('#talks li', { hasText: 'Ben' }).waitFor(WAIT);
-  out.talksAfterReload = await page.locator('#talks li h3').allTextContents();
+  out.talksAfterReload = await page.locator('#talks li h2').allTextContents();
   await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
   out.benAfterReload = await page.locator('#messages li').allTextContents();
   await page.getByLabel('Your message').fill('After it opened again.');

@@ -3,9 +3,11 @@
 // the sources and the lockfile (no timestamps, no absolute paths), so CI rebuilds it and compares.
 
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { toHex, webClientHash } from '../src/protocol/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -29,3 +31,8 @@ for (const [entry, out] of [['src/app/main.js', 'app.js'], ['src/app/work_worker
 });
 copyFileSync(join(root, 'src', 'app', 'index.html'), join(dist, 'index.html'));
 for (const name of ['app.css', 'icon.svg']) copyFileSync(join(root, 'src', 'app', name), join(dist, 'assets', name));
+
+// The hash a node publishes for these files (spec §13.10): release notes quote this line.
+const served = new Map([['index.html', readFileSync(join(dist, 'index.html'))]]);
+for (const name of readdirSync(join(dist, 'assets'))) served.set(`assets/${name}`, readFileSync(join(dist, 'assets', name)));
+console.log(`web client hash (sha256 manifest, spec §13.10): ${toHex(webClientHash(served))}`);

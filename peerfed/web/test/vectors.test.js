@@ -13,7 +13,7 @@ import {
   bodyHash, checkNodeRequestHeader, initiate, initiateSession, openSealed2, respond, seal2, checkWork, clientAuthFor, Connection, encryptionPublic, erasedHash,
   fromHex, identityFromSeed, listingMatches, openNodeDocument, openSealed, openSigned, openSignIn, pack,
   paddedLength, parsePeerId, peerIdText, ProtocolError, queryWords, seal, sign, toHex, topicMatches, unpack,
-  words, workBits, x25519Shared,
+  webClientHash, webClientManifest, words, workBits, x25519Shared,
 } from '../src/protocol/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -179,6 +179,15 @@ const HANDLERS = {
       const env = open();
       assert.equal(toHex(env.author), t.author, `${label}: author`);
       assert.equal(toHex(env.body.challenge), t.challenge, `${label}: challenge`);
+    },
+    WebClientHash(t, _file, label) {
+      const files = new Map(t.files.map(([path, data]) => [path, hex(data)]));
+      if (t.result !== 'valid') {
+        expectCode(() => webClientHash(files), t.error, label);
+        return;
+      }
+      assert.equal(toHex(webClientManifest(files)), t.manifest, `${label}: manifest`);
+      assert.equal(toHex(webClientHash(files)), t.hash, label);
     },
     ErasureHash(t, _file, label) {
       assert.equal(toHex(erasedHash(hex(t.peer))), t.erased_hash, label);

@@ -87,7 +87,7 @@ export function talksScreen(main, talk, { open, reports, blocked }) {
 }
 
 function answerForm(talk, c, outcome) {
-  const reply = field('reply', t('talk.reply'), { tag: 'textarea' });
+  const reply = field('reply', t('talk.reply'), { tag: 'textarea', autocomplete: 'off' }); // off: no copy in the browser's session files (§12)
   const form = el('form', { id: 'answer', novalidate: true }, reply.nodes);
   const act = (accept) => async () => {
     busy(form, true);
@@ -109,7 +109,7 @@ function answerForm(talk, c, outcome) {
 }
 
 function composeForm(talk, c, outcome) {
-  const text = field('message', t('talk.message'), { tag: 'textarea' });
+  const text = field('message', t('talk.message'), { tag: 'textarea', autocomplete: 'off' }); // off: no copy in the browser's session files (§12)
   const form = el('form', { id: 'compose', novalidate: true }, text.nodes, el('p', {}, el('button', { type: 'submit' }, t('talk.send'))));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -240,6 +240,7 @@ export function conversationScreen(main, talk, c) {
 export function reachScreen(main, talk, listing, { opened }) {
   const hello = field('hello', t('reach.hello'), {
     tag: 'textarea',
+    autocomplete: 'off', // no copy in the browser's session files on disk (§12)
     hint: t('reach.hello_hint'),
   });
   const outcome = el('div', { 'aria-live': 'polite' });

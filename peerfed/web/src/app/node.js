@@ -47,6 +47,10 @@ const MAX_WORK_BITS = 24;
 // A key bundle lives as long as the CLI's (60 days), never past its key's own end.
 const BUNDLE_LIFETIME = 60 * 86_400;
 const now = () => Math.floor(Date.now() / 1000);
+// An error code as spec §13.8 writes them (`auth.invite`, `rate.limited`), and a session token as a
+// header can carry it: anything else from a node is refused rather than shown or sent on.
+const CODE = /^[a-z][a-z0-9_-]{0,31}(?:\.[a-z][a-z0-9_.-]{0,63})?$/;
+const TOKEN = /^[\x21-\x7e]{1,512}$/;
 
 /** Bytes from the base64 text a node sent; throws NodeError(schema.invalid) for anything else. */
 export function base64(text) {
@@ -97,7 +101,9 @@ async function once(url, path, { method = 'GET', body, headers = {}, token } = {
   }
   if (!response.ok) {
     const error = value && typeof value === 'object' ? value.error : null;
-    const code = error && typeof error.code === 'string' ? error.code : 'node.internal';
+    // The code is shown to the person when it has no plain words: only a well-formed one is kept,
+    // so a node cannot put markup, escapes or bidirectional overrides on the screen through it.
+    const code = error && typeof error.code === 'string' && CODE.test(error.code) ? error.code : 'node.internal';
     const movedAt = code === 'auth.moved' && Number.isInteger(error.moved_at) ? error.moved_at : null;
     if (code === 'auth.moved') moved(movedAt);
     throw new NodeError(code, error && typeof error.message === 'string' ? error.message : 'refused', movedAt);
@@ -150,6 +156,9 @@ export async function signIn(url, seed, { invite, device, takeOver = false } = {
   const at = now();
   const proof = sign(seed, 'client-auth', body, { createdAt: at, expiresAt: at + 300 });
   const session = await call(url, '/api/v1/session', { method: 'POST', body: proof.raw, headers });
+  if (typeof session.token !== 'string' || !TOKEN.test(session.token) || !Number.isSafeInteger(session.expires_at)) {
+    throw new NodeError('schema.invalid', 'the node answered the sign-in without a usable session');
+  }
   return { token: session.token, peer: session.peer, expiresAt: session.expires_at };
 }
 

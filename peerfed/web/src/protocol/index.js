@@ -16,3 +16,4 @@ export * from './sign_in.js';
 export * from './backup.js';
 export * from './topics.js';
 export * from './ratchet.js';
+export * from './web_client.js';

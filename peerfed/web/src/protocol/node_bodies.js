@@ -61,7 +61,7 @@ function limit(value) {
 
 function nodeDocument(value) {
   const [url, name, description, contact, registration, conduct, resources, retention, limits, protocols,
-    software, federation, keys, vocabulary] = array(value, 'node document body', 14);
+    software, federation, keys, vocabulary, webClient] = array(value, 'node document body', 15);
   const [mailboxTtl, maxListingLifetime] = array(retention, 'retention', 2);
   const parsedLimits = set(limits, 'limits', 0, 32).map(limit);
   if (new Set(parsedLimits.map(([n]) => n)).size !== parsedLimits.length) throw invalid('a limit is named twice');
@@ -81,6 +81,8 @@ function nodeDocument(value) {
     federation: oneOf(federation, 'federation', ['open', 'allow-list', 'block-list']),
     keys: set(keys, 'keys', 1, 8).map(nodeKey),
     vocabulary: set(vocabulary, 'vocabulary', 0, 200).map((t) => matching(t, 'vocabulary term', 48, VOCAB)),
+    // SHA-256 of the web client the node serves (§13.10), or null when it serves none.
+    webClient: webClient === null ? null : binary(webClient, 'web_client', 32),
   };
 }
 
