@@ -86,6 +86,10 @@ def test_a_browser_peer_offers_and_browses_beside_a_cli_peer(node: NodeProcess, 
     found = {tuple(item["topics"]): item for item in ana.json("browse")["listings"]}
     offer = found[("panic at night", "insomnia")]
     assert offer["author"] == seen["peer"]
+    # The request taken down in the page is gone for the page and for the CLI peer alike.
+    assert seen["withdrawn"].startswith("Taken down.")
+    assert [r["topics"] for r in seen["afterWithdraw"]] == ["panic at night · insomnia", "grief"]
+    assert ("leaving soon",) not in found
     assert seen["console"] == []
     assert seen["requests"] == [node.url]
     for shot in ["offer-phone.png", "browse-phone.png", "browse-desktop.png", "offer-desktop.png"]:

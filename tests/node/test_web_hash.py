@@ -90,6 +90,15 @@ def test_the_committed_build_hashes_to_the_published_value_by_every_route(tmp_pa
     serve(tmp_path, CLIENT_FILES, body)
 
 
+def test_the_readme_gives_this_versions_hash() -> None:
+    # The release's own statement of its build (spec §12): a rebuilt dist/ without the README
+    # updated fails here, so the published value never goes stale.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    command = [sys.executable, "-m", "peerfed", "web-hash"]
+    value = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    assert f"This version's web client hashes to `{value}`" in readme
+
+
 def test_web_hash_says_when_there_is_no_build(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "peerfed", "web-hash", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)

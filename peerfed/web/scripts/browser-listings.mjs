@@ -96,6 +96,19 @@ try {
   await page.screenshot({ path: join(shots, 'browse-desktop.png'), fullPage: true });
   await page.getByRole('button', { name: 'Offer or ask' }).click();
   await page.screenshot({ path: join(shots, 'offer-desktop.png'), fullPage: true });
+
+  // A second listing, a request, then taken down again from Browse: it leaves every directory.
+  await page.getByLabel('Ask for support').check();
+  await page.getByLabel('What it is about, in your own words').fill('leaving soon');
+  await page.getByLabel('A few words for others to read').fill('Only for a moment.');
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await page.locator('#published').waitFor(WAIT);
+  const request = page.locator('#results li.listing', { hasText: 'leaving soon' });
+  await request.getByRole('button', { name: 'Take it down everywhere' }).click();
+  await request.getByText('Taken down.', { exact: false }).waitFor(WAIT);
+  out.withdrawn = await request.getByRole('status').textContent();
+  await page.screenshot({ path: join(shots, 'withdrawn-desktop.png'), fullPage: true });
+  out.afterWithdraw = await filter(page, {});
 } finally {
   await context.close();
 }

@@ -5,7 +5,7 @@
 import { peerIdText } from '../protocol/index.js';
 import { busy, field, problem } from './forms.js';
 import { t, tn } from './i18n.js';
-import { searchDirectory } from './listings.js';
+import { searchDirectory, withdrawListing } from './listings.js';
 import { dayNames, FORMAT_WORDS, TIMING_WORDS } from './offer.js';
 import { el, show, theirs } from './ui.js';
 
@@ -20,7 +20,27 @@ function when(window) {
   return `${days.join(', ')} ${clock(window.start)}–${clock(window.end)}`;
 }
 
-function result(listing, own, onReach, onReport) {
+// The person's own listing: taken down everywhere with one press, said plainly before and after.
+function takeDown(ctx, listing) {
+  const said = el('p', { role: 'status' });
+  const hint = el('p', { class: 'hint' }, t('browse.withdraw_hint'));
+  const button = el('button', { type: 'button', class: 'quiet' }, t('browse.withdraw'));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      await withdrawListing(ctx.url, ctx.token, ctx.keys.seed, listing, { now: ctx.now() });
+      button.remove();
+      hint.remove();
+      show(said, t('browse.withdrawn'));
+    } catch (error) {
+      button.disabled = false;
+      show(said, problem(error));
+    }
+  });
+  return el('div', { class: 'withdraw' }, hint, el('p', {}, button), said);
+}
+
+function result(ctx, listing, own, onReach, onReport) {
   const FORMAT = Object.fromEntries(FORMAT_WORDS());
   const TIMING = Object.fromEntries(TIMING_WORDS());
   return el(
@@ -37,6 +57,7 @@ function result(listing, own, onReach, onReport) {
     el('p', { class: 'note' }, t('browse.timing', { timing: TIMING[listing.timing] })),
     !own && onReach ? el('p', {}, el('button', { type: 'button', class: 'quiet', onclick: () => onReach(listing) }, t('browse.reach'))) : null,
     !own && onReport ? onReport(listing) : null,
+    own ? takeDown(ctx, listing) : null,
   );
 }
 
@@ -69,7 +90,7 @@ export function browseScreen(main, ctx, { onReach, onReport } = {}) {
         found,
         el('h2', { id: 'results-count' }, listings.length === 1 ? t('browse.count_one') : t('browse.count', { count: listings.length })),
         listings.length
-          ? el('ul', { class: 'listings' }, listings.map((l) => result(l, peerIdText(l.author) === ctx.peer, onReach, onReport)))
+          ? el('ul', { class: 'listings' }, listings.map((l) => result(ctx, l, peerIdText(l.author) === ctx.peer, onReach, onReport)))
           : el('p', {}, t('browse.none')),
       );
     } catch (error) {

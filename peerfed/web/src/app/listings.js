@@ -73,6 +73,21 @@ export async function publishListing(url, token, seed, body, { now, maxLifetime 
   return answer.id;
 }
 
+/**
+ * Take the person's own `listing` down everywhere (spec §6.3): sign a withdrawal of its id, living
+ * as long as the listing would have (at least a minute), and hand it to the node (POST /listings),
+ * which deletes it and tells every node it federates with. Throws NodeError for a refusal.
+ */
+export async function withdrawListing(url, token, seed, listing, { now }) {
+  const signed = sign(seed, 'withdrawal', [listing.idBytes], { createdAt: now, expiresAt: Math.max(listing.expiresAt, now + 60) });
+  await call(url, '/api/v1/listings', {
+    method: 'POST',
+    body: signed.raw,
+    headers: { 'Content-Type': 'application/octet-stream' },
+    token,
+  });
+}
+
 function verified(result, now) {
   try {
     const env = openSigned(base64(result.listing), { context: 'peerfed/v1/envelope', now });

@@ -107,6 +107,9 @@ export const ar = {
     'browse.free': 'متاح عادةً: {when} (بتوقيت {tz})',
     'browse.timing': 'متى: {timing}',
     'browse.reach': 'تواصل',
+    'browse.withdraw': 'إزالته من كل مكان',
+    'browse.withdraw_hint': 'لن يتمكن أحد من العثور عليه بعد الآن، هنا أو في مجتمعات أخرى. محادثاتك الحالية تستمر.',
+    'browse.withdrawn': 'أُزيل. تزيله المجتمعات الأخرى حين يصلها الخبر.',
     // --- talks, a conversation, reach out ---
     'talk.someone': 'شخص ما',
     'talk.waiting_them': 'بانتظار ردّهم.',

@@ -211,6 +211,9 @@ export const en = {
     'browse.free': 'Usually free: {when} ({tz} time)',
     'browse.timing': 'When: {timing}',
     'browse.reach': 'Reach out',
+    'browse.withdraw': 'Take it down everywhere',
+    'browse.withdraw_hint': 'Others will no longer find it, here or in other communities. Conversations you already have go on.',
+    'browse.withdrawn': 'Taken down. Other communities remove it as the news reaches them.',
     // --- talks, a conversation, reach out ---
     'talk.someone': 'Someone',
     'talk.waiting_them': 'Waiting for them to answer.',

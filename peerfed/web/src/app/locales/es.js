@@ -210,6 +210,9 @@ export const es = {
     'browse.free': 'Suele tener tiempo: {when} (hora de {tz})',
     'browse.timing': 'Cuándo: {timing}',
     'browse.reach': 'Escribir',
+    'browse.withdraw': 'Retirarlo de todas partes',
+    'browse.withdraw_hint': 'Nadie más podrá encontrarlo, ni aquí ni en otras comunidades. Las conversaciones que ya tienes siguen.',
+    'browse.withdrawn': 'Retirado. Las otras comunidades lo quitan en cuanto les llega el aviso.',
     // --- talks, a conversation, reach out ---
     'talk.someone': 'Alguien',
     'talk.waiting_them': 'Esperando su respuesta.',
