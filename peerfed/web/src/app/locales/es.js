@@ -8,10 +8,10 @@ export const es = {
     // --- shared ---
     'language.label': 'Idioma',
     // --- terms ---
-    'terms.title': 'Lo que acordáis',
-    'terms.none': 'Todavía no hay nada acordado. Podéis hablar sin acuerdos, o proponer algunos: qué ayudaría, cuándo y los límites de cada uno.',
+    'terms.title': 'Lo que acuerdan',
+    'terms.none': 'Todavía no hay nada acordado. Pueden hablar sin acuerdos, o proponer algunos: qué ayudaría, cuándo y los límites de cada uno.',
     'terms.in_force': 'Acordado por las dos partes:',
-    'terms.in_force.lapsed': 'Acordado por las dos partes, hasta el {date}. Esa fecha ya pasó: siguen siendo los últimos términos que acordasteis, y cualquiera puede proponer otros o terminar la conversación.',
+    'terms.in_force.lapsed': 'Acordado por las dos partes, hasta el {date}. Esa fecha ya pasó: siguen siendo los últimos términos que acordaron, y cualquiera puede proponer otros o terminar la conversación.',
     'terms.offered': 'Propuso estos términos al escribirte por primera vez. No hay nada acordado hasta que uno proponga términos y el otro los acepte.',
     'terms.proposal.mine': 'Propusiste estos términos',
     'terms.proposal.theirs': 'Te propone estos términos',
@@ -61,7 +61,7 @@ export const es = {
     'report.disclose.legend': 'Qué pueden ver los moderadores',
     'report.disclose.none': 'Solo mis palabras de arriba',
     'report.disclose.theirs': 'Mis palabras y lo que {name} me envió en esta conversación',
-    'report.disclose.explain': 'Si eliges mostrar lo que {name} te envió, quienes llevan el servidor de tu comunidad podrán leerlo mientras guarden la denuncia: su primer saludo, su respuesta, los términos que propuso, sus mensajes y su despedida, con la prueba de que {name} los escribió, y que vosotros dos hablabais. No se muestra nada de lo que tú escribiste, nada de tus otras conversaciones, y nada llega a otras comunidades.',
+    'report.disclose.explain': 'Si eliges mostrar lo que {name} te envió, quienes llevan el servidor de tu comunidad podrán leerlo mientras guarden la denuncia: su primer saludo, su respuesta, los términos que propuso, sus mensajes y su despedida, con la prueba de que {name} los escribió, y que ustedes dos hablaban. No se muestra nada de lo que tú escribiste, nada de tus otras conversaciones, y nada llega a otras comunidades.',
     'report.disclose.nothing': 'Solo se envían tus palabras: en este dispositivo no hay nada suyo que mostrar.',
     'report.send': 'Enviar denuncia',
     'report.sent': 'Tu denuncia se envió. En «Tus denuncias» puedes ver qué hicieron los moderadores.',
