@@ -1,7 +1,7 @@
 """Sealing scheme 2: a ratchet frame inside scheme 1's outer seal, per connection (spec §14.4, §14.5).
 
     sealed  = [1, mailbox, hour, 0x02 || R || E_o || nonce || AEAD(outer, pad(frame))]   as §7.1
-    frame   = [connection, [ratchet_key, pn, n, agreement or nil], ciphertext]
+    frame   = [connection, [ratchet_key, pn, n, agreement or nil], nonce2 || AEAD(mk, nonce2, inner, aad2)]
     aad2    = "peerfed/v1/ratchet" || 0x00 || mailbox || connection || pack(header)
 
 A node sees exactly what scheme 1 shows it, and the first payload byte. ``open_sealed2`` returns
@@ -100,13 +100,16 @@ def seal2(
     fresh: bytes | None = None,
     ephemeral: bytes | None = None,
     nonce: bytes | None = None,
+    inner_nonce: bytes | None = None,
 ) -> tuple[Sealed, Session]:
     """Seal ``inner`` with the session's next message key; the sealed message and the session to keep.
 
-    ``fresh`` (a ratchet secret), ``ephemeral`` (the outer seal's) and ``nonce`` default to new random
-    bytes; they are arguments only so vectors can be fixed. Raises InvalidValue for an inner object
-    of another connection or recipient, one too large to seal (spec §14.4), or a session that
-    cannot send yet (a responder that has opened nothing).
+    ``fresh`` (a ratchet secret), ``ephemeral`` (the outer seal's), ``nonce`` (the outer seal's) and
+    ``inner_nonce`` (the message key's) default to new random bytes; they are arguments only so
+    vectors can be fixed. The caller MUST store the returned session before it hands the sealed
+    bytes to a node (spec §14.4), so no message key is ever used from a state it sent from before.
+    Raises InvalidValue for an inner object of another connection or recipient, one too large to
+    seal (spec §14.4), or a session that cannot send yet (a responder that has opened nothing).
     """
     body = inner.body
     if inner.context is not Context.SEALED or not hasattr(body, "connection"):
@@ -119,8 +122,9 @@ def seal2(
     if hour % HOUR or hour < 0:
         raise InvalidValue("hour must be a whole hour in Unix seconds")
     fresh = nacl.utils.random(32) if fresh is None else fresh
+    inner_nonce = nacl.utils.random(crypto.AEAD_NONCE_BYTES) if inner_nonce is None else inner_nonce
     state, header, ciphertext = ratchet.encrypt(
-        session.state, inner.raw, _context(mailbox, session.connection), fresh=fresh
+        session.state, inner.raw, _context(mailbox, session.connection), fresh=fresh, nonce=inner_nonce
     )
     frame = pack([session.connection, header.to_wire(), ciphertext])
     ephemeral = nacl.utils.random(32) if ephemeral is None else ephemeral
@@ -138,8 +142,8 @@ def _frame(plain: bytes) -> tuple[bytes, ratchet.Header, bytes]:
     connection, header, ciphertext = frame
     if not isinstance(connection, bytes) or len(connection) != 16:
         raise SchemaError("a connection id is 16 bytes")
-    if not isinstance(ciphertext, bytes) or len(ciphertext) < crypto.AEAD_TAG_BYTES:
-        raise SchemaError("the ciphertext is at least a tag")
+    if not isinstance(ciphertext, bytes) or len(ciphertext) < crypto.AEAD_NONCE_BYTES + crypto.AEAD_TAG_BYTES:
+        raise SchemaError("the ciphertext is a nonce and at least a tag")
     return connection, ratchet.Header.from_wire(header), ciphertext
 
 

@@ -2090,6 +2090,11 @@ def _fresh(n: int) -> bytes:
     return bytes([0xD0, n]) * 16
 
 
+def _inner_nonce(n: int) -> bytes:
+    """The n-th fixed message nonce of the run (spec §14.4; a real sender draws each at random)."""
+    return bytes([0xA0, n]) * 12
+
+
 def _frame_of(raw: bytes, secret: EncryptionSecret) -> bytes:
     """The frame inside a scheme-2 message's outer seal (spec §14.4)."""
     sealed = parse_sealed(raw)
@@ -2169,7 +2174,13 @@ class _Run:
         self.count += 1
         n = self.count
         sealed, after = sealing2.seal2(
-            inner, session, XS[to].public, fresh=_fresh(n), ephemeral=_ephemeral(16 + n % 16), nonce=_nonce(n)
+            inner,
+            session,
+            XS[to].public,
+            fresh=_fresh(n),
+            ephemeral=_ephemeral(16 + n % 16),
+            nonce=_nonce(n),
+            inner_nonce=_inner_nonce(n),
         )
         return sealed.raw, after
 
@@ -2192,6 +2203,7 @@ class _Run:
                 "ratchet_secret": fresh.hex(),
                 "outer_ephemeral": _ephemeral(16 + self.count % 16).hex(),
                 "nonce": _nonce(self.count).hex(),
+                "inner_nonce": _inner_nonce(self.count).hex(),
                 "frame": frame.hex(),
                 "header": typed(unpack(frame)[1]),  # type: ignore[index]
                 "message_key": mk.hex(),
@@ -2257,8 +2269,9 @@ def ratchet_vectors() -> dict[str, Any]:
         "peerfed/v1 sealing scheme 2: pre-key agreement and double ratchet (spec §14)",
         "Agreement: dh1..dh3 and secret from the listed keys (§14.2). RatchetRun: replay 'steps' in order; "
         "alice starts her session with bob's bundle key, 'signed_prekey' and the first one-time pre-key, "
-        "ephemeral secret of the first Agreement test; a send with its 'ratchet_secret', 'outer_ephemeral' "
-        "and 'nonce' reproduces 'sealed'; an open gives 'inner'. RejectedRatchetMessage: after the first "
+        "ephemeral secret of the first Agreement test; a send with its 'ratchet_secret', 'outer_ephemeral', "
+        "'nonce' (the outer seal's) and 'inner_nonce' (the message key's) reproduces 'sealed'; "
+        "an open gives 'inner'. RejectedRatchetMessage: after the first "
         "'after' steps of the run, opening 'input' as 'by' fails with 'error', changing nothing.",
         [
             {"type": "Agreement", "tests": _agreement_vectors()},

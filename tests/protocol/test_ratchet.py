@@ -48,7 +48,7 @@ Wire = tuple[Header, bytes, bytes]  # header, ciphertext, the plaintext it shoul
 
 
 def send(state: RatchetState, text: bytes) -> tuple[RatchetState, Wire]:
-    state, header, ciphertext = encrypt(state, text, CTX, fresh=fresh())
+    state, header, ciphertext = encrypt(state, text, CTX, fresh=fresh(), nonce=fresh()[:24])
     return state, (header, ciphertext, text)
 
 

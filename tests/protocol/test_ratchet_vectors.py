@@ -114,6 +114,7 @@ def replay(steps: int | None = None) -> dict[str, Side]:
                 fresh=b(step["ratchet_secret"]),
                 ephemeral=b(step["outer_ephemeral"]),
                 nonce=b(step["nonce"]),
+                inner_nonce=b(step["inner_nonce"]),
             )
             assert sealed.raw.hex() == step["sealed"], step["step"]
         else:
@@ -136,14 +137,15 @@ def test_the_run_reproduces_every_byte_and_opens_every_delivered_message() -> No
     (run,) = GROUPS["RatchetRun"]
     opened = {s["message"] for s in run["steps"] if s["action"] == "open"}
     assert opened == {s["message"] for s in run["steps"] if s["action"] == "send"} - {"a2"}  # a2 was lost
-    # Each frame's ciphertext opens under its message key with a zero nonce (spec §14.4).
+    # Each frame's ciphertext is the send's message nonce and what opens under its message key (spec §14.4).
     for step in run["steps"]:
         if step["action"] == "send":
             frame: Any = unpack(b(step["frame"]))
             conn, header, ciphertext = frame
             assert header == from_typed(step["header"])
             aad = b"peerfed/v1/ratchet\x00" + bytes(PEERS[step["to"]]) + conn + pack(header)
-            assert aead_decrypt(b(step["message_key"]), bytes(24), ciphertext, aad).hex() == step["inner"]
+            assert ciphertext[:24].hex() == step["inner_nonce"]
+            assert aead_decrypt(b(step["message_key"]), ciphertext[:24], ciphertext[24:], aad).hex() == step["inner"]
     assert all(s.sessions for s in sides.values())
 
 

@@ -237,3 +237,25 @@ def _frame_of(raw: bytes, to: Side) -> bytes:
     p = sealed.payload
     key = _derive(to.key.shared(EncryptionKey(p[33:65])), p[33:65], p[1:33], 2)
     return unpad(aead_decrypt(key, p[65:89], p[89:], _aad(bytes(sealed.mailbox), sealed.hour, p[:65])))
+
+
+def test_a_send_repeated_from_a_rolled_back_state_reuses_no_nonce() -> None:
+    # A crash between sealing and saving, or a stale draft, seals again from the same state with
+    # the same message key (and here even the same ratchet secret); the random message nonce
+    # (spec §14.4) keeps the two keystreams apart, so the XOR of the ciphertexts is not the
+    # XOR of the plaintexts.
+    ana, ben = pair()
+    stale = ana.sessions[CONN]
+    texts = [ana.message(ben, 1, "a" * 40), ana.message(ben, 1, "b" * 40)]
+    frames: list[Any] = [
+        unpack(_frame_of(seal2(m, stale, ben.key.public, fresh=bytes([7]) * 32)[0].raw, ben)) for m in texts
+    ]
+    (_, head1, c1), (_, head2, c2) = frames
+    assert head1 == head2  # the same header: the same message key
+    assert c1[:24] != c2[:24]
+    body1, body2 = c1[24:64], c2[24:64]
+    plain = [m.raw for m in texts]
+    assert bytes(x ^ y for x, y in zip(body1, body2, strict=True)) != bytes(
+        x ^ y for x, y in zip(plain[0][:40], plain[1][:40], strict=True)
+    )
+    assert ben.open(seal2(texts[1], stale, ben.key.public)[0].raw, keep=False).inner.raw == texts[1].raw

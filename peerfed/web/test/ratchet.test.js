@@ -65,7 +65,7 @@ test('random schedules converge, never reuse a key, and refuse replays', () => {
         if (sender === 1 && states[1].remote === null) continue;
         count += 1;
         const text = new TextEncoder().encode(`m${count}`);
-        const { state, header, ciphertext } = ratchetEncrypt(states[sender], text, CTX, { fresh: fresh() });
+        const { state, header, ciphertext } = ratchetEncrypt(states[sender], text, CTX, { fresh: fresh(), nonce: fresh().subarray(8) });
         states[sender] = state;
         const name = `${sender}:${toHex(header.ratchetKey)}:${header.n}`;
         assert.ok(!used.has(name), `seed ${seed}: a message key named twice`);
@@ -97,7 +97,7 @@ test('more than 100 skipped in one chain is ratchet.too_far_ahead, and changes n
   let [a, b] = start();
   const sent = [];
   for (let i = 0; i < MAX_SKIP + 2; i++) {
-    const r = ratchetEncrypt(a, new Uint8Array([i]), CTX, { fresh: fresh() });
+    const r = ratchetEncrypt(a, new Uint8Array([i]), CTX, { fresh: fresh(), nonce: fresh().subarray(8) });
     a = r.state;
     sent.push(r);
   }
@@ -106,4 +106,17 @@ test('more than 100 skipped in one chain is ratchet.too_far_ahead, and changes n
   const prev = sent[sent.length - 2];
   b = ratchetDecrypt(b, prev.header, prev.ciphertext, CTX).state;
   assert.equal(b.skipped.length, MAX_SKIP);
+});
+
+test('a send repeated from a rolled-back state carries a new nonce, so no keystream is reused (spec §14.4)', () => {
+  const [a, b] = start();
+  const same = fresh();
+  const one = ratchetEncrypt(a, new Uint8Array(40).fill(0x61), CTX, { fresh: same, nonce: fresh().subarray(8) });
+  const two = ratchetEncrypt(a, new Uint8Array(40).fill(0x62), CTX, { fresh: same, nonce: fresh().subarray(8) });
+  assert.equal(toHex(one.header.ratchetKey), toHex(two.header.ratchetKey));
+  assert.notEqual(toHex(one.ciphertext.subarray(0, 24)), toHex(two.ciphertext.subarray(0, 24)));
+  const xor = one.ciphertext.subarray(24, 64).map((x, i) => x ^ two.ciphertext[24 + i]);
+  assert.notEqual(toHex(xor), toHex(new Uint8Array(40).fill(0x61 ^ 0x62)));
+  assert.equal(ratchetDecrypt(b, two.header, two.ciphertext, CTX).plaintext[0], 0x62);
+  assert.throws(() => ratchetEncrypt(a, new Uint8Array(1), CTX, { fresh: same, nonce: new Uint8Array(12) }));
 });

@@ -279,7 +279,7 @@ function replayRun(file, label, steps) {
       const sender = sides[step.from];
       const inner = openSigned(hex(step.inner), { context: SEALED, now: file.now });
       const { sealed, session } = seal2(inner, sender.sessions.get(run.connection), xkey(step.to), {
-        fresh: hex(step.ratchet_secret), ephemeral: hex(step.outer_ephemeral), nonce: hex(step.nonce),
+        fresh: hex(step.ratchet_secret), ephemeral: hex(step.outer_ephemeral), nonce: hex(step.nonce), innerNonce: hex(step.inner_nonce),
       });
       assert.equal(toHex(sealed.raw), step.sealed, `${label} step ${step.step}: sealed`);
       sender.sessions.set(run.connection, session);

@@ -5,7 +5,8 @@
 //   SK = BLAKE2b-256(X25519(e,S) || X25519(e,R) || [X25519(e,O)] || mailbox || c || E || R || S || [O], "peerfed/agree/v2")
 //   KDF_RK(root, dh) = BLAKE2b(key=root, 0x01||dh), BLAKE2b(key=root, 0x02||dh)      "peerfed/root/v2"
 //   KDF_CK(chain)    = BLAKE2b(key=chain, 0x01),    BLAKE2b(key=chain, 0x02)         "peerfed/chain/v2"
-//   frame = [connection, [ratchet_key, pn, n, agreement|nil], XChaCha20-Poly1305(mk, 0^24, inner, aad2)]
+//   frame = [connection, [ratchet_key, pn, n, agreement|nil], nonce2 || XChaCha20-Poly1305(mk, nonce2, inner, aad2)]
+//   nonce2 is random per send, so a send repeated from a rolled-back state reuses no keystream (§14.4).
 
 import {
   aeadDecrypt, aeadEncrypt, blake2b256, blake2b256Keyed, concat, equalBytes, NONCE_BYTES, Person, randomBytes,
@@ -20,7 +21,6 @@ export const MAX_SKIP = 100; // keys one message may make skipped in one chain (
 export const MAX_SKIPPED = 1000; // skipped keys a connection keeps; the oldest go first
 export const MAX_RETIRED = 16; // replaced remote ratchet keys remembered
 const MAX_COUNTER = 2 ** 32 - 1;
-const ZERO_NONCE = new Uint8Array(NONCE_BYTES);
 const RATCHET_CONTEXT = new TextEncoder().encode('peerfed/v1/ratchet\u0000');
 const HEAD = 65;
 
@@ -72,8 +72,12 @@ export function startResponder(secret, signedPrekeySecret) {
 
 const headerWire = (h) => [h.ratchetKey, h.pn, h.n, h.agreement];
 
-/** The next message: { state, header, ciphertext }. `fresh` is used only when a new sending chain starts. */
-export function ratchetEncrypt(state, plaintext, context, { fresh }) {
+/**
+ * The next message: { state, header, ciphertext = nonce || AEAD }. `fresh` is used only when a new
+ * sending chain starts; `nonce` is 24 random bytes.
+ */
+export function ratchetEncrypt(state, plaintext, context, { fresh, nonce }) {
+  if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) throw new Error('the message nonce is 24 bytes');
   let s = state;
   if (s.send === null) {
     if (s.remote === null) throw new Error('the responder cannot send before it has opened a message');
@@ -83,7 +87,7 @@ export function ratchetEncrypt(state, plaintext, context, { fresh }) {
   if (s.ns >= MAX_COUNTER) throw new Error('this sending chain is exhausted');
   const [mk, send] = kdfChain(s.send);
   const header = { ratchetKey: x25519Public(s.own), pn: s.pn, n: s.ns, agreement: s.agreement };
-  const ciphertext = aeadEncrypt(mk, ZERO_NONCE, plaintext, concat(context, pack(headerWire(header))));
+  const ciphertext = concat(nonce, aeadEncrypt(mk, nonce, plaintext, concat(context, pack(headerWire(header)))));
   return { state: { ...s, send, ns: s.ns + 1 }, header, ciphertext };
 }
 
@@ -123,8 +127,10 @@ function messageKey(state, header) {
 
 /** Open one message: { state, plaintext }; `state` itself is never changed. Throws ProtocolError. */
 export function ratchetDecrypt(state, header, ciphertext, context) {
+  if (ciphertext.length < NONCE_BYTES + TAG_BYTES) throw fail('schema.invalid', 'the ciphertext is a nonce and at least a tag');
   const { s, mk } = messageKey(state, header);
-  const plaintext = aeadDecrypt(mk, ZERO_NONCE, ciphertext, concat(context, pack(headerWire(header))));
+  const nonce = ciphertext.subarray(0, NONCE_BYTES);
+  const plaintext = aeadDecrypt(mk, nonce, ciphertext.subarray(NONCE_BYTES), concat(context, pack(headerWire(header))));
   return { state: { ...s, agreement: null }, plaintext };
 }
 
@@ -138,12 +144,17 @@ export function initiateSession(mailbox, connection, key, prekey, oneTime, { eph
 
 const contextOf = (mailbox, connection) => concat(RATCHET_CONTEXT, mailbox, connection);
 
-/** Seal a signed sealed-inner object in its connection's session: { sealed, session }. */
-export function seal2(inner, session, recipientKey, { hour, fresh = randomBytes(32), ephemeral = randomBytes(32), nonce = randomBytes(NONCE_BYTES) } = {}) {
+/**
+ * Seal a signed sealed-inner object in its connection's session: { sealed, session }. The caller
+ * MUST store `session` before it hands `sealed` to a node (spec §14.4).
+ */
+export function seal2(inner, session, recipientKey, {
+  hour, fresh = randomBytes(32), ephemeral = randomBytes(32), nonce = randomBytes(NONCE_BYTES), innerNonce = randomBytes(NONCE_BYTES),
+} = {}) {
   const mailbox = inner.body.recipient;
   if (!equalBytes(inner.body.connection, session.connection)) throw new Error('the message belongs to another connection');
   const h = hour ?? inner.createdAt - (inner.createdAt % HOUR);
-  const { state, header, ciphertext } = ratchetEncrypt(session.state, inner.raw, contextOf(mailbox, session.connection), { fresh });
+  const { state, header, ciphertext } = ratchetEncrypt(session.state, inner.raw, contextOf(mailbox, session.connection), { fresh, nonce: innerNonce });
   const frame = pack([session.connection, headerWire(header), ciphertext]);
   const sealed = sealPadded(pad(frame), mailbox, h, recipientKey, { scheme: SCHEME_V2, ephemeral, nonce });
   return { sealed, session: { ...session, state } };
@@ -156,7 +167,9 @@ function parseFrame(plain) {
   if (!Array.isArray(frame) || frame.length !== 3) throw fail('schema.invalid', 'a frame is [connection, header, ciphertext]');
   const [connection, h, ciphertext] = frame;
   if (!(connection instanceof Uint8Array) || connection.length !== 16) throw fail('schema.invalid', 'a connection id is 16 bytes');
-  if (!(ciphertext instanceof Uint8Array) || ciphertext.length < TAG_BYTES) throw fail('schema.invalid', 'the ciphertext is at least a tag');
+  if (!(ciphertext instanceof Uint8Array) || ciphertext.length < NONCE_BYTES + TAG_BYTES) {
+    throw fail('schema.invalid', 'the ciphertext is a nonce and at least a tag');
+  }
   if (!Array.isArray(h) || h.length !== 4 || !is32(h[0]) || !counter(h[1]) || !counter(h[2])) {
     throw fail('schema.invalid', 'a header is [ratchet_key, pn, n, agreement]');
   }
