@@ -165,9 +165,11 @@ class RatchetState:
             raise InvalidValue("the agreement is an Agreement")
 
 
-def start_initiator(secret: bytes, signed_prekey: bytes, agreement: Agreement) -> RatchetState:
-    """The initiator's state after the agreement: it knows the responder's signed pre-key (spec §14.3)."""
-    return RatchetState(root=secret, remote=signed_prekey, agreement=agreement)
+def start_initiator(secret: bytes, signed_prekey: bytes, agreement: Agreement, *, first: bytes) -> RatchetState:
+    """The initiator's state after the agreement (spec §14.3): its first sending chain is already
+    taken with ``first``, the ratchet secret whose public key the agreement's signature covers."""
+    root, send = kdf_root(secret, crypto.x25519(first, signed_prekey))
+    return RatchetState(root=root, own=first, remote=signed_prekey, send=send, agreement=agreement)
 
 
 def start_responder(secret: bytes, signed_prekey_secret: bytes) -> RatchetState:

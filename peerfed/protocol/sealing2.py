@@ -20,7 +20,7 @@ from . import crypto, prekeys, ratchet
 from .encoding import Value, pack, unpack
 from .envelope import Context, Envelope, open_signed
 from .errors import InvalidValue, RatchetError, SchemaError, SealError
-from .identity import EncryptionKey, EncryptionSecret, PeerId
+from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
 from .messages import ReachOut, SealedBody
 from .sealing import HOUR, SCHEME_V2, Sealed, _aad, _derive, _encrypt, pad, parse_sealed, reacher_bundle, unpad
 
@@ -79,12 +79,24 @@ def initiate_session(
     prekey: EncryptionKey,
     one_time: EncryptionKey | None,
     *,
+    identity: Identity,
     ephemeral: bytes | None = None,
+    first: bytes | None = None,
 ) -> Session:
-    """Start a session as the initiator, from the responder's bundle key, signed and one-time pre-keys (§14.2)."""
+    """Start a session as the initiator ``identity``, from the responder's keys (spec §14.2, §14.3).
+
+    ``ephemeral`` (the agreement's) and ``first`` (the first ratchet secret) default to new random
+    bytes; they are arguments only so vectors can be fixed. Raises InvalidValue or SealError for
+    malformed or low-order keys.
+    """
     ephemeral = nacl.utils.random(32) if ephemeral is None else ephemeral
-    secret, agreement = prekeys.initiate(bytes(mailbox), connection, key, prekey, one_time, ephemeral=ephemeral)
-    return Session(connection, mailbox, agreement.ephemeral, ratchet.start_initiator(secret, bytes(prekey), agreement))
+    first = nacl.utils.random(32) if first is None else first
+    secret, agreement = prekeys.initiate(
+        bytes(mailbox), connection, key, prekey, one_time, identity=identity,
+        first_key=crypto.x25519_public(first), ephemeral=ephemeral,
+    )  # fmt: skip
+    state = ratchet.start_initiator(secret, bytes(prekey), agreement, first=first)
+    return Session(connection, mailbox, agreement.ephemeral, state)
 
 
 def _context(mailbox: bytes, connection: bytes) -> bytes:
@@ -162,8 +174,14 @@ def _session(
     agreement = header.agreement
     held = sessions.get(connection)
     if held is not None:
-        if agreement is not None and not crypto.equal(agreement.ephemeral, held.ephemeral):
-            raise RatchetError("an agreement other than the one this session began with", "ratchet.no_session")
+        if agreement is not None:
+            if not crypto.equal(agreement.ephemeral, held.ephemeral):
+                raise RatchetError("an agreement other than the one this session began with", "ratchet.no_session")
+            if held.peer is None or not crypto.equal(agreement.initiator, bytes(held.peer)):
+                raise SealError("the agreement names another initiator than the session's peer", "seal.wrong_sender")
+            # Every header that repeats the agreement carries the signed first ratchet key, so a
+            # holder of this side's secrets cannot move the session to a ratchet key of its own.
+            agreement.verify(bytes(recipient), connection, header.ratchet_key)
         return held, None
     if agreement is None:
         raise RatchetError("no session for this connection, and no agreement", "ratchet.no_session")
@@ -171,12 +189,14 @@ def _session(
     key, prekey = _by_public(secrets, agreement.key), _by_public(signed, agreement.prekey)
     if key is None or prekey is None:
         raise SealError("the agreement names keys this peer does not hold", "seal.wrong_recipient")
+    agreement.verify(bytes(recipient), connection, header.ratchet_key)
     one_time = None if agreement.one_time is None else _by_public(one_times, agreement.one_time)
     if agreement.one_time is not None and one_time is None:
         raise RatchetError("that one-time pre-key is not held: used, or never ours", "ratchet.prekey_used")
     secret = prekeys.respond(bytes(recipient), connection, agreement, key=key, prekey=prekey, one_time=one_time)
     state = ratchet.start_responder(secret, prekey.secret)
-    return Session(connection, None, agreement.ephemeral, state), None if one_time is None else one_time.public
+    peer = PeerId(agreement.initiator)  # verified above: a valid key, and the inner author must be it
+    return Session(connection, peer, agreement.ephemeral, state), None if one_time is None else one_time.public
 
 
 def open_sealed2(

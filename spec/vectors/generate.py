@@ -2082,7 +2082,13 @@ RATCHET_CODES = {  # §14.5 and §14.3, declared by hand
     "UnknownPrekey": "seal.wrong_recipient",
     "Tampered": "seal.decrypt_failed",
     "WrongSender": "seal.wrong_sender",
+    "BadAgreementSignature": "signature.invalid",
 }
+
+
+def _first(n: int) -> bytes:
+    """The n-th fixed first ratchet secret of an initiator (a real one draws it at random)."""
+    return bytes([0xD9, n]) * 16
 
 
 def _fresh(n: int) -> bytes:
@@ -2116,16 +2122,22 @@ def _agreement_vectors() -> list[dict[str, Any]]:
     tests = []
     mailbox = IDS["bob"].peer_id
     for n, (comment, otk) in enumerate((("with a one-time pre-key", OTKS[0]), ("signed pre-key only", None))):
-        e = _ephemeral(8 + n)
+        e, first = _ephemeral(8 + n), _first(n)
+        first_key = crypto.x25519_public(first)
+        one_time = None if otk is None else otk.public
         secret, agreement = prekeys.initiate(
-            bytes(mailbox), RATCHET_CONN, XS["bob"].public, SPK.public, None if otk is None else otk.public, ephemeral=e
-        )
+            bytes(mailbox), RATCHET_CONN, XS["bob"].public, SPK.public, one_time,
+            identity=IDS["alice"], first_key=first_key, ephemeral=e,
+        )  # fmt: skip
         tests.append(
             {
                 "comment": comment,
                 "result": "valid",
+                "initiator": IDS["alice"].peer_id.hex,
                 "mailbox": mailbox.hex,
                 "connection": RATCHET_CONN.hex(),
+                "first_ratchet_secret": first.hex(),
+                "first_ratchet_key": first_key.hex(),
                 "bundle_key": XS["bob"].public.hex,
                 "signed_prekey_secret": SPK.secret.hex(),
                 "signed_prekey": SPK.public.hex,
@@ -2137,6 +2149,7 @@ def _agreement_vectors() -> list[dict[str, Any]]:
                 "dh2": crypto.x25519(e, bytes(XS["bob"].public)).hex(),
                 "dh3": None if otk is None else crypto.x25519(e, bytes(otk.public)).hex(),
                 "secret": secret.hex(),
+                "signed": agreement.signed(bytes(mailbox), RATCHET_CONN, first_key).hex(),
                 "agreement": typed(agreement.to_wire()),
             }
         )
@@ -2162,8 +2175,9 @@ class _Run:
 
     def start(self) -> None:
         self.sessions["alice"][RATCHET_CONN] = sealing2.initiate_session(
-            IDS["bob"].peer_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[0].public, ephemeral=_ephemeral(8)
-        )
+            IDS["bob"].peer_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[0].public,
+            identity=IDS["alice"], ephemeral=_ephemeral(8), first=_first(0),
+        )  # fmt: skip
         self.snapshot()
 
     def inner(self, who: str, to: str, seq: int, text: str, conn: bytes = RATCHET_CONN) -> Envelope:
@@ -2294,6 +2308,38 @@ def ratchet_vectors() -> dict[str, Any]:
     )
 
 
+def _rewrapped(run: _Run) -> list[tuple[str, int, str, bytes, list[str]]]:
+    """A holder of bob's bundle-key and signed pre-key secrets re-wraps alice's signed a1 (spec §14.2).
+
+    It can open a1 (no one-time pre-key in its own agreement is needed for that), so it tries to
+    start bob's session under an agreement or a ratchet key of its own: both are refused, since
+    only alice can sign the agreement and the first ratchet key it covers.
+    """
+    inner = open_signed(bytes.fromhex(run.steps[0]["inner"]), context=Context.SEALED, now=NOW)
+    bob_id = IDS["bob"].peer_id
+    genuine = run.snapshots[1][0]["alice"][RATCHET_CONN].state.agreement
+    assert genuine is not None
+    # Its own agreement naming alice as the initiator, with a signature it cannot make.
+    own = sealing2.initiate_session(
+        bob_id, RATCHET_CONN, XS["bob"].public, SPK.public, None,
+        identity=IDS["carol"], ephemeral=_ephemeral(10), first=_first(10),
+    )  # fmt: skip
+    assert own.state.agreement is not None
+    forged = dataclasses.replace(own.state.agreement, initiator=bytes(IDS["alice"].peer_id))
+    forging = sealing2.Session(RATCHET_CONN, bob_id, forged.ephemeral, dataclasses.replace(own.state, agreement=forged))
+    raw, _ = run.seal("alice", "bob", inner, forging)
+    cases = [("a1 re-wrapped under an agreement alice did not sign", 0, "bob", raw, ["BadAgreementSignature"])]
+    # Alice's own agreement (its SK computed with bob's secrets), but a first ratchet key of its own.
+    secret = prekeys.respond(bytes(bob_id), RATCHET_CONN, genuine, key=XS["bob"], prekey=SPK, one_time=OTKS[0])
+    state = ratchet.start_initiator(secret, bytes(SPK.public), genuine, first=_first(11))
+    session = sealing2.Session(RATCHET_CONN, bob_id, genuine.ephemeral, state)
+    raw, _ = run.seal("alice", "bob", inner, session)
+    cases.append(
+        ("a1 re-wrapped under alice's agreement with another ratchet key", 0, "bob", raw, ["BadAgreementSignature"])
+    )
+    return cases
+
+
 def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
     """Each case replays the run's first ``after`` steps, then opens its input (spec §14.5)."""
     full = len(run.steps)
@@ -2311,19 +2357,31 @@ def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
     # Carol names the one-time pre-key alice's agreement used up.
     other = bytes([0x6C]) * 16
     carol = sealing2.initiate_session(
-        bob_id, other, XS["bob"].public, SPK.public, OTKS[0].public, ephemeral=_ephemeral(12)
-    )
+        bob_id, other, XS["bob"].public, SPK.public, OTKS[0].public,
+        identity=IDS["carol"], ephemeral=_ephemeral(12), first=_first(12),
+    )  # fmt: skip
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi", other), carol)
     cases.append(("a one-time pre-key used already", 4, "bob", raw, ["PrekeyUsed"]))
     stranger = EncryptionSecret(bytes([0x77]) * 32).public
-    carol = sealing2.initiate_session(bob_id, other, XS["bob"].public, stranger, None, ephemeral=_ephemeral(13))
+    carol = sealing2.initiate_session(
+        bob_id,
+        other,
+        XS["bob"].public,
+        stranger,
+        None,
+        identity=IDS["carol"],
+        ephemeral=_ephemeral(13),
+        first=_first(13),
+    )
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi", other), carol)
     cases.append(("a signed pre-key bob never had", 4, "bob", raw, ["UnknownPrekey"]))
     carol = sealing2.initiate_session(
-        bob_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[1].public, ephemeral=_ephemeral(14)
-    )
+        bob_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[1].public,
+        identity=IDS["carol"], ephemeral=_ephemeral(14), first=_first(14),
+    )  # fmt: skip
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi"), carol)
     cases.append(("another agreement for a connection with a session", 4, "bob", raw, ["OtherAgreement"]))
+    cases += _rewrapped(run)
     # Carol writes in alice's session (as if she had copied it): the session is bound to alice.
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 9, "as carol"), end_alice)
     cases.append(("another author in alice's session", full, "bob", raw, ["WrongSender"]))

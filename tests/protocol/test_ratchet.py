@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerfed.protocol import EncryptionSecret, RemoteError
+from peerfed.protocol import EncryptionSecret, Identity, RemoteError
+from peerfed.protocol.crypto import x25519_public
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.prekeys import initiate, respond
 from peerfed.protocol.ratchet import (
@@ -28,6 +29,7 @@ from peerfed.protocol.ratchet import (
 MAILBOX = bytes([7]) * 32
 CONN = bytes(range(16))
 CTX = b"test-context"
+INITIATOR = Identity(bytes([9]) * 32)
 KEY, PREKEY, ONE_TIME = (EncryptionSecret(bytes([b]) * 32) for b in (0x41, 0x42, 0x43))
 _fresh = itertools.count(1)
 
@@ -38,10 +40,14 @@ def fresh() -> bytes:
 
 
 def start() -> tuple[RatchetState, RatchetState]:
-    secret, agreement = initiate(MAILBOX, CONN, KEY.public, PREKEY.public, ONE_TIME.public, ephemeral=fresh())
+    first = fresh()
+    secret, agreement = initiate(
+        MAILBOX, CONN, KEY.public, PREKEY.public, ONE_TIME.public,
+        identity=INITIATOR, first_key=x25519_public(first), ephemeral=fresh(),
+    )  # fmt: skip
     theirs = respond(MAILBOX, CONN, agreement, key=KEY, prekey=PREKEY, one_time=ONE_TIME)
     assert theirs == secret
-    return start_initiator(secret, bytes(PREKEY.public), agreement), start_responder(theirs, PREKEY.secret)
+    return start_initiator(secret, bytes(PREKEY.public), agreement, first=first), start_responder(theirs, PREKEY.secret)
 
 
 Wire = tuple[Header, bytes, bytes]  # header, ciphertext, the plaintext it should open to

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from peerfed.protocol import EncryptionSecret, Identity, RemoteError, open_signed
-from peerfed.protocol.crypto import aead_decrypt, x25519
+from peerfed.protocol.crypto import aead_decrypt, x25519, x25519_public
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.envelope import Context
 from peerfed.protocol.identity import EncryptionKey
@@ -38,7 +38,8 @@ def b(text: str) -> bytes:
 
 KEYS = DOC["keys"]
 SECRETS = {name: EncryptionSecret(b(k["x25519_secret"])) for name, k in KEYS.items()}
-PEERS = {name: Identity(b(k["ed25519_seed"])).peer_id for name, k in KEYS.items()}
+IDENTITIES = {name: Identity(b(k["ed25519_seed"])) for name, k in KEYS.items()}
+PEERS = {name: i.peer_id for name, i in IDENTITIES.items()}
 
 
 @pytest.mark.parametrize("case", GROUPS["Agreement"], ids=lambda c: c["comment"])
@@ -53,8 +54,15 @@ def test_agreement(case: dict[str, Any]) -> None:
         EncryptionKey(b(case["bundle_key"])),
         EncryptionKey(b(case["signed_prekey"])),
         one_time,
+        identity=IDENTITIES["alice"],
+        first_key=b(case["first_ratchet_key"]),
         ephemeral=e,
     )
+    assert x25519_public(b(case["first_ratchet_secret"])).hex() == case["first_ratchet_key"]
+    assert agreement.initiator.hex() == case["initiator"] == PEERS["alice"].hex
+    signed = agreement.signed(b(case["mailbox"]), b(case["connection"]), b(case["first_ratchet_key"]))
+    assert signed.hex() == case["signed"]
+    agreement.verify(b(case["mailbox"]), b(case["connection"]), b(case["first_ratchet_key"]))
     assert agreement.ephemeral.hex() == case["ephemeral_public"]
     assert x25519(e, b(case["signed_prekey"])).hex() == case["dh1"]
     assert x25519(e, b(case["bundle_key"])).hex() == case["dh2"]
@@ -101,7 +109,9 @@ def replay(steps: int | None = None) -> dict[str, Side]:
         SECRETS["bob"].public,
         prekey.public,
         sides["bob"].one_times[0].public,
+        identity=IDENTITIES["alice"],
         ephemeral=b(first["ephemeral_secret"]),
+        first=b(first["first_ratchet_secret"]),
     )
     for step in run["steps"][:steps]:
         if step["action"] == "send":

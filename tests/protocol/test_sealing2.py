@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerfed.protocol import Identity, KeyBundle, Message, PeerId, RemoteError, open_sealed, open_signed, sign
+from peerfed.protocol import (
+    Identity,
+    KeyBundle,
+    Message,
+    PeerId,
+    RemoteError,
+    open_sealed,
+    open_signed,
+    prekeys,
+    ratchet,
+    sign,
+)
 from peerfed.protocol.crypto import aead_decrypt
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.envelope import Context, Envelope
@@ -69,7 +80,7 @@ class Side:
 def pair(one_time: bool = True) -> tuple[Side, Side]:
     ana, ben = Side(1), Side(2)
     otk = ben.one_times[0].public if one_time else None
-    ana.sessions[CONN] = initiate_session(ben.id, CONN, ben.key.public, ben.prekey.public, otk)
+    ana.sessions[CONN] = initiate_session(ben.id, CONN, ben.key.public, ben.prekey.public, otk, identity=ana.identity)
     return ana, ben
 
 
@@ -132,7 +143,9 @@ def test_typed_refusals_for_sessions_and_pre_keys() -> None:
     # A new connection whose agreement names the one-time pre-key already used.
     cara = Side(3)
     other = bytes(16)
-    cara.sessions[CONN] = initiate_session(ben.id, other, ben.key.public, ben.prekey.public, used)
+    cara.sessions[CONN] = initiate_session(
+        ben.id, other, ben.key.public, ben.prekey.public, used, identity=cara.identity
+    )
     cara.sessions[CONN] = Session(other, ben.id, cara.sessions[CONN].ephemeral, cara.sessions[CONN].state)
     inner = sign(cara.identity, Message(ben.id, other, 1, "x"), created_at=NOW, expires_at=NOW + 86_400)
     sealed, _ = seal2(inner, cara.sessions[CONN], ben.key.public)
@@ -259,3 +272,29 @@ def test_a_send_repeated_from_a_rolled_back_state_reuses_no_nonce() -> None:
         x ^ y for x, y in zip(plain[0][:40], plain[1][:40], strict=True)
     )
     assert ben.open(seal2(texts[1], stale, ben.key.public)[0].raw, keep=False).inner.raw == texts[1].raw
+
+
+def test_a_holder_of_the_responders_secrets_cannot_rewrap_the_initiators_message() -> None:
+    # Mallory holds ben's bundle-key and signed pre-key secrets and can delay delivery: she opens
+    # ana's first message as ben would, then tries to start ben's session on keys of her own, so
+    # that ben's answers would be hers to read (spec §14.2).
+    ana, ben = pair(one_time=False)
+    first = ana.send(ben, ana.message(ben, 1))
+    inner = ben.open(first, keep=False).inner
+    own = initiate_session(ben.id, CONN, ben.key.public, ben.prekey.public, None, identity=Identity(b"\x66" * 32))
+    assert own.state.agreement is not None
+    forged = replace(own.state.agreement, initiator=bytes(ana.id))
+    forging = Session(CONN, ben.id, forged.ephemeral, replace(own.state, agreement=forged))
+    assert code(lambda: ben.open(seal2(inner, forging, ben.key.public)[0].raw)) == "signature.invalid"
+    # Ana's own agreement (Mallory computes its secret with ben's), but a first ratchet key of hers.
+    genuine = ana.sessions[CONN].state.agreement
+    assert genuine is not None
+    secret = prekeys.respond(bytes(ben.id), CONN, genuine, key=ben.key, prekey=ben.prekey, one_time=None)
+    state = ratchet.start_initiator(secret, bytes(ben.prekey.public), genuine, first=b"\x55" * 32)
+    rewrapped = seal2(inner, Session(CONN, ben.id, genuine.ephemeral, state), ben.key.public)[0].raw
+    assert code(lambda: ben.open(rewrapped)) == "signature.invalid"
+    assert ben.sessions == {}
+    # Once ben holds ana's session, the same re-wrap is refused too, and ana's message opens.
+    assert ben.open(first).session.peer == ana.id
+    assert code(lambda: ben.open(rewrapped)) == "signature.invalid"
+    assert ben.open(ana.send(ben, ana.message(ben, 2))).inner.body.seq == 2  # type: ignore[union-attr]

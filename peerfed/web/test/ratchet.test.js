@@ -16,6 +16,7 @@ const CTX = new TextEncoder().encode('test-context');
 const KEY = new Uint8Array(32).fill(0x41);
 const PREKEY = new Uint8Array(32).fill(0x42);
 const ONE_TIME = new Uint8Array(32).fill(0x43);
+const SEED = new Uint8Array(32).fill(9);
 
 let counter = 0;
 function fresh() {
@@ -26,10 +27,13 @@ function fresh() {
 }
 
 function start() {
-  const { secret, agreement } = initiate(MAILBOX, CONN, x25519Public(KEY), x25519Public(PREKEY), x25519Public(ONE_TIME), { ephemeral: fresh() });
+  const first = fresh();
+  const { secret, agreement } = initiate(MAILBOX, CONN, x25519Public(KEY), x25519Public(PREKEY), x25519Public(ONE_TIME), {
+    seed: SEED, firstKey: x25519Public(first), ephemeral: fresh(),
+  });
   const theirs = respond(MAILBOX, CONN, agreement, { key: KEY, prekey: PREKEY, oneTime: ONE_TIME });
   assert.equal(toHex(theirs), toHex(secret));
-  return [startInitiator(secret, x25519Public(PREKEY), agreement), startResponder(theirs, PREKEY)];
+  return [startInitiator(secret, x25519Public(PREKEY), agreement, first), startResponder(theirs, PREKEY)];
 }
 
 function codeOf(fn) {

@@ -10,10 +10,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
-  bodyHash, checkNodeRequestHeader, initiate, initiateSession, openSealed2, respond, seal2, checkWork, clientAuthFor, Connection, encryptionPublic, erasedHash,
+  agreementSigned, bodyHash, checkNodeRequestHeader, initiate, initiateSession, openSealed2, respond, seal2, checkWork, clientAuthFor, Connection, encryptionPublic, erasedHash,
   fromHex, identityFromSeed, listingMatches, openNodeDocument, openSealed, openSigned, openSignIn, pack,
   paddedLength, parsePeerId, peerIdText, ProtocolError, queryWords, seal, sign, toHex, topicMatches, unpack,
-  words, workBits, x25519Shared,
+  words, workBits, x25519Public, x25519Shared,
 } from '../src/protocol/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -226,8 +226,14 @@ const HANDLERS = {
     Agreement(t, file, label) {
       const e = hex(t.ephemeral_secret);
       const oneTime = t.one_time === null ? null : hex(t.one_time);
-      const { secret, agreement } = initiate(hex(t.mailbox), hex(t.connection), hex(t.bundle_key), hex(t.signed_prekey), oneTime, { ephemeral: e });
-      assert.equal(toHex(agreement[3]), t.ephemeral_public, `${label}: E`);
+      const seed = hex(file.keys.alice.ed25519_seed);
+      assert.equal(toHex(x25519Public(hex(t.first_ratchet_secret))), t.first_ratchet_key, `${label}: D1`);
+      const { secret, agreement } = initiate(hex(t.mailbox), hex(t.connection), hex(t.bundle_key), hex(t.signed_prekey), oneTime, {
+        seed, firstKey: hex(t.first_ratchet_key), ephemeral: e,
+      });
+      assert.equal(toHex(agreement[0]), t.initiator, `${label}: I`);
+      assert.equal(toHex(agreementSigned(hex(t.mailbox), hex(t.connection), hex(t.first_ratchet_key), agreement)), t.signed, `${label}: signed`);
+      assert.equal(toHex(agreement[4]), t.ephemeral_public, `${label}: E`);
       assert.equal(toHex(x25519Shared(e, hex(t.signed_prekey))), t.dh1, `${label}: dh1`);
       assert.equal(toHex(x25519Shared(e, hex(t.bundle_key))), t.dh2, `${label}: dh2`);
       assert.equal(oneTime === null ? null : toHex(x25519Shared(e, oneTime)), t.dh3, `${label}: dh3`);
@@ -272,7 +278,9 @@ function replayRun(file, label, steps) {
   const oneTimes = run.one_time_secrets.map(hex);
   const sides = { alice: side('alice', [], []), bob: side('bob', [prekey], oneTimes) };
   const conn = hex(run.connection);
-  sides.alice.sessions.set(run.connection, initiateSession(peer('bob'), conn, xkey('bob'), encryptionPublic(prekey), encryptionPublic(oneTimes[0]), { ephemeral: hex(first.ephemeral_secret) }));
+  sides.alice.sessions.set(run.connection, initiateSession(peer('bob'), conn, xkey('bob'), encryptionPublic(prekey), encryptionPublic(oneTimes[0]), {
+    seed: hex(file.keys.alice.ed25519_seed), ephemeral: hex(first.ephemeral_secret), first: hex(first.first_ratchet_secret),
+  }));
   const sent = new Map(run.steps.filter((s) => s.action === 'send').map((s) => [s.message, hex(s.sealed)]));
   for (const step of run.steps.slice(0, steps ?? run.steps.length)) {
     if (step.action === 'send') {

@@ -2,14 +2,16 @@
 // scheme 1's outer seal. Pure: randomness comes in as arguments, states are plain objects that
 // are never changed in place (every call returns a new one), so a refused message changes nothing.
 //
-//   SK = BLAKE2b-256(X25519(e,S) || X25519(e,R) || [X25519(e,O)] || mailbox || c || E || R || S || [O], "peerfed/agree/v2")
+//   SK = BLAKE2b-256(X25519(e,S) || X25519(e,R) || [X25519(e,O)] || I || mailbox || c || E || R || S || [O], "peerfed/agree/v2")
+//   agreement = [I, R, S, O|nil, E, Ed25519_I("peerfed/v1/agreement" 0x00 || mailbox || c || D1 || pack([I,R,S,O,E]))]
 //   KDF_RK(root, dh) = BLAKE2b(key=root, 0x01||dh), BLAKE2b(key=root, 0x02||dh)      "peerfed/root/v2"
 //   KDF_CK(chain)    = BLAKE2b(key=chain, 0x01),    BLAKE2b(key=chain, 0x02)         "peerfed/chain/v2"
 //   frame = [connection, [ratchet_key, pn, n, agreement|nil], nonce2 || XChaCha20-Poly1305(mk, nonce2, inner, aad2)]
 //   nonce2 is random per send, so a send repeated from a rolled-back state reuses no keystream (§14.4).
 
 import {
-  aeadDecrypt, aeadEncrypt, blake2b256, blake2b256Keyed, concat, equalBytes, NONCE_BYTES, Person, randomBytes,
+  aeadDecrypt, aeadEncrypt, blake2b256, blake2b256Keyed, concat, ed25519Public, ed25519Sign, ed25519Verify, equalBytes,
+  NONCE_BYTES, Person, randomBytes,
   TAG_BYTES, x25519Public, x25519Shared,
 } from './crypto.js';
 import { isInt, pack, unpack } from './encoding.js';
@@ -22,6 +24,7 @@ export const MAX_SKIPPED = 1000; // skipped keys a connection keeps; the oldest 
 export const MAX_RETIRED = 16; // replaced remote ratchet keys remembered
 const MAX_COUNTER = 2 ** 32 - 1;
 const RATCHET_CONTEXT = new TextEncoder().encode('peerfed/v1/ratchet\u0000');
+const AGREEMENT_CONTEXT = new TextEncoder().encode('peerfed/v1/agreement\u0000');
 const HEAD = 65;
 
 const fail = (code, message) => new ProtocolError(code, message);
@@ -29,22 +32,31 @@ const is32 = (v) => v instanceof Uint8Array && v.length === 32;
 
 // --- the agreement (§14.2) -------------------------------------------------------------------
 
-function agreementSecret(dhs, mailbox, connection, [key, prekey, oneTime, ephemeral]) {
-  const info = concat(mailbox, connection, ephemeral, key, prekey, oneTime ?? new Uint8Array(0));
+function agreementSecret(dhs, mailbox, connection, [initiator, key, prekey, oneTime, ephemeral]) {
+  const info = concat(initiator, mailbox, connection, ephemeral, key, prekey, oneTime ?? new Uint8Array(0));
   return blake2b256(concat(...dhs, info), Person.AGREE);
 }
 
-/** The initiator's secret and agreement [R, S, O|null, E]. `ephemeral` is a fresh X25519 secret, not kept. */
-export function initiate(mailbox, connection, key, prekey, oneTime, { ephemeral }) {
-  const agreement = [key, prekey, oneTime, x25519Public(ephemeral)];
+/** The bytes an agreement's signature covers; `firstKey` is the ratchet key of the headers carrying it (§14.2). */
+export function agreementSigned(mailbox, connection, firstKey, agreement) {
+  return concat(AGREEMENT_CONTEXT, mailbox, connection, firstKey, pack(agreement.slice(0, 5)));
+}
+
+/**
+ * The initiator's secret and agreement [I, R, S, O|null, E, sig], signed with its identity `seed`
+ * over `firstKey` (its first ratchet key). `ephemeral` is a fresh X25519 secret, not kept.
+ */
+export function initiate(mailbox, connection, key, prekey, oneTime, { seed, firstKey, ephemeral }) {
+  const unsigned = [ed25519Public(seed), key, prekey, oneTime, x25519Public(ephemeral)];
+  const agreement = [...unsigned, ed25519Sign(seed, agreementSigned(mailbox, connection, firstKey, unsigned))];
   const dhs = [x25519Shared(ephemeral, prekey), x25519Shared(ephemeral, key)];
   if (oneTime !== null) dhs.push(x25519Shared(ephemeral, oneTime));
   return { secret: agreementSecret(dhs, mailbox, connection, agreement), agreement };
 }
 
-/** The responder's secret from the secrets the agreement names (already matched by the caller). */
+/** The responder's secret from the secrets the agreement names (matched, and its signature checked, by the caller). */
 export function respond(mailbox, connection, agreement, { key, prekey, oneTime }) {
-  const theirs = agreement[3];
+  const theirs = agreement[4];
   const dhs = [x25519Shared(prekey, theirs), x25519Shared(key, theirs)];
   if (oneTime !== null) dhs.push(x25519Shared(oneTime, theirs));
   return agreementSecret(dhs, mailbox, connection, agreement);
@@ -62,8 +74,10 @@ export function kdfChain(chain) {
 
 const EMPTY = { own: null, remote: null, send: null, ns: 0, pn: 0, recv: null, nr: 0, skipped: [], retired: [], agreement: null };
 
-export function startInitiator(secret, signedPrekey, agreement) {
-  return { ...EMPTY, root: secret, remote: signedPrekey, agreement };
+/** The initiator's state: its first sending chain is taken at once with `first`, whose key the agreement signs. */
+export function startInitiator(secret, signedPrekey, agreement, first) {
+  const [root, send] = kdfRoot(secret, x25519Shared(first, signedPrekey));
+  return { ...EMPTY, root, own: first, remote: signedPrekey, send, agreement };
 }
 
 export function startResponder(secret, signedPrekeySecret) {
@@ -136,10 +150,10 @@ export function ratchetDecrypt(state, header, ciphertext, context) {
 
 // --- the wire (§14.4, §14.5) -------------------------------------------------------------------
 
-/** A session as the initiator: { connection, peer, ephemeral, state }. */
-export function initiateSession(mailbox, connection, key, prekey, oneTime, { ephemeral = randomBytes(32) } = {}) {
-  const { secret, agreement } = initiate(mailbox, connection, key, prekey, oneTime, { ephemeral });
-  return { connection, peer: mailbox, ephemeral: agreement[3], state: startInitiator(secret, prekey, agreement) };
+/** A session as the initiator whose identity seed is `seed`: { connection, peer, ephemeral, state }. */
+export function initiateSession(mailbox, connection, key, prekey, oneTime, { seed, ephemeral = randomBytes(32), first = randomBytes(32) }) {
+  const { secret, agreement } = initiate(mailbox, connection, key, prekey, oneTime, { seed, firstKey: x25519Public(first), ephemeral });
+  return { connection, peer: mailbox, ephemeral: agreement[4], state: startInitiator(secret, prekey, agreement, first) };
 }
 
 const contextOf = (mailbox, connection) => concat(RATCHET_CONTEXT, mailbox, connection);
@@ -174,9 +188,9 @@ function parseFrame(plain) {
     throw fail('schema.invalid', 'a header is [ratchet_key, pn, n, agreement]');
   }
   const a = h[3];
-  if (a !== null && !(Array.isArray(a) && a.length === 4 && is32(a[0]) && is32(a[1]) && (a[2] === null || is32(a[2])) && is32(a[3]))) {
-    throw fail('schema.invalid', 'an agreement is [R, S, O or nil, E]');
-  }
+  const agreementShape = (v) => Array.isArray(v) && v.length === 6 && is32(v[0]) && is32(v[1]) && is32(v[2]) &&
+    (v[3] === null || is32(v[3])) && is32(v[4]) && v[5] instanceof Uint8Array && v[5].length === 64;
+  if (a !== null && !agreementShape(a)) throw fail('schema.invalid', 'an agreement is [I, R, S, O or nil, E, signature]');
   return { connection, header: { ratchetKey: h[0], pn: Number(h[1]), n: Number(h[2]), agreement: a }, ciphertext };
 }
 
@@ -186,20 +200,24 @@ function sessionFor(recipient, connection, header, sessions, { secrets, signedPr
   const agreement = header.agreement;
   const held = sessions.get(connection);
   if (held !== undefined) {
-    if (agreement !== null && !equalBytes(agreement[3], held.ephemeral)) {
-      throw fail('ratchet.no_session', 'an agreement other than the one this session began with');
+    if (agreement !== null) {
+      if (!equalBytes(agreement[4], held.ephemeral)) throw fail('ratchet.no_session', 'an agreement other than the one this session began with');
+      if (held.peer === null || !equalBytes(agreement[0], held.peer)) throw fail('seal.wrong_sender', 'the agreement names another initiator');
+      // Every header repeating the agreement carries the signed first ratchet key (§14.2).
+      ed25519Verify(agreement[0], agreementSigned(recipient, connection, header.ratchetKey, agreement), agreement[5]);
     }
     return { session: held, oneTimeUsed: null };
   }
   if (agreement === null) throw fail('ratchet.no_session', 'no session for this connection, and no agreement');
-  const key = byPublic(secrets, agreement[0]);
-  const prekey = byPublic(signedPrekeys, agreement[1]);
+  const key = byPublic(secrets, agreement[1]);
+  const prekey = byPublic(signedPrekeys, agreement[2]);
   if (key === undefined || prekey === undefined) throw fail('seal.wrong_recipient', 'the agreement names keys this peer does not hold');
-  const oneTime = agreement[2] === null ? null : byPublic(oneTimePrekeys, agreement[2]) ?? undefined;
+  ed25519Verify(agreement[0], agreementSigned(recipient, connection, header.ratchetKey, agreement), agreement[5]);
+  const oneTime = agreement[3] === null ? null : byPublic(oneTimePrekeys, agreement[3]) ?? undefined;
   if (oneTime === undefined) throw fail('ratchet.prekey_used', 'that one-time pre-key is not held: used, or never ours');
   const secret = respond(recipient, connection, agreement, { key, prekey, oneTime });
-  const session = { connection, peer: null, ephemeral: agreement[3], state: startResponder(secret, prekey) };
-  return { session, oneTimeUsed: oneTime === null ? null : agreement[2] };
+  const session = { connection, peer: agreement[0], ephemeral: agreement[4], state: startResponder(secret, prekey) };
+  return { session, oneTimeUsed: oneTime === null ? null : agreement[3] };
 }
 
 /**
