@@ -239,7 +239,9 @@ def _message_key(state: RatchetState, header: Header) -> tuple[RatchetState, byt
             raise RatchetError(f"more than {MAX_SKIP} keys would be skipped", "ratchet.too_far_ahead")
         retired = state.retired if state.remote is None else (*state.retired, state.remote)[-MAX_RETIRED:]
         root, recv = kdf_root(state.root, crypto.x25519(own, d))
-        state = dataclasses.replace(state, root=root, recv=recv, nr=0, remote=d, send=None, retired=retired)
+        # own is never needed again (the other side moves on only after our next key), so it goes
+        # now: for the responder, that is the signed pre-key's secret (spec §14.3 step 4).
+        state = dataclasses.replace(state, root=root, recv=recv, nr=0, remote=d, send=None, own=None, retired=retired)
     if n < state.nr:
         raise RatchetError("this message key was already used", "ratchet.key_used")
     state = _skip(state, n)

@@ -444,6 +444,12 @@ def _bundle_payload(home: str | None, pseudonym: str | None) -> bytes:
     return pack(["key-bundle", NOW - DAY, NOW + DAY, body])
 
 
+def _prekey_bundle_payload(lifetime: int) -> bytes:
+    """A bundle with a signed pre-key (spec §4.3): it lives at most 60 days (§14.1)."""
+    body: list[Value] = [bytes(XS["alice"].public), None, None, bytes(XS["bob"].public)]
+    return pack(["key-bundle", NOW - DAY, NOW - DAY + lifetime, body])
+
+
 def envelope_vectors() -> dict[str, Any]:
     alice, bob = IDS["alice"], IDS["bob"]
     full = sign(alice, FULL_LISTING, created_at=NOW - 3600, expires_at=NOW + 14 * DAY)
@@ -701,6 +707,12 @@ def envelope_vectors() -> dict[str, Any]:
             "peerfed/v1/envelope",
             framed(_listing_payload([bytes(32), bytes(16), True], type_name="end")),
             ["UnknownType"],
+        ),
+        (
+            "a key bundle with a signed pre-key living 60 days + 1 s",
+            "peerfed/v1/key-bundle",
+            framed(_prekey_bundle_payload(60 * DAY + 1), Context.KEY_BUNDLE),
+            ["Lifetime"],
         ),
         (
             "lifetime 90 days + 1 s",

@@ -298,3 +298,16 @@ def test_a_holder_of_the_responders_secrets_cannot_rewrap_the_initiators_message
     assert ben.open(first).session.peer == ana.id
     assert code(lambda: ben.open(rewrapped)) == "signature.invalid"
     assert ben.open(ana.send(ben, ana.message(ben, 2))).inner.body.seq == 2  # type: ignore[union-attr]
+
+
+def test_a_bundle_with_a_signed_pre_key_lives_at_most_60_days() -> None:
+    # Its pre-key's secret is kept until the bundle expires (spec §14.1), so the bundle is short-lived.
+    ben = Side(2)
+    with_prekey = KeyBundle(ben.key.public, prekey=ben.prekey.public)
+    day = 86_400
+    ok = sign(ben.identity, with_prekey, created_at=NOW - day, expires_at=NOW - day + 60 * day)
+    assert open_signed(ok.raw, context=Context.KEY_BUNDLE, now=NOW).body == with_prekey
+    with pytest.raises(InvalidValue):
+        sign(ben.identity, with_prekey, created_at=NOW - day, expires_at=NOW - day + 60 * day + 1)
+    without = sign(ben.identity, KeyBundle(ben.key.public), created_at=NOW - day, expires_at=NOW + 300 * day)
+    assert open_signed(without.raw, context=Context.KEY_BUNDLE, now=NOW).body == KeyBundle(ben.key.public)

@@ -124,3 +124,15 @@ test('a send repeated from a rolled-back state carries a new nonce, so no keystr
   assert.equal(ratchetDecrypt(b, two.header, two.ciphertext, CTX).plaintext[0], 0x62);
   assert.throws(() => ratchetEncrypt(a, new Uint8Array(1), CTX, { fresh: same, nonce: new Uint8Array(12) }));
 });
+
+test('no state keeps its ratchet secret past a DH step: the responder drops its signed pre-key (spec §14.3 step 4)', () => {
+  let [a, b] = start();
+  const one = ratchetEncrypt(a, new Uint8Array([1]), CTX, { fresh: fresh(), nonce: fresh().subarray(8) });
+  a = one.state;
+  assert.equal(toHex(b.own), toHex(PREKEY));
+  b = ratchetDecrypt(b, one.header, one.ciphertext, CTX).state;
+  assert.equal(b.own, null);
+  const two = ratchetEncrypt(b, new Uint8Array([2]), CTX, { fresh: fresh(), nonce: fresh().subarray(8) });
+  a = ratchetDecrypt(a, two.header, two.ciphertext, CTX).state;
+  assert.equal(a.own, null);
+});

@@ -131,7 +131,7 @@ function messageKey(state, header) {
     if (n > MAX_SKIP) throw fail('ratchet.too_far_ahead', `more than ${MAX_SKIP} keys would be skipped`);
     const retired = s.remote === null ? s.retired : [...s.retired, s.remote].slice(-MAX_RETIRED);
     const [root, recv] = kdfRoot(s.root, x25519Shared(s.own, d));
-    s = { ...s, root, recv, nr: 0, remote: d, send: null, retired };
+    s = { ...s, root, recv, nr: 0, remote: d, send: null, own: null, retired }; // own is never needed again (§14.3 step 4)
   }
   if (n < s.nr) throw fail('ratchet.key_used', 'this message key was already used');
   s = skip(s, n);
