@@ -5,7 +5,7 @@
 
 A state is a frozen dataclass of bytes and integers, so it packs to canonical msgpack and back
 (``to_wire``/``from_wire``). ``encrypt`` and ``decrypt`` never change a state: they return a new
-one, and a caller keeps it only once the whole message has been accepted (spec §14.5 step 8), so
+one, and a caller keeps it only once the whole message has been accepted (spec §14.5 step 9), so
 a refused message changes nothing. Randomness is an argument (``fresh``): sending is the only
 step that needs a new ratchet secret, so receiving is deterministic.
 

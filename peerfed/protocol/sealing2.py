@@ -5,8 +5,10 @@
     aad2    = "peerfed/v1/ratchet" || 0x00 || mailbox || connection || pack(header)
 
 A node sees exactly what scheme 1 shows it, and the first payload byte. ``open_sealed2`` returns
-the new session and the one-time pre-key it used; the caller stores the session and deletes that
-pre-key's secret only after it has applied the message, so a refusal anywhere changes nothing.
+the would-be session (``pending``) and the one-time pre-key it used; ``accept`` runs the
+connection rules (spec §9.2) on the message and only then hands back the session to keep, so a
+session starts only from a reach-out of an unknown connection or the response of its author
+(§14.5, §14.7), and a refusal anywhere changes nothing.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from dataclasses import dataclass
 import nacl.utils
 
 from . import crypto, prekeys, ratchet
+from .connection import Connection
 from .encoding import Value, pack, unpack
 from .envelope import Context, Envelope, open_signed
-from .errors import InvalidValue, RatchetError, SchemaError, SealError
+from .errors import ConnectionStateError, InvalidValue, RatchetError, SchemaError, SealError
 from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
-from .messages import ReachOut, SealedBody
+from .messages import ReachOut, Response, SealedBody
 from .sealing import HOUR, SCHEME_V2, Sealed, _aad, _derive, _encrypt, pad, parse_sealed, reacher_bundle, unpad
 
-__all__ = ["Opened2", "Session", "initiate_session", "open_sealed2", "seal2"]
+__all__ = ["Opened2", "Session", "accept", "initiate_session", "open_sealed2", "seal2"]
 
 _RATCHET_CONTEXT = b"peerfed/v1/ratchet\x00"
 _HEAD = 65
@@ -60,12 +63,16 @@ class Session:
 
 @dataclass(frozen=True)
 class Opened2:
-    """A scheme-2 message opened: routing, the verified inner object, the session to keep, the pre-key used."""
+    """A scheme-2 message opened: routing, the verified inner object, the would-be session, the pre-key used.
+
+    ``pending`` is kept only through ``accept`` (spec §14.5 steps 8-9); ``started`` says it is new.
+    """
 
     sealed: Sealed
     inner: Envelope
-    session: Session
+    pending: Session
     one_time_used: EncryptionKey | None
+    started: bool
 
     @property
     def body(self) -> SealedBody:
@@ -231,6 +238,7 @@ def open_sealed2(
     connection, header, ciphertext = _frame(plain)
     keys = (secrets, signed_prekeys, one_time_prekeys)
     session, one_time = _session(recipient, connection, header, sessions, keys)
+    started = connection not in sessions
     context = _context(bytes(recipient), connection)
     state, inner_raw = ratchet.decrypt(session.state, header, ciphertext, context)
     inner = open_signed(inner_raw, context=Context.SEALED, now=now)
@@ -243,4 +251,27 @@ def open_sealed2(
         raise SchemaError("the signed message names another connection than its frame")
     if session.peer is not None and inner.author != session.peer:
         raise SealError("the session is with another peer", "seal.wrong_sender")
-    return Opened2(sealed, inner, Session(connection, inner.author, session.ephemeral, state), one_time)
+    return Opened2(sealed, inner, Session(connection, inner.author, session.ephemeral, state), one_time, started)
+
+
+def accept(opened: Opened2, connection: Connection | None) -> tuple[Connection, Session]:
+    """The connection and session to keep once the §9.2 rules take the opened message (spec §14.5).
+
+    ``connection`` is the one held for the message's connection id, or None if there is none. A new
+    session is kept only for a reach-out of an unknown connection or a response from the
+    connection's author (§14.7): anything else that started one is ``ratchet.no_session``. Raises
+    that RatchetError, ConnectionStateError from the rules (connection.not_allowed, .duplicate,
+    .closed), or InvalidValue for a connection of another id; nothing is changed either way.
+    """
+    inner, body = opened.inner, opened.inner.body
+    if connection is not None and connection.id != opened.pending.connection:
+        raise InvalidValue("the connection is not the message's")
+    if connection is None:
+        if not isinstance(body, ReachOut):
+            if opened.started:
+                raise RatchetError("a session starts only with a reach-out or its response", "ratchet.no_session")
+            raise ConnectionStateError("no connection holds this message")
+        return Connection.start(inner), opened.pending
+    if opened.started and not (isinstance(body, Response) and inner.author == connection.author):
+        raise RatchetError("a session starts only with a reach-out or its response", "ratchet.no_session")
+    return connection.receive(inner), opened.pending

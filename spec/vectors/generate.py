@@ -2252,7 +2252,7 @@ class _Run:
 
     def deliver(self, label: str, who: str, comment: str) -> None:
         opened = self.open(label, who)
-        self.sessions[who][opened.session.connection] = opened.session
+        self.sessions[who][opened.pending.connection] = opened.pending
         self.one_times[who] = [k for k in self.one_times[who] if k.public != opened.one_time_used]
         self.steps.append(
             {

@@ -136,7 +136,7 @@ def test_forward_secrecy_a_used_key_is_gone_from_state_and_long_term_keys() -> N
         a, w = send(a, b"y")
         b, _ = decrypt(b, w[0], w[1], CTX)
     # The thief takes the device: the current state, and the bundle and signed pre-key secrets
-    # (the one-time pre-key's was deleted when the session began, spec §14.5 step 8).
+    # (the one-time pre-key's was deleted when the session began, spec §14.5 step 9).
     assert code(lambda: decrypt(b, captured[0], captured[1], CTX)) in ("ratchet.key_used", "seal.decrypt_failed")
     agreement = captured[0].agreement
     assert agreement is not None

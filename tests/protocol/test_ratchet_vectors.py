@@ -133,7 +133,7 @@ def replay(steps: int | None = None) -> dict[str, Side]:
             assert opened.inner.raw.hex() == step["inner"], step["step"]
             used = step["one_time_used"]
             assert (None if opened.one_time_used is None else opened.one_time_used.hex) == used
-            side.sessions[conn] = opened.session
+            side.sessions[conn] = opened.pending
             side.one_times = [k for k in side.one_times if k.public != opened.one_time_used]
     return sides
 

@@ -21,15 +21,18 @@ from peerfed.protocol import (
     ratchet,
     sign,
 )
+from peerfed.protocol.connection import Connection
 from peerfed.protocol.crypto import aead_decrypt
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.envelope import Context, Envelope
 from peerfed.protocol.errors import InvalidValue, SchemaError
 from peerfed.protocol.identity import EncryptionKey, EncryptionSecret
+from peerfed.protocol.messages import ReachOut, Response
 from peerfed.protocol.sealing import MAX_PADDED, _aad, _derive, _encrypt, pad, padded_length, parse_sealed, unpad
-from peerfed.protocol.sealing2 import Opened2, Session, initiate_session, open_sealed2, seal2
+from peerfed.protocol.sealing2 import Opened2, Session, accept, initiate_session, open_sealed2, seal2
 
 NOW = 1_800_000_000
+DAY = 86_400
 CONN = bytes(range(16))
 
 
@@ -72,7 +75,7 @@ class Side:
             now=NOW,
         )
         if keep:
-            self.sessions[opened.session.connection] = opened.session
+            self.sessions[opened.pending.connection] = opened.pending
             self.one_times = [k for k in self.one_times if k.public != opened.one_time_used]
         return opened
 
@@ -95,7 +98,7 @@ def test_a_conversation_opens_both_ways_and_uses_up_the_one_time_pre_key() -> No
     first = ana.send(ben, ana.message(ben, 1, "hello"))
     opened = ben.open(first)
     assert opened.inner.body.text == "hello"  # type: ignore[union-attr]
-    assert opened.session.peer == ana.id and opened.one_time_used is not None
+    assert opened.pending.peer == ana.id and opened.one_time_used is not None
     assert len(ben.one_times) == 2
     back = ben.send(ana, ben.message(ana, 1, "hi ana"))
     assert ana.open(back).inner.body.text == "hi ana"  # type: ignore[union-attr]
@@ -295,7 +298,7 @@ def test_a_holder_of_the_responders_secrets_cannot_rewrap_the_initiators_message
     assert code(lambda: ben.open(rewrapped)) == "signature.invalid"
     assert ben.sessions == {}
     # Once ben holds ana's session, the same re-wrap is refused too, and ana's message opens.
-    assert ben.open(first).session.peer == ana.id
+    assert ben.open(first).pending.peer == ana.id
     assert code(lambda: ben.open(rewrapped)) == "signature.invalid"
     assert ben.open(ana.send(ben, ana.message(ben, 2))).inner.body.seq == 2  # type: ignore[union-attr]
 
@@ -311,3 +314,37 @@ def test_a_bundle_with_a_signed_pre_key_lives_at_most_60_days() -> None:
         sign(ben.identity, with_prekey, created_at=NOW - day, expires_at=NOW - day + 60 * day + 1)
     without = sign(ben.identity, KeyBundle(ben.key.public), created_at=NOW - day, expires_at=NOW + 300 * day)
     assert open_signed(without.raw, context=Context.KEY_BUNDLE, now=NOW).body == KeyBundle(ben.key.public)
+
+
+def test_a_session_is_kept_only_when_the_connection_rules_take_its_first_message() -> None:
+    # Spec §14.5, §14.7: a session starts from a reach-out of an unknown connection, or from the
+    # response of the connection's author; the would-be session is kept only through ``accept``.
+    ana, ben = pair()
+    bundle = sign(
+        ana.identity, KeyBundle(ana.key.public, prekey=ana.prekey.public), created_at=NOW, expires_at=NOW + DAY
+    )
+    reach = sign(
+        ana.identity,
+        ReachOut(ben.id, CONN, bytes(32), "Hello", bundle=bundle.raw),
+        created_at=NOW,
+        expires_at=NOW + DAY,
+    )
+    stray = ben.open(ana.send(ben, ana.message(ben, 1)), keep=False)  # a message that starts a session
+    assert stray.started
+    assert code(lambda: accept(stray, None)) == "ratchet.no_session"
+    assert code(lambda: accept(stray, Connection.start(reach))) == "ratchet.no_session"
+    ana, ben = pair()
+    opened = ben.open(ana.send(ben, reach), keep=False)
+    connection, session = accept(opened, None)
+    assert (connection.reacher, connection.author, session.peer) == (ana.id, ben.id, ana.id)
+    # The reach-out went by scheme 1; ben starts the session with his response. A message of his
+    # starting one instead is refused, and so is ana's own "response".
+    ana, ben = Side(1), Side(2)
+    ben.sessions[CONN] = initiate_session(ana.id, CONN, ana.key.public, ana.prekey.public, None, identity=ben.identity)
+    answer = sign(ben.identity, Response(ana.id, CONN, True), created_at=NOW, expires_at=NOW + DAY)
+    chat = ana.open(ben.send(ana, ben.message(ana, 1)), keep=False)
+    assert code(lambda: accept(chat, connection)) == "ratchet.no_session"
+    opened = ana.open(ben.send(ana, answer), keep=False)
+    accepted, session = accept(opened, connection)
+    assert accepted.state.value == "accepted" and session.peer == ben.id
+    assert code(lambda: accept(opened, accepted)) == "connection.duplicate"

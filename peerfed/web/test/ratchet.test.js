@@ -136,3 +136,28 @@ test('no state keeps its ratchet secret past a DH step: the responder drops its 
   a = ratchetDecrypt(a, two.header, two.ciphertext, CTX).state;
   assert.equal(a.own, null);
 });
+
+test('a session is kept only when the connection rules take its first message (spec §14.5 steps 8-9)', async () => {
+  const { acceptOpened2, encryptionPublic, identityFromSeed, initiateSession, openSealed2, seal2, sign } = await import('../src/protocol/index.js');
+  const NOW = 1_800_000_000;
+  const times = { createdAt: NOW, expiresAt: NOW + 86400 };
+  const ana = identityFromSeed(new Uint8Array(32).fill(1));
+  const ben = identityFromSeed(new Uint8Array(32).fill(2));
+  const [anaKey, benKey, benPre] = [0x41, 0x42, 0x82].map((b) => new Uint8Array(32).fill(b));
+  const conn = new Uint8Array(16).fill(3);
+  const bundle = sign(ana.seed, 'key-bundle', [encryptionPublic(anaKey), null, null], times).raw;
+  const reach = sign(ana.seed, 'reach-out', [ben.publicKey, conn, new Uint8Array(32), 'Hello', null, bundle], times);
+  const chat = sign(ana.seed, 'message', [ben.publicKey, conn, 1, null, 'hi'], times);
+  const open = (data) => openSealed2(data, {
+    recipient: ben.publicKey, secrets: [benKey], signedPrekeys: [benPre], sessions: new Map(), now: NOW,
+  });
+  const start = () => initiateSession(ben.publicKey, conn, encryptionPublic(benKey), encryptionPublic(benPre), null, { seed: ana.seed });
+  const stray = open(seal2(chat, start(), encryptionPublic(benKey)).sealed.raw);
+  assert.equal(stray.started, true);
+  assert.equal(codeOf(() => acceptOpened2(stray, null)), 'ratchet.no_session');
+  const opened = open(seal2(reach, start(), encryptionPublic(benKey)).sealed.raw);
+  const { connection, session } = acceptOpened2(opened, null);
+  assert.equal(toHex(connection.reacher), toHex(ana.publicKey));
+  assert.equal(toHex(session.peer), toHex(ana.publicKey));
+  assert.equal(codeOf(() => acceptOpened2(stray, connection)), 'ratchet.no_session');
+});

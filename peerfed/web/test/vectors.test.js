@@ -296,7 +296,7 @@ function replayRun(file, label, steps) {
       const opened = receiver.open(sent.get(step.message));
       assert.equal(toHex(opened.inner.raw), step.inner, `${label} step ${step.step}: inner`);
       assert.equal(opened.oneTimeUsed === null ? null : toHex(opened.oneTimeUsed), step.one_time_used, `${label} step ${step.step}`);
-      receiver.sessions.set(run.connection, opened.session);
+      receiver.sessions.set(run.connection, opened.pending);
       if (opened.oneTimeUsed !== null) receiver.oneTimes = receiver.oneTimes.filter((k) => toHex(encryptionPublic(k)) !== toHex(opened.oneTimeUsed));
     }
   }

@@ -16,6 +16,7 @@ import {
 } from './crypto.js';
 import { isInt, pack, unpack } from './encoding.js';
 import { ProtocolError } from './errors.js';
+import { Connection } from './connection.js';
 import { openSigned } from './envelope.js';
 import { aad, derive, HOUR, pad, parseSealed, reacherBundle, SCHEME_V2, sealPadded, unpad } from './sealing.js';
 
@@ -222,8 +223,9 @@ function sessionFor(recipient, connection, header, sessions, { secrets, signedPr
 
 /**
  * Open a scheme-2 message (spec §14.5). `sessions` is a Map from a connection id's hex to its
- * session; the caller keeps the returned `session` and deletes `oneTimeUsed`'s secret once it
- * has applied the message. Throws ProtocolError with the first failure's code; changes nothing.
+ * session; the would-be session `pending` is kept only through `acceptOpened2`, and
+ * `oneTimeUsed`'s secret is deleted once the message is applied. Throws ProtocolError with the
+ * first failure's code; changes nothing.
  */
 export function openSealed2(data, { recipient, secrets, signedPrekeys = [], oneTimePrekeys = [], sessions, now }) {
   const sealed = parseSealed(data);
@@ -245,5 +247,23 @@ export function openSealed2(data, { recipient, secrets, signedPrekeys = [], oneT
   if (inner.type === 'reach-out') reacherBundle(inner);
   if (!equalBytes(inner.body.connection, connection)) throw fail('schema.invalid', 'the signed message names another connection than its frame');
   if (session.peer !== null && !equalBytes(inner.author, session.peer)) throw fail('seal.wrong_sender', 'the session is with another peer');
-  return { sealed, inner, session: { ...session, peer: inner.author, state }, oneTimeUsed };
+  const started = byHex.get(connection) === undefined;
+  return { sealed, inner, pending: { ...session, peer: inner.author, state }, oneTimeUsed, started };
+}
+
+/**
+ * The connection and session to keep once the §9.2 rules take an opened scheme-2 message (spec
+ * §14.5, §14.7): a new session only for a reach-out of an unknown connection (`connection` null)
+ * or a response from the connection's author. Throws ProtocolError (ratchet.no_session, or the
+ * rules' connection.* code); changes nothing.
+ */
+export function acceptOpened2(opened, connection) {
+  const { inner } = opened;
+  const noSession = () => fail('ratchet.no_session', 'a session starts only with a reach-out or its response');
+  if (connection === null) {
+    if (inner.type !== 'reach-out') throw opened.started ? noSession() : fail('connection.not_allowed', 'no connection holds this message');
+    return { connection: Connection.start(inner), session: opened.pending };
+  }
+  if (opened.started && !(inner.type === 'response' && equalBytes(inner.author, connection.author))) throw noSession();
+  return { connection: connection.apply(inner), session: opened.pending };
 }
