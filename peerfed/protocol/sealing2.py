@@ -24,6 +24,7 @@ from .encoding import Value, pack, unpack
 from .envelope import Context, Envelope, open_signed
 from .errors import ConnectionStateError, InvalidValue, RatchetError, SchemaError, SealError
 from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
+from .listings import KeyBundle
 from .messages import ReachOut, Response, SealedBody
 from .sealing import HOUR, SCHEME_V2, Sealed, _aad, _derive, _encrypt, pad, parse_sealed, reacher_bundle, unpad
 
@@ -80,22 +81,44 @@ class Opened2:
 
 
 def initiate_session(
+    bundle: Envelope,
+    connection: bytes,
+    one_time: EncryptionKey | None,
+    *,
+    identity: Identity,
+    now: int,
+    ephemeral: bytes | None = None,
+    first: bytes | None = None,
+) -> Session:
+    """Start a session as ``identity`` with the author of ``bundle`` (spec §14.2, §14.3).
+
+    ``bundle`` is the responder's newest unexpired key bundle (spec §4.3), verified by the caller
+    (``open_signed``); its key is ``R`` and its signed pre-key ``S``. ``ephemeral`` and ``first``
+    (the first ratchet secret) default to new random bytes; they are arguments only so vectors can
+    be fixed. Raises InvalidValue for an envelope that is not a key bundle, one expired at ``now``,
+    one without a signed pre-key (scheme 1 is used then, §14.7), or malformed keys.
+    """
+    body = bundle.body
+    if bundle.context is not Context.KEY_BUNDLE or not isinstance(body, KeyBundle):
+        raise InvalidValue("a session starts from the responder's key bundle")
+    if bundle.expires_at <= now:
+        raise InvalidValue("that key bundle has expired: use the newest unexpired one (spec §4.3)")
+    if body.prekey is None:
+        raise InvalidValue("that key bundle has no signed pre-key: scheme 2 cannot start (spec §14.7)")
+    return _start(bundle.author, connection, body.encryption_key, body.prekey, one_time, identity, ephemeral, first)
+
+
+def _start(
     mailbox: PeerId,
     connection: bytes,
     key: EncryptionKey,
     prekey: EncryptionKey,
     one_time: EncryptionKey | None,
-    *,
     identity: Identity,
-    ephemeral: bytes | None = None,
-    first: bytes | None = None,
+    ephemeral: bytes | None,
+    first: bytes | None,
 ) -> Session:
-    """Start a session as the initiator ``identity``, from the responder's keys (spec §14.2, §14.3).
-
-    ``ephemeral`` (the agreement's) and ``first`` (the first ratchet secret) default to new random
-    bytes; they are arguments only so vectors can be fixed. Raises InvalidValue or SealError for
-    malformed or low-order keys.
-    """
+    """The initiator's session from the responder's keys; the vector generator uses it for keys no bundle signs."""
     ephemeral = nacl.utils.random(32) if ephemeral is None else ephemeral
     first = nacl.utils.random(32) if first is None else first
     secret, agreement = prekeys.initiate(

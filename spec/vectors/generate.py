@@ -2098,6 +2098,13 @@ RATCHET_CODES = {  # §14.5 and §14.3, declared by hand
 }
 
 
+def _bob_bundle() -> Envelope:
+    """Bob's newest unexpired key bundle, with his signed pre-key (spec §4.3, §14.1)."""
+    return sign(
+        IDS["bob"], KeyBundle(XS["bob"].public, prekey=SPK.public), created_at=NOW - DAY, expires_at=NOW + 30 * DAY
+    )
+
+
 def _first(n: int) -> bytes:
     """The n-th fixed first ratchet secret of an initiator (a real one draws it at random)."""
     return bytes([0xD9, n]) * 16
@@ -2187,8 +2194,8 @@ class _Run:
 
     def start(self) -> None:
         self.sessions["alice"][RATCHET_CONN] = sealing2.initiate_session(
-            IDS["bob"].peer_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[0].public,
-            identity=IDS["alice"], ephemeral=_ephemeral(8), first=_first(0),
+            _bob_bundle(), RATCHET_CONN, OTKS[0].public,
+            identity=IDS["alice"], now=NOW, ephemeral=_ephemeral(8), first=_first(0),
         )  # fmt: skip
         self.snapshot()
 
@@ -2308,6 +2315,7 @@ def ratchet_vectors() -> dict[str, Any]:
                         "comment": "a run with loss and reordering",
                         "result": "valid",
                         "signed_prekey_secret": SPK.secret.hex(),
+                        "bundle": _bob_bundle().raw.hex(),
                         "one_time_secrets": [k.secret.hex() for k in OTKS],
                         "connection": RATCHET_CONN.hex(),
                         "steps": steps,
@@ -2333,9 +2341,8 @@ def _rewrapped(run: _Run) -> list[tuple[str, int, str, bytes, list[str]]]:
     assert genuine is not None
     # Its own agreement naming alice as the initiator, with a signature it cannot make.
     own = sealing2.initiate_session(
-        bob_id, RATCHET_CONN, XS["bob"].public, SPK.public, None,
-        identity=IDS["carol"], ephemeral=_ephemeral(10), first=_first(10),
-    )  # fmt: skip
+        _bob_bundle(), RATCHET_CONN, None, identity=IDS["carol"], now=NOW, ephemeral=_ephemeral(10), first=_first(10)
+    )
     assert own.state.agreement is not None
     forged = dataclasses.replace(own.state.agreement, initiator=bytes(IDS["alice"].peer_id))
     forging = sealing2.Session(RATCHET_CONN, bob_id, forged.ephemeral, dataclasses.replace(own.state, agreement=forged))
@@ -2369,28 +2376,24 @@ def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
     # Carol names the one-time pre-key alice's agreement used up.
     other = bytes([0x6C]) * 16
     carol = sealing2.initiate_session(
-        bob_id, other, XS["bob"].public, SPK.public, OTKS[0].public,
-        identity=IDS["carol"], ephemeral=_ephemeral(12), first=_first(12),
-    )  # fmt: skip
+        _bob_bundle(), other, OTKS[0].public, identity=IDS["carol"], now=NOW, ephemeral=_ephemeral(12), first=_first(12)
+    )
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi", other), carol)
     cases.append(("a one-time pre-key used already", 4, "bob", raw, ["PrekeyUsed"]))
     stranger = EncryptionSecret(bytes([0x77]) * 32).public
-    carol = sealing2.initiate_session(
-        bob_id,
-        other,
-        XS["bob"].public,
-        stranger,
-        None,
-        identity=IDS["carol"],
-        ephemeral=_ephemeral(13),
-        first=_first(13),
-    )
+    # No bundle of bob's signs this pre-key, so carol's session is built from the keys directly.
+    carol = sealing2._start(bob_id, other, XS["bob"].public, stranger, None, IDS["carol"], _ephemeral(13), _first(13))
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi", other), carol)
     cases.append(("a signed pre-key bob never had", 4, "bob", raw, ["UnknownPrekey"]))
     carol = sealing2.initiate_session(
-        bob_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[1].public,
-        identity=IDS["carol"], ephemeral=_ephemeral(14), first=_first(14),
-    )  # fmt: skip
+        _bob_bundle(),
+        RATCHET_CONN,
+        OTKS[1].public,
+        identity=IDS["carol"],
+        now=NOW,
+        ephemeral=_ephemeral(14),
+        first=_first(14),
+    )
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi"), carol)
     cases.append(("another agreement for a connection with a session", 4, "bob", raw, ["OtherAgreement"]))
     cases += _rewrapped(run)

@@ -103,13 +103,13 @@ def replay(steps: int | None = None) -> dict[str, Side]:
         "bob": Side("bob", [prekey], [EncryptionSecret(b(s)) for s in run["one_time_secrets"]]),
     }
     conn = b(run["connection"])
+    bundle = open_signed(b(run["bundle"]), context=Context.KEY_BUNDLE, now=NOW)
     sides["alice"].sessions[conn] = initiate_session(
-        PEERS["bob"],
+        bundle,
         conn,
-        SECRETS["bob"].public,
-        prekey.public,
         sides["bob"].one_times[0].public,
         identity=IDENTITIES["alice"],
+        now=NOW,
         ephemeral=b(first["ephemeral_secret"]),
         first=b(first["first_ratchet_secret"]),
     )

@@ -57,6 +57,12 @@ class Side:
     def id(self) -> PeerId:
         return self.identity.peer_id
 
+    @property
+    def bundle(self) -> Envelope:
+        """This side's newest unexpired key bundle, with its signed pre-key (spec §4.3, §14.1)."""
+        body = KeyBundle(self.key.public, prekey=self.prekey.public)
+        return sign(self.identity, body, created_at=NOW - DAY, expires_at=NOW + 30 * DAY)
+
     def message(self, to: Side, seq: int, text: str = "hi", connection: bytes = CONN) -> Envelope:
         return sign(self.identity, Message(to.id, connection, seq, text), created_at=NOW, expires_at=NOW + 86_400)
 
@@ -83,7 +89,7 @@ class Side:
 def pair(one_time: bool = True) -> tuple[Side, Side]:
     ana, ben = Side(1), Side(2)
     otk = ben.one_times[0].public if one_time else None
-    ana.sessions[CONN] = initiate_session(ben.id, CONN, ben.key.public, ben.prekey.public, otk, identity=ana.identity)
+    ana.sessions[CONN] = initiate_session(ben.bundle, CONN, otk, identity=ana.identity, now=NOW)
     return ana, ben
 
 
@@ -146,9 +152,7 @@ def test_typed_refusals_for_sessions_and_pre_keys() -> None:
     # A new connection whose agreement names the one-time pre-key already used.
     cara = Side(3)
     other = bytes(16)
-    cara.sessions[CONN] = initiate_session(
-        ben.id, other, ben.key.public, ben.prekey.public, used, identity=cara.identity
-    )
+    cara.sessions[CONN] = initiate_session(ben.bundle, other, used, identity=cara.identity, now=NOW)
     cara.sessions[CONN] = Session(other, ben.id, cara.sessions[CONN].ephemeral, cara.sessions[CONN].state)
     inner = sign(cara.identity, Message(ben.id, other, 1, "x"), created_at=NOW, expires_at=NOW + 86_400)
     sealed, _ = seal2(inner, cara.sessions[CONN], ben.key.public)
@@ -284,7 +288,7 @@ def test_a_holder_of_the_responders_secrets_cannot_rewrap_the_initiators_message
     ana, ben = pair(one_time=False)
     first = ana.send(ben, ana.message(ben, 1))
     inner = ben.open(first, keep=False).inner
-    own = initiate_session(ben.id, CONN, ben.key.public, ben.prekey.public, None, identity=Identity(b"\x66" * 32))
+    own = initiate_session(ben.bundle, CONN, None, identity=Identity(b"\x66" * 32), now=NOW)
     assert own.state.agreement is not None
     forged = replace(own.state.agreement, initiator=bytes(ana.id))
     forging = Session(CONN, ben.id, forged.ephemeral, replace(own.state, agreement=forged))
@@ -340,7 +344,7 @@ def test_a_session_is_kept_only_when_the_connection_rules_take_its_first_message
     # The reach-out went by scheme 1; ben starts the session with his response. A message of his
     # starting one instead is refused, and so is ana's own "response".
     ana, ben = Side(1), Side(2)
-    ben.sessions[CONN] = initiate_session(ana.id, CONN, ana.key.public, ana.prekey.public, None, identity=ben.identity)
+    ben.sessions[CONN] = initiate_session(ana.bundle, CONN, None, identity=ben.identity, now=NOW)
     answer = sign(ben.identity, Response(ana.id, CONN, True), created_at=NOW, expires_at=NOW + DAY)
     chat = ana.open(ben.send(ana, ben.message(ana, 1)), keep=False)
     assert code(lambda: accept(chat, connection)) == "ratchet.no_session"
@@ -348,3 +352,17 @@ def test_a_session_is_kept_only_when_the_connection_rules_take_its_first_message
     accepted, session = accept(opened, connection)
     assert accepted.state.value == "accepted" and session.peer == ben.id
     assert code(lambda: accept(opened, accepted)) == "connection.duplicate"
+
+
+def test_a_session_starts_only_from_an_unexpired_key_bundle_with_a_signed_pre_key() -> None:
+    # R and S come from the responder's verified bundle (spec §14.2), never from loose keys.
+    ana, ben = Side(1), Side(2)
+    session = initiate_session(ben.bundle, CONN, None, identity=ana.identity, now=NOW)
+    assert session.peer == ben.id and session.state.remote == bytes(ben.prekey.public)
+    expired = sign(
+        ben.identity, KeyBundle(ben.key.public, prekey=ben.prekey.public), created_at=NOW - DAY, expires_at=NOW
+    )
+    plain = sign(ben.identity, KeyBundle(ben.key.public), created_at=NOW - DAY, expires_at=NOW + DAY)
+    for bundle in (expired, plain, ben.message(ana, 1)):
+        with pytest.raises(InvalidValue):
+            initiate_session(bundle, CONN, None, identity=ana.identity, now=NOW)

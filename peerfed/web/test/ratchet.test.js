@@ -151,7 +151,11 @@ test('a session is kept only when the connection rules take its first message (s
   const open = (data) => openSealed2(data, {
     recipient: ben.publicKey, secrets: [benKey], signedPrekeys: [benPre], sessions: new Map(), now: NOW,
   });
-  const start = () => initiateSession(ben.publicKey, conn, encryptionPublic(benKey), encryptionPublic(benPre), null, { seed: ana.seed });
+  const benBundle = sign(ben.seed, 'key-bundle', [encryptionPublic(benKey), null, null, encryptionPublic(benPre)], times);
+  const start = () => initiateSession(benBundle, conn, null, { seed: ana.seed, now: NOW });
+  const plain = sign(ben.seed, 'key-bundle', [encryptionPublic(benKey), null, null], times);
+  assert.throws(() => initiateSession(plain, conn, null, { seed: ana.seed, now: NOW }), /no signed pre-key/);
+  assert.throws(() => initiateSession(benBundle, conn, null, { seed: ana.seed, now: NOW + 86400 }), /expired/);
   const stray = open(seal2(chat, start(), encryptionPublic(benKey)).sealed.raw);
   assert.equal(stray.started, true);
   assert.equal(codeOf(() => acceptOpened2(stray, null)), 'ratchet.no_session');

@@ -278,8 +278,9 @@ function replayRun(file, label, steps) {
   const oneTimes = run.one_time_secrets.map(hex);
   const sides = { alice: side('alice', [], []), bob: side('bob', [prekey], oneTimes) };
   const conn = hex(run.connection);
-  sides.alice.sessions.set(run.connection, initiateSession(peer('bob'), conn, xkey('bob'), encryptionPublic(prekey), encryptionPublic(oneTimes[0]), {
-    seed: hex(file.keys.alice.ed25519_seed), ephemeral: hex(first.ephemeral_secret), first: hex(first.first_ratchet_secret),
+  const bundle = openSigned(hex(run.bundle), { context: 'peerfed/v1/key-bundle', now: file.now });
+  sides.alice.sessions.set(run.connection, initiateSession(bundle, conn, encryptionPublic(oneTimes[0]), {
+    seed: hex(file.keys.alice.ed25519_seed), now: file.now, ephemeral: hex(first.ephemeral_secret), first: hex(first.first_ratchet_secret),
   }));
   const sent = new Map(run.steps.filter((s) => s.action === 'send').map((s) => [s.message, hex(s.sealed)]));
   for (const step of run.steps.slice(0, steps ?? run.steps.length)) {

@@ -151,8 +151,17 @@ export function ratchetDecrypt(state, header, ciphertext, context) {
 
 // --- the wire (§14.4, §14.5) -------------------------------------------------------------------
 
-/** A session as the initiator whose identity seed is `seed`: { connection, peer, ephemeral, state }. */
-export function initiateSession(mailbox, connection, key, prekey, oneTime, { seed, ephemeral = randomBytes(32), first = randomBytes(32) }) {
+/**
+ * A session as the initiator whose identity seed is `seed`, with the author of `bundle`: its newest
+ * unexpired key bundle (spec §4.3), opened with openSigned; its key is R and its signed pre-key S.
+ * Throws Error for anything else (scheme 1 is used without a signed pre-key, §14.7).
+ */
+export function initiateSession(bundle, connection, oneTime, { seed, now, ephemeral = randomBytes(32), first = randomBytes(32) }) {
+  if (bundle.context !== 'peerfed/v1/key-bundle' || bundle.type !== 'key-bundle') throw new Error('a session starts from a key bundle');
+  if (bundle.expiresAt <= now) throw new Error('that key bundle has expired: use the newest unexpired one');
+  const { encryptionKey: key, prekey } = bundle.body;
+  if (prekey === null) throw new Error('that key bundle has no signed pre-key: scheme 2 cannot start');
+  const mailbox = bundle.author;
   const { secret, agreement } = initiate(mailbox, connection, key, prekey, oneTime, { seed, firstKey: x25519Public(first), ephemeral });
   return { connection, peer: mailbox, ephemeral: agreement[4], state: startInitiator(secret, prekey, agreement, first) };
 }
