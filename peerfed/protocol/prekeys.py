@@ -42,6 +42,8 @@ class Agreement:
         keys += [] if self.one_time is None else [self.one_time]
         if not all(isinstance(k, bytes) and len(k) == 32 for k in keys):
             raise InvalidValue("an agreement's keys are 32 bytes each")
+        if self.one_time is not None and self.one_time in (self.key, self.prekey):
+            raise InvalidValue("an agreement's one-time pre-key differs from its R and S")
         if not isinstance(self.signature, bytes) or len(self.signature) != crypto.SIGNATURE_BYTES:
             raise InvalidValue("an agreement's signature is 64 bytes")
 

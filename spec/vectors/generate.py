@@ -2095,6 +2095,8 @@ RATCHET_CODES = {  # §14.5 and §14.3, declared by hand
     "Tampered": "seal.decrypt_failed",
     "WrongSender": "seal.wrong_sender",
     "BadAgreementSignature": "signature.invalid",
+    "OldKey": "seal.decrypt_failed",
+    "Schema": "schema.invalid",
 }
 
 
@@ -2294,6 +2296,12 @@ def ratchet_vectors() -> dict[str, Any]:
     run.send("a6", "alice", 6, "alice's third chain, pn = 2")
     run.deliver("a6", "bob", "a DH step that keeps a5's key as skipped (pn = 2)")
     run.deliver("a5", "bob", "a5 arrives at last and opens")
+    # Seventeen more round trips: every ratchet key of the run's start leaves bob's 16 retired ones.
+    for k in range(ratchet.MAX_RETIRED + 1):
+        run.send(f"b{4 + k}", "bob", 4 + k, "a round trip")
+        run.deliver(f"b{4 + k}", "alice", "a DH step for alice")
+        run.send(f"a{7 + k}", "alice", 7 + k, "and back")
+        run.deliver(f"a{7 + k}", "bob", "a DH step for bob")
     steps = run.steps
     for i, step in enumerate(steps):
         step["step"] = i + 1
@@ -2366,6 +2374,7 @@ def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
     end_alice = run.sessions["alice"][RATCHET_CONN]
     cases: list[tuple[str, int, str, bytes, list[str]]] = []
     cases.append(("a1 again, after it opened", 5, "bob", run.sent["a1"], ["Replay"]))
+    cases.append(("a1 again, its ratchet key older than the 16 retired", full, "bob", run.sent["a1"], ["OldKey"]))
     cases.append(("a4 before bob holds a session: no agreement", 0, "bob", run.sent["a4"], ["NoSession"]))
     # 102 more of alice's messages in her last chain: the last is 101 past bob's position.
     session = end_alice
@@ -2410,6 +2419,14 @@ def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
         sealing.pad(bytes(frame)), bytes(bob_id), sealed.hour, p[1:33], _ephemeral(15), _nonce(60), sealing.SCHEME_V2
     ).raw
     cases.append(("a ciphertext that does not verify under its message key", full, "bob", raw, ["Tampered"]))
+    # a1 with its agreement's O replaced by S: one DH term twice (spec §14.2).
+    a1: Any = unpack(_frame_of(run.sent["a1"], XS["bob"]))
+    a1[1][3][3] = a1[1][3][2]
+    sealed = parse_sealed(run.sent["a1"])
+    raw = sealing._encrypt(
+        sealing.pad(pack(a1)), bytes(bob_id), sealed.hour, p[1:33], _ephemeral(15), _nonce(61), sealing.SCHEME_V2
+    ).raw
+    cases.append(("an agreement whose one-time pre-key is its signed pre-key", 0, "bob", raw, ["Schema"]))
     tests = []
     for comment, after, by, data, flags in cases:
         replay = _Run()

@@ -199,7 +199,8 @@ function parseFrame(plain) {
   }
   const a = h[3];
   const agreementShape = (v) => Array.isArray(v) && v.length === 6 && is32(v[0]) && is32(v[1]) && is32(v[2]) &&
-    (v[3] === null || is32(v[3])) && is32(v[4]) && v[5] instanceof Uint8Array && v[5].length === 64;
+    (v[3] === null || (is32(v[3]) && !equalBytes(v[3], v[1]) && !equalBytes(v[3], v[2]))) && is32(v[4]) &&
+    v[5] instanceof Uint8Array && v[5].length === 64;
   if (a !== null && !agreementShape(a)) throw fail('schema.invalid', 'an agreement is [I, R, S, O or nil, E, signature]');
   return { connection, header: { ratchetKey: h[0], pn: Number(h[1]), n: Number(h[2]), agreement: a }, ciphertext };
 }
