@@ -23,7 +23,7 @@ from . import crypto
 from .encoding import pack, unpack
 from .errors import EncodingError, InvalidValue, SchemaError, SizeError, TimeError, VersionError
 from .identity import Identity, PeerId
-from .listings import MAX_TIMESTAMP
+from .listings import MAX_TIMESTAMP, PREKEY_BUNDLE_LIFETIME, KeyBundle
 from .messages import BODY_TYPES
 from .messages import Body as PeerBody
 from .node_bodies import NODE_BODY_TYPES, ClientAuth, Erasure, Move, NodeDocument, NodeRequest
@@ -143,8 +143,11 @@ def _check_lifetime(created_at: object, expires_at: object, body: Body, *, local
             raise SchemaError(f"{name} must be an integer from 0 to {MAX_TIMESTAMP}")
     assert isinstance(created_at, int) and isinstance(expires_at, int)
     lifetime = expires_at - created_at
-    if not 0 < lifetime <= body.max_lifetime:
-        message = f"a {body.type_name} must expire within {body.max_lifetime} s after creation"
+    # A bundle that carries a signed pre-key lives shorter: its pre-key's secret must be deleted
+    # soon after it expires, and that bounds what a stolen one opens (spec §4.3, §14.1).
+    limit = PREKEY_BUNDLE_LIFETIME if isinstance(body, KeyBundle) and body.prekey is not None else body.max_lifetime
+    if not 0 < lifetime <= limit:
+        message = f"a {body.type_name} must expire within {limit} s after creation"
         if local:
             raise InvalidValue(message)
         raise TimeError(message, "time.lifetime")

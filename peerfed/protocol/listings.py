@@ -18,7 +18,18 @@ from .errors import InvalidValue
 from .fields import LANG, TZ, VOCAB, array, binary, enum_of, opt_text, seq, set_field, text, uint
 from .identity import EncryptionKey
 
-__all__ = ["DAY", "MAX_TIMESTAMP", "Format", "KeyBundle", "Kind", "Listing", "Timing", "Window", "Withdrawal"]
+__all__ = [
+    "DAY",
+    "MAX_TIMESTAMP",
+    "PREKEY_BUNDLE_LIFETIME",
+    "Format",
+    "KeyBundle",
+    "Kind",
+    "Listing",
+    "Timing",
+    "Window",
+    "Withdrawal",
+]
 
 DAY = 86_400
 MAX_TIMESTAMP = 2**40 - 1
@@ -171,6 +182,9 @@ class Withdrawal:
     def from_wire(cls, value: Value) -> Withdrawal:
         (listing,) = array(value, "withdrawal body", 1)
         return cls(listing)  # type: ignore[arg-type]
+
+
+PREKEY_BUNDLE_LIFETIME = 60 * DAY  # a bundle with a signed pre-key, at most (spec §4.3, §14.1)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 
 A state is a frozen dataclass of bytes and integers, so it packs to canonical msgpack and back
 (``to_wire``/``from_wire``). ``encrypt`` and ``decrypt`` never change a state: they return a new
-one, and a caller keeps it only once the whole message has been accepted (spec §14.5 step 8), so
+one, and a caller keeps it only once the whole message has been accepted (spec §14.5 step 9), so
 a refused message changes nothing. Randomness is an argument (``fresh``): sending is the only
 step that needs a new ratchet secret, so receiving is deterministic.
 
@@ -28,7 +28,6 @@ __all__ = [
     "MAX_SKIP",
     "MAX_SKIPPED",
     "MAX_RETIRED",
-    "NONCE",
     "Header",
     "RatchetState",
     "decrypt",
@@ -43,7 +42,6 @@ MAX_SKIP = 100  # keys one message may make skipped in one chain (spec §14.3)
 MAX_SKIPPED = 1000  # skipped keys a connection keeps; the oldest go first
 MAX_RETIRED = 16  # replaced remote ratchet keys remembered, to name a replay ratchet.key_used
 MAX_COUNTER = 2**32 - 1
-NONCE = bytes(crypto.AEAD_NONCE_BYTES)  # each message key encrypts one message (spec §14.4)
 
 Skipped = tuple[bytes, int, bytes]  # [ratchet_key, n, message_key]
 
@@ -167,9 +165,11 @@ class RatchetState:
             raise InvalidValue("the agreement is an Agreement")
 
 
-def start_initiator(secret: bytes, signed_prekey: bytes, agreement: Agreement) -> RatchetState:
-    """The initiator's state after the agreement: it knows the responder's signed pre-key (spec §14.3)."""
-    return RatchetState(root=secret, remote=signed_prekey, agreement=agreement)
+def start_initiator(secret: bytes, signed_prekey: bytes, agreement: Agreement, *, first: bytes) -> RatchetState:
+    """The initiator's state after the agreement (spec §14.3): its first sending chain is already
+    taken with ``first``, the ratchet secret whose public key the agreement's signature covers."""
+    root, send = kdf_root(secret, crypto.x25519(first, signed_prekey))
+    return RatchetState(root=root, own=first, remote=signed_prekey, send=send, agreement=agreement)
 
 
 def start_responder(secret: bytes, signed_prekey_secret: bytes) -> RatchetState:
@@ -182,14 +182,18 @@ def _aead_aad(context: bytes, header: Header) -> bytes:
 
 
 def encrypt(
-    state: RatchetState, plaintext: bytes, context: bytes, *, fresh: bytes
+    state: RatchetState, plaintext: bytes, context: bytes, *, fresh: bytes, nonce: bytes
 ) -> tuple[RatchetState, Header, bytes]:
-    """The next message: its header, its ciphertext, and the state to keep (spec §14.3, §14.4).
+    """The next message: its header, ``nonce || AEAD(mk, nonce, ...)``, and the state to keep (§14.3, §14.4).
 
     ``context`` is the associated data before the header (``aad2`` up to ``pack(header)``);
-    ``fresh`` is a new X25519 secret, used only if this send starts a new sending chain.
-    Raises InvalidValue if no remote ratchet key is known yet or the chain is exhausted.
+    ``fresh`` is a new X25519 secret, used only if this send starts a new sending chain; ``nonce``
+    24 random bytes, so a send repeated from a rolled-back state never reuses a nonce under one key.
+    Raises InvalidValue if no remote ratchet key is known yet, the chain is exhausted, or the
+    nonce is not 24 bytes.
     """
+    if not isinstance(nonce, bytes) or len(nonce) != crypto.AEAD_NONCE_BYTES:
+        raise InvalidValue("the message nonce is 24 bytes")
     if state.send is None:
         if state.remote is None:
             raise InvalidValue("the responder cannot send before it has opened a message")
@@ -199,7 +203,7 @@ def encrypt(
         raise InvalidValue("this sending chain is exhausted")
     mk, send = kdf_chain(state.send)
     header = Header(crypto.x25519_public(state.own), state.pn, state.ns, state.agreement)
-    ciphertext = crypto.aead_encrypt(mk, NONCE, plaintext, _aead_aad(context, header))
+    ciphertext = nonce + crypto.aead_encrypt(mk, nonce, plaintext, _aead_aad(context, header))
     return dataclasses.replace(state, send=send, ns=state.ns + 1), header, ciphertext
 
 
@@ -235,7 +239,9 @@ def _message_key(state: RatchetState, header: Header) -> tuple[RatchetState, byt
             raise RatchetError(f"more than {MAX_SKIP} keys would be skipped", "ratchet.too_far_ahead")
         retired = state.retired if state.remote is None else (*state.retired, state.remote)[-MAX_RETIRED:]
         root, recv = kdf_root(state.root, crypto.x25519(own, d))
-        state = dataclasses.replace(state, root=root, recv=recv, nr=0, remote=d, send=None, retired=retired)
+        # own is never needed again (the other side moves on only after our next key), so it goes
+        # now: for the responder, that is the signed pre-key's secret (spec §14.3 step 4).
+        state = dataclasses.replace(state, root=root, recv=recv, nr=0, remote=d, send=None, own=None, retired=retired)
     if n < state.nr:
         raise RatchetError("this message key was already used", "ratchet.key_used")
     state = _skip(state, n)
@@ -247,10 +253,14 @@ def _message_key(state: RatchetState, header: Header) -> tuple[RatchetState, byt
 def decrypt(state: RatchetState, header: Header, ciphertext: bytes, context: bytes) -> tuple[RatchetState, bytes]:
     """Open one message: the plaintext and the state to keep once the caller accepts it.
 
-    Raises RatchetError (ratchet.key_used, ratchet.too_far_ahead, ratchet.no_session) or
-    SealError (seal.decrypt_failed); ``state`` itself never changes.
+    ``ciphertext`` is ``nonce || AEAD``. Raises SchemaError (shorter than a nonce and a tag),
+    RatchetError (ratchet.key_used, ratchet.too_far_ahead, ratchet.no_session) or SealError
+    (seal.decrypt_failed); ``state`` itself never changes.
     """
+    if len(ciphertext) < crypto.AEAD_NONCE_BYTES + crypto.AEAD_TAG_BYTES:
+        raise SchemaError("the ciphertext is a nonce and at least a tag")
     new, mk = _message_key(state, header)
-    plaintext = crypto.aead_decrypt(mk, NONCE, ciphertext, _aead_aad(context, header))
+    nonce, sealed = ciphertext[: crypto.AEAD_NONCE_BYTES], ciphertext[crypto.AEAD_NONCE_BYTES :]
+    plaintext = crypto.aead_decrypt(mk, nonce, sealed, _aead_aad(context, header))
     # The first message opened from the responder ends the initiator's repeating of the agreement.
     return dataclasses.replace(new, agreement=None), plaintext

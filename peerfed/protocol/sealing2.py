@@ -1,12 +1,14 @@
 """Sealing scheme 2: a ratchet frame inside scheme 1's outer seal, per connection (spec §14.4, §14.5).
 
     sealed  = [1, mailbox, hour, 0x02 || R || E_o || nonce || AEAD(outer, pad(frame))]   as §7.1
-    frame   = [connection, [ratchet_key, pn, n, agreement or nil], ciphertext]
+    frame   = [connection, [ratchet_key, pn, n, agreement or nil], nonce2 || AEAD(mk, nonce2, inner, aad2)]
     aad2    = "peerfed/v1/ratchet" || 0x00 || mailbox || connection || pack(header)
 
 A node sees exactly what scheme 1 shows it, and the first payload byte. ``open_sealed2`` returns
-the new session and the one-time pre-key it used; the caller stores the session and deletes that
-pre-key's secret only after it has applied the message, so a refusal anywhere changes nothing.
+the would-be session (``pending``) and the one-time pre-key it used; ``accept`` runs the
+connection rules (spec §9.2) on the message and only then hands back the session to keep, so a
+session starts only from a reach-out of an unknown connection or the response of its author
+(§14.5, §14.7), and a refusal anywhere changes nothing.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from dataclasses import dataclass
 import nacl.utils
 
 from . import crypto, prekeys, ratchet
+from .connection import Connection
 from .encoding import Value, pack, unpack
 from .envelope import Context, Envelope, open_signed
-from .errors import InvalidValue, RatchetError, SchemaError, SealError
-from .identity import EncryptionKey, EncryptionSecret, PeerId
-from .messages import ReachOut, SealedBody
+from .errors import ConnectionStateError, InvalidValue, RatchetError, SchemaError, SealError
+from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
+from .listings import KeyBundle
+from .messages import ReachOut, Response, SealedBody
 from .sealing import HOUR, SCHEME_V2, Sealed, _aad, _derive, _encrypt, pad, parse_sealed, reacher_bundle, unpad
 
-__all__ = ["Opened2", "Session", "initiate_session", "open_sealed2", "seal2"]
+__all__ = ["Opened2", "Session", "accept", "initiate_session", "open_sealed2", "seal2"]
 
 _RATCHET_CONTEXT = b"peerfed/v1/ratchet\x00"
 _HEAD = 65
@@ -60,12 +64,16 @@ class Session:
 
 @dataclass(frozen=True)
 class Opened2:
-    """A scheme-2 message opened: routing, the verified inner object, the session to keep, the pre-key used."""
+    """A scheme-2 message opened: routing, the verified inner object, the would-be session, the pre-key used.
+
+    ``pending`` is kept only through ``accept`` (spec §14.5 steps 8-9); ``started`` says it is new.
+    """
 
     sealed: Sealed
     inner: Envelope
-    session: Session
+    pending: Session
     one_time_used: EncryptionKey | None
+    started: bool
 
     @property
     def body(self) -> SealedBody:
@@ -73,18 +81,52 @@ class Opened2:
 
 
 def initiate_session(
+    bundle: Envelope,
+    connection: bytes,
+    one_time: EncryptionKey | None,
+    *,
+    identity: Identity,
+    now: int,
+    ephemeral: bytes | None = None,
+    first: bytes | None = None,
+) -> Session:
+    """Start a session as ``identity`` with the author of ``bundle`` (spec §14.2, §14.3).
+
+    ``bundle`` is the responder's newest unexpired key bundle (spec §4.3), verified by the caller
+    (``open_signed``); its key is ``R`` and its signed pre-key ``S``. ``ephemeral`` and ``first``
+    (the first ratchet secret) default to new random bytes; they are arguments only so vectors can
+    be fixed. Raises InvalidValue for an envelope that is not a key bundle, one expired at ``now``,
+    one without a signed pre-key (scheme 1 is used then, §14.7), or malformed keys.
+    """
+    body = bundle.body
+    if bundle.context is not Context.KEY_BUNDLE or not isinstance(body, KeyBundle):
+        raise InvalidValue("a session starts from the responder's key bundle")
+    if bundle.expires_at <= now:
+        raise InvalidValue("that key bundle has expired: use the newest unexpired one (spec §4.3)")
+    if body.prekey is None:
+        raise InvalidValue("that key bundle has no signed pre-key: scheme 2 cannot start (spec §14.7)")
+    return _start(bundle.author, connection, body.encryption_key, body.prekey, one_time, identity, ephemeral, first)
+
+
+def _start(
     mailbox: PeerId,
     connection: bytes,
     key: EncryptionKey,
     prekey: EncryptionKey,
     one_time: EncryptionKey | None,
-    *,
-    ephemeral: bytes | None = None,
+    identity: Identity,
+    ephemeral: bytes | None,
+    first: bytes | None,
 ) -> Session:
-    """Start a session as the initiator, from the responder's bundle key, signed and one-time pre-keys (§14.2)."""
+    """The initiator's session from the responder's keys; the vector generator uses it for keys no bundle signs."""
     ephemeral = nacl.utils.random(32) if ephemeral is None else ephemeral
-    secret, agreement = prekeys.initiate(bytes(mailbox), connection, key, prekey, one_time, ephemeral=ephemeral)
-    return Session(connection, mailbox, agreement.ephemeral, ratchet.start_initiator(secret, bytes(prekey), agreement))
+    first = nacl.utils.random(32) if first is None else first
+    secret, agreement = prekeys.initiate(
+        bytes(mailbox), connection, key, prekey, one_time, identity=identity,
+        first_key=crypto.x25519_public(first), ephemeral=ephemeral,
+    )  # fmt: skip
+    state = ratchet.start_initiator(secret, bytes(prekey), agreement, first=first)
+    return Session(connection, mailbox, agreement.ephemeral, state)
 
 
 def _context(mailbox: bytes, connection: bytes) -> bytes:
@@ -100,13 +142,16 @@ def seal2(
     fresh: bytes | None = None,
     ephemeral: bytes | None = None,
     nonce: bytes | None = None,
+    inner_nonce: bytes | None = None,
 ) -> tuple[Sealed, Session]:
     """Seal ``inner`` with the session's next message key; the sealed message and the session to keep.
 
-    ``fresh`` (a ratchet secret), ``ephemeral`` (the outer seal's) and ``nonce`` default to new random
-    bytes; they are arguments only so vectors can be fixed. Raises InvalidValue for an inner object
-    of another connection or recipient, one too large to seal (spec §14.4), or a session that
-    cannot send yet (a responder that has opened nothing).
+    ``fresh`` (a ratchet secret), ``ephemeral`` (the outer seal's), ``nonce`` (the outer seal's) and
+    ``inner_nonce`` (the message key's) default to new random bytes; they are arguments only so
+    vectors can be fixed. The caller MUST store the returned session before it hands the sealed
+    bytes to a node (spec §14.4), so no message key is ever used from a state it sent from before.
+    Raises InvalidValue for an inner object of another connection or recipient, one too large to
+    seal (spec §14.4), or a session that cannot send yet (a responder that has opened nothing).
     """
     body = inner.body
     if inner.context is not Context.SEALED or not hasattr(body, "connection"):
@@ -119,8 +164,9 @@ def seal2(
     if hour % HOUR or hour < 0:
         raise InvalidValue("hour must be a whole hour in Unix seconds")
     fresh = nacl.utils.random(32) if fresh is None else fresh
+    inner_nonce = nacl.utils.random(crypto.AEAD_NONCE_BYTES) if inner_nonce is None else inner_nonce
     state, header, ciphertext = ratchet.encrypt(
-        session.state, inner.raw, _context(mailbox, session.connection), fresh=fresh
+        session.state, inner.raw, _context(mailbox, session.connection), fresh=fresh, nonce=inner_nonce
     )
     frame = pack([session.connection, header.to_wire(), ciphertext])
     ephemeral = nacl.utils.random(32) if ephemeral is None else ephemeral
@@ -138,8 +184,8 @@ def _frame(plain: bytes) -> tuple[bytes, ratchet.Header, bytes]:
     connection, header, ciphertext = frame
     if not isinstance(connection, bytes) or len(connection) != 16:
         raise SchemaError("a connection id is 16 bytes")
-    if not isinstance(ciphertext, bytes) or len(ciphertext) < crypto.AEAD_TAG_BYTES:
-        raise SchemaError("the ciphertext is at least a tag")
+    if not isinstance(ciphertext, bytes) or len(ciphertext) < crypto.AEAD_NONCE_BYTES + crypto.AEAD_TAG_BYTES:
+        raise SchemaError("the ciphertext is a nonce and at least a tag")
     return connection, ratchet.Header.from_wire(header), ciphertext
 
 
@@ -158,8 +204,14 @@ def _session(
     agreement = header.agreement
     held = sessions.get(connection)
     if held is not None:
-        if agreement is not None and not crypto.equal(agreement.ephemeral, held.ephemeral):
-            raise RatchetError("an agreement other than the one this session began with", "ratchet.no_session")
+        if agreement is not None:
+            if not crypto.equal(agreement.ephemeral, held.ephemeral):
+                raise RatchetError("an agreement other than the one this session began with", "ratchet.no_session")
+            if held.peer is None or not crypto.equal(agreement.initiator, bytes(held.peer)):
+                raise SealError("the agreement names another initiator than the session's peer", "seal.wrong_sender")
+            # Every header that repeats the agreement carries the signed first ratchet key, so a
+            # holder of this side's secrets cannot move the session to a ratchet key of its own.
+            agreement.verify(bytes(recipient), connection, header.ratchet_key)
         return held, None
     if agreement is None:
         raise RatchetError("no session for this connection, and no agreement", "ratchet.no_session")
@@ -167,12 +219,14 @@ def _session(
     key, prekey = _by_public(secrets, agreement.key), _by_public(signed, agreement.prekey)
     if key is None or prekey is None:
         raise SealError("the agreement names keys this peer does not hold", "seal.wrong_recipient")
+    agreement.verify(bytes(recipient), connection, header.ratchet_key)
     one_time = None if agreement.one_time is None else _by_public(one_times, agreement.one_time)
     if agreement.one_time is not None and one_time is None:
         raise RatchetError("that one-time pre-key is not held: used, or never ours", "ratchet.prekey_used")
     secret = prekeys.respond(bytes(recipient), connection, agreement, key=key, prekey=prekey, one_time=one_time)
     state = ratchet.start_responder(secret, prekey.secret)
-    return Session(connection, None, agreement.ephemeral, state), None if one_time is None else one_time.public
+    peer = PeerId(agreement.initiator)  # verified above: a valid key, and the inner author must be it
+    return Session(connection, peer, agreement.ephemeral, state), None if one_time is None else one_time.public
 
 
 def open_sealed2(
@@ -207,6 +261,7 @@ def open_sealed2(
     connection, header, ciphertext = _frame(plain)
     keys = (secrets, signed_prekeys, one_time_prekeys)
     session, one_time = _session(recipient, connection, header, sessions, keys)
+    started = connection not in sessions
     context = _context(bytes(recipient), connection)
     state, inner_raw = ratchet.decrypt(session.state, header, ciphertext, context)
     inner = open_signed(inner_raw, context=Context.SEALED, now=now)
@@ -219,4 +274,27 @@ def open_sealed2(
         raise SchemaError("the signed message names another connection than its frame")
     if session.peer is not None and inner.author != session.peer:
         raise SealError("the session is with another peer", "seal.wrong_sender")
-    return Opened2(sealed, inner, Session(connection, inner.author, session.ephemeral, state), one_time)
+    return Opened2(sealed, inner, Session(connection, inner.author, session.ephemeral, state), one_time, started)
+
+
+def accept(opened: Opened2, connection: Connection | None) -> tuple[Connection, Session]:
+    """The connection and session to keep once the §9.2 rules take the opened message (spec §14.5).
+
+    ``connection`` is the one held for the message's connection id, or None if there is none. A new
+    session is kept only for a reach-out of an unknown connection or a response from the
+    connection's author (§14.7): anything else that started one is ``ratchet.no_session``. Raises
+    that RatchetError, ConnectionStateError from the rules (connection.not_allowed, .duplicate,
+    .closed), or InvalidValue for a connection of another id; nothing is changed either way.
+    """
+    inner, body = opened.inner, opened.inner.body
+    if connection is not None and connection.id != opened.pending.connection:
+        raise InvalidValue("the connection is not the message's")
+    if connection is None:
+        if not isinstance(body, ReachOut):
+            if opened.started:
+                raise RatchetError("a session starts only with a reach-out or its response", "ratchet.no_session")
+            raise ConnectionStateError("no connection holds this message")
+        return Connection.start(inner), opened.pending
+    if opened.started and not (isinstance(body, Response) and inner.author == connection.author):
+        raise RatchetError("a session starts only with a reach-out or its response", "ratchet.no_session")
+    return connection.receive(inner), opened.pending

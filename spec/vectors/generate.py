@@ -446,6 +446,12 @@ def _bundle_payload(home: str | None, pseudonym: str | None) -> bytes:
     return pack(["key-bundle", NOW - DAY, NOW + DAY, body])
 
 
+def _prekey_bundle_payload(lifetime: int) -> bytes:
+    """A bundle with a signed pre-key (spec §4.3): it lives at most 60 days (§14.1)."""
+    body: list[Value] = [bytes(XS["alice"].public), None, None, bytes(XS["bob"].public)]
+    return pack(["key-bundle", NOW - DAY, NOW - DAY + lifetime, body])
+
+
 def envelope_vectors() -> dict[str, Any]:
     alice, bob = IDS["alice"], IDS["bob"]
     full = sign(alice, FULL_LISTING, created_at=NOW - 3600, expires_at=NOW + 14 * DAY)
@@ -703,6 +709,12 @@ def envelope_vectors() -> dict[str, Any]:
             "peerfed/v1/envelope",
             framed(_listing_payload([bytes(32), bytes(16), True], type_name="end")),
             ["UnknownType"],
+        ),
+        (
+            "a key bundle with a signed pre-key living 60 days + 1 s",
+            "peerfed/v1/key-bundle",
+            framed(_prekey_bundle_payload(60 * DAY + 1), Context.KEY_BUNDLE),
+            ["Lifetime"],
         ),
         (
             "lifetime 90 days + 1 s",
@@ -2125,12 +2137,32 @@ RATCHET_CODES = {  # §14.5 and §14.3, declared by hand
     "UnknownPrekey": "seal.wrong_recipient",
     "Tampered": "seal.decrypt_failed",
     "WrongSender": "seal.wrong_sender",
+    "BadAgreementSignature": "signature.invalid",
+    "OldKey": "seal.decrypt_failed",
+    "Schema": "schema.invalid",
 }
+
+
+def _bob_bundle() -> Envelope:
+    """Bob's newest unexpired key bundle, with his signed pre-key (spec §4.3, §14.1)."""
+    return sign(
+        IDS["bob"], KeyBundle(XS["bob"].public, prekey=SPK.public), created_at=NOW - DAY, expires_at=NOW + 30 * DAY
+    )
+
+
+def _first(n: int) -> bytes:
+    """The n-th fixed first ratchet secret of an initiator (a real one draws it at random)."""
+    return bytes([0xD9, n]) * 16
 
 
 def _fresh(n: int) -> bytes:
     """The n-th fixed ratchet secret of the run (a real sender draws each at random)."""
     return bytes([0xD0, n]) * 16
+
+
+def _inner_nonce(n: int) -> bytes:
+    """The n-th fixed message nonce of the run (spec §14.4; a real sender draws each at random)."""
+    return bytes([0xA0, n]) * 12
 
 
 def _frame_of(raw: bytes, secret: EncryptionSecret) -> bytes:
@@ -2154,16 +2186,22 @@ def _agreement_vectors() -> list[dict[str, Any]]:
     tests = []
     mailbox = IDS["bob"].peer_id
     for n, (comment, otk) in enumerate((("with a one-time pre-key", OTKS[0]), ("signed pre-key only", None))):
-        e = _ephemeral(8 + n)
+        e, first = _ephemeral(8 + n), _first(n)
+        first_key = crypto.x25519_public(first)
+        one_time = None if otk is None else otk.public
         secret, agreement = prekeys.initiate(
-            bytes(mailbox), RATCHET_CONN, XS["bob"].public, SPK.public, None if otk is None else otk.public, ephemeral=e
-        )
+            bytes(mailbox), RATCHET_CONN, XS["bob"].public, SPK.public, one_time,
+            identity=IDS["alice"], first_key=first_key, ephemeral=e,
+        )  # fmt: skip
         tests.append(
             {
                 "comment": comment,
                 "result": "valid",
+                "initiator": IDS["alice"].peer_id.hex,
                 "mailbox": mailbox.hex,
                 "connection": RATCHET_CONN.hex(),
+                "first_ratchet_secret": first.hex(),
+                "first_ratchet_key": first_key.hex(),
                 "bundle_key": XS["bob"].public.hex,
                 "signed_prekey_secret": SPK.secret.hex(),
                 "signed_prekey": SPK.public.hex,
@@ -2175,6 +2213,7 @@ def _agreement_vectors() -> list[dict[str, Any]]:
                 "dh2": crypto.x25519(e, bytes(XS["bob"].public)).hex(),
                 "dh3": None if otk is None else crypto.x25519(e, bytes(otk.public)).hex(),
                 "secret": secret.hex(),
+                "signed": agreement.signed(bytes(mailbox), RATCHET_CONN, first_key).hex(),
                 "agreement": typed(agreement.to_wire()),
             }
         )
@@ -2200,8 +2239,9 @@ class _Run:
 
     def start(self) -> None:
         self.sessions["alice"][RATCHET_CONN] = sealing2.initiate_session(
-            IDS["bob"].peer_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[0].public, ephemeral=_ephemeral(8)
-        )
+            _bob_bundle(), RATCHET_CONN, OTKS[0].public,
+            identity=IDS["alice"], now=NOW, ephemeral=_ephemeral(8), first=_first(0),
+        )  # fmt: skip
         self.snapshot()
 
     def inner(self, who: str, to: str, seq: int, text: str, conn: bytes = RATCHET_CONN) -> Envelope:
@@ -2212,7 +2252,13 @@ class _Run:
         self.count += 1
         n = self.count
         sealed, after = sealing2.seal2(
-            inner, session, XS[to].public, fresh=_fresh(n), ephemeral=_ephemeral(16 + n % 16), nonce=_nonce(n)
+            inner,
+            session,
+            XS[to].public,
+            fresh=_fresh(n),
+            ephemeral=_ephemeral(16 + n % 16),
+            nonce=_nonce(n),
+            inner_nonce=_inner_nonce(n),
         )
         return sealed.raw, after
 
@@ -2235,6 +2281,7 @@ class _Run:
                 "ratchet_secret": fresh.hex(),
                 "outer_ephemeral": _ephemeral(16 + self.count % 16).hex(),
                 "nonce": _nonce(self.count).hex(),
+                "inner_nonce": _inner_nonce(self.count).hex(),
                 "frame": frame.hex(),
                 "header": typed(unpack(frame)[1]),  # type: ignore[index]
                 "message_key": mk.hex(),
@@ -2257,7 +2304,7 @@ class _Run:
 
     def deliver(self, label: str, who: str, comment: str) -> None:
         opened = self.open(label, who)
-        self.sessions[who][opened.session.connection] = opened.session
+        self.sessions[who][opened.pending.connection] = opened.pending
         self.one_times[who] = [k for k in self.one_times[who] if k.public != opened.one_time_used]
         self.steps.append(
             {
@@ -2292,6 +2339,12 @@ def ratchet_vectors() -> dict[str, Any]:
     run.send("a6", "alice", 6, "alice's third chain, pn = 2")
     run.deliver("a6", "bob", "a DH step that keeps a5's key as skipped (pn = 2)")
     run.deliver("a5", "bob", "a5 arrives at last and opens")
+    # Seventeen more round trips: every ratchet key of the run's start leaves bob's 16 retired ones.
+    for k in range(ratchet.MAX_RETIRED + 1):
+        run.send(f"b{4 + k}", "bob", 4 + k, "a round trip")
+        run.deliver(f"b{4 + k}", "alice", "a DH step for alice")
+        run.send(f"a{7 + k}", "alice", 7 + k, "and back")
+        run.deliver(f"a{7 + k}", "bob", "a DH step for bob")
     steps = run.steps
     for i, step in enumerate(steps):
         step["step"] = i + 1
@@ -2300,8 +2353,9 @@ def ratchet_vectors() -> dict[str, Any]:
         "peerfed/v1 sealing scheme 2: pre-key agreement and double ratchet (spec §14)",
         "Agreement: dh1..dh3 and secret from the listed keys (§14.2). RatchetRun: replay 'steps' in order; "
         "alice starts her session with bob's bundle key, 'signed_prekey' and the first one-time pre-key, "
-        "ephemeral secret of the first Agreement test; a send with its 'ratchet_secret', 'outer_ephemeral' "
-        "and 'nonce' reproduces 'sealed'; an open gives 'inner'. RejectedRatchetMessage: after the first "
+        "ephemeral secret of the first Agreement test; a send with its 'ratchet_secret', 'outer_ephemeral', "
+        "'nonce' (the outer seal's) and 'inner_nonce' (the message key's) reproduces 'sealed'; "
+        "an open gives 'inner'. RejectedRatchetMessage: after the first "
         "'after' steps of the run, opening 'input' as 'by' fails with 'error', changing nothing.",
         [
             {"type": "Agreement", "tests": _agreement_vectors()},
@@ -2312,6 +2366,7 @@ def ratchet_vectors() -> dict[str, Any]:
                         "comment": "a run with loss and reordering",
                         "result": "valid",
                         "signed_prekey_secret": SPK.secret.hex(),
+                        "bundle": _bob_bundle().raw.hex(),
                         "one_time_secrets": [k.secret.hex() for k in OTKS],
                         "connection": RATCHET_CONN.hex(),
                         "steps": steps,
@@ -2324,6 +2379,37 @@ def ratchet_vectors() -> dict[str, Any]:
     )
 
 
+def _rewrapped(run: _Run) -> list[tuple[str, int, str, bytes, list[str]]]:
+    """A holder of bob's bundle-key and signed pre-key secrets re-wraps alice's signed a1 (spec §14.2).
+
+    It can open a1 (no one-time pre-key in its own agreement is needed for that), so it tries to
+    start bob's session under an agreement or a ratchet key of its own: both are refused, since
+    only alice can sign the agreement and the first ratchet key it covers.
+    """
+    inner = open_signed(bytes.fromhex(run.steps[0]["inner"]), context=Context.SEALED, now=NOW)
+    bob_id = IDS["bob"].peer_id
+    genuine = run.snapshots[1][0]["alice"][RATCHET_CONN].state.agreement
+    assert genuine is not None
+    # Its own agreement naming alice as the initiator, with a signature it cannot make.
+    own = sealing2.initiate_session(
+        _bob_bundle(), RATCHET_CONN, None, identity=IDS["carol"], now=NOW, ephemeral=_ephemeral(10), first=_first(10)
+    )
+    assert own.state.agreement is not None
+    forged = dataclasses.replace(own.state.agreement, initiator=bytes(IDS["alice"].peer_id))
+    forging = sealing2.Session(RATCHET_CONN, bob_id, forged.ephemeral, dataclasses.replace(own.state, agreement=forged))
+    raw, _ = run.seal("alice", "bob", inner, forging)
+    cases = [("a1 re-wrapped under an agreement alice did not sign", 0, "bob", raw, ["BadAgreementSignature"])]
+    # Alice's own agreement (its SK computed with bob's secrets), but a first ratchet key of its own.
+    secret = prekeys.respond(bytes(bob_id), RATCHET_CONN, genuine, key=XS["bob"], prekey=SPK, one_time=OTKS[0])
+    state = ratchet.start_initiator(secret, bytes(SPK.public), genuine, first=_first(11))
+    session = sealing2.Session(RATCHET_CONN, bob_id, genuine.ephemeral, state)
+    raw, _ = run.seal("alice", "bob", inner, session)
+    cases.append(
+        ("a1 re-wrapped under alice's agreement with another ratchet key", 0, "bob", raw, ["BadAgreementSignature"])
+    )
+    return cases
+
+
 def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
     """Each case replays the run's first ``after`` steps, then opens its input (spec §14.5)."""
     full = len(run.steps)
@@ -2331,6 +2417,7 @@ def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
     end_alice = run.sessions["alice"][RATCHET_CONN]
     cases: list[tuple[str, int, str, bytes, list[str]]] = []
     cases.append(("a1 again, after it opened", 5, "bob", run.sent["a1"], ["Replay"]))
+    cases.append(("a1 again, its ratchet key older than the 16 retired", full, "bob", run.sent["a1"], ["OldKey"]))
     cases.append(("a4 before bob holds a session: no agreement", 0, "bob", run.sent["a4"], ["NoSession"]))
     # 102 more of alice's messages in her last chain: the last is 101 past bob's position.
     session = end_alice
@@ -2341,19 +2428,27 @@ def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
     # Carol names the one-time pre-key alice's agreement used up.
     other = bytes([0x6C]) * 16
     carol = sealing2.initiate_session(
-        bob_id, other, XS["bob"].public, SPK.public, OTKS[0].public, ephemeral=_ephemeral(12)
+        _bob_bundle(), other, OTKS[0].public, identity=IDS["carol"], now=NOW, ephemeral=_ephemeral(12), first=_first(12)
     )
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi", other), carol)
     cases.append(("a one-time pre-key used already", 4, "bob", raw, ["PrekeyUsed"]))
     stranger = EncryptionSecret(bytes([0x77]) * 32).public
-    carol = sealing2.initiate_session(bob_id, other, XS["bob"].public, stranger, None, ephemeral=_ephemeral(13))
+    # No bundle of bob's signs this pre-key, so carol's session is built from the keys directly.
+    carol = sealing2._start(bob_id, other, XS["bob"].public, stranger, None, IDS["carol"], _ephemeral(13), _first(13))
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi", other), carol)
     cases.append(("a signed pre-key bob never had", 4, "bob", raw, ["UnknownPrekey"]))
     carol = sealing2.initiate_session(
-        bob_id, RATCHET_CONN, XS["bob"].public, SPK.public, OTKS[1].public, ephemeral=_ephemeral(14)
+        _bob_bundle(),
+        RATCHET_CONN,
+        OTKS[1].public,
+        identity=IDS["carol"],
+        now=NOW,
+        ephemeral=_ephemeral(14),
+        first=_first(14),
     )
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 1, "hi"), carol)
     cases.append(("another agreement for a connection with a session", 4, "bob", raw, ["OtherAgreement"]))
+    cases += _rewrapped(run)
     # Carol writes in alice's session (as if she had copied it): the session is bound to alice.
     raw, _ = run.seal("carol", "bob", run.inner("carol", "bob", 9, "as carol"), end_alice)
     cases.append(("another author in alice's session", full, "bob", raw, ["WrongSender"]))
@@ -2367,6 +2462,14 @@ def _ratchet_invalid(run: _Run) -> list[dict[str, Any]]:
         sealing.pad(bytes(frame)), bytes(bob_id), sealed.hour, p[1:33], _ephemeral(15), _nonce(60), sealing.SCHEME_V2
     ).raw
     cases.append(("a ciphertext that does not verify under its message key", full, "bob", raw, ["Tampered"]))
+    # a1 with its agreement's O replaced by S: one DH term twice (spec §14.2).
+    a1: Any = unpack(_frame_of(run.sent["a1"], XS["bob"]))
+    a1[1][3][3] = a1[1][3][2]
+    sealed = parse_sealed(run.sent["a1"])
+    raw = sealing._encrypt(
+        sealing.pad(pack(a1)), bytes(bob_id), sealed.hour, p[1:33], _ephemeral(15), _nonce(61), sealing.SCHEME_V2
+    ).raw
+    cases.append(("an agreement whose one-time pre-key is its signed pre-key", 0, "bob", raw, ["Schema"]))
     tests = []
     for comment, after, by, data, flags in cases:
         replay = _Run()

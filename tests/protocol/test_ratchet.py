@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerfed.protocol import EncryptionSecret, RemoteError
+from peerfed.protocol import EncryptionSecret, Identity, RemoteError
+from peerfed.protocol.crypto import aead_encrypt, x25519, x25519_public
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.prekeys import initiate, respond
 from peerfed.protocol.ratchet import (
@@ -21,6 +22,8 @@ from peerfed.protocol.ratchet import (
     RatchetState,
     decrypt,
     encrypt,
+    kdf_chain,
+    kdf_root,
     start_initiator,
     start_responder,
 )
@@ -28,6 +31,7 @@ from peerfed.protocol.ratchet import (
 MAILBOX = bytes([7]) * 32
 CONN = bytes(range(16))
 CTX = b"test-context"
+INITIATOR = Identity(bytes([9]) * 32)
 KEY, PREKEY, ONE_TIME = (EncryptionSecret(bytes([b]) * 32) for b in (0x41, 0x42, 0x43))
 _fresh = itertools.count(1)
 
@@ -38,17 +42,21 @@ def fresh() -> bytes:
 
 
 def start() -> tuple[RatchetState, RatchetState]:
-    secret, agreement = initiate(MAILBOX, CONN, KEY.public, PREKEY.public, ONE_TIME.public, ephemeral=fresh())
+    first = fresh()
+    secret, agreement = initiate(
+        MAILBOX, CONN, KEY.public, PREKEY.public, ONE_TIME.public,
+        identity=INITIATOR, first_key=x25519_public(first), ephemeral=fresh(),
+    )  # fmt: skip
     theirs = respond(MAILBOX, CONN, agreement, key=KEY, prekey=PREKEY, one_time=ONE_TIME)
     assert theirs == secret
-    return start_initiator(secret, bytes(PREKEY.public), agreement), start_responder(theirs, PREKEY.secret)
+    return start_initiator(secret, bytes(PREKEY.public), agreement, first=first), start_responder(theirs, PREKEY.secret)
 
 
 Wire = tuple[Header, bytes, bytes]  # header, ciphertext, the plaintext it should open to
 
 
 def send(state: RatchetState, text: bytes) -> tuple[RatchetState, Wire]:
-    state, header, ciphertext = encrypt(state, text, CTX, fresh=fresh())
+    state, header, ciphertext = encrypt(state, text, CTX, fresh=fresh(), nonce=fresh()[:24])
     return state, (header, ciphertext, text)
 
 
@@ -128,7 +136,7 @@ def test_forward_secrecy_a_used_key_is_gone_from_state_and_long_term_keys() -> N
         a, w = send(a, b"y")
         b, _ = decrypt(b, w[0], w[1], CTX)
     # The thief takes the device: the current state, and the bundle and signed pre-key secrets
-    # (the one-time pre-key's was deleted when the session began, spec §14.5 step 8).
+    # (the one-time pre-key's was deleted when the session began, spec §14.5 step 9).
     assert code(lambda: decrypt(b, captured[0], captured[1], CTX)) in ("ratchet.key_used", "seal.decrypt_failed")
     agreement = captured[0].agreement
     assert agreement is not None
@@ -203,3 +211,29 @@ def test_at_most_1000_skipped_keys_are_kept_and_the_oldest_go_first() -> None:
     assert code(lambda: decrypt(b, early[0][0], early[0][1], CTX)) == "ratchet.key_used"  # dropped
     b, text = decrypt(b, early[-1][0], early[-1][1], CTX)  # a recent one is still kept
     assert text == b"0"
+
+
+def test_no_state_keeps_its_ratchet_secret_past_a_dh_step() -> None:
+    # The responder's first ratchet secret is its signed pre-key's: once its first DH step is
+    # taken, a stolen state no longer holds it (spec §14.3 step 4, §14.8).
+    a, b = start()
+    a, w = send(a, b"hello")
+    assert b.own == PREKEY.secret
+    b, _ = decrypt(b, w[0], w[1], CTX)
+    assert b.own is None
+    # Whoever holds the signed pre-key's secret and a copy of that state writes a valid message on
+    # a ratchet key of its own: the state cannot take that DH step, so it is refused.
+    d = fresh()
+    _, recv = kdf_root(b.root, x25519(PREKEY.secret, x25519_public(d)))
+    forged = Header(x25519_public(d), 1, 0)
+    nonce = bytes(24)
+    body = nonce + aead_encrypt(kdf_chain(recv)[0], nonce, b"take over", CTX + pack(forged.to_wire()))
+    assert code(lambda: decrypt(b, forged, body, CTX)) == "seal.decrypt_failed"
+    # And the run goes on: b answers on a fresh secret, a steps once and drops its own too.
+    b, w = send(b, b"hi")
+    assert b.own is not None
+    a, _ = decrypt(a, w[0], w[1], CTX)
+    assert a.own is None
+    a, w = send(a, b"again")
+    b, plain = decrypt(b, w[0], w[1], CTX)
+    assert plain == b"again"

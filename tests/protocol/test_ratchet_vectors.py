@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from peerfed.protocol import EncryptionSecret, Identity, RemoteError, open_signed
-from peerfed.protocol.crypto import aead_decrypt, x25519
+from peerfed.protocol.crypto import aead_decrypt, x25519, x25519_public
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.envelope import Context
 from peerfed.protocol.identity import EncryptionKey
@@ -38,7 +38,8 @@ def b(text: str) -> bytes:
 
 KEYS = DOC["keys"]
 SECRETS = {name: EncryptionSecret(b(k["x25519_secret"])) for name, k in KEYS.items()}
-PEERS = {name: Identity(b(k["ed25519_seed"])).peer_id for name, k in KEYS.items()}
+IDENTITIES = {name: Identity(b(k["ed25519_seed"])) for name, k in KEYS.items()}
+PEERS = {name: i.peer_id for name, i in IDENTITIES.items()}
 
 
 @pytest.mark.parametrize("case", GROUPS["Agreement"], ids=lambda c: c["comment"])
@@ -53,8 +54,15 @@ def test_agreement(case: dict[str, Any]) -> None:
         EncryptionKey(b(case["bundle_key"])),
         EncryptionKey(b(case["signed_prekey"])),
         one_time,
+        identity=IDENTITIES["alice"],
+        first_key=b(case["first_ratchet_key"]),
         ephemeral=e,
     )
+    assert x25519_public(b(case["first_ratchet_secret"])).hex() == case["first_ratchet_key"]
+    assert agreement.initiator.hex() == case["initiator"] == PEERS["alice"].hex
+    signed = agreement.signed(b(case["mailbox"]), b(case["connection"]), b(case["first_ratchet_key"]))
+    assert signed.hex() == case["signed"]
+    agreement.verify(b(case["mailbox"]), b(case["connection"]), b(case["first_ratchet_key"]))
     assert agreement.ephemeral.hex() == case["ephemeral_public"]
     assert x25519(e, b(case["signed_prekey"])).hex() == case["dh1"]
     assert x25519(e, b(case["bundle_key"])).hex() == case["dh2"]
@@ -95,13 +103,15 @@ def replay(steps: int | None = None) -> dict[str, Side]:
         "bob": Side("bob", [prekey], [EncryptionSecret(b(s)) for s in run["one_time_secrets"]]),
     }
     conn = b(run["connection"])
+    bundle = open_signed(b(run["bundle"]), context=Context.KEY_BUNDLE, now=NOW)
     sides["alice"].sessions[conn] = initiate_session(
-        PEERS["bob"],
+        bundle,
         conn,
-        SECRETS["bob"].public,
-        prekey.public,
         sides["bob"].one_times[0].public,
+        identity=IDENTITIES["alice"],
+        now=NOW,
         ephemeral=b(first["ephemeral_secret"]),
+        first=b(first["first_ratchet_secret"]),
     )
     for step in run["steps"][:steps]:
         if step["action"] == "send":
@@ -114,6 +124,7 @@ def replay(steps: int | None = None) -> dict[str, Side]:
                 fresh=b(step["ratchet_secret"]),
                 ephemeral=b(step["outer_ephemeral"]),
                 nonce=b(step["nonce"]),
+                inner_nonce=b(step["inner_nonce"]),
             )
             assert sealed.raw.hex() == step["sealed"], step["step"]
         else:
@@ -122,7 +133,7 @@ def replay(steps: int | None = None) -> dict[str, Side]:
             assert opened.inner.raw.hex() == step["inner"], step["step"]
             used = step["one_time_used"]
             assert (None if opened.one_time_used is None else opened.one_time_used.hex) == used
-            side.sessions[conn] = opened.session
+            side.sessions[conn] = opened.pending
             side.one_times = [k for k in side.one_times if k.public != opened.one_time_used]
     return sides
 
@@ -136,14 +147,15 @@ def test_the_run_reproduces_every_byte_and_opens_every_delivered_message() -> No
     (run,) = GROUPS["RatchetRun"]
     opened = {s["message"] for s in run["steps"] if s["action"] == "open"}
     assert opened == {s["message"] for s in run["steps"] if s["action"] == "send"} - {"a2"}  # a2 was lost
-    # Each frame's ciphertext opens under its message key with a zero nonce (spec §14.4).
+    # Each frame's ciphertext is the send's message nonce and what opens under its message key (spec §14.4).
     for step in run["steps"]:
         if step["action"] == "send":
             frame: Any = unpack(b(step["frame"]))
             conn, header, ciphertext = frame
             assert header == from_typed(step["header"])
             aad = b"peerfed/v1/ratchet\x00" + bytes(PEERS[step["to"]]) + conn + pack(header)
-            assert aead_decrypt(b(step["message_key"]), bytes(24), ciphertext, aad).hex() == step["inner"]
+            assert ciphertext[:24].hex() == step["inner_nonce"]
+            assert aead_decrypt(b(step["message_key"]), ciphertext[:24], ciphertext[24:], aad).hex() == step["inner"]
     assert all(s.sessions for s in sides.values())
 
 

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerfed.protocol import Identity, KeyBundle, Message, PeerId, RemoteError, open_sealed, open_signed, sign
+from peerfed.protocol import (
+    Identity,
+    KeyBundle,
+    Message,
+    PeerId,
+    RemoteError,
+    open_sealed,
+    open_signed,
+    prekeys,
+    ratchet,
+    sign,
+)
+from peerfed.protocol.connection import Connection
 from peerfed.protocol.crypto import aead_decrypt
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.envelope import Context, Envelope
 from peerfed.protocol.errors import InvalidValue, SchemaError
 from peerfed.protocol.identity import EncryptionKey, EncryptionSecret
+from peerfed.protocol.messages import ReachOut, Response
 from peerfed.protocol.sealing import MAX_PADDED, _aad, _derive, _encrypt, pad, padded_length, parse_sealed, unpad
-from peerfed.protocol.sealing2 import Opened2, Session, initiate_session, open_sealed2, seal2
+from peerfed.protocol.sealing2 import Opened2, Session, accept, initiate_session, open_sealed2, seal2
 
 NOW = 1_800_000_000
+DAY = 86_400
 CONN = bytes(range(16))
 
 
@@ -43,6 +57,12 @@ class Side:
     def id(self) -> PeerId:
         return self.identity.peer_id
 
+    @property
+    def bundle(self) -> Envelope:
+        """This side's newest unexpired key bundle, with its signed pre-key (spec §4.3, §14.1)."""
+        body = KeyBundle(self.key.public, prekey=self.prekey.public)
+        return sign(self.identity, body, created_at=NOW - DAY, expires_at=NOW + 30 * DAY)
+
     def message(self, to: Side, seq: int, text: str = "hi", connection: bytes = CONN) -> Envelope:
         return sign(self.identity, Message(to.id, connection, seq, text), created_at=NOW, expires_at=NOW + 86_400)
 
@@ -61,7 +81,7 @@ class Side:
             now=NOW,
         )
         if keep:
-            self.sessions[opened.session.connection] = opened.session
+            self.sessions[opened.pending.connection] = opened.pending
             self.one_times = [k for k in self.one_times if k.public != opened.one_time_used]
         return opened
 
@@ -69,7 +89,7 @@ class Side:
 def pair(one_time: bool = True) -> tuple[Side, Side]:
     ana, ben = Side(1), Side(2)
     otk = ben.one_times[0].public if one_time else None
-    ana.sessions[CONN] = initiate_session(ben.id, CONN, ben.key.public, ben.prekey.public, otk)
+    ana.sessions[CONN] = initiate_session(ben.bundle, CONN, otk, identity=ana.identity, now=NOW)
     return ana, ben
 
 
@@ -84,7 +104,7 @@ def test_a_conversation_opens_both_ways_and_uses_up_the_one_time_pre_key() -> No
     first = ana.send(ben, ana.message(ben, 1, "hello"))
     opened = ben.open(first)
     assert opened.inner.body.text == "hello"  # type: ignore[union-attr]
-    assert opened.session.peer == ana.id and opened.one_time_used is not None
+    assert opened.pending.peer == ana.id and opened.one_time_used is not None
     assert len(ben.one_times) == 2
     back = ben.send(ana, ben.message(ana, 1, "hi ana"))
     assert ana.open(back).inner.body.text == "hi ana"  # type: ignore[union-attr]
@@ -132,7 +152,7 @@ def test_typed_refusals_for_sessions_and_pre_keys() -> None:
     # A new connection whose agreement names the one-time pre-key already used.
     cara = Side(3)
     other = bytes(16)
-    cara.sessions[CONN] = initiate_session(ben.id, other, ben.key.public, ben.prekey.public, used)
+    cara.sessions[CONN] = initiate_session(ben.bundle, other, used, identity=cara.identity, now=NOW)
     cara.sessions[CONN] = Session(other, ben.id, cara.sessions[CONN].ephemeral, cara.sessions[CONN].state)
     inner = sign(cara.identity, Message(ben.id, other, 1, "x"), created_at=NOW, expires_at=NOW + 86_400)
     sealed, _ = seal2(inner, cara.sessions[CONN], ben.key.public)
@@ -237,3 +257,112 @@ def _frame_of(raw: bytes, to: Side) -> bytes:
     p = sealed.payload
     key = _derive(to.key.shared(EncryptionKey(p[33:65])), p[33:65], p[1:33], 2)
     return unpad(aead_decrypt(key, p[65:89], p[89:], _aad(bytes(sealed.mailbox), sealed.hour, p[:65])))
+
+
+def test_a_send_repeated_from_a_rolled_back_state_reuses_no_nonce() -> None:
+    # A crash between sealing and saving, or a stale draft, seals again from the same state with
+    # the same message key (and here even the same ratchet secret); the random message nonce
+    # (spec §14.4) keeps the two keystreams apart, so the XOR of the ciphertexts is not the
+    # XOR of the plaintexts.
+    ana, ben = pair()
+    stale = ana.sessions[CONN]
+    texts = [ana.message(ben, 1, "a" * 40), ana.message(ben, 1, "b" * 40)]
+    frames: list[Any] = [
+        unpack(_frame_of(seal2(m, stale, ben.key.public, fresh=bytes([7]) * 32)[0].raw, ben)) for m in texts
+    ]
+    (_, head1, c1), (_, head2, c2) = frames
+    assert head1 == head2  # the same header: the same message key
+    assert c1[:24] != c2[:24]
+    body1, body2 = c1[24:64], c2[24:64]
+    plain = [m.raw for m in texts]
+    assert bytes(x ^ y for x, y in zip(body1, body2, strict=True)) != bytes(
+        x ^ y for x, y in zip(plain[0][:40], plain[1][:40], strict=True)
+    )
+    assert ben.open(seal2(texts[1], stale, ben.key.public)[0].raw, keep=False).inner.raw == texts[1].raw
+
+
+def test_a_holder_of_the_responders_secrets_cannot_rewrap_the_initiators_message() -> None:
+    # Mallory holds ben's bundle-key and signed pre-key secrets and can delay delivery: she opens
+    # ana's first message as ben would, then tries to start ben's session on keys of her own, so
+    # that ben's answers would be hers to read (spec §14.2).
+    ana, ben = pair(one_time=False)
+    first = ana.send(ben, ana.message(ben, 1))
+    inner = ben.open(first, keep=False).inner
+    own = initiate_session(ben.bundle, CONN, None, identity=Identity(b"\x66" * 32), now=NOW)
+    assert own.state.agreement is not None
+    forged = replace(own.state.agreement, initiator=bytes(ana.id))
+    forging = Session(CONN, ben.id, forged.ephemeral, replace(own.state, agreement=forged))
+    assert code(lambda: ben.open(seal2(inner, forging, ben.key.public)[0].raw)) == "signature.invalid"
+    # Ana's own agreement (Mallory computes its secret with ben's), but a first ratchet key of hers.
+    genuine = ana.sessions[CONN].state.agreement
+    assert genuine is not None
+    secret = prekeys.respond(bytes(ben.id), CONN, genuine, key=ben.key, prekey=ben.prekey, one_time=None)
+    state = ratchet.start_initiator(secret, bytes(ben.prekey.public), genuine, first=b"\x55" * 32)
+    rewrapped = seal2(inner, Session(CONN, ben.id, genuine.ephemeral, state), ben.key.public)[0].raw
+    assert code(lambda: ben.open(rewrapped)) == "signature.invalid"
+    assert ben.sessions == {}
+    # Once ben holds ana's session, the same re-wrap is refused too, and ana's message opens.
+    assert ben.open(first).pending.peer == ana.id
+    assert code(lambda: ben.open(rewrapped)) == "signature.invalid"
+    assert ben.open(ana.send(ben, ana.message(ben, 2))).inner.body.seq == 2  # type: ignore[union-attr]
+
+
+def test_a_bundle_with_a_signed_pre_key_lives_at_most_60_days() -> None:
+    # Its pre-key's secret is kept until the bundle expires (spec §14.1), so the bundle is short-lived.
+    ben = Side(2)
+    with_prekey = KeyBundle(ben.key.public, prekey=ben.prekey.public)
+    day = 86_400
+    ok = sign(ben.identity, with_prekey, created_at=NOW - day, expires_at=NOW - day + 60 * day)
+    assert open_signed(ok.raw, context=Context.KEY_BUNDLE, now=NOW).body == with_prekey
+    with pytest.raises(InvalidValue):
+        sign(ben.identity, with_prekey, created_at=NOW - day, expires_at=NOW - day + 60 * day + 1)
+    without = sign(ben.identity, KeyBundle(ben.key.public), created_at=NOW - day, expires_at=NOW + 300 * day)
+    assert open_signed(without.raw, context=Context.KEY_BUNDLE, now=NOW).body == KeyBundle(ben.key.public)
+
+
+def test_a_session_is_kept_only_when_the_connection_rules_take_its_first_message() -> None:
+    # Spec §14.5, §14.7: a session starts from a reach-out of an unknown connection, or from the
+    # response of the connection's author; the would-be session is kept only through ``accept``.
+    ana, ben = pair()
+    bundle = sign(
+        ana.identity, KeyBundle(ana.key.public, prekey=ana.prekey.public), created_at=NOW, expires_at=NOW + DAY
+    )
+    reach = sign(
+        ana.identity,
+        ReachOut(ben.id, CONN, bytes(32), "Hello", bundle=bundle.raw),
+        created_at=NOW,
+        expires_at=NOW + DAY,
+    )
+    stray = ben.open(ana.send(ben, ana.message(ben, 1)), keep=False)  # a message that starts a session
+    assert stray.started
+    assert code(lambda: accept(stray, None)) == "ratchet.no_session"
+    assert code(lambda: accept(stray, Connection.start(reach))) == "ratchet.no_session"
+    ana, ben = pair()
+    opened = ben.open(ana.send(ben, reach), keep=False)
+    connection, session = accept(opened, None)
+    assert (connection.reacher, connection.author, session.peer) == (ana.id, ben.id, ana.id)
+    # The reach-out went by scheme 1; ben starts the session with his response. A message of his
+    # starting one instead is refused, and so is ana's own "response".
+    ana, ben = Side(1), Side(2)
+    ben.sessions[CONN] = initiate_session(ana.bundle, CONN, None, identity=ben.identity, now=NOW)
+    answer = sign(ben.identity, Response(ana.id, CONN, True), created_at=NOW, expires_at=NOW + DAY)
+    chat = ana.open(ben.send(ana, ben.message(ana, 1)), keep=False)
+    assert code(lambda: accept(chat, connection)) == "ratchet.no_session"
+    opened = ana.open(ben.send(ana, answer), keep=False)
+    accepted, session = accept(opened, connection)
+    assert accepted.state.value == "accepted" and session.peer == ben.id
+    assert code(lambda: accept(opened, accepted)) == "connection.duplicate"
+
+
+def test_a_session_starts_only_from_an_unexpired_key_bundle_with_a_signed_pre_key() -> None:
+    # R and S come from the responder's verified bundle (spec §14.2), never from loose keys.
+    ana, ben = Side(1), Side(2)
+    session = initiate_session(ben.bundle, CONN, None, identity=ana.identity, now=NOW)
+    assert session.peer == ben.id and session.state.remote == bytes(ben.prekey.public)
+    expired = sign(
+        ben.identity, KeyBundle(ben.key.public, prekey=ben.prekey.public), created_at=NOW - DAY, expires_at=NOW
+    )
+    plain = sign(ben.identity, KeyBundle(ben.key.public), created_at=NOW - DAY, expires_at=NOW + DAY)
+    for bundle in (expired, plain, ben.message(ana, 1)):
+        with pytest.raises(InvalidValue):
+            initiate_session(bundle, CONN, None, identity=ana.identity, now=NOW)

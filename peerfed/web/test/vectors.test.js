@@ -10,10 +10,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
-  bodyHash, checkNodeRequestHeader, initiate, initiateSession, openSealed2, respond, seal2, checkWork, clientAuthFor, Connection, encryptionPublic, erasedHash,
+  agreementSigned, bodyHash, checkNodeRequestHeader, initiate, initiateSession, openSealed2, respond, seal2, checkWork, clientAuthFor, Connection, encryptionPublic, erasedHash,
   fromHex, identityFromSeed, listingMatches, openNodeDocument, openSealed, openSigned, openSignIn, pack,
   paddedLength, parsePeerId, peerIdText, ProtocolError, queryWords, seal, sign, toHex, topicMatches, unpack,
-  webClientHash, webClientManifest, words, workBits, x25519Shared,
+  webClientHash, webClientManifest, words, workBits, x25519Public, x25519Shared,
 } from '../src/protocol/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -235,8 +235,14 @@ const HANDLERS = {
     Agreement(t, file, label) {
       const e = hex(t.ephemeral_secret);
       const oneTime = t.one_time === null ? null : hex(t.one_time);
-      const { secret, agreement } = initiate(hex(t.mailbox), hex(t.connection), hex(t.bundle_key), hex(t.signed_prekey), oneTime, { ephemeral: e });
-      assert.equal(toHex(agreement[3]), t.ephemeral_public, `${label}: E`);
+      const seed = hex(file.keys.alice.ed25519_seed);
+      assert.equal(toHex(x25519Public(hex(t.first_ratchet_secret))), t.first_ratchet_key, `${label}: D1`);
+      const { secret, agreement } = initiate(hex(t.mailbox), hex(t.connection), hex(t.bundle_key), hex(t.signed_prekey), oneTime, {
+        seed, firstKey: hex(t.first_ratchet_key), ephemeral: e,
+      });
+      assert.equal(toHex(agreement[0]), t.initiator, `${label}: I`);
+      assert.equal(toHex(agreementSigned(hex(t.mailbox), hex(t.connection), hex(t.first_ratchet_key), agreement)), t.signed, `${label}: signed`);
+      assert.equal(toHex(agreement[4]), t.ephemeral_public, `${label}: E`);
       assert.equal(toHex(x25519Shared(e, hex(t.signed_prekey))), t.dh1, `${label}: dh1`);
       assert.equal(toHex(x25519Shared(e, hex(t.bundle_key))), t.dh2, `${label}: dh2`);
       assert.equal(oneTime === null ? null : toHex(x25519Shared(e, oneTime)), t.dh3, `${label}: dh3`);
@@ -281,14 +287,17 @@ function replayRun(file, label, steps) {
   const oneTimes = run.one_time_secrets.map(hex);
   const sides = { alice: side('alice', [], []), bob: side('bob', [prekey], oneTimes) };
   const conn = hex(run.connection);
-  sides.alice.sessions.set(run.connection, initiateSession(peer('bob'), conn, xkey('bob'), encryptionPublic(prekey), encryptionPublic(oneTimes[0]), { ephemeral: hex(first.ephemeral_secret) }));
+  const bundle = openSigned(hex(run.bundle), { context: 'peerfed/v1/key-bundle', now: file.now });
+  sides.alice.sessions.set(run.connection, initiateSession(bundle, conn, encryptionPublic(oneTimes[0]), {
+    seed: hex(file.keys.alice.ed25519_seed), now: file.now, ephemeral: hex(first.ephemeral_secret), first: hex(first.first_ratchet_secret),
+  }));
   const sent = new Map(run.steps.filter((s) => s.action === 'send').map((s) => [s.message, hex(s.sealed)]));
   for (const step of run.steps.slice(0, steps ?? run.steps.length)) {
     if (step.action === 'send') {
       const sender = sides[step.from];
       const inner = openSigned(hex(step.inner), { context: SEALED, now: file.now });
       const { sealed, session } = seal2(inner, sender.sessions.get(run.connection), xkey(step.to), {
-        fresh: hex(step.ratchet_secret), ephemeral: hex(step.outer_ephemeral), nonce: hex(step.nonce),
+        fresh: hex(step.ratchet_secret), ephemeral: hex(step.outer_ephemeral), nonce: hex(step.nonce), innerNonce: hex(step.inner_nonce),
       });
       assert.equal(toHex(sealed.raw), step.sealed, `${label} step ${step.step}: sealed`);
       sender.sessions.set(run.connection, session);
@@ -297,7 +306,7 @@ function replayRun(file, label, steps) {
       const opened = receiver.open(sent.get(step.message));
       assert.equal(toHex(opened.inner.raw), step.inner, `${label} step ${step.step}: inner`);
       assert.equal(opened.oneTimeUsed === null ? null : toHex(opened.oneTimeUsed), step.one_time_used, `${label} step ${step.step}`);
-      receiver.sessions.set(run.connection, opened.session);
+      receiver.sessions.set(run.connection, opened.pending);
       if (opened.oneTimeUsed !== null) receiver.oneTimes = receiver.oneTimes.filter((k) => toHex(encryptionPublic(k)) !== toHex(opened.oneTimeUsed));
     }
   }

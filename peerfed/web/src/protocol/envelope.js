@@ -38,15 +38,18 @@ function contextOf(type) {
   throw new ProtocolError('schema.unknown_type', `no context signs ${type}`);
 }
 
-function checkTimes(createdAt, expiresAt, type) {
+const PREKEY_BUNDLE_LIFETIME = 60 * 86400; // a bundle with a signed pre-key, at most (spec §4.3, §14.1)
+
+function checkTimes(createdAt, expiresAt, type, body) {
   for (const t of [createdAt, expiresAt]) {
     if (!isInt(t) || typeof t !== 'number' || t < 0 || t > MAX_TIMESTAMP) {
       throw new ProtocolError('schema.invalid', `times are integers from 0 to ${MAX_TIMESTAMP}`);
     }
   }
   const lifetime = expiresAt - createdAt;
-  if (lifetime <= 0 || lifetime > BODIES[type].maxLifetime) {
-    throw new ProtocolError('time.lifetime', `a ${type} must expire within ${BODIES[type].maxLifetime} s after creation`);
+  const limit = type === 'key-bundle' && body.prekey !== null ? PREKEY_BUNDLE_LIFETIME : BODIES[type].maxLifetime;
+  if (lifetime <= 0 || lifetime > limit) {
+    throw new ProtocolError('time.lifetime', `a ${type} must expire within ${limit} s after creation`);
   }
 }
 
@@ -60,7 +63,7 @@ function decode(data, context, signed) {
     throw new ProtocolError('schema.unknown_type', `type ${type} is not signed under ${context}`);
   }
   const body = BODIES[type].parse(wire);
-  checkTimes(createdAt, expiresAt, type);
+  checkTimes(createdAt, expiresAt, type, body);
   return {
     context,
     type,
@@ -112,8 +115,7 @@ export function decodeVerified(data, { context }) {
  */
 export function sign(seed, type, wireBody, { createdAt, expiresAt }) {
   const context = contextOf(type);
-  BODIES[type].parse(wireBody);
-  checkTimes(createdAt, expiresAt, type);
+  checkTimes(createdAt, expiresAt, type, BODIES[type].parse(wireBody));
   const payload = pack([type, createdAt, expiresAt, wireBody]);
   const author = ed25519Public(seed);
   const signed = signedBytes(context, author, payload);
