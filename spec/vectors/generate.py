@@ -2562,6 +2562,11 @@ IDENTITY_FLAG_RULES: dict[str, list[str]] = {  # peer id texts (§4.2): their ow
     "MixedOrderKey": ["R-4.1-1"],
 }
 COMMENT_RULES: dict[str, list[str]] = {
+    "a key bundle with a signed pre-key living 60 days + 1 s": ["R-14.1-1"],
+    "an agreement whose one-time pre-key is its signed pre-key": ["R-14.2-1"],
+    "a1 re-wrapped under an agreement alice did not sign": ["R-14.2-4"],
+    "a1 re-wrapped under alice's agreement with another ratchet key": ["R-14.2-4"],
+    "another author in alice's session": ["R-14.2-4"],
     "a listing at the longest lifetime, 90 days": ["R-5.3-1"],
     "created exactly at the clock-skew limit, now + 300 s": ["R-5.3-2"],
     "expires one second after now": ["R-5.3-3"],

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from peerfed.protocol import EncryptionSecret, Identity, RemoteError
 from peerfed.protocol.crypto import aead_encrypt, x25519, x25519_public
 from peerfed.protocol.encoding import pack, unpack
+from peerfed.protocol.errors import InvalidValue
 from peerfed.protocol.prekeys import initiate, respond
 from peerfed.protocol.ratchet import (
+    MAX_COUNTER,
     MAX_SKIP,
     MAX_SKIPPED,
     Header,
@@ -237,3 +239,17 @@ def test_no_state_keeps_its_ratchet_secret_past_a_dh_step() -> None:
     a, w = send(a, b"again")
     b, plain = decrypt(b, w[0], w[1], CTX)
     assert plain == b"again"
+
+
+def test_a_sending_chain_stops_below_two_to_the_32() -> None:
+    # Message numbers are u32 on the wire (spec §14.3): a chain at the last number cannot send,
+    # rather than wrap around to a number, and so a message key, already used.
+    a, _ = start()
+    a, _ = send(a, b"first")
+    assert a.send is not None
+    worn = dataclasses.replace(a, ns=MAX_COUNTER)
+    with pytest.raises(InvalidValue):
+        encrypt(worn, b"one too many", CTX, fresh=fresh(), nonce=fresh()[:24])
+    one_below = dataclasses.replace(a, ns=MAX_COUNTER - 1)
+    _, header, _ = encrypt(one_below, b"the last one", CTX, fresh=fresh(), nonce=fresh()[:24])
+    assert header.n == MAX_COUNTER - 1

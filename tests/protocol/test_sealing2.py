@@ -22,7 +22,7 @@ from peerfed.protocol import (
     sign,
 )
 from peerfed.protocol.connection import Connection
-from peerfed.protocol.crypto import aead_decrypt
+from peerfed.protocol.crypto import aead_decrypt, x25519_public
 from peerfed.protocol.encoding import pack, unpack
 from peerfed.protocol.envelope import Context, Envelope
 from peerfed.protocol.errors import InvalidValue, SchemaError
@@ -366,3 +366,14 @@ def test_a_session_starts_only_from_an_unexpired_key_bundle_with_a_signed_pre_ke
     for bundle in (expired, plain, ben.message(ana, 1)):
         with pytest.raises(InvalidValue):
             initiate_session(bundle, CONN, None, identity=ana.identity, now=NOW)
+
+
+def test_the_initiator_keeps_no_trace_of_its_agreement_secret() -> None:
+    # The ephemeral secret e is used for SK and then forgotten (spec §14.2): a stolen state must
+    # not hold it, or every DH term of the agreement could be recomputed from the state alone.
+    ana, ben = Side(1), Side(2)
+    e = bytes(range(7, 39))
+    session = initiate_session(ben.bundle, CONN, None, identity=ana.identity, now=NOW, ephemeral=e)
+    kept = pack(session.to_wire())
+    assert e not in kept
+    assert bytes(x25519_public(e)) in kept  # the public E is in the agreement the header repeats
