@@ -67,6 +67,9 @@ def test_a_conversation_continues_from_the_cli_to_the_browser_and_back(
     # A wrong passphrase is said plainly; the right one opens the CLI's identity in the page.
     assert seen["wrongPassphrase"].startswith("That passphrase does not open")
     assert seen["peer"] == peer
+    # The home screen says the keys came from a backup, not that they were made here, also after a reload.
+    assert seen["keysOrigin"].startswith("Your keys came from a backup")
+    assert seen["keysOriginAgain"] == seen["keysOrigin"]
     # The CLI's conversation is in the browser: the hello, the acceptance, Ben's message, and it goes on.
     assert seen["imported"][0] == "They wrote firstHi"
     assert any(text.endswith("Said while Ana used the terminal.") for text in seen["imported"])

@@ -58,6 +58,13 @@ try {
   out.peer = await page.locator('#peer-id').textContent();
   out.joined = await page.locator('main p').first().textContent();
   await check('home after import');
+  out.keysOrigin = await page.locator('#keys-origin').textContent();
+  // Opened again later, the page still says the keys came from a backup (the device record keeps it).
+  await page.reload();
+  await page.getByLabel('Your passphrase').fill(process.env.PASSPHRASE);
+  await page.getByRole('button', { name: 'Open' }).click();
+  await page.locator('#welcome').waitFor(WAIT);
+  out.keysOriginAgain = await page.locator('#keys-origin').textContent();
 
   // The conversation the CLI had is here, and goes on.
   await page.getByRole('button', { name: /Talks/ }).click();

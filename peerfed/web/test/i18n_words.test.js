@@ -51,6 +51,13 @@ test('the right-to-left catalogue covers every heading, button and label, and mi
   }
   setLanguage('ar');
   assert.equal(t('join.submit'), 'انضمام');
-  assert.equal(t('problem.rate'), CATALOGUES.en.strings['problem.rate']); // not yet translated: English
+  // A key the catalogue lacks (taken out for a moment, since Arabic now says every one) shows in English.
+  const arabic = CATALOGUES.ar.strings['problem.rate'];
+  delete CATALOGUES.ar.strings['problem.rate'];
+  try {
+    assert.equal(t('problem.rate'), CATALOGUES.en.strings['problem.rate']);
+  } finally {
+    CATALOGUES.ar.strings['problem.rate'] = arabic;
+  }
   setLanguage('en');
 });

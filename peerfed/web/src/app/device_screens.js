@@ -22,7 +22,7 @@ const FILE_NAME = 'peerfed-backup.peerfed';
  */
 export async function keepKeysFresh(ctx) {
   if (!renewKeysIfDue(ctx.keys, ctx.now())) return false;
-  await saveDevice(ctx.keys, ctx.passphrase, { node: ctx.url, name: ctx.name });
+  await saveDevice(ctx.keys, ctx.passphrase, { node: ctx.url, name: ctx.name, fromBackup: ctx.fromBackup });
   ctx.bundle = await publishBundle(ctx.url, ctx.token, ctx.keys.seed, currentKey(ctx.keys), ctx.name);
   return true;
 }
@@ -116,7 +116,7 @@ export function importScreen(main, url, { done, back }) {
       const now = Math.floor(Date.now() / 1000);
       const talk = await talkFromBackup(backup, { now, bundleFor: bundleFrom(url, session.token, now) });
       await saveState(sealState(talk, stateKey(backup.keys.seed)));
-      await saveDevice(backup.keys, pass.input.value, { node: url, name });
+      await saveDevice(backup.keys, pass.input.value, { node: url, name, fromBackup: true });
       done(backup.keys, session, name, pass.input.value);
     } catch (error) {
       busy(form, false);

@@ -38,15 +38,18 @@ async function inStore(mode, act) {
   }
 }
 
-/** The stored record `{ keyring: blob, node, name }`, or null on a device that holds none. */
+/** The stored record `{ keyring: blob, node, name, fromBackup }`, or null on a device that holds none. */
 export async function loadDevice() {
   return (await inStore('readonly', (store) => store.get(KEY))) ?? null;
 }
 
-/** Seal `keys` under `passphrase` (plain when empty) and keep them with the home node and name. */
-export async function saveDevice(keys, passphrase, { node, name }) {
+/**
+ * Seal `keys` under `passphrase` (plain when empty) and keep them with the home node and name;
+ * `fromBackup` remembers that the identity was brought in from a backup, not made here.
+ */
+export async function saveDevice(keys, passphrase, { node, name, fromBackup = false }) {
   const keyring = await sealBlob(keyringToBytes(keys), passphrase);
-  await inStore('readwrite', (store) => store.put({ keyring, node, name: name || null }, KEY));
+  await inStore('readwrite', (store) => store.put({ keyring, node, name: name || null, fromBackup: Boolean(fromBackup) }, KEY));
 }
 
 /** The keys of a stored record. Throws ProtocolError(local.passphrase) for a wrong passphrase. */

@@ -51,7 +51,7 @@ function welcome(ctx) {
     main,
     el('h1', { tabindex: '-1', id: 'welcome' }, t('home.title')),
     el('p', {}, ...(ctx.name ? tn('home.joined_as', { node: theirs(ctx.doc.name), name: theirs(ctx.name) }) : tn('home.joined', { node: theirs(ctx.doc.name) }))),
-    el('p', {}, t('home.keys')),
+    el('p', { id: 'keys-origin' }, t(ctx.fromBackup ? 'home.keys_backup' : 'home.keys')),
     el('p', { class: 'peer-id', id: 'peer-id' }, ctx.peer),
     el('p', { class: 'hint' }, t('home.hint')),
     backupPanel(ctx),
@@ -63,9 +63,10 @@ function welcome(ctx) {
 
 // Signed in: the sections a person can move between, live mail, and the first screen. With
 // `movedAt` (the sign-in was refused auth.moved) the page shows what it holds and fetches nothing.
-function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null } = {}) {
+// `fromBackup`: the keys came from a backup, so the home screen does not say they were made here.
+function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, fromBackup = false } = {}) {
   // The passphrase stays in this page's memory only, to keep a renewed keyring sealed (§12).
-  const ctx = { doc, url, keys, name, passphrase, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
+  const ctx = { doc, url, keys, name, passphrase, fromBackup, token: session.token, bundle: session.bundle, peer: peerOf(keys), now };
   const talk = new Talk(ctx);
   ctx.talk = talk;
   const notice = deviceNotice(main);
@@ -74,7 +75,7 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null } 
   const moveBack = async () => {
     const again = await join(url, keys, { name, device: await deviceId(), takeOver: true });
     talk.stop();
-    signedIn(doc, url, keys, again, name, { passphrase });
+    signedIn(doc, url, keys, again, name, { passphrase, fromBackup });
   };
   // Leaving: locking forgets the keys from memory; erasing has already deleted them everywhere.
   const leave = () => {
@@ -234,7 +235,7 @@ function joinScreen(doc, url) {
     el('p', {}, t('join.intro')),
     form,
     code ? invitePanel(location.origin, code) : null,
-    el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'from-backup', onclick: () => importScreen(main, url, { done: (keys, session, chosen, passphrase) => signedIn(doc, url, keys, session, chosen, { passphrase }), back: () => joinScreen(doc, url) }) }, t('device.import.start'))),
+    el('p', {}, el('button', { type: 'button', class: 'quiet', id: 'from-backup', onclick: () => importScreen(main, url, { done: (keys, session, chosen, passphrase) => signedIn(doc, url, keys, session, chosen, { passphrase, fromBackup: true }), back: () => joinScreen(doc, url) }) }, t('device.import.start'))),
   );
 }
 
@@ -249,7 +250,7 @@ function unlockScreen(doc, url, record) {
     show(outcome, el('p', { role: 'status' }, t('unlock.working')));
     try {
       const keys = await unlockDevice(record, pass.input.value);
-      await comeBack(doc, url, keys, record.name, pass.input.value);
+      await comeBack(doc, url, keys, record.name, pass.input.value, record.fromBackup);
     } catch (error) {
       busy(form, false);
       refused(outcome, problem(error));
@@ -260,16 +261,16 @@ function unlockScreen(doc, url, record) {
 
 // Sign in again with the keys on this device; when another device holds the identity now, show
 // what this one holds, and say so (spec §13.4). Throws NodeError, ProtocolError.
-async function comeBack(doc, url, keys, name, passphrase = null) {
+async function comeBack(doc, url, keys, name, passphrase = null, fromBackup = false) {
   let session;
   try {
     session = await join(url, keys, { name, device: await deviceId() });
   } catch (error) {
     if (error.code !== 'auth.moved') throw error;
-    signedIn(doc, url, keys, { token: null, bundle: null }, name, { movedAt: error.movedAt, passphrase });
+    signedIn(doc, url, keys, { token: null, bundle: null }, name, { movedAt: error.movedAt, passphrase, fromBackup });
     return;
   }
-  signedIn(doc, url, keys, session, name, { passphrase });
+  signedIn(doc, url, keys, session, name, { passphrase, fromBackup });
 }
 
 async function start() {
@@ -288,7 +289,7 @@ async function start() {
   if (record && record.node === url && needsPassphrase(record)) unlockScreen(doc, url, record);
   else if (record && record.node === url) {
     const keys = await unlockDevice(record, null);
-    await comeBack(doc, url, keys, record.name).catch((error) => show(main, problem(error)));
+    await comeBack(doc, url, keys, record.name, null, record.fromBackup).catch((error) => show(main, problem(error)));
   } else joinScreen(doc, url);
 }
 

@@ -142,6 +142,7 @@ export const en = {
     'home.joined': 'You joined {node}.',
     'home.joined_as': 'You joined {node} as {name}.',
     'home.keys': 'Your keys were made on this device and stay here. This is your id, which others see:',
+    'home.keys_backup': 'Your keys came from a backup and now stay on this device. This is your id, which others see:',
     'home.hint': 'Support resources are one tap away at the top of every screen.',
     'nav.home': 'Home',
     'nav.browse': 'Browse',

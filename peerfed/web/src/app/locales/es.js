@@ -141,6 +141,7 @@ export const es = {
     'home.joined': 'Te uniste a {node}.',
     'home.joined_as': 'Te uniste a {node} como {name}.',
     'home.keys': 'Tus claves se crearon en este dispositivo y se quedan aquí. Este es tu identificador, el que ven los demás:',
+    'home.keys_backup': 'Tus claves vienen de una copia de seguridad y ahora se quedan en este dispositivo. Este es tu identificador, el que ven los demás:',
     'home.hint': 'Los recursos de ayuda están siempre a un toque, arriba en cada pantalla.',
     'nav.home': 'Inicio',
     'nav.browse': 'Buscar',
