@@ -32,6 +32,7 @@ from .api.common import (
     METRICS,
     MODERATION,
     NODE,
+    PREKEYS,
     SESSIONS,
 )
 from .api.webclient import served_hash
@@ -138,6 +139,7 @@ def create_app(
         app[MODERATION] = node.moderation
         app[INBOUND] = node.inbound
         app[CATCHUP] = node.catchup
+        app[PREKEYS] = node.prekeys
         app[HEALTH] = Health(store, clock, config.outbox_stuck_after)
         metrics.bind(store, app[LIVE_SOCKETS], clock)
         node.sender.observe = metrics.delivered

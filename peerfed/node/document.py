@@ -15,6 +15,7 @@ from peerfed.protocol import CLOCK_SKEW, Identity, sign
 from peerfed.protocol.node_bodies import NodeDocument, NodeKey
 
 from .config import Config
+from .prekeys import CLAIMS_PER_HOUR, CLAIMS_PER_TARGET, STOCK_CAP, UPLOADS_PER_HOUR
 from .store import OwnKey, Store
 
 __all__ = ["DOCUMENT_LIFETIME", "DOCUMENT_REFRESH", "DocumentSigner", "SignedDocument"]
@@ -90,6 +91,10 @@ class DocumentSigner:
                 ("idle-timeout", int(c.idle_timeout)),
                 ("batch-size", c.batch_size),
                 ("keys-per-hour", c.keys_per_hour),
+                ("prekeys-per-peer", STOCK_CAP),
+                ("prekey-uploads-per-hour", UPLOADS_PER_HOUR),
+                ("prekey-claims-per-hour", CLAIMS_PER_HOUR),
+                ("prekey-claims-per-peer", CLAIMS_PER_TARGET),
                 ("node-listings-per-hour", c.node_listings_per_hour),
                 ("node-bundles-per-hour", c.node_bundles_per_hour),
                 ("node-bytes-per-minute", c.node_bytes_per_minute),

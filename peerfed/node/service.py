@@ -8,6 +8,7 @@ two background rounds (``deliver_due``, ``maintain``) the app's loops and tests 
     moderation  erasure and reports (§13.6)             discovery   other nodes' documents (§13.2)
     inbound     what other nodes ask (§13.3, §13.7)     catchup     follows, pulls, key look-ups (§13.7)
     sender      the outbound per-destination queue (§13.7)
+    prekeys     one-time pre-keys, uploaded and claimed (§13.5, §14.1)
 
 The parts share a rate limiter, a signature-checking pool and two wake-up events.
 """
@@ -33,6 +34,7 @@ from .limits import RateLimiter
 from .mailbox import Mailbox
 from .moderation import Moderation
 from .opener import Opener
+from .prekeys import OneTimePreKeys
 from .sessions import Sessions
 from .store import Store
 
@@ -69,6 +71,7 @@ class Node:
         self.mailbox = Mailbox(
             config, store, clock, self.limiter, wake, self.directory.home_of, Contacts(config, self.limiter)
         )
+        self.prekeys = OneTimePreKeys(config.url, store, clock, self.limiter)
         self.moderation = Moderation(store, clock, self.limiter, self.mailbox, wake)
         self.discovery = Discovery(store, clock, client)
         self.inbound = Inbound(

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from peerfed.protocol import Envelope, Listing, PeerId
 
+from .prekeys import LOW_STOCK, STOCK_CAP
+
 if TYPE_CHECKING:  # the parts import this module; their value types are only annotations here
     from .directory import KeyBundleHeld, SearchPage
     from .document import SignedDocument
@@ -34,6 +36,7 @@ __all__ = [
     "listing_card",
     "mailbox_item",
     "mailbox_page",
+    "prekey_stock",
     "reports",
     "search_answer",
     "sent",
@@ -100,6 +103,11 @@ def search_answer(page: SearchPage, own_url: str) -> str:
             f'"key_bundle":{texts[bundle]},"cursor":{seq}}}'
         )
     return '{"listings":[' + ",".join(parts) + '],"next":' + json.dumps(page.next) + "}"
+
+
+def prekey_stock(stock: int) -> dict[str, Any]:
+    """A member's one-time pre-keys left here, with the cap and the mark below which to upload more (§13.5)."""
+    return {"stock": stock, "cap": STOCK_CAP, "low": LOW_STOCK}
 
 
 def key_bundle(held: KeyBundleHeld) -> dict[str, Any]:

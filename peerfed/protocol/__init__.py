@@ -33,7 +33,7 @@ from .errors import (
 from .identity import EncryptionKey, EncryptionSecret, Identity, PeerId
 from .listings import Format, KeyBundle, Kind, Listing, Timing, Window, Withdrawal
 from .messages import Agreement, End, Message, ReachOut, Response, Terms
-from .node_bodies import ClientAuth, Erasure, Move, NodeDocument, NodeRequest
+from .node_bodies import ClientAuth, Erasure, Move, NodeDocument, NodeRequest, PreKeys
 from .sealing import Opened, Sealed, check_hour, open_sealed, padded_length, parse_sealed, reacher_bundle, seal
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "End",
     "Erasure",
     "Move",
+    "PreKeys",
     "Envelope",
     "Format",
     "IllegalSend",

@@ -26,9 +26,9 @@ from .identity import Identity, PeerId
 from .listings import MAX_TIMESTAMP, PREKEY_BUNDLE_LIFETIME, KeyBundle
 from .messages import BODY_TYPES
 from .messages import Body as PeerBody
-from .node_bodies import NODE_BODY_TYPES, ClientAuth, Erasure, Move, NodeDocument, NodeRequest
+from .node_bodies import NODE_BODY_TYPES, ClientAuth, Erasure, Move, NodeDocument, NodeRequest, PreKeys
 
-Body: TypeAlias = PeerBody | NodeDocument | NodeRequest | ClientAuth | Move | Erasure
+Body: TypeAlias = PeerBody | NodeDocument | NodeRequest | ClientAuth | Move | PreKeys | Erasure
 _TYPES: dict[str, type[Body]] = {**BODY_TYPES, **NODE_BODY_TYPES}
 
 __all__ = [
@@ -71,7 +71,7 @@ CONTEXT_TYPES: dict[Context, frozenset[str]] = {
     Context.SEALED: frozenset({"reach-out", "response", "agreement", "message", "end"}),
     Context.NODE_DOCUMENT: frozenset({"node-document"}),
     Context.NODE_REQUEST: frozenset({"node-request"}),
-    Context.CLIENT_AUTH: frozenset({"client-auth", "move"}),
+    Context.CLIENT_AUTH: frozenset({"client-auth", "move", "prekeys"}),
 }
 
 

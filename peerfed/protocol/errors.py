@@ -97,6 +97,7 @@ ERROR_CODES: dict[str, int] = {
     "request.timeout": 408,
     "auth.work": 403,
     "auth.moved": 403,
+    "prekeys.full": 409,
     "node.unavailable": 503,
     "node.internal": 500,
 }

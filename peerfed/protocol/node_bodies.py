@@ -17,7 +17,9 @@ from .errors import InvalidValue, LocalError
 from .fields import LANG, VOCAB, array, binary, enum_of, opt_text, seq, set_field, text, uint
 
 __all__ = [
+    "MAX_PREKEYS",
     "NODE_BODY_TYPES",
+    "PreKeys",
     "ClientAuth",
     "Emergency",
     "Erasure",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 DAY = 86_400
+MAX_PREKEYS = 100  # one-time pre-keys in one upload, and a peer's stock on its node (spec §13.5)
 _BODY_PERSON = crypto.Person.BODY
 _LIMIT_NAME = VOCAB
 
@@ -379,6 +382,36 @@ class Move:
 
 
 @dataclass(frozen=True)
+class PreKeys:
+    """One-time pre-keys a peer gives its home node to hand out (spec §13.5, One-time pre-keys; §14.1).
+
+    Signed under the client-auth context and short-lived like a move, so a session token alone
+    cannot fill a peer's stock with keys the peer does not hold; the node takes each once.
+    """
+
+    type_name: ClassVar[str] = "prekeys"
+    max_lifetime: ClassVar[int] = 600
+
+    node: str
+    keys: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        check_url(self.node, "node")
+        keys = seq(self.keys, "keys", 1, MAX_PREKEYS)
+        set_field(self, "keys", tuple(binary(k, "a one-time pre-key", 32) for k in keys))
+
+    def to_wire(self) -> list[Value]:
+        return [self.node, list(self.keys)]
+
+    @classmethod
+    def from_wire(cls, value: Value) -> PreKeys:
+        node, keys = array(value, "prekeys body", 2)
+        if not isinstance(keys, list):
+            raise InvalidValue("keys must be an array")
+        return cls(node, tuple(keys))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Erasure:
     """ "Erase me": every node deletes all it holds for the author (spec §13.6)."""
 
@@ -394,4 +427,4 @@ class Erasure:
         return cls()
 
 
-NODE_BODY_TYPES = {cls.type_name: cls for cls in (NodeDocument, NodeRequest, ClientAuth, Move, Erasure)}
+NODE_BODY_TYPES = {cls.type_name: cls for cls in (NodeDocument, NodeRequest, ClientAuth, Move, PreKeys, Erasure)}

@@ -35,6 +35,7 @@ from peerfed.protocol import (
     NodeDocument,
     NodeRequest,
     PeerId,
+    PreKeys,
     ReachOut,
     RemoteError,
     Response,
@@ -130,6 +131,7 @@ CORPUS_BODIES: list[tuple[Any, Any]] = [
     ),
     (ALICE, ClientAuth(NODE_URL, bytes([0x5A]) * 32)),
     (ALICE, Move(NODE_URL, "https://grief.example")),
+    (ALICE, PreKeys(NODE_URL, (bytes([0x21]) * 32, bytes([0x22]) * 32))),
     (ALICE, Erasure()),
 ]
 CORPUS = [

@@ -19,6 +19,7 @@ from .common import (
     MAILBOX,
     MODERATION,
     OCTETS,
+    PREKEYS,
     SESSIONS,
     address,
     decode_b64,
@@ -126,6 +127,30 @@ async def directory(request: web.Request) -> web.Response:
         limit=int_query(request, "limit", DIRECTORY_PAGE, (1, 100)) or DIRECTORY_PAGE,
     )
     return web.Response(text=views.search_answer(page, request.app[CONFIG].url), content_type="application/json")
+
+
+# --- one-time pre-keys (spec §13.5, One-time pre-keys) ----------------------------------------
+
+
+@routes.post("/api/v1/prekeys")
+async def post_prekeys(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    stock = await request.app[PREKEYS].upload(peer, await read_body(request), address(request))
+    return web.json_response({"status": "accepted", "stock": stock})
+
+
+@routes.get("/api/v1/prekeys")
+async def get_prekeys(request: web.Request) -> web.Response:
+    peer = await signed_in(request)
+    return web.json_response(views.prekey_stock(await request.app[PREKEYS].stock(peer)))
+
+
+@routes.post("/api/v1/prekeys/claim")
+async def claim_prekey(request: web.Request) -> web.Response:
+    claimant = await signed_in(request)
+    target = PeerId.from_text(text_of((await read_json(request)).get("peer"), "peer", 128))
+    key = await request.app[PREKEYS].claim(claimant, target, address(request))
+    return web.json_response({"prekey": None if key is None else views.b64(key)})
 
 
 # --- mailboxes ----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from ..limits import LiveSockets
 from ..mailbox import Mailbox
 from ..metrics import Metrics
 from ..moderation import Moderation
+from ..prekeys import OneTimePreKeys
 from ..service import Node
 from ..sessions import Sessions
 
@@ -49,6 +50,7 @@ __all__ = [
     "MODERATION",
     "NODE",
     "OCTETS",
+    "PREKEYS",
     "SESSIONS",
     "address",
     "client_address",
@@ -78,6 +80,7 @@ MAILBOX: web.AppKey[Mailbox] = web.AppKey("mailbox", Mailbox)
 MODERATION: web.AppKey[Moderation] = web.AppKey("moderation", Moderation)
 INBOUND: web.AppKey[Inbound] = web.AppKey("inbound", Inbound)
 CATCHUP: web.AppKey[CatchUp] = web.AppKey("catchup", CatchUp)
+PREKEYS: web.AppKey[OneTimePreKeys] = web.AppKey("prekeys", OneTimePreKeys)
 LIVE_SOCKETS: web.AppKey[LiveSockets] = web.AppKey("live_sockets", LiveSockets)
 HEALTH: web.AppKey[Health] = web.AppKey("health", Health)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

@@ -22,6 +22,7 @@ from .mailbox import MailboxMixin
 from .members import MembersMixin
 from .nodes import NodesMixin
 from .outbox import OutboxMixin
+from .prekeys import PreKeysMixin
 from .reports import ReportsMixin
 from .rows import (
     Delivery,
@@ -92,6 +93,7 @@ class Store(
     MailboxMixin,
     MembersMixin,
     BundlesMixin,
+    PreKeysMixin,
     ListingsMixin,
     OutboxMixin,
     NodesMixin,

@@ -27,6 +27,7 @@ class ErasureMixin(MembersMixin):
             listings = db.execute("DELETE FROM listings WHERE author=?", (peer,)).rowcount
             db.execute("DELETE FROM withdrawals WHERE author=?", (peer,))
             db.execute("DELETE FROM key_bundles WHERE peer=?", (peer,))
+            db.execute("DELETE FROM prekeys WHERE owner=?", (peer,))
             db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))
             db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
             db.execute("DELETE FROM members WHERE peer=?", (peer,))
@@ -120,7 +121,7 @@ class ErasureMixin(MembersMixin):
 
     async def counts(self) -> dict[str, int]:
         """Rows per table, for the operator's statistics."""
-        tables = ("members", "listings", "mailbox", "key_bundles", "outbox", "nodes", "reports", "invites")
+        tables = ("members", "listings", "mailbox", "key_bundles", "prekeys", "outbox", "nodes", "reports", "invites")
         result = {}
         for table in tables:
             row = await self._one(f"SELECT COUNT(*) FROM {table}")

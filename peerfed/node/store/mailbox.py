@@ -130,6 +130,7 @@ class MailboxMixin(MembersMixin):
         def job(db: sqlite3.Connection) -> int:
             db.execute("UPDATE members SET status='moved', moved_to=? WHERE peer=?", (to, peer))
             db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
+            db.execute("DELETE FROM prekeys WHERE owner=?", (peer,))  # its new node hands out its keys now
             rows = db.execute("SELECT id, raw FROM mailbox WHERE mailbox=?", (peer,)).fetchall()
             enqueue(db, [OutboxItem(to, outbox_kind, bytes(r[0]), bytes(r[1])) for r in rows], now)
             db.execute("DELETE FROM mailbox WHERE mailbox=?", (peer,))

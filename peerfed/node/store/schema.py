@@ -129,6 +129,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN device BLOB;
     ALTER TABLE sessions ADD COLUMN moved_at INTEGER;
     """,
+    # 7: one-time pre-keys a member gave to be handed out, each once (spec §13.5, One-time
+    # pre-keys; §14.1). A claim deletes the row it hands out; a key is never stored twice.
+    """
+    CREATE TABLE prekeys (
+        owner BLOB NOT NULL, key BLOB NOT NULL, uploaded_at INTEGER NOT NULL, PRIMARY KEY (owner, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
