@@ -112,6 +112,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     ),
     "R-13.5-28": ("tests/node/test_prekeys.py::test_a_stranger_cannot_drain_a_stock_past_the_hourly_limit",),
     "R-13.5-29": ("tests/node/test_prekeys.py::test_erasure_and_moving_delete_the_stock",),
+    "R-13.5-30": ("tests/node/test_prekeys.py::test_a_sender_on_another_node_claims_through_its_own_home",),
     # Sealing scheme 2 (§14): what the initiator takes, keeps and refuses to send, shown by the core's tests.
     "R-4.3-2": ("tests/protocol/test_sealing2.py::test_a_bundle_carries_its_signed_pre_key",),
     "R-14.1-1": ("tests/protocol/test_sealing2.py::test_a_bundle_with_a_signed_pre_key_lives_at_most_60_days",),

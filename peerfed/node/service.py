@@ -71,7 +71,9 @@ class Node:
         self.mailbox = Mailbox(
             config, store, clock, self.limiter, wake, self.directory.home_of, Contacts(config, self.limiter)
         )
-        self.prekeys = OneTimePreKeys(config.url, store, clock, self.limiter)
+        self.prekeys = OneTimePreKeys(
+            config.url, store, clock, self.limiter, self.directory.home_of, lambda: self._client
+        )
         self.moderation = Moderation(store, clock, self.limiter, self.mailbox, wake)
         self.discovery = Discovery(store, clock, client)
         self.inbound = Inbound(

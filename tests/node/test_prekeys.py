@@ -160,3 +160,18 @@ def test_erasure_and_moving_delete_the_stock(tmp_path: Path) -> None:
         assert (await a.node.store.counts())["prekeys"] == 0
 
     run_two(tmp_path, body)
+
+
+def test_a_sender_on_another_node_claims_through_its_own_home(tmp_path: Path) -> None:
+    async def body(a: TestNode, b: TestNode, http: aiohttp.ClientSession) -> None:
+        ana, ben = await Peer("ana", a, http, 1).join(), await Peer("ben", b, http, 2).join()
+        keys = fresh_keys(2)
+        await upload(ana, keys)
+        await ben.api.keys(ana.id.text)  # B holds Ana's bundle, naming A as her home
+        handed = [await claim(ben, ana) for _ in range(3)]
+        assert sorted(k for k in handed if k is not None) == sorted(keys) and handed[2] is None
+        assert await stock(ana) == 0
+        # A peer no node here or there answers for: the same null.
+        assert await claim(ben, Peer("nobody", a, http, 9)) is None
+
+    run_two(tmp_path, body)

@@ -1,4 +1,4 @@
-"""The federation API's HTTP handlers: follow, batch, catch-up and keys (spec §13.7, §13.3).
+"""The federation API's HTTP handlers: follow, batch, catch-up, keys and pre-key claims (spec §13.7, §13.3, §13.5).
 
 Every request is a signed node request, verified by ``Inbound`` before its body is looked at.
 """
@@ -10,7 +10,7 @@ from aiohttp import web
 from peerfed.protocol import PeerId
 
 from .. import views
-from .common import INBOUND, int_query, read_body
+from .common import INBOUND, PREKEYS, int_query, parse_json, read_body, text_of
 
 __all__ = ["routes"]
 
@@ -62,3 +62,13 @@ async def federation_keys(request: web.Request) -> web.Response:
     await from_active_node(request)
     raw = await request.app[INBOUND].member_key_bundle(PeerId.from_text(request.match_info["peer"]))
     return web.json_response({"key_bundle": views.b64(raw)})
+
+
+@routes.post("/federation/v1/prekeys/claim")
+async def federation_prekey_claim(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    origin = await from_node(request, body)
+    value = parse_json(body)
+    peer = PeerId.from_text(text_of(value.get("peer") if isinstance(value, dict) else None, "peer", 128))
+    key = await request.app[PREKEYS].claim_for_node(origin, peer)
+    return web.json_response({"prekey": None if key is None else views.b64(key)})
