@@ -138,7 +138,7 @@ async def run_case(target: Target, item: Case) -> Result:
     return Result(item, Outcome.PASS)
 
 
-AREAS = ("document", "signin", "directory", "mailbox", "federation")  # the order the report reads in
+AREAS = ("document", "signin", "directory", "mailbox", "prekeys", "federation")  # the order the report reads in
 
 
 def _area_order(item: Case) -> int:
@@ -149,7 +149,14 @@ def _area_order(item: Case) -> int:
 
 def load_cases() -> list[Case]:
     """Every case, area by area; importing the case modules is what registers them."""
-    from . import cases_directory, cases_document, cases_federation, cases_mailbox, cases_signin  # noqa: F401
+    from . import (  # noqa: F401
+        cases_directory,
+        cases_document,
+        cases_federation,
+        cases_mailbox,
+        cases_prekeys,
+        cases_signin,
+    )
 
     return sorted(CASES, key=_area_order)
 

@@ -27,7 +27,7 @@ __all__ = ["LATENCY_BUCKETS", "Metrics"]
 # Seconds: most requests answer in milliseconds; a slow database or a big batch shows in the tail.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Tables whose row counts are shown: how much a node holds, never whose.
-COUNTED_TABLES = ("members", "listings", "mailbox", "key_bundles", "outbox", "nodes", "reports")
+COUNTED_TABLES = ("members", "listings", "mailbox", "key_bundles", "prekeys", "outbox", "nodes", "reports")
 
 
 class Metrics:
