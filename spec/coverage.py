@@ -105,6 +105,10 @@ TESTS: dict[str, tuple[str, ...]] = {
     "R-14.1-2": (
         "tests/protocol/test_sealing2.py::test_a_session_starts_only_from_an_unexpired_key_bundle_with_a_signed_pre_key",
     ),
+    "R-14.1-3": (
+        "tests/client/test_prekeys_client.py::"
+        "test_a_signed_pre_key_is_renewed_every_30_days_and_its_secret_deleted_a_week_after_its_last_bundle",
+    ),
     "R-14.2-2": (
         "tests/protocol/test_sealing2.py::test_a_session_starts_only_from_an_unexpired_key_bundle_with_a_signed_pre_key",
     ),
@@ -123,7 +127,6 @@ TESTS: dict[str, tuple[str, ...]] = {
 GAPS: dict[str, str] = {
     # Scheme 2 is in the protocol core and its vectors; no client holds sessions yet (issue 15).
     "R-9.4-3": "the reference client does not hold scheme-2 sessions yet, so none is deleted at an end",
-    "R-14.1-3": "the reference client does not publish signed pre-keys yet, so it keeps and deletes none",
     "R-14.4-1": "the reference client does not send with scheme 2 yet, so it stores no ratchet state",
     "R-14.5-2": "the reference client does not open scheme 2 yet, so it has no session to guard",
 }

@@ -21,6 +21,7 @@ from peerfed.protocol import EncryptionSecret, Envelope, Erasure, Identity, KeyB
 from . import keyring as kr
 from .device import DAY, Device
 from .errors import ClientError
+from .prekeys import signed_prekey
 from .state import Backup, LocalState
 from .transport import NodeAPI
 
@@ -120,8 +121,10 @@ async def sign_bundle(device: Device) -> Envelope:
     What ``publish_bundle`` publishes, and what every reach-out carries (spec §8.2).
     """
     secret, _, end = device.keys.current
-    body = KeyBundle(secret.public, home=device.api.url, pseudonym=await device.state.get("name"))
-    return device.sign(body, until=min(end, device.now() + BUNDLE_LIFETIME))
+    until = min(end, device.now() + BUNDLE_LIFETIME)  # at most 60 days with a signed pre-key (R-14.1-1)
+    prekey = await signed_prekey(device, until)
+    body = KeyBundle(secret.public, home=device.api.url, pseudonym=await device.state.get("name"), prekey=prekey)
+    return device.sign(body, until=until)
 
 
 class Account:

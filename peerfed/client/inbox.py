@@ -26,6 +26,7 @@ from peerfed.protocol import Envelope, ReachOut, RemoteError, UnavailableError, 
 from .conversations import Conversations
 from .device import Device
 from .listings import Listings
+from .prekeys import replenish
 
 __all__ = [
     "PENDING_PER_SENDER_CAP",
@@ -105,6 +106,7 @@ class Inbox:
             await device.state.set(self._cursor_key, kept)
         flushed = await self.conversations.outbox.flush()
         report.sent, report.drafts = flushed.sent, len(flushed.kept)
+        await replenish(device)  # the node's stock of one-time pre-keys, topped up when low (spec §13.5)
         await device.state.set("synced_at", device.now())
         return report
 

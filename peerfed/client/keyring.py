@@ -35,8 +35,10 @@ __all__ = [
     "is_locked",
     "lock",
     "open_blob",
+    "open_secret",
     "open_token",
     "seal_blob",
+    "seal_secret",
     "seal_token",
     "unlock",
 ]
@@ -149,4 +151,19 @@ def open_token(keyring: Keyring, stored: object) -> str | None:
     try:
         return bytes(_token_box(keyring).decrypt(stored)).decode("utf-8")
     except (nacl.exceptions.CryptoError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def seal_secret(keyring: Keyring, data: bytes) -> bytes:
+    """Other secrets at rest (pre-key secrets, spec §14.1), sealed as the session token is."""
+    return bytes(_token_box(keyring).encrypt(data))
+
+
+def open_secret(keyring: Keyring, stored: object) -> bytes | None:
+    """What ``seal_secret`` sealed, or None if nothing is stored or it cannot be opened."""
+    if not isinstance(stored, bytes):
+        return None
+    try:
+        return bytes(_token_box(keyring).decrypt(stored))
+    except (nacl.exceptions.CryptoError, ValueError):
         return None

@@ -332,12 +332,13 @@ class LocalState:
     # --- backup ------------------------------------------------------------------------------
 
     async def export_backup(self, keyring: bytes) -> Backup:
-        """Everything this device holds but its session token, with ``keyring`` (unlocked) for its own."""
+        """Everything this device holds but its session token and pre-key secrets (spec §14.4), with
+        ``keyring`` (unlocked) for its own."""
         tables = []
         for table, columns in _BACKUP_TABLES.items():
             rows = await self._rows(f"SELECT {columns} FROM {table}")
             tables.append((table, tuple(list(r) for r in rows)))
-        meta = tuple((k, v) for k, v in (await self.dump_meta()).items() if k not in ("keyring", "token"))
+        meta = tuple((k, v) for k, v in (await self.dump_meta()).items() if k not in ("keyring", "token", "prekeys"))
         return Backup(keyring, meta, tuple(tables))
 
     async def import_backup(self, backup: Backup, keyring: bytes) -> None:
