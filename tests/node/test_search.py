@@ -206,6 +206,7 @@ def test_a_schema_4_database_migrates_and_its_listings_are_found_by_words(tmp_pa
             ("sessions", "moved_at"),
         ):
             db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        db.execute("DROP TABLE prekeys")  # schema 7: one-time pre-keys
         db.execute("PRAGMA user_version=4")
     asyncio.run(with_node(data, clock, search))
     with sqlite3.connect(data / DATABASE_FILE) as db:
