@@ -96,7 +96,7 @@ def test_a_person_joins_in_a_real_browser_and_comes_back_with_their_passphrase(
     assert seen["peer"] in json.dumps(members(node))
     # At rest: one record, the keyring sealed under the passphrase, no session token.
     stored = seen["stored"]
-    assert stored["fields"] == ["keyring", "name", "node"]
+    assert stored["fields"] == ["fromBackup", "keyring", "name", "node"]  # fromBackup: where the keys came from
     assert stored["first"] == 1 and stored["node"] == node.url and stored["name"] == "Sam"
     assert stored["keyring"][34:50] == "0000000204000000"  # the CLI's Argon2id costs (spec §9.6)
     # Coming back: a wrong passphrase is said plainly; the right one opens the same identity.

@@ -6,9 +6,8 @@
 //   CLI_PYTHON=... CLI_HOME=... node scripts/browser-a11y.mjs NODE_URL SHOTS_DIR PROFILE_DIR
 // Prints one JSON document: { violations: [...], screens: [...], pages: {...}, moving: [...], console: [...] }.
 
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { audit, DESKTOP, launch, PHONE } from './browser-kit.mjs';
+import { audit, DESKTOP, eventually, launch, peerfed, PHONE } from './browser-kit.mjs';
 
 const [url, shots, profile] = process.argv.slice(2);
 const WAIT = { timeout: 60_000 };
@@ -16,21 +15,8 @@ const PEOPLE = { en: 'Rio', es: 'Lía', ar: 'Rami' };
 const PASSPHRASE = 'quiet tea after midnight';
 const out = { violations: [], screens: [], pages: {}, moving: [], console: [], requests: [] };
 
-function ana(...args) {
-  const env = { ...process.env, PEERFED_HOME: process.env.CLI_HOME };
-  delete env.PEERFED_PASSPHRASE;
-  return JSON.parse(execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 }));
-}
+const ana = (...args) => peerfed(process.env.CLI_HOME, args);
 
-// The CLI reads its mail when asked: ask again, a bounded number of times, until `check` holds.
-async function eventually(check, what) {
-  for (let i = 0; i < 100; i++) {
-    const found = check();
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 async function tell(lang) {
   const name = PEOPLE[lang];

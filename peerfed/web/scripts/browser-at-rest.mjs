@@ -6,30 +6,17 @@
 //   CLI_PYTHON=... CLI_HOME=... SECRETS=... node scripts/browser-at-rest.mjs NODE_URL SHOTS PROFILE
 // Prints one JSON document.
 
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-import { audit, launch } from './browser-kit.mjs';
+import { audit, eventually, launch, peerfed } from './browser-kit.mjs';
 
 const [url, shots, profile] = process.argv.slice(2);
 const secret = JSON.parse(process.env.SECRETS);
 const WAIT = { timeout: 60_000 };
 const out = { console: [], violations: [], requests: [] };
 
-function cli(...args) {
-  const env = { ...process.env, PEERFED_HOME: process.env.CLI_HOME };
-  delete env.PEERFED_PASSPHRASE;
-  return JSON.parse(execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 }));
-}
+const cli = (...args) => peerfed(process.env.CLI_HOME, args);
 
-async function eventually(check, what) {
-  for (let i = 0; i < 300; i++) {
-    const found = await check();
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 const context = await launch(profile);
 try {

@@ -6,32 +6,16 @@
 //   node scripts/browser-device.mjs NODE_URL SHOTS_DIR PROFILE_DIR CLI_BACKUP BROWSER_BACKUP CONNECTION
 // Prints one JSON document.
 
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { audit, DESKTOP, launch, PHONE } from './browser-kit.mjs';
+import { audit, DESKTOP, eventually, launch, peerfed, PHONE } from './browser-kit.mjs';
 
 const [url, shots, profile, cliBackup, browserBackup, connection] = process.argv.slice(2);
 const WAIT = { timeout: 60_000 };
 const out = { console: [], requests: [], violations: [], cli: {} };
 
-function as(home, args, passphrase) {
-  const env = { ...process.env, PEERFED_HOME: home };
-  delete env.PEERFED_PASSPHRASE;
-  if (passphrase) env.PEERFED_PASSPHRASE = passphrase;
-  return JSON.parse(execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 }));
-}
-const ben = (...args) => as(process.env.BEN_HOME, args);
-const next = (...args) => as(process.env.NEXT_HOME, args, process.env.PASSPHRASE);
+const ben = (...args) => peerfed(process.env.BEN_HOME, args);
+const next = (...args) => peerfed(process.env.NEXT_HOME, args, process.env.PASSPHRASE);
 
-// The CLI reads its mail when asked: ask again, a bounded number of times, until `check` holds.
-async function eventually(check, what) {
-  for (let i = 0; i < 100; i++) {
-    const found = check();
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 const texts = (read) => read.messages.map((m) => m.text);
 
 const context = await launch(profile);

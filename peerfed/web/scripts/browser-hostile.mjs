@@ -13,10 +13,9 @@
 //
 // Prints one JSON document. Every screen reached is audited (axe-core).
 
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-import { audit, launch } from './browser-kit.mjs';
+import { audit, eventually, launch, peerfed } from './browser-kit.mjs';
 
 const [mode, url, shots, profile] = process.argv.slice(2);
 const WAIT = { timeout: 60_000 };
@@ -132,21 +131,8 @@ async function fakeNode(page) {
   await page.screenshot({ path: join(shots, 'live-frames.png'), fullPage: true });
 }
 
-function cli(...args) {
-  const env = { ...process.env, PEERFED_HOME: process.env.CLI_HOME };
-  delete env.PEERFED_PASSPHRASE;
-  const text = execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 });
-  return JSON.parse(text);
-}
+const cli = (...args) => peerfed(process.env.CLI_HOME, args);
 
-async function eventually(check, what) {
-  for (let i = 0; i < 300; i++) {
-    const found = await check();
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 async function hostilePeer(page) {
   const evil = JSON.parse(process.env.HOSTILE);

@@ -8,28 +8,15 @@
 //   CLI_PYTHON=... CLI_HOME=... node scripts/browser-keyboard.mjs NODE_URL SHOTS_DIR PROFILE_DIR
 // Prints one JSON document: { focus: { step: {...} }, violations: [...], cli: {...}, console: [...] }.
 
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { audit, launch } from './browser-kit.mjs';
+import { audit, eventually, launch, peerfed } from './browser-kit.mjs';
 
 const [url, shots, profile] = process.argv.slice(2);
 const WAIT = { timeout: 60_000 };
 const out = { focus: {}, violations: [], cli: {}, console: [], requests: [] };
 
-function ana(...args) {
-  const env = { ...process.env, PEERFED_HOME: process.env.CLI_HOME };
-  delete env.PEERFED_PASSPHRASE;
-  return JSON.parse(execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 }));
-}
+const ana = (...args) => peerfed(process.env.CLI_HOME, args);
 
-async function eventually(check, what) {
-  for (let i = 0; i < 100; i++) {
-    const found = check();
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 const context = await launch(profile, { locale: 'en-US' });
 try {

@@ -2,6 +2,7 @@
 // launching the system browser, and an accessibility audit (axe-core, WCAG 2.2 A and AA rules)
 // of whatever the page shows now. Each script audits every screen it reaches.
 
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -44,4 +45,25 @@ export async function audit(page, screen) {
     }));
   });
   return violations.map((v) => ({ screen, ...v }));
+}
+
+/**
+ * Run the CLI as the peer whose home is `home` (`python -m peerfed ARGS --json`, the interpreter
+ * in CLI_PYTHON) and return its JSON answer; `passphrase` unlocks a sealed keyring.
+ */
+export function peerfed(home, args, passphrase) {
+  const env = { ...process.env, PEERFED_HOME: home };
+  delete env.PEERFED_PASSPHRASE;
+  if (passphrase) env.PEERFED_PASSPHRASE = passphrase;
+  return JSON.parse(execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 }));
+}
+
+/** `check()` asked again, at most 100 times 100 ms apart, until it gives something; throws naming `what`. */
+export async function eventually(check, what) {
+  for (let i = 0; i < 100; i++) {
+    const found = check();
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
 }

@@ -8,10 +8,9 @@
 // Talks in lines: prints {"step": "listening"} and waits for a line "down"; prints
 // {"step": "lost"} and waits for "up"; ends with one JSON document of what it saw.
 
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { audit, launch } from './browser-kit.mjs';
+import { audit, eventually, launch, peerfed } from './browser-kit.mjs';
 
 const [url, shots, profile, cliBackup, browserBackup, connection] = process.argv.slice(2);
 const WAIT = { timeout: 60_000 };
@@ -24,20 +23,8 @@ async function told(word) {
 }
 const step = (name) => console.log(JSON.stringify({ step: name }));
 
-function ben(...args) {
-  const env = { ...process.env, PEERFED_HOME: process.env.BEN_HOME };
-  delete env.PEERFED_PASSPHRASE;
-  return JSON.parse(execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 }));
-}
+const ben = (...args) => peerfed(process.env.BEN_HOME, args);
 
-async function eventually(check, what) {
-  for (let i = 0; i < 100; i++) {
-    const found = check();
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 const context = await launch(profile);
 try {

@@ -8,6 +8,7 @@
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { eventually, peerfed } from './browser-kit.mjs';
 
 const [url, shots, profile] = process.argv.slice(2);
 const FLAGS = [
@@ -17,28 +18,9 @@ const FLAGS = [
 const WAIT = { timeout: 60_000 };
 const out = { console: [], requests: [], cli: {} };
 
-function as(home, ...args) {
-  const env = { ...process.env, PEERFED_HOME: home };
-  delete env.PEERFED_PASSPHRASE;
-  const text = execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], {
-    env,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return JSON.parse(text);
-}
-const cli = (...args) => as(process.env.CLI_HOME, ...args); // Ana
-const ben = (...args) => as(process.env.CLI_HOME_2, ...args);
+const cli = (...args) => peerfed(process.env.CLI_HOME, args); // Ana
+const ben = (...args) => peerfed(process.env.CLI_HOME_2, args);
 
-// The CLI reads its mail when asked: ask again, a bounded number of times, until `check` holds.
-async function eventually(check, what) {
-  for (let i = 0; i < 100; i++) {
-    const found = check();
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: '/usr/bin/chromium',
@@ -205,7 +187,7 @@ try {
   out.notesAfterBen = await notes();
   out.afterBlock = await page.locator('#messages li').allTextContents();
   await page.getByRole('button', { name: /Talks/ }).click();
-  out.talksAfterBlock = await page.locator('#talks li h2').allTextContents();
+  out.talksAfterBlock = await page.locator('#talks li h3').allTextContents();
 
   // Rio accepts Ben and writes once; the page is closed and opened again; Rio writes once more.
   const benConnection = ben('connections').connections[0];
@@ -226,7 +208,7 @@ try {
   await page.locator('#welcome').waitFor(WAIT);
   await page.getByRole('button', { name: /Talks/ }).click();
   await page.locator('#talks li', { hasText: 'Ben' }).waitFor(WAIT);
-  out.talksAfterReload = await page.locator('#talks li h2').allTextContents();
+  out.talksAfterReload = await page.locator('#talks li h3').allTextContents();
   await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
   out.benAfterReload = await page.locator('#messages li').allTextContents();
   await page.getByLabel('Your message').fill('After it opened again.');

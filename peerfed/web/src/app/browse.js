@@ -63,7 +63,7 @@ function result(ctx, listing, own, onReach, onReport) {
 
 /** The browse screen inside `main`; `ctx` is the signed-in { url, keys, token, now, peer }; `onReach(listing)` reaches out. */
 export function browseScreen(main, ctx, { onReach, onReport } = {}) {
-  const topic = field('filter-topic', t('browse.topic'), { hint: t('browse.topic_hint') });
+  const topic = field('filter-topic', t('browse.topic'), { autocomplete: 'off', hint: t('browse.topic_hint') });
   const lang = field('filter-lang', t('browse.lang'), { hint: t('browse.lang_hint') });
   const format = field('filter-format', t('browse.format'), { tag: 'select', options: [['', t('browse.any')], ...FORMAT_WORDS()] });
   const kind = field('filter-kind', t('browse.kind'), {

@@ -50,6 +50,8 @@ export async function loadDevice() {
 export async function saveDevice(keys, passphrase, { node, name, fromBackup = false }) {
   const keyring = await sealBlob(keyringToBytes(keys), passphrase);
   await inStore('readwrite', (store) => store.put({ keyring, node, name: name || null, fromBackup: Boolean(fromBackup) }, KEY));
+  if (unsaved) await inStore('readwrite', (store) => store.put(unsaved, DEVICE_ID));
+  unsaved = null;
 }
 
 /** The keys of a stored record. Throws ProtocolError(local.passphrase) for a wrong passphrase. */
@@ -65,16 +67,20 @@ export function needsPassphrase(record) {
 const STATE = 'talk-state';
 const DEVICE_ID = 'device-id';
 
+// A device id made for a join that has not succeeded yet: kept with the keys by saveDevice(), so a
+// failed join leaves nothing behind in IndexedDB.
+let unsaved = null;
+
 /**
  * This browser's device id (spec §13.4, One device at a time): 16 random bytes, made once and
- * kept, so the node can tell this device from the others one identity has been used on.
+ * kept (from the first successful join on), so the node can tell this device from the others
+ * one identity has been used on.
  */
 export async function deviceId() {
   const held = await inStore('readonly', (store) => store.get(DEVICE_ID));
   if (held instanceof Uint8Array && held.length === 16) return held;
-  const made = crypto.getRandomValues(new Uint8Array(16));
-  await inStore('readwrite', (store) => store.put(made, DEVICE_ID));
-  return made;
+  unsaved ??= crypto.getRandomValues(new Uint8Array(16));
+  return unsaved;
 }
 
 /** Delete everything this page keeps (keys, conversations, device id): the IndexedDB database itself. */

@@ -14,9 +14,9 @@ import { el, show, theirs } from './ui.js';
  * whose other side's messages may be shown; `name` is a text node naming them. `me` is this peer's id.
  */
 export function reportForm(ctx, me, target, { conversation = null, name } = {}) {
-  const reason = field('report-reason', t('report.reason'), { tag: 'textarea', hint: t('report.reason.hint') });
+  const reason = field('report-reason', t('report.reason'), { autocomplete: 'off', tag: 'textarea', hint: t('report.reason.hint') });
   const outcome = el('div', { 'aria-live': 'polite' });
-  const named = () => (typeof name === 'string' || !name ? name ?? '' : name.cloneNode());
+  const named = () => (typeof name === 'string' || !name ? name ?? '' : name.cloneNode(true));
   const canShow = conversation !== null && disclosable(conversation, me, ctx.now()).length > 0;
   const option = (value, words, checked) =>
     el('div', { class: 'choice' },

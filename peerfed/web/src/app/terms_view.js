@@ -31,13 +31,13 @@ export function termsList(terms, id) {
 
 // The form to propose terms, filled with `start` (parsed terms) when there are some to change.
 function proposeForm(talk, c, outcome, start) {
-  const helps = field('terms-helps', t('terms.form.helps'), { tag: 'textarea', hint: t('terms.form.helps.hint'), value: start?.helps });
+  const helps = field('terms-helps', t('terms.form.helps'), { autocomplete: 'off', tag: 'textarea', hint: t('terms.form.helps.hint'), value: start?.helps });
   const ways = choices('terms-format', t('terms.form.formats'), FORMATS.map((f) => [f, t(`terms.format.${f}`)]), { checked: start?.formats ?? [] });
-  const times = field('terms-times', t('terms.form.times'), { hint: t('terms.form.times.hint'), value: start?.times ?? '' });
-  const until = field('terms-until', t('terms.form.until'), { type: 'date', hint: t('terms.form.until.hint') });
+  const times = field('terms-times', t('terms.form.times'), { autocomplete: 'off', hint: t('terms.form.times.hint'), value: start?.times ?? '' });
+  const until = field('terms-until', t('terms.form.until'), { autocomplete: 'off', type: 'date', hint: t('terms.form.until.hint') });
   if (start?.until) until.input.value = new Date(start.until * 1000).toISOString().slice(0, 10);
-  const bounds = field('terms-boundaries', t('terms.form.boundaries'), { tag: 'textarea', hint: t('terms.form.boundaries.hint'), value: (start?.boundaries ?? []).join('\n') });
-  const ending = field('terms-ending', t('terms.form.ending'), { hint: t('terms.form.ending.hint'), value: start?.ending ?? '' });
+  const bounds = field('terms-boundaries', t('terms.form.boundaries'), { autocomplete: 'off', tag: 'textarea', hint: t('terms.form.boundaries.hint'), value: (start?.boundaries ?? []).join('\n') });
+  const ending = field('terms-ending', t('terms.form.ending'), { autocomplete: 'off', hint: t('terms.form.ending.hint'), value: start?.ending ?? '' });
   const form = el('form', { id: 'propose-terms', novalidate: true },
     helps.nodes, ways.fieldset, times.nodes, until.nodes, bounds.nodes, ending.nodes,
     el('p', {}, el('button', { type: 'submit' }, t('terms.form.send'))));
