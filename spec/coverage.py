@@ -120,16 +120,22 @@ TESTS: dict[str, tuple[str, ...]] = {
     "R-14.5-1": (
         "tests/protocol/test_sealing2.py::test_a_session_is_kept_only_when_the_connection_rules_take_its_first_message",
     ),
+    # The reference client's sessions (peerfed/client/sessions.py), driven between two peers on two nodes.
+    "R-9.4-3": (
+        "tests/client/test_sessions_client.py::test_a_conversation_runs_on_scheme_2_and_a_read_message_cannot_be_opened_again",
+    ),
+    "R-14.4-1": (
+        "tests/client/test_sessions_client.py::test_an_undelivered_message_keeps_its_sealed_bytes_and_its_retry_sends_them_again",
+        "tests/client/test_sessions_client.py::test_a_device_restored_without_sessions_goes_on_with_scheme_1_and_the_other_side_follows",
+    ),
+    "R-14.5-2": (
+        "tests/client/test_sessions_client.py::test_a_device_restored_without_sessions_goes_on_with_scheme_1_and_the_other_side_follows",
+    ),
 }
 
 # Rules known to have no case yet, each with why: listed in coverage.md, and allowed by --check only
 # while they have none (a gap that gets a case must leave this list).
-GAPS: dict[str, str] = {
-    # Scheme 2 is in the protocol core and its vectors; no client holds sessions yet (issue 15).
-    "R-9.4-3": "the reference client does not hold scheme-2 sessions yet, so none is deleted at an end",
-    "R-14.4-1": "the reference client does not send with scheme 2 yet, so it stores no ratchet state",
-    "R-14.5-2": "the reference client does not open scheme 2 yet, so it has no session to guard",
-}
+GAPS: dict[str, str] = {}
 
 
 @dataclass

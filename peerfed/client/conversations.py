@@ -23,6 +23,7 @@ from peerfed.protocol import (
     Context,
     End,
     Envelope,
+    KeyBundle,
     Message,
     PeerId,
     ReachOut,
@@ -32,19 +33,20 @@ from peerfed.protocol import (
     State,
     Terms,
     open_signed,
-    seal,
     unpack,
 )
 from peerfed.protocol.messages import SealedBody
+from peerfed.protocol.sealing2 import Opened2, Session
+from peerfed.protocol.sealing2 import accept as accept2
 
-from . import reading
+from . import pending, reading, sessions
 from .account import sign_bundle
 from .device import DAY, Device, one_match
 from .errors import ClientError, Undelivered
 from .listings import Listings
 from .outbox import Outbox
+from .prekeys import forget_one_time
 from .rows import EventRow
-from .stored import stored_envelope
 from .transport import NodeUnreachable
 from .views import in_force_json, pending_json
 from .wipe import erase_conversation
@@ -137,6 +139,8 @@ class Conversations:
         n = await device.state.add_event(connection, inner.id, bytes(inner.author), inner.type, inner.raw, device.now())
         if n is not None:
             await device.state.save_connection_state(after, through=n, since=since)
+        if after.state in (State.ENDED, State.DECLINED):
+            await sessions.drop(device, connection)  # nothing more is sealed on it (R-9.4-3)
 
     # --- steps this peer takes --------------------------------------------------------------
 
@@ -161,7 +165,13 @@ class Conversations:
         own = await sign_bundle(device)  # carried inside the seal: the author needs no look-up (spec §8.2)
         inner = device.sign(ReachOut(author, connection, listing_id, hello, terms, own.raw), REACH_OUT_LIFETIME)
         started = Connection.start(inner)
-        await self._deliver(author, inner)
+        try:
+            await self._deliver(author, inner)
+        except BaseException:
+            # Not sent, so no connection: the session it would have begun goes too.
+            await sessions.drop(device, connection)
+            await sessions.forget_sealed(device, inner)
+            raise
         await device.state.add_connection(connection, listing_id, bytes(author), Side.REACHER, device.now())
         await self._record(connection, inner, started, since=0)
         return {
@@ -172,17 +182,26 @@ class Conversations:
         }
 
     async def _deliver(self, to: PeerId, inner: Envelope) -> None:
-        bundle = await self.listings.bundle_for(to)
-        sealed = seal(inner, bundle.encryption_key)
+        """Seal ``inner`` with the scheme §14.7 names and hand it to the home node.
+
+        Raises RemoteError, NodeUnreachable; a scheme-2 message not taken is kept sealed for the retry.
+        """
+        device = self.device
+        signed = await self.listings.signed_bundle_for(to)
+        bundle = signed.body
+        assert isinstance(bundle, KeyBundle)
+        row = await device.state.connection(inner.body.connection)  # type: ignore[union-attr]
+        raw = await sessions.seal_for(device, signed, inner, None if row is None else row.side)
         try:
-            await self.device.call(lambda: self.device.api.send(sealed.raw))
+            await device.call(lambda: device.api.send(raw))
         except RemoteError as exc:
             # The home node holds no bundle for the recipient (one met through a reach-out, on a
             # node it does not federate listings with): name the home the recipient signed
             # (spec §13.5, Routing). The node's own copy is tried first: it is the newer after a move.
             if exc.code != "not_found" or not bundle.home:
                 raise
-            await self.device.call(lambda: self.device.api.send(sealed.raw, bundle.home))
+            await device.call(lambda: device.api.send(raw, bundle.home))
+        await sessions.forget_sealed(device, inner)
 
     async def _step(
         self,
@@ -313,58 +332,63 @@ class Conversations:
 
     # --- steps the other peer took --------------------------------------------------------------
 
-    async def open_received(self, inner: Envelope, body: ReachOut) -> None:
-        """Start the connection a received, accepted reach-out opens, as its listing's author."""
+    async def open_received(self, inner: Envelope, body: ReachOut, opened: Opened2 | None = None) -> bool:
+        """Start the connection a received, wanted reach-out opens, as its listing's author.
+
+        ``opened``: the reach-out came with scheme 2, whose session is kept only if the rules take
+        it (spec §14.5 steps 8-9). False if they do not.
+        """
         device = self.device
-        started = Connection.start(inner)
+        try:
+            started, session = (Connection.start(inner), None) if opened is None else accept2(opened, None)
+        except RemoteError:
+            return False
         await device.state.add_connection(body.connection, body.listing, bytes(inner.author), Side.AUTHOR, device.now())
         await self._record(body.connection, inner, started, since=0)
+        await self._keep(session, opened)
+        return True
 
-    async def receive(self, inner: Envelope, connection: bytes) -> bool:
-        """Apply a received message to its connection; False if the state machine refuses it."""
+    async def receive(self, inner: Envelope, connection: bytes, opened: Opened2 | None = None) -> bool:
+        """Apply a received message to its connection; False if the state machine refuses it.
+
+        ``opened``: the message came with scheme 2 (spec §14.5); else it came with scheme 1, which
+        ends a session held for the connection once the rules take it (spec §14.5, R-14.5-2).
+        """
         device = self.device
         row = await device.state.connection(connection)
         if row is None or row.peer != bytes(inner.author):
             return False
         conn, through = await self._load(connection)
         try:
-            after = conn.receive(inner)
-        except ConnectionStateError:
+            after, session = (conn.receive(inner), None) if opened is None else accept2(opened, conn)
+        except RemoteError:
             return False
         await self._record(connection, inner, after, since=through)
+        if opened is None:
+            await sessions.drop(device, connection)
+        elif after.state not in (State.ENDED, State.DECLINED):
+            await self._keep(session, opened)
         body = inner.body
         if isinstance(body, End) and body.erase:
             await erase_conversation(device.state, after)
         return True
 
-    async def _pending(self) -> list[tuple[bytes, bytes, int]]:
-        """Unanswered reach-outs to this peer: (connection, sender, when the reach-out expires)."""
-        out = []
-        for row in await self.device.state.connections():
-            if row.side is not Side.AUTHOR or (await self.state_of(row.id)).state.value != "reached-out":
-                continue
-            events = await self.device.state.events(row.id)
-            expires = stored_envelope(events[0].raw, events[0].inner_id).expires_at if events else 0
-            out.append((row.id, row.peer, expires))
-        return out
+    async def _keep(self, session: Session | None, opened: Opened2 | None) -> None:
+        """Step 9 of spec §14.5, once the rules took the message: the new state, and the used
+        one-time pre-key's secret deleted."""
+        if session is None or opened is None:
+            return
+        await sessions.save(self.device, session)
+        if opened.one_time_used is not None:
+            await forget_one_time(self.device, opened.one_time_used)
 
     async def pending_reach_outs(self, sender: bytes | None = None) -> int:
         """Reach-outs to this peer still unanswered and unexpired; from ``sender`` only, if given."""
-        now = self.device.now()
-        return sum(1 for _, peer, expires in await self._pending() if expires > now and sender in (None, peer))
+        return await pending.count(self, sender)
 
     async def drop_pending(self, sender: bytes | None = None) -> int:
-        """Forget unanswered reach-outs that expired, or every one from ``sender`` (spec §13.5).
-
-        Needs nothing from the sender: no key bundle, no message sent. Returns how many went.
-        """
-        now = self.device.now()
-        dropped = 0
-        for connection, peer, expires in await self._pending():
-            if (sender is None and expires <= now) or (sender is not None and peer == sender):
-                await self.device.state.drop_connection(connection)
-                dropped += 1
-        return dropped
+        """Forget unanswered reach-outs that expired, or every one from ``sender`` (spec §13.5)."""
+        return await pending.drop(self, sender)
 
     # --- reading -----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The inbox: fetch the mailbox, open, apply, acknowledge; live (spec §7.3, §13.5).
 
-Sealed mail is opened (spec §7.3) with this peer's encryption secrets, old ones included so
-late mail still opens, and applied to its connection. Anything that does not open, comes from a
+Sealed mail is opened (spec §7.3, or §14.5 for scheme 2 with the sessions and pre-key secrets
+held) with this peer's encryption secrets, old ones included so late mail still opens, and
+applied to its connection. Anything that does not open, comes from a
 blocked peer, or is refused by the connection's state machine is dropped, never shown. A
 reach-out opens a connection only for a live listing of this peer's, only while fewer than
 ``pending_cap`` unexpired reach-outs wait for an answer, and fewer than ``per_sender_cap`` from
@@ -22,7 +23,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from peerfed.protocol import Envelope, ReachOut, RemoteError, UnavailableError, open_sealed
+from peerfed.protocol.sealing import SCHEME_V2, Opened, parse_sealed
+from peerfed.protocol.sealing2 import Opened2, open_sealed2
 
+from . import prekeys, sessions
 from .conversations import Conversations
 from .device import Device
 from .listings import Listings
@@ -124,25 +128,44 @@ class Inbox:
         device = self.device
         report = report or SyncReport()
         try:
-            opened = open_sealed(raw, recipient=device.id, secrets=device.keys.secrets(), now=device.now())
+            opened = await self._open(raw)
         except RemoteError:
             report.dropped += 1
             return None
         inner = opened.inner
+        scheme2 = opened if isinstance(opened, Opened2) else None
         sender = await device.state.peer(bytes(inner.author))
         if sender and sender.blocked:
             report.dropped += 1
             return None
         body = inner.body
         if isinstance(body, ReachOut):
-            return await self._take_reach_out(inner, body, report)
-        if not await self.conversations.receive(inner, body.connection):  # type: ignore[union-attr]
+            return await self._take_reach_out(inner, body, report, scheme2)
+        if not await self.conversations.receive(inner, body.connection, scheme2):  # type: ignore[union-attr]
             report.dropped += 1
             return None
         report.received += 1
         return inner
 
-    async def _take_reach_out(self, inner: Envelope, body: ReachOut, report: SyncReport) -> Envelope | None:
+    async def _open(self, raw: bytes) -> Opened | Opened2:
+        """Open a sealed message of either scheme (spec §7.3, §14.5). Raises RemoteError."""
+        device = self.device
+        if parse_sealed(raw).payload[0] != SCHEME_V2:
+            return open_sealed(raw, recipient=device.id, secrets=device.keys.secrets(), now=device.now())
+        held = await prekeys.load(device)
+        return open_sealed2(
+            raw,
+            recipient=device.id,
+            secrets=device.keys.secrets(),
+            signed_prekeys=[secret for secret, _, _ in held.signed],
+            one_time_prekeys=held.one_time,
+            sessions=await sessions.load_all(device),
+            now=device.now(),
+        )
+
+    async def _take_reach_out(
+        self, inner: Envelope, body: ReachOut, report: SyncReport, opened: Opened2 | None = None
+    ) -> Envelope | None:
         state = self.device.state
         listing = await state.listing(body.listing)
         pending = self.conversations.pending_reach_outs
@@ -161,7 +184,9 @@ class Inbox:
         # open_sealed verified the bundle the reach-out carries (spec §7.3 step 12): keep it, ask nobody.
         assert body.bundle is not None  # open_sealed refuses a reach-out without one
         await self.listings.remember_bundle(body.bundle, inner.author)
-        await self.conversations.open_received(inner, body)
+        if not await self.conversations.open_received(inner, body, opened):
+            report.dropped += 1
+            return None
         report.received += 1
         report.new_connections += 1
         return inner

@@ -14,7 +14,7 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from peerfed.protocol import Context, KeyBundle, Listing, PeerId, RemoteError, Withdrawal, open_signed, unpack
+from peerfed.protocol import Context, Envelope, KeyBundle, Listing, PeerId, RemoteError, Withdrawal, open_signed, unpack
 from peerfed.protocol.envelope import HEADER_BYTES
 from peerfed.protocol.topics import listing_matches, query_words
 
@@ -117,17 +117,22 @@ class Listings:
 
         Raises RemoteError (``not_found``; ``signature.invalid`` if the node's does not verify).
         """
+        body = (await self.signed_bundle_for(peer)).body
+        assert isinstance(body, KeyBundle)
+        return body
+
+    async def signed_bundle_for(self, peer: PeerId) -> Envelope:
+        """``peer``'s key bundle as the signed object (a scheme-2 session starts from it, spec §14.2)."""
         device = self.device
         row = await device.state.peer(bytes(peer))
         if row and row.bundle and row.bundle_expires > device.now() + 60:
-            env = open_signed(row.bundle, context=Context.KEY_BUNDLE, now=device.now())
-            assert isinstance(env.body, KeyBundle)
-            return env.body
+            return open_signed(row.bundle, context=Context.KEY_BUNDLE, now=device.now())
         answer = await device.call(lambda: device.api.keys(peer.text))
-        bundle = await self.remember_bundle(base64.b64decode(answer["key_bundle"]), peer)
-        if bundle is None:
+        if await self.remember_bundle(base64.b64decode(answer["key_bundle"]), peer) is None:
             raise RemoteError("the node served a key bundle that does not verify", "signature.invalid")
-        return bundle
+        held = await device.state.peer(bytes(peer))
+        assert held is not None and held.bundle is not None
+        return open_signed(held.bundle, context=Context.KEY_BUNDLE, now=device.now())
 
     async def resolve(self, prefix: str, *, mine: bool = False) -> bytes:
         """The listing id ``prefix`` names; raises ClientError (``local.not_found``, ``local.ambiguous``)."""

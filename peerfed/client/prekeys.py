@@ -8,7 +8,7 @@ unlocked identity seed gives, as the session token is, and never in a backup fil
 
 A signed pre-key's ``kept_until`` is the latest expiry of a bundle that named it, plus the 7-day
 mailbox window; its secret is deleted after that (spec §14.1). One-time secrets stay until a
-message that used one opens (not yet: this client does not open scheme 2), at most ``MAX_ONE_TIME``.
+message that used one opens and is taken (spec §14.5 step 9), at most ``MAX_ONE_TIME``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,16 @@ from peerfed.protocol.node_bodies import MAX_PREKEYS
 from . import keyring as kr
 from .device import Device
 
-__all__ = ["MAX_ONE_TIME", "ROTATE_AFTER", "PreKeySecrets", "load", "replenish", "save", "signed_prekey"]
+__all__ = [
+    "MAX_ONE_TIME",
+    "ROTATE_AFTER",
+    "PreKeySecrets",
+    "forget_one_time",
+    "load",
+    "replenish",
+    "save",
+    "signed_prekey",
+]
 
 DAY = 86_400
 ROTATE_AFTER = 30 * DAY  # a new signed pre-key at least this often (spec §14.1, R-14.1-3)
@@ -68,6 +77,15 @@ async def load(device: Device) -> PreKeySecrets:
 
 async def save(device: Device, secrets: PreKeySecrets) -> None:
     await device.state.set("prekeys", kr.seal_secret(device.keys, secrets.to_bytes()))
+
+
+async def forget_one_time(device: Device, public: EncryptionKey) -> None:
+    """Delete the secret of the one-time pre-key ``public``: a message that used it was taken (spec §14.5 step 9)."""
+    secrets = await load(device)
+    kept = [s for s in secrets.one_time if bytes(s.public) != bytes(public)]
+    if len(kept) != len(secrets.one_time):
+        secrets.one_time = kept
+        await save(device, secrets)
 
 
 async def signed_prekey(device: Device, bundle_until: int) -> EncryptionKey:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from peerfed.protocol import Message, ReachOut
 
+from . import sessions
 from .stored import accept_reply, stored_envelope
 from .views import connection_json, display_order, message_json, opening_json
 
@@ -47,7 +48,15 @@ async def messages(convs: Conversations, prefix: str) -> dict[str, Any]:
     ]
     await device.state.mark_read(connection, last)
     conn = await convs.state_of(connection)
-    return {"connection": connection.hex(), "state": conn.state.value, "opening": opening, "messages": out}
+    # Whether what is said next is sealed with forward secrecy: a scheme-2 session is held (spec §14.7).
+    secret = await sessions.load(device, connection) is not None
+    return {
+        "connection": connection.hex(),
+        "state": conn.state.value,
+        "opening": opening,
+        "messages": out,
+        "forward_secret": secret,
+    }
 
 
 async def connections(convs: Conversations) -> list[dict[str, Any]]:

@@ -332,13 +332,13 @@ class LocalState:
     # --- backup ------------------------------------------------------------------------------
 
     async def export_backup(self, keyring: bytes) -> Backup:
-        """Everything this device holds but its session token and pre-key secrets (spec §14.4), with
-        ``keyring`` (unlocked) for its own."""
+        """Everything this device holds but its session token, pre-key secrets and scheme-2 sessions
+        (spec §14.4, R-14.4-1), with ``keyring`` (unlocked) for its own."""
         tables = []
         for table, columns in _BACKUP_TABLES.items():
             rows = await self._rows(f"SELECT {columns} FROM {table}")
             tables.append((table, tuple(list(r) for r in rows)))
-        meta = tuple((k, v) for k, v in (await self.dump_meta()).items() if k not in ("keyring", "token", "prekeys"))
+        meta = tuple((k, v) for k, v in (await self.dump_meta()).items() if not _device_only(k))
         return Backup(keyring, meta, tuple(tables))
 
     async def import_backup(self, backup: Backup, keyring: bytes) -> None:
@@ -356,6 +356,14 @@ class LocalState:
 
 _PEER = "peer, bundle, bundle_expires, home, name, blocked"
 _LISTING = "id, raw, author, origin, mine, expires_at, withdrawn"
+
+
+def _device_only(key: str) -> bool:
+    """Meta values a backup never carries: the keyring (it has its own place), the session token,
+    pre-key secrets, and scheme-2 sessions with the sealed messages of each (spec §14.4)."""
+    return key in ("keyring", "token", "prekeys") or key.startswith(("ratchet ", "sealed "))
+
+
 _CONNECTION = "id, listing, peer, side, created_at, updated_at, read_seq"
 
 

@@ -203,6 +203,10 @@ def opening_line(o: dict[str, Any]) -> str:
 
 def _render_read(args: argparse.Namespace, r: dict[str, Any]) -> str:
     lines = [message_line(m) for m in r["messages"]] or ["(no messages yet)"]
+    if r.get("forward_secret") is False and r["state"] in ("accepted", "agreed"):
+        # Said plainly (spec §14.5): the other side has no scheme-2 session (an older client, a
+        # restored device), so a stolen key could still open what is sent from here on.
+        lines.append("(not forward secret: the other side's client cannot keep a ratchet, so this uses scheme 1)")
     return "\n".join([*(opening_line(o) for o in r.get("opening", ())), *lines, f"-- {r['state']}"])
 
 

@@ -1,0 +1,242 @@
+"""The client seals with scheme 2 where §14.7 says so, keeps its sessions as §14.4 and §14.5 ask,
+and a conversation survives what the network and the devices do to it (spec §14)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from peerfed.client import keyring as kr
+from peerfed.client import prekeys, sessions
+from peerfed.client.errors import Undelivered
+from peerfed.client.peer import Peer
+from peerfed.client.state import Backup
+from peerfed.client.transport import NodeUnreachable
+from peerfed.protocol import RemoteError, open_sealed
+from peerfed.protocol.sealing import parse_sealed
+from peerfed.protocol.sealing2 import open_sealed2
+from tests.client.test_peer import OFFER
+from tests.node.harness import DAY, Clock, TestNode, federate
+
+
+@asynccontextmanager
+async def two_nodes(tmp_path: Path) -> AsyncIterator[tuple[Clock, TestNode, TestNode, Peer, Peer]]:
+    """Ana on node a offers, Ben on node b (federated with a): their peers, not yet connected."""
+    clock = Clock()
+    a = await TestNode(tmp_path / "a", clock).start()
+    b = await TestNode(tmp_path / "b", clock).start()
+    await federate(a, b)
+    try:
+        async with aiohttp.ClientSession() as http:
+            ana = await Peer.create(tmp_path / "ana", http, node=a.url, clock=clock)
+            ben = await Peer.create(tmp_path / "ben", http, node=b.url, clock=clock)
+            try:
+                yield clock, a, b, ana, ben
+            finally:
+                await ana.close()
+                await ben.close()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def mail(peer: Peer, *nodes: TestNode) -> list[bytes]:
+    """What waits in ``peer``'s mailbox once the nodes delivered, as sealed bytes (a node's view)."""
+    for node in nodes:
+        await node.deliver()
+    page = await peer.device.api.mailbox(after=0, limit=100)
+    return [base64.b64decode(item["sealed"]) for item in page["items"]]
+
+
+async def opens(peer: Peer, raw: bytes) -> bool:
+    """Whether ``peer``'s device, with everything it holds now, can open ``raw``."""
+    held = await prekeys.load(peer.device)
+    try:
+        open_sealed2(
+            raw,
+            recipient=peer.id,
+            secrets=peer.device.keys.secrets(),
+            signed_prekeys=[s for s, _, _ in held.signed],
+            one_time_prekeys=held.one_time,
+            sessions=await sessions.load_all(peer.device),
+            now=peer.device.now(),
+        )
+    except RemoteError:
+        return False
+    return True
+
+
+def test_a_conversation_runs_on_scheme_2_and_a_read_message_cannot_be_opened_again(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with two_nodes(tmp_path) as (clock, a, b, ana, ben):
+            await ana.sync()  # uploads one-time pre-keys
+            stock = await a.node.store.prekey_stock(bytes(ana.id))
+            one_time = {bytes(s.public) for s in (await prekeys.load(ana.device)).one_time}
+            offer = await ana.post_listing(OFFER, DAY)
+            await a.deliver()
+            assert [x["id"] for x in await ben.browse()] == [offer["id"]]
+            reached = await ben.reach(offer["id"][:8], "Could we talk tonight?")
+            connection = bytes.fromhex(reached["connection"])
+            # Ben claimed one of Ana's one-time pre-keys through his own node, and began the session.
+            assert await a.node.store.prekey_stock(bytes(ana.id)) == stock - 1
+            assert (await sessions.load(ben.device, connection)) is not None
+            [hello] = await mail(ana, b, a)
+            assert parse_sealed(hello).payload[0] == 2  # a node sees scheme 2, nothing more
+            assert (await ana.sync()).new_connections == 1
+            # Ana kept the session and deleted the one-time secret it used (spec §14.5 step 9).
+            assert (await sessions.load(ana.device, connection)) is not None
+            left = {bytes(s.public) for s in (await prekeys.load(ana.device)).one_time}
+            assert len(one_time - left) == 1 and left < one_time
+            assert not await opens(ana, hello)  # read once: its key and its one-time secret are gone
+
+            await ana.respond(reached["connection"][:8], True, "Yes, after nine.")
+            captured: list[bytes] = []
+            for n in range(3):
+                await mail(ben, a, b)
+                await ben.sync()
+                await ben.send(reached["connection"][:8], f"Ben's message {n}")
+                clock.advance(1)  # shown in time order; a tie would go by peer id (spec §9.5)
+                captured += await mail(ana, b, a)
+                await ana.sync()
+                await ana.send(reached["connection"][:8], f"Ana's answer {n}")
+                clock.advance(1)
+            await mail(ben, a, b)
+            await ben.sync()
+            assert all(parse_sealed(raw).payload[0] == 2 for raw in captured)
+            read = await ben.messages(reached["connection"][:8])
+            assert read["forward_secret"] is True
+            texts = [m["text"] for m in read["messages"]]
+            assert texts == [t for n in range(3) for t in (f"Ben's message {n}", f"Ana's answer {n}")]
+            # Forward secrecy at the device: neither the current states nor the long-term keys open
+            # what was read (the identity seed and bundle key are still on the device).
+            for raw in captured:
+                assert not await opens(ana, raw)
+                with pytest.raises(RemoteError):
+                    open_sealed(raw, recipient=ana.id, secrets=ana.device.keys.secrets(), now=ana.device.now())
+            # Every session ends with its connection (R-9.4-3).
+            await ben.end(reached["connection"][:8])
+            await mail(ana, b, a)
+            await ana.sync()
+            assert await sessions.load(ben.device, connection) is None
+            assert await sessions.load(ana.device, connection) is None
+
+    asyncio.run(scenario())
+
+
+def test_an_undelivered_message_keeps_its_sealed_bytes_and_its_retry_sends_them_again(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with two_nodes(tmp_path) as (_, a, b, ana, ben):
+            offer = await ana.post_listing(OFFER, DAY)
+            await a.deliver()
+            await ben.browse()
+            connection = (await ben.reach(offer["id"][:8], "Hello"))["connection"]
+            await mail(ana, b, a)
+            await ana.sync()
+            await ana.respond(connection[:8], True)
+            await mail(ben, a, b)
+            await ben.sync()
+
+            sent: list[bytes] = []
+            real = ben.device.api.send
+
+            async def down(raw: bytes, destination: str | None = None) -> Any:
+                sent.append(raw)
+                raise NodeUnreachable("the node is away")
+
+            ben.device.api.send = down  # type: ignore[method-assign, assignment]
+            with pytest.raises(Undelivered):
+                await ben.send(connection[:8], "Said while the node was away.")
+            [first] = sent
+            # The state that sealed it was stored before the attempt (R-14.4-1), and so were its bytes.
+            keys = await ben.device.state.select("SELECT key FROM meta WHERE key LIKE 'sealed %'")
+            assert len(keys) == 1
+
+            async def up(raw: bytes, destination: str | None = None) -> Any:
+                sent.append(raw)
+                return await real(raw, destination)
+
+            ben.device.api.send = up  # type: ignore[method-assign, assignment]
+            assert (await ben.retry_drafts()).sent == 1
+            assert sent == [first, first]  # the same bytes: no second message key spent
+            assert await ben.device.state.select("SELECT key FROM meta WHERE key LIKE 'sealed %'") == []
+            await ben.send(connection[:8], "And this one after it.")
+            await mail(ana, b, a)
+            await ana.sync()
+            texts = [m["text"] for m in (await ana.messages(connection[:8]))["messages"]]
+            assert texts == ["Said while the node was away.", "And this one after it."]
+
+    asyncio.run(scenario())
+
+
+def test_a_device_restored_without_sessions_goes_on_with_scheme_1_and_the_other_side_follows(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with two_nodes(tmp_path) as (clock, a, b, ana, ben):
+            offer = await ana.post_listing(OFFER, DAY)
+            await a.deliver()
+            await ben.browse()
+            connection = (await ben.reach(offer["id"][:8], "Hello"))["connection"]
+            cid = bytes.fromhex(connection)
+            await mail(ana, b, a)
+            await ana.sync()
+            await ana.respond(connection[:8], True)
+            await mail(ben, a, b)
+            await ben.sync()
+            assert await sessions.load(ana.device, cid) is not None
+            # A backup never carries a session or a sealed message (R-14.4-1).
+            await ben.export_backup(tmp_path / "ben.backup", "a long phrase")
+            blob = (tmp_path / "ben.backup").read_bytes()
+            backup = Backup.from_bytes(kr.open_blob(blob, "a long phrase"))
+            assert not [k for k, _ in backup.meta if k.startswith(("ratchet ", "sealed "))]
+            again = await Peer.restore(
+                tmp_path / "ben-again", ana.device.api.session, blob, "a long phrase", clock=clock
+            )
+            try:
+                assert await sessions.load_all(again.device) == {}
+                await again.send(connection[:8], "From my new phone.")
+                [raw] = await mail(ana, b, a)
+                assert parse_sealed(raw).payload[0] == 1  # no session here: scheme 1 (spec §14.7)
+                await ana.sync()
+                # Ana took it and let the session go (R-14.5-2): both sides now use scheme 1.
+                assert await sessions.load(ana.device, cid) is None
+                await ana.send(connection[:8], "Welcome back.")
+                [raw] = await mail(again, a, b)
+                assert parse_sealed(raw).payload[0] == 1
+                await again.sync()
+                read = await again.messages(connection[:8])
+                assert [m["text"] for m in read["messages"]][-2:] == ["From my new phone.", "Welcome back."]
+                # Each side says what it reads is no longer forward secret (spec §14.5).
+                assert read["forward_secret"] is False
+                assert (await ana.messages(connection[:8]))["forward_secret"] is False
+            finally:
+                await again.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_session_is_kept_only_once_the_rules_take_its_first_message(tmp_path: Path) -> None:
+    """A scheme-2 reach-out for a listing that is not the recipient's is dropped, and leaves no session."""
+
+    async def scenario() -> None:
+        async with two_nodes(tmp_path) as (_, a, b, ana, ben):
+            offer = await ana.post_listing(OFFER, DAY)
+            await a.deliver()
+            await ben.browse()
+            connection = (await ben.reach(offer["id"][:8], "Hello"))["connection"]
+            await mail(ana, b, a)
+            await _forget_listing(ana, offer["id"])
+            report = await ana.sync()
+            assert (report.received, report.dropped) == (0, 1)
+            assert await sessions.load(ana.device, bytes.fromhex(connection)) is None
+
+    asyncio.run(scenario())
+
+
+async def _forget_listing(peer: Peer, listing: str) -> None:
+    await peer.device.state.write("DELETE FROM listings WHERE id=?", (bytes.fromhex(listing),))
