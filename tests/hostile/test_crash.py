@@ -33,6 +33,8 @@ import pytest
 
 from peerfed.client.transport import NodeAPI, NodeUnreachable
 from peerfed.protocol import Format, Kind, Listing, Message, RemoteError, Timing
+from peerfed.protocol.sealing import parse_sealed
+from peerfed.protocol.sealing2 import Session
 from tests.node.harness import DAY, Peer
 from tests.processes import NodeProcess, NodeProcesses
 
@@ -197,7 +199,10 @@ def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(
                     ledger.wrong.append(f"listing {key[:12]}: answer {answer!r}")
 
             async def send(peer: Peer, to: Peer, n: int) -> None:
-                inner, sealed = peer.seal_to(to, Message(to.id, bytes(16), n, f"{peer.name} to {to.name}, #{n}"))
+                body = Message(to.id, bytes(16), n, f"{peer.name} to {to.name}, #{n}")
+                # Half the messages sealed with scheme 2 (spec §14): the node must carry both alike.
+                session = sessions.setdefault(peer.name, {})
+                inner, sealed = peer.seal2_to(to, body, session) if n % 2 else peer.seal_to(to, body)
                 key = inner.id.hex()
                 item = ledger.items[key] = Item("message", peer.name, to.name, sealed.raw, sealed.id.hex(), a.lives)
                 far = to is dee
@@ -233,6 +238,7 @@ def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(
                     await asyncio.sleep(rng.uniform(0.02, 0.06))
                 capped.append(peer.name)
 
+            sessions: dict[str, dict[bytes, Session]] = {}  # each sender's scheme-2 sessions, by recipient
             kills: list[tuple[int, float]] = []
             capped: list[str] = []  # clients that reached OPS_PER_CLIENT before the kills ended
             budget: Counter[str] = Counter()  # messages sent to each mailbox
@@ -306,6 +312,8 @@ def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(
         assert ledger.wrong == [], summary
         assert ledger.refused == [], summary
         assert acked_listings and acked_messages, summary
+        schemes = Counter(parse_sealed(item.raw).payload[0] for item in acked_messages.values())
+        assert schemes[1] and schemes[2], f"both sealing schemes acknowledged: {schemes}"
         assert len(lives) > KILLS // 2, f"the traffic did not overlap the kills: {summary}"
 
         # Nothing acknowledged is missing: messages in their mailboxes (on A, or on B for dee), listings on A and B.

@@ -36,6 +36,7 @@ from peerfed.protocol import (
     sign,
 )
 from peerfed.protocol.messages import SealedBody
+from peerfed.protocol.sealing2 import Session, _start, seal2
 
 DAY = 86_400
 
@@ -193,6 +194,19 @@ class Peer:
     def seal_to(self, other: Peer, body: SealedBody) -> tuple[Envelope, Sealed]:
         inner = self.signed(body, life=3 * DAY)
         return inner, seal(inner, other.secret.public)
+
+    def seal2_to(self, other: Peer, body: SealedBody, sessions: dict[bytes, Session]) -> tuple[Envelope, Sealed]:
+        """``body`` sealed with scheme 2 (spec §14), on a session with ``other`` kept in ``sessions``
+        (begun from ``other``'s signed pre-key the first time): to a node, only its first byte differs."""
+        inner = self.signed(body, life=3 * DAY)
+        key = bytes(other.id)
+        if key not in sessions:
+            prekey = EncryptionSecret(bytes([other.seed + 150]) * 32).public
+            sessions[key] = _start(
+                other.id, body.connection, other.secret.public, prekey, None, self.identity, None, None
+            )
+        sealed, sessions[key] = seal2(inner, sessions[key], other.secret.public)
+        return inner, sealed
 
     def open(self, raw: bytes) -> Envelope:
         return open_sealed(raw, recipient=self.id, secrets=[self.secret], now=self.now()).inner
