@@ -36,6 +36,7 @@ from tests.hostile.fuzz.world import World
 WEIGHTS = {group: len(endpoints) for group, endpoints in GROUPS.items()}
 WEIGHTS["federation-signatures"] = 3
 WEIGHTS["live"] = 2
+WEIGHTS["prekeys"] = 4  # four routes; uploads and claims drawn twice as often inside the group
 
 
 def main(argv: list[str] | None = None) -> int:

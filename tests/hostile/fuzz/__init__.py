@@ -1,6 +1,7 @@
 """Hostile input at every endpoint of a node: random and mutated bytes, JSON, headers and frames.
 
-One generator per endpoint (``generators.GENERATORS``; ``client_api``, ``federation_api``) builds a
+One generator per endpoint (``generators.GENERATORS``; ``client_api``, ``federation_api``, and
+``prekeys_api`` for the one-time pre-key routes of spec §13.5) builds a
 request from a ``Source`` of choices (``sources``): random bytes, valid signed objects and sealed
 messages garbled at the byte level or the msgpack level (``mutators``; re-signed with ``_frame`` so
 they pass the signature and reach the decoding, schema and node layers), wrong JSON types, truncated
@@ -17,6 +18,8 @@ For every input (``oracle.judge``):
   is refused, and with the code the spec fixes where it fixes one;
 - a refused input stores nothing: the tables of ``Store.counts()`` and the rest (sessions,
   tombstones, seen ids, facets, nonces) keep their row counts; reads store nothing either;
+- a pre-key claim hands out a key given for that peer, never one handed out before, and takes
+  exactly that key from the stock (``judge_prekeys``); a refused upload leaves the stock as it was;
 - the node logs no unexpected exception;
 - and the node keeps serving: an honest peer's and an honest node's requests still succeed (``honest``).
 

@@ -23,6 +23,9 @@ class Case:
     federation_header: str = ""  # a validly signed Peerfed-Node header (for replays)
     items: int | None = None  # batch items, when the body is a well-formed batch
     withdraws: str = ""  # the listing id a withdrawal names
+    prekeys: tuple[bytes, ...] = ()  # the keys of an upload that must be taken (spec §13.5)
+    stock: int | None = None  # the uploader's stock after such an upload
+    prekey_for: bytes = b""  # the peer a well-formed claim names
 
     def describe(self, limit: int = 600) -> str:
         lines = [f"{self.endpoint} [{self.note}]", f"  {self.method} {self.target[:limit]}"]

@@ -371,7 +371,8 @@ ROUTES = [
     ("POST", "/api/v1/send"), ("GET", "/api/v1/mailbox"), ("POST", "/api/v1/mailbox/ack"), ("GET", "/api/v1/live"),
     ("POST", "/api/v1/move"), ("POST", "/api/v1/erase"), ("POST", "/api/v1/reports"), ("GET", "/api/v1/reports"),
     ("GET", "/.well-known/peerfed"), ("POST", "/federation/v1/follow"), ("POST", "/federation/v1/batch"),
-    ("GET", "/federation/v1/listings"), ("GET", "/federation/v1/keys/x"),
+    ("GET", "/federation/v1/listings"), ("GET", "/federation/v1/keys/x"), ("POST", "/api/v1/prekeys"),
+    ("GET", "/api/v1/prekeys"), ("POST", "/api/v1/prekeys/claim"), ("POST", "/federation/v1/prekeys/claim"),
 ]  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from .client_api import (
     gen_well_known,
 )
 from .federation_api import gen_batch, gen_federation_auth, gen_federation_keys, gen_follow, gen_pull
+from .prekeys_api import gen_claim_prekey, gen_federation_claim, gen_get_prekeys, gen_post_prekeys
 from .sources import Source
 from .world import World
 
@@ -54,6 +55,11 @@ GENERATORS: dict[str, Callable[[Source, World], Case]] = {
     "GET /federation/v1/listings": gen_pull,
     "GET /federation/v1/keys/{peer}": gen_federation_keys,
     "federation signatures": gen_federation_auth,
+    "POST /api/v1/prekeys": gen_post_prekeys,
+    "GET /api/v1/prekeys": gen_get_prekeys,
+    "POST /api/v1/prekeys/claim": gen_claim_prekey,
+    "POST /federation/v1/prekeys/claim": gen_federation_claim,
+    "federation pre-key claim signatures": lambda src, w: gen_federation_claim(src, w, True),
 }
 GROUPS: dict[str, tuple[str, ...]] = {
     "joining": ("POST /api/v1/challenge", "POST /api/v1/session"),
@@ -69,6 +75,15 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "POST /federation/v1/batch",
         "GET /federation/v1/listings",
         "GET /federation/v1/keys/{peer}",
+    ),
+    "prekeys": (
+        "POST /api/v1/prekeys",
+        "POST /api/v1/prekeys",
+        "GET /api/v1/prekeys",
+        "POST /api/v1/prekeys/claim",
+        "POST /api/v1/prekeys/claim",
+        "POST /federation/v1/prekeys/claim",
+        "federation pre-key claim signatures",
     ),
 }
 

@@ -22,8 +22,9 @@ __all__ = ["honest_requests"]
 async def honest_requests(w: World, *, full: bool) -> list[Problem]:
     """What an honest peer and an honest node ask of B, which B must still answer as the spec says.
 
-    Always a mailbox read and a pull; with ``full``, also a challenge, a listing published, read and
-    found in the directory, a sealed message, a batch from A, and a live sign-in. Returns the problems.
+    Always a mailbox read and a pull; with ``full``, also a challenge, the pre-key stock, a
+    listing published, read and found in the directory, a sealed message, a batch from A, and a live
+    sign-in. Returns the problems.
     """
     problems: list[Problem] = []
     bearer = [("Authorization", f"Bearer {w.honest.token}".encode())]
@@ -40,6 +41,10 @@ async def honest_requests(w: World, *, full: bool) -> list[Problem]:
     if not full:
         return problems
     await expect("challenge", 200, "POST", "/api/v1/challenge", [])
+    # The stock only: claims have fixed per-address limits that the fuzzers' claims from 127.0.0.1 use up.
+    stock = await expect("pre-key stock", 200, "GET", "/api/v1/prekeys", bearer)
+    if not (isinstance(stock, dict) and set(stock) == {"stock", "cap", "low"}):
+        problems.append(Problem("honest request failed", f"pre-key stock: {stock}"))
     listing = w.honest_listing(w.honest)
     await expect("publish", 201, "POST", "/api/v1/listings", bearer, listing.raw)
     await expect("get listing", 200, "GET", f"/api/v1/listings/{listing.id.hex()}", bearer)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from peerfed.protocol import ERROR_CODES
+from peerfed.protocol import ERROR_CODES, PeerId
 
 from .cases import Answer, Case
 
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Problem", "CATEGORIES", "HostileInputFailure", "failure_type", "Verdict", "TRACKED", "BEFORE_NONCE",
     "judge_live_reply", "live_expect", "is_int", "is_hex", "is_b64", "is_str", "SHAPES", "READ_ONLY",
-    "COUNTS_TABLES", "changes", "judge", "page_answer"
+    "COUNTS_TABLES", "changes", "judge", "page_answer", "judge_prekeys",
+    "claimed_peer"
 ]  # fmt: skip
 
 
@@ -49,6 +51,7 @@ CATEGORIES = (
     "node log error",
     "no answer",
     "honest request failed",
+    "pre-key reused",
 )
 
 
@@ -96,7 +99,7 @@ class Verdict:
 
 TRACKED = (
     "members", "sessions", "invites", "key_bundles", "listings", "listing_facets", "withdrawals", "erasures",
-    "mailbox", "seen_sealed", "outbox", "reports", "nonces", "nodes", "node_keys",
+    "mailbox", "seen_sealed", "outbox", "reports", "nonces", "nodes", "node_keys", "prekeys",
 )  # fmt: skip
 
 
@@ -289,6 +292,19 @@ SHAPES: dict[str, tuple[int, Callable[[Any], bool]]] = {
         ),
     ),
     "GET /federation/v1/keys/{peer}": (200, lambda p: _keys(p, "key_bundle") and is_b64(p["key_bundle"])),
+    "POST /api/v1/prekeys": (
+        200,
+        lambda p: _keys(p, "status", "stock") and p["status"] == "accepted" and is_int(p["stock"]) and p["stock"] > 0,
+    ),
+    "GET /api/v1/prekeys": (
+        200,
+        lambda p: _keys(p, "stock", "cap", "low") and all(is_int(p[k]) and p[k] >= 0 for k in p),
+    ),
+    "POST /api/v1/prekeys/claim": (200, lambda p: _keys(p, "prekey") and (p["prekey"] is None or is_b64(p["prekey"]))),
+    "POST /federation/v1/prekeys/claim": (
+        200,
+        lambda p: _keys(p, "prekey") and (p["prekey"] is None or is_b64(p["prekey"])),
+    ),
 }
 READ_ONLY = {
     "GET /api/v1/listings/{id}",
@@ -298,6 +314,7 @@ READ_ONLY = {
     "GET /.well-known/peerfed",
     "GET /federation/v1/listings",
     "GET /federation/v1/keys/{peer}",
+    "GET /api/v1/prekeys",
 }
 COUNTS_TABLES = ("members", "listings", "mailbox", "key_bundles", "outbox", "reports", "invites", "nodes")
 assert set(COUNTS_TABLES) <= set(TRACKED)
@@ -377,6 +394,8 @@ def judge(case: Case, answer: Answer, before: dict[str, int], after: dict[str, i
             )
         ):
             problems.append(Problem("unexpected code", f"{code}, expected one of {sorted(case.expect)}"))
+        if code == "prekeys.full":
+            ignore.append("nonces")  # the upload's id is taken before its keys meet the cap (spec §13.5)
         if stored := changes(before, after, ignore=ignore):
             problems.append(Problem("stored on rejection", f"{code} but {stored}"))
         return problems
@@ -388,6 +407,7 @@ def judge(case: Case, answer: Answer, before: dict[str, int], after: dict[str, i
     if case.endpoint in READ_ONLY and (stored := changes(before, after, ignore=ignore)):
         problems.append(Problem("stored by a read", f"{stored}"))
     payload = answer.payload if isinstance(answer.payload, dict) else {}
+    problems += judge_prekeys(case, payload, before, after, w, ignore)
     duplicate = case.endpoint == "POST /api/v1/send" and payload.get("status") == "duplicate"
     if duplicate and (stored := changes(before, after)):
         problems.append(Problem("stored on rejection", f"a duplicate sealed message changed {stored}"))
@@ -402,3 +422,42 @@ def judge(case: Case, answer: Answer, before: dict[str, int], after: dict[str, i
         ):
             problems.append(Problem("stored on rejection", f"no item ok but {stored}"))
     return problems
+
+
+def judge_prekeys(
+    case: Case, payload: dict[str, Any], before: dict[str, int], after: dict[str, int], w: World, ignore: list[str]
+) -> list[Problem]:
+    """A taken upload gives the stock it was built for; a claim hands out one key it was given for
+    that peer, never one handed out before, takes just that key, and stores nothing (spec §13.5)."""
+    if case.endpoint == "POST /api/v1/prekeys":
+        if case.stock is not None and payload.get("stock") != case.stock:
+            return [Problem("bad success body", f"stock {payload.get('stock')}, expected {case.stock}")]
+        return []
+    if not case.endpoint.endswith("/prekeys/claim"):
+        return []
+    value = payload.get("prekey")
+    key = base64.b64decode(value) if isinstance(value, str) else None
+    target = claimed_peer(case.body)
+    remote = target == bytes(w.remote.id)  # B asks A for its member: B's own stock stays
+    taken = before["prekeys"] - after["prekeys"]
+    problems = []
+    if key is not None and len(key) != 32:
+        problems.append(Problem("bad success body", f"a {len(key)}-byte pre-key"))
+    elif key is not None and key in w.handed:
+        problems.append(Problem("pre-key reused", f"{key.hex()} was handed out before"))
+    elif key is not None and key not in w.prekeys_of.get(target, ()):
+        problems.append(Problem("pre-key reused", f"{key.hex()} was never given for this peer"))
+    if taken != (1 if key is not None and not remote else 0):
+        problems.append(Problem("stored by a read", f"a claim answering {value!r} took {taken} pre-keys"))
+    if stored := changes(before, after, ignore=[*ignore, "prekeys"]):
+        problems.append(Problem("stored by a read", f"a claim changed {stored}"))
+    return problems
+
+
+def claimed_peer(body: bytes) -> bytes:
+    """The peer a claim's body names, read as the node reads it (any JSON the node takes); b"" if none."""
+    try:
+        value = json.loads(body)
+        return bytes(PeerId.from_text(value["peer"]))
+    except Exception:
+        return b""

@@ -26,6 +26,7 @@ from peerfed.client.transport import NodeAPI
 from peerfed.node.federation import sign_request
 from peerfed.node.sessions import token_hash
 from peerfed.protocol import (
+    Context,
     EncryptionSecret,
     Envelope,
     Format,
@@ -35,7 +36,9 @@ from peerfed.protocol import (
     Listing,
     Message,
     PeerId,
+    PreKeys,
     Timing,
+    open_signed,
     seal,
     sign,
 )
@@ -129,6 +132,9 @@ class World:
         self.sent: list[bytes] = []  # sealed messages B took (to replay)
         self.replayable: list[tuple[str, str, bytes, str]] = []  # (method, target, body, header) B accepted
         self.mail: list[str] = []  # ids waiting in fuzz peers' mailboxes
+        self.uploads: list[tuple[str, bytes]] = []  # (member name, pre-key upload) B took (to replay)
+        self.prekeys_of: dict[bytes, set[bytes]] = {}  # peer -> every one-time pre-key given for it
+        self.handed: set[bytes] = set()  # pre-keys handed out by a claim: never again (spec §13.5)
         try:
             self.call(self._start())
         except BaseException:
@@ -185,6 +191,7 @@ class World:
         self.remote_held.append((await self._publish(self.a, self.remote)).id.hex())
         await self.a.deliver()  # B now holds remote's key bundle and listing
         await self._fill_mailboxes()
+        await self._stock_up()
         self.document = base64.b64decode((await NodeAPI(self.b.url, self.http).document())["document"])
 
     async def _stop(self) -> None:
@@ -237,6 +244,31 @@ class World:
             items = await self.b.node.store.mailbox_items(bytes(member.id), 0, 50, self.now)
             self.mail += [item.id.hex() for item in items]
 
+    async def _stock_up(self) -> None:
+        """Keep one-time pre-keys for claims to hand out: honest's on B, remote's on A (claimed via B)."""
+        for node, member in ((self.b, self.honest), (self.a, self.remote)):
+            store, peer = node.node.store, bytes(member.id)
+            if await store.prekey_stock(peer) < 10:
+                keys = [bytes(EncryptionSecret(os.urandom(32)).public) for _ in range(30)]
+                self.prekeys_of.setdefault(peer, set()).update(keys)
+                await store.add_prekeys(peer, keys, 100, self.now)
+
+    async def _drain(self, member: Member) -> None:
+        """Empty a member's stock (after prekeys.full), so that later uploads reach past the cap."""
+        for _ in range(await self.b.node.store.prekey_stock(bytes(member.id))):
+            key = await self.b.node.store.claim_prekey(bytes(member.id))
+            if key is not None:
+                self.handed.add(key)
+
+    def stock(self, identity: Identity) -> tuple[int, set[bytes]]:
+        """A peer's one-time pre-keys on B: how many, and those of them this world knows of."""
+        count = self.call(self.b.node.store.prekey_stock(bytes(identity.peer_id)))
+        return count, self.prekeys_of.get(bytes(identity.peer_id), set()) - self.handed
+
+    def federates(self, url: str) -> bool:
+        node = self.call(self.b.node.store.node(url))
+        return node is not None and node.status == "active"
+
     async def _refresh(self) -> None:
         """Replace fuzz peers that were erased, moved or lost their session or bundle; refill mailboxes."""
         store, now = self.b.node.store, self.now
@@ -265,6 +297,7 @@ class World:
             await self.a.deliver()
         if len(self.mail) < 2:
             await self._fill_mailboxes()
+        await self._stock_up()
 
     # --- what generators draw from -------------------------------------------------------------
 
@@ -377,10 +410,25 @@ class World:
         spent = answer.status is not None and answer.code not in BEFORE_NONCE | {"schema.invalid", "not_found"}
         if case.federation_header and spent:
             self.replayable = [*self.replayable[-31:], (case.method, case.target, case.body, case.federation_header)]
+        await self._bookkeep_prekeys(case, answer, ok)
         if ok and case.method in ("POST", "PUT"):
             await self._refresh()
         if len(self.held) > 200:
             self.held = self.held[-100:]
+
+    async def _bookkeep_prekeys(self, case: Case, answer: Answer, ok: bool) -> None:
+        if ok and case.endpoint == "POST /api/v1/prekeys":
+            self.uploads = [*self.uploads[-31:], (case.member, case.body)]
+            # The keys as the node read them: a re-signed garbled upload may be a valid one too.
+            env = open_signed(case.body, context=Context.CLIENT_AUTH, now=self.now)
+            assert isinstance(env.body, PreKeys)
+            self.prekeys_of.setdefault(bytes(env.author), set()).update(env.body.keys)
+        if answer.code == "prekeys.full":
+            for member in (*self.fuzz, self.bare):
+                if member.name == case.member and await self.b.node.store.prekey_stock(bytes(member.id)) >= 90:
+                    await self._drain(member)
+        if ok and case.endpoint.endswith("/prekeys/claim") and isinstance(answer.payload.get("prekey"), str):
+            self.handed.add(base64.b64decode(answer.payload["prekey"]))
 
     # --- the node keeps serving ---------------------------------------------------------------------
 
@@ -401,6 +449,7 @@ class World:
 
             self.clock.advance(seconds)
             self.replayable.clear()  # their requests have expired by now
+            self.uploads.clear()
             for node in self.nodes:
                 await purge_once(node.node)
             await self._refresh()
