@@ -126,10 +126,10 @@ TESTS: dict[str, tuple[str, ...]] = {
     ),
     "R-14.4-1": (
         "tests/client/test_sessions_client.py::test_an_undelivered_message_keeps_its_sealed_bytes_and_its_retry_sends_them_again",
-        "tests/client/test_sessions_client.py::test_a_device_restored_without_sessions_goes_on_with_scheme_1_and_the_other_side_follows",
+        "tests/client/test_sessions_client.py::test_a_device_moved_with_a_backup_opens_what_was_sent_before_it_took_over",
     ),
     "R-14.5-2": (
-        "tests/client/test_sessions_client.py::test_a_device_restored_without_sessions_goes_on_with_scheme_1_and_the_other_side_follows",
+        "tests/client/test_sessions_client.py::test_a_device_that_lost_its_sessions_goes_on_with_scheme_1_and_the_other_side_follows",
     ),
 }
 

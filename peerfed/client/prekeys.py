@@ -1,7 +1,8 @@
 """This device's pre-keys: the signed pre-key in its bundle, one-time pre-keys on its node (spec §14.1, §13.5).
 
 Their secrets are kept in the device state (meta value ``prekeys``), sealed under a key only the
-unlocked identity seed gives, as the session token is, and never in a backup file (spec §14.4):
+unlocked identity seed gives, as the session token is; a backup file carries them so a moved
+device opens the reach-outs in flight to it (spec §9.6):
 
     msgpack [[[secret, created_at, kept_until], ...],   signed pre-keys, newest last
              [secret, ...]]                              one-time pre-keys, oldest first

@@ -1,10 +1,11 @@
 """Scheme-2 sessions on this device: the scheme each message takes, and each connection's ratchet (spec §14.7).
 
 Each session is kept in the device state as meta value ``ratchet <connection hex>``, sealed under
-a key only the unlocked identity seed gives (as the pre-key secrets and the session token are), and
-never in a backup file (spec §14.4, R-14.4-1). A scheme-2 message that did not reach the node is
-kept as ``sealed <inner id hex>`` until it does: a retry hands over the same bytes, so a lost
-delivery never spends a second message key nor leaves the other side a gap (spec §14.6).
+a key only the unlocked identity seed gives (as the pre-key secrets and the session token are). A
+backup file carries them (spec §9.6), so a moved device opens what was sent before it took over.
+A scheme-2 message that did not reach the node is kept as ``sealed <inner id hex>`` until it
+does: a retry hands over the same bytes, so a lost delivery never spends a second message key nor
+leaves the other side a gap (spec §14.6).
 """
 
 from __future__ import annotations

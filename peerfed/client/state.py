@@ -332,8 +332,8 @@ class LocalState:
     # --- backup ------------------------------------------------------------------------------
 
     async def export_backup(self, keyring: bytes) -> Backup:
-        """Everything this device holds but its session token, pre-key secrets and scheme-2 sessions
-        (spec §14.4, R-14.4-1), with ``keyring`` (unlocked) for its own."""
+        """Everything this device holds but its session token (spec §9.6), with ``keyring``
+        (unlocked) for its own."""
         tables = []
         for table, columns in _BACKUP_TABLES.items():
             rows = await self._rows(f"SELECT {columns} FROM {table}")
@@ -359,9 +359,10 @@ _LISTING = "id, raw, author, origin, mine, expires_at, withdrawn"
 
 
 def _device_only(key: str) -> bool:
-    """Meta values a backup never carries: the keyring (it has its own place), the session token,
-    pre-key secrets, and scheme-2 sessions with the sealed messages of each (spec §14.4)."""
-    return key in ("keyring", "token", "prekeys") or key.startswith(("ratchet ", "sealed "))
+    """Meta values a backup never carries: the keyring (it has its own place) and the session token
+    (the next device signs in for itself). Pre-key secrets and scheme-2 sessions do travel, still
+    sealed under the seed's key: a moved device must open what is in flight to it (spec §9.6, §14.4)."""
+    return key in ("keyring", "token")
 
 
 _CONNECTION = "id, listing, peer, side, created_at, updated_at, read_seq"

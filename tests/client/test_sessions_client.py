@@ -175,47 +175,86 @@ def test_an_undelivered_message_keeps_its_sealed_bytes_and_its_retry_sends_them_
     asyncio.run(scenario())
 
 
-def test_a_device_restored_without_sessions_goes_on_with_scheme_1_and_the_other_side_follows(tmp_path: Path) -> None:
+async def connected_pair(a: TestNode, b: TestNode, ana: Peer, ben: Peer) -> str:
+    """Ben reached out to Ana's offer and Ana accepted, both on scheme 2: the connection's id in hex."""
+    offer = await ana.post_listing(OFFER, DAY)
+    await a.deliver()
+    await ben.browse()
+    connection: str = (await ben.reach(offer["id"][:8], "Hello"))["connection"]
+    await mail(ana, b, a)
+    await ana.sync()
+    await ana.respond(connection[:8], True)
+    await mail(ben, a, b)
+    await ben.sync()
+    return connection
+
+
+def test_a_device_moved_with_a_backup_opens_what_was_sent_before_it_took_over(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with two_nodes(tmp_path) as (clock, a, b, ana, ben):
-            offer = await ana.post_listing(OFFER, DAY)
-            await a.deliver()
-            await ben.browse()
-            connection = (await ben.reach(offer["id"][:8], "Hello"))["connection"]
+            await ben.sync()  # one-time pre-keys on node b, their secrets on Ben's device
+            connection = await connected_pair(a, b, ana, ben)
             cid = bytes.fromhex(connection)
-            await mail(ana, b, a)
-            await ana.sync()
-            await ana.respond(connection[:8], True)
-            await mail(ben, a, b)
-            await ben.sync()
-            assert await sessions.load(ana.device, cid) is not None
-            # A backup never carries a session or a sealed message (R-14.4-1).
+            # The backup carries the sessions and pre-key secrets, still sealed under the seed's key (spec §9.6).
             await ben.export_backup(tmp_path / "ben.backup", "a long phrase")
             blob = (tmp_path / "ben.backup").read_bytes()
-            backup = Backup.from_bytes(kr.open_blob(blob, "a long phrase"))
-            assert not [k for k, _ in backup.meta if k.startswith(("ratchet ", "sealed "))]
+            meta = dict(Backup.from_bytes(kr.open_blob(blob, "a long phrase")).meta)
+            assert meta["ratchet " + connection] == await ben.device.state.get("ratchet " + connection)
+            assert meta["prekeys"] == await ben.device.state.get("prekeys")
+            assert "token" not in meta
+            # Ana writes while Ben moves: sealed to the state Ben had, which the backup holds.
+            await ana.send(connection[:8], "Are you there?")
+            clock.advance(1)
             again = await Peer.restore(
                 tmp_path / "ben-again", ana.device.api.session, blob, "a long phrase", clock=clock
             )
             try:
-                assert await sessions.load_all(again.device) == {}
-                await again.send(connection[:8], "From my new phone.")
-                [raw] = await mail(ana, b, a)
-                assert parse_sealed(raw).payload[0] == 1  # no session here: scheme 1 (spec §14.7)
-                await ana.sync()
-                # Ana took it and let the session go (R-14.5-2): both sides now use scheme 1.
-                assert await sessions.load(ana.device, cid) is None
-                await ana.send(connection[:8], "Welcome back.")
-                [raw] = await mail(again, a, b)
-                assert parse_sealed(raw).payload[0] == 1
+                await ana.send(connection[:8], "Take your time.")
+                clock.advance(1)
+                assert {parse_sealed(raw).payload[0] for raw in await mail(again, a, b)} == {2}
                 await again.sync()
-                read = await again.messages(connection[:8])
-                assert [m["text"] for m in read["messages"]][-2:] == ["From my new phone.", "Welcome back."]
-                # Each side says what it reads is no longer forward secret (spec §14.5).
-                assert read["forward_secret"] is False
-                assert (await ana.messages(connection[:8]))["forward_secret"] is False
+                await again.send(connection[:8], "On my new phone now.")
+                await mail(ana, b, a)
+                await ana.sync()
+                read = await ana.messages(connection[:8])
+                assert [m["text"] for m in read["messages"]] == [
+                    "Are you there?",
+                    "Take your time.",
+                    "On my new phone now.",
+                ]
+                assert read["forward_secret"] is True
+                assert (await again.messages(connection[:8]))["forward_secret"] is True
+                assert await sessions.load(ana.device, cid) is not None
             finally:
                 await again.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_device_that_lost_its_sessions_goes_on_with_scheme_1_and_the_other_side_follows(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with two_nodes(tmp_path) as (clock, a, b, ana, ben):
+            connection = await connected_pair(a, b, ana, ben)
+            cid = bytes.fromhex(connection)
+            assert await sessions.load(ana.device, cid) is not None
+            # Ben's state is gone (as on a client without scheme 2, or an old backup's device).
+            await sessions.drop(ben.device, cid)
+            await ben.send(connection[:8], "From my new phone.")
+            clock.advance(1)
+            [raw] = await mail(ana, b, a)
+            assert parse_sealed(raw).payload[0] == 1  # no session here: scheme 1 (spec §14.7)
+            await ana.sync()
+            # Ana took it and let the session go (R-14.5-2): both sides now use scheme 1.
+            assert await sessions.load(ana.device, cid) is None
+            await ana.send(connection[:8], "Welcome back.")
+            [raw] = await mail(ben, a, b)
+            assert parse_sealed(raw).payload[0] == 1
+            await ben.sync()
+            read = await ben.messages(connection[:8])
+            assert [m["text"] for m in read["messages"]] == ["From my new phone.", "Welcome back."]
+            # Each side says what it reads is no longer forward secret (spec §14.5).
+            assert read["forward_secret"] is False
+            assert (await ana.messages(connection[:8]))["forward_secret"] is False
 
     asyncio.run(scenario())
 
