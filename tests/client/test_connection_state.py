@@ -195,9 +195,8 @@ def test_a_backup_keeps_the_layout_it_always_had(tmp_path: Path) -> None:
         payload = kr.open_blob((home / "ana.backup").read_bytes(), "backup phrase")
         with sqlite3.connect(home / "ana" / "peer.sqlite3") as db:
             rows = db.execute("SELECT key, value FROM meta")
-            meta: list[Any] = [
-                [k, v] for k, v in rows if k not in ("keyring", "token", "prekeys")
-            ]  # pre-key secrets: never in a backup
+            # Everything but the keyring (its own place) and the session token; scheme-2 secrets travel sealed.
+            meta: list[Any] = [[k, v] for k, v in rows if k not in ("keyring", "token")]
             tables: list[Any] = [
                 [table, [list(r) for r in db.execute(f"SELECT {columns} FROM {table}")]]
                 for table, columns in (
