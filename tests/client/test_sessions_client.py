@@ -279,3 +279,14 @@ def test_a_session_is_kept_only_once_the_rules_take_its_first_message(tmp_path: 
 
 async def _forget_listing(peer: Peer, listing: str) -> None:
     await peer.device.state.write("DELETE FROM listings WHERE id=?", (bytes.fromhex(listing),))
+
+
+def test_read_says_plainly_when_a_live_conversation_is_not_forward_secret() -> None:
+    from peerfed.client.cli.verbs_connections import _render_read
+
+    base = {"connection": "00" * 16, "opening": [], "messages": []}
+    plain = _render_read(None, {**base, "state": "agreed", "forward_secret": False})  # type: ignore[arg-type]
+    assert "not forward secret" in plain and plain.endswith("-- agreed")
+    assert "forward secret" not in _render_read(None, {**base, "state": "agreed", "forward_secret": True})  # type: ignore[arg-type]
+    # Nothing more is sent on an ended connection, so nothing is said there.
+    assert "forward secret" not in _render_read(None, {**base, "state": "ended", "forward_secret": False})  # type: ignore[arg-type]
