@@ -40,6 +40,9 @@ LIST_ITEM = re.compile(r"^\s*(?:[-*]|\d+\.)\s")
 TESTS: dict[str, tuple[str, ...]] = {
     "R-9.4-1": ("tests/client/test_cli_erase.py::test_end_with_erase_leaves_no_plaintext_on_either_device",),
     "R-9.4-2": ("tests/client/test_cli_erase.py::test_end_with_erase_leaves_no_plaintext_on_either_device",),
+    "R-9.7-1": (
+        "tests/client/test_cli_forget.py::test_agreed_terms_forget_the_messages_on_both_devices_and_keep_the_connection",
+    ),
     "R-9.5-1": ("tests/client/test_cli_outbox.py::test_eight_concurrent_sends_on_one_home_arrive_once_each_in_order",),
     "R-9.5-2": (
         "tests/client/test_display.py::test_display_order_is_the_same_whoever_holds_the_messages_and_in_what_order",

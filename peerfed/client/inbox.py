@@ -29,6 +29,7 @@ from peerfed.protocol.sealing2 import Opened2, open_sealed2
 from . import prekeys, sessions
 from .conversations import Conversations
 from .device import Device
+from .forgetting import forget_due
 from .listings import Listings
 from .prekeys import replenish
 
@@ -111,6 +112,7 @@ class Inbox:
         flushed = await self.conversations.outbox.flush()
         report.sent, report.drafts = flushed.sent, len(flushed.kept)
         await replenish(device)  # the node's stock of one-time pre-keys, topped up when low (spec §13.5)
+        await forget_due(self.conversations)  # what came in already past its agreed time goes too (spec §9.7)
         await device.state.set("synced_at", device.now())
         return report
 

@@ -25,6 +25,7 @@ from . import keyring as kr
 from .account import Account
 from .conversations import Conversations
 from .device import DAY, Device
+from .forgetting import forget_due
 from .inbox import Inbox, SyncReport
 from .listings import Listings
 from .outbox import Draft, Flushed
@@ -271,6 +272,12 @@ class Peer:
         report = await self.inbox.sync()
         report.renewed = await self.account.renew_keys_if_due(self.device.passphrase)
         return report
+
+    async def forget_due(self) -> int:
+        """Delete the messages whose agreed time to be forgotten has come (spec §9.7); how many went.
+
+        Raises ClientError (``local.damaged``, ``local.storage``)."""
+        return await forget_due(self.conversations)
 
     async def take(self, raw: bytes, report: SyncReport | None = None) -> Envelope | None:
         return await self.inbox.take(raw, report)

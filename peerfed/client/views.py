@@ -36,6 +36,7 @@ def terms_json(terms: Terms) -> dict[str, Any]:
         "until": terms.until,
         "boundaries": list(terms.boundaries),
         "ending": terms.ending,
+        "forget": terms.forget,
     }
 
 

@@ -19,7 +19,9 @@ from .listings import DAY, MAX_TIMESTAMP, Format, KeyBundle, Listing, Withdrawal
 __all__ = [
     "BODY_TYPES",
     "MAX_BUNDLE_BYTES",
+    "MAX_FORGET",
     "MAX_TIMESTAMP",
+    "MIN_FORGET",
     "Agreement",
     "Body",
     "End",
@@ -36,11 +38,18 @@ __all__ = [
 # the reach-out's limit leaves room and stays far below a sealed message's (spec §7.2).
 MIN_BUNDLE_BYTES = 98
 MAX_BUNDLE_BYTES = 1024
+# How long after it was sent each device keeps a message when the terms say to forget (spec §8.3).
+MIN_FORGET = 3600
+MAX_FORGET = 365 * DAY
 
 
 @dataclass(frozen=True)
 class Terms:
-    """What two peers agree would help (spec §8.3). Compared by their exact encoding."""
+    """What two peers agree would help (spec §8.3). Compared by their exact encoding.
+
+    ``forget`` (seconds, or None to keep) is written as a seventh item only when set, so terms
+    without it encode exactly as the six-item terms did before it existed.
+    """
 
     helps: str
     formats: tuple[Format, ...] = ()
@@ -48,6 +57,7 @@ class Terms:
     until: int | None = None
     boundaries: tuple[str, ...] = ()
     ending: str | None = None
+    forget: int | None = None
 
     def __post_init__(self) -> None:
         text(self.helps, "what helps", 1000, free=True)
@@ -61,9 +71,11 @@ class Terms:
         boundaries = seq(self.boundaries, "boundaries", 0, 10)
         set_field(self, "boundaries", tuple(text(b, "boundary", 300, free=True) for b in boundaries))
         opt_text(self.ending, "how to end", 300, free=True)
+        if self.forget is not None:
+            uint(self.forget, "forget", MIN_FORGET, MAX_FORGET)
 
     def to_wire(self) -> list[Value]:
-        return [
+        head: list[Value] = [
             self.helps,
             [f.value for f in self.formats],
             self.times,
@@ -71,11 +83,17 @@ class Terms:
             list(self.boundaries),
             self.ending,
         ]
+        return head if self.forget is None else [*head, self.forget]
 
     @classmethod
     def from_wire(cls, value: Value) -> Terms:
-        helps, formats, times, until, boundaries, ending = array(value, "terms", 6)
-        return cls(helps, formats, times, until, boundaries, ending)  # type: ignore[arg-type]
+        """Raises InvalidValue; a seventh item must be an integer, never nil (one encoding, spec §8.3)."""
+        if isinstance(value, list) and len(value) == 7:
+            items, forget = value[:6], uint(value[6], "forget", MIN_FORGET, MAX_FORGET)
+        else:
+            items, forget = array(value, "terms", 6), None
+        helps, formats, times, until, boundaries, ending = items
+        return cls(helps, formats, times, until, boundaries, ending, forget)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

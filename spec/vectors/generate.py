@@ -920,6 +920,12 @@ def sealing_vectors() -> dict[str, Any]:
         ),
         ("end with an erase request", alice, "bob", End(b_id, CONNECTION, erase=True)),
         ("end without one", bob, "alice", End(a_id, CONNECTION)),
+        (
+            "agreement whose terms forget each message 30 days after it was sent",
+            bob,
+            "alice",
+            Agreement(a_id, CONNECTION, 2, dataclasses.replace(TERMS, forget=30 * DAY)),
+        ),
     ]
     valid = []
     sealed_for_invalid = None
@@ -998,6 +1004,12 @@ def sealing_vectors() -> dict[str, Any]:
     expired_bundle = sign(
         alice, ReachOut(b_id, CONNECTION, listing_id, "Hi.", bundle=old_bundle), created_at=t, expires_at=t + DAY
     )
+
+    def agreement_with(terms: list[Any]) -> bytes:
+        body = [bytes(b_id), CONNECTION, 1, terms]
+        return sealing.pad(_frame(alice, Context.SEALED, pack(["agreement", t, t + DAY, body])))
+
+    six = TERMS.to_wire()
     legacy_reach = _frame(
         alice,
         Context.SEALED,
@@ -1080,6 +1092,15 @@ def sealing_vectors() -> dict[str, Any]:
             raw_seal(sealing.pad(legacy_reach)),
             ["Schema"],
         ),
+        ("terms that forget after 3,599 s, under an hour", "bob", raw_seal(agreement_with([*six, 3599])), ["Schema"]),
+        (
+            "terms that forget after 365 days + 1 s",
+            "bob",
+            raw_seal(agreement_with([*six, 365 * DAY + 1])),
+            ["Schema"],
+        ),
+        ("terms whose seventh item is nil", "bob", raw_seal(agreement_with([*six, None])), ["Schema"]),
+        ("terms of eight items", "bob", raw_seal(agreement_with([*six, DAY, None])), ["Schema"]),
     ]
     invalid = []
     for comment, recipient, data, flags in invalid_cases:
@@ -2585,6 +2606,11 @@ COMMENT_RULES: dict[str, list[str]] = {
     "a reach-out body of the first draft, without the key bundle": ["R-8.1-2"],
     "upper case is accepted; the canonical form is lower case": ["R-4.2-3"],
     "57344 bytes": ["R-7.2-1"],
+    "agreement whose terms forget each message 30 days after it was sent": ["R-8.3-1"],
+    "terms that forget after 3,599 s, under an hour": ["R-8.3-1"],
+    "terms that forget after 365 days + 1 s": ["R-8.3-1"],
+    "terms whose seventh item is nil": ["R-8.3-1"],
+    "terms of eight items": ["R-8.3-1"],
 }
 
 

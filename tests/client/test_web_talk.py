@@ -112,6 +112,8 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     # at both ends; the browser's own proposal is the next round, pending at the CLI (spec §9.3).
     assert "Listening at night, <u>no advice</u>." in seen["proposed"]
     assert "January 31, 2099" in seen["proposed"] and "No calls" in seen["proposed"]
+    assert "Each device deletes the messages\n365 days after each was sent." in seen["proposed"]
+    assert seen["cli"]["inForce"]["forget"] == 365 * 86_400
     assert seen["agreed"] == seen["proposed"]
     assert seen["cli"]["inForce"]["version"] == 1 and seen["cli"]["inForce"]["helps"].endswith("no advice</u>.")
     pending = seen["cli"]["pending"]

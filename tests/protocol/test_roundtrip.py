@@ -51,7 +51,7 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.encoding import MAX_DEPTH, Value
 from peerfed.protocol.listings import MAX_TIMESTAMP
-from peerfed.protocol.messages import SealedBody
+from peerfed.protocol.messages import MAX_FORGET, MIN_FORGET, SealedBody
 from peerfed.protocol.node_bodies import (
     ClientAuth,
     Emergency,
@@ -175,6 +175,7 @@ terms = st.builds(
     until=_opt(st.integers(0, MAX_TIMESTAMP)),
     boundaries=_distinct(free_texts(300), 0, 10),
     ending=_opt(free_texts(300)),
+    forget=_opt(st.integers(MIN_FORGET, MAX_FORGET)),
 )
 
 
@@ -506,6 +507,9 @@ FORBIDDEN: dict[str, Any] = {
     "key bundle with an ftp home": lambda: KeyBundle(EncryptionKey(bytes(32)), home="ftp://node.example"),
     "terms with duplicate formats": lambda: Terms("help", formats=(Format.VOICE, Format.VOICE)),
     "terms with 11 boundaries": lambda: Terms("help", boundaries=tuple(str(i) for i in range(11))),
+    "terms that forget after 3,599 s": lambda: Terms("help", forget=MIN_FORGET - 1),
+    "terms that forget after 365 days + 1 s": lambda: Terms("help", forget=MAX_FORGET + 1),
+    "terms that forget after True seconds": lambda: Terms("help", forget=True),
     "terms with until past 2**40": lambda: Terms("help", until=2**40),
     "terms helps of 1001 bytes": lambda: Terms("h" * 1001),
     "message seq 0": lambda: Message(A, C16, 0, "hi"),
@@ -612,3 +616,15 @@ def test_control_characters_are_refused_except_tab_and_line_feed_in_free_text(ch
     else:
         with pytest.raises(InvalidValue):
             Message(A, C16, 1, "a" + char + "b")
+
+
+def test_terms_without_forget_keep_their_six_item_encoding_and_with_it_gain_a_seventh() -> None:
+    """Spec §8.3: terms that keep history encode exactly as before ``forget`` existed."""
+    plain = Terms("listening", until=5)
+    assert pack(plain.to_wire()) == pack(["listening", [], None, 5, [], None])
+    forgetting = Terms("listening", until=5, forget=MIN_FORGET)
+    assert [*plain.to_wire(), MIN_FORGET] == forgetting.to_wire()
+    assert Terms.from_wire(forgetting.to_wire()) == forgetting
+    for bad in ([*plain.to_wire(), None], [*plain.to_wire(), MIN_FORGET, None], plain.to_wire()[:5]):
+        with pytest.raises(InvalidValue):
+            Terms.from_wire(bad)

@@ -15,7 +15,7 @@ from peerfed.protocol import Window
 from ..device import DAY
 from ..errors import ClientError
 
-__all__ = ["parse_date", "parse_days", "parse_duration", "parse_window", "when"]
+__all__ = ["parse_date", "parse_days", "parse_duration", "parse_span", "parse_window", "when"]
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -61,6 +61,14 @@ def parse_duration(text: str, now: int) -> int:
     if match:
         return int(match.group(1)) * {"d": DAY, "h": 3600, "m": 60}[match.group(2)]
     return parse_date(text) - now
+
+
+def parse_span(text: str, option: str) -> int:
+    """'30d', '12h', '90m' -> seconds; raises ClientError (``local.usage``) naming ``option``."""
+    match = re.fullmatch(r"(\d{1,6})\s*([dhm])", text.strip().lower())
+    if not match:
+        raise ClientError(f"{option} {text!r}: write it like 30d, 12h or 90m", "local.usage")
+    return int(match.group(1)) * {"d": DAY, "h": 3600, "m": 60}[match.group(2)]
 
 
 def parse_date(text: str) -> int:

@@ -15,6 +15,7 @@ import enum
 import getpass
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "Needs",
     "Verb",
     "add_verbs",
+    "device_clock",
     "passphrase_for",
     "progress",
     "run_verb",
@@ -106,6 +108,23 @@ def _add_one(parser: argparse.ArgumentParser, verb: Verb) -> None:
         verb.arguments(parser)
     if verb.json_last:
         parser.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def device_clock() -> Callable[[], float]:
+    """This device's clock: the system's, moved by PEERFED_CLOCK_OFFSET seconds when that is set.
+
+    For trying out what a command does at a later time (the tests of forgetting, spec §9.7, move
+    the clock this way); it moves nothing but this process's own reading of the time.
+    Raises ClientError (``local.usage``) if the offset is not a whole number.
+    """
+    text = os.environ.get("PEERFED_CLOCK_OFFSET", "").strip()
+    if not text:
+        return time.time
+    try:
+        offset = int(text)
+    except ValueError as exc:
+        raise ClientError(f"PEERFED_CLOCK_OFFSET={text!r} is not a whole number of seconds", "local.usage") from exc
+    return lambda: time.time() + offset
 
 
 def passphrase_for(prompt: str, *, confirm: bool = False) -> str | None:
@@ -193,7 +212,8 @@ async def _run_unlocked(verb: Verb, args: argparse.Namespace, home: Path, lock: 
             return await verb.run(call), False
         call.passphrase = passphrase_for("passphrase: ") if await Peer.needs_passphrase(home) else None
         async with lock:
-            call.loaded = await Peer.load(home, http, passphrase=call.passphrase)
+            call.loaded = await Peer.load(home, http, passphrase=call.passphrase, clock=device_clock())
+            await call.loaded.forget_due()  # on every command that opens the device (spec §9.7)
         moved = False
         try:
             if verb.needs is Needs.SYNCED:

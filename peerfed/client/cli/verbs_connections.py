@@ -13,12 +13,14 @@ import asyncio
 from typing import Any
 
 from peerfed.protocol import Format, Terms, UnavailableError
+from peerfed.protocol.messages import MAX_FORGET, MIN_FORGET
 
+from ..device import DAY
 from ..display import dumps, local_time, visible_all
 from ..inbox import reconnect_delay
 from ..state import ClientError
 from ..transport import NodeUnreachable
-from .parse import parse_date
+from .parse import parse_date, parse_span
 from .registry import Invocation, Needs, Verb, warn
 
 __all__ = ["VERBS"]
@@ -83,6 +85,11 @@ def _agree_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="the agreement lapses after this date (YYYY-MM-DD)")
     parser.add_argument("--boundary", action="append", default=[])
     parser.add_argument("--ending", help="how either of you may end")
+    parser.add_argument(
+        "--forget",
+        help="each of you deletes every message this long after it was sent (1h to 365d, e.g. 30d);"
+        " a promise the protocol cannot check on the other device",
+    )
     parser.add_argument("--accept", action="store_true", help="countersign the terms the other peer proposed")
 
 
@@ -99,8 +106,32 @@ async def _agree(call: Invocation) -> dict[str, Any]:
         until=parse_date(args.until) if args.until else None,
         boundaries=tuple(args.boundary),
         ending=args.ending,
+        forget=_forget(args.forget),
     )
+    if terms.forget is not None:  # said when proposing, as spec §8.3 asks
+        warn(
+            "forget is a promise: each device deletes the messages when the time comes, once both of you"
+            " sign these terms; nothing can check the other device, and an older client refuses these terms"
+        )
     return await call.peer.agree(args.connection, terms)
+
+
+def _forget(text: str | None) -> int | None:
+    """``--forget`` in seconds (spec §8.3). Raises ClientError (``local.usage``) outside 1h … 365d."""
+    if text is None:
+        return None
+    seconds = parse_span(text, "--forget")
+    if not MIN_FORGET <= seconds <= MAX_FORGET:
+        raise ClientError(f"--forget {text!r}: choose from 1h to 365d", "local.usage")
+    return seconds
+
+
+def _forget_line(terms: dict[str, Any]) -> list[str]:
+    seconds = terms.get("forget")
+    if seconds is None:
+        return []
+    span = f"{seconds // DAY} day(s)" if seconds % DAY == 0 else f"{seconds // 3600} hour(s) {seconds % 3600 // 60} min"
+    return [f"  forget: each of you deletes every message {span} after it was sent"]
 
 
 async def _agreement(call: Invocation) -> dict[str, Any]:
@@ -113,9 +144,11 @@ def _render_agreement(args: argparse.Namespace, r: dict[str, Any]) -> str:
     if force:
         lines.append(f"in force (version {force['version']}): {force['helps']}")
         lines += [f"  boundary: {b}" for b in force["boundaries"]]
+        lines += _forget_line(force)
     if r.get("pending"):
         p = r["pending"]
         lines.append(f"proposed by {p['proposed_by']} (version {p['version']}): {p['helps']}")
+        lines += _forget_line(p)
     if args.command == "agree" and not force:
         lines.append(f"signed version {r['version']}; in force once the other peer signs the same terms")
     return "\n".join(lines)

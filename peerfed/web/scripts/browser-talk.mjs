@@ -96,7 +96,8 @@ try {
   // Terms (spec §9.3): Ana proposes at the CLI; the page shows them before agreeing, by whom and
   // until when, and countersigns; then the page proposes other terms and the CLI sees them pending.
   const conn = reached.id ?? reached.connection;
-  cli('agree', conn, '--helps', 'Listening at night, <u>no advice</u>.', '--format', 'text', '--until', '2099-01-31', '--boundary', 'No calls');
+  // They also promise to forget each message a year after it was sent (spec §9.7): shown with the terms.
+  cli('agree', conn, '--helps', 'Listening at night, <u>no advice</u>.', '--format', 'text', '--until', '2099-01-31', '--boundary', 'No calls', '--forget', '365d');
   await page.locator('#terms-proposal', { hasText: 'They proposed these terms' }).waitFor(WAIT);
   out.proposed = await page.locator('#terms-proposed').innerText();
   await page.screenshot({ path: join(shots, 'terms-proposed-phone.png'), fullPage: true });

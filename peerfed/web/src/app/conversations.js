@@ -54,6 +54,7 @@ export function displayOrder(messages, me, them) {
 
 /** The list of talks; `open(conversation)` shows one. */
 export function talksScreen(main, talk, { open, reports, blocked }) {
+  talk.forgetDue(); // on every screen of conversations, as the CLI on every command (spec §9.7)
   const list = el('ul', { class: 'listings', id: 'talks' });
   const waiting = el('p', { class: 'hint', id: 'pending-bound' });
   const fill = () => {
@@ -170,6 +171,7 @@ function keepAdding(log, items) {
 
 /** One conversation, kept up to date as mail arrives; returns a function that stops watching. */
 export function conversationScreen(main, talk, c) {
+  talk.forgetDue(); // what the terms in force say is to be forgotten by now is not shown (spec §9.7)
   const log = el('ol', { class: 'messages', id: 'messages', 'aria-live': 'polite', 'aria-label': t('talk.messages') });
   const status = el('p', { class: 'note', id: 'talk-state', role: 'status', tabindex: '-1' });
   const outcome = el('div', { 'aria-live': 'polite' });

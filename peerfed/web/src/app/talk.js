@@ -8,7 +8,7 @@ import {
 import { loadState, saveState } from './keystore.js';
 import { call, NodeError } from './node.js';
 import { openLive } from './live.js';
-import { openState, sealState, stateKey } from './talk_state.js';
+import { forgetDue, openState, sealState, stateKey } from './talk_state.js';
 import { agreementItems } from './terms.js';
 
 const DAY = 86_400;
@@ -84,6 +84,15 @@ export class Talk {
       }
     }
     this.forgetLapsed();
+    this.forgetDue();
+  }
+
+  /** Delete the messages whose agreed time to be forgotten has come (spec §9.7), and seal the rest again. */
+  forgetDue(now = this.ctx.now()) {
+    let any = false;
+    for (const c of this.conversations.values()) any = forgetDue(c, now) || any;
+    if (any) this.persist();
+    return any;
   }
 
   /** Reach-outs waiting for this person's answer, unexpired at `now` (spec §13.5). */
@@ -270,6 +279,7 @@ export class Talk {
     if (inner.type === 'response') conversation.reply = inner.body.reply;
     if (inner.type === 'end' && inner.body.erase) forget(conversation); // a compliant client deletes (§9.4)
     if (inner.type === 'message') conversation.messages.push({ mine: false, seq: inner.body.seq, text: inner.body.text, createdAt: inner.createdAt });
+    forgetDue(conversation, this.ctx.now()); // one that arrives already past its agreed time goes at once (§9.7)
     if (viewing !== id) conversation.unread += 1;
     this.changed(conversation);
   }

@@ -20,7 +20,7 @@ export function stateKey(seed) {
 function row(c) {
   const o = c.other;
   return [c.id, c.mine, c.peer, o.encryptionKey, o.home ?? null, o.name ?? null, c.topics ?? null, c.unread, Boolean(c.erased),
-    c.state.endedBy ?? null, c.state.state, c.erased ? [] : c.events];
+    c.state.endedBy ?? null, c.state.state, c.erased ? [] : c.events, c.nextSeq ?? 1];
 }
 
 /** Seal the conversations and blocks of `talk` into bytes. */
@@ -37,7 +37,9 @@ const ENDED = (id, endedBy) => ({ id, state: 'ended', endedBy, live: false });
  * machine. Throws ProtocolError when its history does not replay.
  */
 export function rebuild(me, fields) {
-  const [id, mine, peer, encryptionKey, home, name, topics, unread, erased, endedBy, state, events] = fields;
+  // The 13th field, the next seq to send, is kept because forgotten messages (spec §9.7) no longer
+  // say which were used; a row stored before it had 12 fields and counts from its messages.
+  const [id, mine, peer, encryptionKey, home, name, topics, unread, erased, endedBy, state, events, nextSeq = 1] = fields;
   const c = { id, mine, peer, other: { encryptionKey, home, name }, topics, unread, erased, events: [...events], messages: [], hello: null, reply: null, nextSeq: 1 };
   if (erased || events.length === 0) return { ...c, state: ENDED(id, endedBy ?? state) };
   const envs = events.map((raw) => decodeVerified(raw, INNER));
@@ -53,7 +55,28 @@ export function rebuild(me, fields) {
       if (own) c.nextSeq = Math.max(c.nextSeq, env.body.seq + 1);
     }
   }
+  c.nextSeq = Math.max(c.nextSeq, nextSeq);
   return c;
+}
+
+/**
+ * Keep the promise of terms in force that say `forget` (spec §9.7): drop from `c` every message
+ * sent `forget` seconds or more before `now`, its signed bytes and its shown text. The reach-out,
+ * response, agreements and end stay; so does `nextSeq`, so no seq is used twice. Returns whether
+ * anything went (the caller then seals the state again, which is what removes it at rest).
+ */
+export function forgetDue(c, now) {
+  const forget = c.erased ? null : c.state?.inForce?.terms?.forget ?? null;
+  if (forget === null) return false;
+  const due = (createdAt) => createdAt + forget <= now;
+  const kept = c.events.filter((raw) => {
+    const env = decodeVerified(raw, INNER);
+    return env.type !== 'message' || !due(env.createdAt);
+  });
+  if (kept.length === c.events.length) return false;
+  c.events = kept;
+  c.messages = c.messages.filter((m) => !due(m.createdAt));
+  return true;
 }
 
 /** Fill `talk` from sealed `bytes`. Throws ProtocolError when they do not open under `key`. */

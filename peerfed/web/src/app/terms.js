@@ -53,11 +53,15 @@ function sameTerms(encoded, proposed) {
   return encoded.length === other.length && encoded.every((b, i) => b === other[i]);
 }
 
-/** Terms as sent on the wire (spec §8.3) from what a person typed; empty optional fields become nil. */
-export function termsFromForm({ helps, formats = [], times = '', until = null, boundaries = [], ending = '' }) {
+/**
+ * Terms as sent on the wire (spec §8.3) from what a person typed; empty optional fields become nil.
+ * `forget` (seconds) adds the seventh item; without it the terms are the six items they always were.
+ */
+export function termsFromForm({ helps, formats = [], times = '', until = null, boundaries = [], ending = '', forget = null }) {
   const opt = (s) => (s && s.trim() ? s.trim() : null);
   const lines = [...new Set(boundaries.map((b) => b.trim()).filter(Boolean))];
-  return [helps.trim(), [...new Set(formats)], opt(times), until, lines, opt(ending)];
+  const six = [helps.trim(), [...new Set(formats)], opt(times), until, lines, opt(ending)];
+  return forget === null ? six : [...six, forget];
 }
 
 /** 'YYYY-MM-DD' -> the last second of that day, UTC, as the CLI reads --until; null for ''. */

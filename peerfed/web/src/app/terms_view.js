@@ -26,7 +26,15 @@ export function termsList(terms, id) {
     row(t('terms.until'), terms.until === null ? t('terms.until.none') : day(terms.until)),
     terms.boundaries.length ? row(t('terms.boundaries'), el('ul', {}, terms.boundaries.map((b) => el('li', {}, theirs(b))))) : null,
     terms.ending !== null ? row(t('terms.ending'), theirs(terms.ending)) : null,
+    terms.forget ? row(t('terms.forget'), forgetText(terms.forget)) : null,
   );
+}
+
+// How long messages are kept under terms that forget (spec §8.3), in whole days or hours.
+function forgetText(seconds) {
+  if (seconds === 86_400) return t('terms.forget.day');
+  if (seconds % 86_400 === 0) return t('terms.forget.days', { count: seconds / 86_400 });
+  return t('terms.forget.hours', { count: Math.floor(seconds / 3600), minutes: Math.floor((seconds % 3600) / 60) });
 }
 
 // The form to propose terms, filled with `start` (parsed terms) when there are some to change.

@@ -12,6 +12,9 @@ import { NODE_BODIES } from './node_bodies.js';
 const DAY = 86_400;
 export const MIN_BUNDLE_BYTES = 98;
 export const MAX_BUNDLE_BYTES = 1024;
+// How long after it was sent each device keeps a message when the terms say to forget (spec §8.3).
+export const MIN_FORGET = 3600;
+export const MAX_FORGET = 365 * DAY;
 
 function window(value) {
   const [days, start, end] = array(value, 'window', 3);
@@ -65,7 +68,10 @@ function erasure(value) {
 
 /** Terms (spec §8.3); `encoded` is their canonical encoding, which decides identity (§9.3). */
 export function terms(value) {
-  const [helps, formats, times, until, boundaries, ending] = array(value, 'terms', 6);
+  // Six items, or seven when the peers agree to forget (spec §8.3): the seventh is never nil, so
+  // terms without it keep their one encoding.
+  const seven = Array.isArray(value) && value.length === 7;
+  const [helps, formats, times, until, boundaries, ending, forget] = seven ? value : array(value, 'terms', 6);
   return {
     helps: text(helps, 'what helps', 1000, true),
     formats: set(formats, 'formats', 0, 5).map((f) => oneOf(f, 'format', FORMATS)),
@@ -73,6 +79,7 @@ export function terms(value) {
     until: until === null ? null : uint(until, 'until', 0, MAX_TIMESTAMP),
     boundaries: set(boundaries, 'boundaries', 0, 10).map((b) => text(b, 'boundary', 300, true)),
     ending: optText(ending, 'how to end', 300, true),
+    forget: seven ? uint(forget, 'forget', MIN_FORGET, MAX_FORGET) : null,
     encoded: pack(value),
   };
 }

@@ -49,6 +49,11 @@ export const en = {
     'terms.form.boundaries.hint': 'One on each line.',
     'terms.form.ending': 'How either of you may end (optional)',
     'terms.form.ending.hint': 'For example: a short goodbye message is enough.',
+    // --- terms: forgetting (spec §9.7) ---
+    'terms.forget': 'Each device deletes the messages',
+    'terms.forget.day': '1 day after each was sent. This is a promise you make each other: nothing can check the other device.',
+    'terms.forget.days': '{count} days after each was sent. This is a promise you make each other: nothing can check the other device.',
+    'terms.forget.hours': '{count} h {minutes} min after each was sent. This is a promise you make each other: nothing can check the other device.',
     'terms.form.send': 'Send these terms',
     'answer.decline.hint': 'Not this time sends no reason, only that you could not take this on.',
     // --- report ---

@@ -48,6 +48,11 @@ export const es = {
     'terms.form.boundaries.hint': 'Uno en cada línea.',
     'terms.form.ending': 'Cómo puede terminar cualquiera de los dos (opcional)',
     'terms.form.ending.hint': 'Por ejemplo: basta con un mensaje corto de despedida.',
+    // --- terms: forgetting (spec §9.7) ---
+    'terms.forget': 'Cada dispositivo borra los mensajes',
+    'terms.forget.day': '1 día después de enviar cada uno. Es una promesa entre las dos personas: nada puede comprobar el otro dispositivo.',
+    'terms.forget.days': '{count} días después de enviar cada uno. Es una promesa entre las dos personas: nada puede comprobar el otro dispositivo.',
+    'terms.forget.hours': '{count} h {minutes} min después de enviar cada uno. Es una promesa entre las dos personas: nada puede comprobar el otro dispositivo.',
     'terms.form.send': 'Enviar estos términos',
     'answer.decline.hint': '«Esta vez no» no envía ningún motivo, solo que no puedes ahora.',
     // --- report ---
