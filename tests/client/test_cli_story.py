@@ -163,6 +163,9 @@ def test_the_whole_story_and_nothing_private_on_either_node(
         "Ana's message",
     )
     assert [(m["from"], m["text"]) for m in messages] == [("me", WORDS[0]), ("them", WORDS[1])]
+    # Two CLI peers talk on sealing scheme 2 (spec §14.7), and each side says so.
+    assert ben.json("read", connection[:6])["forward_secret"] is True
+    assert ana.json("read", connection[:6])["forward_secret"] is True
 
     assert ana.json("end", connection[:6])["state"] == "ended"
     eventually(lambda: ben.json("connections")["connections"][0]["state"] == "ended", "the end")
