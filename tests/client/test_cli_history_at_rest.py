@@ -18,6 +18,7 @@ import aiohttp
 
 from peerfed.client import keyring as kr
 from peerfed.client.peer import Peer
+from peerfed.client.state import LocalState
 from tests.client.pairs import Cli, eventually, one_node
 from tests.client.test_upgrade import CONNECTION, WRITTEN_AT, restore_home
 from tests.processes import NodeProcesses
@@ -117,3 +118,70 @@ def test_a_history_kept_in_plaintext_is_sealed_on_the_first_unlock(tmp_path: Pat
             assert check.execute("PRAGMA user_version").fetchone() == (4,)
 
     asyncio.run(scenario())
+
+
+# Every column of the device's database, as spec §12 (What a stolen device reveals) describes it
+# to a thief without the passphrase: "sealed" (under the passphrase or a key only the seed gives)
+# or what it shows in plaintext. A new column fails this test until the spec says what it shows.
+COLUMNS = {
+    "meta": {"key": "names of the values", "value": "node, name, standing, device, cursors; keys sealed"},
+    "peers": {
+        "peer": "peer ids",
+        "bundle": "public key bundles",
+        "bundle_expires": "times",
+        "home": "home nodes",
+        "name": "pseudonyms",
+        "blocked": "who is blocked",
+    },
+    "listings": {
+        "id": "listing ids",
+        "raw": "public cards",
+        "author": "peer ids",
+        "origin": "node URLs",
+        "mine": "which are one's own",
+        "expires_at": "times",
+        "withdrawn": "withdrawn or not",
+        "seen_at": "times",
+    },
+    "connections": {
+        "id": "connection ids",
+        "listing": "listing ids",
+        "peer": "peer ids",
+        "side": "author or reacher",
+        "created_at": "times",
+        "updated_at": "times",
+        "read_seq": "how far read",
+    },
+    "events": {
+        "n": "counts",
+        "connection": "connection ids",
+        "inner_id": "message ids",
+        "author": "who wrote",
+        "type": "message types",
+        "raw": "sealed",
+        "at": "times",
+    },
+    "connection_states": {"connection": "connection ids", "through": "counts", "state": "sealed"},
+    "outbox": {
+        "n": "counts",
+        "inner_id": "message ids",
+        "connection": "connection ids",
+        "queued_at": "times",
+        "attempts": "counts",
+        "last_error": "the node's error text",
+    },
+}
+
+
+def test_every_column_a_thief_can_read_is_one_the_spec_lists(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        state = await LocalState.open(tmp_path / "home")
+        await state.close()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(tmp_path / "home" / "peer.sqlite3") as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        found = {
+            t: {r[1] for r in db.execute(f"PRAGMA table_info({t})")} for t in tables if not t.startswith("sqlite_")
+        }
+    assert found == {t: set(c) for t, c in COLUMNS.items()}
