@@ -84,7 +84,7 @@ def main() -> int:
         work = Path(tmp)
         with NodeProc(work / "node", env=ENV) as node:
             node.start()
-            cli(work / "ana", "id", "new", "--node", node.url, "--name", "Ana")
+            cli(work / "ana", "id", "new", "--node", node.url, "--name", "Ana", "--no-passphrase")
             cli(work / "ana", "offer", "--topic", TOPIC, "--summary", "Evenings are hard for me too; happy to listen.")
             runs = [one_start(node.url, work / f"profile-{i}") for i in range(args.runs)]
     figures = {name: spread([float(r[name]) for r in runs]) for name in MILESTONES}

@@ -52,6 +52,11 @@ TESTS: dict[str, tuple[str, ...]] = {
     "R-9.5-4": (
         "tests/client/test_cli_offline.py::test_reading_connections_and_agreements_work_with_the_home_node_down",
     ),
+    "R-9.6-1": ("tests/client/test_cli_passphrase.py::test_new_keys_need_a_passphrase_or_an_explicit_no",),
+    "R-9.6-2": (
+        "tests/client/test_cli_history_at_rest.py::test_a_locked_device_holds_no_conversation_text",
+        "tests/client/test_cli_history_at_rest.py::test_a_history_kept_in_plaintext_is_sealed_on_the_first_unlock",
+    ),
     "R-11-1": ("tests/protocol/test_vectors.py::test_the_generator_reproduces_every_file_byte_for_byte",),
     "R-13.4-4": ("tests/client/test_cli_approval.py::test_a_pending_key_is_kept_and_signs_in_once_approved",),
     "R-13.4-6": (

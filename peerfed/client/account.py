@@ -21,6 +21,7 @@ from peerfed.protocol import EncryptionSecret, Envelope, Erasure, Identity, KeyB
 from . import keyring as kr
 from .device import DAY, Device
 from .errors import ClientError
+from .history import history_key
 from .prekeys import signed_prekey
 from .state import Backup, LocalState
 from .transport import NodeAPI
@@ -79,6 +80,7 @@ async def open_existing(home: Path, passphrase: str | None) -> tuple[LocalState,
         raise ClientError(_NO_IDENTITY.format(home=home), "local.no_identity")
     try:
         keys = kr.unlock(bytes(blob), passphrase)
+        await state.unlock_history(history_key(keys.identity.seed))
     except BaseException:
         await state.close()
         raise
@@ -107,6 +109,7 @@ async def restore(home: Path, blob: bytes, passphrase: str | None) -> None:
     keys = kr.Keyring.from_bytes(backup.keyring)
     state = await LocalState.open(home)
     try:
+        await state.unlock_history(history_key(keys.identity.seed))
         await state.import_backup(backup, kr.lock(keys, passphrase))
         # The backup carries the old device's id among its values; this is another device, which
         # makes its own id when it first signs in (spec §13.4, One device at a time).
@@ -141,6 +144,7 @@ class Account:
         Raises RemoteError (the node's refusal, e.g. ``auth.invite``), NodeUnreachable.
         """
         device = self.device
+        await device.state.unlock_history(history_key(device.keys.identity.seed))
         device.api = NodeAPI(node, device.http, clock=device.clock)
         try:
             await device.sign_in(invite=invite)

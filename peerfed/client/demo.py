@@ -118,8 +118,10 @@ async def story(root: Path) -> None:
     async with aiohttp.ClientSession() as http:
         say()
         say("2. Ana joins A and Ben joins B. Each device makes a key pair; the node learns only the public key.")
-        ana = await Peer.create(root / "ana", http, node=a.url, name="Ana")
-        ben = await Peer.create(root / "ben", http, node=b.url, name="Ben")
+        # New keys are encrypted by default (spec §12): each demo device locks them under a passphrase.
+        ana = await Peer.create(root / "ana", http, node=a.url, name="Ana", passphrase="ana's demo passphrase")
+        ben = await Peer.create(root / "ben", http, node=b.url, name="Ben", passphrase="ben's demo passphrase")
+        say("   Each device locks its keys under its person's passphrase (Argon2id).", 0)
         say(f"   Ana is {ana.id.text}", 0)
         say(f"   Ben is {ben.id.text}", 0)
         try:

@@ -65,7 +65,14 @@ class Outbox:
             (connection, connection),
         )
         return [
-            Draft(bytes(r[0]), bytes(r[1]), stored_envelope(bytes(r[2]), bytes(r[3])), int(r[4]), int(r[5]), r[6])
+            Draft(
+                bytes(r[0]),
+                bytes(r[1]),
+                stored_envelope(self.device.state.open_sealed(bytes(r[2])), bytes(r[3])),
+                int(r[4]),
+                int(r[5]),
+                r[6],
+            )
             for r in rows
         ]
 

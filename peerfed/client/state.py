@@ -10,9 +10,14 @@ brought up to date by replaying the events after it; an erased conversation keep
 none of its events (``client.wipe``). This peer's own messages not yet delivered are listed in
 ``outbox`` beside their events (``client.outbox``).
 
+The signed messages and the states are sealed at rest (``client.history``, spec §9.6): a
+command unlocks the keyring, then ``unlock_history`` gives this database the key; a database
+older than schema 4 has its plaintext sealed then, once (``history`` in ``meta`` says it is done).
+
 Backups (``export_backup``/``import_backup``) carry the four tables of schema 1 and the
-meta values in the format ``peerfed-export/1``; the connection states are derived, so they
-are left out and rebuilt on the restored device.
+meta values in the format ``peerfed-export/1``, the messages opened (the file itself is sealed
+under a passphrase); the connection states are derived, so they are left out and rebuilt on the
+restored device.
 """
 
 from __future__ import annotations
@@ -20,20 +25,21 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from peerfed.protocol import Connection, Side, pack, unpack
-from peerfed.protocol.encoding import Value
+from peerfed.protocol import Connection, Side
 
+from .backup_file import BACKUP_FORMAT, BACKUP_TABLES, Backup, device_only
 from .errors import ClientError
+from .history import HistoryBox
 from .rows import ConnectionRow, ConnectionStateRow, EventRow, ListingRow, PeerRow
 from .stored import decode_connection, encode_connection
 
 __all__ = ["BACKUP_FORMAT", "Backup", "ClientError", "LocalState", "default_home"]
+
 
 SCHEMA = [
     """
@@ -69,16 +75,12 @@ SCHEMA = [
         queued_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT
     );
     """,
+    # 4: events.raw and connection_states.state sealed at rest; done on the first unlock (spec §9.6).
+    """
+    INSERT INTO meta (key, value) VALUES ('history', 0) ON CONFLICT(key) DO NOTHING;
+    """,
 ]
-
-BACKUP_FORMAT = "peerfed-export/1"
-# The tables a backup carries, and their columns in the order the file lists them.
-_BACKUP_TABLES = {
-    "peers": "peer, bundle, bundle_expires, home, name, blocked",
-    "listings": "id, raw, author, origin, mine, expires_at, withdrawn, seen_at",
-    "connections": "id, listing, peer, side, created_at, updated_at, read_seq",
-    "events": "connection, inner_id, author, type, raw, at",
-}
+_SEALED_HISTORY = 1
 
 
 def default_home() -> Path:
@@ -89,60 +91,51 @@ def default_home() -> Path:
     return Path(base) / "peerfed"
 
 
-@dataclass(frozen=True)
-class Backup:
-    """What a backup file holds once opened: the unlocked keyring, meta values and table rows."""
-
-    keyring: bytes
-    meta: tuple[tuple[str, Value], ...]
-    tables: tuple[tuple[str, tuple[list[Value], ...]], ...]
-
-    @property
-    def connections(self) -> int:
-        """How many connections the backup holds."""
-        return sum(len(rows) for name, rows in self.tables if name == "connections")
-
-    def to_bytes(self) -> bytes:
-        """The backup as the file carries it (sealed under a passphrase by the caller)."""
-        meta: list[Value] = [[k, v] for k, v in self.meta]
-        tables: list[Value] = [[name, list(rows)] for name, rows in self.tables]
-        return pack([BACKUP_FORMAT, self.keyring, meta, tables])
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Backup:
-        """Parse an opened backup.
-
-        Raises ClientError (``local.keyring``) if it is not one, EncodingError if it is not msgpack.
-        """
-        value = unpack(data)
-        if not isinstance(value, list) or len(value) != 4 or value[0] != BACKUP_FORMAT:
-            raise ClientError("this is not a peerfed backup", "local.keyring")
-        _, keyring, meta, tables = value
-        if not isinstance(keyring, bytes) or not isinstance(meta, list) or not isinstance(tables, list):
-            raise ClientError("this is not a peerfed backup", "local.keyring")
-        pairs: list[tuple[str, Value]] = []
-        for pair in meta:
-            if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str):
-                raise ClientError("this is not a peerfed backup", "local.keyring")
-            pairs.append((pair[0], pair[1]))
-        return cls(keyring, tuple(pairs), tuple(_table(t) for t in tables))
-
-
-def _table(table: Value) -> tuple[str, tuple[list[Value], ...]]:
-    if isinstance(table, list) and len(table) == 2 and isinstance(table[0], str) and table[0] in _BACKUP_TABLES:
-        width = len(_BACKUP_TABLES[table[0]].split(","))
-        rows = table[1]
-        if isinstance(rows, list) and all(isinstance(r, list) and len(r) == width for r in rows):
-            return table[0], tuple(r for r in rows if isinstance(r, list))
-    raise ClientError("this is not a peerfed backup", "local.keyring")
-
-
 class LocalState:
     """The device's database. Every method raises ClientError (``local.storage``) on a database failure."""
 
     def __init__(self, db: aiosqlite.Connection, home: Path) -> None:
         self.db = db
         self.home = home
+        self._history: HistoryBox | None = None
+
+    async def unlock_history(self, key: bytes) -> None:
+        """Seal and open the history under ``key`` from now on (``client.history.history_key``).
+
+        On the first unlock of a database that kept its history in plaintext (schema 3 or
+        older), every stored message and state is sealed in one transaction, then the file is
+        rewritten and the write-ahead log emptied so no plaintext page is left behind.
+        Raises ClientError (``local.storage``).
+        """
+        self._history = box = HistoryBox(key)
+        if await self.get("history") == _SEALED_HISTORY:
+            return
+        await self._exec("BEGIN IMMEDIATE")
+        try:
+            for n, raw in await self._rows("SELECT n, raw FROM events"):
+                await self._exec("UPDATE events SET raw=? WHERE n=?", (box.seal(bytes(raw)), n))
+            for connection, state in await self._rows("SELECT connection, state FROM connection_states"):
+                sealed = box.seal(bytes(state))
+                await self._exec("UPDATE connection_states SET state=? WHERE connection=?", (sealed, connection))
+            await self.set("history", _SEALED_HISTORY)
+            await self._exec("COMMIT")
+        except BaseException:
+            await self._exec("ROLLBACK")
+            raise
+        # secure_delete zeroes the cells the plaintext left; VACUUM rewrites every page and the
+        # checkpoint empties the log that held the old ones.
+        await self._exec("VACUUM")
+        await self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def seal(self, data: bytes) -> bytes:
+        """``data`` (a message or a state of a connection) as stored, sealed (spec §9.6)."""
+        assert self._history is not None, "the history is sealed only once the keyring is unlocked"
+        return self._history.seal(data)
+
+    def open_sealed(self, stored: bytes) -> bytes:
+        """What ``seal`` stored. Raises ClientError (``local.damaged``)."""
+        assert self._history is not None, "the history is opened only once the keyring is unlocked"
+        return self._history.open(stored)
 
     @classmethod
     async def open(cls, home: Path) -> LocalState:
@@ -272,7 +265,7 @@ class LocalState:
         cursor = await self._exec(
             "INSERT INTO events (connection, inner_id, author, type, raw, at) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(inner_id) DO NOTHING",
-            (connection, inner_id, author, kind, raw, now),
+            (connection, inner_id, author, kind, self.seal(raw), now),
         )
         if cursor.rowcount != 1:
             return None
@@ -285,7 +278,10 @@ class LocalState:
             "SELECT n, inner_id, author, type, raw, at FROM events WHERE connection=? AND n>? ORDER BY n",
             (connection, after),
         )
-        return [EventRow(int(r[0]), bytes(r[1]), bytes(r[2]), str(r[3]), bytes(r[4]), int(r[5])) for r in rows]
+        return [
+            EventRow(int(r[0]), bytes(r[1]), bytes(r[2]), str(r[3]), self.open_sealed(bytes(r[4])), int(r[5]))
+            for r in rows
+        ]
 
     async def mark_read(self, connection: bytes, n: int) -> None:
         await self._exec("UPDATE connections SET read_seq=MAX(read_seq, ?) WHERE id=?", (n, connection))
@@ -301,7 +297,7 @@ class LocalState:
         rows = await self._rows("SELECT through, state FROM connection_states WHERE connection=?", (connection,))
         if not rows:
             return None
-        return ConnectionStateRow(connection, int(rows[0][0]), decode_connection(bytes(rows[0][1])))
+        return ConnectionStateRow(connection, int(rows[0][0]), decode_connection(self.open_sealed(bytes(rows[0][1]))))
 
     async def save_connection_state(self, state: Connection, *, through: int, since: int) -> bool:
         """Store ``state`` as the connection's value after event ``through``; True if stored.
@@ -316,7 +312,7 @@ class LocalState:
             " (SELECT 1 FROM events WHERE connection=? AND n>? AND n<?)"
             " ON CONFLICT(connection) DO UPDATE SET through=excluded.through, state=excluded.state"
             " WHERE excluded.through > connection_states.through",
-            (state.id, through, encode_connection(state), state.id, since, through),
+            (state.id, through, self.seal(encode_connection(state)), state.id, since, through),
         )
         return cursor.rowcount == 1
 
@@ -335,34 +331,32 @@ class LocalState:
         """Everything this device holds but its session token (spec §9.6), with ``keyring``
         (unlocked) for its own."""
         tables = []
-        for table, columns in _BACKUP_TABLES.items():
-            rows = await self._rows(f"SELECT {columns} FROM {table}")
-            tables.append((table, tuple(list(r) for r in rows)))
-        meta = tuple((k, v) for k, v in (await self.dump_meta()).items() if not _device_only(k))
+        for table, columns in BACKUP_TABLES.items():
+            rows = [list(r) for r in await self._rows(f"SELECT {columns} FROM {table}")]
+            if table == "events":  # the file carries them open, as every client reads them (§9.6)
+                rows = [[*r[:4], self.open_sealed(bytes(r[4])), r[5]] for r in rows]
+            tables.append((table, tuple(rows)))
+        meta = tuple((k, v) for k, v in (await self.dump_meta()).items() if not device_only(k))
         return Backup(keyring, meta, tuple(tables))
 
     async def import_backup(self, backup: Backup, keyring: bytes) -> None:
-        """Write ``backup`` into this (empty) database, with ``keyring`` as the stored, locked keyring."""
+        """Write ``backup`` into this (empty, history unlocked) database, with ``keyring`` as the
+        stored, locked keyring; its messages are sealed as they are written."""
         for key, value in backup.meta:
             await self.set(key, value)
         await self.set("keyring", keyring)
         await self.set("token", None)
         for table, rows in backup.tables:
-            columns = _BACKUP_TABLES[table]
+            columns = BACKUP_TABLES[table]
             marks = ", ".join("?" for _ in columns.split(","))
             for row in rows:
+                if table == "events" and isinstance(row[4], bytes):
+                    row = [*row[:4], self.seal(row[4]), row[5]]
                 await self._exec(f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})", row)
 
 
 _PEER = "peer, bundle, bundle_expires, home, name, blocked"
 _LISTING = "id, raw, author, origin, mine, expires_at, withdrawn"
-
-
-def _device_only(key: str) -> bool:
-    """Meta values a backup never carries: the keyring (it has its own place) and the session token
-    (the next device signs in for itself). Pre-key secrets and scheme-2 sessions do travel, still
-    sealed under the seed's key: a moved device must open what is in flight to it (spec §9.6, §14.4)."""
-    return key in ("keyring", "token")
 
 
 _CONNECTION = "id, listing, peer, side, created_at, updated_at, read_seq"

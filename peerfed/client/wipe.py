@@ -39,7 +39,7 @@ async def erase_conversation(state: LocalState, ended: Connection) -> None:
         await state.write("DELETE FROM connection_states WHERE connection=?", (ended.id,))
         await state.write(
             "INSERT INTO connection_states (connection, through, state) VALUES (?, ?, ?)",
-            (ended.id, through, encode_connection(kept)),
+            (ended.id, through, state.seal(encode_connection(kept))),
         )
         await state.write("COMMIT")
     except BaseException:

@@ -75,6 +75,8 @@ class Person(bytes, enum.Enum):
     SOURCE = personalisation("peerfed/source")  # who put an item in a mailbox, keyed, memory only
     # A client's own, never sent: the key its session token is sealed under at rest (§12).
     SESSION = personalisation("peerfed/session")
+    # A client's own, never sent: the key its conversation history is sealed under at rest (§9.6).
+    HISTORY = personalisation("peerfed/history")
 
 
 # BLAKE2b comes from the standard library's hashlib: the same function as libsodium's

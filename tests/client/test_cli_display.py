@@ -126,13 +126,17 @@ async def _against_a_hostile_node(home: Path, *args: str) -> tuple[int, str, str
 
 
 def test_a_nodes_error_message_is_shown_escaped(tmp_path: Path) -> None:
-    code, out, err = asyncio.run(_against_a_hostile_node(tmp_path / "a", "id", "new", "--node", "NODE"))
+    code, out, err = asyncio.run(
+        _against_a_hostile_node(tmp_path / "a", "id", "new", "--node", "NODE", "--no-passphrase")
+    )
     assert code == 1 and out == ""
     _clean(out, err)
     assert err.startswith("error schema.invalid: ") and err.count("\n") == 1
     assert "\\u001b[2J\\u001b[31mbroken\\u000d\\u000a[me] forged\\u202eevil\\u200b\\u0007\\u009b" in err
 
-    code, out, err = asyncio.run(_against_a_hostile_node(tmp_path / "b", "id", "new", "--node", "NODE", "--json"))
+    code, out, err = asyncio.run(
+        _against_a_hostile_node(tmp_path / "b", "id", "new", "--node", "NODE", "--no-passphrase", "--json")
+    )
     assert code == 1 and out == ""
     _clean(out, err)
     assert json.loads(err)["error"]["message"] == HOSTILE  # escaped on the terminal, intact for a program

@@ -25,16 +25,23 @@ WORDS = ["Last night I was awake until four", "I know those nights; tell me abou
 
 
 class Cli:
-    """One peer's terminal: its own PEERFED_HOME."""
+    """One peer's terminal: its own PEERFED_HOME.
 
-    def __init__(self, home: Path, passphrase: str | None = None) -> None:
+    Without a passphrase, ``id new`` is given ``--no-passphrase`` (new keys are encrypted by
+    default, spec §12) unless ``plain`` is False, as in the tests of that default itself.
+    """
+
+    def __init__(self, home: Path, passphrase: str | None = None, *, plain: bool = True) -> None:
         self.home = home
         self.env = {**os.environ, "PEERFED_HOME": str(home)}
         self.env.pop("PEERFED_PASSPHRASE", None)
+        self.plain = plain and not passphrase
         if passphrase:
             self.env["PEERFED_PASSPHRASE"] = passphrase
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        if self.plain and args[:2] == ("id", "new"):
+            args = (*args[:2], "--no-passphrase", *args[2:])
         out = subprocess.run(
             [sys.executable, "-m", "peerfed", *args],
             env=self.env,

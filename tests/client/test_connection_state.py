@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from peerfed.client import keyring as kr
+from peerfed.client.history import HistoryBox, history_key
 from peerfed.client.peer import Peer
 from peerfed.client.state import LocalState
 from peerfed.client.stored import decode_connection, encode_connection
@@ -166,7 +167,8 @@ def test_a_database_from_before_stored_states_migrates_and_replays_once(
         expected = await ben.messages(connection)
         http, clock = ben.http, ben.clock
         await ben.close()
-        # Schema 1 is schema 3 without the connection_states and outbox tables.
+        # Schema 1 is schema 4 without the connection_states and outbox tables (and with its
+        # history in plaintext: these rows are sealed already, which the meta value says).
         with sqlite3.connect(home / "ben" / "peer.sqlite3") as db:
             db.execute("DROP TABLE connection_states")
             db.execute("DROP TABLE outbox")
@@ -174,7 +176,7 @@ def test_a_database_from_before_stored_states_migrates_and_replays_once(
         ben = await Peer.load(home / "ben", http, clock=clock)
         try:
             with sqlite3.connect(home / "ben" / "peer.sqlite3") as db:
-                assert db.execute("PRAGMA user_version").fetchone() == (3,)
+                assert db.execute("PRAGMA user_version").fetchone() == (4,)
                 assert db.execute("SELECT count(*) FROM connection_states").fetchone() == (0,)
             verifications.count = 0
             assert await ben.messages(connection) == expected
@@ -195,8 +197,9 @@ def test_a_backup_keeps_the_layout_it_always_had(tmp_path: Path) -> None:
         payload = kr.open_blob((home / "ana.backup").read_bytes(), "backup phrase")
         with sqlite3.connect(home / "ana" / "peer.sqlite3") as db:
             rows = db.execute("SELECT key, value FROM meta")
-            # Everything but the keyring (its own place) and the session token; scheme-2 secrets travel sealed.
-            meta: list[Any] = [[k, v] for k, v in rows if k not in ("keyring", "token")]
+            # Everything but the keyring (its own place), the session token and whether this device's
+            # history is sealed (its own); scheme-2 secrets travel, still sealed.
+            meta: list[Any] = [[k, v] for k, v in rows if k not in ("keyring", "token", "history")]
             tables: list[Any] = [
                 [table, [list(r) for r in db.execute(f"SELECT {columns} FROM {table}")]]
                 for table, columns in (
@@ -206,6 +209,11 @@ def test_a_backup_keeps_the_layout_it_always_had(tmp_path: Path) -> None:
                     ("events", "connection, inner_id, author, type, raw, at"),
                 )
             ]
+        # The device keeps each message sealed (spec §9.6); the file carries it open.
+        box = HistoryBox(history_key(ana.keys.identity.seed))
+        sealed = [r[4] for r in tables[3][1]]
+        tables[3][1] = [[*r[:4], box.open(r[4]), r[5]] for r in tables[3][1]]
+        assert sealed and not any(raw in payload for raw in sealed)
         assert payload == pack(["peerfed-export/1", ana.keys.to_bytes(), meta, tables])
         restored = await Peer.restore(home / "phone", ana.http, (home / "ana.backup").read_bytes(), "backup phrase")
         try:

@@ -38,6 +38,8 @@ __all__ = [
     "Verb",
     "add_verbs",
     "device_clock",
+    "NO_PASSPHRASE_HELP",
+    "new_passphrase",
     "passphrase_for",
     "progress",
     "run_verb",
@@ -137,6 +139,35 @@ def passphrase_for(prompt: str, *, confirm: bool = False) -> str | None:
     if confirm and getpass.getpass("again: ") != first:
         raise ClientError("the two passphrases differ", "local.passphrase")
     return first
+
+
+NO_PASSPHRASE_HELP = (
+    "keep your keys and history unencrypted on this device: anyone who can read this folder "
+    "can act as you and read what you wrote"
+)
+
+
+def new_passphrase(args: argparse.Namespace) -> str | None:
+    """The passphrase to lock new keys with (spec §9.6, R-9.6-1): PEERFED_PASSPHRASE, else asked twice at a
+    terminal; None only when the person said ``--no-passphrase`` (``id new`` says back what it means).
+
+    Raises ClientError: ``local.passphrase`` if the two answers differ or the answer is empty,
+    ``local.passphrase_required`` with no terminal, no PEERFED_PASSPHRASE and no ``--no-passphrase``.
+    """
+    if getattr(args, "no_passphrase", False):
+        return None
+    if not os.environ.get("PEERFED_PASSPHRASE") and not sys.stdin.isatty():
+        raise ClientError(
+            "new keys are encrypted under a passphrase: set PEERFED_PASSPHRASE, run at a terminal, "
+            "or pass --no-passphrase to keep them unencrypted",
+            "local.passphrase_required",
+        )
+    passphrase = passphrase_for("choose a passphrase: ", confirm=True)
+    if not passphrase:
+        raise ClientError(
+            "an empty passphrase protects nothing; to go without one, pass --no-passphrase", "local.passphrase"
+        )
+    return passphrase
 
 
 def progress(args: argparse.Namespace, text: str) -> None:

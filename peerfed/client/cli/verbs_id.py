@@ -13,7 +13,7 @@ from typing import Any
 
 from ..peer import Peer
 from ..state import ClientError
-from .registry import Invocation, Needs, Verb, passphrase_for
+from .registry import NO_PASSPHRASE_HELP, Invocation, Needs, Verb, new_passphrase, passphrase_for
 
 __all__ = ["VERBS"]
 
@@ -22,16 +22,20 @@ def _new_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node", required=True, help="your home node's URL")
     parser.add_argument("--name", help="a pseudonym others see (optional)")
     parser.add_argument("--invite", help="an invite code, if the node asks for one")
-    parser.add_argument(
-        "--passphrase", action="store_true", help="encrypt your key at rest (asks, or PEERFED_PASSPHRASE)"
+    choice = parser.add_mutually_exclusive_group()
+    # Encryption is the default; the flag stays so older scripts that pass it still run.
+    choice.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="encrypt your keys and history (the default: asks, or PEERFED_PASSPHRASE)",
     )
+    choice.add_argument("--no-passphrase", action="store_true", help=NO_PASSPHRASE_HELP)
 
 
 async def _new(call: Invocation) -> dict[str, Any]:
     args = call.args
-    passphrase = passphrase_for("choose a passphrase: ", confirm=True) if args.passphrase else None
-    if args.passphrase and not passphrase:
-        raise ClientError("--passphrase needs a terminal or PEERFED_PASSPHRASE", "local.passphrase")
+    # Asked before anything is written or sent: a refusal leaves no keys behind (R-9.6-1).
+    passphrase = new_passphrase(args)
     peer = await Peer.create(
         call.home, call.http, node=args.node, name=args.name, invite=args.invite, passphrase=passphrase
     )
@@ -92,6 +96,9 @@ async def _move(call: Invocation) -> dict[str, Any]:
     return await call.peer.move(call.args.node, call.args.invite)
 
 
+_UNENCRYPTED = "NOT encrypted (no passphrase): anyone who can read this folder can act as you and read what you wrote"
+
+
 def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
     if "file" in r:
         return f"backup written to {r['file']} ({r['connections']} connections)"
@@ -101,7 +108,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
     if r.get("name"):
         lines.append(f"name:     {r['name']}")
     if "encrypted" in r:
-        lines.append("key:      " + ("encrypted with your passphrase" if r["encrypted"] else "not encrypted"))
+        lines.append("key:      " + ("encrypted with your passphrase" if r["encrypted"] else _UNENCRYPTED))
     if r.get("home"):
         lines.append(f"stored in {r['home']}")
     if r.get("device"):

@@ -49,12 +49,15 @@ export async function audit(page, screen) {
 
 /**
  * Run the CLI as the peer whose home is `home` (`python -m peerfed ARGS --json`, the interpreter
- * in CLI_PYTHON) and return its JSON answer; `passphrase` unlocks a sealed keyring.
+ * in CLI_PYTHON) and return its JSON answer; `passphrase` unlocks a sealed keyring (and locks new
+ * keys; without it `id new` is given `--no-passphrase`).
  */
 export function peerfed(home, args, passphrase) {
   const env = { ...process.env, PEERFED_HOME: home };
   delete env.PEERFED_PASSPHRASE;
   if (passphrase) env.PEERFED_PASSPHRASE = passphrase;
+  // New keys are encrypted by default: without a passphrase, say so explicitly.
+  if (!passphrase && args[0] === 'id' && args[1] === 'new') args = ['id', 'new', '--no-passphrase', ...args.slice(2)];
   return JSON.parse(execFileSync(process.env.CLI_PYTHON, ['-m', 'peerfed', ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 }));
 }
 
