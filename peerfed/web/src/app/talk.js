@@ -3,11 +3,13 @@
 // /api/v1/live. Conversations are kept sealed on this device (talk_state.js). No DOM here.
 
 import {
-  Connection, equalBytes, identityFromSeed, openSealed, openSigned, randomBytes, seal, sign, toHex,
+  acceptOpened2, Connection, equalBytes, identityFromSeed, openSealed, openSealed2, openSigned, parseSealed, randomBytes,
+  reacherBundle, seal, seal2, SCHEME_V2, sign, toHex,
 } from '../protocol/index.js';
 import { loadState, saveState } from './keystore.js';
 import { call, NodeError } from './node.js';
 import { openLive } from './live.js';
+import { secretsFor } from './sessions.js';
 import { openState, sealState, stateKey } from './talk_state.js';
 import { agreementItems } from './terms.js';
 
@@ -71,10 +73,12 @@ export class Talk {
     this.live = null;
     this.key = stateKey(ctx.keys.seed);
     this.saving = Promise.resolve();
+    this.secrets = null; // sessions.js: pre-key secrets and scheme-2 sessions, once restored
   }
 
   /** Bring back this device's conversations (talk_state.js); a state that does not open is left alone. */
   async restore() {
+    this.secrets = await secretsFor(this.ctx.keys.seed);
     const bytes = await loadState().catch(() => null);
     if (bytes instanceof Uint8Array) {
       try {
@@ -100,8 +104,15 @@ export class Talk {
 
   /** Seal and keep the state after the writes before it; resolves once it is stored. */
   persist() {
-    this.saving = this.saving.then(() => saveState(sealState(this, this.key))).catch(() => {});
+    const secrets = this.secrets?.save().catch(() => {});
+    this.saving = this.saving.then(() => saveState(sealState(this, this.key))).then(() => secrets).catch(() => {});
     return this.saving;
+  }
+
+  // The connection's session ends with it, or when the other side went back to scheme 1 (spec
+  // §14.5 R-14.5-2, §9.4): from then on only scheme 1 is used on it.
+  dropSession(id) {
+    if (this.secrets?.sessions.delete(id)) this.secrets.save().catch(() => {});
   }
 
   /** Call `listener(conversation)` after every change; returns a function that stops it. */
@@ -125,7 +136,7 @@ export class Talk {
   // the first item into that mailbox, so it carries the proof the node document asks for; any
   // other refused for want of it is sent once more with it (spec §13.5).
   async deliver(inner, other, firstContact = false) {
-    const sealed = seal(inner, other.encryptionKey);
+    const sealed = await this.seal(inner, other);
     const headers = { 'Content-Type': 'application/octet-stream' };
     if (other.home) headers['X-Peerfed-Destination'] = other.home;
     const bits = this.ctx.doc.limits.get('first-contact-work-bits') ?? 16;
@@ -142,6 +153,18 @@ export class Talk {
       await prove();
       return send();
     }
+  }
+
+  // Scheme 2 on a connection with a session (spec §14.7), the moved session stored before the
+  // bytes leave (§14.4); scheme 1 otherwise.
+  async seal(inner, other) {
+    const id = toHex(inner.body.connection);
+    const session = this.secrets?.sessions.get(id);
+    if (session === undefined) return seal(inner, other.encryptionKey);
+    const { sealed, session: after } = seal2(inner, session, other.encryptionKey);
+    this.secrets.sessions.set(id, after);
+    await this.secrets.save();
+    return sealed;
   }
 
   signInner(type, body, lifetime) {
@@ -172,6 +195,7 @@ export class Talk {
     await this.deliver(inner, conversation.other, type === 'response');
     conversation.state = next;
     conversation.events.push(inner.raw);
+    if (next.state === 'ended' || next.state === 'declined') this.dropSession(conversation.id);
     return inner;
   }
 
@@ -234,13 +258,22 @@ export class Talk {
   /** Open and apply one sealed mailbox item; anything that does not open or apply is dropped (spec §7.3, §9.2). */
   receive(sealedBytes, viewing) {
     let opened;
+    let scheme2;
     try {
-      opened = openSealed(sealedBytes, { recipient: this.me, secrets: this.ctx.keys.encryption.map((k) => k.secret), now: this.ctx.now() });
+      scheme2 = parseSealed(sealedBytes).payload[0] === SCHEME_V2;
+      opened = scheme2 ? this.open2(sealedBytes) : openSealed(sealedBytes, { recipient: this.me, secrets: this.ctx.keys.encryption.map((k) => k.secret), now: this.ctx.now() });
     } catch {
       return;
     }
     const { inner, bundle } = opened;
     if (this.blocked.has(toHex(inner.author))) return;
+    // What the §9.2 rules make of it; a scheme-2 message must also be one its session may carry.
+    let taken;
+    try {
+      taken = scheme2 ? acceptOpened2(opened, this.conversations.get(toHex(inner.body.connection))?.state ?? null) : null;
+    } catch {
+      return;
+    }
     const id = toHex(inner.body.connection);
     if (inner.type === 'reach-out') {
       if (this.conversations.has(id)) return;
@@ -252,26 +285,57 @@ export class Talk {
       if (waiting.filter((c) => equalBytes(c.peer, inner.author)).length >= PENDING_PER_SENDER_CAP) return;
       const other = { encryptionKey: bundle.body.encryptionKey, home: bundle.body.home, name: bundle.body.pseudonym };
       const conversation = {
-        id, state: Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
+        id, state: taken ? taken.connection : Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
         hello: inner.body.hello, offered: inner.body.terms, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
       };
       this.conversations.set(id, conversation);
+      this.keepSession(id, opened, taken);
       this.changed(conversation);
       return;
     }
     const conversation = this.conversations.get(id);
     if (!conversation) return;
     try {
-      conversation.state = conversation.state.apply(inner);
+      conversation.state = taken ? taken.connection : conversation.state.apply(inner);
     } catch {
       return;
     }
+    this.keepSession(id, opened, taken);
+    if (conversation.state.state === 'ended' || conversation.state.state === 'declined') this.dropSession(id);
     conversation.events.push(inner.raw);
     if (inner.type === 'response') conversation.reply = inner.body.reply;
     if (inner.type === 'end' && inner.body.erase) forget(conversation); // a compliant client deletes (§9.4)
     if (inner.type === 'message') conversation.messages.push({ mine: false, seq: inner.body.seq, text: inner.body.text, createdAt: inner.createdAt });
     if (viewing !== id) conversation.unread += 1;
     this.changed(conversation);
+  }
+
+  // Open a scheme-2 message with this device's sessions and pre-key secrets (spec §14.5); as
+  // openSealed's answer, with the opening kept for acceptOpened2. Throws ProtocolError.
+  open2(sealedBytes) {
+    const held = this.secrets;
+    if (held === null) throw new NodeError('ratchet.no_session', 'the sessions are not loaded yet');
+    const opened = openSealed2(sealedBytes, {
+      recipient: this.me,
+      secrets: this.ctx.keys.encryption.map((k) => k.secret),
+      signedPrekeys: held.signed.map((s) => s.secret),
+      oneTimePrekeys: held.oneTime,
+      sessions: held.sessions,
+      now: this.ctx.now(),
+    });
+    return { ...opened, bundle: opened.inner.type === 'reach-out' ? reacherBundle(opened.inner) : null };
+  }
+
+  // The rules took the message: a scheme-2 one moves (or starts) its session, which is kept only
+  // now, and its one-time pre-key's secret goes (spec §14.5 steps 8-9); a scheme-1 one on a
+  // connection with a session ends that session (R-14.5-2).
+  keepSession(id, opened, taken) {
+    if (!taken) {
+      this.dropSession(id);
+      return;
+    }
+    this.secrets.sessions.set(id, taken.session);
+    if (opened.oneTimeUsed !== null) this.secrets.forgetOneTime(opened.oneTimeUsed);
   }
 
   /**
