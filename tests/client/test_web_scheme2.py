@@ -60,6 +60,7 @@ def test_a_browser_peer_and_a_cli_peer_talk_with_scheme_2(tmp_path: Path, node_p
     asyncio.run(node.start())
     ana = Cli(tmp_path / "ana")
     ana.json("id", "new", "--node", node.url, "--name", "Ana")
+    ana.json("offer", "--topic", "grief", "--summary", "Lost my father last year; happy to listen.")
     profile = tmp_path / "profile"
     seen = run_script(node, ana, profile)
     assert seen["console"] == [] and seen["violations"] == [] and seen["requests"] == [node.url]
@@ -83,8 +84,16 @@ def test_a_browser_peer_and_a_cli_peer_talk_with_scheme_2(tmp_path: Path, node_p
     assert seen["afterEnd"]["sessions"] == []
     assert ana.json("read", seen["cliRead"]["connection"])["forward_secret"] is False
 
+    # The browser as initiator: its reach-out to Ana's offer (whose bundle names a signed pre-key)
+    # started a session, so it and everything after it went with scheme 2 both ways (spec §14.7).
+    start = seen["initiatorFrom"]
+    assert len(seen["sent"]) - start["sent"] >= 2 and set(schemes(seen["sent"][start["sent"] :])) == {2}
+    assert len(seen["received"]) - start["received"] >= 2 and set(schemes(seen["received"][start["received"] :])) == {2}
+    assert seen["initiatorRead"]["forward_secret"] is True
+    assert seen["initiator"]["sessions"] == [seen["initiatorRead"]["connection"]]
+
     # None of those secrets is in the browser's files as bytes: they are kept sealed (spec §12).
     browser = files_under(profile)
-    secrets = {bytes.fromhex(s) for s in held["secrets"] + seen["afterEnd"]["secrets"]}
+    secrets = {bytes.fromhex(s) for s in held["secrets"] + seen["afterEnd"]["secrets"] + seen["initiator"]["secrets"]}
     assert len(secrets) > 5
     assert not [name for name, data in browser.items() if any(s in data for s in secrets)]

@@ -114,6 +114,30 @@ try {
   await eventually(() => cli('connections').connections.find((c) => (c.id ?? c.connection) === reach.connection && c.state === 'ended'), 'the end at the CLI');
   out.violations.push(...(await audit(page, 'ended')));
   out.afterEnd = await stored(page);
+
+  // The browser as initiator: Rio reaches out to Ana's offer, whose bundle names a signed pre-key,
+  // claiming one of Ana's one-time pre-keys; Ana accepts and both write in that session.
+  out.initiatorFrom = { received: out.received.length, sent: out.sent.length };
+  await page.getByRole('button', { name: 'Browse' }).click();
+  await page.locator('li.listing', { hasText: 'grief' }).getByRole('button', { name: 'Reach out' }).click();
+  await page.getByLabel('A first hello').fill('Hello Ana, nights are hard.');
+  await page.getByRole('button', { name: 'Send hello' }).click();
+  await page.locator('#talk-state', { hasText: 'Waiting for them to answer.' }).waitFor(WAIT);
+  out.violations.push(...(await audit(page, 'reached')));
+  const mine = await eventually(() => cli('connections').connections.find((c) => c.state === 'reached-out'), 'the reach-out at the CLI');
+  const conn = mine.id ?? mine.connection;
+  cli('accept', conn, '--reply', 'Of course.');
+  cli('send', conn, 'Glad you wrote, from the CLI.');
+  await page.locator('#messages li.message:not(.mine)', { hasText: 'Glad you wrote' }).waitFor(WAIT);
+  await page.getByLabel('Your message').fill('Thank you, from the browser.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.locator('#messages li.message.mine').waitFor(WAIT);
+  await page.screenshot({ path: join(shots, 'initiator-phone.png'), fullPage: true });
+  out.initiatorRead = await eventually(() => {
+    const read = cli('read', conn);
+    return read.messages.some((m) => m.text === 'Thank you, from the browser.') ? read : null;
+  }, "the browser's message at the CLI");
+  out.initiator = await stored(page);
 } finally {
   await context.close(); // flushes IndexedDB to the profile's files
 }

@@ -3,11 +3,11 @@
 // /api/v1/live. Conversations are kept sealed on this device (talk_state.js). No DOM here.
 
 import {
-  acceptOpened2, Connection, equalBytes, identityFromSeed, openSealed, openSealed2, openSigned, parseSealed, randomBytes,
-  reacherBundle, seal, seal2, SCHEME_V2, sign, toHex,
+  acceptOpened2, Connection, decodeVerified, equalBytes, identityFromSeed, initiateSession, openSealed, openSealed2, openSigned,
+  parseSealed, peerIdText, randomBytes, reacherBundle, seal, seal2, SCHEME_V2, sign, toHex,
 } from '../protocol/index.js';
 import { loadState, saveState } from './keystore.js';
-import { call, NodeError } from './node.js';
+import { base64, call, NodeError } from './node.js';
 import { openLive } from './live.js';
 import { secretsFor } from './sessions.js';
 import { openState, sealState, stateKey } from './talk_state.js';
@@ -21,11 +21,14 @@ const MAX_WORK_BITS = 24; // the reference client refuses more (spec §13.5)
 export const PENDING_REACH_OUTS_CAP = 20;
 export const PENDING_PER_SENDER_CAP = 3;
 
-/** The key bundle of `author` from its signed bytes: { encryptionKey, home, name }. Throws ProtocolError. */
+/**
+ * The key bundle of `author` from its signed bytes: { encryptionKey, home, name }, and `bundle`,
+ * the opened envelope (a session starts from it, §14.7). Throws ProtocolError.
+ */
 export function openBundle(raw, author, now) {
   const env = openSigned(raw, { context: 'peerfed/v1/key-bundle', now, maxBytes: 1024 });
   if (!equalBytes(env.author, author)) throw new NodeError('seal.wrong_sender', "a key bundle signed by another peer");
-  return { encryptionKey: env.body.encryptionKey, home: env.body.home, name: env.body.pseudonym };
+  return { encryptionKey: env.body.encryptionKey, home: env.body.home, name: env.body.pseudonym, bundle: env };
 }
 
 // The nonce for `challenge` with `bits` zero bits, solved in a worker (main thread if none starts).
@@ -167,6 +170,44 @@ export class Talk {
     return sealed;
   }
 
+  // Start the session a reach-out or the author's response begins when the other side's bundle
+  // names a signed pre-key (spec §14.7), with one of their one-time pre-keys if the claim gives
+  // one (§13.5: null, a limit, an older node or no answer all leave the signed pre-key alone,
+  // which §14.1 allows). The session is stored before anything is sealed in it. Returns whether
+  // one started; a bundle it cannot start from leaves scheme 1.
+  async startSession(bundle, connection) {
+    if (!this.secrets || !bundle || bundle.body.prekey === null) return false;
+    let oneTime = null;
+    try {
+      const answer = await call(this.ctx.url, '/api/v1/prekeys/claim', {
+        method: 'POST',
+        body: JSON.stringify({ peer: peerIdText(bundle.author) }),
+        headers: { 'Content-Type': 'application/json' },
+        token: this.ctx.token,
+      });
+      if (typeof answer?.prekey === 'string') oneTime = base64(answer.prekey);
+      if (oneTime !== null && oneTime.length !== 32) oneTime = null;
+    } catch {
+      oneTime = null;
+    }
+    const start = (key) => initiateSession(bundle, connection, key, { seed: this.ctx.keys.seed, now: this.ctx.now() });
+    let session;
+    try {
+      session = start(oneTime);
+    } catch {
+      try {
+        // A key no agreement can use costs only the one-time pre-key's extra secrecy (§14.1).
+        session = oneTime === null ? null : start(null);
+      } catch {
+        session = null;
+      }
+    }
+    if (session === null) return false;
+    this.secrets.sessions.set(toHex(connection), session);
+    await this.secrets.save();
+    return true;
+  }
+
   signInner(type, body, lifetime) {
     const at = this.ctx.now();
     return sign(this.ctx.keys.seed, type, body, { createdAt: at, expiresAt: at + lifetime });
@@ -179,7 +220,13 @@ export class Talk {
     const other = openBundle(raw, listing.author, this.ctx.now());
     const connection = randomBytes(16);
     const inner = this.signInner('reach-out', [listing.author, connection, listing.idBytes, hello, null, this.ctx.bundle], REACH_OUT_LIFETIME);
-    await this.deliver(inner, other, true);
+    await this.startSession(other.bundle, connection);
+    try {
+      await this.deliver(inner, other, true);
+    } catch (error) {
+      this.dropSession(toHex(connection)); // no connection came of it
+      throw error;
+    }
     const conversation = {
       id: toHex(connection), state: Connection.start(inner), events: [inner.raw], other, peer: listing.author, mine: true,
       hello, reply: null, topics: listing.topics, messages: [], unread: 0, nextSeq: 1,
@@ -192,6 +239,9 @@ export class Talk {
   async step(conversation, type, rest) {
     const inner = this.signInner(type, [conversation.peer, conversation.state.id, ...rest], MESSAGE_LIFETIME);
     const next = conversation.state.apply(inner); // refuses a step the state machine does not allow
+    if (type === 'response' && !conversation.mine && !this.secrets?.sessions.has(conversation.id)) {
+      await this.startSession(this.reacherBundle(conversation), conversation.state.id);
+    }
     await this.deliver(inner, conversation.other, type === 'response');
     conversation.state = next;
     conversation.events.push(inner.raw);
@@ -308,6 +358,15 @@ export class Talk {
     if (inner.type === 'message') conversation.messages.push({ mine: false, seq: inner.body.seq, text: inner.body.text, createdAt: inner.createdAt });
     if (viewing !== id) conversation.unread += 1;
     this.changed(conversation);
+  }
+
+  // The reacher's key bundle, from the reach-out this device keeps; null when it does not open.
+  reacherBundle(conversation) {
+    try {
+      return reacherBundle(decodeVerified(conversation.events[0], { context: 'peerfed/v1/sealed-inner' }));
+    } catch {
+      return null;
+    }
   }
 
   // Open a scheme-2 message with this device's sessions and pre-key secrets (spec §14.5); as
