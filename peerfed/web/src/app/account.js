@@ -43,9 +43,10 @@ export function peerOf(keys) {
 /**
  * Sign in to `url` with `keys` and publish the key bundle; returns the session
  * `{ token, peer, expiresAt, bundle }` (bundle: the signed key bundle's bytes, carried in reach-outs). Throws NodeError (e.g. code auth.invite, auth.pending, auth.moved) or ProtocolError.
+ * `prekeyFor` (sessions.js) puts a signed pre-key in the bundle; without it the bundle has none.
  */
-export async function join(url, keys, { name, invite, device, takeOver } = {}) {
+export async function join(url, keys, { name, invite, device, takeOver, prekeyFor = null } = {}) {
   const session = await signIn(url, keys.seed, { invite, device, takeOver });
-  const bundle = await publishBundle(url, session.token, keys.seed, currentKey(keys), name);
+  const bundle = await publishBundle(url, session.token, keys.seed, currentKey(keys), name, prekeyFor);
   return { ...session, bundle };
 }

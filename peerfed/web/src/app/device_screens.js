@@ -9,6 +9,7 @@ import { busy, field, problem } from './forms.js';
 import { t } from './i18n.js';
 import { deviceId, saveDevice, saveState } from './keystore.js';
 import { base64, call, NodeError, publishBundle } from './node.js';
+import { prekeyFor, secretsFor } from './sessions.js';
 import { openBundle } from './talk.js';
 import { sealState, stateKey } from './talk_state.js';
 import { el, show, theirs } from './ui.js';
@@ -23,7 +24,7 @@ const FILE_NAME = 'peerfed-backup.peerfed';
 export async function keepKeysFresh(ctx) {
   if (!renewKeysIfDue(ctx.keys, ctx.now())) return false;
   await saveDevice(ctx.keys, ctx.passphrase, { node: ctx.url, name: ctx.name, fromBackup: ctx.fromBackup });
-  ctx.bundle = await publishBundle(ctx.url, ctx.token, ctx.keys.seed, currentKey(ctx.keys), ctx.name);
+  ctx.bundle = await publishBundle(ctx.url, ctx.token, ctx.keys.seed, currentKey(ctx.keys), ctx.name, prekeyFor(ctx.keys.seed, ctx.now));
   return true;
 }
 
@@ -112,11 +113,16 @@ export function importScreen(main, url, { done, back }) {
       const home = metaOf(backup, 'node');
       if (typeof home === 'string' && home !== url) throw new NodeError('local.other_node', home);
       const name = typeof metaOf(backup, 'name') === 'string' ? metaOf(backup, 'name') : '';
-      const session = await join(url, backup.keys, { name, device: await deviceId(), takeOver: true });
       const now = Math.floor(Date.now() / 1000);
+      // A backup carries no session: any this browser held for the identity before is stale now,
+      // so every conversation goes on with scheme 1 until a new one starts (spec §14.4, R-14.5-2).
+      const secrets = await secretsFor(backup.keys.seed, { fresh: true });
+      secrets.sessions.clear();
+      const session = await join(url, backup.keys, { name, device: await deviceId(), takeOver: true, prekeyFor: prekeyFor(backup.keys.seed, () => now) });
       const talk = await talkFromBackup(backup, { now, bundleFor: bundleFrom(url, session.token, now) });
       await saveState(sealState(talk, stateKey(backup.keys.seed)));
       await saveDevice(backup.keys, pass.input.value, { node: url, name, fromBackup: true });
+      await secrets.keep();
       done(backup.keys, session, name, pass.input.value);
     } catch (error) {
       busy(form, false);

@@ -97,3 +97,17 @@ export async function loadState() {
 export async function saveState(bytes) {
   await inStore('readwrite', (store) => store.put(bytes, STATE));
 }
+
+// Scheme-2 pre-key secrets and sessions (sessions.js seals them): apart from the conversations,
+// since a backup carries conversations and must never carry these (spec §14.4).
+const SECRETS = 'ratchet-secrets';
+
+/** The sealed pre-key secrets and sessions this device keeps (bytes), or null. */
+export async function loadSecrets() {
+  return (await inStore('readonly', (store) => store.get(SECRETS))) ?? null;
+}
+
+/** Keep the sealed pre-key secrets and sessions `bytes`. */
+export async function saveSecrets(bytes) {
+  await inStore('readwrite', (store) => store.put(bytes, SECRETS));
+}

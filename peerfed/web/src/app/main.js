@@ -7,7 +7,8 @@ import { browseScreen } from './browse.js';
 import { conversationScreen, reachScreen, talksScreen } from './conversations.js';
 import { deviceId, loadDevice, needsPassphrase, saveDevice, unlockDevice } from './keystore.js';
 import { backupPanel, deviceNotice, importScreen, keepKeysFresh } from './device_screens.js';
-import { freshToken, nodeDocument, nodeUrl, signIn, whenExpired, whenMoved } from './node.js';
+import { call, freshToken, nodeDocument, nodeUrl, signIn, whenExpired, whenMoved } from './node.js';
+import { forgetSecrets, prekeyFor, secretsFor } from './sessions.js';
 import { offerScreen } from './offer.js';
 import { Talk } from './talk.js';
 import { renderResources } from './resources.js';
@@ -73,7 +74,7 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
   notice.clear();
   // The person asked to move the identity back here (spec §13.4): take over, and start again.
   const moveBack = async () => {
-    const again = await join(url, keys, { name, device: await deviceId(), takeOver: true });
+    const again = await join(url, keys, { name, device: await deviceId(), takeOver: true, prekeyFor: prekeyFor(keys.seed, now) });
     talk.stop();
     signedIn(doc, url, keys, again, name, { passphrase, fromBackup });
   };
@@ -84,6 +85,7 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
     whenMoved(null);
     whenExpired(null);
     ctx.keys = null;
+    forgetSecrets();
     ctx.passphrase = null;
     ctx.token = null;
     notice.clear();
@@ -115,9 +117,13 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
     const fresh = await signIn(url, keys.seed, { device: await deviceId() });
     ctx.token = fresh.token;
     keepKeysFresh(ctx).catch(() => {}); // tried again at the next sign-in
+    replenish().catch(() => {});
     return fresh.token;
   });
+  // One-time pre-keys for peers who start a session with this device (spec §13.5, §14.1).
+  const replenish = async () => (await secretsFor(keys.seed)).replenish(keys.seed, url, (path, options) => call(url, path, { ...options, token: ctx.token }), now);
   if (!isMoved) keepKeysFresh(ctx).catch(() => {});
+  if (!isMoved) replenish().catch(() => {});
   let open;
   let stop = () => {};
   let viewing = null;
@@ -217,11 +223,15 @@ function joinScreen(doc, url) {
     const chosen = name.input.value.trim();
     let session;
     try {
-      session = await join(url, keys, { name: chosen, invite: invite ? invite.input.value.trim() : undefined, device: await deviceId() });
+      session = await join(url, keys, { name: chosen, invite: invite ? invite.input.value.trim() : undefined, device: await deviceId(), prekeyFor: prekeyFor(keys.seed, now, { fresh: true }) });
       await saveDevice(keys, pass.input.value, { node: url, name: chosen });
+      await (await secretsFor(keys.seed)).keep();
     } catch (error) {
       // Waiting for approval: keep the keys, since a new key would be a new request (spec §13.4).
-      if (error.code === 'auth.pending') await saveDevice(keys, pass.input.value, { node: url, name: chosen });
+      if (error.code === 'auth.pending') {
+        await saveDevice(keys, pass.input.value, { node: url, name: chosen });
+        await (await secretsFor(keys.seed)).keep();
+      }
       busy(form, false);
       refused(outcome, problem(error));
       return;
@@ -264,7 +274,7 @@ function unlockScreen(doc, url, record) {
 async function comeBack(doc, url, keys, name, passphrase = null, fromBackup = false) {
   let session;
   try {
-    session = await join(url, keys, { name, device: await deviceId() });
+    session = await join(url, keys, { name, device: await deviceId(), prekeyFor: prekeyFor(keys.seed, now) });
   } catch (error) {
     if (error.code !== 'auth.moved') throw error;
     signedIn(doc, url, keys, { token: null, bundle: null }, name, { movedAt: error.movedAt, passphrase, fromBackup });

@@ -165,11 +165,16 @@ export async function signIn(url, seed, { invite, device, takeOver = false } = {
 /**
  * Publish this peer's key bundle (spec §4.3, §13.5 PUT /keys): its current X25519 key, its home
  * `url` and its chosen `name`, so others can write to it; returns its signed bytes. Throws NodeError or ProtocolError.
+ * `prekeyFor(expiresAt)`, when given, resolves to the signed pre-key the bundle names.
  */
-export async function publishBundle(url, token, seed, current, name) {
+export async function publishBundle(url, token, seed, current, name, prekeyFor = null) {
   const at = now();
+  const expiresAt = Math.min(current.expiresAt, at + BUNDLE_LIFETIME);
   const body = [encryptionPublic(current.secret), url, name || null];
-  const bundle = sign(seed, 'key-bundle', body, { createdAt: at, expiresAt: Math.min(current.expiresAt, at + BUNDLE_LIFETIME) });
+  // With a signed pre-key (its secret stored first, by `prekeyFor(expiresAt)`), peers seal to
+  // this device with scheme 2 (spec §14.1, §14.7).
+  if (prekeyFor) body.push(await prekeyFor(expiresAt));
+  const bundle = sign(seed, 'key-bundle', body, { createdAt: at, expiresAt });
   await call(url, '/api/v1/keys', {
     method: 'PUT',
     body: bundle.raw,

@@ -3,11 +3,13 @@
 // /api/v1/live. Conversations are kept sealed on this device (talk_state.js). No DOM here.
 
 import {
-  Connection, equalBytes, identityFromSeed, openSealed, openSigned, randomBytes, seal, sign, toHex,
+  acceptOpened2, Connection, decodeVerified, equalBytes, identityFromSeed, initiateSession, openSealed, openSealed2, openSigned,
+  parseSealed, peerIdText, randomBytes, reacherBundle, seal, seal2, SCHEME_V2, sign, toHex,
 } from '../protocol/index.js';
 import { loadState, saveState } from './keystore.js';
-import { call, NodeError } from './node.js';
+import { base64, call, NodeError } from './node.js';
 import { openLive } from './live.js';
+import { secretsFor } from './sessions.js';
 import { forgetDue, openState, sealState, stateKey } from './talk_state.js';
 import { agreementItems } from './terms.js';
 
@@ -19,11 +21,14 @@ const MAX_WORK_BITS = 24; // the reference client refuses more (spec §13.5)
 export const PENDING_REACH_OUTS_CAP = 20;
 export const PENDING_PER_SENDER_CAP = 3;
 
-/** The key bundle of `author` from its signed bytes: { encryptionKey, home, name }. Throws ProtocolError. */
+/**
+ * The key bundle of `author` from its signed bytes: { encryptionKey, home, name }, and `bundle`,
+ * the opened envelope (a session starts from it, §14.7). Throws ProtocolError.
+ */
 export function openBundle(raw, author, now) {
   const env = openSigned(raw, { context: 'peerfed/v1/key-bundle', now, maxBytes: 1024 });
   if (!equalBytes(env.author, author)) throw new NodeError('seal.wrong_sender', "a key bundle signed by another peer");
-  return { encryptionKey: env.body.encryptionKey, home: env.body.home, name: env.body.pseudonym };
+  return { encryptionKey: env.body.encryptionKey, home: env.body.home, name: env.body.pseudonym, bundle: env };
 }
 
 // The nonce for `challenge` with `bits` zero bits, solved in a worker (main thread if none starts).
@@ -71,10 +76,12 @@ export class Talk {
     this.live = null;
     this.key = stateKey(ctx.keys.seed);
     this.saving = Promise.resolve();
+    this.secrets = null; // sessions.js: pre-key secrets and scheme-2 sessions, once restored
   }
 
   /** Bring back this device's conversations (talk_state.js); a state that does not open is left alone. */
   async restore() {
+    this.secrets = await secretsFor(this.ctx.keys.seed);
     const bytes = await loadState().catch(() => null);
     if (bytes instanceof Uint8Array) {
       try {
@@ -109,8 +116,15 @@ export class Talk {
 
   /** Seal and keep the state after the writes before it; resolves once it is stored. */
   persist() {
-    this.saving = this.saving.then(() => saveState(sealState(this, this.key))).catch(() => {});
+    const secrets = this.secrets?.save().catch(() => {});
+    this.saving = this.saving.then(() => saveState(sealState(this, this.key))).then(() => secrets).catch(() => {});
     return this.saving;
+  }
+
+  // The connection's session ends with it, or when the other side went back to scheme 1 (spec
+  // §14.5 R-14.5-2, §9.4): from then on only scheme 1 is used on it.
+  dropSession(id) {
+    if (this.secrets?.sessions.delete(id)) this.secrets.save().catch(() => {});
   }
 
   /** Call `listener(conversation)` after every change; returns a function that stops it. */
@@ -134,7 +148,7 @@ export class Talk {
   // the first item into that mailbox, so it carries the proof the node document asks for; any
   // other refused for want of it is sent once more with it (spec §13.5).
   async deliver(inner, other, firstContact = false) {
-    const sealed = seal(inner, other.encryptionKey);
+    const sealed = await this.seal(inner, other);
     const headers = { 'Content-Type': 'application/octet-stream' };
     if (other.home) headers['X-Peerfed-Destination'] = other.home;
     const bits = this.ctx.doc.limits.get('first-contact-work-bits') ?? 16;
@@ -153,6 +167,56 @@ export class Talk {
     }
   }
 
+  // Scheme 2 on a connection with a session (spec §14.7), the moved session stored before the
+  // bytes leave (§14.4); scheme 1 otherwise.
+  async seal(inner, other) {
+    const id = toHex(inner.body.connection);
+    const session = this.secrets?.sessions.get(id);
+    if (session === undefined) return seal(inner, other.encryptionKey);
+    const { sealed, session: after } = seal2(inner, session, other.encryptionKey);
+    this.secrets.sessions.set(id, after);
+    await this.secrets.save();
+    return sealed;
+  }
+
+  // Start the session a reach-out or the author's response begins when the other side's bundle
+  // names a signed pre-key (spec §14.7), with one of their one-time pre-keys if the claim gives
+  // one (§13.5: null, a limit, an older node or no answer all leave the signed pre-key alone,
+  // which §14.1 allows). The session is stored before anything is sealed in it. Returns whether
+  // one started; a bundle it cannot start from leaves scheme 1.
+  async startSession(bundle, connection) {
+    if (!this.secrets || !bundle || bundle.body.prekey === null) return false;
+    let oneTime = null;
+    try {
+      const answer = await call(this.ctx.url, '/api/v1/prekeys/claim', {
+        method: 'POST',
+        body: JSON.stringify({ peer: peerIdText(bundle.author) }),
+        headers: { 'Content-Type': 'application/json' },
+        token: this.ctx.token,
+      });
+      if (typeof answer?.prekey === 'string') oneTime = base64(answer.prekey);
+      if (oneTime !== null && oneTime.length !== 32) oneTime = null;
+    } catch {
+      oneTime = null;
+    }
+    const start = (key) => initiateSession(bundle, connection, key, { seed: this.ctx.keys.seed, now: this.ctx.now() });
+    let session;
+    try {
+      session = start(oneTime);
+    } catch {
+      try {
+        // A key no agreement can use costs only the one-time pre-key's extra secrecy (§14.1).
+        session = oneTime === null ? null : start(null);
+      } catch {
+        session = null;
+      }
+    }
+    if (session === null) return false;
+    this.secrets.sessions.set(toHex(connection), session);
+    await this.secrets.save();
+    return true;
+  }
+
   signInner(type, body, lifetime) {
     const at = this.ctx.now();
     return sign(this.ctx.keys.seed, type, body, { createdAt: at, expiresAt: at + lifetime });
@@ -165,7 +229,13 @@ export class Talk {
     const other = openBundle(raw, listing.author, this.ctx.now());
     const connection = randomBytes(16);
     const inner = this.signInner('reach-out', [listing.author, connection, listing.idBytes, hello, null, this.ctx.bundle], REACH_OUT_LIFETIME);
-    await this.deliver(inner, other, true);
+    await this.startSession(other.bundle, connection);
+    try {
+      await this.deliver(inner, other, true);
+    } catch (error) {
+      this.dropSession(toHex(connection)); // no connection came of it
+      throw error;
+    }
     const conversation = {
       id: toHex(connection), state: Connection.start(inner), events: [inner.raw], other, peer: listing.author, mine: true,
       hello, reply: null, topics: listing.topics, messages: [], unread: 0, nextSeq: 1,
@@ -178,9 +248,13 @@ export class Talk {
   async step(conversation, type, rest) {
     const inner = this.signInner(type, [conversation.peer, conversation.state.id, ...rest], MESSAGE_LIFETIME);
     const next = conversation.state.apply(inner); // refuses a step the state machine does not allow
+    if (type === 'response' && !conversation.mine && !this.secrets?.sessions.has(conversation.id)) {
+      await this.startSession(this.reacherBundle(conversation), conversation.state.id);
+    }
     await this.deliver(inner, conversation.other, type === 'response');
     conversation.state = next;
     conversation.events.push(inner.raw);
+    if (next.state === 'ended' || next.state === 'declined') this.dropSession(conversation.id);
     return inner;
   }
 
@@ -243,13 +317,22 @@ export class Talk {
   /** Open and apply one sealed mailbox item; anything that does not open or apply is dropped (spec §7.3, §9.2). */
   receive(sealedBytes, viewing) {
     let opened;
+    let scheme2;
     try {
-      opened = openSealed(sealedBytes, { recipient: this.me, secrets: this.ctx.keys.encryption.map((k) => k.secret), now: this.ctx.now() });
+      scheme2 = parseSealed(sealedBytes).payload[0] === SCHEME_V2;
+      opened = scheme2 ? this.open2(sealedBytes) : openSealed(sealedBytes, { recipient: this.me, secrets: this.ctx.keys.encryption.map((k) => k.secret), now: this.ctx.now() });
     } catch {
       return;
     }
     const { inner, bundle } = opened;
     if (this.blocked.has(toHex(inner.author))) return;
+    // What the §9.2 rules make of it; a scheme-2 message must also be one its session may carry.
+    let taken;
+    try {
+      taken = scheme2 ? acceptOpened2(opened, this.conversations.get(toHex(inner.body.connection))?.state ?? null) : null;
+    } catch {
+      return;
+    }
     const id = toHex(inner.body.connection);
     if (inner.type === 'reach-out') {
       if (this.conversations.has(id)) return;
@@ -261,20 +344,23 @@ export class Talk {
       if (waiting.filter((c) => equalBytes(c.peer, inner.author)).length >= PENDING_PER_SENDER_CAP) return;
       const other = { encryptionKey: bundle.body.encryptionKey, home: bundle.body.home, name: bundle.body.pseudonym };
       const conversation = {
-        id, state: Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
+        id, state: taken ? taken.connection : Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
         hello: inner.body.hello, offered: inner.body.terms, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
       };
       this.conversations.set(id, conversation);
+      this.keepSession(id, opened, taken);
       this.changed(conversation);
       return;
     }
     const conversation = this.conversations.get(id);
     if (!conversation) return;
     try {
-      conversation.state = conversation.state.apply(inner);
+      conversation.state = taken ? taken.connection : conversation.state.apply(inner);
     } catch {
       return;
     }
+    this.keepSession(id, opened, taken);
+    if (conversation.state.state === 'ended' || conversation.state.state === 'declined') this.dropSession(id);
     conversation.events.push(inner.raw);
     if (inner.type === 'response') conversation.reply = inner.body.reply;
     if (inner.type === 'end' && inner.body.erase) forget(conversation); // a compliant client deletes (§9.4)
@@ -282,6 +368,43 @@ export class Talk {
     forgetDue(conversation, this.ctx.now()); // one that arrives already past its agreed time goes at once (§9.7)
     if (viewing !== id) conversation.unread += 1;
     this.changed(conversation);
+  }
+
+  // The reacher's key bundle, from the reach-out this device keeps; null when it does not open.
+  reacherBundle(conversation) {
+    try {
+      return reacherBundle(decodeVerified(conversation.events[0], { context: 'peerfed/v1/sealed-inner' }));
+    } catch {
+      return null;
+    }
+  }
+
+  // Open a scheme-2 message with this device's sessions and pre-key secrets (spec §14.5); as
+  // openSealed's answer, with the opening kept for acceptOpened2. Throws ProtocolError.
+  open2(sealedBytes) {
+    const held = this.secrets;
+    if (held === null) throw new NodeError('ratchet.no_session', 'the sessions are not loaded yet');
+    const opened = openSealed2(sealedBytes, {
+      recipient: this.me,
+      secrets: this.ctx.keys.encryption.map((k) => k.secret),
+      signedPrekeys: held.signed.map((s) => s.secret),
+      oneTimePrekeys: held.oneTime,
+      sessions: held.sessions,
+      now: this.ctx.now(),
+    });
+    return { ...opened, bundle: opened.inner.type === 'reach-out' ? reacherBundle(opened.inner) : null };
+  }
+
+  // The rules took the message: a scheme-2 one moves (or starts) its session, which is kept only
+  // now, and its one-time pre-key's secret goes (spec §14.5 steps 8-9); a scheme-1 one on a
+  // connection with a session ends that session (R-14.5-2).
+  keepSession(id, opened, taken) {
+    if (!taken) {
+      this.dropSession(id);
+      return;
+    }
+    this.secrets.sessions.set(id, taken.session);
+    if (opened.oneTimeUsed !== null) this.secrets.forgetOneTime(opened.oneTimeUsed);
   }
 
   /**

@@ -23,7 +23,7 @@ export const CONTEXT_TYPES = Object.freeze({
   'peerfed/v1/sealed-inner': ['reach-out', 'response', 'agreement', 'message', 'end'],
   'peerfed/v1/node-document': ['node-document'],
   'peerfed/v1/node-request': ['node-request'],
-  'peerfed/v1/client-auth': ['client-auth', 'move'],
+  'peerfed/v1/client-auth': ['client-auth', 'move', 'prekeys'],
 });
 
 const ASCII = new TextEncoder();

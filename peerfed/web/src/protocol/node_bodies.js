@@ -113,11 +113,20 @@ function move(value) {
   return { fromNode, toNode };
 }
 
+// One-time pre-keys a peer gives its home node to hand out (spec §13.5, §14.1): signed under the
+// client-auth context and short-lived, so a session token alone cannot fill the stock.
+const MAX_PREKEYS = 100;
+function prekeys(value) {
+  const [node, keys] = array(value, 'prekeys body', 2);
+  return { node: checkUrl(node, 'node'), keys: set(keys, 'keys', 1, MAX_PREKEYS).map((k) => binary(k, 'a one-time pre-key', 32)) };
+}
+
 export const NODE_BODIES = Object.freeze({
   'node-document': { parse: nodeDocument, maxLifetime: 7 * DAY },
   'node-request': { parse: nodeRequest, maxLifetime: 600 },
   'client-auth': { parse: clientAuth, maxLifetime: 600 },
   move: { parse: move, maxLifetime: 600 },
+  prekeys: { parse: prekeys, maxLifetime: 600 },
 });
 
 /**
