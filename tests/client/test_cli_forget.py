@@ -9,8 +9,12 @@ hello, its reply and the terms themselves.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
+from peerfed.client.history import HistoryBox, history_key
+from peerfed.protocol import unpack
 from tests.client.pairs import Cli, eventually, one_node
 from tests.processes import NodeProcesses
 
@@ -25,11 +29,19 @@ TWO_HOURS = 7200
 
 
 def _held(home: Path) -> set[str]:
-    """Which of the texts above any file under ``home`` holds, as raw bytes (the WAL included)."""
+    """Which of the texts above the device holds: in any file under ``home`` as raw bytes (the WAL
+    included), or in a stored message once opened with the device's own history key (spec §9.6:
+    the rows are sealed at rest; these peers chose no passphrase, so the seed is readable)."""
     texts = {"hello": HELLO, "reply": REPLY, **MESSAGES}
+    with closing(sqlite3.connect(home / "peer.sqlite3")) as db:
+        (keyring,) = db.execute("SELECT value FROM meta WHERE key='keyring'").fetchone()
+        assert keyring[0] == 0  # the plain form: --no-passphrase
+        seed = unpack(keyring[1:])[0]  # type: ignore[index]
+        assert isinstance(seed, bytes)
+        box = HistoryBox(history_key(seed))
+        opened = [box.open(bytes(raw)) for (raw,) in db.execute("SELECT raw FROM events")]
     found: set[str] = set()
-    for path in (p for p in home.rglob("*") if p.is_file()):
-        data = path.read_bytes()
+    for data in [*(p.read_bytes() for p in home.rglob("*") if p.is_file()), *opened]:
         found |= {name for name, text in texts.items() if text.encode() in data}
     return found
 
