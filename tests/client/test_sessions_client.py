@@ -133,16 +133,7 @@ def test_a_conversation_runs_on_scheme_2_and_a_read_message_cannot_be_opened_aga
 def test_an_undelivered_message_keeps_its_sealed_bytes_and_its_retry_sends_them_again(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with two_nodes(tmp_path) as (_, a, b, ana, ben):
-            offer = await ana.post_listing(OFFER, DAY)
-            await a.deliver()
-            await ben.browse()
-            connection = (await ben.reach(offer["id"][:8], "Hello"))["connection"]
-            await mail(ana, b, a)
-            await ana.sync()
-            await ana.respond(connection[:8], True)
-            await mail(ben, a, b)
-            await ben.sync()
-
+            connection = await connected_pair(a, b, ana, ben)
             sent: list[bytes] = []
             real = ben.device.api.send
 
@@ -175,12 +166,18 @@ def test_an_undelivered_message_keeps_its_sealed_bytes_and_its_retry_sends_them_
     asyncio.run(scenario())
 
 
-async def connected_pair(a: TestNode, b: TestNode, ana: Peer, ben: Peer) -> str:
-    """Ben reached out to Ana's offer and Ana accepted, both on scheme 2: the connection's id in hex."""
+async def listed(a: TestNode, ana: Peer, ben: Peer) -> str:
+    """Ana's offer, published on node a and seen by Ben: its id in hex."""
     offer = await ana.post_listing(OFFER, DAY)
     await a.deliver()
     await ben.browse()
-    connection: str = (await ben.reach(offer["id"][:8], "Hello"))["connection"]
+    return str(offer["id"])
+
+
+async def connected_pair(a: TestNode, b: TestNode, ana: Peer, ben: Peer) -> str:
+    """Ben reached out to Ana's offer and Ana accepted, both on scheme 2: the connection's id in hex."""
+    offer = await listed(a, ana, ben)
+    connection: str = (await ben.reach(offer[:8], "Hello"))["connection"]
     await mail(ana, b, a)
     await ana.sync()
     await ana.respond(connection[:8], True)
@@ -264,12 +261,10 @@ def test_a_session_is_kept_only_once_the_rules_take_its_first_message(tmp_path: 
 
     async def scenario() -> None:
         async with two_nodes(tmp_path) as (_, a, b, ana, ben):
-            offer = await ana.post_listing(OFFER, DAY)
-            await a.deliver()
-            await ben.browse()
-            connection = (await ben.reach(offer["id"][:8], "Hello"))["connection"]
+            offer = await listed(a, ana, ben)
+            connection = (await ben.reach(offer[:8], "Hello"))["connection"]
             await mail(ana, b, a)
-            await _forget_listing(ana, offer["id"])
+            await _forget_listing(ana, offer)
             report = await ana.sync()
             assert (report.received, report.dropped) == (0, 1)
             assert await sessions.load(ana.device, bytes.fromhex(connection)) is None
