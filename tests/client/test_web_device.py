@@ -60,6 +60,10 @@ def test_a_conversation_continues_from_the_cli_to_the_browser_and_back(
     eventually(lambda: ana.json("read", connection[:8])["messages"], "Ben's message at Ana's CLI")
     backup = tmp_path / "ana.peerfed"
     Cli(ana.home, PASSPHRASE).json("id", "export", str(backup))
+    # Written after the export, before the page writes anything: only the scheme-2 session the
+    # backup carries opens it (spec §9.6), and Ana's terminal never fetches it.
+    assert ben.json("read", connection[:8])["forward_secret"] is True
+    ben.json("send", connection[:8], "Sealed after the backup was made.")
     peer = ana.json("id", "show")["peer"]
 
     seen = drive(node.url, tmp_path, backup, connection, ben)
@@ -74,17 +78,25 @@ def test_a_conversation_continues_from_the_cli_to_the_browser_and_back(
     assert seen["imported"][0] == "They wrote firstHi"
     assert any(text.endswith("Said while Ana used the terminal.") for text in seen["imported"])
     assert seen["importedState"] == "You are talking."
+    assert any(text.endswith("Sealed after the backup was made.") for text in seen["imported"])
     assert "Now from a browser." in [m["text"] for m in seen["cli"]["benRead"]["messages"]]
+    # The page went on with the session the backup carried: Ben still has forward secrecy.
+    assert seen["cli"]["benRead"]["forward_secret"] is True
     assert any(text.endswith("Glad you found your way back.") for text in seen["afterImport"])
     # The browser's backup (a download) opens in the CLI, which has the whole conversation and goes on.
     assert seen["downloadName"] == "peerfed-backup.peerfed"
     assert seen["cli"]["imported"]["peer"] == peer
     assert [m["text"] for m in seen["cli"]["nextRead"]["messages"]] == [
         "Said while Ana used the terminal.",
+        "Sealed after the backup was made.",
         "Now from a browser.",
         "Glad you found your way back.",
+        "Making a backup now.",
     ]
     assert [m["text"] for m in seen["cli"]["benReadAgain"]["messages"]][-1] == "And now from the terminal again."
+    # ... and the page's backup carried its session to the terminal, which goes on with scheme 2.
+    assert seen["cli"]["nextRead"]["forward_secret"] is True
+    assert seen["cli"]["benReadAgain"]["forward_secret"] is True
     # Each move took the identity over: the first terminal no longer receives, and got nothing after it.
     first = ana.run("read", connection[:8], "--json", ok=False)
     assert "auth.moved" in first.stderr

@@ -53,7 +53,8 @@ try {
   // The conversation the CLI had is here, and goes on.
   await page.getByRole('button', { name: /Talks/ }).click();
   await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
-  await page.locator('#messages li.message').first().waitFor(WAIT);
+  // Ben wrote after the backup was made, sealed with the scheme-2 session it carries (spec §9.6).
+  await page.locator('#messages li.message', { hasText: 'Sealed after the backup was made.' }).waitFor(WAIT);
   out.imported = await page.locator('#messages li').allTextContents();
   out.importedState = await page.locator('#talk-state').textContent();
   await page.getByLabel('Your message').fill('Now from a browser.');
@@ -65,6 +66,12 @@ try {
   }, "the browser's message at Ben's CLI");
   ben('send', connection, 'Glad you found your way back.');
   await page.locator('#messages li.message', { hasText: 'Glad you found your way back.' }).waitFor(WAIT);
+  // The page writes last before its backup, so the terminal goes on in the page's sending chain and
+  // the page, moved back later without a backup, still holds the ratchet Ben answers on (spec §14.6).
+  await page.getByLabel('Your message').fill('Making a backup now.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.locator('#messages li.message.mine', { hasText: 'Making a backup now.' }).waitFor(WAIT);
+  await eventually(() => texts(ben('read', connection)).includes('Making a backup now.') || null, "the page's last message at Ben's CLI");
   out.afterImport = await page.locator('#messages li').allTextContents();
   await check('conversation after import');
   await page.screenshot({ path: join(shots, 'conversation-phone.png'), fullPage: true });

@@ -14,8 +14,9 @@ const INNER = { context: 'peerfed/v1/sealed-inner' };
  * The contents of a backup of `keys` and the conversations and blocks of `talk` (the CLI's tables:
  * peers, listings, connections, events), with the home `node` and chosen `name`; seal them with
  * writeBackup. A conversation whose words were deleted holds nothing to carry and is left out.
+ * `secrets` (sessions.js), when given, adds its pre-key secrets and sessions to the meta values.
  */
-export function backupOf(keys, talk, { node, name }) {
+export function backupOf(keys, talk, { node, name, secrets = null }) {
   const peers = new Map();
   const connections = [];
   const events = [];
@@ -33,7 +34,7 @@ export function backupOf(keys, talk, { node, name }) {
   for (const hex of talk.blocked) {
     if (!rows.some((r) => toHex(r[0]) === hex)) rows.push([fromHex(hex), null, 0, null, null, 1]);
   }
-  const meta = [['node', node], ['name', name || null], ['standing', 'member']];
+  const meta = [['node', node], ['name', name || null], ['standing', 'member'], ...(secrets ? secrets.backupMeta() : [])];
   const tables = [['peers', dedupe(rows)], ['listings', []], ['connections', connections], ['events', events]];
   return { keyring: keyringToBytes(keys), meta, tables };
 }

@@ -46,7 +46,8 @@ export function backupPanel(ctx) {
     busy(form, true);
     show(outcome, el('p', { role: 'status' }, t('device.backup.making')));
     try {
-      const bytes = await writeBackup(backupOf(ctx.keys, ctx.talk, { node: ctx.url, name: ctx.name }), pass.input.value);
+      const secrets = await secretsFor(ctx.keys.seed);
+      const bytes = await writeBackup(backupOf(ctx.keys, ctx.talk, { node: ctx.url, name: ctx.name, secrets }), pass.input.value);
       const link = el('a', { href: URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' })), download: FILE_NAME, hidden: true });
       document.body.append(link);
       link.click();
@@ -114,10 +115,11 @@ export function importScreen(main, url, { done, back }) {
       if (typeof home === 'string' && home !== url) throw new NodeError('local.other_node', home);
       const name = typeof metaOf(backup, 'name') === 'string' ? metaOf(backup, 'name') : '';
       const now = Math.floor(Date.now() / 1000);
-      // A backup carries no session: any this browser held for the identity before is stale now,
-      // so every conversation goes on with scheme 1 until a new one starts (spec §14.4, R-14.5-2).
+      // The backup's sessions and pre-key secrets come in before the sign-in publishes a bundle, so
+      // what the other side sealed to the device the backup came from opens here (spec §9.6, §14.4);
+      // any session this browser held for the identity before is stale now and goes.
       const secrets = await secretsFor(backup.keys.seed, { fresh: true });
-      secrets.sessions.clear();
+      secrets.takeBackup(backup.meta);
       const session = await join(url, backup.keys, { name, device: await deviceId(), takeOver: true, prekeyFor: prekeyFor(backup.keys.seed, () => now) });
       const talk = await talkFromBackup(backup, { now, bundleFor: bundleFrom(url, session.token, now) });
       await saveState(sealState(talk, stateKey(backup.keys.seed)));

@@ -1,14 +1,17 @@
 // Scheme-2 secrets on this device (spec §14.1, §14.4, §14.7): the signed pre-key secrets its
 // bundles name, the one-time pre-key secrets its node hands out, and each connection's session.
 // One IndexedDB record, sealed with XChaCha20-Poly1305 under a key derived from the identity seed
-// (itself sealed under the passphrase), as the conversations are; never in a backup file, so a
-// device restored from a backup has no session and goes on with scheme 1 (R-14.4-1, R-14.5-2).
+// (itself sealed under the passphrase), as the conversations are:
 //
 //   pack([VERSION, [[secret, created_at, kept_until], ...], [secret, ...], [[connection, peer, ephemeral, state], ...]])
+//
+// A backup file carries them as the CLI's does (spec §9.6), so a person moving between the CLI and
+// this page opens what was in flight to them: meta `prekeys` = pack([signed, one-time]) and one
+// `ratchet <connection hex>` = pack(session) per connection, each sealed with backup.js sealSecret.
 
 import {
-  aeadDecrypt, aeadEncrypt, blake2b256, concat, equalBytes, NONCE_BYTES, pack, person, randomBytes, sign, toHex, unpack,
-  x25519Public,
+  aeadDecrypt, aeadEncrypt, blake2b256, concat, equalBytes, isInt, NONCE_BYTES, openSecret, pack, person, randomBytes,
+  sealSecret, sign, toHex, unpack, x25519Public,
 } from '../protocol/index.js';
 import { loadSecrets, saveSecrets } from './keystore.js';
 
@@ -22,12 +25,29 @@ const MAX_UPLOAD = 100; // one-time pre-keys in one upload (spec §13.5)
 const UPLOAD_LIFETIME = 300; // a prekeys upload is signed for at most 600 s (spec §13.5)
 
 const STATE_FIELDS = ['root', 'own', 'remote', 'send', 'ns', 'pn', 'recv', 'nr', 'skipped', 'retired', 'agreement'];
+const PREKEYS = 'prekeys'; // the CLI's meta keys in a backup (peerfed/client/prekeys.py, sessions.py)
+const RATCHET = 'ratchet ';
 
 function secretsKey(seed) {
   return blake2b256(seed, person('peerfed/webkeys'));
 }
 
 const sessionRow = (s) => [s.connection, s.peer, s.ephemeral, STATE_FIELDS.map((f) => s.state[f])];
+
+const isSecret = (v) => v instanceof Uint8Array && v.length === 32;
+const optional = (v) => v === null || isSecret(v);
+
+// A session row as the CLI's Session.to_wire makes it; the ratchet checks the rest as it runs.
+function sessionShape(row) {
+  if (!Array.isArray(row) || row.length !== 4) return false;
+  const [connection, peer, ephemeral, fields] = row;
+  if (!(connection instanceof Uint8Array && connection.length === 16) || !optional(peer) || !isSecret(ephemeral)) return false;
+  if (!Array.isArray(fields) || fields.length !== STATE_FIELDS.length) return false;
+  const [root, own, remote, send, ns, pn, recv, nr, skipped, retired, agreement] = fields;
+  return isSecret(root) && [own, remote, send, recv].every(optional) && [ns, pn, nr].every((n) => typeof n === 'number' && n >= 0) &&
+    Array.isArray(skipped) && skipped.every((k) => Array.isArray(k) && k.length === 3 && isSecret(k[0]) && typeof k[1] === 'number' && isSecret(k[2])) &&
+    Array.isArray(retired) && retired.every(isSecret) && (agreement === null || (Array.isArray(agreement) && agreement.length === 6));
+}
 
 function sessionOf([connection, peer, ephemeral, fields]) {
   const state = {};
@@ -47,6 +67,7 @@ export class Secrets {
   constructor(seed, store = { load: loadSecrets, save: saveSecrets }, { deferred = false } = {}) {
     this.store = store;
     this.deferred = deferred;
+    this.seed = seed;
     this.key = secretsKey(seed);
     this.signed = []; // [{ secret, createdAt, keptUntil }], newest last
     this.oneTime = []; // secrets, oldest first
@@ -80,6 +101,48 @@ export class Secrets {
     if (this.deferred) return this.saving;
     this.saving = this.saving.catch(() => {}).then(() => this.store.save(bytes)); // one failed write does not stop the next
     return this.saving;
+  }
+
+  /** The meta pairs a backup carries for these secrets, in the CLI's format and sealing (spec §9.6). */
+  backupMeta() {
+    const signed = this.signed.map((s) => [s.secret, s.createdAt, s.keptUntil]);
+    const meta = [[PREKEYS, sealSecret(this.seed, pack([signed, [...this.oneTime]]))]];
+    for (const [hex, session] of this.sessions) meta.push([RATCHET + hex, sealSecret(this.seed, pack(sessionRow(session)))]);
+    return meta;
+  }
+
+  /**
+   * Take the secrets a backup's `meta` carries: its sessions replace those held (any other is
+   * stale once the identity moved), its pre-key secrets join those held. A value that does not
+   * open under this seed or is not the shape the CLI writes is left out; this never throws.
+   */
+  takeBackup(meta) {
+    this.sessions.clear();
+    for (const [key, value] of meta) {
+      const plain = openSecret(this.seed, value);
+      if (plain === null) continue;
+      try {
+        if (key === PREKEYS) this.takePrekeys(unpack(plain));
+        else if (key.startsWith(RATCHET)) {
+          const row = unpack(plain);
+          if (sessionShape(row) && toHex(row[0]) === key.slice(RATCHET.length)) this.sessions.set(toHex(row[0]), sessionOf(row));
+        }
+      } catch {
+        // damaged or from a newer version: scheme 1 or a new session goes on for that connection
+      }
+    }
+  }
+
+  takePrekeys([signed, oneTime]) {
+    const held = new Set(this.signed.map((s) => toHex(s.secret)));
+    for (const item of signed) {
+      const [secret, createdAt, keptUntil] = item;
+      if (!isSecret(secret) || !isInt(createdAt) || !isInt(keptUntil) || held.has(toHex(secret))) continue;
+      this.signed.push({ secret, createdAt: Number(createdAt), keptUntil: Number(keptUntil) });
+    }
+    this.signed.sort((a, b) => a.createdAt - b.createdAt); // newest last, as signedPrekey reads them
+    const spare = new Set(this.oneTime.map(toHex));
+    this.oneTime = [...this.oneTime, ...oneTime.filter((s) => isSecret(s) && !spare.has(toHex(s)))].slice(-MAX_ONE_TIME);
   }
 
   /** Write from now on: the identity's keys are kept on this device. Resolves once written. */

@@ -8,10 +8,12 @@
 //   secretbox = nonce (24) || XSalsa20-Poly1305(key, nonce, data)   (tag first, as libsodium)
 //   key     = Argon2id(UTF-8 passphrase, salt, t = ops, m = mem / 1024 KiB, p = 1) -> 32 bytes
 //   backup  = blob of msgpack ["peerfed-export/1", keyring, [[key, value], ...], [[table, rows], ...]]
+//   secret  = nonce (24) || XSalsa20-Poly1305(BLAKE2b-256(seed, "peerfed/session"), nonce, data)
+//             (a meta value sealed under the seed, as the CLI's keyring.seal_secret: pre-keys, sessions)
 
 import { argon2idAsync } from '@noble/hashes/argon2.js';
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
-import { concat, randomBytes } from './crypto.js';
+import { blake2b256, concat, Person, randomBytes } from './crypto.js';
 import { isInt, pack, unpack } from './encoding.js';
 import { ProtocolError } from './errors.js';
 
@@ -175,4 +177,24 @@ export async function writeBackup(contents, passphrase, options = {}) {
 export async function readBackup(file, passphrase) {
   const backup = backupFromBytes(await openBlob(file, passphrase));
   return { ...backup, keys: keyringFromBytes(backup.keyring) };
+}
+
+const secretKey = (seed) => blake2b256(seed, Person.SESSION);
+
+/**
+ * `data` sealed under identity `seed` as the CLI seals its device secrets in meta (pre-keys,
+ * scheme-2 sessions; spec §9.6): a libsodium secretbox under BLAKE2b-256(seed, "peerfed/session").
+ */
+export function sealSecret(seed, data, nonce = randomBytes(NONCE_BYTES)) {
+  return concat(nonce, xsalsa20poly1305(secretKey(seed), nonce).encrypt(data));
+}
+
+/** What `sealSecret` sealed under `seed`, or null when `stored` is not bytes or does not open. */
+export function openSecret(seed, stored) {
+  if (!isBytes(stored) || stored.length < NONCE_BYTES + 16) return null;
+  try {
+    return xsalsa20poly1305(secretKey(seed), stored.slice(0, NONCE_BYTES)).decrypt(stored.slice(NONCE_BYTES));
+  } catch {
+    return null;
+  }
 }
