@@ -88,8 +88,8 @@ def test_a_live_page_says_the_node_went_away_reconnects_and_loses_nothing(
     assert script.returncode == 0, errors
     seen = json.loads(said)
 
-    # The page, restored from a backup, wrote first with scheme 1: Ben's CLI ended its session (R-14.5-2).
-    assert seen["cli"]["benFirst"]["forward_secret"] is False
+    # The page, restored from a backup, went on with the session the backup carried (spec §9.6).
+    assert seen["cli"]["benFirst"]["forward_secret"] is True
     assert seen["lost"].startswith("The connection to your community was lost. Nothing is lost; trying again in ")
     assert seen["back"] == "Connected again. Anything that arrived meanwhile is here now."
     # Each message once, in order, whether it came live or from the mailbox on reconnecting.

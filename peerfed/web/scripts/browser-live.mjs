@@ -45,10 +45,8 @@ try {
   await page.locator('#welcome').waitFor(WAIT);
   await page.getByRole('button', { name: /Talks/ }).click();
   await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
-  // Restored from a backup, the page holds no scheme-2 session with Ben (a backup carries none,
-  // spec §14.4): it writes first, with scheme 1, and Ben's device, taking that, deletes its session
-  // (R-14.5-2), so what Ben writes from then on opens here. (What Ben sealed in the old session
-  // before hearing from the page could not be opened, §14.5.)
+  // Restored from a backup, the page holds the scheme-2 session with Ben the backup carried
+  // (spec §9.6): it writes first and the conversation stays forward secret.
   await page.getByLabel('Your message').fill('Here on a new device.');
   await page.getByRole('button', { name: 'Send' }).click();
   await page.locator('#messages li.message.mine', { hasText: 'Here on a new device.' }).waitFor(WAIT);
