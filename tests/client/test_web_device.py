@@ -2,7 +2,8 @@
 
 ``peerfed/web/scripts/browser-device.mjs`` drives headless Chromium against a real node process:
 the page continues from a backup ``peerfed id export`` wrote (file picker and passphrase), reads
-the conversation the CLI had and writes in it; then it downloads its own backup, which
+the conversation the CLI had, and what Ben sealed with scheme 2 after the export (the backup carries
+the session), and writes in it, still forward secret; then it downloads its own backup, which
 ``peerfed id import`` opens on another home and continues from. Screenshots go to
 ``build/screenshots/web_device/``.
 """
