@@ -1,4 +1,8 @@
-"""Bodies the node protocol signs (spec §13): node documents, node requests, client proofs, erasure.
+"""Bodies the node protocol signs (spec §13): node documents, node requests, client proofs.
+
+A member's own statements to its node (moving, one-time pre-keys, erasure) are in
+``member_bodies`` and node URLs in ``node_urls``; both are named here too, and
+``NODE_BODY_TYPES`` lists every body type of this layer.
 
 They use the same signed-object layout as everything else (spec §5); only the context and
 the body differ. Like the rest of the core, nothing here does I/O or reads a clock.
@@ -7,7 +11,6 @@ the body differ. Like the rest of the core, nothing here does I/O or reads a clo
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -15,6 +18,8 @@ from . import crypto
 from .encoding import Value
 from .errors import InvalidValue, LocalError
 from .fields import LANG, VOCAB, array, binary, enum_of, opt_text, seq, set_field, text, uint
+from .member_bodies import MAX_PREKEYS, Erasure, Move, PreKeys, erased_hash
+from .node_urls import check_url, url_host
 
 __all__ = [
     "MAX_PREKEYS",
@@ -39,7 +44,6 @@ __all__ = [
 ]
 
 DAY = 86_400
-MAX_PREKEYS = 100  # one-time pre-keys in one upload, and a peer's stock on its node (spec §13.5)
 _BODY_PERSON = crypto.Person.BODY
 _LIMIT_NAME = VOCAB
 
@@ -62,38 +66,6 @@ class Emergency(enum.StrEnum):
     NEVER = "never"
     ON_REQUEST = "on-request"
     MAY = "may"
-
-
-# scheme://host[:port] and nothing else: a DNS name or IPv4 address, or an IPv6 literal in brackets,
-# and a port of 1-65535 without leading zeros (spec §13.1).
-_NODE_URL = re.compile(
-    r"https?://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-    r"|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[1-9][0-9]{0,4}))?"
-)
-
-
-def check_url(value: object, name: str) -> str:
-    """A node URL: ``http(s)://host[:port]``, with no path, query, fragment or user (spec §13.1).
-
-    Raises InvalidValue otherwise. A path would let one host pose as any number of nodes.
-    """
-    url = text(value, name, 256)
-    match = _NODE_URL.fullmatch(url)
-    if match is None or int(match["port"] or 1) > 65_535:
-        raise InvalidValue(f"{name} must be an http(s) URL with a host and at most a port: no path, query or fragment")
-    return url
-
-
-def url_host(url: str) -> str:
-    """The host of a node URL that passed ``check_url``, lowercased: many ports on one host are one host."""
-    authority = url.split("://", 1)[1]
-    host = authority[: authority.index("]") + 1] if authority.startswith("[") else authority.split(":", 1)[0]
-    return host.lower()
-
-
-def erased_hash(peer: bytes) -> bytes:
-    """What an erasure tombstone keeps instead of the erased peer's id (spec §13.6)."""
-    return crypto.blake2b_256(peer, crypto.Person.ERASED)
 
 
 def body_hash(body: bytes) -> bytes:
@@ -351,80 +323,6 @@ def client_auth_for(meant: str, named: object, challenge: bytes) -> ClientAuth:
     if not isinstance(named, str) or named != meant:
         raise WrongNode(f"the challenge is for {str(named)[:100]!r}, not {meant!r}: refusing to sign it")
     return ClientAuth(meant, challenge)
-
-
-@dataclass(frozen=True)
-class Move:
-    """A peer's own word that it moves from one node to another (spec §13.5, Moving).
-
-    Signed under the client-auth context, short-lived and taken once: a session token alone
-    cannot move an account.
-    """
-
-    type_name: ClassVar[str] = "move"
-    max_lifetime: ClassVar[int] = 600
-
-    from_node: str
-    to_node: str
-
-    def __post_init__(self) -> None:
-        check_url(self.from_node, "from_node")
-        check_url(self.to_node, "to_node")
-        if self.from_node == self.to_node:
-            raise InvalidValue("a move goes to another node")
-
-    def to_wire(self) -> list[Value]:
-        return [self.from_node, self.to_node]
-
-    @classmethod
-    def from_wire(cls, value: Value) -> Move:
-        return cls(*array(value, "move body", 2))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class PreKeys:
-    """One-time pre-keys a peer gives its home node to hand out (spec §13.5, One-time pre-keys; §14.1).
-
-    Signed under the client-auth context and short-lived like a move, so a session token alone
-    cannot fill a peer's stock with keys the peer does not hold; the node takes each once.
-    """
-
-    type_name: ClassVar[str] = "prekeys"
-    max_lifetime: ClassVar[int] = 600
-
-    node: str
-    keys: tuple[bytes, ...]
-
-    def __post_init__(self) -> None:
-        check_url(self.node, "node")
-        keys = seq(self.keys, "keys", 1, MAX_PREKEYS)
-        set_field(self, "keys", tuple(binary(k, "a one-time pre-key", 32) for k in keys))
-
-    def to_wire(self) -> list[Value]:
-        return [self.node, list(self.keys)]
-
-    @classmethod
-    def from_wire(cls, value: Value) -> PreKeys:
-        node, keys = array(value, "prekeys body", 2)
-        if not isinstance(keys, list):
-            raise InvalidValue("keys must be an array")
-        return cls(node, tuple(keys))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Erasure:
-    """ "Erase me": every node deletes all it holds for the author (spec §13.6)."""
-
-    type_name: ClassVar[str] = "erasure"
-    max_lifetime: ClassVar[int] = 90 * DAY
-
-    def to_wire(self) -> list[Value]:
-        return []
-
-    @classmethod
-    def from_wire(cls, value: Value) -> Erasure:
-        array(value, "erasure body", 0)
-        return cls()
 
 
 NODE_BODY_TYPES = {cls.type_name: cls for cls in (NodeDocument, NodeRequest, ClientAuth, Move, PreKeys, Erasure)}
