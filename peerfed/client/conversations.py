@@ -36,8 +36,6 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.messages import SealedBody
-from peerfed.protocol.sealing2 import Opened2, Session
-from peerfed.protocol.sealing2 import accept as accept2
 
 from . import pending, reading, sessions
 from .account import sign_bundle
@@ -45,7 +43,6 @@ from .device import DAY, Device, one_match
 from .errors import ClientError, Undelivered
 from .listings import Listings
 from .outbox import Outbox
-from .prekeys import forget_one_time
 from .rows import EventRow
 from .transport import NodeUnreachable
 from .views import in_force_json, pending_json
@@ -73,7 +70,7 @@ class Conversations:
 
     async def state_of(self, connection: bytes) -> Connection:
         """The connection's current state. Raises ClientError (``local.damaged``)."""
-        conn, _ = await self._load(connection)
+        conn, _ = await self.load(connection)
         return conn
 
     async def replay(self, connection: bytes) -> Connection:
@@ -100,7 +97,7 @@ class Conversations:
         reacher, author = (me, other) if row.side is Side.REACHER else (other, me)
         return Connection(connection, reacher, author, row.listing, 0, state=State.ENDED, erase_requested=True)
 
-    async def _load(self, connection: bytes) -> tuple[Connection, int]:
+    async def load(self, connection: bytes) -> tuple[Connection, int]:
         """The stored state and the event number it reflects, brought up to date and stored again."""
         state = self.device.state
         stored = await state.connection_state(connection)
@@ -133,7 +130,7 @@ class Conversations:
                 continue  # erased content can make a later replay refuse a step; the rest holds
         return conn, through
 
-    async def _record(self, connection: bytes, inner: Envelope, after: Connection, since: int) -> None:
+    async def record(self, connection: bytes, inner: Envelope, after: Connection, since: int) -> None:
         """Store an applied message and the state after it (``since``: the event the state before reflected)."""
         device = self.device
         n = await device.state.add_event(connection, inner.id, bytes(inner.author), inner.type, inner.raw, device.now())
@@ -173,7 +170,7 @@ class Conversations:
             await sessions.forget_sealed(device, inner)
             raise
         await device.state.add_connection(connection, listing_id, bytes(author), Side.REACHER, device.now())
-        await self._record(connection, inner, started, since=0)
+        await self.record(connection, inner, started, since=0)
         return {
             "connection": connection.hex(),
             "listing": listing_id.hex(),
@@ -226,11 +223,11 @@ class Conversations:
         other = PeerId(row.peer)
         if not draft:
             await self.outbox.flush(connection)
-        conn, through = await self._load(connection)
+        conn, through = await self.load(connection)
         inner = device.sign(make(conn, other, connection))
         after = conn.send(inner)  # raises IllegalSend before anything leaves the device
         if draft:
-            await self._record(connection, inner, after, since=through)
+            await self.record(connection, inner, after, since=through)
             await self.outbox.queue(connection, inner)
             flushed = await self.outbox.flush(connection)
             if flushed.kept:
@@ -246,7 +243,7 @@ class Conversations:
             if must_deliver:
                 raise
             delivered = False
-        await self._record(connection, inner, after, since=through)
+        await self.record(connection, inner, after, since=through)
         return connection, inner, after, delivered
 
     async def respond(self, prefix: str, accept: bool, reply: str | None = None) -> dict[str, Any]:
@@ -329,58 +326,6 @@ class Conversations:
         if erase:  # delivered (an end must be): this side keeps no more than it asked the other to keep
             await erase_conversation(self.device.state, after)
         return {"connection": connection.hex(), "state": after.state.value, "erase": erase}
-
-    # --- steps the other peer took --------------------------------------------------------------
-
-    async def open_received(self, inner: Envelope, body: ReachOut, opened: Opened2 | None = None) -> bool:
-        """Start the connection a received, wanted reach-out opens, as its listing's author.
-
-        ``opened``: the reach-out came with scheme 2, whose session is kept only if the rules take
-        it (spec §14.5 steps 8-9). False if they do not.
-        """
-        device = self.device
-        try:
-            started, session = (Connection.start(inner), None) if opened is None else accept2(opened, None)
-        except RemoteError:
-            return False
-        await device.state.add_connection(body.connection, body.listing, bytes(inner.author), Side.AUTHOR, device.now())
-        await self._record(body.connection, inner, started, since=0)
-        await self._keep(session, opened)
-        return True
-
-    async def receive(self, inner: Envelope, connection: bytes, opened: Opened2 | None = None) -> bool:
-        """Apply a received message to its connection; False if the state machine refuses it.
-
-        ``opened``: the message came with scheme 2 (spec §14.5); else it came with scheme 1, which
-        ends a session held for the connection once the rules take it (spec §14.5, R-14.5-2).
-        """
-        device = self.device
-        row = await device.state.connection(connection)
-        if row is None or row.peer != bytes(inner.author):
-            return False
-        conn, through = await self._load(connection)
-        try:
-            after, session = (conn.receive(inner), None) if opened is None else accept2(opened, conn)
-        except RemoteError:
-            return False
-        await self._record(connection, inner, after, since=through)
-        if opened is None:
-            await sessions.drop(device, connection)
-        elif after.state not in (State.ENDED, State.DECLINED):
-            await self._keep(session, opened)
-        body = inner.body
-        if isinstance(body, End) and body.erase:
-            await erase_conversation(device.state, after)
-        return True
-
-    async def _keep(self, session: Session | None, opened: Opened2 | None) -> None:
-        """Step 9 of spec §14.5, once the rules took the message: the new state, and the used
-        one-time pre-key's secret deleted."""
-        if session is None or opened is None:
-            return
-        await sessions.save(self.device, session)
-        if opened.one_time_used is not None:
-            await forget_one_time(self.device, opened.one_time_used)
 
     async def pending_reach_outs(self, sender: bytes | None = None) -> int:
         """Reach-outs to this peer still unanswered and unexpired; from ``sender`` only, if given."""

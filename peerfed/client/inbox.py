@@ -26,7 +26,7 @@ from peerfed.protocol import Envelope, ReachOut, RemoteError, UnavailableError, 
 from peerfed.protocol.sealing import SCHEME_V2, Opened, parse_sealed
 from peerfed.protocol.sealing2 import Opened2, open_sealed2
 
-from . import prekeys, sessions
+from . import prekeys, receiving, sessions
 from .conversations import Conversations
 from .device import Device
 from .forgetting import forget_due
@@ -143,7 +143,7 @@ class Inbox:
         body = inner.body
         if isinstance(body, ReachOut):
             return await self._take_reach_out(inner, body, report, scheme2)
-        if not await self.conversations.receive(inner, body.connection, scheme2):  # type: ignore[union-attr]
+        if not await receiving.receive(self.conversations, inner, body.connection, scheme2):  # type: ignore[union-attr]
             report.dropped += 1
             return None
         report.received += 1
@@ -186,7 +186,7 @@ class Inbox:
         # open_sealed verified the bundle the reach-out carries (spec §7.3 step 12): keep it, ask nobody.
         assert body.bundle is not None  # open_sealed refuses a reach-out without one
         await self.listings.remember_bundle(body.bundle, inner.author)
-        if not await self.conversations.open_received(inner, body, opened):
+        if not await receiving.open_received(self.conversations, inner, body, opened):
             report.dropped += 1
             return None
         report.received += 1
