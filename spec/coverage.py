@@ -52,6 +52,16 @@ TESTS: dict[str, tuple[str, ...]] = {
     "R-9.5-4": (
         "tests/client/test_cli_offline.py::test_reading_connections_and_agreements_work_with_the_home_node_down",
     ),
+    "R-9.5-5": (
+        "tests/client/test_taking_over.py::test_a_device_that_takes_the_identity_back_without_a_backup_keeps_the_conversation",
+        "tests/client/test_taking_over.py::test_a_take_over_with_a_backup_keeps_its_sessions_and_numbers_past_the_floor",
+    ),
+    "R-9.5-6": (
+        "tests/client/test_taking_over.py::test_a_device_that_takes_the_identity_back_without_a_backup_keeps_the_conversation",
+    ),
+    "R-9.5-7": (
+        "tests/client/test_taking_over.py::test_a_device_that_takes_the_identity_back_without_a_backup_keeps_the_conversation",
+    ),
     "R-9.6-1": ("tests/client/test_cli_passphrase.py::test_new_keys_need_a_passphrase_or_an_explicit_no",),
     "R-9.6-2": (
         "tests/client/test_cli_history_at_rest.py::test_a_locked_device_holds_no_conversation_text",
@@ -105,7 +115,10 @@ TESTS: dict[str, tuple[str, ...]] = {
     # One-time pre-keys on the home node (§13.5): what the conformance cases (cases_prekeys.py)
     # cannot show from outside: claims at the same instant, moving, the federation route.
     "R-13.5-26": ("tests/node/test_prekeys.py::test_concurrent_claims_never_hand_out_a_key_twice",),
-    "R-13.5-29": ("tests/node/test_prekeys.py::test_erasure_and_moving_delete_the_stock",),
+    "R-13.5-29": (
+        "tests/node/test_prekeys.py::test_erasure_and_moving_delete_the_stock",
+        "tests/node/test_prekeys.py::test_a_take_over_deletes_the_other_devices_stock",
+    ),
     "R-13.5-30": ("tests/node/test_prekeys.py::test_a_sender_on_another_node_claims_through_its_own_home",),
     # Sealing scheme 2 (§14): what the initiator takes, keeps and refuses to send, shown by the core's tests.
     "R-4.3-2": ("tests/protocol/test_sealing2.py::test_a_bundle_carries_its_signed_pre_key",),

@@ -22,8 +22,10 @@ from . import keyring as kr
 from .device import DAY, Device
 from .errors import ClientError
 from .history import history_key
-from .prekeys import signed_prekey
+from .prekeys import replenish, signed_prekey
+from .sessions import count_stale
 from .state import Backup, LocalState
+from .taking_over import took_over
 from .transport import NodeAPI
 
 __all__ = [
@@ -180,12 +182,22 @@ class Account:
         await device.state.set("standing", MEMBER)
         return MEMBER
 
-    async def take_over(self) -> None:
-        """Make this device the one the home node delivers to, from any other (spec §13.4).
+    async def take_over(self) -> int:
+        """Make this device the one the home node delivers to, from any other (spec §13.4), and
+        start from what this device holds: its messages numbered past the other's, its sessions
+        let go, its bundle and one-time pre-keys published (spec §9.5, Taking the identity over).
 
+        Returns how many conversations' next message goes with scheme 1 for it (R-9.5-6).
         Raises RemoteError, NodeUnreachable.
         """
-        await self.device.sign_in(take_over=True)
+        device = self.device
+        await device.sign_in(take_over=True)
+        # Without a backup this device's sessions may be behind the other's; what is sealed to the
+        # member from now on must be sealed to keys this device holds (spec §9.5, R-9.5-6).
+        await took_over(device, backup=False)
+        await self.publish_bundle()
+        await replenish(device)
+        return await count_stale(device)
 
     async def show(self) -> dict[str, Any]:
         meta = await self.device.state.dump_meta()

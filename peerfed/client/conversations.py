@@ -44,6 +44,7 @@ from .errors import ClientError, Undelivered
 from .listings import Listings
 from .outbox import Outbox
 from .rows import EventRow
+from .taking_over import floor
 from .transport import NodeUnreachable
 from .views import in_force_json, pending_json
 from .wipe import erase_conversation
@@ -310,10 +311,12 @@ class Conversations:
     async def send(self, prefix: str, text: str, reply_to: bytes | None = None) -> dict[str, Any]:
         """Send a message, numbered after this peer's last; raises IllegalSend if not allowed now."""
 
+        lowest = await floor(self.device)  # past any another device used before a take-over (R-9.5-5)
+
         def make(conn: Connection, other: PeerId, cid: bytes) -> Message:
             mine = self._side(conn)
             used = [seq for side, seq in conn.seqs if side is mine]
-            return Message(other, cid, max(used, default=0) + 1, text, reply_to)
+            return Message(other, cid, max(max(used, default=0) + 1, lowest), text, reply_to)
 
         connection, inner, _, _ = await self._step(prefix, make, draft=True)
         body = inner.body

@@ -29,8 +29,10 @@ from .forgetting import forget_due
 from .inbox import Inbox, SyncReport
 from .listings import Listings
 from .outbox import Draft, Flushed
+from .prekeys import replenish
 from .safety import Safety
 from .state import LocalState
+from .taking_over import took_over
 from .transport import NodeAPI
 from .views import terms_json
 
@@ -160,6 +162,11 @@ class Peer:
         peer = await cls.load(home, http, passphrase=passphrase, clock=clock)
         try:
             await peer.device.sign_in(take_over=True)
+            # The backup's sessions are kept (spec §9.6); the floor still applies (R-9.5-5), and the
+            # node let the one-time pre-keys go with the other device (R-13.5-29).
+            await took_over(peer.device, backup=True)
+            await peer.account.publish_bundle()  # the other device may have renewed its keys (R-9.5-7)
+            await replenish(peer.device)
         except BaseException:
             await peer.close()
             raise

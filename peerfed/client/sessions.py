@@ -32,10 +32,23 @@ from . import keyring as kr
 from .device import Device
 from .transport import NodeUnreachable
 
-__all__ = ["SEALED", "SESSION", "drop", "forget_sealed", "load", "load_all", "save", "seal_for"]
+__all__ = [
+    "SEALED",
+    "SESSION",
+    "STALE",
+    "count_stale",
+    "drop",
+    "forget_sealed",
+    "load",
+    "load_all",
+    "mark_stale",
+    "save",
+    "seal_for",
+]
 
 SESSION = "ratchet "  # meta key prefix: one sealed session per connection
 SEALED = "sealed "  # meta key prefix: a scheme-2 message sealed but not yet taken by the node
+STALE = "stale "  # meta key prefix: a session that may be behind another device's (spec §14.6)
 
 
 async def load(device: Device, connection: bytes) -> Session | None:
@@ -67,9 +80,28 @@ async def save(device: Device, session: Session) -> None:
 
 
 async def drop(device: Device, connection: bytes) -> None:
-    """Delete the connection's session: at its end or erasure (spec §9.4, R-9.4-3), or when the other
-    side went back to scheme 1 (spec §14.5, R-14.5-2)."""
-    await device.state.write("DELETE FROM meta WHERE key=?", (SESSION + connection.hex(),))
+    """Delete the connection's session: at its end or erasure (spec §9.4, R-9.4-3), when the other
+    side went back to scheme 1 (spec §14.5, R-14.5-2), or when this side does (R-9.5-6)."""
+    await device.state.write(
+        "DELETE FROM meta WHERE key IN (?, ?)", (SESSION + connection.hex(), STALE + connection.hex())
+    )
+
+
+async def mark_stale(device: Device) -> None:
+    """The device took the identity back without a backup, so each of its states may be behind
+    another device's (spec §14.6, R-9.5-6): each still opens what it can, but the next message of
+    its connection goes with scheme 1 (``seal_for``). Scheme-2 drafts are sealed again then too."""
+    await device.state.write(
+        "INSERT OR REPLACE INTO meta SELECT ? || substr(key, ?), 1 FROM meta WHERE key LIKE ?",
+        (STALE, len(SESSION) + 1, SESSION + "%"),
+    )
+    await device.state.write("DELETE FROM meta WHERE key LIKE ?", (SEALED + "%",))
+
+
+async def count_stale(device: Device) -> int:
+    """How many connections' next message goes with scheme 1 because of a take-over (R-9.5-6)."""
+    meta = await device.state.dump_meta()
+    return sum(1 for key in meta if key.startswith(STALE))
 
 
 async def forget_sealed(device: Device, inner: Envelope) -> None:
@@ -95,7 +127,10 @@ async def seal_for(device: Device, bundle: Envelope, inner: Envelope, side: Side
     body = inner.body
     connection: bytes = body.connection  # type: ignore[union-attr]
     session = await load(device, connection)
-    if session is None and _starts(body, side, key_bundle):
+    if session is not None and await device.state.get(STALE + connection.hex()) is not None:
+        await drop(device, connection)  # taken back without a backup: tell the other side (R-9.5-6)
+        session = None
+    elif session is None and _starts(body, side, key_bundle):
         session = await _initiate(device, bundle, connection)
     if session is None:
         return seal(inner, key_bundle.encryption_key).raw

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.client.pairs import Cli, connected, eventually, one_node, take_offline
 from tests.processes import NodeProcesses
@@ -71,9 +72,21 @@ def test_import_on_a_new_device_moves_the_identity_and_the_old_device_stops_rece
     assert new.json("read", cid)["messages"] == got
 
     # Moving back is one command on the device the person keeps; then the other one is told.
-    assert "no longer receives" in old.run("id", "take-over").stdout
+    moved_back = old.run("id", "take-over").stdout
+    assert "no longer receives" in moved_back and "what reached the other device meanwhile stays there" in moved_back
+    # Its session may be behind the other device's (spec §14.6): said plainly, and kept to open what it can.
+    assert "1 conversation(s) may have moved on there" in moved_back
     ben.json("send", cid, "six")
     assert [m["text"] for m in old.json("read", cid)["messages"]] == ["said before the move", "six"]
+    # Its next message goes with scheme 1 (R-9.5-6), numbered past the other device's (R-9.5-5).
+    assert old.json("send", cid, "seven")["seq"] > 1
+
+    def ben_heard() -> dict[str, Any] | None:
+        read: dict[str, Any] = ben.json("read", cid)
+        return read if "seven" in [m["text"] for m in read["messages"]] else None
+
+    heard = eventually(ben_heard, "the returning device's message at Ben's")
+    assert heard["forward_secret"] is False
     again = new.run("read", cid, "--json", ok=False)
     assert again.returncode == 1 and "auth.moved" in again.stderr
     assert [m["text"] for m in json.loads(again.stdout)["messages"]] == ["said before the move", *LATER]

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from peerfed.client.transport import NodeAPI
 from peerfed.node.federation import parse_document
 from peerfed.node.prekeys import CLAIMS_PER_HOUR, CLAIMS_PER_TARGET, LOW_STOCK, STOCK_CAP
 from peerfed.protocol import EncryptionSecret, Erasure, Move, PreKeys, RemoteError
@@ -175,3 +176,28 @@ def test_a_sender_on_another_node_claims_through_its_own_home(tmp_path: Path) ->
         assert await claim(ben, Peer("nobody", a, http, 9)) is None
 
     run_two(tmp_path, body)
+
+
+def test_a_take_over_deletes_the_other_devices_stock(tmp_path: Path) -> None:
+    """The secrets of uploaded one-time pre-keys are on the device that uploaded them; once another
+    device takes the identity over, a claim must never hand one out (R-13.5-29)."""
+
+    async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
+        ana, ben = Peer("ana", node, http, 1), await Peer("ben", node, http, 2).join()
+        await ana.api.sign_in(ana.identity, now=ana.now(), device=b"\x0a" * 16)
+        await ana.api.put_keys(ana.bundle)
+        await upload(ana, fresh_keys(5))
+        # Signing in again from the same device keeps its stock.
+        await ana.api.sign_in(ana.identity, now=ana.now(), device=b"\x0a" * 16)
+        assert await stock(ana) == 5
+        # Another device takes over: the first device's keys are gone, and nobody is handed one.
+        ana.api = NodeAPI(node.url, http)
+        await ana.api.sign_in(ana.identity, now=ana.now(), device=b"\x0b" * 16, take_over=True)
+        assert await stock(ana) == 0
+        assert await claim(ben, ana) is None
+        # The new device's own upload is what claims hand out from then on.
+        mine = fresh_keys(2)
+        await upload(ana, mine)
+        assert await claim(ben, ana) in mine
+
+    run_node(tmp_path, body)

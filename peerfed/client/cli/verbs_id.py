@@ -57,8 +57,8 @@ async def _status(call: Invocation) -> dict[str, Any]:
 
 async def _take_over(call: Invocation) -> dict[str, Any]:
     """Move the identity (back) to this device: the node delivers here, and not to the other (spec §13.4)."""
-    await call.peer.account.take_over()
-    return {**await call.peer.show(), "home": str(call.peer.state.home), "device": "this one"}
+    behind = await call.peer.account.take_over()
+    return {**await call.peer.show(), "home": str(call.peer.state.home), "device": "this one", "behind": behind}
 
 
 def _file_argument(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +113,12 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
         lines.append(f"stored in {r['home']}")
     if r.get("device"):
         lines.append("your mail now comes to this device; any other device you used no longer receives")
+        lines.append("what reached the other device meanwhile stays there")
+    if r.get("behind"):
+        lines.append(
+            f"{r['behind']} conversation(s) may have moved on there: your next message in each goes"
+            " without forward secrecy, and so does the rest of that conversation"
+        )
     return "\n".join(lines)
 
 

@@ -139,7 +139,8 @@ class MembersMixin(Database):
 
         A member with no device yet takes this one. Another device already recorded is replaced
         only with ``take_over``: every session of ``peer`` opened from any other device is then
-        marked moved at ``now``, so it is refused ``auth.moved`` from its next request. Returns
+        marked moved at ``now``, so it is refused ``auth.moved`` from its next request, and the
+        member's one-time pre-keys, uploaded by the other device, are deleted. Returns
         False, changing nothing, when another device holds the identity and ``take_over`` is not set.
         """
 
@@ -158,6 +159,8 @@ class MembersMixin(Database):
                     " AND (device IS NULL OR device != ?)",
                     (now, peer, device),
                 )
+            if row[0] is not None:  # another device's one-time pre-keys: their secrets left with it (R-13.5-29)
+                db.execute("DELETE FROM prekeys WHERE owner=?", (peer,))
             return True
 
         self._forget_sessions(peer)  # before the write, and again once it is committed
