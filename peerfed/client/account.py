@@ -199,6 +199,13 @@ class Account:
         await replenish(device)
         return await count_stale(device)
 
+    async def set_passphrase(self, passphrase: str | None) -> None:
+        """Keep the keyring locked under ``passphrase`` (None: unencrypted, as the person asked)
+        from now on, leaving no copy of the old form in the device's files (spec §9.6)."""
+        device = self.device
+        await device.state.set("keyring", kr.lock(device.keys, passphrase))
+        await device.state.scrub()
+
     async def show(self) -> dict[str, Any]:
         meta = await self.device.state.dump_meta()
         secret, _, expires = self.device.keys.current

@@ -122,7 +122,11 @@ class LocalState:
         except BaseException:
             await self._exec("ROLLBACK")
             raise
-        # secure_delete zeroes the cells the plaintext left; VACUUM rewrites every page and the
+        await self.scrub()
+
+    async def scrub(self) -> None:
+        """Leave no copy of what was just replaced in the database files (spec §9.6)."""
+        # secure_delete zeroes the cells the old values left; VACUUM rewrites every page and the
         # checkpoint empties the log that held the old ones.
         await self._exec("VACUUM")
         await self._exec("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import msgpack
+
 from tests.client.pairs import Cli, one_node
 from tests.processes import NodeProcesses
 
@@ -58,3 +60,37 @@ def test_new_keys_need_a_passphrase_or_an_explicit_no(node_processes: NodeProces
     assert older.json("id", "new", "--node", node.url, "--passphrase")["encrypted"] is True
     both = older.run("id", "new", "--node", node.url, "--passphrase", "--no-passphrase", ok=False)
     assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_a_plain_keyring_is_given_a_passphrase_later_and_no_copy_of_the_seed_stays(
+    node_processes: NodeProcesses, tmp_path: Path
+) -> None:
+    node = one_node(node_processes, tmp_path)
+    plain = Cli(tmp_path / "plain", plain=False)
+    plain.run("id", "new", "--node", node.url, "--no-passphrase")
+    peer = plain.json("id", "show")["peer"]
+    seed = msgpack.unpackb(_keyring(plain.home)[1:])[0]
+    assert len(seed) == 32
+
+    # No new passphrase and no terminal: refused, nothing changed.
+    assert plain.error("id", "passphrase") == "local.passphrase_required"
+    assert _keyring(plain.home)[0] == 0x00
+    plain.env["PEERFED_NEW_PASSPHRASE"] = ""
+    assert plain.error("id", "passphrase") == "local.passphrase"
+
+    plain.env["PEERFED_NEW_PASSPHRASE"] = "the river in winter"
+    assert plain.json("id", "passphrase")["encrypted"] is True
+    assert _keyring(plain.home)[0] == 0x01
+    # Not one copy of the seed is left in the device's files (the database, its log, its index).
+    for path in plain.home.iterdir():
+        if path.is_file():
+            assert seed not in path.read_bytes(), path.name
+    # From now on the keys open only with it.
+    assert Cli(plain.home, plain=False).error("id", "show") == "local.passphrase"
+    locked = Cli(plain.home, "the river in winter")
+    assert locked.json("id", "show")["peer"] == peer
+    assert Cli(plain.home, "not the river").error("id", "show") == "local.passphrase"
+
+    # And back to none only when the person says so, with the current passphrase.
+    assert locked.json("id", "passphrase", "--no-passphrase")["encrypted"] is False
+    assert Cli(plain.home, plain=False).json("id", "show")["peer"] == peer

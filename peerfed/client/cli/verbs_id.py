@@ -8,6 +8,8 @@ identity and its connections and changes the home node (spec §13.5).
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,34 @@ async def _take_over(call: Invocation) -> dict[str, Any]:
     """Move the identity (back) to this device: the node delivers here, and not to the other (spec §13.4)."""
     behind = await call.peer.account.take_over()
     return {**await call.peer.show(), "home": str(call.peer.state.home), "device": "this one", "behind": behind}
+
+
+def _passphrase_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-passphrase", action="store_true", help=NO_PASSPHRASE_HELP)
+
+
+async def _passphrase(call: Invocation) -> dict[str, Any]:
+    """Lock the keys under a new passphrase, or none if the person says so (spec §9.6, R-9.6-1).
+
+    The current one unlocks them as for any command (PEERFED_PASSPHRASE, or asked); the new one is
+    PEERFED_NEW_PASSPHRASE, or asked twice at a terminal. Raises ClientError (``local.passphrase``,
+    ``local.passphrase_required``).
+    """
+    if call.args.no_passphrase:
+        new = None
+    else:
+        new = os.environ.get("PEERFED_NEW_PASSPHRASE")
+        if new is None and not sys.stdin.isatty():
+            raise ClientError(
+                "set PEERFED_NEW_PASSPHRASE, run at a terminal, or pass --no-passphrase", "local.passphrase_required"
+            )
+        new = new if new is not None else passphrase_for("the new passphrase: ", confirm=True)
+        if not new:
+            raise ClientError(
+                "an empty passphrase protects nothing; to go without one, pass --no-passphrase", "local.passphrase"
+            )
+    await call.peer.account.set_passphrase(new)
+    return {**await call.peer.show(), "home": str(call.peer.state.home)}
 
 
 def _file_argument(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +155,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
 VERBS = (
     Verb(
         "id",
-        "your identity: new, show, export, import, move, take-over",
+        "your identity: new, show, export, import, move, passphrase, take-over",
         actions=(
             Verb("new", "make a key pair and join a node", _new, render, _new_arguments, Needs.HOME, json_last=True),
             Verb("show", "show your peer id and node", _show, render, json_last=True),
@@ -141,6 +171,14 @@ VERBS = (
                 json_last=True,
             ),
             Verb("move", "move to another node", _move, render, _move_arguments, json_last=True),
+            Verb(
+                "passphrase",
+                "encrypt your keys under a new passphrase (PEERFED_NEW_PASSPHRASE, or asked)",
+                _passphrase,
+                render,
+                _passphrase_arguments,
+                json_last=True,
+            ),
             Verb(
                 "take-over",
                 "make this device the one your mail goes to (after an import elsewhere)",
