@@ -11,6 +11,7 @@ leaves the other side a gap (spec §14.6).
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator, Mapping
 
 from peerfed.protocol import (
     EncryptionKey,
@@ -56,11 +57,42 @@ async def load(device: Device, connection: bytes) -> Session | None:
     return _session(device, await device.state.get(SESSION + connection.hex()))
 
 
-async def load_all(device: Device) -> dict[bytes, Session]:
-    """Every session held, by connection id (opening a message needs its frame first, spec §14.5)."""
-    rows = await device.state.select("SELECT value FROM meta WHERE key >= ? AND key < ?", (SESSION, SESSION[:-1] + "!"))
-    sessions = [_session(device, r[0]) for r in rows]
-    return {s.connection: s for s in sessions if s is not None}
+async def load_all(device: Device) -> Mapping[bytes, Session]:
+    """Every session held, by connection id (opening a message needs its frame first, spec §14.5).
+
+    Each is unsealed only when looked up, so opening a message unseals the one session of its
+    connection however many the device holds; one that does not open counts as not held.
+    """
+    rows = await device.state.select(
+        "SELECT key, value FROM meta WHERE key >= ? AND key < ?", (SESSION, SESSION[:-1] + "!")
+    )
+    return _Held(device, {bytes.fromhex(str(key)[len(SESSION) :]): value for key, value in rows})
+
+
+class _Held(Mapping[bytes, Session]):
+    """Sealed sessions by connection id, unsealed on first look-up."""
+
+    def __init__(self, device: Device, sealed: dict[bytes, object]) -> None:
+        self._device = device
+        self._sealed = sealed
+        self._open: dict[bytes, Session | None] = {}
+
+    def __getitem__(self, connection: bytes) -> Session:
+        if connection not in self._open:
+            self._open[connection] = _session(self._device, self._sealed[connection])
+        session = self._open[connection]
+        if session is None:
+            raise KeyError(connection)
+        return session
+
+    def __contains__(self, connection: object) -> bool:
+        return isinstance(connection, bytes) and connection in self._sealed and self.get(connection) is not None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (c for c in list(self._sealed) if c in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _session(device: Device, stored: object) -> Session | None:

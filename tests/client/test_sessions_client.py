@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -285,3 +287,34 @@ def test_read_says_plainly_when_a_live_conversation_is_not_forward_secret() -> N
     assert "forward secret" not in _render_read(None, {**base, "state": "agreed", "forward_secret": True})  # type: ignore[arg-type]
     # Nothing more is sent on an ended connection, so nothing is said there.
     assert "forward secret" not in _render_read(None, {**base, "state": "ended", "forward_secret": False})  # type: ignore[arg-type]
+
+
+def test_opening_a_message_unseals_only_its_own_connections_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        async with two_nodes(tmp_path) as (_, a, b, ana, ben):
+            connection = await connected_pair(a, b, ana, ben)
+            held = await sessions.load(ana.device, bytes.fromhex(connection))
+            assert held is not None
+            for _ in range(30):  # thirty other conversations' sessions on Ana's device
+                await sessions.save(ana.device, dataclasses.replace(held, connection=os.urandom(16)))
+            unsealed: list[object] = []
+            real = sessions._session
+
+            def counting(device: Any, stored: object) -> Any:
+                unsealed.append(stored)
+                return real(device, stored)
+
+            monkeypatch.setattr(sessions, "_session", counting)
+            await ben.send(connection[:8], "Only one state is needed for this.")
+            await mail(ana, b, a)
+            unsealed.clear()  # Ben's device unsealed his to send it
+            await ana.sync()
+            # The one of its connection (before, all thirty-one were unsealed for every message).
+            assert len(unsealed) == 1
+            assert [m["text"] for m in (await ana.messages(connection[:8]))["messages"]] == [
+                "Only one state is needed for this."
+            ]
+
+    asyncio.run(scenario())
