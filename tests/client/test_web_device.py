@@ -4,7 +4,9 @@
 the page continues from a backup ``peerfed id export`` wrote (file picker and passphrase), reads
 the conversation the CLI had, and what Ben sealed with scheme 2 after the export (the backup carries
 the session), and writes in it, still forward secret; then it downloads its own backup, which
-``peerfed id import`` opens on another home and continues from. Screenshots go to
+``peerfed id import`` opens on another home and continues from. That terminal and Ben then go a
+round on scheme 2, and the page moves the identity back and writes first: from its take-over's
+seq floor and with scheme 1, so Ben takes it and the two go on (spec §9.5, §14.6). Screenshots go to
 ``build/screenshots/web_device/``.
 """
 
@@ -111,14 +113,37 @@ def test_a_conversation_continues_from_the_cli_to_the_browser_and_back(
     # Opened again, the page shows what it held, and nothing that reached the terminal after the move.
     assert any(text.endswith("Glad you found your way back.") for text in seen["heldAfterMove"])
     assert not any("Only for the terminal." in text for text in seen["heldAfterMove"])
-    # Moved back by the person: the page receives again, and only what came after.
+    # Before the move back the terminal and Ben went a full round on scheme 2, so the ratchet the
+    # page holds is behind, and the terminal numbered on from the page's own state (spec §9.5, §14.6).
+    terminal = seen["cli"]["benReadTerminal"]
+    assert terminal["forward_secret"] is True
+    assert terminal["messages"][-1]["text"] == "Answered from the terminal."
+    # Moved back by the person, the page writes first (this order is new: before R-9.5-5 and R-9.5-6
+    # its line reused a seq and was sealed from a stale session, and Ben never saw it). Ben takes it,
+    # sealed with scheme 1 from the take-over's seq floor, and follows to scheme 1 (R-14.5-2).
     assert seen["noticeAfterMoveBack"] is False
+    back = seen["cli"]["benReadBack"]
+    assert back["forward_secret"] is False
+    from_ana = [m for m in back["messages"] if m["from"] == "them"]
+    assert from_ana[-1]["text"] == "Back on the page now."
+    assert from_ana[-1]["seq"] > max(m["seq"] for m in from_ana[:-1])
+    # The floor is the take-over's Unix time less 1,700,000,000, taken a moment before the line was written.
+    assert 0 <= from_ana[-1]["at"] - 1_700_000_000 - from_ana[-1]["seq"] < 300
+    # Ben's answer reaches the page, which receives again, and only what came after the move back.
+    assert any(text.endswith("Back on the page now.") for text in seen["afterMoveBack"])
     assert any(text.endswith("Back in the browser.") for text in seen["afterMoveBack"])
-    assert not any("Only for the terminal." in text for text in seen["afterMoveBack"])
+    for gone in ["Only for the terminal.", "Answered from the terminal.", "Is anyone there?"]:
+        assert not any(gone in text for text in seen["afterMoveBack"])
     assert "auth.moved" in Cli(tmp_path / "ana-terminal-again", PASSPHRASE).run("read", connection[:8], ok=False).stderr
     assert seen["violations"] == []
     # Chromium logs each refused request; the only ones are the two auth.moved answers (send, sign-in).
     assert seen["console"] == ["Failed to load resource: the server responded with a status of 403 (Forbidden)"] * 2
     assert seen["requests"] == [node.url]
-    for shot in ["import-phone.png", "conversation-phone.png", "backup-desktop.png", "moved-phone.png"]:
+    for shot in [
+        "import-phone.png",
+        "conversation-phone.png",
+        "backup-desktop.png",
+        "moved-phone.png",
+        "moved-back-phone.png",
+    ]:
         assert (SHOTS / shot).stat().st_size > 1000

@@ -106,6 +106,13 @@ try {
     const read = next('read', connection);
     return texts(read).includes('Only for the terminal.') ? read : null;
   }, "Ben's message at the terminal that took over");
+  // The terminal answers on scheme 2 and Ben reads it: the ratchet moved on past the state the
+  // page holds, and the terminal used seqs the page's stored state would give out next (§9.5, §14.6).
+  next('send', connection, 'Answered from the terminal.');
+  out.cli.benReadTerminal = await eventually(() => {
+    const read = ben('read', connection);
+    return texts(read).includes('Answered from the terminal.') ? read : null;
+  }, "the terminal's answer at Ben's CLI");
   await page.getByRole('button', { name: /Talks/ }).click();
   await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
   await page.getByLabel('Your message').fill('Is anyone there?');
@@ -122,14 +129,25 @@ try {
   await check('conversation after the move');
 
   // The person moves it back here: the page listens again and the terminal is the one refused.
+  // The page writes first: from its take-over's seq floor and, its sessions deleted, with scheme 1
+  // (spec §9.5, R-9.5-5 and R-9.5-6), so Ben takes it and follows to scheme 1 (R-14.5-2).
   await page.getByRole('button', { name: 'Move it back to this device' }).click();
   await page.locator('#welcome').waitFor(WAIT);
   out.noticeAfterMoveBack = await page.locator('#device-notice').isVisible();
-  ben('send', connection, 'Back in the browser.');
-  await page.getByRole('button', { name: /Talks 1 new/ }).waitFor(WAIT);
   await page.getByRole('button', { name: /Talks/ }).click();
   await page.locator('#talks li', { hasText: 'Ben' }).getByRole('button', { name: 'Open' }).click();
+  await page.getByLabel('Your message').fill('Back on the page now.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.locator('#messages li.message.mine', { hasText: 'Back on the page now.' }).waitFor(WAIT);
+  out.cli.benReadBack = await eventually(() => {
+    const read = ben('read', connection);
+    return texts(read).includes('Back on the page now.') ? read : null;
+  }, "the page's first message after moving back at Ben's CLI");
+  ben('send', connection, 'Back in the browser.');
+  await page.locator('#messages li.message', { hasText: 'Back in the browser.' }).waitFor(WAIT);
   out.afterMoveBack = await page.locator('#messages li').allTextContents();
+  await check('conversation after moving back');
+  await page.screenshot({ path: join(shots, 'moved-back-phone.png'), fullPage: true });
 } finally {
   await context.close();
 }

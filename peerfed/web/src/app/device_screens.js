@@ -11,7 +11,7 @@ import { deviceId, saveDevice, saveState } from './keystore.js';
 import { base64, call, NodeError, publishBundle } from './node.js';
 import { prekeyFor, secretsFor } from './sessions.js';
 import { openBundle } from './talk.js';
-import { sealState, stateKey } from './talk_state.js';
+import { sealState, seqFloor, stateKey } from './talk_state.js';
 import { el, show, theirs } from './ui.js';
 
 const FILE_NAME = 'peerfed-backup.peerfed';
@@ -122,6 +122,10 @@ export function importScreen(main, url, { done, back }) {
       secrets.takeBackup(backup.meta);
       const session = await join(url, backup.keys, { name, device: await deviceId(), takeOver: true, prekeyFor: prekeyFor(backup.keys.seed, () => now) });
       const talk = await talkFromBackup(backup, { now, bundleFor: bundleFrom(url, session.token, now) });
+      // Opening a backup takes the identity over: the device it came from may have sent more since,
+      // so messages are numbered from the take-over's floor on (spec §9.5, R-9.5-5). The backup's
+      // sessions stay: R-9.5-6 is for a take-over that brings no backup in.
+      talk.seqFloor = seqFloor(now);
       await saveState(sealState(talk, stateKey(backup.keys.seed)));
       await saveDevice(backup.keys, pass.input.value, { node: url, name, fromBackup: true });
       await secrets.keep();

@@ -72,10 +72,19 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
   ctx.talk = talk;
   const notice = deviceNotice(main);
   notice.clear();
-  // The person asked to move the identity back here (spec §13.4): take over, and start again.
+  let restored = Promise.resolve(); // the conversations, read back from IndexedDB below
+  // The person asked to move the identity back here (spec §13.4): take over, and start again. The
+  // sign-in publishes this page's bundle; then, before anything is sent (spec §9.5, R-9.5-5 and
+  // R-9.5-6), messages are numbered from the take-over's floor, every scheme-2 session goes (the
+  // other device may have moved each ratchet on) and one-time pre-keys this page holds go up, since
+  // the node deleted the stock at the device change (§13.5). Throws NodeError, ProtocolError.
   const moveBack = async () => {
+    await restored; // the floor is stored with the conversations, so they are in memory first
     const again = await join(url, keys, { name, device: await deviceId(), takeOver: true, prekeyFor: prekeyFor(keys.seed, now) });
     talk.stop();
+    ctx.token = again.token;
+    await talk.tookOver(now(), { sessions: true });
+    await replenish();
     signedIn(doc, url, keys, again, name, { passphrase, fromBackup });
   };
   // Leaving: locking forgets the keys from memory; erasing has already deleted them everywhere.
@@ -183,7 +192,8 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
   drawSections();
   sections.hidden = false;
   open('home')();
-  talk.restore().then(() => {
+  restored = talk.restore();
+  restored.then(() => {
     talk.changed(null);
     watchArrivals(talk);
     if (!isMoved) talk.listen(() => viewing, { status: notice.connection, renew: freshToken });

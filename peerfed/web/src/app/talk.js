@@ -10,7 +10,7 @@ import { loadState, saveState } from './keystore.js';
 import { base64, call, NodeError } from './node.js';
 import { openLive } from './live.js';
 import { secretsFor } from './sessions.js';
-import { forgetDue, openState, sealState, stateKey } from './talk_state.js';
+import { forgetDue, openState, sealState, seqFloor, seqToSend, stateKey } from './talk_state.js';
 import { agreementItems } from './terms.js';
 
 const DAY = 86_400;
@@ -77,6 +77,7 @@ export class Talk {
     this.key = stateKey(ctx.keys.seed);
     this.saving = Promise.resolve();
     this.secrets = null; // sessions.js: pre-key secrets and scheme-2 sessions, once restored
+    this.seqFloor = 0; // the lowest seq sent from, set when this device took the identity over
   }
 
   /** Bring back this device's conversations (talk_state.js); a state that does not open is left alone. */
@@ -119,6 +120,21 @@ export class Talk {
     const secrets = this.secrets?.save().catch(() => {});
     this.saving = this.saving.then(() => saveState(sealState(this, this.key))).then(() => secrets).catch(() => {});
     return this.saving;
+  }
+
+  /**
+   * This device took the identity over at `at` (spec §9.5): every connection numbers its messages
+   * from the floor that time gives on (R-9.5-5). With `sessions`, a take-over without a backup,
+   * every scheme-2 session goes too, since another device may have moved each ratchet on (R-9.5-6,
+   * §14.6): the next message on each connection is sealed with scheme 1. Resolves once stored.
+   */
+  async tookOver(at, { sessions = false } = {}) {
+    this.seqFloor = Math.max(this.seqFloor, seqFloor(at));
+    if (sessions) {
+      this.secrets ??= await secretsFor(this.ctx.keys.seed);
+      this.secrets.sessions.clear();
+    }
+    return this.persist();
   }
 
   // The connection's session ends with it, or when the other side went back to scheme 1 (spec
@@ -277,7 +293,7 @@ export class Talk {
 
   /** Send `text` in an accepted conversation. Throws NodeError, ProtocolError. */
   async send(conversation, text) {
-    const seq = conversation.nextSeq;
+    const seq = seqToSend(conversation, this.seqFloor);
     const inner = await this.step(conversation, 'message', [seq, null, text]);
     conversation.nextSeq = seq + 1;
     conversation.messages.push({ mine: true, seq, text, createdAt: inner.createdAt });

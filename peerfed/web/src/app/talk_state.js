@@ -23,9 +23,29 @@ function row(c) {
     c.state.endedBy ?? null, c.state.state, c.erased ? [] : c.events, c.nextSeq ?? 1];
 }
 
-/** Seal the conversations and blocks of `talk` into bytes. */
+// The take-over's floor counts seconds from this moment (spec §9.5, R-9.5-5), so it stays far
+// below any limit on seq while every later take-over numbers above an earlier one.
+export const SEQ_EPOCH = 1_700_000_000;
+
+/** The lowest seq a device that took the identity over at `at` (Unix seconds) sends from (R-9.5-5). */
+export function seqFloor(at) {
+  return Math.max(1, at - SEQ_EPOCH);
+}
+
+/**
+ * The seq `c`'s next message carries: its highest own seq + 1, or the device's take-over `floor`
+ * when that is larger, so a seq the device taken over from used meanwhile is not used again.
+ */
+export function seqToSend(c, floor = 0) {
+  return Math.max(c.nextSeq ?? 1, floor);
+}
+
+/**
+ * Seal the conversations and blocks of `talk` into bytes, with `talk.seqFloor` (0 when it never
+ * took the identity over), which a reload must keep as it keeps each conversation's next seq.
+ */
 export function sealState(talk, key, nonce = randomBytes(NONCE_BYTES)) {
-  const plain = pack([VERSION, [...talk.blocked], [...talk.conversations.values()].map(row)]);
+  const plain = pack([VERSION, [...talk.blocked], [...talk.conversations.values()].map(row), talk.seqFloor ?? 0]);
   return concat(nonce, aeadEncrypt(key, nonce, plain, AAD));
 }
 
@@ -82,8 +102,10 @@ export function forgetDue(c, now) {
 /** Fill `talk` from sealed `bytes`. Throws ProtocolError when they do not open under `key`. */
 export function openState(talk, key, bytes) {
   const plain = aeadDecrypt(key, bytes.subarray(0, NONCE_BYTES), bytes.subarray(NONCE_BYTES), AAD);
-  const [version, blocked, rows] = unpack(plain);
+  // A state stored before take-overs kept a floor has three fields: no floor, as it never took over.
+  const [version, blocked, rows, floor = 0] = unpack(plain);
   if (version !== VERSION) return;
+  talk.seqFloor = Math.max(talk.seqFloor ?? 0, Number(floor));
   for (const peer of blocked) talk.blocked.add(peer);
   for (const fields of rows) {
     const c = rebuild(talk.me, fields);
