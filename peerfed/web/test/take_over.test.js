@@ -1,7 +1,8 @@
 // Taking the identity over on this page (spec §9.5, R-9.5-5 and R-9.5-6; §14.6, Taking the
 // identity back): messages are numbered from the take-over's floor on, on every connection, and
-// that floor survives a reload; "Move it back" also deletes every scheme-2 session, so a
-// conversation another device moved on meanwhile goes on with scheme 1 instead of sticking. The
+// that floor survives a reload; "Move it back" also marks every scheme-2 session stale: it still
+// opens what it can, but the next message goes with scheme 1, so a conversation another device
+// moved on meanwhile goes on with scheme 1 instead of sticking. The
 // node is a stand-in `fetch` that records what is sent; secrets live in memory stores.
 
 import { test } from 'node:test';
@@ -117,13 +118,14 @@ test('moved back after another device went on: no seq twice, scheme 1 on both si
   assert.deepEqual(seqs(theirs, false), [1, seqFloor(t1), seqFloor(t1) + 1]); // the ratchet moved on there
   assert.equal(there.messages.at(-1).text, 'Answered to the other device.');
 
-  // The page moves the identity back at T2, later: floor, and every session goes.
+  // The page moves the identity back at T2, later: the floor, and every session marked stale.
   assert.ok(rio.secrets.sessions.has(c.id));
   await rio.talk.tookOver(t1 + 2, { sessions: true });
-  assert.equal(rio.secrets.sessions.size, 0);
-  assert.equal((await new Secrets(rio.keys.seed, rio.secrets.store).load()).sessions.size, 0); // stored so
+  assert.ok(rio.secrets.sessions.has(c.id) && rio.secrets.stale.has(c.id));
+  assert.ok((await new Secrets(rio.keys.seed, rio.secrets.store).load()).stale.has(c.id)); // stored so
   await rio.talk.send(c, 'Back on the page now.');
   assert.equal(scheme(sent.at(-1)), SCHEME_V1);
+  assert.ok(!rio.secrets.sessions.has(c.id) && !rio.secrets.stale.has(c.id)); // it went with that message
   assert.equal(c.messages.at(-1).seq, seqFloor(t1 + 2));
   ana.talk.receive(sent.at(-1), null);
   assert.equal(theirs.messages.at(-1).text, 'Back on the page now.'); // taken, not refused as a duplicate
@@ -145,4 +147,40 @@ test('a take-over that brings a backup in keeps the sessions it brought: only th
   await rio.talk.tookOver(at);
   assert.ok(rio.secrets.sessions.has(c.id));
   assert.equal(rio.talk.seqFloor, seqFloor(at));
+});
+
+test('moved back when the other device never used a conversation: the stale session still opens what it can', async () => {
+  const sent = node();
+  const rio = await identity('Rio');
+  const ana = await identity('Ana');
+  const c = await rio.talk.reachOut({ author: ana.id, idBytes: randomBytes(32), keyBundle: ana.bundle.raw, topics: ['nights'] }, 'Hello.');
+  ana.talk.receive(sent[0], null);
+  const theirs = ana.talk.conversations.get(c.id);
+  await ana.talk.respond(theirs, true, null);
+  rio.talk.receive(sent[1], null);
+  await rio.talk.tookOver(now(), { sessions: true });
+  // Ana writes before the page does: sealed to the state the page still holds, and it opens.
+  await ana.talk.send(theirs, 'Are you back?');
+  assert.equal(scheme(sent.at(-1)), SCHEME_V2);
+  rio.talk.receive(sent.at(-1), null);
+  assert.equal(c.messages.at(-1).text, 'Are you back?');
+  assert.ok(rio.secrets.stale.has(c.id)); // opening does not clear the mark: only writing does
+  await rio.talk.send(c, 'I am.');
+  assert.equal(scheme(sent.at(-1)), SCHEME_V1);
+  ana.talk.receive(sent.at(-1), null);
+  assert.equal(theirs.messages.at(-1).text, 'I am.');
+  assert.ok(!ana.secrets.sessions.has(c.id));
+});
+
+test('a backup carries the stale marks, as the CLI writes them', async () => {
+  node();
+  const rio = await identity('Rio');
+  const ana = await identity('Ana');
+  const c = await rio.talk.reachOut({ author: ana.id, idBytes: randomBytes(32), keyBundle: ana.bundle.raw, topics: ['nights'] }, 'Hello.');
+  await rio.talk.tookOver(now(), { sessions: true });
+  const meta = rio.secrets.backupMeta();
+  assert.deepEqual(meta.filter(([key]) => key.startsWith('stale ')), [['stale ' + c.id, 1]]);
+  const other = new Secrets(rio.keys.seed, memory());
+  other.takeBackup(meta);
+  assert.ok(other.sessions.has(c.id) && other.stale.has(c.id));
 });

@@ -27,6 +27,7 @@ const UPLOAD_LIFETIME = 300; // a prekeys upload is signed for at most 600 s (sp
 const STATE_FIELDS = ['root', 'own', 'remote', 'send', 'ns', 'pn', 'recv', 'nr', 'skipped', 'retired', 'agreement'];
 const PREKEYS = 'prekeys'; // the CLI's meta keys in a backup (peerfed/client/prekeys.py, sessions.py)
 const RATCHET = 'ratchet ';
+const STALE = 'stale '; // a session that may be behind another device's (spec §14.6, R-9.5-6)
 
 function secretsKey(seed) {
   return blake2b256(seed, person('peerfed/webkeys'));
@@ -72,6 +73,7 @@ export class Secrets {
     this.signed = []; // [{ secret, createdAt, keptUntil }], newest last
     this.oneTime = []; // secrets, oldest first
     this.sessions = new Map(); // connection id (hex) -> session (ratchet.js)
+    this.stale = new Set(); // connection ids (hex) whose next message goes with scheme 1 (R-9.5-6)
     this.saving = Promise.resolve();
   }
 
@@ -81,11 +83,12 @@ export class Secrets {
     if (!(bytes instanceof Uint8Array)) return this;
     try {
       const plain = aeadDecrypt(this.key, bytes.subarray(0, NONCE_BYTES), bytes.subarray(NONCE_BYTES), AAD);
-      const [version, signed, oneTime, sessions] = unpack(plain);
+      const [version, signed, oneTime, sessions, stale = []] = unpack(plain); // no 5th item before take-overs marked
       if (version !== VERSION) return this;
       this.signed = signed.map(([secret, createdAt, keptUntil]) => ({ secret, createdAt, keptUntil }));
       this.oneTime = oneTime;
       for (const row of sessions) this.sessions.set(toHex(row[0]), sessionOf(row));
+      for (const hex of stale) if (this.sessions.has(hex)) this.stale.add(hex);
     } catch {
       // not ours: nothing opens, so scheme 1 goes on
     }
@@ -96,7 +99,7 @@ export class Secrets {
   save() {
     const signed = this.signed.map((s) => [s.secret, s.createdAt, s.keptUntil]);
     const nonce = randomBytes(NONCE_BYTES);
-    const plain = pack([VERSION, signed, [...this.oneTime], [...this.sessions.values()].map(sessionRow)]);
+    const plain = pack([VERSION, signed, [...this.oneTime], [...this.sessions.values()].map(sessionRow), [...this.stale]]);
     const bytes = concat(nonce, aeadEncrypt(this.key, nonce, plain, AAD));
     if (this.deferred) return this.saving;
     this.saving = this.saving.catch(() => {}).then(() => this.store.save(bytes)); // one failed write does not stop the next
@@ -108,6 +111,7 @@ export class Secrets {
     const signed = this.signed.map((s) => [s.secret, s.createdAt, s.keptUntil]);
     const meta = [[PREKEYS, sealSecret(this.seed, pack([signed, [...this.oneTime]]))]];
     for (const [hex, session] of this.sessions) meta.push([RATCHET + hex, sealSecret(this.seed, pack(sessionRow(session)))]);
+    for (const hex of this.stale) meta.push([STALE + hex, 1]); // as the CLI keeps it: a mark, not a secret
     return meta;
   }
 
@@ -118,6 +122,8 @@ export class Secrets {
    */
   takeBackup(meta) {
     this.sessions.clear();
+    this.stale.clear();
+    const stale = meta.filter(([key, value]) => typeof key === 'string' && key.startsWith(STALE) && value === 1).map(([key]) => key.slice(STALE.length));
     for (const [key, value] of meta) {
       const plain = openSecret(this.seed, value);
       if (plain === null) continue;
@@ -131,6 +137,7 @@ export class Secrets {
         // damaged or from a newer version: scheme 1 or a new session goes on for that connection
       }
     }
+    for (const hex of stale) if (this.sessions.has(hex)) this.stale.add(hex);
   }
 
   takePrekeys([signed, oneTime]) {

@@ -125,14 +125,16 @@ export class Talk {
   /**
    * This device took the identity over at `at` (spec §9.5): every connection numbers its messages
    * from the floor that time gives on (R-9.5-5). With `sessions`, a take-over without a backup,
-   * every scheme-2 session goes too, since another device may have moved each ratchet on (R-9.5-6,
-   * §14.6): the next message on each connection is sealed with scheme 1. Resolves once stored.
+   * every scheme-2 session is marked stale, since another device may have moved its ratchet on
+   * (R-9.5-6, §14.6): it still opens what it can, but the next message on its connection is sealed
+   * with scheme 1 and the session goes then (`seal`). Resolves once stored.
    */
   async tookOver(at, { sessions = false } = {}) {
     this.seqFloor = Math.max(this.seqFloor, seqFloor(at));
     if (sessions) {
       this.secrets ??= await secretsFor(this.ctx.keys.seed);
-      this.secrets.sessions.clear();
+      for (const id of this.secrets.sessions.keys()) this.secrets.stale.add(id);
+      await this.secrets.save();
     }
     return this.persist();
   }
@@ -140,6 +142,7 @@ export class Talk {
   // The connection's session ends with it, or when the other side went back to scheme 1 (spec
   // §14.5 R-14.5-2, §9.4): from then on only scheme 1 is used on it.
   dropSession(id) {
+    this.secrets?.stale.delete(id);
     if (this.secrets?.sessions.delete(id)) this.secrets.save().catch(() => {});
   }
 
@@ -187,6 +190,12 @@ export class Talk {
   // bytes leave (§14.4); scheme 1 otherwise.
   async seal(inner, other) {
     const id = toHex(inner.body.connection);
+    if (this.secrets?.stale.has(id)) {
+      // Taken back without a backup: this message tells the other side to go on with scheme 1 (R-9.5-6).
+      this.secrets.stale.delete(id);
+      this.secrets.sessions.delete(id);
+      await this.secrets.save();
+    }
     const session = this.secrets?.sessions.get(id);
     if (session === undefined) return seal(inner, other.encryptionKey);
     const { sealed, session: after } = seal2(inner, session, other.encryptionKey);
