@@ -16,7 +16,7 @@ from typing import Any
 
 import nacl.utils
 
-from peerfed.protocol import EncryptionSecret, Envelope, Erasure, Identity, KeyBundle, Move, RemoteError
+from peerfed.protocol import EncryptionSecret, Envelope, Erasure, Identity, KeyBundle, Move, MovedError, RemoteError
 
 from . import keyring as kr
 from .device import DAY, Device
@@ -182,15 +182,21 @@ class Account:
         await device.state.set("standing", MEMBER)
         return MEMBER
 
-    async def take_over(self) -> int:
+    async def take_over(self) -> int | None:
         """Make this device the one the home node delivers to, from any other (spec §13.4), and
         start from what this device holds: its messages numbered past the other's, its sessions
         let go, its bundle and one-time pre-keys published (spec §9.5, Taking the identity over).
 
-        Returns how many conversations' next message goes with scheme 1 for it (R-9.5-6).
-        Raises RemoteError, NodeUnreachable.
+        Returns how many conversations' next message goes with scheme 1 for it (R-9.5-6), or None
+        when this device already was the one: then nothing changes, so a take-over asked for by
+        mistake costs no conversation its forward secrecy. Raises RemoteError, NodeUnreachable.
         """
         device = self.device
+        try:
+            await device.sign_in()
+            return None
+        except MovedError:
+            pass  # another device holds the identity: take it back
         await device.sign_in(take_over=True)
         # Without a backup this device's sessions may be behind the other's; what is sealed to the
         # member from now on must be sealed to keys this device holds (spec §9.5, R-9.5-6).

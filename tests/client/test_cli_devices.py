@@ -87,6 +87,8 @@ def test_import_on_a_new_device_moves_the_identity_and_the_old_device_stops_rece
 
     heard = eventually(ben_heard, "the returning device's message at Ben's")
     assert heard["forward_secret"] is False
+    # Asked again where the identity already is, a take-over takes nothing over and marks nothing.
+    assert "already comes to this device; nothing changed" in old.run("id", "take-over").stdout
     again = new.run("read", cid, "--json", ok=False)
     assert again.returncode == 1 and "auth.moved" in again.stderr
     assert [m["text"] for m in json.loads(again.stdout)["messages"]] == ["said before the move", *LATER]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from peerfed.client import sessions
 from peerfed.client.peer import Peer
-from peerfed.client.taking_over import FLOOR_EPOCH
+from peerfed.client.taking_over import FLOOR_EPOCH, floor
 from peerfed.protocol import Context, open_signed
 from peerfed.protocol.sealing import parse_sealed
 from tests.client.test_sessions_client import connected_pair, mail, two_nodes
@@ -27,6 +27,10 @@ def test_a_device_that_takes_the_identity_back_without_a_backup_keeps_the_conver
             await ben.sync()
             connection = await connected_pair(a, b, ana, ben)
             cid = bytes.fromhex(connection)
+            # A take-over asked for where the identity already is changes nothing (no floor, no mark).
+            assert await ben.account.take_over() is None
+            assert await ben.device.state.get(sessions.STALE + connection) is None
+            assert await floor(ben.device) == 0
             await ben.export_backup(tmp_path / "ben.backup", "a long phrase")
             clock.advance(60)
             moved_at = int(clock())

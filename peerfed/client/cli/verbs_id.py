@@ -60,7 +60,8 @@ async def _status(call: Invocation) -> dict[str, Any]:
 async def _take_over(call: Invocation) -> dict[str, Any]:
     """Move the identity (back) to this device: the node delivers here, and not to the other (spec §13.4)."""
     behind = await call.peer.account.take_over()
-    return {**await call.peer.show(), "home": str(call.peer.state.home), "device": "this one", "behind": behind}
+    where = "already this one" if behind is None else "this one"
+    return {**await call.peer.show(), "home": str(call.peer.state.home), "device": where, "behind": behind or 0}
 
 
 def _passphrase_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,7 +142,9 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
         lines.append("key:      " + ("encrypted with your passphrase" if r["encrypted"] else _UNENCRYPTED))
     if r.get("home"):
         lines.append(f"stored in {r['home']}")
-    if r.get("device"):
+    if r.get("device") == "already this one":
+        lines.append("your mail already comes to this device; nothing changed")
+    elif r.get("device"):
         lines.append("your mail now comes to this device; any other device you used no longer receives")
         lines.append("what reached the other device meanwhile stays there")
     if r.get("behind"):
