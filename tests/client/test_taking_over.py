@@ -19,6 +19,14 @@ from peerfed.client.taking_over import FLOOR_EPOCH, floor
 from peerfed.protocol import Context, open_signed
 from peerfed.protocol.sealing import parse_sealed
 from tests.client.test_sessions_client import connected_pair, mail, two_nodes
+from tests.node.harness import Clock
+
+
+async def laptop_of(ben: Peer, tmp_path: Path, clock: Clock) -> Peer:
+    """Ben's backup, made now, opened on a second device: the identity moves there (spec §13.4)."""
+    await ben.export_backup(tmp_path / "ben.backup", "a long phrase")
+    blob = (tmp_path / "ben.backup").read_bytes()
+    return await Peer.restore(tmp_path / "ben-laptop", ben.device.http, blob, "a long phrase", clock=clock)
 
 
 def test_a_device_that_takes_the_identity_back_without_a_backup_keeps_the_conversation(tmp_path: Path) -> None:
@@ -31,16 +39,9 @@ def test_a_device_that_takes_the_identity_back_without_a_backup_keeps_the_conver
             assert await ben.account.take_over() is None
             assert await ben.device.state.get(sessions.STALE + connection) is None
             assert await floor(ben.device) == 0
-            await ben.export_backup(tmp_path / "ben.backup", "a long phrase")
             clock.advance(60)
             moved_at = int(clock())
-            laptop = await Peer.restore(
-                tmp_path / "ben-laptop",
-                ana.device.api.session,
-                (tmp_path / "ben.backup").read_bytes(),
-                "a long phrase",
-                clock=clock,
-            )
+            laptop = await laptop_of(ben, tmp_path, clock)
             try:
                 for theirs, mine in [("On the laptop now.", "Noted."), ("Still on the laptop.", "Got it.")]:
                     await laptop.send(connection[:8], theirs)
@@ -108,15 +109,8 @@ def test_a_take_over_with_a_backup_keeps_its_sessions_and_numbers_past_the_floor
             connection = await connected_pair(a, b, ana, ben)
             cid = bytes.fromhex(connection)
             await ben.send(connection[:8], "One.")
-            await ben.export_backup(tmp_path / "ben.backup", "a long phrase")
             clock.advance(5)
-            laptop = await Peer.restore(
-                tmp_path / "ben-laptop",
-                ana.device.api.session,
-                (tmp_path / "ben.backup").read_bytes(),
-                "a long phrase",
-                clock=clock,
-            )
+            laptop = await laptop_of(ben, tmp_path, clock)
             try:
                 assert await sessions.load(laptop.device, cid) is not None
                 sent = await laptop.send(connection[:8], "Two.")

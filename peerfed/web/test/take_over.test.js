@@ -52,6 +52,16 @@ function node() {
 }
 
 const scheme = (raw) => parseSealed(raw).payload[0];
+
+// Rio reached out to Ana's offer and Ana accepted, on scheme 2: each side's conversation.
+async function connected(rio, ana, sent) {
+  const c = await rio.talk.reachOut({ author: ana.id, idBytes: randomBytes(32), keyBundle: ana.bundle.raw, topics: ['nights'] }, 'Hello.');
+  ana.talk.receive(sent.at(-1), null);
+  const theirs = ana.talk.conversations.get(c.id);
+  await ana.talk.respond(theirs, true, null);
+  rio.talk.receive(sent.at(-1), null);
+  return { c, theirs };
+}
 const seqs = (c, mine) => c.messages.filter((m) => m.mine === mine).map((m) => m.seq);
 
 test('the floor is the take-over time less 1,700,000,000 s, unless the conversation already went past it', () => {
@@ -92,11 +102,7 @@ test('moved back after another device went on: no seq twice, scheme 1 on both si
   const sent = node();
   const rio = await identity('Rio'); // the page
   const ana = await identity('Ana');
-  const c = await rio.talk.reachOut({ author: ana.id, idBytes: randomBytes(32), keyBundle: ana.bundle.raw, topics: ['nights'] }, 'Hello.');
-  ana.talk.receive(sent[0], null);
-  const theirs = ana.talk.conversations.get(c.id);
-  await ana.talk.respond(theirs, true, null);
-  rio.talk.receive(sent[1], null);
+  const { c, theirs } = await connected(rio, ana, sent);
   await rio.talk.send(c, 'From the page, before the move.');
   ana.talk.receive(sent.at(-1), null);
   assert.deepEqual(seqs(c, true), [1]);
@@ -153,11 +159,7 @@ test('moved back when the other device never used a conversation: the stale sess
   const sent = node();
   const rio = await identity('Rio');
   const ana = await identity('Ana');
-  const c = await rio.talk.reachOut({ author: ana.id, idBytes: randomBytes(32), keyBundle: ana.bundle.raw, topics: ['nights'] }, 'Hello.');
-  ana.talk.receive(sent[0], null);
-  const theirs = ana.talk.conversations.get(c.id);
-  await ana.talk.respond(theirs, true, null);
-  rio.talk.receive(sent[1], null);
+  const { c, theirs } = await connected(rio, ana, sent);
   await rio.talk.tookOver(now(), { sessions: true });
   // Ana writes before the page does: sealed to the state the page still holds, and it opens.
   await ana.talk.send(theirs, 'Are you back?');
