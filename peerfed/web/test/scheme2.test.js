@@ -10,13 +10,8 @@ import {
 } from '../src/protocol/index.js';
 import { Secrets } from '../src/app/sessions.js';
 import { Talk } from '../src/app/talk.js';
+import { memory, NODE, now } from './memory.js';
 
-const NODE = 'https://node.example';
-const now = () => Math.floor(Date.now() / 1000);
-const memory = () => {
-  let held = null;
-  return { load: async () => held, save: async (bytes) => { held = bytes; } };
-};
 
 // One page peer: its keyring, its sealed-secret store, and a bundle with (or without) a signed pre-key.
 async function peer(name, { prekey = true } = {}) {

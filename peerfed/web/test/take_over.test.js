@@ -14,14 +14,9 @@ import {
 } from '../src/protocol/index.js';
 import { Secrets } from '../src/app/sessions.js';
 import { Talk } from '../src/app/talk.js';
+import { memory, NODE, now } from './memory.js';
 import { openState, sealState, SEQ_EPOCH, seqFloor, seqToSend, stateKey } from '../src/app/talk_state.js';
 
-const NODE = 'https://node.example';
-const now = () => Math.floor(Date.now() / 1000);
-const memory = () => {
-  let held = null;
-  return { load: async () => held, save: async (bytes) => { held = bytes; } };
-};
 
 // One device of one identity: a Talk over `keys` whose secrets live in a memory store.
 async function device(keys, bundle) {
