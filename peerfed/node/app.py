@@ -122,7 +122,7 @@ def create_app(
         identity, created = load_or_create_key(config.data)
         if created:
             log.info("made a new node key in %s", config.data / "node.key")
-        store = await Store.open(config.data / DATABASE_FILE, synchronous=config.synchronous)
+        store = await Store.open(config.data / DATABASE_FILE, synchronous=config.synchronous, readers=config.readers)
         policy = AddressPolicy.for_config(config)
         session = guarded_session(policy, trusting(config.ca_file) if config.ca_file else None)
         client = NodeClient(session, lambda: node.identity, config.url, clock, policy=policy)

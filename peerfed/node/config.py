@@ -122,6 +122,8 @@ class Config:
     key_lookup_deadline: float = 5.0
     # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
     synchronous: str = "FULL"
+    # Read connections to the database, each with its own thread: searches run side by side.
+    readers: int = 2
     verify_threads: int = 2
     log_level: str = "INFO"
     # /readyz answers 503 once a federation item has been due this long (s) without being sent.
@@ -328,6 +330,8 @@ def load_config(
         raise ConfigError("port must be between 1 and 65535")
     if config.proxy_header.lower() not in ("x-forwarded-for", "forwarded"):
         raise ConfigError("proxy_header must be X-Forwarded-For or Forwarded")
+    if not 1 <= config.readers <= 64:
+        raise ConfigError("readers must be between 1 and 64")
     if config.synchronous not in ("FULL", "NORMAL", "EXTRA"):
         raise ConfigError("synchronous must be FULL, NORMAL or EXTRA")
     if config.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

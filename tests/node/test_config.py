@@ -56,6 +56,7 @@ emergency = "on-request"
         ({"PEERFED_REGISTRATION": "everyone"}, "registration"),
         ({"PEERFED_PUBLIC_URL": "ftp://x.example"}, "public_url"),
         ({"PEERFED_SYNCHRONOUS": "OFF"}, "synchronous"),
+        ({"PEERFED_READERS": "0"}, "readers"),
     ],
 )
 def test_bad_settings_are_clear_errors(env: dict[str, str], message: str) -> None:

@@ -103,11 +103,12 @@ class Store(
     """Open with ``await Store.open(path)``; close with ``await store.close()``."""
 
     @classmethod
-    async def open(cls, path: Path, *, synchronous: str = "FULL", migrating: bool = True) -> Store:
-        """Open (creating or migrating) the database at ``path``. Raises StorageError.
+    async def open(cls, path: Path, *, synchronous: str = "FULL", migrating: bool = True, readers: int = 1) -> Store:
+        """Open (creating or migrating) the database at ``path``, with ``readers`` read
+        connections. Raises StorageError.
 
         With ``migrating=False`` it does not migrate: a database at any other schema version
         than this software's raises StorageError.
         """
-        writer, reader = await connect(path, synchronous, migrate if migrating else require_current)
-        return cls(writer, reader, path)
+        writer, opened = await connect(path, synchronous, migrate if migrating else require_current, readers)
+        return cls(writer, opened, path)

@@ -156,44 +156,60 @@ def _translated(exc: BaseException, what: str) -> BaseException:
 
 
 async def connect(
-    path: Path, synchronous: str, migrate: Callable[[GroupWriter], Awaitable[None]]
-) -> tuple[GroupWriter, aiosqlite.Connection]:
-    """Open the writer, bring the schema up to date with ``migrate``, then open the reader.
+    path: Path, synchronous: str, migrate: Callable[[GroupWriter], Awaitable[None]], readers: int = 1
+) -> tuple[GroupWriter, list[aiosqlite.Connection]]:
+    """Open the writer, bring the schema up to date with ``migrate``, then open ``readers`` read
+    connections, each with its own thread (sqlite releases the GIL while it steps, so two reads
+    run on two cores at once).
 
     Raises StorageError if the database cannot be opened or migrated.
     """
     writer = GroupWriter()
+    opened: list[aiosqlite.Connection] = []
     try:
         await writer.open(path, synchronous)
         await migrate(writer)
-        reader = await aiosqlite.connect(path, isolation_level=None)
-        await reader.execute("PRAGMA foreign_keys=ON")
-        await reader.execute("PRAGMA busy_timeout=5000")
-        await reader.execute("PRAGMA query_only=ON")
+        for _ in range(max(1, readers)):
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(reader)
+            await reader.execute("PRAGMA foreign_keys=ON")
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=ON")
     except sqlite3.Error as exc:
+        for reader in opened:
+            await reader.close()
         await writer.close()
         raise StorageError(f"cannot open the database at {path}: {exc}") from exc
-    return writer, reader
+    return writer, opened
 
 
 class Database:
     """The connections and the read and write helpers every table group builds on."""
 
-    def __init__(self, writer: GroupWriter, reader: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, writer: GroupWriter, readers: Sequence[aiosqlite.Connection], path: Path) -> None:
         self._writer = writer
-        self._reader = reader
+        self._readers = list(readers)
+        self._reading = [0] * len(self._readers)  # reads in flight on each
         self.path = path
 
     async def close(self) -> None:
-        await self._reader.close()
+        for reader in self._readers:
+            await reader.close()
         await self._writer.close()
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Every row of one read. Raises StorageError."""
+        """Every row of one read, on the read connection with the fewest in flight. Raises StorageError.
+
+        Each read is one statement, so it sees one committed state whichever connection runs it.
+        """
+        at = min(range(len(self._readers)), key=self._reading.__getitem__)
+        self._reading[at] += 1
         try:
-            return list(await self._reader.execute_fetchall(sql, params))
+            return list(await self._readers[at].execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise StorageError(f"database read failed: {exc}") from exc
+        finally:
+            self._reading[at] -= 1
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first row of one read, or None. Raises StorageError."""

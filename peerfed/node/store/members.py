@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -23,8 +24,8 @@ class MembersMixin(Database):
 
     SESSION_CACHE = 10_000  # signed-in tokens remembered, so a request costs no read to authenticate
 
-    def __init__(self, writer: GroupWriter, reader: aiosqlite.Connection, path: Path) -> None:
-        super().__init__(writer, reader, path)
+    def __init__(self, writer: GroupWriter, readers: Sequence[aiosqlite.Connection], path: Path) -> None:
+        super().__init__(writer, readers, path)
         # token hash -> (peer, expires_at, moved_at)
         self._sessions: OrderedDict[bytes, tuple[bytes, int, int | None]] = OrderedDict()
         # Bumped whenever sessions end, so a read that raced with the ending is not cached.
