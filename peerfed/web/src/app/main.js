@@ -89,6 +89,7 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
   };
   // Leaving: locking forgets the keys from memory; erasing has already deleted them everywhere.
   const leave = () => {
+    stop(); // the screen's watchers and its forgetting timer (spec §9.7)
     talk.stop();
     idle.stop();
     whenMoved(null);
