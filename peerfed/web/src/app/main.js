@@ -131,7 +131,8 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
     return fresh.token;
   });
   // One-time pre-keys for peers who start a session with this device (spec §13.5, §14.1).
-  const replenish = async () => (await secretsFor(keys.seed)).replenish(keys.seed, url, (path, options) => call(url, path, { ...options, token: ctx.token }), now);
+  // One at a time with the top-ups at each sync (Secrets.topUp), so two checks never both upload.
+  const replenish = async () => (await secretsFor(keys.seed)).topUp(keys.seed, url, (path, options) => call(url, path, { ...options, token: ctx.token }), now);
   if (!isMoved) keepKeysFresh(ctx).catch(() => {});
   if (!isMoved) replenish().catch(() => {});
   let open;

@@ -9,7 +9,7 @@ import {
 import { loadState, saveState } from './keystore.js';
 import { base64, call, NodeError } from './node.js';
 import { openLive } from './live.js';
-import { secretsFor } from './sessions.js';
+import { secretsFor, topUpFor } from './sessions.js';
 import { forgetDue, openState, sealState, seqFloor, seqToSend, stateKey } from './talk_state.js';
 import { agreementItems } from './terms.js';
 
@@ -431,7 +431,9 @@ export class Talk {
       return;
     }
     this.secrets.sessions.set(id, taken.session);
-    if (opened.oneTimeUsed !== null) this.secrets.forgetOneTime(opened.oneTimeUsed);
+    if (opened.oneTimeUsed === null) return;
+    this.secrets.forgetOneTime(opened.oneTimeUsed);
+    topUpFor(this); // the node's stock went down by one: checked now, as at every sync (§13.5)
   }
 
   /**
