@@ -118,6 +118,21 @@ def test_a_browser_peer_and_a_cli_peer_reach_out_accept_and_talk_both_ways(node:
     assert seen["cli"]["inForce"]["version"] == 1 and seen["cli"]["inForce"]["helps"].endswith("no advice</u>.")
     pending = seen["cli"]["pending"]
     assert (pending["version"], pending["proposed_by"], pending["helps"]) == (2, "them", "Company on Sunday evenings.")
+    # The page proposes forgetting too (spec §9.7): its form starts from the year in force, Rio picks
+    # a month, the CLI sees it pending, countersigns, and both show the month in force.
+    assert seen["forgetChoices"] == [
+        "Keep the messages",
+        "Delete each message after 1 day",
+        "Delete each message after 7 days",
+        "Delete each message after 30 days",
+        "Delete each message after 365 days",
+    ]
+    assert seen["forgetStart"] == "Delete each message after 365 days"
+    assert pending["forget"] == 30 * 86_400
+    assert (seen["cli"]["inForceMine"]["version"], seen["cli"]["inForceMine"]["forget"]) == (2, 30 * 86_400)
+    assert "Company on Sunday evenings." in seen["agreedMine"]
+    assert "Each device deletes the messages\n30 days after each was sent." in seen["agreedMine"]
+    assert seen["violations"] == []
     # A report with exactly the CLI's two disclosure choices, explained before sending; the moderators
     # see what Ana sent (verified) and nothing Rio wrote; their outcome comes back as text.
     assert seen["reportChoices"] == ["Only my words above", "My words, and what Ana sent me in this conversation"]

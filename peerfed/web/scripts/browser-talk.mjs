@@ -8,7 +8,7 @@
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { eventually, peerfed } from './browser-kit.mjs';
+import { audit, eventually, peerfed } from './browser-kit.mjs';
 
 const [url, shots, profile] = process.argv.slice(2);
 const FLAGS = [
@@ -16,7 +16,7 @@ const FLAGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 const WAIT = { timeout: 60_000 };
-const out = { console: [], requests: [], cli: {} };
+const out = { console: [], violations: [], requests: [], cli: {} };
 
 const cli = (...args) => peerfed(process.env.CLI_HOME, args); // Ana
 const ben = (...args) => peerfed(process.env.CLI_HOME_2, args);
@@ -107,6 +107,13 @@ try {
   out.cli.inForce = await eventually(() => cli('agreement', conn).in_force, 'the countersignature at the CLI');
   await page.locator('#terms-other summary').click();
   await page.getByLabel('What would help', { exact: true }).fill('Company on Sunday evenings.');
+  // The form starts from the terms in force (a year); Rio proposes a month instead (spec §9.7).
+  const forget = page.getByLabel('Deleting messages (optional)');
+  out.forgetChoices = await forget.locator('option').allTextContents();
+  out.forgetStart = await forget.locator('option:checked').textContent();
+  await forget.selectOption({ label: 'Delete each message after 30 days' });
+  await page.screenshot({ path: join(shots, 'terms-form-phone.png'), fullPage: true });
+  out.violations.push(...(await audit(page, 'terms-form')));
   await page.getByRole('button', { name: 'Send these terms' }).click();
   await page.locator('#terms-proposal', { hasText: 'You proposed these terms' }).waitFor(WAIT);
   await page.screenshot({ path: join(shots, 'terms-mine-phone.png'), fullPage: true });
@@ -134,6 +141,13 @@ try {
   await page.screenshot({ path: join(shots, 'reports-phone.png'), fullPage: true });
   await page.getByRole('button', { name: /Talks/ }).click();
   await page.locator('#talks li', { hasText: 'You reached out to Ana' }).getByRole('button', { name: 'Open' }).click();
+  // Ana countersigns Rio's terms at the CLI: the month to forget is in force at both ends.
+  cli('agree', conn, '--accept');
+  await page.locator('#terms-agreed', { hasText: 'Company on Sunday evenings.' }).waitFor(WAIT);
+  out.agreedMine = await page.locator('#terms-agreed').innerText();
+  out.cli.inForceMine = cli('agreement', conn).in_force;
+  await page.screenshot({ path: join(shots, 'terms-forget-phone.png'), fullPage: true });
+  out.violations.push(...(await audit(page, 'terms-forget')));
 
   // Ana reaches out to Rio's request; the Talks button counts it, Rio accepts.
   await page.getByRole('button', { name: 'Home' }).click();

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Connection, encryptionPublic, identityFromSeed, randomBytes, sign, toHex } from '../src/protocol/index.js';
 import { agreementItems, termsFromForm, termsState } from '../src/app/terms.js';
-import { forgetDue, openState, rebuild, sealState, stateKey } from '../src/app/talk_state.js';
+import { Talk } from '../src/app/talk.js';
+import { forgetDue, keepForgetting, openState, rebuild, sealState, stateKey } from '../src/app/talk_state.js';
 
 const NOW = 1_800_000_000;
 const TWO_HOURS = 7200;
@@ -89,4 +90,39 @@ test('a proposal nobody countersigned, and terms without forget, delete nothing'
   const kept = history(termsFromForm({ helps: 'Evenings' }));
   assert.equal(forgetDue(kept.onAna, NOW + 365 * 86_400), false);
   assert.equal(kept.onAna.messages.length, 3);
+});
+
+test('while a screen is open, a message whose time came leaves it without any input, and the timer stops on leaving', () => {
+  const { rio, onRio } = history(termsFromForm({ helps: 'Evenings', forget: TWO_HOURS }));
+  let clock = NOW;
+  const talk = new Talk({ keys: { seed: rio.seed, encryption: [] }, now: () => clock });
+  talk.conversations.set(onRio.id, onRio);
+  const told = [];
+  talk.watch((c) => told.push(c));
+  // A stand-in for the browser's timers: the test runs each tick itself, no waiting.
+  const timers = {
+    running: new Map(),
+    setInterval(fn, ms) {
+      this.running.set(1, { fn, ms });
+      return 1;
+    },
+    clearInterval(id) {
+      this.running.delete(id);
+    },
+  };
+  const stop = keepForgetting(talk, { timers });
+  const [{ fn, ms }] = timers.running.values();
+  assert.equal(ms, 60_000); // checked once a minute
+  fn();
+  assert.deepEqual(told, []); // nothing due yet: the screen is not redrawn
+  clock = NOW - 300 + TWO_HOURS; // rio's first message is two hours old
+  fn();
+  assert.deepEqual(told, [onRio]); // the open screen is told, and redraws without it
+  assert.deepEqual(onRio.messages.map((m) => m.text), ['ana one', 'rio two']);
+  clock = NOW + TWO_HOURS;
+  fn();
+  assert.deepEqual(onRio.messages, []);
+  assert.equal(told.length, 2);
+  stop(); // leaving the screen or locking
+  assert.equal(timers.running.size, 0);
 });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Connection, encryptionPublic, identityFromSeed, randomBytes, sign } from '../src/protocol/index.js';
-import { agreementItems, termsFromForm, termsState, untilFromDate } from '../src/app/terms.js';
+import { agreementItems, forgetChoices, forgetFromChoice, termsFromForm, termsState, untilFromDate } from '../src/app/terms.js';
 
 const NOW = 1_800_000_000;
 const at = { createdAt: NOW - 100, expiresAt: NOW + 86_400 };
@@ -92,4 +92,26 @@ test('an end date is the last second of that day, UTC, as the CLI reads it', () 
   assert.equal(untilFromDate('2027-02-01'), Date.UTC(2027, 1, 1, 23, 59, 59) / 1000);
   assert.equal(untilFromDate(''), null);
   assert.throws(() => untilFromDate('tomorrow'), (e) => e.code === 'local.usage');
+});
+
+test('the form\'s "deleting messages" choice becomes the seventh item, as `peerfed agree --forget 30d` (spec §8.3, §9.7)', () => {
+  // The choices: keep (no forget), then 1, 7, 30 and 365 days; terms being changed keep their own value.
+  assert.deepEqual(forgetChoices(), [86_400, 604_800, 2_592_000, 31_536_000]);
+  assert.deepEqual(forgetChoices(2_592_000), [86_400, 604_800, 2_592_000, 31_536_000]);
+  assert.deepEqual(forgetChoices(3 * 3600), [3 * 3600, 86_400, 604_800, 2_592_000, 31_536_000]);
+  // "Keep the messages" is the six items they always were; a choice adds `forget` in seconds.
+  assert.equal(forgetFromChoice(''), null);
+  assert.deepEqual(termsFromForm({ helps: 'Evenings', forget: forgetFromChoice('') }), ['Evenings', [], null, null, [], null]);
+  const proposed = termsFromForm({ helps: 'Evenings', formats: ['text'], forget: forgetFromChoice('2592000') });
+  assert.deepEqual(proposed, ['Evenings', ['text'], null, null, [], null, 2_592_000]);
+  // The other side reads it as the CLI does, and agreeing to it keeps it word for word.
+  const s = accepted();
+  send(s, s.rio, s.ana, agreementItems(s.mineR, proposed, NOW), s.mineR, s.mineA);
+  assert.equal(termsState(s.mineA, NOW).proposal.terms.forget, 2_592_000);
+  send(s, s.ana, s.rio, agreementItems(s.mineA, null, NOW), s.mineR, s.mineA);
+  assert.equal(termsState(s.mineR, NOW).inForce.terms.forget, 2_592_000);
+  // Outside 1 hour…365 days (a changed page, a typo) is refused before anything is signed.
+  for (const bad of ['3599', '31536001', '1.5', 'soon']) {
+    assert.throws(() => forgetFromChoice(bad), (e) => e.code === 'local.usage');
+  }
 });

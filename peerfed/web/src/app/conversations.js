@@ -7,6 +7,7 @@ import { language, t, tn } from './i18n.js';
 import { reportBox } from './reports_view.js';
 import { notifyControl } from './notify.js';
 import { PENDING_PER_SENDER_CAP, PENDING_REACH_OUTS_CAP } from './talk.js';
+import { keepForgetting } from './talk_state.js';
 import { termsKey, termsSection } from './terms_view.js';
 import { el, show, theirs } from './ui.js';
 
@@ -84,7 +85,18 @@ export function talksScreen(main, talk, { open, reports, blocked }) {
     blocked ? el('button', { type: 'button', class: 'quiet', id: 'open-blocked', onclick: blocked }, t('blocked.open_button')) : null);
   show(main, el('h1', { tabindex: '-1', id: 'screen-title' }, t('talks.title')), waiting, el('h2', { id: 'talks-list' }, t('talks.list')), list, more, notifyControl(el));
   document.getElementById('screen-title').focus();
-  return talk.watch(fill);
+  return watchAndForget(talk, fill);
+}
+
+// Redraw with `fill` on every change, and forget what comes due while the screen is open (§9.7);
+// the returned function stops both (leaving the screen, locking).
+function watchAndForget(talk, fill) {
+  const unwatch = talk.watch(fill);
+  const stopForgetting = keepForgetting(talk);
+  return () => {
+    unwatch();
+    stopForgetting();
+  };
 }
 
 function answerForm(talk, c, outcome) {
@@ -233,7 +245,7 @@ export function conversationScreen(main, talk, c) {
     reportBox(talk.ctx, talk.me, { peer: c.peer }, tn('report.open', { name: who(c) }), () => ({ conversation: c, name: who(c) })),
   );
   document.getElementById('screen-title').focus();
-  return talk.watch((changed) => {
+  return watchAndForget(talk, (changed) => {
     if (changed === c) fill();
   });
 }

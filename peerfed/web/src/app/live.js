@@ -6,6 +6,7 @@
 // stops it for good; an expired session is reopened first.
 
 import { base64, moved } from './node.js';
+import { topUpFor } from './sessions.js';
 
 const FIRST_WAIT = 500;
 const LONGEST_WAIT = 30_000;
@@ -45,6 +46,7 @@ export function openLive(talk, viewing, { status = () => {}, renew } = {}) {
       if (!frame || typeof frame !== 'object' || stopped) return;
       if (frame.type === 'ready') {
         failures = 0;
+        topUpFor(talk); // each (re)connection is a sync: the CLI tops up its one-time pre-keys at every one (§13.5)
         status(wasLost ? 'back' : 'live');
         wasLost = false;
       } else if (frame.type === 'item' && typeof frame.sealed === 'string') {

@@ -89,6 +89,7 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
   };
   // Leaving: locking forgets the keys from memory; erasing has already deleted them everywhere.
   const leave = () => {
+    stop(); // the screen's watchers and its forgetting timer (spec §9.7)
     talk.stop();
     idle.stop();
     whenMoved(null);
@@ -130,7 +131,8 @@ function signedIn(doc, url, keys, session, name, { movedAt, passphrase = null, f
     return fresh.token;
   });
   // One-time pre-keys for peers who start a session with this device (spec §13.5, §14.1).
-  const replenish = async () => (await secretsFor(keys.seed)).replenish(keys.seed, url, (path, options) => call(url, path, { ...options, token: ctx.token }), now);
+  // One at a time with the top-ups at each sync (Secrets.topUp), so two checks never both upload.
+  const replenish = async () => (await secretsFor(keys.seed)).topUp(keys.seed, url, (path, options) => call(url, path, { ...options, token: ctx.token }), now);
   if (!isMoved) keepKeysFresh(ctx).catch(() => {});
   if (!isMoved) replenish().catch(() => {});
   let open;

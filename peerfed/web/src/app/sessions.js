@@ -14,6 +14,7 @@ import {
   sealSecret, sign, toHex, unpack, x25519Public,
 } from '../protocol/index.js';
 import { loadSecrets, saveSecrets } from './keystore.js';
+import { call } from './node.js';
 
 const VERSION = 1;
 const AAD = new TextEncoder().encode('peerfed/web/prekeys/v1');
@@ -75,6 +76,8 @@ export class Secrets {
     this.sessions = new Map(); // connection id (hex) -> session (ratchet.js)
     this.stale = new Set(); // connection ids (hex) whose next message goes with scheme 1 (R-9.5-6)
     this.saving = Promise.resolve();
+    this.topping = null; // the top-up running now (topUp)
+    this.topAgain = false;
   }
 
   /** Fill from the stored record; one that does not open (another identity's, damaged) is left unused. */
@@ -204,9 +207,37 @@ export class Secrets {
     try {
       await call('/api/v1/prekeys', { method: 'POST', body: upload.raw, headers: { 'Content-Type': 'application/octet-stream' } });
     } catch {
-      return 0; // uploaded again at the next sign-in below the mark
+      return 0; // uploaded again at the next sync below the mark
     }
     return wanted;
+  }
+
+  /**
+   * replenish() one at a time, as the CLI tops up at every sync: at sign-in, when the live
+   * connection is (re)made and after an item used a one-time pre-key. Asked while one runs, it
+   * checks the stock once more after it, so two checks never both upload. Resolves to how many
+   * went up; never throws (an unreachable node is tried again at the next sync).
+   */
+  topUp(seed, url, call, now) {
+    if (this.topping) {
+      this.topAgain = true;
+      return this.topping;
+    }
+    this.topping = (async () => {
+      let sent = 0;
+      try {
+        do {
+          this.topAgain = false;
+          sent += await this.replenish(seed, url, call, now);
+        } while (this.topAgain);
+      } catch {
+        // unreachable: the next sync tries again
+      } finally {
+        this.topping = null;
+      }
+      return sent;
+    })();
+    return this.topping;
   }
 }
 
@@ -221,6 +252,16 @@ export function secretsFor(seed, { fresh = false } = {}) {
 /** Forget the secrets from memory (locking, erasing); what is stored stays sealed. */
 export function forgetSecrets() {
   held = null;
+}
+
+/**
+ * Check the node's stock of one-time pre-keys for signed-in `talk` (talk.js) and top it up below
+ * `low` (Secrets.topUp), with its session token. Resolves to how many went up; never throws.
+ */
+export function topUpFor(talk) {
+  const { keys, url } = talk.ctx;
+  if (!talk.secrets || !keys) return Promise.resolve(0); // not restored yet, or locked
+  return talk.secrets.topUp(keys.seed, url, (path, options) => call(url, path, { ...options, token: talk.ctx.token }), talk.ctx.now);
 }
 
 /** For publishBundle: the signed pre-key of identity `seed` a bundle expiring then names. */

@@ -9,7 +9,7 @@ import {
 import { loadState, saveState } from './keystore.js';
 import { base64, call, NodeError } from './node.js';
 import { openLive } from './live.js';
-import { secretsFor } from './sessions.js';
+import { secretsFor, topUpFor } from './sessions.js';
 import { forgetDue, openState, sealState, seqFloor, seqToSend, stateKey } from './talk_state.js';
 import { agreementItems } from './terms.js';
 
@@ -95,12 +95,14 @@ export class Talk {
     this.forgetDue();
   }
 
-  /** Delete the messages whose agreed time to be forgotten has come (spec §9.7), and seal the rest again. */
+  /**
+   * Delete the messages whose agreed time to be forgotten has come (spec §9.7), seal the rest again
+   * and tell the watchers of each conversation that changed, so an open screen drops them too.
+   */
   forgetDue(now = this.ctx.now()) {
-    let any = false;
-    for (const c of this.conversations.values()) any = forgetDue(c, now) || any;
-    if (any) this.persist();
-    return any;
+    const gone = [...this.conversations.values()].filter((c) => forgetDue(c, now));
+    for (const c of gone) this.changed(c); // seals the state again: what went is gone at rest too
+    return gone.length > 0;
   }
 
   /** Reach-outs waiting for this person's answer, unexpired at `now` (spec §13.5). */
@@ -429,7 +431,9 @@ export class Talk {
       return;
     }
     this.secrets.sessions.set(id, taken.session);
-    if (opened.oneTimeUsed !== null) this.secrets.forgetOneTime(opened.oneTimeUsed);
+    if (opened.oneTimeUsed === null) return;
+    this.secrets.forgetOneTime(opened.oneTimeUsed);
+    topUpFor(this); // the node's stock went down by one: checked now, as at every sync (§13.5)
   }
 
   /**

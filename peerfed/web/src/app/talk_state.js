@@ -99,6 +99,18 @@ export function forgetDue(c, now) {
   return true;
 }
 
+const FORGET_CHECK_MS = 60_000; // how often an open screen looks for messages due to be forgotten
+
+/**
+ * While a conversation or the list is on screen, ask `talk` every `every` ms to forget what came
+ * due (spec §9.7; Talk.forgetDue tells the screen), so a message leaves the open screen without any
+ * input. `timers` gives setInterval and clearInterval (a test passes its own). Returns the stop.
+ */
+export function keepForgetting(talk, { every = FORGET_CHECK_MS, timers = globalThis } = {}) {
+  const id = timers.setInterval(() => talk.forgetDue(), every);
+  return () => timers.clearInterval(id);
+}
+
 /** Fill `talk` from sealed `bytes`. Throws ProtocolError when they do not open under `key`. */
 export function openState(talk, key, bytes) {
   const plain = aeadDecrypt(key, bytes.subarray(0, NONCE_BYTES), bytes.subarray(NONCE_BYTES), AAD);

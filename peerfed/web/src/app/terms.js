@@ -64,6 +64,35 @@ export function termsFromForm({ helps, formats = [], times = '', until = null, b
   return forget === null ? six : [...six, forget];
 }
 
+// How long after it was sent each message may be kept (spec §8.3, §9.7): the terms form offers
+// these, as the CLI's `--forget 1d`, `7d`, `30d` and `365d`.
+const FORGET_DAYS = [1, 7, 30, 365];
+const FORGET_MIN = 3600;
+const FORGET_MAX = 31_536_000;
+
+/**
+ * The `forget` values (seconds) the terms form offers, shortest first: 1, 7, 30 and 365 days, and
+ * `current` (what the terms being changed say) when it is none of those, so changing other terms
+ * keeps it unless the person picks another.
+ */
+export function forgetChoices(current = null) {
+  const offered = FORGET_DAYS.map((days) => days * 86_400);
+  return current === null || offered.includes(current) ? offered : [...offered, current].sort((a, b) => a - b);
+}
+
+/**
+ * What the terms form's choice means: '' keeps the messages (null, no `forget`), anything else is
+ * seconds. Throws an Error with code local.usage outside 1 hour…365 days (spec §8.3).
+ */
+export function forgetFromChoice(value) {
+  if (value === '' || value === null || value === undefined) return null;
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < FORGET_MIN || seconds > FORGET_MAX) {
+    throw Object.assign(new Error('forget must be between 1 hour and 365 days'), { code: 'local.usage' });
+  }
+  return seconds;
+}
+
 /** 'YYYY-MM-DD' -> the last second of that day, UTC, as the CLI reads --until; null for ''. */
 export function untilFromDate(text) {
   if (!text) return null;

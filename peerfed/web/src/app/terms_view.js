@@ -5,7 +5,7 @@
 
 import { busy, choices, field, problem } from './forms.js';
 import { t } from './i18n.js';
-import { termsFromForm, termsState, untilFromDate } from './terms.js';
+import { forgetChoices, forgetFromChoice, termsFromForm, termsState, untilFromDate } from './terms.js';
 import { el, show, theirs } from './ui.js';
 
 const FORMATS = ['text', 'voice', 'video', 'in-person', 'sign'];
@@ -37,6 +37,13 @@ function forgetText(seconds) {
   return t('terms.forget.hours', { count: Math.floor(seconds / 3600), minutes: Math.floor((seconds % 3600) / 60) });
 }
 
+// One choice of the form's "deleting messages" list: after so many days, or hours and minutes.
+function forgetChoiceText(seconds) {
+  if (seconds === 86_400) return t('terms.form.forget.day');
+  if (seconds % 86_400 === 0) return t('terms.form.forget.days', { count: seconds / 86_400 });
+  return t('terms.form.forget.hours', { count: Math.floor(seconds / 3600), minutes: Math.floor((seconds % 3600) / 60) });
+}
+
 // The form to propose terms, filled with `start` (parsed terms) when there are some to change.
 function proposeForm(talk, c, outcome, start) {
   const helps = field('terms-helps', t('terms.form.helps'), { autocomplete: 'off', tag: 'textarea', hint: t('terms.form.helps.hint'), value: start?.helps });
@@ -46,8 +53,14 @@ function proposeForm(talk, c, outcome, start) {
   if (start?.until) until.input.value = new Date(start.until * 1000).toISOString().slice(0, 10);
   const bounds = field('terms-boundaries', t('terms.form.boundaries'), { autocomplete: 'off', tag: 'textarea', hint: t('terms.form.boundaries.hint'), value: (start?.boundaries ?? []).join('\n') });
   const ending = field('terms-ending', t('terms.form.ending'), { autocomplete: 'off', hint: t('terms.form.ending.hint'), value: start?.ending ?? '' });
+  // Keeping the messages is the default; deleting them is a promise both make (spec §9.7).
+  const keep = start?.forget ?? null;
+  const forget = field('terms-forget', t('terms.form.forget'), {
+    tag: 'select', hint: t('terms.form.forget.hint'), value: keep === null ? '' : String(keep),
+    options: [['', t('terms.form.forget.keep')], ...forgetChoices(keep).map((s) => [String(s), forgetChoiceText(s)])],
+  });
   const form = el('form', { id: 'propose-terms', novalidate: true },
-    helps.nodes, ways.fieldset, times.nodes, until.nodes, bounds.nodes, ending.nodes,
+    helps.nodes, ways.fieldset, times.nodes, until.nodes, bounds.nodes, ending.nodes, forget.nodes,
     el('p', {}, el('button', { type: 'submit' }, t('terms.form.send'))));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -61,6 +74,7 @@ function proposeForm(talk, c, outcome, start) {
       const proposed = termsFromForm({
         helps: helps.input.value, formats: ways.chosen(), times: times.input.value,
         until: untilFromDate(until.input.value), boundaries: bounds.input.value.split('\n'), ending: ending.input.value,
+        forget: forgetFromChoice(forget.input.value),
       });
       await talk.agree(c, proposed);
       show(outcome, el('p', { role: 'status' }, t('terms.sent')));

@@ -54,6 +54,12 @@ export const en = {
     'terms.forget.day': '1 day after each was sent. This is a promise you make each other: nothing can check the other device.',
     'terms.forget.days': '{count} days after each was sent. This is a promise you make each other: nothing can check the other device.',
     'terms.forget.hours': '{count} h {minutes} min after each was sent. This is a promise you make each other: nothing can check the other device.',
+    'terms.form.forget': 'Deleting messages (optional)',
+    'terms.form.forget.hint': 'Each of you deletes every message this long after it was sent. It is a promise you make each other: nothing can check the other device.',
+    'terms.form.forget.keep': 'Keep the messages',
+    'terms.form.forget.day': 'Delete each message after 1 day',
+    'terms.form.forget.days': 'Delete each message after {count} days',
+    'terms.form.forget.hours': 'Delete each message after {count} h {minutes} min',
     'terms.form.send': 'Send these terms',
     'answer.decline.hint': 'Not this time sends no reason, only that you could not take this on.',
     // --- report ---

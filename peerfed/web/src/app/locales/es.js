@@ -53,6 +53,12 @@ export const es = {
     'terms.forget.day': '1 día después de enviar cada uno. Es una promesa entre las dos personas: nada puede comprobar el otro dispositivo.',
     'terms.forget.days': '{count} días después de enviar cada uno. Es una promesa entre las dos personas: nada puede comprobar el otro dispositivo.',
     'terms.forget.hours': '{count} h {minutes} min después de enviar cada uno. Es una promesa entre las dos personas: nada puede comprobar el otro dispositivo.',
+    'terms.form.forget': 'Borrar los mensajes (opcional)',
+    'terms.form.forget.hint': 'Cada uno borra cada mensaje pasado este tiempo desde que se envió. Es una promesa entre las dos personas: nada puede comprobar el otro dispositivo.',
+    'terms.form.forget.keep': 'Guardar los mensajes',
+    'terms.form.forget.day': 'Borrar cada mensaje después de 1 día',
+    'terms.form.forget.days': 'Borrar cada mensaje después de {count} días',
+    'terms.form.forget.hours': 'Borrar cada mensaje después de {count} h {minutes} min',
     'terms.form.send': 'Enviar estos términos',
     'answer.decline.hint': '«Esta vez no» no envía ningún motivo, solo que no puedes ahora.',
     // --- report ---
