@@ -1,16 +1,18 @@
 // Reaching out and talking (spec §8, §9, §13.5): every sealed message is signed and sealed in this
 // page, first contact carries proof of work solved in a Web Worker, and mail arrives live over
-// /api/v1/live. Conversations are kept sealed on this device (talk_state.js). No DOM here.
+// /api/v1/live, where talk_receive.js opens and applies it. Conversations are kept sealed on this
+// device (talk_state.js). No DOM here.
 
 import {
-  acceptOpened2, Connection, decodeVerified, equalBytes, identityFromSeed, initiateSession, openSealed, openSealed2, openSigned,
-  parseSealed, peerIdText, randomBytes, reacherBundle, seal, seal2, SCHEME_V2, sign, toHex,
+  Connection, decodeVerified, equalBytes, identityFromSeed, initiateSession, openSigned, peerIdText, randomBytes, reacherBundle,
+  seal, seal2, sign, toHex,
 } from '../protocol/index.js';
 import { loadState, saveState } from './keystore.js';
 import { base64, call, NodeError } from './node.js';
 import { openLive } from './live.js';
-import { secretsFor, topUpFor } from './sessions.js';
-import { forgetDue, openState, sealState, seqFloor, seqToSend, stateKey } from './talk_state.js';
+import { secretsFor } from './sessions.js';
+import { receive } from './talk_receive.js';
+import { eraseWords, forgetDue, openState, sealState, seqFloor, seqToSend, stateKey } from './talk_state.js';
 import { agreementItems } from './terms.js';
 
 const DAY = 86_400;
@@ -18,8 +20,7 @@ const REACH_OUT_LIFETIME = 7 * DAY; // as the CLI's
 const MESSAGE_LIFETIME = 14 * DAY; // as the CLI's
 const MAX_WORK_BITS = 24; // the reference client refuses more (spec §13.5)
 // Unanswered reach-outs kept at once, in all and from one peer, as the reference client (spec §13.5).
-export const PENDING_REACH_OUTS_CAP = 20;
-export const PENDING_PER_SENDER_CAP = 3;
+export { PENDING_PER_SENDER_CAP, PENDING_REACH_OUTS_CAP } from './talk_receive.js';
 
 /**
  * The key bundle of `author` from its signed bytes: { encryptionKey, home, name }, and `bundle`,
@@ -51,18 +52,6 @@ function solve(challenge, bits) {
     };
     worker.postMessage({ challenge, bits });
   });
-}
-
-// Delete a conversation's words from this page, keeping only that it existed and how it ended.
-function forget(conversation) {
-  conversation.messages = [];
-  conversation.hello = null;
-  conversation.reply = null;
-  conversation.erased = true;
-  conversation.events = [];
-  // Every copy of its terms goes too (spec §9.4): only that it ended, and by which side, stays.
-  const { id, endedBy } = conversation.state;
-  conversation.state = { id, state: 'ended', endedBy, live: false };
 }
 
 /** Everything one signed-in person has going on: conversations by connection id (hex). */
@@ -317,7 +306,7 @@ export class Talk {
    */
   async end(conversation, erase) {
     await this.step(conversation, 'end', [erase]);
-    if (erase) forget(conversation);
+    if (erase) eraseWords(conversation);
     this.changed(conversation);
   }
 
@@ -341,60 +330,9 @@ export class Talk {
     this.changed(null);
   }
 
-  /** Open and apply one sealed mailbox item; anything that does not open or apply is dropped (spec §7.3, §9.2). */
+  /** Open and apply one sealed mailbox item; anything that does not open or apply is dropped (talk_receive.js). */
   receive(sealedBytes, viewing) {
-    let opened;
-    let scheme2;
-    try {
-      scheme2 = parseSealed(sealedBytes).payload[0] === SCHEME_V2;
-      opened = scheme2 ? this.open2(sealedBytes) : openSealed(sealedBytes, { recipient: this.me, secrets: this.ctx.keys.encryption.map((k) => k.secret), now: this.ctx.now() });
-    } catch {
-      return;
-    }
-    const { inner, bundle } = opened;
-    if (this.blocked.has(toHex(inner.author))) return;
-    // What the §9.2 rules make of it; a scheme-2 message must also be one its session may carry.
-    let taken;
-    try {
-      taken = scheme2 ? acceptOpened2(opened, this.conversations.get(toHex(inner.body.connection))?.state ?? null) : null;
-    } catch {
-      return;
-    }
-    const id = toHex(inner.body.connection);
-    if (inner.type === 'reach-out') {
-      if (this.conversations.has(id)) return;
-      // One person cannot flood another: past either cap a new reach-out is dropped unseen, and
-      // answering one (or its expiry) makes room (spec §12, §13.5).
-      this.forgetLapsed();
-      const waiting = this.pending();
-      if (waiting.length >= PENDING_REACH_OUTS_CAP) return;
-      if (waiting.filter((c) => equalBytes(c.peer, inner.author)).length >= PENDING_PER_SENDER_CAP) return;
-      const other = { encryptionKey: bundle.body.encryptionKey, home: bundle.body.home, name: bundle.body.pseudonym };
-      const conversation = {
-        id, state: taken ? taken.connection : Connection.start(inner), events: [inner.raw], other, peer: inner.author, mine: false,
-        hello: inner.body.hello, offered: inner.body.terms, reply: null, topics: null, messages: [], unread: 1, nextSeq: 1,
-      };
-      this.conversations.set(id, conversation);
-      this.keepSession(id, opened, taken);
-      this.changed(conversation);
-      return;
-    }
-    const conversation = this.conversations.get(id);
-    if (!conversation) return;
-    try {
-      conversation.state = taken ? taken.connection : conversation.state.apply(inner);
-    } catch {
-      return;
-    }
-    this.keepSession(id, opened, taken);
-    if (conversation.state.state === 'ended' || conversation.state.state === 'declined') this.dropSession(id);
-    conversation.events.push(inner.raw);
-    if (inner.type === 'response') conversation.reply = inner.body.reply;
-    if (inner.type === 'end' && inner.body.erase) forget(conversation); // a compliant client deletes (§9.4)
-    if (inner.type === 'message') conversation.messages.push({ mine: false, seq: inner.body.seq, text: inner.body.text, createdAt: inner.createdAt });
-    forgetDue(conversation, this.ctx.now()); // one that arrives already past its agreed time goes at once (§9.7)
-    if (viewing !== id) conversation.unread += 1;
-    this.changed(conversation);
+    receive(this, sealedBytes, viewing);
   }
 
   // The reacher's key bundle, from the reach-out this device keeps; null when it does not open.
@@ -404,36 +342,6 @@ export class Talk {
     } catch {
       return null;
     }
-  }
-
-  // Open a scheme-2 message with this device's sessions and pre-key secrets (spec §14.5); as
-  // openSealed's answer, with the opening kept for acceptOpened2. Throws ProtocolError.
-  open2(sealedBytes) {
-    const held = this.secrets;
-    if (held === null) throw new NodeError('ratchet.no_session', 'the sessions are not loaded yet');
-    const opened = openSealed2(sealedBytes, {
-      recipient: this.me,
-      secrets: this.ctx.keys.encryption.map((k) => k.secret),
-      signedPrekeys: held.signed.map((s) => s.secret),
-      oneTimePrekeys: held.oneTime,
-      sessions: held.sessions,
-      now: this.ctx.now(),
-    });
-    return { ...opened, bundle: opened.inner.type === 'reach-out' ? reacherBundle(opened.inner) : null };
-  }
-
-  // The rules took the message: a scheme-2 one moves (or starts) its session, which is kept only
-  // now, and its one-time pre-key's secret goes (spec §14.5 steps 8-9); a scheme-1 one on a
-  // connection with a session ends that session (R-14.5-2).
-  keepSession(id, opened, taken) {
-    if (!taken) {
-      this.dropSession(id);
-      return;
-    }
-    this.secrets.sessions.set(id, taken.session);
-    if (opened.oneTimeUsed === null) return;
-    this.secrets.forgetOneTime(opened.oneTimeUsed);
-    topUpFor(this); // the node's stock went down by one: checked now, as at every sync (§13.5)
   }
 
   /**

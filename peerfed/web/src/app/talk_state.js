@@ -125,3 +125,15 @@ export function openState(talk, key, bytes) {
     talk.conversations.set(c.id, c);
   }
 }
+
+// Delete a conversation's words from this page, keeping only that it existed and how it ended.
+export function eraseWords(conversation) {
+  conversation.messages = [];
+  conversation.hello = null;
+  conversation.reply = null;
+  conversation.erased = true;
+  conversation.events = [];
+  // Every copy of its terms goes too (spec §9.4): only that it ended, and by which side, stays.
+  const { id, endedBy } = conversation.state;
+  conversation.state = { id, state: 'ended', endedBy, live: false };
+}
