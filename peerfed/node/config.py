@@ -122,8 +122,10 @@ class Config:
     key_lookup_deadline: float = 5.0
     # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
     synchronous: str = "FULL"
-    # Read connections to the database, each with its own thread: searches run side by side.
-    readers: int = 2
+    # Read connections to the database, each with its own thread: searches run side by side. One
+    # by default: on 2 cores a second one bought ~6-11% on the median search and cost ~38% on p99
+    # (bench/README.md); a machine with cores to spare may set more.
+    readers: int = 1
     verify_threads: int = 2
     log_level: str = "INFO"
     # /readyz answers 503 once a federation item has been due this long (s) without being sent.

@@ -73,7 +73,8 @@ HELP: dict[str, str] = {
     "(a community's own CA); certificates are always checked.",
     "key_lookup_deadline": "How long a key look-up waits for every federated node in all.",
     "synchronous": "SQLite durability: FULL (every acknowledged write survives a power cut), NORMAL or EXTRA.",
-    "readers": "Read connections to the database, each its own thread; reads go to the least busy (1 to 64).",
+    "readers": "Read connections to the database, each its own thread; reads go to the least busy (1 to 64). "
+    "More than 1 helps only with cores to spare.",
     "verify_threads": "Threads checking signatures off the event loop (0 on a single core).",
     "log_level": "DEBUG, INFO, WARNING or ERROR.",
     "outbox_stuck_after": "/readyz answers 503 once a federation item has been due this long without being sent.",
