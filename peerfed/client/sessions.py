@@ -132,8 +132,7 @@ async def mark_stale(device: Device) -> None:
 
 async def count_stale(device: Device) -> int:
     """How many connections' next message goes with scheme 1 because of a take-over (R-9.5-6)."""
-    meta = await device.state.dump_meta()
-    return sum(1 for key in meta if key.startswith(STALE))
+    return await device.state.count_meta(STALE)
 
 
 async def forget_sealed(device: Device, inner: Envelope) -> None:

@@ -195,6 +195,11 @@ class LocalState:
             "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value)
         )
 
+    async def count_meta(self, prefix: str) -> int:
+        """How many meta keys start with ``prefix`` (one count, nothing unsealed)."""
+        rows = await self._rows("SELECT count(*) FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+        return int(rows[0][0])
+
     async def dump_meta(self) -> dict[str, Any]:
         return {r[0]: r[1] for r in await self._rows("SELECT key, value FROM meta")}
 

@@ -130,8 +130,9 @@ export function importScreen(main, url, { done, back }) {
       await saveDevice(backup.keys, pass.input.value, { node: url, name, fromBackup: true });
       await secrets.keep();
       // The node let the other device's one-time pre-keys go at the take-over (spec §13.5): this
-      // page's go up before anything is sent (R-9.5-7); unreachable now, the sign-in tries again.
-      await secrets.replenish(backup.keys.seed, url, (path, options) => call(url, path, { ...options, token: session.token }), () => now).catch(() => 0);
+      // page's go up before anything is sent (R-9.5-7), one at a time with the sign-in's own top-up;
+      // unreachable now, the next sync tries again.
+      await secrets.topUp(backup.keys.seed, url, (path, options) => call(url, path, { ...options, token: session.token }), () => now);
       done(backup.keys, session, name, pass.input.value);
     } catch (error) {
       busy(form, false);
