@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from peerfed.protocol.node_bodies import check_url
 from peerfed.protocol.visible import dumps, visible, visible_all
 
 from .admin_reports import one_match, render_show, reports_command
-from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION
+from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION, remembered_database
 from .backup import BackupError, backup, restore
 from .keys import load_or_create_key, rotate_key
 from .sessions import token_hash
@@ -38,6 +39,12 @@ FAILING_AFTER = 3  # failed attempts after which a pending item is shown as fail
 def add_admin_parser(sub: Any) -> None:
     admin = sub.add_parser("admin", help="moderate and manage a node (run on the node's machine)")
     admin.add_argument("--data", type=Path, default=Path("peerfed-data"), help="the node's data folder")
+    admin.add_argument(
+        "--database",
+        default=os.environ.get("PEERFED_DATABASE", ""),
+        help="the node's postgresql:// address (default: PEERFED_DATABASE, else the one the data folder's node"
+        " last served, else SQLite in the data folder)",
+    )
     admin.add_argument("--json", action="store_true", help="print one JSON document")
     groups = admin.add_subparsers(dest="group", required=True)
 
@@ -112,10 +119,15 @@ def run_admin(args: argparse.Namespace) -> int:
 
     Errors print as ``error CODE: message`` (a JSON ``{"error": {"code", "message"}}`` under
     ``--json``): 2 when the command could not run, 1 when it ran and found nothing to act on.
+    A PostgreSQL node's database is the one its data folder names, unless ``--database`` says.
     """
+    args.database = args.database or remembered_database(args.data)
+    if args.database and args.group in ("backup", "restore"):
+        hint = "back a PostgreSQL node up with pg_dump and its data folder's node.key (docs/postgresql.md)"
+        return _error(args, "local.postgresql", hint, 2)
     if args.group == "restore":
         return _finish(args, lambda: restore(args.file, args.data))
-    if not (args.data / DATABASE_FILE).exists():
+    if not args.database and not (args.data / DATABASE_FILE).exists():
         hint = f"start the node once with: peerfed serve --data {args.data}"
         return _error(args, "local.no_database", f"no node database in {args.data} ({hint})", 2)
     if args.group == "backup":
@@ -175,7 +187,8 @@ def _shown(key: str, value: Any) -> Any:
 
 
 async def _run(args: argparse.Namespace) -> Any:
-    store = await Store.open(args.data / DATABASE_FILE, migrating=False)  # only `serve` migrates, under its lock
+    # Only `serve` migrates (or creates a PostgreSQL schema), under its lock.
+    store = await Store.open(args.database or args.data / DATABASE_FILE, migrating=False)
     try:
         return await _dispatch(args, store, int(time.time()))
     finally:

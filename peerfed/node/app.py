@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -47,10 +48,11 @@ from .service import Node
 from .store import Store
 from .tls import trusting
 
-__all__ = ["DATABASE_FILE", "create_app", "purge_once"]
+__all__ = ["DATABASE_FILE", "create_app", "purge_once", "remember_database", "remembered_database"]
 
 log = logging.getLogger("peerfed.node")
 DATABASE_FILE = "node.sqlite3"
+DATABASE_ADDRESS_FILE = "database.url"  # a PostgreSQL node's address (remember_database)
 REPORT_RETENTION = 90 * 86_400
 OUTBOX_RETENTION = 30 * 86_400
 
@@ -100,6 +102,30 @@ async def _purge_loop(node: Node) -> None:
         await asyncio.sleep(300)
 
 
+def remember_database(data: Path, address: str) -> None:
+    """Keep a PostgreSQL node's address in its data folder (mode 0600, beside node.key), so
+    ``peerfed admin --data`` finds the database the node serves; a SQLite node keeps none."""
+    path = data / DATABASE_ADDRESS_FILE
+    if not address:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, address.encode("utf-8") + b"\n")
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def remembered_database(data: Path) -> str:
+    """The PostgreSQL address the node on ``data`` last served, or "" (SQLite, or never started)."""
+    try:
+        return (data / DATABASE_ADDRESS_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
 def create_app(
     config: Config,
     *,
@@ -122,7 +148,10 @@ def create_app(
         identity, created = load_or_create_key(config.data)
         if created:
             log.info("made a new node key in %s", config.data / "node.key")
-        store = await Store.open(config.data / DATABASE_FILE, synchronous=config.synchronous, readers=config.readers)
+        store = await Store.open(
+            config.database or config.data / DATABASE_FILE, synchronous=config.synchronous, readers=config.readers
+        )
+        remember_database(config.data, config.database)
         policy = AddressPolicy.for_config(config)
         session = guarded_session(policy, trusting(config.ca_file) if config.ca_file else None)
         client = NodeClient(session, lambda: node.identity, config.url, clock, policy=policy)

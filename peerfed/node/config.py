@@ -120,7 +120,11 @@ class Config:
     ca_file: str = ""
     # A key look-up asks every federated node at once and waits this long in all (spec §13.7).
     key_lookup_deadline: float = 5.0
-    # SQLite durability: FULL fsyncs every commit, so "accepted" survives a power cut.
+    # Where the node's rows live (spec §13.9, Storage back-ends): empty for SQLite in the data
+    # folder (the default), or a postgresql:// address. It may hold a password: never logged.
+    database: str = dataclasses.field(default="", repr=False)
+    # Durability: FULL fsyncs every commit, so "accepted" survives a power cut (on PostgreSQL,
+    # synchronous_commit on; NORMAL turns it off).
     synchronous: str = "FULL"
     # Read connections to the database, each with its own thread: searches run side by side. One
     # by default: on 2 cores a second one bought ~6-11% on the median search and cost ~38% on p99
@@ -332,6 +336,8 @@ def load_config(
         raise ConfigError("port must be between 1 and 65535")
     if config.proxy_header.lower() not in ("x-forwarded-for", "forwarded"):
         raise ConfigError("proxy_header must be X-Forwarded-For or Forwarded")
+    if config.database and not config.database.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("database must be empty (SQLite in the data folder) or a postgresql:// address")
     if not 1 <= config.readers <= 64:
         raise ConfigError("readers must be between 1 and 64")
     if config.synchronous not in ("FULL", "NORMAL", "EXTRA"):

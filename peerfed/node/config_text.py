@@ -72,7 +72,9 @@ HELP: dict[str, str] = {
     "ca_file": "A PEM file of certificate authorities to trust for https to other nodes, besides the system's "
     "(a community's own CA); certificates are always checked.",
     "key_lookup_deadline": "How long a key look-up waits for every federated node in all.",
-    "synchronous": "SQLite durability: FULL (every acknowledged write survives a power cut), NORMAL or EXTRA.",
+    "database": "Empty: SQLite in the data folder. Or a postgresql://user:password@host/name address "
+    "(pip install 'peerfed[postgresql]'; docs/postgresql.md).",
+    "synchronous": "Durability: FULL (every acknowledged write survives a power cut), NORMAL or EXTRA.",
     "readers": "Read connections to the database, each its own thread; reads go to the least busy (1 to 64). "
     "More than 1 helps only with cores to spare.",
     "verify_threads": "Threads checking signatures off the event loop (0 on a single core).",

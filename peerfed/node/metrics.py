@@ -12,9 +12,7 @@ path asked for; destinations are node URLs, which are public; everything else is
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -124,16 +122,7 @@ class Metrics:
                 self.outbox_oldest.labels(depth.destination).set(max(0.0, now - depth.oldest_created_at))
             for table in COUNTED_TABLES:
                 self.rows.labels(table).set(counts.get(table, 0))
-            self.database_bytes.set(_size_on_disk(store.path))
+            self.database_bytes.set(await store.size_bytes())
         if self._sockets is not None:
             self.live_sockets.set(self._sockets.total)
         return generate_latest(self.registry)
-
-
-def _size_on_disk(path: Path) -> int:
-    """The database file and its WAL and shared-memory files, in bytes (a missing one counts 0)."""
-    total = 0
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(OSError):
-            total += (path.parent / (path.name + suffix)).stat().st_size
-    return total

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-from .db import Database
+from .db import Conn, Database
 from .outbox import enqueue
 from .rows import KeyBundleRow, Outbox
 
@@ -27,7 +25,7 @@ class BundlesMixin(Database):
         """Keep the newest bundle per peer, queueing its pushes with it; True if this one was stored."""
         rows = list(outbox)
 
-        def job(db: sqlite3.Connection) -> bool:
+        def job(db: Conn) -> bool:
             cursor = db.execute(
                 "INSERT INTO key_bundles VALUES (?, ?, ?, ?, ?) ON CONFLICT(peer) DO UPDATE SET raw=excluded.raw,"
                 " created_at=excluded.created_at, expires_at=excluded.expires_at, origin=excluded.origin"

@@ -1,10 +1,12 @@
-"""The database plumbing under the store: one group-committing writer, one reader (spec §13.9).
+"""The database plumbing under the store: one group-committing writer, read connections (spec §13.9).
 
 One write connection, owned by a thread that commits concurrent writes together (group
-commit, see GroupWriter), and one reader connection (aiosqlite), both in WAL mode. A write
-that the node acknowledges has been committed with the configured `synchronous` level (FULL
-by default) before the call returns. sqlite's errors are translated in this package, and only
-here, into StorageError: the rest of the node never sees sqlite3 or aiosqlite.
+commit, see GroupWriter), and read connections (aiosqlite), all in WAL mode. A write that the
+node acknowledges has been committed with the configured `synchronous` level (FULL by default)
+before the call returns. The same writer drives PostgreSQL (``pg``, spec §13.9 "Storage
+back-ends") through a connection that speaks this module's ``Conn``. Database errors are
+translated in this package, and only here, into StorageError: the rest of the node never sees
+sqlite3, aiosqlite or psycopg.
 """
 
 from __future__ import annotations
@@ -16,15 +18,47 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
 from peerfed.protocol.errors import UnavailableError
 
-__all__ = ["Database", "GroupWriter", "StorageError", "connect"]
+__all__ = ["Conn", "Database", "GroupWriter", "Reader", "StorageError", "connect"]
 
 T = TypeVar("T")
+
+# The tables whose rows a peer's erasure, a withdrawal or an acknowledgement deletes.
+VACUUM_ERASABLE = (
+    "VACUUM listings, listing_facets, topic_words, key_bundles, prekeys, mailbox, members, sessions,"
+    " reports, outbox_payload"
+)
+
+
+class Cursor(Protocol):
+    """What a write reads back from one statement: sqlite3's cursor, or pg's."""
+
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def lastrowid(self) -> int | None: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Any: ...
+
+
+class Conn(Protocol):
+    """The write connection a write function gets: sqlite3's, or pg's (SQL in SQLite's dialect)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Any, /) -> Cursor: ...
+
+
+class Reader(Protocol):
+    """One read connection: aiosqlite's, or pg's."""
+
+    async def execute_fetchall(self, sql: str, parameters: Any = ..., /) -> Any: ...
+    async def close(self) -> None: ...
 
 
 class StorageError(UnavailableError):
@@ -34,7 +68,7 @@ class StorageError(UnavailableError):
 class _Job:
     __slots__ = ("bare", "fn", "future")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any], bare: bool) -> None:
+    def __init__(self, fn: Callable[[Any], Any], future: asyncio.Future[Any], bare: bool) -> None:
         self.fn = fn
         self.future = future
         self.bare = bare
@@ -52,9 +86,13 @@ class GroupWriter:
 
     MAX_GROUP = 512
 
-    def __init__(self) -> None:
+    def __init__(
+        self, errors: tuple[type[BaseException], ...] = (sqlite3.Error,), begin: str = "BEGIN IMMEDIATE"
+    ) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="peerfed-writer")
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Any = None
+        self._errors = errors  # the driver's own errors, which become StorageError
+        self._begin = begin
         self._pending: deque[_Job] = deque()
         self._flushing: asyncio.Task[None] | None = None
         self.groups = 0
@@ -75,7 +113,15 @@ class GroupWriter:
 
         await asyncio.get_running_loop().run_in_executor(self._pool, connect)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T], *, bare: bool = False) -> T:
+    async def open_with(self, connect: Callable[[], Any]) -> None:
+        """Open the connection ``connect()`` makes, on the writer's thread (the pg back-end)."""
+
+        def opened() -> None:
+            self._conn = connect()
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, opened)
+
+    async def run(self, fn: Callable[[Any], T], *, bare: bool = False) -> T:
         """Run ``fn`` in a transaction (or, if ``bare``, outside one) and return once committed.
 
         Raises StorageError if the database fails, or whatever ``fn`` raised (its write is
@@ -112,10 +158,10 @@ class GroupWriter:
             try:
                 return [(True, group[0].fn(conn))]
             except BaseException as exc:
-                return [(False, _translated(exc, "database write failed"))]
+                return [(False, self._translated(exc, "database write failed"))]
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+            conn.execute(self._begin)
+        except self._errors as exc:
             return [(False, StorageError(f"database unavailable: {exc}")) for _ in group]
         outcomes: list[tuple[bool, Any]] = []
         try:
@@ -127,10 +173,10 @@ class GroupWriter:
                 except Exception as exc:  # each write's failure is its own caller's
                     conn.execute("ROLLBACK TO w")
                     conn.execute("RELEASE w")
-                    outcomes.append((False, _translated(exc, "database write failed")))
+                    outcomes.append((False, self._translated(exc, "database write failed")))
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with suppress(sqlite3.Error):
+        except self._errors as exc:
+            with suppress(*self._errors):
                 conn.execute("ROLLBACK")
             return [(False, StorageError(f"database write failed: {exc}")) for _ in group]
         self.groups += 1
@@ -142,17 +188,18 @@ class GroupWriter:
             await asyncio.shield(self._flushing)
 
         def shut() -> None:
-            if self._conn is not None:
+            if isinstance(self._conn, sqlite3.Connection):
                 with suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA optimize")
-                self._conn.close()
+            if self._conn is not None:
+                with suppress(*self._errors):
+                    self._conn.close()
 
         await asyncio.get_running_loop().run_in_executor(self._pool, shut)
         self._pool.shutdown(wait=True)
 
-
-def _translated(exc: BaseException, what: str) -> BaseException:
-    return StorageError(f"{what}: {exc}") if isinstance(exc, sqlite3.Error) else exc
+    def _translated(self, exc: BaseException, what: str) -> BaseException:
+        return StorageError(f"{what}: {exc}") if isinstance(exc, self._errors) else exc
 
 
 async def connect(
@@ -186,18 +233,19 @@ async def connect(
 class Database:
     """The connections and the read and write helpers every table group builds on."""
 
-    def __init__(self, writer: GroupWriter, readers: Sequence[aiosqlite.Connection], path: Path) -> None:
+    def __init__(self, writer: GroupWriter, readers: Sequence[Reader], path: Path | None) -> None:
         self._writer = writer
         self._readers = list(readers)
         self._reading = [0] * len(self._readers)  # reads in flight on each
-        self.path = path
+        self.path = path  # the SQLite file; None on PostgreSQL
+        self._read_errors: tuple[type[BaseException], ...] = (sqlite3.Error, *writer._errors)
 
     async def close(self) -> None:
         for reader in self._readers:
             await reader.close()
         await self._writer.close()
 
-    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of one read, on the read connection with the fewest in flight. Raises StorageError.
 
         Each read is one statement, so it sees one committed state whichever connection runs it.
@@ -206,7 +254,7 @@ class Database:
         self._reading[at] += 1
         try:
             return list(await self._readers[at].execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
+        except self._read_errors as exc:
             raise StorageError(f"database read failed: {exc}") from exc
         finally:
             self._reading[at] -= 1
@@ -227,10 +275,19 @@ class Database:
         """
         if not statement.upper().startswith("PRAGMA "):
             raise ValueError("only PRAGMA statements")
+        if self.path is None:
+            raise StorageError("PRAGMA statements are SQLite's, and this node's database is PostgreSQL")
         return await self._writer.run(lambda db: [tuple(r) for r in db.execute(statement).fetchall()], bare=True)
 
     async def checkpoint(self) -> None:
-        """Move the WAL into the database file and truncate it, so deleted bytes leave the WAL."""
+        """Move the WAL into the database file and truncate it, so deleted bytes leave the WAL.
+
+        On PostgreSQL, VACUUM the tables that hold what a peer can erase, so their deleted rows'
+        space is reused (spec §13.9, Storage back-ends, says what that does and does not erase).
+        """
+        if self.path is None:
+            await self._writer.run(lambda db: db.execute(VACUUM_ERASABLE), bare=True)
+            return
         await self._writer.run(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(), bare=True)
 
     @property

@@ -6,9 +6,9 @@ the purge deletes every row past its time. Every call raises StorageError if the
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
+from .db import Conn
 from .members import MembersMixin
 from .outbox import enqueue
 from .rows import ErasedTombstone, Outbox
@@ -23,7 +23,7 @@ class ErasureMixin(MembersMixin):
         """Delete everything held for ``peer``; keep only a hashed tombstone. Returns listings deleted."""
         rows = list(outbox)
 
-        def job(db: sqlite3.Connection) -> int:
+        def job(db: Conn) -> int:
             listings = db.execute("DELETE FROM listings WHERE author=?", (peer,)).rowcount
             db.execute("DELETE FROM withdrawals WHERE author=?", (peer,))
             db.execute("DELETE FROM key_bundles WHERE peer=?", (peer,))
@@ -47,7 +47,7 @@ class ErasureMixin(MembersMixin):
             )
             db.execute(
                 "INSERT INTO erasures VALUES (?, ?) ON CONFLICT(author_hash) DO UPDATE SET"
-                " expires_at=MAX(expires_at, excluded.expires_at)",
+                " expires_at=MAX(erasures.expires_at, excluded.expires_at)",
                 (author_hash, tombstone_until),
             )
             enqueue(db, rows, now)
@@ -74,7 +74,7 @@ class ErasureMixin(MembersMixin):
         if not hashes:
             return 0
 
-        def job(db: sqlite3.Connection) -> int:
+        def job(db: Conn) -> int:
             authors = {
                 bytes(r[0])
                 for r in db.execute(
@@ -114,7 +114,7 @@ class ErasureMixin(MembersMixin):
             "invites": ("DELETE FROM invites WHERE expires_at <= ?", (now,)),
         }
 
-        def job(db: sqlite3.Connection) -> dict[str, int]:
+        def job(db: Conn) -> dict[str, int]:
             return {name: db.execute(sql, params).rowcount for name, (sql, params) in statements.items()}
 
         return await self._writer.run(job)

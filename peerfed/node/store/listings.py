@@ -7,13 +7,12 @@ the database fails.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from peerfed.protocol import RequestError
 
-from .db import Database
+from .db import Conn, Database
 from .outbox import enqueue, fan_out
 from .rows import ListingRow, ListingSummary, LocalListing, Outbox, SearchRow, WithdrawnTombstone
 
@@ -80,7 +79,7 @@ class ListingsMixin(Database):
         word_rows = list(topic_words)
         instant = int(now)
 
-        def job(db: sqlite3.Connection) -> bool:
+        def job(db: Conn) -> bool:
             refused = db.execute(
                 "SELECT (SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?),"
                 " (SELECT 1 FROM withdrawals WHERE listing=? AND author=?)",
@@ -119,11 +118,11 @@ class ListingsMixin(Database):
         """Delete the author's listing and keep a tombstone; True if a listing was deleted."""
         rows = list(outbox)
 
-        def job(db: sqlite3.Connection) -> bool:
+        def job(db: Conn) -> bool:
             cursor = db.execute("DELETE FROM listings WHERE id=? AND author=?", (listing, author))
             db.execute(
                 "INSERT INTO withdrawals VALUES (?, ?, ?) ON CONFLICT(listing, author) DO UPDATE SET"
-                " expires_at=MAX(expires_at, excluded.expires_at)",
+                " expires_at=MAX(withdrawals.expires_at, excluded.expires_at)",
                 (listing, author, expires_at),
             )
             enqueue(db, rows, now)
@@ -135,7 +134,7 @@ class ListingsMixin(Database):
         """An operator takes a listing down (moderation); a tombstone keeps it from coming back."""
         rows = list(outbox)
 
-        def job(db: sqlite3.Connection) -> bool:
+        def job(db: Conn) -> bool:
             row = db.execute("SELECT author, expires_at FROM listings WHERE id=?", (listing,)).fetchone()
             if row is None:
                 return False

@@ -6,11 +6,11 @@ is remembered in ``seen_sealed`` in the same write that delivers or queues it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from peerfed.protocol import RequestError
 
+from .db import Conn
 from .members import MembersMixin
 from .outbox import enqueue
 from .rows import Delivery, DeliveryResult, MailboxItem, MemberStatus, NodeStatus, OutboxItem
@@ -43,7 +43,7 @@ class MailboxMixin(MembersMixin):
         same transaction.
         """
 
-        def job(db: sqlite3.Connection) -> DeliveryResult:
+        def job(db: Conn) -> DeliveryResult:
             member = db.execute("SELECT status, moved_to FROM members WHERE peer=?", (mailbox,)).fetchone()
             if member is not None and member[0] == MemberStatus.MOVED and member[1]:
                 return DeliveryResult(Delivery.MOVED, moved_to=str(member[1]))
@@ -74,7 +74,7 @@ class MailboxMixin(MembersMixin):
         """Take a sealed message for no member here: remember its id only, keep nothing else, so it
         is answered as one for a member would be (spec §13.7, Keys on demand). False if seen."""
 
-        def job(db: sqlite3.Connection) -> bool:
+        def job(db: Conn) -> bool:
             cursor = db.execute(
                 "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
             )
@@ -90,7 +90,7 @@ class MailboxMixin(MembersMixin):
         Raises RequestError (``federation.refused``) if ``destination`` is not an active node.
         """
 
-        def job(db: sqlite3.Connection) -> bool:
+        def job(db: Conn) -> bool:
             status = db.execute("SELECT status FROM nodes WHERE url=?", (destination,)).fetchone()
             if status is None or status[0] != NodeStatus.ACTIVE:
                 raise RequestError(f"this node does not federate with {destination}", "federation.refused")
@@ -116,7 +116,7 @@ class MailboxMixin(MembersMixin):
     async def ack(self, mailbox: bytes, ids: Sequence[bytes]) -> int:
         """Delete acknowledged items; returns how many were deleted."""
 
-        def job(db: sqlite3.Connection) -> int:
+        def job(db: Conn) -> int:
             return sum(
                 db.execute("DELETE FROM mailbox WHERE mailbox=? AND id=?", (mailbox, sealed_id)).rowcount
                 for sealed_id in ids
@@ -127,7 +127,7 @@ class MailboxMixin(MembersMixin):
     async def move_mailbox(self, peer: bytes, to: str, outbox_kind: str, now: int) -> int:
         """Mark ``peer`` moved, end its sessions and queue every waiting item for its new node."""
 
-        def job(db: sqlite3.Connection) -> int:
+        def job(db: Conn) -> int:
             db.execute("UPDATE members SET status='moved', moved_to=? WHERE peer=?", (to, peer))
             db.execute("DELETE FROM sessions WHERE peer=?", (peer,))
             db.execute("DELETE FROM prekeys WHERE owner=?", (peer,))  # its new node hands out its keys now

@@ -6,14 +6,12 @@ this process ends sessions (erasure, moving, expiry), and each of those forgets 
 
 from __future__ import annotations
 
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import aiosqlite
-
-from .db import Database, GroupWriter
+from .db import Conn, Database, GroupWriter, Reader
 from .rows import Invite, Member, MemberStatus, SignedIn
 
 __all__ = ["MembersMixin"]
@@ -24,7 +22,7 @@ class MembersMixin(Database):
 
     SESSION_CACHE = 10_000  # signed-in tokens remembered, so a request costs no read to authenticate
 
-    def __init__(self, writer: GroupWriter, readers: Sequence[aiosqlite.Connection], path: Path) -> None:
+    def __init__(self, writer: GroupWriter, readers: Sequence[Reader], path: Path | None) -> None:
         super().__init__(writer, readers, path)
         # token hash -> (peer, expires_at, moved_at)
         self._sessions: OrderedDict[bytes, tuple[bytes, int, int | None]] = OrderedDict()
@@ -63,7 +61,7 @@ class MembersMixin(Database):
         """
         joined = MemberStatus(status).value
 
-        def job(db: sqlite3.Connection) -> bool:
+        def job(db: Conn) -> bool:
             cursor = db.execute(
                 "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash=? AND revoked=0"
                 " AND uses_left > 0 AND expires_at > ?",
@@ -145,7 +143,7 @@ class MembersMixin(Database):
         False, changing nothing, when another device holds the identity and ``take_over`` is not set.
         """
 
-        def job(db: sqlite3.Connection) -> bool:
+        def job(db: Conn) -> bool:
             row = db.execute("SELECT device FROM members WHERE peer=?", (peer,)).fetchone()
             if row is None:
                 return False
@@ -179,6 +177,6 @@ class MembersMixin(Database):
 _MEMBER = "peer, status, joined_at, moved_to, device, device_at"
 
 
-def _member(row: sqlite3.Row) -> Member:
+def _member(row: Any) -> Member:
     device = None if row[4] is None else bytes(row[4])
     return Member(bytes(row[0]), MemberStatus(row[1]), row[2], row[3], device, row[5])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
-from .db import Database
+from .db import Conn, Database
 from .rows import FederatedNode, NodeStatus, OwnKey
 
 __all__ = ["NodesMixin"]
@@ -75,7 +74,7 @@ class NodesMixin(Database):
         """
         value = NodeStatus(status).value
 
-        def job(db: sqlite3.Connection) -> None:
+        def job(db: Conn) -> None:
             db.execute(
                 "INSERT INTO nodes (url, status, added_at) VALUES (?, ?, ?) ON CONFLICT(url) DO UPDATE SET"
                 " status=excluded.status",
@@ -95,7 +94,7 @@ class NodesMixin(Database):
         Nothing is kept for a node that is not active.
         """
 
-        def job(db: sqlite3.Connection) -> None:
+        def job(db: Conn) -> None:
             kept = db.execute(
                 "UPDATE nodes SET document=?, document_expires=? WHERE url=? AND status='active'",
                 (document, expires, url),

@@ -6,16 +6,15 @@ the same transaction as the change it announces, before the client is told ``acc
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 
-from .db import Database
+from .db import Conn, Database
 from .rows import GaveUp, OutboxDepth, OutboxItem, OutboxRow, OutboxState
 
 __all__ = ["OutboxMixin", "enqueue", "fan_out"]
 
 
-def fan_out(db: sqlite3.Connection, items: Sequence[tuple[str, bytes, bytes]]) -> list[OutboxItem]:
+def fan_out(db: Conn, items: Sequence[tuple[str, bytes, bytes]]) -> list[OutboxItem]:
     """Outbox items for every active federated node, read in the transaction that queues them.
 
     ``items`` are (kind, item, raw).
@@ -24,7 +23,7 @@ def fan_out(db: sqlite3.Connection, items: Sequence[tuple[str, bytes, bytes]]) -
     return [OutboxItem(url, kind, item, raw) for url in urls for kind, item, raw in items]
 
 
-def enqueue(db: sqlite3.Connection, rows: Iterable[OutboxItem], now: float) -> None:
+def enqueue(db: Conn, rows: Iterable[OutboxItem], now: float) -> None:
     """Queue each item once per (destination, kind, item); a repeat is ignored."""
     # The bytes live in their own table so that finishing an item deletes them outright
     # (secure_delete zeroes deleted rows; an UPDATE that shrinks a row may not).
@@ -69,7 +68,7 @@ class OutboxMixin(Database):
         """
         finished = OutboxState(state).value
 
-        def job(db: sqlite3.Connection) -> None:
+        def job(db: Conn) -> None:
             db.executemany(
                 "UPDATE outbox SET state=?, finished_at=?, last_error=? WHERE seq=?",
                 [(finished, now, error, s) for s in seqs],
@@ -91,7 +90,7 @@ class OutboxMixin(Database):
     async def reject_outbox_for(self, destination: str, reason: str, now: int) -> int:
         """Reject everything pending for ``destination`` (it was blocked); returns how many."""
 
-        def job(db: sqlite3.Connection) -> int:
+        def job(db: Conn) -> int:
             db.execute(
                 "DELETE FROM outbox_payload WHERE seq IN"
                 " (SELECT seq FROM outbox WHERE destination=? AND state='pending')",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
-from .db import Database
+from .db import Conn, Database
 
 __all__ = ["PreKeysMixin"]
 
@@ -22,7 +21,7 @@ class PreKeysMixin(Database):
         that stock would pass ``cap``."""
         wanted = list(dict.fromkeys(keys))
 
-        def job(db: sqlite3.Connection) -> int | None:
+        def job(db: Conn) -> int | None:
             held = {bytes(r[0]) for r in db.execute("SELECT key FROM prekeys WHERE owner=?", (owner,))}
             new = [k for k in wanted if k not in held]
             if len(held) + len(new) > cap:
@@ -35,7 +34,7 @@ class PreKeysMixin(Database):
     async def claim_prekey(self, owner: bytes) -> bytes | None:
         """Take the owner's oldest one-time pre-key out of the stock, or None if none is left."""
 
-        def job(db: sqlite3.Connection) -> bytes | None:
+        def job(db: Conn) -> bytes | None:
             row = db.execute(
                 "SELECT key FROM prekeys WHERE owner=? ORDER BY uploaded_at, key LIMIT 1", (owner,)
             ).fetchone()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
-from .db import Database
+from .db import Conn, Database
 from .rows import Report, ReportStatus, ReportTarget
 
 __all__ = ["ReportsMixin"]
@@ -20,7 +19,7 @@ class ReportsMixin(Database):
         """Record an open report; returns its id. Raises ValueError if ``target_kind`` is not a ReportTarget."""
         kind = ReportTarget(target_kind).value
 
-        def job(db: sqlite3.Connection) -> int:
+        def job(db: Conn) -> int:
             cursor = db.execute(
                 "INSERT INTO reports (reporter, target_kind, target, reason, disclosed, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,177 @@
+"""The store on PostgreSQL (spec §13.9, Storage back-ends), through psycopg 3.
+
+The same table groups, the same group-committing writer (one connection, one thread, one
+COMMIT for many writes, each in its own savepoint), and read connections that take the
+fewest-in-flight turn as SQLite's do. Statements are SQLite's, rewritten by ``dialect``. The
+schema is created at this software's version, in one transaction, under an advisory lock, so
+processes starting together create it once. psycopg's errors become StorageError here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .db import GroupWriter, StorageError
+from .dialect import IDENTITY, postgres_schema, to_postgres
+
+__all__ = ["connect_postgres", "is_postgres"]
+
+# Any constant both sides agree on: the lock a process holds while it creates or checks the schema.
+_SCHEMA_LOCK = 0x70656572666564  # "peerfed"
+_INSTALL = "pip install 'peerfed[postgresql]'"
+_COMMIT_LEVEL = {"FULL": "on", "EXTRA": "on", "NORMAL": "off", "OFF": "off"}
+
+
+def is_postgres(target: str) -> bool:
+    """Whether a --database value names a PostgreSQL server rather than a SQLite file."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:  # an optional dependency: say how to get it
+        raise StorageError(f"a PostgreSQL database needs psycopg: {_INSTALL}") from exc
+    return psycopg
+
+
+class _Cursor:
+    """psycopg's cursor as the table groups read sqlite3's: rowcount, lastrowid, rows."""
+
+    __slots__ = ("_rows", "lastrowid", "rowcount")
+
+    def __init__(self, cursor: Any, returns_key: bool) -> None:
+        self.rowcount = int(cursor.rowcount)
+        self.lastrowid: int | None = None
+        if returns_key:
+            rows = cursor.fetchall()
+            self.lastrowid = int(rows[0][0]) if rows else None
+            self._rows: list[Any] = []
+        else:
+            self._rows = cursor.fetchall() if cursor.description is not None else []
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+class _WriteConnection:
+    """The writer's psycopg connection, taking the store's SQLite-dialect statements."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Cursor:
+        text = to_postgres(sql)
+        cursor = self._conn.execute(text, tuple(parameters))
+        return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql))
+
+    def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
+        rows = [tuple(p) for p in parameters]
+        with self._conn.cursor() as cursor:
+            if rows:
+                cursor.executemany(to_postgres(sql), rows)
+            done = _Cursor.__new__(_Cursor)
+            done.rowcount, done.lastrowid, done._rows = max(0, int(cursor.rowcount)), None, []
+            return done
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _inserts_identity(sql: str) -> bool:
+    head = sql.split("(", 1)[0].split()
+    return len(head) >= 3 and head[0].upper() == "INSERT" and head[-1] in IDENTITY
+
+
+class _Reader:
+    """One psycopg AsyncConnection in autocommit: each read is one statement, one snapshot."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = (), /) -> list[Any]:
+        cursor = await self._conn.execute(to_postgres(sql), tuple(parameters))
+        rows: list[Any] = await cursor.fetchall()
+        return rows
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+def _create_or_check(conn: Any, version: int) -> None:
+    """Create the schema at ``version`` in an empty database, or check it is at ``version``."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        found = conn.execute("SELECT to_regclass('peerfed_schema') IS NOT NULL").fetchone()[0]
+        if not found:
+            for statement in postgres_schema():
+                conn.execute(statement)
+            conn.execute("CREATE TABLE peerfed_schema (version INTEGER NOT NULL)")
+            conn.execute("INSERT INTO peerfed_schema VALUES (%s)", (version,))
+            return
+        stored = int(conn.execute("SELECT version FROM peerfed_schema").fetchone()[0])
+    if stored > version:
+        raise StorageError(f"the database is schema {stored}, newer than this software")
+    if stored < version:
+        raise StorageError(
+            f"the database is schema {stored} and this software's is {version}; no PostgreSQL migration"
+            " from it ships with this version"
+        )
+
+
+async def connect_postgres(
+    url: str, synchronous: str, version: int, *, creating: bool = True, readers: int = 1
+) -> tuple[GroupWriter, list[_Reader]]:
+    """Open the writer (creating or checking the schema) and ``readers`` read connections.
+
+    With ``creating=False`` an empty database is refused, not created (the operator's tools).
+    Raises StorageError if the server cannot be reached or the schema does not match.
+    """
+    psycopg = _psycopg()
+    level = _COMMIT_LEVEL.get(synchronous.upper(), "on")
+    writer = GroupWriter(errors=(psycopg.Error,), begin="BEGIN")
+    opened: list[_Reader] = []
+
+    def connect() -> _WriteConnection:
+        conn = psycopg.connect(url, autocommit=True)
+        try:
+            conn.execute(f"SET synchronous_commit = {level}")
+            if not creating and not conn.execute("SELECT to_regclass('peerfed_schema') IS NOT NULL").fetchone()[0]:
+                raise StorageError("this PostgreSQL database holds no node: start peerfed serve on it first")
+            _create_or_check(conn, version)
+        except BaseException:
+            conn.close()
+            raise
+        return _WriteConnection(conn)
+
+    try:
+        await writer.open_with(connect)
+        for _ in range(max(1, readers)):
+            reader = await psycopg.AsyncConnection.connect(url, autocommit=True)
+            opened.append(_Reader(reader))
+            await reader.execute("SET default_transaction_read_only = on")
+    except psycopg.Error as exc:
+        for reader in opened:
+            await reader.close()
+        await writer.close()
+        raise StorageError(f"cannot open the PostgreSQL database: {_redacted(exc)}") from exc
+    except (StorageError, asyncio.CancelledError):
+        for reader in opened:
+            await reader.close()
+        await writer.close()
+        raise
+    return writer, opened
+
+
+def _redacted(exc: BaseException) -> str:
+    """psycopg's message without anything after 'password' (a connection string may hold one)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split("password", 1)[0].rstrip(" =:")
