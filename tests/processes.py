@@ -26,6 +26,7 @@ import aiohttp
 
 from peerfed.client.transport import NodeAPI, NodeUnreachable
 from peerfed.protocol import RemoteError
+from tests.backends import database_for
 
 __all__ = ["NodeProcess", "NodeProcesses"]
 
@@ -47,7 +48,7 @@ class NodeProcess:
         fd = str(self.sock.fileno())
         self.args = [sys.executable, "-m", "peerfed", "serve", "--data", str(data), "--port", str(self.port)]
         self.args += ["--listen-fd", fd, *extra]
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, "PEERFED_DATABASE": database_for(data), **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.lives = 0
 

@@ -103,6 +103,7 @@ def test_live_readers_are_capped_per_peer(tmp_path: Path) -> None:
     run_node(tmp_path, body, max_live_per_peer=1)
 
 
+@pytest.mark.one_backend("it fills SQLite's file to its page limit and sets its query_only pragma")
 def test_a_full_disk_or_read_only_database_gives_503_and_the_node_recovers(tmp_path: Path) -> None:
     async def body(node: TestNode, http: aiohttp.ClientSession) -> None:
         ana = await Peer("ana", node, http, 1).join()

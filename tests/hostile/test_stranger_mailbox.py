@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import sqlite3
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +18,7 @@ import pytest
 from peerfed.protocol import Identity, Message, RemoteError, seal, sign
 from peerfed.protocol.sealing import parse_sealed
 from peerfed.protocol.work import solve_work, work_bits
+from tests.backends import query
 
 from ..node.harness import DAY, Clock, Peer, TestNode, federate
 from .test_stranger_limits import first_contact_work, push
@@ -164,10 +164,8 @@ def test_first_contact_costs_a_stranger_proof_of_work_and_an_honest_client_pays_
         await stranger.stop()
         # The database never names who handed an item in: only 16-byte digests under a secret
         # that lived in memory, different for the same sender once the node restarted.
-        db = sqlite3.connect(victim.config.data / "node.sqlite3")
-        rows = db.execute("SELECT source FROM mailbox ORDER BY seq").fetchall()
-        db.close()
-        sources = [bytes(r[0]) for r in rows]
+        rows = query(victim.config.data, "SELECT source FROM mailbox ORDER BY seq")
+        sources = [bytes(r[0]) for r in rows]  # type: ignore[call-overload]
         assert all(len(s) == 16 for s in sources)
         assert len(sources) == 6  # eve twice, the stranger three times, eve after the restart
         assert sources[0] == sources[1] and sources[2] == sources[3] == sources[4] != sources[0]

@@ -37,6 +37,7 @@ from peerfed.protocol import (
 )
 from peerfed.protocol.messages import SealedBody
 from peerfed.protocol.sealing2 import Session, _start, seal2
+from tests.backends import database_for
 
 DAY = 86_400
 
@@ -88,7 +89,7 @@ class TestNode:
         self.sock = free_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.settings = {"synchronous": "NORMAL", "retry_base": 10.0, **settings}
+        self.settings = {"synchronous": "NORMAL", "retry_base": 10.0, "database": database_for(data), **settings}
         self.runner: web.AppRunner | None = None
 
     @property

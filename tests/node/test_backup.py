@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from peerfed.client.transport import NodeAPI
 from tests.processes import NodeProcesses
@@ -30,6 +31,8 @@ from tests.processes import NodeProcesses
 from .harness import Peer
 from .test_process import Home
 from .test_refollow import until_listed
+
+pytestmark = pytest.mark.one_backend("the backup is SQLite's online copy; a PostgreSQL node is backed up with pg_dump")
 
 WRITES_BEFORE = 5  # writes acknowledged before the backup begins: the restored node must hold them
 MAX_WRITES = 1000  # the bound on the write loop, however slow the backup is

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from peerfed.node.app import DATABASE_FILE
+from tests.backends import query
 from tests.processes import NodeProcesses
 
 from .harness import Peer
@@ -36,9 +35,8 @@ def listed(data: Path, url: str) -> dict[str, Any]:
 async def until_failed(data: Path, url: str, polls: int = 1200) -> None:
     """Wait (bounded: 50 ms apart, 60 s in all) until the node has recorded a failed delivery to ``url``."""
     for _ in range(polls):
-        with sqlite3.connect(data / DATABASE_FILE) as db:
-            row = db.execute("SELECT failures FROM nodes WHERE url=?", (url,)).fetchone()
-        if row is not None and row[0] > 0:
+        rows = query(data, "SELECT failures FROM nodes WHERE url=?", (url,))
+        if rows and int(rows[0][0]) > 0:  # type: ignore[call-overload]
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"no error was recorded for {url}")

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.backends import query
 from tests.processes import NodeProcesses
 
 from .harness import Clock, Peer, TestNode, federate
@@ -21,6 +22,22 @@ async def probe(http: aiohttp.ClientSession, url: str, path: str) -> tuple[int, 
         return response.status, await response.json()
 
 
+async def refuse_writes(node: TestNode, refusing: bool) -> None:
+    """SQLite's query_only pragma on the write connection; on PostgreSQL, a trigger that fails
+    every write to the table the probe writes (the server refuses, as a full disk would)."""
+    if not node.config.database:
+        await node.node.store.pragma(f"PRAGMA query_only={'ON' if refusing else 'OFF'}")
+    elif refusing:
+        query(
+            node.data,
+            "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'this table is read-only for the test'; END $$",
+        )
+        query(node.data, "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON meta FOR EACH ROW EXECUTE FUNCTION refuse()")
+    else:
+        query(node.data, "DROP TRIGGER refuse ON meta")
+
+
 def test_readyz_fails_while_the_database_refuses_writes_and_healthz_stays_alive(tmp_path: Path) -> None:
     async def scenario() -> None:
         node = await TestNode(tmp_path / "a", Clock()).start()
@@ -30,13 +47,13 @@ def test_readyz_fails_while_the_database_refuses_writes_and_healthz_stays_alive(
                     200,
                     {"status": "ready", "checks": {"database": "ok", "outbox": "ok"}},
                 )
-                await node.node.store.pragma("PRAGMA query_only=ON")  # the write connection now refuses writes
+                await refuse_writes(node, True)  # the write connection now refuses writes
                 status, body = await probe(http, node.url, "/readyz")
                 assert status == 503 and body["status"] == "not ready"
                 assert body["checks"]["database"].startswith("not writable: ")
                 assert body["checks"]["outbox"] == "ok"
                 assert await probe(http, node.url, "/healthz") == (200, {"status": "alive"})
-                await node.node.store.pragma("PRAGMA query_only=OFF")
+                await refuse_writes(node, False)
                 assert (await probe(http, node.url, "/readyz"))[0] == 200
         finally:
             await node.stop()

@@ -31,6 +31,8 @@ from tests.processes import NodeProcesses
 
 from .harness import Clock, Peer, TestNode
 
+pytestmark = pytest.mark.one_backend("SQLite's schema history: its fixtures are SQLite files of each earlier version")
+
 FIXTURES = Path(__file__).parent / "fixtures" / "schemas"
 
 

@@ -9,6 +9,7 @@ import aiohttp
 
 from peerfed.protocol import Agreement, End, Message, ReachOut, Response, Terms
 from peerfed.protocol.messages import SealedBody
+from tests.backends import stored_bytes
 
 from .harness import Clock, Peer, TestNode, federate
 
@@ -20,8 +21,9 @@ WORDS = ["I had an attack on the bus today", "Breathing with you helped more tha
 
 
 def files_of(data: Path) -> bytes:
-    """Every byte the node keeps on disk: database, WAL, shared memory, anything else."""
-    return b"".join(p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file())
+    """Every byte the node keeps on disk: database, WAL, shared memory, anything else (on
+    PostgreSQL, the server's whole data folder too)."""
+    return stored_bytes(data)
 
 
 def test_no_private_words_reach_either_nodes_files(tmp_path: Path) -> None:

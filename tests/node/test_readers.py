@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from peerfed.node.store import Store
+from tests.backends import database_for
 
 
 def test_two_reads_at_once_run_on_two_connections_and_each_sees_every_commit(tmp_path: Path) -> None:
     async def scenario() -> None:
-        store = await Store.open(tmp_path / "node.sqlite3", readers=2)
+        store = await Store.open(database_for(tmp_path) or tmp_path / "node.sqlite3", readers=2)
         try:
             served: list[int] = []
             both = asyncio.Event()
@@ -29,7 +30,7 @@ def test_two_reads_at_once_run_on_two_connections_and_each_sees_every_commit(tmp
                     await asyncio.wait_for(both.wait(), 10)  # the first waits until the second is in flight
                     return await real(sql, params)
 
-                reader.execute_fetchall = spy  # type: ignore[method-assign,assignment]
+                reader.execute_fetchall = spy  # type: ignore[method-assign]
             await asyncio.gather(store._all("SELECT 1"), store._all("SELECT 2"))
             assert sorted(served) == [0, 1]
             # A commit is seen by every connection's next read.
@@ -45,7 +46,7 @@ def test_two_reads_at_once_run_on_two_connections_and_each_sees_every_commit(tmp
 
 def test_one_connection_serves_every_read_when_asked_for_one(tmp_path: Path) -> None:
     async def scenario() -> None:
-        store = await Store.open(tmp_path / "node.sqlite3", readers=1)
+        store = await Store.open(database_for(tmp_path) or tmp_path / "node.sqlite3", readers=1)
         try:
             assert len(store._readers) == 1
             rows = await asyncio.gather(*(store._all("SELECT ?", (n,)) for n in range(8)))

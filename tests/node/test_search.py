@@ -95,6 +95,7 @@ def test_every_query_finds_exactly_the_matching_listings_newest_first_across_pag
     run_node(tmp_path, body)
 
 
+@pytest.mark.one_backend("it rewrites a SQLite file into an earlier schema")
 def test_listings_stored_before_schema_2_are_found_with_the_same_results(tmp_path: Path) -> None:
     data = tmp_path / "n"
 
@@ -121,6 +122,7 @@ def test_listings_stored_before_schema_2_are_found_with_the_same_results(tmp_pat
     asyncio.run(with_node(data, clock, search))
 
 
+@pytest.mark.one_backend("it rewrites a SQLite file into an earlier schema")
 def test_a_schema_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "n" / DATABASE_FILE
     path.parent.mkdir()
@@ -165,6 +167,7 @@ def test_topic_queries_by_words_their_bounds_and_several_topic_parameters(tmp_pa
     run_node(tmp_path, body)
 
 
+@pytest.mark.one_backend("it rewrites a SQLite file into an earlier schema")
 def test_a_schema_4_database_migrates_and_its_listings_are_found_by_words(tmp_path: Path) -> None:
     data = tmp_path / "n"
 

@@ -40,6 +40,7 @@ from peerfed.protocol import (
     unpack,
 )
 from peerfed.protocol.work import work_bits
+from tests.backends import database_for
 
 from .harness import Clock
 
@@ -94,7 +95,7 @@ Body = Callable[[Store, Clock], Awaitable[None]]
 
 def run(tmp_path: Path, body: Body) -> None:
     async def scenario() -> None:
-        store = await Store.open(tmp_path / "node.sqlite3", synchronous="NORMAL")
+        store = await Store.open(database_for(tmp_path) or tmp_path / "node.sqlite3", synchronous="NORMAL")
         try:
             await body(store, Clock(1_700_000_000))
         finally:

@@ -1,0 +1,87 @@
+"""Which database the nodes a test starts use (spec §13.9, Storage back-ends): SQLite or PostgreSQL.
+
+``database_for(data)`` is what a test node's ``database`` setting is: empty (SQLite in the data
+folder) unless the run is on PostgreSQL, when each data folder gets a database of its own on
+one throwaway server (tests/pgserver.py), the same one each time that folder's node restarts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sqlite3
+from pathlib import Path
+
+from tests.pgserver import PgServer
+
+__all__ = ["database_for", "on_postgres", "postgres_server", "drop_databases", "query", "stored_bytes"]
+
+_server: PgServer | None = None
+_databases: dict[Path, str] = {}
+
+
+def on_postgres() -> bool:
+    """Whether this run's nodes use PostgreSQL (PEERFED_TEST_BACKEND=postgresql)."""
+    return os.environ.get("PEERFED_TEST_BACKEND", "sqlite") == "postgresql"
+
+
+def postgres_server() -> PgServer:
+    """The run's one PostgreSQL server, started on first use and stopped when the run ends."""
+    global _server
+    if _server is None:
+        _server = PgServer().start()
+        atexit.register(_server.stop)
+    return _server
+
+
+def database_for(data: Path) -> str:
+    """The ``database`` setting for a node whose data folder is ``data``."""
+    if not on_postgres():
+        return ""
+    key = data.resolve()
+    if key not in _databases:
+        _databases[key] = postgres_server().fresh_database()
+    return _databases[key]
+
+
+def query(data: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Rows of one statement (SQLite's dialect) run straight on the database of the node on
+    ``data``, outside the node: what a test reads or changes behind the node's back."""
+    address = database_for(data)
+    if not address:
+        with sqlite3.connect(data / "node.sqlite3") as db:
+            return [tuple(r) for r in db.execute(sql, params).fetchall()]
+    import psycopg
+
+    from peerfed.node.store.dialect import to_postgres
+
+    with psycopg.connect(address, autocommit=True) as db:
+        cursor = db.execute(to_postgres(sql), params)
+        return [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []
+
+
+def stored_bytes(data: Path) -> bytes:
+    """Every byte on disk that holds the node's rows: its data folder, and on PostgreSQL the
+    server's whole data folder, after a CHECKPOINT has written every page out."""
+    found = b"".join(p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file())
+    if database_for(data):
+        import psycopg
+
+        server = postgres_server()
+        with psycopg.connect(server.url("postgres"), autocommit=True) as db:
+            db.execute("CHECKPOINT")
+        found += b"".join(p.read_bytes() for p in sorted(server.data.rglob("*")) if p.is_file())
+    return found
+
+
+def drop_databases() -> None:
+    """Drop every database made so far (at the end of each test: the server's disk stays small)."""
+    if not _databases:
+        return
+    import psycopg
+
+    with psycopg.connect(postgres_server().url("postgres"), autocommit=True) as db:
+        for address in _databases.values():
+            name = address.split("@/", 1)[1].split("?", 1)[0]
+            db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    _databases.clear()

@@ -1,0 +1,153 @@
+"""PostgreSQL itself as a node's database (spec §13.9, Storage back-ends).
+
+The rest of tests/node and tests/hostile runs on both back-ends (tests/conftest.py); these are
+about what only PostgreSQL has: the schema derived from SQLite's, the statements rewritten for
+it, a server that is not there, a schema created once by processes starting together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from peerfed.node.store import SCHEMA_VERSION, StorageError, Store
+from peerfed.node.store.dialect import postgres_schema, to_postgres
+from peerfed.node.store.schema import MIGRATIONS
+from tests.backends import postgres_server
+
+pytestmark = pytest.mark.one_backend("it is about PostgreSQL itself, started here")
+
+SERVE = [sys.executable, "-m", "peerfed", "serve", "--data"]
+
+
+@pytest.mark.parametrize(
+    ("sqlite", "postgres"),
+    [
+        ("SELECT 1 FROM t WHERE a=? AND b LIKE 'x%'", "SELECT 1 FROM t WHERE a=%s AND b LIKE 'x%%'"),
+        (
+            "INSERT OR IGNORE INTO topic_words VALUES (?, ?, ?)",
+            "INSERT INTO topic_words VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        ),
+        ("INSERT INTO reports (reason) VALUES (?)", "INSERT INTO reports (reason) VALUES (%s) RETURNING id"),
+        ("INSERT INTO prekeys VALUES (?, ?, ?)", "INSERT INTO prekeys VALUES (%s, %s, %s)"),
+        ("SELECT MIN(MAX(a, COALESCE(b, 0))) FROM t", "SELECT MIN(GREATEST(a, COALESCE(b, 0))) FROM t"),
+        ("SELECT MAX(seq), MIN(x) FROM t", "SELECT MAX(seq), MIN(x) FROM t"),
+        ("WHERE source IS (SELECT s FROM t)", "WHERE source IS NOT DISTINCT FROM (SELECT s FROM t)"),
+    ],
+)
+def test_each_statement_is_rewritten_for_postgresql(sqlite: str, postgres: str) -> None:
+    assert to_postgres(sqlite) == postgres
+
+
+def test_the_postgresql_schema_has_sqlites_tables_and_columns_in_the_same_order() -> None:
+    address = postgres_server().fresh_database()
+    asyncio.run(_opened_and_closed(address))
+    with sqlite3.connect(":memory:") as lite:
+        for script in MIGRATIONS:
+            lite.executescript(script)
+        tables = [r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        expected = {
+            t: [c[1] for c in lite.execute(f"PRAGMA table_info({t})")] for t in tables if t != "sqlite_sequence"
+        }
+    with psycopg.connect(address) as pg:
+        found: dict[str, list[str]] = {}
+        for table, column in pg.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema='public'"
+            " ORDER BY table_name, ordinal_position"
+        ):
+            found.setdefault(table, []).append(column)
+        version = pg.execute("SELECT version FROM peerfed_schema").fetchall()
+    assert version == [(SCHEMA_VERSION,)]
+    del found["peerfed_schema"]
+    # SQLite's implicit rowid is a real last column where a catch-up cursor reads it.
+    assert found == {t: [*cols, "rowid"] if t in ("withdrawals", "erasures") else cols for t, cols in expected.items()}
+    assert len(postgres_schema()) > len(expected)  # the indexes come too
+
+
+async def _opened_and_closed(address: str) -> None:
+    store = await Store.open(address)
+    await store.close()
+
+
+def test_nodes_starting_together_create_the_schema_once_and_a_newer_one_is_refused() -> None:
+    address = postgres_server().fresh_database()
+
+    async def together() -> None:
+        stores = await asyncio.gather(*(Store.open(address) for _ in range(4)))
+        for store in stores:
+            await store.close()
+
+    asyncio.run(together())
+    with psycopg.connect(address, autocommit=True) as pg:
+        assert pg.execute("SELECT count(*) FROM peerfed_schema").fetchone() == (1,)
+        pg.execute("UPDATE peerfed_schema SET version = version + 1")
+    with pytest.raises(StorageError, match="newer than this software"):
+        asyncio.run(_opened_and_closed(address))
+
+
+def test_an_admin_command_on_an_empty_database_creates_nothing() -> None:
+    address = postgres_server().fresh_database()
+
+    async def checking() -> None:
+        await Store.open(address, migrating=False)
+
+    with pytest.raises(StorageError, match="holds no node"):
+        asyncio.run(checking())
+    with psycopg.connect(address) as pg:
+        assert pg.execute("SELECT to_regclass('peerfed_schema')").fetchone() == (None,)
+
+
+def test_an_unreachable_server_is_one_line_and_exit_5_with_no_password_shown(tmp_path: Path) -> None:
+    nowhere = f"postgresql://peerfed:hunter2secret@/nothing?host={tmp_path}"
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        out = subprocess.run(
+            [*SERVE, str(tmp_path / "n"), "--database", nowhere, "--listen-fd", str(held.fileno())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            pass_fds=(held.fileno(),),
+        )
+    assert out.returncode == 5, out.stderr
+    last = out.stderr.splitlines()[-1]
+    assert last.startswith("error: cannot open the PostgreSQL database") and "Traceback" not in out.stderr
+    assert "hunter2secret" not in out.stderr + out.stdout
+
+
+def test_the_admin_tool_finds_the_nodes_database_and_refuses_a_sqlite_backup(tmp_path: Path) -> None:
+    address = postgres_server().fresh_database()
+    data = tmp_path / "n"
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        node = subprocess.Popen(
+            [*SERVE, str(data), "--database", address, "--listen-fd", str(held.fileno())],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            pass_fds=(held.fileno(),),
+        )
+        try:
+            assert node.stderr is not None
+            for line in node.stderr:  # bounded by the node's own start: it says ready or exits
+                if "ready" in line:
+                    break
+            admin = [sys.executable, "-m", "peerfed", "admin", "--data", str(data), "--json"]
+            stats = subprocess.run([*admin, "stats"], capture_output=True, text=True, timeout=60)
+            assert stats.returncode == 0, stats.stderr
+            assert not (data / "node.sqlite3").exists()
+            assert (data / "database.url").stat().st_mode & 0o077 == 0
+            refused = subprocess.run([*admin, "backup", str(tmp_path / "b.tar")], capture_output=True, text=True)
+            assert refused.returncode == 2
+            assert json.loads(refused.stderr)["error"]["code"] == "local.postgresql"
+            assert "pg_dump" in json.loads(refused.stderr)["error"]["message"]
+        finally:
+            node.terminate()
+            node.wait(timeout=60)
+            if node.stderr is not None:
+                node.stderr.close()

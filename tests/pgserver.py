@@ -1,0 +1,124 @@
+"""A throwaway PostgreSQL server for tests (spec §13.9, Storage back-ends): the system's own binaries.
+
+``PgServer`` runs initdb and postgres in a private temporary folder, listening only on a Unix
+socket there (no TCP port, nothing reachable from outside), with fsync off: the tests kill
+processes, never the machine. Each node a test starts gets a database of its own
+(``fresh_database``). As root, the server runs as the system's ``postgres`` user, since
+PostgreSQL refuses to run as root. A missing PostgreSQL fails the test with how to install it;
+it never skips (CI installs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+HOW_TO_GET = "install PostgreSQL's server: on Debian, as root, apt-get install -y postgresql"
+START_POLLS = 300  # 0.1 s apart: the bound on waiting for the server to take connections
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (folder / name).exists():
+            return str(folder / name)
+    raise RuntimeError(f"{name} not found: {HOW_TO_GET}")
+
+
+class PgServer:
+    """One PostgreSQL server in a temporary folder. ``start()``, ``url(name)``, ``stop()``."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="peerfed-pg-"))
+        self.data = self.folder / "data"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            self._as = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.folder, "postgres")
+        self.folder.chmod(0o700)
+
+    def _run(self, *command: str) -> None:
+        subprocess.run([*self._as, *command], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PgServer:
+        if not self.data.exists():
+            self._run(_binary("initdb"), "-D", str(self.data), "-A", "trust", "-U", "peerfed", "-E", "UTF8")
+        self._process = subprocess.Popen(
+            [
+                *self._as,
+                _binary("postgres"),
+                "-D",
+                str(self.data),
+                "-k",
+                str(self.folder),
+                "-c",
+                "listen_addresses=",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=300",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(START_POLLS):
+            if self._ready():
+                return self
+            if self._process.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self._process.returncode}")
+            time.sleep(0.1)
+        raise RuntimeError("postgres did not start")
+
+    def _ready(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url("postgres"), connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def url(self, database: str) -> str:
+        return f"postgresql://peerfed@/{database}?host={self.folder}"
+
+    def fresh_database(self) -> str:
+        """A new empty database's address."""
+        import psycopg
+
+        name = "n" + secrets.token_hex(8)
+        with psycopg.connect(self.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def kill(self) -> None:
+        """SIGKILL the server's postmaster (its children follow): a crash, for crash tests."""
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._postmaster_pid(), 9)
+            self._process.wait(timeout=30)
+            self._process = None
+
+    def _postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def stop(self) -> None:
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, FileNotFoundError, ValueError):
+                os.kill(self._postmaster_pid(), 2)  # fast shutdown
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self._process = None
+        shutil.rmtree(self.folder, ignore_errors=True)
