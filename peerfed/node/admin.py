@@ -25,11 +25,20 @@ from peerfed.protocol.node_bodies import check_url
 from peerfed.protocol.visible import dumps, visible, visible_all
 
 from .admin_reports import one_match, render_show, reports_command
-from .app import DATABASE_FILE, OUTBOX_RETENTION, REPORT_RETENTION, remembered_database
+from .app import (
+    DATABASE_ADDRESS_FILE,
+    DATABASE_FILE,
+    OUTBOX_RETENTION,
+    REPORT_RETENTION,
+    remember_database,
+    remembered_database,
+)
 from .backup import BackupError, backup, restore
 from .keys import load_or_create_key, rotate_key
+from .runner import DataInUse, DataLock
 from .sessions import token_hash
 from .store import MemberStatus, NodeStatus, OutboxItem, OutboxState, Store
+from .store.move import move_to_postgres
 
 __all__ = ["FAILING_AFTER", "add_admin_parser", "run_admin"]
 
@@ -111,6 +120,12 @@ def add_admin_parser(sub: Any) -> None:
             one.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     groups.add_parser("stats", help="plain statistics")
+    database = groups.add_parser("database", help="where the node's rows live").add_subparsers(
+        dest="action", required=True
+    )
+    database.add_parser(
+        "move", help="move a stopped node's rows from SQLite into an empty PostgreSQL database (docs/postgresql.md)"
+    ).add_argument("address", help="postgresql://user:password@host/name")
     groups.add_parser("purge", help="run the retention purge now")
 
 
@@ -127,6 +142,8 @@ def run_admin(args: argparse.Namespace) -> int:
         return _error(args, "local.postgresql", hint, 2)
     if args.group == "restore":
         return _finish(args, lambda: restore(args.file, args.data))
+    if args.group == "database":
+        return _move(args)
     if not args.database and not (args.data / DATABASE_FILE).exists():
         hint = f"start the node once with: peerfed serve --data {args.data}"
         return _error(args, "local.no_database", f"no node database in {args.data} ({hint})", 2)
@@ -177,6 +194,38 @@ def _print(result: Any) -> None:
         for key, value in result.items():
             text = json.dumps(value, default=str) if isinstance(value, dict | list) else _shown(key, value)
             print(f"{key}: {text}")
+
+
+def _move(args: argparse.Namespace) -> int:
+    """``database move``: the node's SQLite rows into PostgreSQL, with the node stopped."""
+    if args.database:
+        return _error(
+            args, "local.postgresql", f"this node's database is already PostgreSQL ({DATABASE_ADDRESS_FILE})", 2
+        )
+    if not args.address.startswith(("postgresql://", "postgres://")):
+        return _error(args, "local.bad_address", "the address must start with postgresql://", 2)
+    if not (args.data / DATABASE_FILE).exists():
+        return _error(args, "local.no_database", f"no node database in {args.data}", 2)
+    lock = DataLock(args.data)
+    try:
+        lock.acquire()
+    except DataInUse as exc:
+        return _error(args, "local.in_use", f"{exc}: stop the node, then move its database", 3)
+
+    def move() -> dict[str, Any]:
+        moved = move_to_postgres(args.data / DATABASE_FILE, args.address)
+        remember_database(args.data, args.address)
+        rows = sum(moved.values())
+        return {
+            "message": f"moved {rows} rows in {len(moved)} tables; peerfed serve --data {args.data} now serves "
+            f"PostgreSQL ({DATABASE_FILE} is left as it was: delete it once the node serves well)",
+            "rows": moved,
+        }
+
+    try:
+        return _finish(args, move)
+    finally:
+        lock.release()
 
 
 def _shown(key: str, value: Any) -> Any:

@@ -104,11 +104,9 @@ async def _purge_loop(node: Node) -> None:
 
 def remember_database(data: Path, address: str) -> None:
     """Keep a PostgreSQL node's address in its data folder (mode 0600, beside node.key), so
-    ``peerfed admin --data`` finds the database the node serves; a SQLite node keeps none."""
+    ``peerfed admin --data`` and the next ``peerfed serve --data`` find the database the node
+    serves. Deleting the file takes the folder's node back to its SQLite file."""
     path = data / DATABASE_ADDRESS_FILE
-    if not address:
-        path.unlink(missing_ok=True)
-        return
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -116,6 +114,15 @@ def remember_database(data: Path, address: str) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def _without_password(address: str) -> str:
+    """The address for a log line: any password between ':' and '@' replaced."""
+    head, at, rest = address.partition("@")
+    if not at:
+        return address
+    scheme, _, user = head.partition("://")
+    return f"{scheme}://{user.split(':', 1)[0]}:***@{rest}" if ":" in user else address
 
 
 def remembered_database(data: Path) -> str:
@@ -148,10 +155,15 @@ def create_app(
         identity, created = load_or_create_key(config.data)
         if created:
             log.info("made a new node key in %s", config.data / "node.key")
+        # The database setting, else the PostgreSQL database this folder's node moved to (or last
+        # served), else SQLite in the folder.
+        address = config.database or remembered_database(config.data)
         store = await Store.open(
-            config.database or config.data / DATABASE_FILE, synchronous=config.synchronous, readers=config.readers
+            address or config.data / DATABASE_FILE, synchronous=config.synchronous, readers=config.readers
         )
-        remember_database(config.data, config.database)
+        if address:
+            log.info("serving the PostgreSQL database %s", _without_password(address))
+            remember_database(config.data, address)
         policy = AddressPolicy.for_config(config)
         session = guarded_session(policy, trusting(config.ca_file) if config.ca_file else None)
         client = NodeClient(session, lambda: node.identity, config.url, clock, policy=policy)

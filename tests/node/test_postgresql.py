@@ -15,13 +15,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import psycopg
 import pytest
 
+from peerfed.node.runner import DataLock
 from peerfed.node.store import SCHEMA_VERSION, StorageError, Store
 from peerfed.node.store.dialect import postgres_schema, to_postgres
 from peerfed.node.store.schema import MIGRATIONS
+from peerfed.protocol import Message
 from tests.backends import postgres_server
+
+from .harness import DAY, Clock, Peer, TestNode
 
 pytestmark = pytest.mark.one_backend("it is about PostgreSQL itself, started here")
 
@@ -151,3 +156,57 @@ def test_the_admin_tool_finds_the_nodes_database_and_refuses_a_sqlite_backup(tmp
             node.wait(timeout=60)
             if node.stderr is not None:
                 node.stderr.close()
+
+
+def test_a_sqlite_community_moves_to_postgresql_with_the_node_stopped_and_goes_on(tmp_path: Path) -> None:
+    """`peerfed admin database move`: members, sessions, listings, mail and cursors all arrive."""
+    address = postgres_server().fresh_database()
+    data = tmp_path / "n"
+    clock = Clock()
+    admin = [sys.executable, "-m", "peerfed", "admin", "--data", str(data), "--json", "database", "move"]
+
+    async def scenario() -> None:
+        node = await TestNode(data, clock).start()
+        async with aiohttp.ClientSession() as http:
+            ana = await Peer("ana", node, http, 1).join()
+            ben = await Peer("ben", node, http, 2).join()
+            kept = await ana.offer("Evenings, by text")
+            gone = await ana.offer("Taken down before the move")
+            await node.node.store.withdraw(gone.id, bytes(ana.id), ana.now() + DAY, [], clock())
+            inner, sealed = ben.seal_to(ana, Message(ana.id, b"\x05" * 16, 1, "sealed before the move"))
+            await ben.api.send(sealed.raw)
+            store = node.node.store
+            before = (await store.local_listings_after(0, ana.now(), 10), await store.withdrawals_after(0, 0, 10))
+            await node.stop()
+
+            lock = DataLock(data)  # as a serving node holds it
+            lock.acquire()
+            try:
+                serving = subprocess.run([*admin, address], capture_output=True, text=True, timeout=120)
+            finally:
+                lock.release()
+            assert serving.returncode == 3 and json.loads(serving.stderr)["error"]["code"] == "local.in_use"
+            moved = subprocess.run([*admin, address], capture_output=True, text=True, timeout=120)
+            assert moved.returncode == 0, moved.stderr
+            assert json.loads(moved.stdout)["rows"]["listings"] == 1
+
+            await node.start()  # no database setting: the folder names the one it moved to
+            try:
+                store = node.node.store
+                assert store.path is None
+                after = (await store.local_listings_after(0, ana.now(), 10), await store.withdrawals_after(0, 0, 10))
+                assert after == before  # the same rows, seqs and catch-up cursors
+                assert await ana.inbox() == [inner]  # the session token still signs ana in
+                found = await ben.api.directory()
+                assert [x["id"] for x in found["listings"]] == [kept.id.hex()]
+                newer = await ben.offer("After the move")
+                seqs = [r.seq for r in await store.local_listings_after(0, ana.now(), 10)]
+                taken_down = before[0][-1].seq + 1  # the listing taken down had the seq after the one kept
+                assert seqs[-1] > taken_down  # a number SQLite once gave is never given again
+                assert newer.id.hex() in {x["id"] for x in (await ana.api.directory())["listings"]}
+            finally:
+                await node.stop()
+        again = subprocess.run([*admin, address], capture_output=True, text=True, timeout=120)
+        assert again.returncode == 2 and json.loads(again.stderr)["error"]["code"] == "local.postgresql"
+
+    asyncio.run(scenario())
