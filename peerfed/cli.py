@@ -58,6 +58,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         metavar="FD",
         help="serve on this inherited, already-listening socket instead of binding --host and --port",
     )
+    # One of --workers' children (peerfed/node/workers.py): its parent holds the folder's lock.
+    serve.add_argument("--worker-of", dest="worker_of", type=int, help=argparse.SUPPRESS)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -97,9 +99,20 @@ def serve(args: argparse.Namespace) -> int:
     log = logging.getLogger("peerfed.node")
     # In this order: the folder's lock (one node per folder), the port (fails fast, before the
     # database or any federation work), then the store and key; "ready" only once all are up.
+    from peerfed.node.app import remembered_database
+
+    many = config.workers > 1 and args.worker_of is None
+    if many and not (config.database or remembered_database(config.data)):
+        print(
+            "error: --workers above 1 needs a PostgreSQL database (--database postgresql://...): on SQLite one "
+            "write lock serialises every process, so more workers would only add waiting (docs/postgresql.md)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     lock = DataLock(config.data)
     try:
-        lock.acquire()
+        if args.worker_of is None:
+            lock.acquire()
     except DataInUse as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA_IN_USE
@@ -116,13 +129,23 @@ def serve(args: argparse.Namespace) -> int:
             print(f"error: cannot listen on {where}: {reason}{hint}", file=sys.stderr)
             return EXIT_CANNOT_LISTEN
 
+        if many:
+            from peerfed.node.workers import supervise
+
+            try:
+                return supervise(args.argv, config.data, sock.fileno(), config.workers)
+            finally:
+                sock.close()
+
         def ready() -> None:
             log.info("node %s ready at %s (data in %s)", config.name, config.url, config.data)
             where = f"peerfed node '{config.name}' on {config.url} (data: {config.data})"
             print(f"{where}; Ctrl-C stops it", file=sys.stderr)
 
         try:
-            asyncio.run(serve_forever(create_app(config), sock, config.idle_timeout, ready=ready))
+            asyncio.run(
+                serve_forever(create_app(config, worker=args.worker_of), sock, config.idle_timeout, ready=ready)
+            )
         except (KeyFileError, StorageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_DATA_UNUSABLE
@@ -155,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         "web-hash", help="print the hash of a built web client, as a node document publishes it (spec §13.10)"
     )
     web_hash.add_argument("dir", nargs="?", type=Path, help="the built files (default: the ones this node serves)")
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(raw)
     if args.command == "serve":
+        args.argv = raw[raw.index("serve") + 1 :]  # what --workers' children are started with
         return serve(args)
     if args.command == "admin":
         from peerfed.node.admin import run_admin

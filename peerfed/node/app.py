@@ -37,6 +37,7 @@ from .api.common import (
     SESSIONS,
 )
 from .api.webclient import served_hash
+from .bus import Bus, LocalBus, PgBus
 from .config import Config
 from .federation.addresses import AddressPolicy, guarded_session
 from .federation.transport import NodeClient
@@ -45,7 +46,7 @@ from .keys import load_or_create_key
 from .limits import LiveSockets
 from .metrics import Metrics
 from .service import Node
-from .store import Store
+from .store import StorageError, Store
 from .tls import trusting
 
 __all__ = ["DATABASE_FILE", "create_app", "purge_once", "remember_database", "remembered_database"]
@@ -65,6 +66,28 @@ async def purge_once(node: Node) -> dict[str, int]:
     if removed:
         log.info("retention purge removed %s", ", ".join(f"{v} {k}" for k, v in removed.items()))
     return counts
+
+
+async def _rounds(node: Node, bus: Bus) -> None:
+    """The background rounds, in the one process that leads (bus.py); on one process, always."""
+    while True:
+        await bus.lead()
+        node.leading = True
+        node.wakeup.set()  # whatever was queued while another process led
+        rounds = [
+            asyncio.create_task(_outbox_loop(node), name="outbox"),
+            asyncio.create_task(_maintenance_loop(node), name="maintenance"),
+            asyncio.create_task(_purge_loop(node), name="purge"),
+        ]
+        try:
+            await bus.lost()
+        finally:
+            node.leading = False
+            for task in rounds:
+                task.cancel()
+            for task in rounds:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def _outbox_loop(node: Node) -> None:
@@ -139,6 +162,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     background: bool = True,
     client_files: Path = CLIENT_FILES,
+    worker: int | None = None,
 ) -> web.Application:
     # CORS outermost, so a refusal from the client API reaches a browser page of another origin too;
     # the metrics middleware next, so it counts the error middleware's refusals.
@@ -146,6 +170,12 @@ def create_app(
         middlewares=[cors_middleware, metrics_middleware, error_middleware], client_max_size=config.max_request_bytes
     )
     app[CLIENT_DIR] = client_files
+    if worker is not None:  # one of --workers' processes: every answer says which (an operator's aid)
+
+        async def name_worker(request: web.Request, response: web.StreamResponse) -> None:
+            response.headers["X-Peerfed-Worker"] = str(worker)
+
+        app.on_response_prepare.append(name_worker)
     for routes in ROUTES:
         app.add_routes(routes)
     app[LIVE_SOCKETS] = LiveSockets()
@@ -170,6 +200,14 @@ def create_app(
         # Hashed once at start: the document then publishes exactly the files this process serves.
         web_client = served_hash(client_files)
         node = Node(config, store, identity, clock=clock, client=client, web_client=web_client)
+        bus: Bus = LocalBus()
+        if address:  # other processes may serve this database too: hear them, and elect who leads
+            try:
+                bus = await PgBus.open(address, node.hear)
+            except Exception as exc:
+                await store.close()
+                raise StorageError(f"cannot listen on the PostgreSQL database ({type(exc).__name__})") from exc
+            node.attach(bus)
         await node.start()
         app[NODE] = node
         app[CONFIG] = config
@@ -186,11 +224,7 @@ def create_app(
         node.sender.observe = metrics.delivered
         tasks = []
         if background:
-            tasks = [
-                asyncio.create_task(_outbox_loop(node), name="outbox"),
-                asyncio.create_task(_maintenance_loop(node), name="maintenance"),
-                asyncio.create_task(_purge_loop(node), name="purge"),
-            ]
+            tasks = [asyncio.create_task(_rounds(node, bus), name="rounds")]
         log.info("node %s at %s: store open and migrated (data in %s)", config.name, config.url, config.data)
         if web_client is not None:
             log.info("serving the web client with hash %s (spec §13.10)", web_client.hex())
@@ -203,6 +237,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             metrics.unbind()
+            await bus.close()
             await session.close()
             node.close()
             await store.close()

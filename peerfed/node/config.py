@@ -130,6 +130,9 @@ class Config:
     # by default: on 2 cores a second one bought ~6-11% on the median search and cost ~38% on p99
     # (bench/README.md); a machine with cores to spare may set more.
     readers: int = 1
+    # Node processes on one port and one PostgreSQL database (peerfed/node/workers.py); above 1
+    # only on PostgreSQL.
+    workers: int = 1
     verify_threads: int = 2
     log_level: str = "INFO"
     # /readyz answers 503 once a federation item has been due this long (s) without being sent.
@@ -338,6 +341,8 @@ def load_config(
         raise ConfigError("proxy_header must be X-Forwarded-For or Forwarded")
     if config.database and not config.database.startswith(("postgresql://", "postgres://")):
         raise ConfigError("database must be empty (SQLite in the data folder) or a postgresql:// address")
+    if not 1 <= config.workers <= 64:
+        raise ConfigError("workers must be between 1 and 64")
     if not 1 <= config.readers <= 64:
         raise ConfigError("readers must be between 1 and 64")
     if config.synchronous not in ("FULL", "NORMAL", "EXTRA"):

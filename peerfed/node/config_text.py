@@ -77,6 +77,8 @@ HELP: dict[str, str] = {
     "synchronous": "Durability: FULL (every acknowledged write survives a power cut), NORMAL or EXTRA.",
     "readers": "Read connections to the database, each its own thread; reads go to the least busy (1 to 64). "
     "More than 1 helps only with cores to spare.",
+    "workers": "Node processes sharing the port and the database (PostgreSQL only above 1); one of them "
+    "runs the background rounds.",
     "verify_threads": "Threads checking signatures off the event loop (0 on a single core).",
     "log_level": "DEBUG, INFO, WARNING or ERROR.",
     "outbox_stuck_after": "/readyz answers 503 once a federation item has been due this long without being sent.",

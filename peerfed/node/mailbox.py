@@ -17,6 +17,7 @@ from peerfed.protocol import Context, PeerId, RequestError, check_hour, open_sig
 from peerfed.protocol.node_bodies import Move
 from peerfed.protocol.sealing import MAX_SEALED_AGE
 
+from .bus import Bus, LocalBus
 from .config import Config
 from .contact import Contacts, Source
 from .limits import RateLimiter
@@ -64,6 +65,7 @@ class Mailbox:
         self._home_of = home_of  # the home a peer signed into the key bundle held here
         self._url = config.url
         self.readers: dict[bytes, set[Reader]] = defaultdict(set)
+        self.bus: Bus = LocalBus()  # other processes on the same database (Node sets it)
 
     # --- sending ------------------------------------------------------------------------------------
 
@@ -233,11 +235,22 @@ class Mailbox:
         if not readers:
             self.readers.pop(bytes(peer), None)
 
-    def close_readers(self, peer: bytes) -> None:
-        """Tell every live reader of ``peer`` that it is gone, and forget them."""
+    def close_readers(self, peer: bytes, *, here_only: bool = False) -> None:
+        """Tell every live reader of ``peer`` that it is gone, and forget them (in every worker)."""
         for reader in list(self.readers.pop(peer, ())):
             reader(Closed())
+        if not here_only:
+            self.bus.publish("close", peer.hex())
 
     def _notify(self, mailbox: bytes, item: MailboxItem) -> None:
         for reader in list(self.readers.get(mailbox, ())):
             reader(item)
+        self.bus.publish("mail", mailbox.hex(), str(item.seq))
+
+    async def delivered_elsewhere(self, mailbox: bytes, seq: int) -> None:
+        """Another worker delivered item ``seq`` of ``mailbox``: give it to the live readers here."""
+        if not self.readers.get(mailbox):
+            return  # nobody reads it here: no read at all
+        for item in await self._store.mailbox_items(mailbox, seq - 1, 1, int(self._clock())):
+            for reader in list(self.readers.get(mailbox, ())):
+                reader(item)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from peerfed.protocol import Identity
 
+from .bus import Bus, LocalBus
 from .config import Config
 from .contact import Contacts
 from .directory import Directory
@@ -64,7 +65,10 @@ class Node:
         self.opener = Opener(config.verify_threads)
         self.wakeup = asyncio.Event()  # the outbox has new work
         self.maintain_soon = asyncio.Event()  # a node started federating: follow and pull now
-        wake = self.wakeup.set
+        self.bus: Bus = LocalBus()  # other processes on the same database (attach)
+        self.leading = False  # whether this process runs the background rounds (app.py)
+        self._heard: set[asyncio.Task[None]] = set()
+        wake = self._wake
         self.document = DocumentSigner(config, store, identity, clock, web_client)
         self.sessions = Sessions(config, store, clock, self.limiter)
         self.directory = Directory(config, store, clock, self.limiter, self.opener, wake)
@@ -86,7 +90,7 @@ class Node:
             moderation=self.moderation,
             discovery=self.discovery,
             wake=wake,
-            maintain_soon=self.maintain_soon.set,
+            maintain_soon=self._maintain_soon,
             limiter=self.limiter,
         )
         self.catchup = CatchUp(config, store, clock, client, inbound=self.inbound, directory=self.directory)
@@ -95,6 +99,40 @@ class Node:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def _wake(self) -> None:
+        self.wakeup.set()
+        if not self.leading:
+            self.bus.publish("outbox")  # the sender runs in another worker
+
+    def _maintain_soon(self) -> None:
+        self.maintain_soon.set()
+        if not self.leading:
+            self.bus.publish("maintain")
+
+    def attach(self, bus: Bus) -> None:
+        """Tell, and hear from, the other processes on this database through ``bus``."""
+        self.bus = self.mailbox.bus = bus
+        self.store.sessions_ended = lambda peer: bus.publish("sessions", peer.hex())
+
+    def hear(self, kind: str, words: list[str]) -> None:
+        """A notice from another worker (bus.py); anything malformed or unknown is ignored."""
+        try:
+            first = bytes.fromhex(words[0]) if words else b""
+            if kind == "mail" and len(words) == 2:
+                task = asyncio.get_running_loop().create_task(self.mailbox.delivered_elsewhere(first, int(words[1])))
+                self._heard.add(task)
+                task.add_done_callback(self._heard.discard)
+            elif kind == "close" and first:
+                self.mailbox.close_readers(first, here_only=True)
+            elif kind == "sessions" and first:
+                self.store.forget_cached_sessions(first)
+            elif kind == "outbox":
+                self.wakeup.set()
+            elif kind == "maintain":
+                self.maintain_soon.set()
+        except ValueError:
+            return
 
     @property
     def client(self) -> Remote | None:

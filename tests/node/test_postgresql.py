@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +23,7 @@ import pytest
 from peerfed.node.runner import DataLock
 from peerfed.node.store import SCHEMA_VERSION, StorageError, Store
 from peerfed.node.store.dialect import postgres_schema, to_postgres
+from peerfed.node.store.pg import _WriteConnection
 from peerfed.node.store.schema import MIGRATIONS
 from peerfed.protocol import Message
 from tests.backends import postgres_server
@@ -210,3 +212,39 @@ def test_a_sqlite_community_moves_to_postgresql_with_the_node_stopped_and_goes_o
         assert again.returncode == 2 and json.loads(again.stderr)["error"]["code"] == "local.postgresql"
 
     asyncio.run(scenario())
+
+
+def test_rows_read_by_cursor_commit_in_the_order_of_their_numbers_across_writers() -> None:
+    """Two processes' writers: the second one's mailbox row waits for the first's COMMIT, so it
+    is numbered after it and a reader's cursor can never pass a row that commits later."""
+    address = postgres_server().fresh_database()
+    asyncio.run(_opened_and_closed(address))
+    insert = "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at, source) VALUES (?, ?, ?, 1, 9, NULL)"
+    first = _WriteConnection(psycopg.connect(address, autocommit=True, application_name="first"))
+    second = _WriteConnection(psycopg.connect(address, autocommit=True, application_name="second"))
+    watcher = psycopg.connect(address, autocommit=True)
+    try:
+        first.execute("BEGIN")
+        one = first.execute(insert, (b"\x01" * 32, b"m" * 32, b"sealed")).lastrowid
+        done: list[int | None] = []
+
+        def write_second() -> None:
+            second.execute("BEGIN")
+            done.append(second.execute(insert, (b"\x02" * 32, b"m" * 32, b"sealed")).lastrowid)
+            second.execute("COMMIT")
+
+        thread = threading.Thread(target=write_second)
+        thread.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'second' AND wait_event_type = 'Lock'"
+        for _ in range(400):  # bounded: until the second writer is seen waiting on the lock
+            if watcher.execute(waiting).fetchone() == (1,):
+                break
+            threading.Event().wait(0.05)
+        assert watcher.execute(waiting).fetchone() == (1,) and not done
+        first.execute("COMMIT")
+        thread.join(timeout=30)
+        assert one is not None and done and done[0] is not None and done[0] > one
+    finally:
+        for conn in (first, second):
+            conn.close()
+        watcher.close()

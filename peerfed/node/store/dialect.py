@@ -12,7 +12,7 @@ import re
 import sqlite3
 from functools import lru_cache
 
-__all__ = ["IDENTITY", "ROWID_TABLES", "postgres_schema", "to_postgres"]
+__all__ = ["IDENTITY", "INSERT", "ROWID_TABLES", "postgres_schema", "to_postgres"]
 
 # Tables whose integer key SQLite numbers by itself (AUTOINCREMENT): PostgreSQL's identity
 # columns, and the column an INSERT's lastrowid reads back.
@@ -22,7 +22,7 @@ IDENTITY = {"listings": "seq", "mailbox": "seq", "outbox": "seq", "reports": "id
 ROWID_TABLES = ("withdrawals", "erasures")
 
 _TYPES = {"BLOB": "BYTEA", "INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION", "TEXT": "TEXT"}
-_INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
+INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
 
 
 def _pairwise_extremes(sql: str) -> str:
@@ -65,7 +65,7 @@ def to_postgres(sql: str) -> str:
     """
     text = _pairwise_extremes(sql)
     text = re.sub(r"\bIS \(", "IS NOT DISTINCT FROM (", text)
-    insert = _INSERT.match(text)
+    insert = INSERT.match(text)
     if insert is not None:
         table = insert.group(2)
         if insert.group(1):

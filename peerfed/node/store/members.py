@@ -7,7 +7,7 @@ this process ends sessions (erasure, moving, expiry), and each of those forgets 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ class MembersMixin(Database):
         self._sessions: OrderedDict[bytes, tuple[bytes, int, int | None]] = OrderedDict()
         # Bumped whenever sessions end, so a read that raced with the ending is not cached.
         self._session_epoch = 0
+        # Told the peer whose sessions ended, so other processes on the database forget them too.
+        self.sessions_ended: Callable[[bytes], None] = lambda peer: None
 
     # --- members ---------------------------------------------------------------------------
 
@@ -169,6 +171,11 @@ class MembersMixin(Database):
             self._forget_sessions(peer)
 
     def _forget_sessions(self, peer: bytes) -> None:
+        self.forget_cached_sessions(peer)
+        self.sessions_ended(peer)
+
+    def forget_cached_sessions(self, peer: bytes) -> None:
+        """Drop ``peer``'s sessions from this process's cache (another process ended them)."""
         self._session_epoch += 1
         for token_hash in [t for t, (who, _, _) in self._sessions.items() if who == peer]:
             del self._sessions[token_hash]

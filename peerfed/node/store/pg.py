@@ -10,17 +10,20 @@ processes starting together create it once. psycopg's errors become StorageError
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .db import GroupWriter, StorageError
-from .dialect import IDENTITY, postgres_schema, to_postgres
+from .dialect import IDENTITY, INSERT, postgres_schema, to_postgres
 
-__all__ = ["connect_postgres", "is_postgres"]
+__all__ = ["APPLICATION", "connect_postgres", "is_postgres"]
 
 # Any constant both sides agree on: the lock a process holds while it creates or checks the schema.
 _SCHEMA_LOCK = 0x70656572666564  # "peerfed"
 _INSTALL = "pip install 'peerfed[postgresql]'"
+# How this process's connections are named in pg_stat_activity (an operator's aid).
+APPLICATION = f"peerfed-{os.getpid()}"
 _COMMIT_LEVEL = {"FULL": "on", "EXTRA": "on", "NORMAL": "off", "OFF": "off"}
 
 
@@ -62,19 +65,41 @@ class _Cursor:
         return iter(self._rows)
 
 
+# Tables read by cursor (a mailbox's seq, catch-up pages): numbers must commit in order.
+CURSORED = ("listings", "mailbox", "withdrawals", "erasures")
+_CURSOR_LOCK = 0x7065657266656402
+
+
 class _WriteConnection:
-    """The writer's psycopg connection, taking the store's SQLite-dialect statements."""
+    """The writer's psycopg connection, taking the store's SQLite-dialect statements.
+
+    Several processes may write one database. A sequence gives numbers as transactions ask, not
+    as they commit, so a reader's cursor could pass a number a slower transaction commits later
+    and never see its row. A transaction that adds a row to a table read by cursor first takes
+    one advisory lock, held until it ends: those transactions commit one after another, and
+    their numbers in order.
+    """
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self._cursor_locked = False
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Cursor:
+        head = sql.lstrip()[:8].upper()
+        if head.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            self._cursor_locked = False
+        elif not self._cursor_locked and _inserts_into(sql, CURSORED):
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
+            self._cursor_locked = True
         text = to_postgres(sql)
         cursor = self._conn.execute(text, tuple(parameters))
         return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql))
 
     def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
         rows = [tuple(p) for p in parameters]
+        if rows and not self._cursor_locked and _inserts_into(sql, CURSORED):
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
+            self._cursor_locked = True
         with self._conn.cursor() as cursor:
             if rows:
                 cursor.executemany(to_postgres(sql), rows)
@@ -87,8 +112,12 @@ class _WriteConnection:
 
 
 def _inserts_identity(sql: str) -> bool:
-    head = sql.split("(", 1)[0].split()
-    return len(head) >= 3 and head[0].upper() == "INSERT" and head[-1] in IDENTITY
+    return _inserts_into(sql, IDENTITY)
+
+
+def _inserts_into(sql: str, tables: Iterable[str]) -> bool:
+    found = INSERT.match(sql)
+    return found is not None and found.group(2) in tables
 
 
 class _Reader:
@@ -141,7 +170,7 @@ async def connect_postgres(
     opened: list[_Reader] = []
 
     def connect() -> _WriteConnection:
-        conn = psycopg.connect(url, autocommit=True)
+        conn = psycopg.connect(url, autocommit=True, application_name=APPLICATION)
         try:
             conn.execute(f"SET synchronous_commit = {level}")
             if not creating and not conn.execute("SELECT to_regclass('peerfed_schema') IS NOT NULL").fetchone()[0]:
@@ -155,7 +184,7 @@ async def connect_postgres(
     try:
         await writer.open_with(connect)
         for _ in range(max(1, readers)):
-            reader = await psycopg.AsyncConnection.connect(url, autocommit=True)
+            reader = await psycopg.AsyncConnection.connect(url, autocommit=True, application_name=APPLICATION)
             opened.append(_Reader(reader))
             await reader.execute("SET default_transaction_read_only = on")
     except psycopg.Error as exc:

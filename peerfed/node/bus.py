@@ -1,0 +1,176 @@
+"""Several node processes on one PostgreSQL database (spec §13.9, Storage back-ends; Workers).
+
+Every process serving one database says what it changed that others keep in memory, and hears
+what they changed, over PostgreSQL's LISTEN/NOTIFY on one channel:
+
+    mail <mailbox> <seq>   an item was delivered: wake this process's live readers of it
+    close <peer>           a peer's sessions ended: close its live readers here
+    sessions <peer>        forget the peer's cached sessions
+    outbox                 federation work was queued: wake the sender, if it runs here
+    maintain               a node began federating: follow and pull now, if that runs here
+
+and one of them at a time, the one holding a session-level advisory lock, runs the background
+rounds (the outbox sender, federation upkeep, the purge), so each destination has one consumer;
+when its process ends, its connection's lock goes with it and another process takes over. A
+notice is at most a mailbox id and a number, which the database holds anyway. On SQLite (one
+process) ``LocalBus`` does nothing and its process always leads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["CHANNEL", "Bus", "LocalBus", "PgBus"]
+
+log = logging.getLogger("peerfed.node")
+
+CHANNEL = "peerfed"
+_LEADER_LOCK = 0x7065657266656401  # "peerfe" + 1: the background rounds' lock
+RETRY_LEADERSHIP = 5.0  # seconds between a follower's attempts to take the rounds over
+
+Handler = Callable[[str, list[str]], None]
+
+
+async def _connect(address: str) -> Any:
+    import psycopg
+
+    # Named as the store's connections are (store/pg.py), so pg_stat_activity shows whose it is.
+    return await psycopg.AsyncConnection.connect(address, autocommit=True, application_name=f"peerfed-{os.getpid()}")
+
+
+class Bus:
+    """What a node part calls to tell other processes; ``LocalBus`` when there are none."""
+
+    worker = ""  # this process's id on the bus (empty: no other processes)
+
+    def publish(self, kind: str, *words: str) -> None:
+        """Tell every other process (best effort, after the change is committed)."""
+
+    async def lead(self) -> None:
+        """Return once this process runs the background rounds."""
+
+    async def lost(self) -> None:
+        """Return if this process stops leading (never, for one process alone)."""
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        """Stop listening, and leading."""
+
+
+class LocalBus(Bus):
+    """One process: nobody to tell, and it always leads."""
+
+
+class PgBus(Bus):
+    """LISTEN on one psycopg connection of its own; NOTIFY and the leader's advisory lock on another
+    (a connection waiting for notices takes no other statement meanwhile)."""
+
+    def __init__(self, address: str, listening: Any, conn: Any, handle: Handler) -> None:
+        self._address = address
+        self._listening = listening
+        self._conn = conn
+        self._handle = handle
+        self.worker = secrets.token_hex(4)
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(cls, address: str, handle: Handler) -> PgBus:
+        """Connect and LISTEN. Raises psycopg.Error (the caller's store has reached the server already)."""
+
+        listening = await _connect(address)
+        await listening.execute(f"LISTEN {CHANNEL}")
+        conn = await _connect(address)
+        bus = cls(address, listening, conn, handle)
+        bus._tasks = [
+            asyncio.create_task(bus._hear(), name="bus-hear"),
+            asyncio.create_task(bus._say(), name="bus-say"),
+        ]
+        return bus
+
+    def publish(self, kind: str, *words: str) -> None:
+        self._queue.put_nowait(" ".join((self.worker, kind, *words)))
+
+    async def _say(self) -> None:
+        while True:
+            notices = [await self._queue.get()]
+            while not self._queue.empty():
+                notices.append(self._queue.get_nowait())
+            for notice in dict.fromkeys(notices):  # a burst of wake-ups goes as one of each
+                try:
+                    await self._conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice))
+                except Exception:  # the server is gone: requests fail and say so; lost() reconnects
+                    log.warning("could not tell the other workers (%s)", notice.split(" ", 2)[1])
+
+    async def _hear(self) -> None:
+        import psycopg
+
+        while True:
+            try:
+                async for notice in self._listening.notifies():
+                    self._heard(notice.payload)
+            except psycopg.Error:
+                log.warning("lost the other workers' notices; listening again")
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(psycopg.Error):
+                    self._listening = await _connect(self._address)
+                    await self._listening.execute(f"LISTEN {CHANNEL}")
+                    # What was said meanwhile is lost: every live reader catches up by itself.
+
+    def _heard(self, payload: str) -> None:
+        sender, kind, *words = payload.split(" ")
+        if sender == self.worker:
+            return
+        try:
+            self._handle(kind, words)
+        except Exception:
+            log.exception("a notice from another worker could not be handled")
+
+    async def lead(self) -> None:
+        import psycopg
+
+        while True:
+            with contextlib.suppress(psycopg.Error):
+                cursor = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (_LEADER_LOCK,))
+                row = await cursor.fetchone()
+                if row is not None and row[0]:
+                    log.info("this worker runs the background rounds (outbox, upkeep, purge)")
+                    return
+            await asyncio.sleep(RETRY_LEADERSHIP)
+            await self._reconnect_if_closed()
+
+    async def lost(self) -> None:
+        """Poll the lock's connection; once it fails the lock is gone with it: reconnect and return."""
+        import psycopg
+
+        while True:
+            await asyncio.sleep(RETRY_LEADERSHIP)
+            try:
+                await self._conn.execute("SELECT 1")
+            except psycopg.Error:
+                log.warning("lost the database connection that held the background rounds; electing again")
+                await self._reconnect_if_closed()
+                return
+
+    async def _reconnect_if_closed(self) -> None:
+        import psycopg
+
+        if self._conn.closed or self._conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                self._conn = await _connect(self._address)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for conn in (self._listening, self._conn):
+            with contextlib.suppress(Exception):
+                await conn.close()  # the leader's advisory lock goes with its connection

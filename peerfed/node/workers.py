@@ -1,0 +1,108 @@
+"""`peerfed serve --workers N`: N node processes on one port and one PostgreSQL database (spec §13.9).
+
+The parent holds the data folder's lock, makes the node key if there is none, binds the port,
+and starts N children of `peerfed serve` on that one inherited socket (the kernel hands each
+connection to one of them). The children share everything through the database and hear each
+other through it (bus.py); one of them at a time runs the background rounds. The parent only
+watches: a child that dies after it started is started again; one that cannot start (an
+unreachable database, a bad key: its exit code says so) stops them all, with that code. SIGTERM or SIGINT stops
+every child, each draining as a single node does.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .keys import load_or_create_key
+from .runner import EXIT_CANNOT_LISTEN, EXIT_CONFIG, EXIT_DATA_IN_USE, EXIT_DATA_UNUSABLE
+
+__all__ = ["child_args", "supervise"]
+
+log = logging.getLogger("peerfed.node")
+
+# A child ending with one of these could not start (a setting, the lock, the port, the database
+# or key): starting it again would not help, so every worker stops, with its code.
+CANNOT_START = (EXIT_CONFIG, EXIT_DATA_IN_USE, EXIT_CANNOT_LISTEN, EXIT_DATA_UNUSABLE)
+RESTART_PAUSE = 1.0
+POLL = 0.2
+
+
+def child_args(argv: Sequence[str]) -> list[str]:
+    """``serve``'s own arguments without the ones the parent decides (--workers, --listen-fd)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--workers", "--listen-fd", "--worker-of"):
+            skip = True
+            continue
+        if arg.startswith(("--workers=", "--listen-fd=", "--worker-of=")):
+            continue
+        kept.append(arg)
+    return kept
+
+
+class _Child:
+    def __init__(self, number: int, command: list[str], fd: int) -> None:
+        self.number = number
+        self.command = command
+        self.fd = fd
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, pass_fds=(self.fd,))
+
+
+def supervise(argv: Sequence[str], data: Path, fd: int, workers: int) -> int:
+    """Run ``workers`` children of `peerfed serve` with ``argv`` on socket ``fd``; an exit code."""
+    load_or_create_key(data)  # once, here: children starting together must not each make one
+    base = [sys.executable, "-m", "peerfed", "serve", *child_args(argv)]
+    children = [_Child(n, [*base, "--listen-fd", str(fd), "--worker-of", str(n)], fd) for n in range(workers)]
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    outcome = 0
+    try:
+        for child in children:
+            child.start()
+        print(f"{workers} workers serving one port; Ctrl-C stops them all", file=sys.stderr)
+        while not stopping:
+            time.sleep(POLL)
+            for child in children:
+                assert child.process is not None
+                code = child.process.poll()
+                if code is None or stopping:
+                    continue
+                if code in CANNOT_START:
+                    print(f"error: worker {child.number} could not start (exit {code}); stopping", file=sys.stderr)
+                    outcome, stopping = code or 1, True
+                    break
+                log.warning("worker %d ended with exit %d; starting it again", child.number, code)
+                time.sleep(RESTART_PAUSE)
+                child.start()
+    finally:
+        for child in children:
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in children:
+            if child.process is not None:
+                try:
+                    child.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return outcome

@@ -1,0 +1,177 @@
+"""`peerfed serve --workers N` (spec §13.9, Storage back-ends; Workers): N processes, one port, one database.
+
+Each answer of a worker names it (X-Peerfed-Worker), so a test sends until both have taken
+requests: what one worker does, the other must see, whichever took the live socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from peerfed.protocol import Message
+from tests.backends import postgres_server
+
+from .harness import Peer
+from .test_process import Home
+
+pytestmark = pytest.mark.one_backend("workers above one are PostgreSQL's; on SQLite they are refused")
+
+SERVE = [sys.executable, "-m", "peerfed", "serve", "--data"]
+POLLS = 400  # 50 ms apart: 20 s in all, the bound on waiting for both workers or a notice
+
+
+def test_workers_on_sqlite_are_refused_with_why(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "peerfed", "serve", "--data", str(tmp_path / "n"), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "needs a PostgreSQL database" in out.stderr.splitlines()[-1]
+    assert not (tmp_path / "n" / "node.sqlite3").exists()
+
+
+class Workers:
+    """`peerfed serve --workers 2` on a held socket, its log in a file."""
+
+    def __init__(self, data: Path, address: str) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.log = data.parent / "workers.log"
+        settings = ["--database", address, "--workers", "2", "--first-contact-work-bits", "0", "--public-url"]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*SERVE, str(data), *settings, self.url, "--listen-fd", str(self.sock.fileno())],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(self.sock.fileno(),),
+            )
+
+    async def both_up(self, http: aiohttp.ClientSession) -> None:
+        seen: set[str] = set()
+        for _ in range(POLLS):
+            try:
+                async with http.get(self.url + "/healthz") as response:
+                    seen.add(response.headers["X-Peerfed-Worker"])
+            except aiohttp.ClientConnectionError:
+                pass
+            if seen == {"0", "1"}:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"workers answering: {seen}\n{self.log.read_text()}")
+
+    def leads(self) -> int:
+        return self.log.read_text().count("runs the background rounds")
+
+    def children(self) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                        found.append(int(entry.name))
+                except (OSError, IndexError, ValueError):
+                    continue
+        return found
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        self.sock.close()
+        return code
+
+
+def test_two_workers_share_mail_sessions_and_one_set_of_background_rounds(tmp_path: Path) -> None:
+    workers = Workers(tmp_path / "n", postgres_server().fresh_database())
+
+    async def scenario() -> None:
+        # A new connection per request, so the kernel hands each to either worker.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            await workers.both_up(http)
+            home = Home(workers.url)
+            ana = await Peer("ana", home, http, 1).join()  # type: ignore[arg-type]
+            ben = await Peer("ben", home, http, 2).join()  # type: ignore[arg-type]
+            async with http.ws_connect(workers.url + "/api/v1/live") as live:
+                await live.send_json({"type": "auth", "token": ana.api.token})
+                assert (await live.receive_json())["type"] == "ready"
+                # Ben sends until each worker has taken two of his messages: at least two were
+                # taken by the worker that does not hold ana's live socket.
+                sent: dict[str, str] = {}
+                by_worker: dict[str, int] = {}
+                for n in range(40):
+                    _, sealed = ben.seal_to(ana, Message(ana.id, b"\x07" * 16, n + 1, f"note {n}"))
+                    async with http.post(
+                        workers.url + "/api/v1/send",
+                        data=sealed.raw,
+                        headers={"Authorization": f"Bearer {ben.api.token}"},
+                    ) as response:
+                        assert response.status in (200, 201, 202), await response.text()
+                        worker = response.headers["X-Peerfed-Worker"]
+                    by_worker[worker] = by_worker.get(worker, 0) + 1
+                    sent[sealed.id.hex()] = worker
+                    if min(by_worker.get("0", 0), by_worker.get("1", 0)) >= 2:
+                        break
+                assert min(by_worker.values()) >= 2 and len(by_worker) == 2, by_worker
+                heard: set[str] = set()
+                while heard != set(sent):
+                    message = await asyncio.wait_for(live.receive_json(), POLLS * 0.05)
+                    if message["type"] == "item":
+                        heard.add(message["id"])
+                        assert base64.b64decode(message["sealed"])  # the bytes, as delivered
+            # Ana takes her identity over to another device: her old token is refused by both
+            # workers at once, though each had it cached.
+            old = ana.api.token
+            answers: dict[str, int] = {}
+            while len(answers) < 2:  # each worker has answered the old token once (and cached it)
+                async with http.get(workers.url + "/api/v1/mailbox", headers={"Authorization": f"Bearer {old}"}) as r:
+                    answers[r.headers["X-Peerfed-Worker"]] = r.status
+            assert set(answers.values()) == {200}
+            await ana.api.sign_in(ana.identity, now=ana.now(), device=b"\x02" * 16, take_over=True)
+            refused: dict[str, str] = {}
+            while len(refused) < 2:
+                async with http.get(workers.url + "/api/v1/mailbox", headers={"Authorization": f"Bearer {old}"}) as r:
+                    assert r.status == 403, (r.headers["X-Peerfed-Worker"], await r.text())
+                    refused[r.headers["X-Peerfed-Worker"]] = (await r.json())["error"]["code"]
+            assert set(refused.values()) == {"auth.moved"}
+        assert workers.leads() == 1  # one worker runs the outbox, upkeep and purge rounds
+
+        # Kill whichever child leads: the other takes the rounds over, and the parent starts a
+        # new child in its place.
+        leader = next(pid for pid in workers.children() if _leads(pid, workers))
+        os.kill(leader, signal.SIGKILL)
+        for _ in range(POLLS):
+            if workers.leads() == 2 and len(workers.children()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert workers.leads() == 2 and len(workers.children()) == 2, workers.log.read_text()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        assert workers.stop() == 0, workers.log.read_text()
+
+
+def _leads(pid: int, workers: Workers) -> bool:
+    """Whether ``pid`` holds the rounds' advisory lock (PostgreSQL's pg_locks names the backend's
+    client port, not the worker: the worker is found by its connections' client pids instead)."""
+    import psycopg
+
+    lock = 0x7065657266656401
+    with psycopg.connect(postgres_server().url("postgres")) as db:
+        rows = db.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            (lock,),
+        ).fetchall()
+    return [r[0] for r in rows] == [f"peerfed-{pid}"]
