@@ -11,6 +11,8 @@ every child, each draining as a single node does.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import signal
 import subprocess
@@ -58,7 +60,15 @@ class _Child:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, pass_fds=(self.fd,))
+        self.process = subprocess.Popen(self.command, pass_fds=(self.fd,), preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: the kernel SIGKILLs it if the parent dies, however the
+    parent dies (Linux's PR_SET_PDEATHSIG), so no orphan goes on serving the port."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def supervise(argv: Sequence[str], data: Path, fd: int, workers: int) -> int:

@@ -220,8 +220,8 @@ def test_rows_read_by_cursor_commit_in_the_order_of_their_numbers_across_writers
     address = postgres_server().fresh_database()
     asyncio.run(_opened_and_closed(address))
     insert = "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at, source) VALUES (?, ?, ?, 1, 9, NULL)"
-    first = _WriteConnection(psycopg.connect(address, autocommit=True, application_name="first"))
-    second = _WriteConnection(psycopg.connect(address, autocommit=True, application_name="second"))
+    first = _WriteConnection(psycopg.connect(address, autocommit=True, application_name="first"), list)
+    second = _WriteConnection(psycopg.connect(address, autocommit=True, application_name="second"), list)
     watcher = psycopg.connect(address, autocommit=True)
     try:
         first.execute("BEGIN")
@@ -248,3 +248,25 @@ def test_rows_read_by_cursor_commit_in_the_order_of_their_numbers_across_writers
         for conn in (first, second):
             conn.close()
         watcher.close()
+
+
+def test_a_restarted_server_costs_the_requests_made_while_it_was_away_and_no_more() -> None:
+    server = postgres_server()
+    address = server.fresh_database()
+
+    async def scenario() -> None:
+        store = await Store.open(address)
+        try:
+            await store.probe(1.0)
+            server.kill()
+            with pytest.raises(StorageError):
+                await store.probe(2.0)
+            with pytest.raises(StorageError):
+                await store.counts()
+            server.start()
+            await store.probe(3.0)  # the writer and the reader are each made again, unasked
+            assert (await store.counts())["members"] == 0
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import aiohttp
@@ -175,3 +176,32 @@ def _leads(pid: int, workers: Workers) -> bool:
             (lock,),
         ).fetchall()
     return [r[0] for r in rows] == [f"peerfed-{pid}"]
+
+
+def test_a_parent_killed_outright_takes_its_workers_with_it(tmp_path: Path) -> None:
+    """No orphan goes on serving the port once `peerfed serve --workers` is SIGKILLed."""
+    workers = Workers(tmp_path / "n", postgres_server().fresh_database())
+
+    async def scenario() -> list[int]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            await workers.both_up(http)
+        return workers.children()
+
+    children = asyncio.run(scenario())
+    assert len(children) == 2
+    workers.process.kill()
+    workers.process.wait(timeout=30)
+    workers.sock.close()
+    for _ in range(POLLS):
+        if not any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in children):
+            break
+        threading.Event().wait(0.05)
+    assert not any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in children)
+
+
+def _alive(pid: int) -> bool:
+    """Not a zombie (a dead child not yet reaped is no longer serving anything)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .db import GroupWriter, StorageError
@@ -80,19 +80,34 @@ class _WriteConnection:
     their numbers in order.
     """
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, reconnect: Callable[[], Any]) -> None:
         self._conn = conn
+        self._reconnect = reconnect  # a new connection, once the server has come back
         self._cursor_locked = False
+        self._in_transaction = False
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Cursor:
         head = sql.lstrip()[:8].upper()
-        if head.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+        if head.startswith("BEGIN"):
             self._cursor_locked = False
-        elif not self._cursor_locked and _inserts_into(sql, CURSORED):
+            self._in_transaction = True
+        elif head.startswith(("COMMIT", "ROLLBACK")):
+            self._cursor_locked = self._in_transaction = False
+        if not self._in_transaction or head.startswith("BEGIN"):
+            self._usable()
+        if not self._cursor_locked and _inserts_into(sql, CURSORED):
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
             self._cursor_locked = True
         text = to_postgres(sql)
-        cursor = self._conn.execute(text, tuple(parameters))
+        try:
+            cursor = self._conn.execute(text, tuple(parameters))
+        except _psycopg().OperationalError:
+            if not (head.startswith("BEGIN") and self._conn.broken):
+                raise
+            # The connection was dead before anything ran (the server restarted while it sat
+            # idle): nothing to undo, so the transaction begins again on a new one.
+            self._conn = self._reconnect()
+            cursor = self._conn.execute(text, tuple(parameters))
         return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql))
 
     def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
@@ -106,6 +121,12 @@ class _WriteConnection:
             done = _Cursor.__new__(_Cursor)
             done.rowcount, done.lastrowid, done._rows = max(0, int(cursor.rowcount)), None, []
             return done
+
+    def _usable(self) -> None:
+        """Between transactions: a connection the server dropped (a restart) is made again.
+        Raises psycopg.Error while the server is still away (the write fails, StorageError)."""
+        if self._conn.closed or self._conn.broken:
+            self._conn = self._reconnect()
 
     def close(self) -> None:
         self._conn.close()
@@ -123,11 +144,20 @@ def _inserts_into(sql: str, tables: Iterable[str]) -> bool:
 class _Reader:
     """One psycopg AsyncConnection in autocommit: each read is one statement, one snapshot."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, reconnect: Callable[[], Awaitable[Any]]) -> None:
         self._conn = conn
+        self._reconnect = reconnect
 
     async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = (), /) -> list[Any]:
-        cursor = await self._conn.execute(to_postgres(sql), tuple(parameters))
+        if self._conn.closed or self._conn.broken:  # the server dropped it (a restart): again
+            self._conn = await self._reconnect()
+        try:
+            cursor = await self._conn.execute(to_postgres(sql), tuple(parameters))
+        except _psycopg().OperationalError:
+            if not self._conn.broken:
+                raise
+            self._conn = await self._reconnect()  # a read is safe to ask again, once
+            cursor = await self._conn.execute(to_postgres(sql), tuple(parameters))
         rows: list[Any] = await cursor.fetchall()
         return rows
 
@@ -169,24 +199,39 @@ async def connect_postgres(
     writer = GroupWriter(errors=(psycopg.Error,), begin="BEGIN")
     opened: list[_Reader] = []
 
-    def connect() -> _WriteConnection:
+    def writing() -> Any:
         conn = psycopg.connect(url, autocommit=True, application_name=APPLICATION)
         try:
             conn.execute(f"SET synchronous_commit = {level}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def reading() -> Any:
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, application_name=APPLICATION)
+        try:
+            await conn.execute("SET default_transaction_read_only = on")
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    def connect() -> _WriteConnection:
+        conn = writing()
+        try:
             if not creating and not conn.execute("SELECT to_regclass('peerfed_schema') IS NOT NULL").fetchone()[0]:
                 raise StorageError("this PostgreSQL database holds no node: start peerfed serve on it first")
             _create_or_check(conn, version)
         except BaseException:
             conn.close()
             raise
-        return _WriteConnection(conn)
+        return _WriteConnection(conn, writing)
 
     try:
         await writer.open_with(connect)
         for _ in range(max(1, readers)):
-            reader = await psycopg.AsyncConnection.connect(url, autocommit=True, application_name=APPLICATION)
-            opened.append(_Reader(reader))
-            await reader.execute("SET default_transaction_read_only = on")
+            opened.append(_Reader(await reading(), reading))
     except psycopg.Error as exc:
         for reader in opened:
             await reader.close()
