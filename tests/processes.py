@@ -62,6 +62,12 @@ class NodeProcess:
                 self.args, stdout=out, stderr=subprocess.STDOUT, env=self.env, pass_fds=(self.sock.fileno(),)
             )
 
+    def new_life(self) -> None:
+        """Count a new life without a new process (a `--workers` parent whose child was killed)."""
+        self.lives += 1
+        with self.log.open("ab") as out:
+            out.write(f"=== {self.name} life {self.lives} ===\n".encode())
+
     async def answering(self) -> None:
         """Wait (bounded) until this life answers; raises AssertionError with its output if it never does."""
         assert self.proc is not None

@@ -95,9 +95,10 @@ async def _outbox_loop(node: Node) -> None:
         node.wakeup.clear()
         try:
             await node.sender.deliver_due()
-        except Exception:
+            following = await node.store.next_due()
+        except Exception:  # the database away (a restart) must not end the loop: it tries again
             log.exception("federation delivery failed")
-        following = await node.store.next_due()
+            following = node.clock() + 1.0
         wait = 60.0 if following is None else min(60.0, max(0.05, following - node.clock()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(node.wakeup.wait(), wait)
@@ -106,12 +107,14 @@ async def _outbox_loop(node: Node) -> None:
 async def _maintenance_loop(node: Node) -> None:
     while True:
         node.maintain_soon.clear()
+        # Every 30 s; every 5 s while a follow is still unanswered (or the database was away);
+        # at once when a node joins.
         try:
             await node.catchup.maintain()
+            wait = 5.0 if await node.store.nodes("requested") else 30.0
         except Exception:
             log.exception("federation maintenance failed")
-        # Every 30 s; every 5 s while a follow is still unanswered; at once when a node joins.
-        wait = 5.0 if await node.store.nodes("requested") else 30.0
+            wait = 5.0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(node.maintain_soon.wait(), wait)
 

@@ -68,13 +68,14 @@ class LocalBus(Bus):
 
 
 class PgBus(Bus):
-    """LISTEN on one psycopg connection of its own; NOTIFY and the leader's advisory lock on another
-    (a connection waiting for notices takes no other statement meanwhile)."""
+    """Three psycopg connections of its own: one LISTENs (a connection waiting for notices takes
+    no other statement meanwhile), one holds the leader's advisory lock, one NOTIFYs."""
 
-    def __init__(self, address: str, listening: Any, conn: Any, handle: Handler) -> None:
+    def __init__(self, address: str, listening: Any, conn: Any, saying: Any, handle: Handler) -> None:
         self._address = address
         self._listening = listening
-        self._conn = conn
+        self._conn = conn  # the leader's lock lives and dies with this one
+        self._saying = saying  # NOTIFY: made again freely, it holds nothing
         self._handle = handle
         self.worker = secrets.token_hex(4)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -87,7 +88,7 @@ class PgBus(Bus):
         listening = await _connect(address)
         await listening.execute(f"LISTEN {CHANNEL}")
         conn = await _connect(address)
-        bus = cls(address, listening, conn, handle)
+        bus = cls(address, listening, conn, await _connect(address), handle)
         bus._tasks = [
             asyncio.create_task(bus._hear(), name="bus-hear"),
             asyncio.create_task(bus._say(), name="bus-say"),
@@ -104,8 +105,10 @@ class PgBus(Bus):
                 notices.append(self._queue.get_nowait())
             for notice in dict.fromkeys(notices):  # a burst of wake-ups goes as one of each
                 try:
-                    await self._conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice))
-                except Exception:  # the server is gone: requests fail and say so; lost() reconnects
+                    if self._saying.closed or self._saying.broken:
+                        self._saying = await _connect(self._address)
+                    await self._saying.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice))
+                except Exception:  # the server is away: the node's requests fail and say so too
                     log.warning("could not tell the other workers (%s)", notice.split(" ", 2)[1])
 
     async def _hear(self) -> None:
@@ -171,6 +174,6 @@ class PgBus(Bus):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for conn in (self._listening, self._conn):
+        for conn in (self._listening, self._conn, self._saying):
             with contextlib.suppress(Exception):
                 await conn.close()  # the leader's advisory lock goes with its connection

@@ -8,6 +8,8 @@ mailbox is on A and to a peer whose mailbox is on B. Meanwhile A is killed with 
 operation with the same signed or sealed bytes until the node answers, and counts it acknowledged only
 when the node said so. In the end every acknowledged message is in its recipient's mailbox exactly once,
 every acknowledged listing is on A and on B, and both databases pass `PRAGMA integrity_check`.
+On PostgreSQL (issue 17, item 6), A is two workers: a kill SIGKILLs one of them, and every seventh
+restarts PostgreSQL itself; both nodes' databases are on that server.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -36,7 +39,7 @@ from peerfed.client.transport import NodeAPI, NodeUnreachable
 from peerfed.protocol import Format, Kind, Listing, Message, RemoteError, Timing
 from peerfed.protocol.sealing import parse_sealed
 from peerfed.protocol.sealing2 import Session
-from tests.backends import database_for, query
+from tests.backends import database_for, postgres_server, query
 from tests.node.harness import DAY, Peer
 from tests.processes import NodeProcess, NodeProcesses
 
@@ -61,6 +64,20 @@ class Home:
     def __init__(self, url: str) -> None:
         self.url = url
         self.clock = time.time
+
+
+def children_of(node: NodeProcess) -> list[int]:
+    """The pids of a `--workers` parent's children (from /proc: each names its parent)."""
+    assert node.proc is not None
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == node.proc.pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
 
 def federating(data: Path, other: str) -> bool:
@@ -153,12 +170,19 @@ async def all_directory(api: NodeAPI) -> list[dict[str, Any]]:
 def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(
     tmp_path: Path, node_processes: NodeProcesses
 ) -> None:
+    """On PostgreSQL, node A is two workers (--workers 2): each kill SIGKILLs one of them at
+    random (its parent starts it again), and every seventh restarts PostgreSQL itself instead
+    (SIGKILL of the server, then a start: B's database goes down and up with it)."""
     retry = {"PEERFED_RETRY_BASE": "1"}  # a failed push is retried in seconds, not minutes
+    # B takes every listing A acknowledges within the run (per-origin limits are not under test).
+    roomy = {**retry, "PEERFED_NODE_LISTINGS_PER_HOUR": "100000"}
+    on_postgres = bool(database_for(tmp_path / "node-a"))
 
     async def scenario() -> None:
-        b = node_processes(tmp_path / "node-b", name="B", env=retry)
+        b = node_processes(tmp_path / "node-b", name="B", env=roomy)
         await b.start()
-        a = node_processes(tmp_path / "node-a", "--federate", b.url, name="A", env=retry)
+        workers = ["--workers", "2"] if on_postgres else []
+        a = node_processes(tmp_path / "node-a", "--federate", b.url, *workers, name="A", env=retry)
         await a.start()
         for _ in range(200):  # bounded wait for A's follow to be accepted
             if federating(a.data, b.url):
@@ -254,9 +278,24 @@ def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(
                 try:
                     for k in range(1, KILLS + 1):
                         await asyncio.sleep(rng.uniform(*KILL_DELAY))
-                        a.kill()
-                        kills.append((k, time.monotonic()))
-                        await a.start()  # same data, same port
+                        if not on_postgres:
+                            a.kill()
+                            kills.append((k, time.monotonic()))
+                            await a.start()  # same data, same port
+                            continue
+                        if k % 7 == 0:
+                            postgres_server().kill()
+                            kills.append((k, time.monotonic()))
+                            postgres_server().start()
+                        else:
+                            for _ in range(TRIES):  # bounded: until the parent has both again
+                                if len(children_of(a)) == 2:
+                                    break
+                                await asyncio.sleep(0.05)
+                            os.kill(rng.choice(sorted(children_of(a))), signal.SIGKILL)
+                            kills.append((k, time.monotonic()))
+                        a.new_life()  # the parent lives on; its log and ledger count lives by kills
+                        await a.answering()
                 finally:
                     chaos_over.set()
 
