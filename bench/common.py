@@ -158,6 +158,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """User + system CPU of process ``pid`` (every thread), plus its live children's if asked
+    (a --workers parent's node processes; a PostgreSQL postmaster's backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or (children and int(fields[1]) == pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 class NodeProc:
     """`peerfed serve` in its own process on loopback, with the benchmark limits."""
 
@@ -215,10 +232,10 @@ class NodeProc:
         )  # fmt: skip
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the node has used so far (all its threads)."""
+        """User + system CPU time the node has used so far: all its threads, and with --workers
+        its live children's too (process_cpu_seconds)."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def rss_kib(self) -> int:
         assert self.proc is not None

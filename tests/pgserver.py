@@ -2,8 +2,8 @@
 
 ``PgServer`` runs initdb and postgres in a private temporary folder, listening only on a Unix
 socket there (no TCP port, nothing reachable from outside), with fsync off: the tests kill
-processes, never the machine. Each node a test starts gets a database of its own
-(``fresh_database``). As root, the server runs as the system's ``postgres`` user, since
+processes, never the machine (``durable=True`` keeps it on, for benchmarks). Each node a test
+starts gets a database of its own (``fresh_database``). As root, the server runs as the system's ``postgres`` user, since
 PostgreSQL refuses to run as root. A missing PostgreSQL fails the test with how to install it;
 it never skips (CI installs it).
 """
@@ -36,7 +36,8 @@ def _binary(name: str) -> str:
 class PgServer:
     """One PostgreSQL server in a temporary folder. ``start()``, ``url(name)``, ``stop()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable  # fsync as a production server does (benchmarks); tests run without
         self.folder = Path(tempfile.mkdtemp(prefix="peerfed-pg-"))
         self.data = self.folder / "data"
         self._process: subprocess.Popen[bytes] | None = None
@@ -63,9 +64,9 @@ class PgServer:
                 "-c",
                 "listen_addresses=",
                 "-c",
-                "fsync=off",
+                f"fsync={'on' if self.durable else 'off'}",
                 "-c",
-                "full_page_writes=off",
+                f"full_page_writes={'on' if self.durable else 'off'}",
                 "-c",
                 "max_connections=300",
             ],

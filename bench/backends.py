@@ -1,0 +1,145 @@
+"""Ingest and search on SQLite and on PostgreSQL with 1, 2 and 4 workers, side by side (issue 17, item 5).
+
+    python bench/backends.py                 # 20,000 listings, 3 runs of each, about 15 minutes
+    python bench/backends.py --quick         # 300 listings, 1 run, 1 and 2 workers: checks it works
+
+Each run starts a fresh node per set-up, in turns so every set-up sees the same machine: SQLite
+(one process; the default), and PostgreSQL (a throwaway server of the system's binaries, fsync
+on, as a production server runs) with --workers 1, 2 and 4. K clients publish N signed listings
+over live sockets, each answered once stored; then 8 clients search the N listings. Every answer
+is checked (all accepted, N rows stored, search results match their filters, as run.py does).
+CPU is counted for the node's processes and, on PostgreSQL, for the server's: both are the
+cost of a listing. Figures are medians of the runs with the range in brackets; the machine's
+1-minute load is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the throwaway server of tests/
+
+from common import (
+    BenchPeer,
+    DriveJob,
+    NodeProc,
+    drive_all,
+    frame,
+    make_listing,
+    process_cpu_seconds,
+    sign_in,
+    spread,
+    summarise_drive,
+)
+from run import search_at
+
+from tests.pgserver import PgServer
+
+__all__ = ["main"]
+
+
+def stored(setup: str, data: Path, address: str) -> int:
+    """Listings really stored, read from the database itself."""
+    if setup == "sqlite":
+        with sqlite3.connect(f"file:{data / 'node.sqlite3'}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT COUNT(*) FROM listings").fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(address) as db:
+        row = db.execute("SELECT COUNT(*) FROM listings").fetchone()
+        return int(row[0]) if row else 0
+
+
+def one_run(work: Path, server: PgServer, setup: str, workers: int, n: int, k: int, queries: int) -> dict[str, Any]:
+    address = server.fresh_database() if setup == "postgresql" else ""
+    env = {"PEERFED_DATABASE": address, "PEERFED_WORKERS": str(workers), "PEERFED_SYNCHRONOUS": "FULL"}
+    now = int(time.time())
+    peers = [BenchPeer(3000 + i) for i in range(k)]
+    rng = random.Random(11)
+    listings = [[make_listing(peers[i], rng, now) for _ in range(n // k)] for i in range(k)]
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    data = work / f"{setup}-{workers}"
+    with NodeProc(data, env=env) as node:
+        node.start()
+        time.sleep(1.0 if workers > 1 else 0.0)  # every worker up, not just the first to answer
+        asyncio.run(sign_in(node.url, peers))
+        node_cpu, db_cpu = node.cpu_seconds(), process_cpu_seconds(postmaster)
+        jobs = [
+            DriveJob(node.url, p.token, [frame("publish", j, raw) for j, raw in enumerate(listings[i])], 64)
+            for i, p in enumerate(peers)
+        ]
+        ingest = summarise_drive(drive_all(jobs))
+        node_cpu, db_cpu = node.cpu_seconds() - node_cpu, process_cpu_seconds(postmaster) - db_cpu
+        if setup == "sqlite":
+            db_cpu = 0.0  # in the node's own process, counted there
+        search = search_at(node, peers[0].token, queries, 8)
+        node.stop()
+    total = (n // k) * k
+    if ingest["outcomes"] != {"accepted": total} or stored(setup, data, address) != total:
+        raise RuntimeError(f"{setup} x{workers}: {ingest['outcomes']}, {stored(setup, data, address)} stored")
+    return {
+        "listings_per_s": ingest["per_s"],
+        "ack_p50_ms": ingest["ack_p50_ms"],
+        "ack_p99_ms": ingest["ack_p99_ms"],
+        "node_us_per_listing": round(node_cpu / total * 1e6),
+        "db_us_per_listing": round(db_cpu / total * 1e6),
+        "search_p50_ms": search["topic+lang"]["p50_ms"],
+        "search_p99_ms": search["topic+lang"]["p99_ms"],
+        "search_node_cpu_ms": search["node_cpu_per_query_ms"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    n, k, queries, runs = (300, 4, 80, 1) if args.quick else (20_000, 8, 2_000, args.runs)
+    setups = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)]
+    if not args.quick:
+        setups.append(("postgresql", 4))
+    work = Path(tempfile.mkdtemp(prefix="peerfed-backends-"))
+    server = PgServer(durable=True).start()
+    try:
+        load_before = os.getloadavg()[0]
+        results: dict[str, list[dict[str, Any]]] = {f"{s} x{w}": [] for s, w in setups}
+        for r in range(runs):
+            for setup, workers in setups:
+                results[f"{setup} x{workers}"].append(one_run(work / f"r{r}", server, setup, workers, n, k, queries))
+        load_after = os.getloadavg()[0]
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    table: dict[str, Any] = {"listings": n, "clients": k, "runs": runs, "load_1min": [load_before, load_after]}
+    load = f"1-minute load {load_before:.2f} before, {load_after:.2f} after"
+    print(f"{n:,} listings over {k} sockets, {runs} run(s); {load}")
+    columns = list(next(iter(results.values()))[0])
+    print("| set-up | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for name, rows in results.items():
+        cells = {c: spread([float(r[c]) for r in rows]) for c in columns}
+        table[name] = cells
+        shown = [
+            f"{v['median']:g} [{v['min']:g}-{v['max']:g}]" if runs > 1 else f"{v['median']:g}" for v in cells.values()
+        ]
+        print(f"| {name} | " + " | ".join(shown) + " |")
+    if args.out:
+        args.out.write_text(json.dumps(table, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
