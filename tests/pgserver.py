@@ -3,9 +3,9 @@
 ``PgServer`` runs initdb and postgres in a private temporary folder, listening only on a Unix
 socket there (no TCP port, nothing reachable from outside), with fsync off: the tests kill
 processes, never the machine (``durable=True`` keeps it on, for benchmarks). Each node a test
-starts gets a database of its own (``fresh_database``). As root, the server runs as the system's ``postgres`` user, since
-PostgreSQL refuses to run as root. A missing PostgreSQL fails the test with how to install it;
-it never skips (CI installs it).
+starts gets a database of its own (``fresh_database``). As root, the server runs as the
+system's ``postgres`` user, since PostgreSQL refuses to run as root. A missing PostgreSQL
+fails the test with how to install it; it never skips (CI installs it).
 """
 
 from __future__ import annotations

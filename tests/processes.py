@@ -48,13 +48,16 @@ class NodeProcess:
         fd = str(self.sock.fileno())
         self.args = [sys.executable, "-m", "peerfed", "serve", "--data", str(data), "--port", str(self.port)]
         self.args += ["--listen-fd", fd, *extra]
-        self.env = {**os.environ, "PEERFED_DATABASE": database_for(data), **(env or {})}
+        self.env = {**os.environ, **(env or {})}
+        self._chosen_database = "PEERFED_DATABASE" in (env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.lives = 0
 
     def spawn(self) -> None:
         """Begin the next life; it serves once ``answering`` returns (until then requests wait for it)."""
         self.lives += 1
+        if not self._chosen_database:  # the database of the folder this life serves (a test may swap it)
+            self.env["PEERFED_DATABASE"] = database_for(Path(self.args[self.args.index("--data") + 1]))
         with self.log.open("ab") as out:
             out.write(f"=== {self.name} life {self.lives} ===\n".encode())
             out.flush()
