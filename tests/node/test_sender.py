@@ -405,3 +405,28 @@ def test_a_receiver_asking_too_much_work_has_the_item_refused_unsolved(tmp_path:
         assert len(fake.calls) == 1
 
     run(tmp_path, body)
+
+
+def test_a_receivers_answer_holding_nul_characters_is_recorded_and_nothing_wedges(tmp_path: Path) -> None:
+    """A hostile node's error messages with U+0000 in them (PostgreSQL text cannot hold it): the
+    items are still finished and its words kept for the operator, on both back-ends."""
+
+    def refuses_with_nul(items: list[Any]) -> Any:
+        raise RemoteError("no\x00pe", "request.invalid")
+
+    def hostile(items: list[Any]) -> Any:
+        return {"results": [{"status": "error", "code": "schema.invalid", "message": "bad\x00\x00ly"} for _ in items]}
+
+    async def body(store: Store, clock: Clock) -> None:
+        await queue(store, clock, GOOD, 2)
+        await queue(store, clock, OTHER, 1)
+        fake = FakeTransport({GOOD: hostile, OTHER: refuses_with_nul})
+        results = await sender(store, clock, fake).send_round()
+        assert [r.outcome for r in results[OTHER]] == [BatchOutcome.REJECTED]
+        assert (await store.outbox_stats()) == {GOOD: {"rejected": 2}, OTHER: {"rejected": 1}}
+        reasons = sorted(g.last_error or "" for g in await store.gave_up())
+        kept = "\ufffd" if database_for(tmp_path) else "\x00"
+        assert reasons == [f"request.invalid: no{kept}pe", *[f"schema.invalid: bad{kept * 2}ly"] * 2]
+        assert await sender(store, clock, fake).deliver_due() == 0  # nothing left to send again
+
+    run(tmp_path, body)

@@ -134,6 +134,7 @@ class _WriteConnection:
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
             self._cursor_locked = True
         text = to_postgres(sql)
+        parameters = _storable(parameters)
         try:
             cursor = self._conn.execute(text, tuple(parameters))
         except _psycopg().OperationalError:
@@ -146,7 +147,7 @@ class _WriteConnection:
         return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql))
 
     def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
-        rows = [tuple(p) for p in parameters]
+        rows = [_storable(p) for p in parameters]
         if rows and not self._cursor_locked and _inserts_into(sql, CURSORED):
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
             self._cursor_locked = True
@@ -167,6 +168,16 @@ class _WriteConnection:
         self._conn.close()
 
 
+def _storable(parameters: Sequence[Any]) -> tuple[Any, ...]:
+    """PostgreSQL text cannot hold U+0000, which SQLite stores. The protocol refuses it in every
+    field a node stores from a peer (spec §2.1 labels and free text); what else reaches a table
+    (another node's error message, kept for the operator) has it replaced by U+FFFD, so a
+    stranger's byte cannot fail the write that records its own answer."""
+    if not any(isinstance(p, str) and "\x00" in p for p in parameters):
+        return tuple(parameters)
+    return tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) else p for p in parameters)
+
+
 def _inserts_identity(sql: str) -> bool:
     return _inserts_into(sql, IDENTITY)
 
@@ -184,6 +195,7 @@ class _Reader:
         self._reconnect = reconnect
 
     async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = (), /) -> list[Any]:
+        parameters = _storable(parameters)
         if self._conn.closed or self._conn.broken:  # the server dropped it (a restart): again
             self._conn = await self._reconnect()
         try:
