@@ -227,13 +227,15 @@ class Directory:
         if env.author != peer:
             raise RequestError("a listing must be signed by the signed-in peer", "auth.forbidden")
         if isinstance(env.body, Listing):
-            await self.take_listing(env, None)
+            await self.take_listing(env, None)  # the store wakes the sender if it queued anything
             log.debug("listing %s published", env.id.hex()[:8])
         elif isinstance(env.body, Withdrawal):
-            await self.withdraw(env, await fan_out(self._store, "withdrawal", env.id, raw))
+            outbox = await fan_out(self._store, "withdrawal", env.id, raw)
+            await self.withdraw(env, outbox)
+            if outbox:
+                self._wake()
         else:
             raise RequestError("send an erasure to /api/v1/erase", "request.invalid")
-        self._wake()
         return env
 
     async def take_listing(self, env: Envelope, origin: str | None) -> bool:

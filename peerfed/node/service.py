@@ -69,6 +69,7 @@ class Node:
         self.leading = False  # whether this process runs the background rounds (app.py)
         self._heard: set[asyncio.Task[None]] = set()
         wake = self._wake
+        store.on_queued = wake
         self.document = DocumentSigner(config, store, identity, clock, web_client)
         self.sessions = Sessions(config, store, clock, self.limiter)
         self.directory = Directory(config, store, clock, self.limiter, self.opener, wake)

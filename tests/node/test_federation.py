@@ -268,3 +268,29 @@ def test_a_peer_moves_to_another_node_and_keeps_receiving(tmp_path: Path) -> Non
         assert standing(await a.node.store.member(bytes(ana.id))) == ("member", None)
 
     run_three(tmp_path, scenario)
+
+
+def test_publishing_wakes_the_sender_only_when_a_federated_node_is_owed_something(tmp_path: Path) -> None:
+    """A node with no federated node does no outbox round per listing; with one, each listing
+    wakes the sender at once (issue 17: a needless wake-up cost every publish a round)."""
+
+    async def scenario() -> None:
+        clock = Clock()
+        a = await TestNode(tmp_path / "a", clock).start()
+        b = await TestNode(tmp_path / "b", clock).start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                ana = await Peer("ana", a, http, 1).join()
+                a.node.wakeup.clear()
+                await ana.offer("Alone: nobody to tell")
+                assert not a.node.wakeup.is_set()
+                await federate(a, b)
+                a.node.wakeup.clear()
+                await ana.offer("Federated: B is owed this one")
+                assert a.node.wakeup.is_set()
+                assert (await a.node.store.outbox_stats())[b.url].get("pending", 0) >= 1
+        finally:
+            await a.stop()
+            await b.stop()
+
+    asyncio.run(scenario())

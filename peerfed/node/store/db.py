@@ -238,6 +238,8 @@ class Database:
         self._readers = list(readers)
         self._reading = [0] * len(self._readers)  # reads in flight on each
         self.path = path  # the SQLite file; None on PostgreSQL
+        # Called once a write that queued federation work has committed (the node wakes its sender).
+        self.on_queued: Callable[[], None] = lambda: None
         self._read_errors: tuple[type[BaseException], ...] = (sqlite3.Error, *writer._errors)
 
     async def close(self) -> None:

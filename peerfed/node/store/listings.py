@@ -78,6 +78,7 @@ class ListingsMixin(Database):
         facet_rows = list(facets)
         word_rows = list(topic_words)
         instant = int(now)
+        queued = 0
 
         def job(db: Conn) -> bool:
             refused = db.execute(
@@ -109,10 +110,16 @@ class ListingsMixin(Database):
             db.executemany("INSERT OR IGNORE INTO topic_words VALUES (?, ?, ?)", [(seq, n, w) for n, w in word_rows])
             if bundle is not None and bundle_key is not None:
                 items = [("key-bundle", bundle_key(bundle), bundle), ("listing", listing_id, raw)]
-                enqueue(db, fan_out(db, items), now)
+                rows = fan_out(db, items)
+                enqueue(db, rows, now)
+                nonlocal queued
+                queued = len(rows)
             return True
 
-        return await self._writer.run(job)
+        stored = await self._writer.run(job)
+        if queued:
+            self.on_queued()  # federation work: wake the sender (no federated node: no wake-up)
+        return stored
 
     async def withdraw(self, listing: bytes, author: bytes, expires_at: int, outbox: Outbox, now: float) -> bool:
         """Delete the author's listing and keep a tombstone; True if a listing was deleted."""
