@@ -28,9 +28,23 @@ from peerfed.client.transport import NodeAPI, NodeUnreachable
 from peerfed.protocol import RemoteError
 from tests.backends import database_for
 
-__all__ = ["NodeProcess", "NodeProcesses"]
+__all__ = ["NodeProcess", "NodeProcesses", "children_of"]
 
 START_POLLS = 400  # 50 ms apart: the bound on waiting for one life to answer
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids of process ``pid``'s live children (from /proc: each names its parent), such as
+    a `peerfed serve --workers` parent's node processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
 
 class NodeProcess:

@@ -41,7 +41,7 @@ from peerfed.protocol.sealing import parse_sealed
 from peerfed.protocol.sealing2 import Session
 from tests.backends import database_for, postgres_server, query
 from tests.node.harness import DAY, Peer
-from tests.processes import NodeProcess, NodeProcesses
+from tests.processes import NodeProcess, NodeProcesses, children_of
 
 SEED = int(os.environ.get("PEERFED_CRASH_SEED", "20240611"))
 KILLS = 22  # SIGKILLs of node A (at least 20)
@@ -64,20 +64,6 @@ class Home:
     def __init__(self, url: str) -> None:
         self.url = url
         self.clock = time.time
-
-
-def children_of(node: NodeProcess) -> list[int]:
-    """The pids of a `--workers` parent's children (from /proc: each names its parent)."""
-    assert node.proc is not None
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == node.proc.pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
 
 
 def federating(data: Path, other: str) -> bool:
@@ -288,11 +274,12 @@ def test_a_node_killed_again_and_again_keeps_everything_it_acknowledged(
                             kills.append((k, time.monotonic()))
                             postgres_server().start()
                         else:
+                            assert a.proc is not None
                             for _ in range(TRIES):  # bounded: until the parent has both again
-                                if len(children_of(a)) == 2:
+                                if len(children_of(a.proc.pid)) == 2:
                                     break
                                 await asyncio.sleep(0.05)
-                            os.kill(rng.choice(sorted(children_of(a))), signal.SIGKILL)
+                            os.kill(rng.choice(sorted(children_of(a.proc.pid))), signal.SIGKILL)
                             kills.append((k, time.monotonic()))
                         a.new_life()  # the parent lives on; its log and ledger count lives by kills
                         await a.answering()

@@ -21,6 +21,7 @@ import pytest
 
 from peerfed.protocol import Message
 from tests.backends import postgres_server
+from tests.processes import children_of
 
 from .harness import Peer
 from .test_process import Home
@@ -76,15 +77,7 @@ class Workers:
         return self.log.read_text().count("runs the background rounds")
 
     def children(self) -> list[int]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.process.pid:
-                        found.append(int(entry.name))
-                except (OSError, IndexError, ValueError):
-                    continue
-        return found
+        return children_of(self.process.pid)
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
