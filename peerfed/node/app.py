@@ -54,6 +54,7 @@ __all__ = ["DATABASE_FILE", "create_app", "purge_once", "remember_database", "re
 log = logging.getLogger("peerfed.node")
 DATABASE_FILE = "node.sqlite3"
 DATABASE_ADDRESS_FILE = "database.url"  # a PostgreSQL node's address (remember_database)
+STOP_WAIT = 5.0  # seconds a stopping node waits for its background rounds, then goes on
 REPORT_RETENTION = 90 * 86_400
 OUTBOX_RETENTION = 30 * 86_400
 
@@ -85,9 +86,7 @@ async def _rounds(node: Node, bus: Bus) -> None:
             node.leading = False
             for task in rounds:
                 task.cancel()
-            for task in rounds:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.wait(rounds, timeout=STOP_WAIT)
 
 
 async def _outbox_loop(node: Node) -> None:
@@ -236,11 +235,17 @@ def create_app(
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # Bounded: a round stuck on a database that went away must not keep the node from
+            # stopping (a supervisor would have to kill it).
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT)
+                if stuck:
+                    log.warning("the background rounds did not stop in %g s; stopping without them", STOP_WAIT)
             metrics.unbind()
-            await bus.close()
+            try:
+                await asyncio.wait_for(bus.close(), STOP_WAIT)
+            except TimeoutError:
+                log.warning("the other workers' connections did not close in %g s", STOP_WAIT)
             await session.close()
             node.close()
             await store.close()

@@ -41,7 +41,9 @@ async def _connect(address: str) -> Any:
     import psycopg
 
     # Named as the store's connections are (store/pg.py), so pg_stat_activity shows whose it is.
-    return await psycopg.AsyncConnection.connect(address, autocommit=True, application_name=f"peerfed-{os.getpid()}")
+    return await psycopg.AsyncConnection.connect(
+        address, autocommit=True, application_name=f"peerfed-{os.getpid()}", connect_timeout=10
+    )
 
 
 class Bus:

@@ -12,6 +12,7 @@ sqlite3, aiosqlite or psycopg.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,6 +28,7 @@ from peerfed.protocol.errors import UnavailableError
 __all__ = ["Conn", "Database", "GroupWriter", "Reader", "StorageError", "connect"]
 
 T = TypeVar("T")
+log = logging.getLogger("peerfed.node")
 
 # The tables whose rows a peer's erasure, a withdrawal or an acknowledgement deletes.
 VACUUM_ERASABLE = (
@@ -93,6 +95,7 @@ class GroupWriter:
         self._conn: Any = None
         self._errors = errors  # the driver's own errors, which become StorageError
         self._begin = begin
+        self.closing_timeout: float | None = None  # see close
         self._pending: deque[_Job] = deque()
         self._flushing: asyncio.Task[None] | None = None
         self.groups = 0
@@ -184,8 +187,16 @@ class GroupWriter:
         return outcomes
 
     async def close(self) -> None:
+        """Finish the writes in hand, then close. With ``closing_timeout`` (a database server, not
+        a file) a flush that does not end in time is left, unacknowledged, so a stopping node
+        cannot hang on a server that went away; its callers were never told ``accepted``."""
         while self._flushing is not None and not self._flushing.done():
-            await asyncio.shield(self._flushing)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._flushing), self.closing_timeout)
+            except TimeoutError:
+                log.warning("the database did not finish a write in %g s; closing without it", self.closing_timeout)
+                self._pool.shutdown(wait=False)
+                return
 
         def shut() -> None:
             if isinstance(self._conn, sqlite3.Connection):

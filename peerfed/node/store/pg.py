@@ -24,6 +24,10 @@ _SCHEMA_LOCK = 0x70656572666564  # "peerfed"
 _INSTALL = "pip install 'peerfed[postgresql]'"
 # How this process's connections are named in pg_stat_activity (an operator's aid).
 APPLICATION = f"peerfed-{os.getpid()}"
+# How long a stopping node waits for the server to finish a write (GroupWriter.close), and how
+# long a connection attempt may take: a server that went away must not hold a node up for ever.
+STOP_WAIT = 5.0
+CONNECT_TIMEOUT = 10
 _COMMIT_LEVEL = {"FULL": "on", "EXTRA": "on", "NORMAL": "off", "OFF": "off"}
 
 
@@ -244,10 +248,11 @@ async def connect_postgres(
     psycopg = _psycopg()
     level = _COMMIT_LEVEL.get(synchronous.upper(), "on")
     writer = GroupWriter(errors=(psycopg.Error,), begin="BEGIN")
+    writer.closing_timeout = STOP_WAIT
     opened: list[_Reader] = []
 
     def writing() -> Any:
-        conn = psycopg.connect(url, autocommit=True, application_name=APPLICATION)
+        conn = psycopg.connect(url, autocommit=True, application_name=APPLICATION, connect_timeout=CONNECT_TIMEOUT)
         try:
             conn.execute(f"SET synchronous_commit = {level}")
             # Every write finds its rows by key. A plan made while a table was nearly empty (the
@@ -261,7 +266,9 @@ async def connect_postgres(
         return conn
 
     async def reading() -> Any:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, application_name=APPLICATION)
+        conn = await psycopg.AsyncConnection.connect(
+            url, autocommit=True, application_name=APPLICATION, connect_timeout=CONNECT_TIMEOUT
+        )
         try:
             await conn.execute("SET default_transaction_read_only = on")
             # A search is planned for its own values and the table as it is now, not once for
