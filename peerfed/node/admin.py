@@ -39,6 +39,7 @@ from .runner import DataInUse, DataLock
 from .sessions import token_hash
 from .store import MemberStatus, NodeStatus, OutboxItem, OutboxState, Store
 from .store.move import move_to_postgres
+from .store.pg import is_postgres
 
 __all__ = ["FAILING_AFTER", "add_admin_parser", "run_admin"]
 
@@ -202,7 +203,7 @@ def _move(args: argparse.Namespace) -> int:
         return _error(
             args, "local.postgresql", f"this node's database is already PostgreSQL ({DATABASE_ADDRESS_FILE})", 2
         )
-    if not args.address.startswith(("postgresql://", "postgres://")):
+    if not is_postgres(args.address):
         return _error(args, "local.bad_address", "the address must start with postgresql://", 2)
     if not (args.data / DATABASE_FILE).exists():
         return _error(args, "local.no_database", f"no node database in {args.data}", 2)

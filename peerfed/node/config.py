@@ -24,6 +24,7 @@ from typing import Any
 from peerfed.protocol.errors import LocalError, PeerfedError
 from peerfed.protocol.node_bodies import Emergency, FederationPolicy, Registration, Resource, check_url
 
+from .store.pg import is_postgres
 from .tls import trusting
 
 __all__ = [
@@ -339,7 +340,7 @@ def load_config(
         raise ConfigError("port must be between 1 and 65535")
     if config.proxy_header.lower() not in ("x-forwarded-for", "forwarded"):
         raise ConfigError("proxy_header must be X-Forwarded-For or Forwarded")
-    if config.database and not config.database.startswith(("postgresql://", "postgres://")):
+    if config.database and not is_postgres(config.database):
         raise ConfigError("database must be empty (SQLite in the data folder) or a postgresql:// address")
     if not 1 <= config.workers <= 64:
         raise ConfigError("workers must be between 1 and 64")
