@@ -132,7 +132,9 @@ def remember_database(data: Path, address: str) -> None:
     ``peerfed admin --data`` and the next ``peerfed serve --data`` find the database the node
     serves. Deleting the file takes the folder's node back to its SQLite file."""
     path = data / DATABASE_ADDRESS_FILE
-    tmp = path.with_suffix(".tmp")
+    if remembered_database(data) == address:
+        return  # already kept (each of --workers' processes starts with the same address)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # its own: processes starting together never share one
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, address.encode("utf-8") + b"\n")
