@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psycopg
@@ -270,3 +271,54 @@ def test_a_restarted_server_costs_the_requests_made_while_it_was_away_and_no_mor
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_search_walks_its_facet_from_the_newest_even_when_the_statistics_tempt_a_sort() -> None:
+    """With fresh statistics, PostgreSQL would gather every English listing and sort them for the
+    newest 50 (measured 5 times slower at 20,000 listings); the node's reads walk the index instead."""
+    address = postgres_server().fresh_database()
+    listings = 20_000
+    with psycopg.connect(address, autocommit=True) as db:
+        asyncio.run(_opened_and_closed(address))
+        db.execute(
+            "INSERT INTO listings (seq, id, author, kind, timing, created_at, expires_at, origin, raw, entry)"
+            " SELECT g, int4send(g), '\\x00'::bytea, 'offer', 'now', 1, 2000000000, NULL, int4send(g), '{}'"
+            " FROM generate_series(1, %s) g",
+            (listings,),
+        )
+        db.execute(
+            "INSERT INTO listing_facets (listing, facet, value)"
+            " SELECT g, 'lang', CASE WHEN g %% 5 = 0 THEN 'en' ELSE 'l' || g %% 9 END FROM generate_series(1, %s) g"
+            " UNION ALL SELECT g, 'word', CASE WHEN g %% 7 = 0 THEN 'grief' ELSE 'w' || g %% 31 END"
+            " FROM generate_series(1, %s) g"
+            " UNION ALL SELECT g, 'format', 'f' || g %% 4 FROM generate_series(1, %s) g",
+            (listings, listings, listings),
+        )
+        db.execute("ANALYZE")
+
+    async def search() -> tuple[list[int], list[str]]:
+        store = await Store.open(address)
+        try:
+            asked: list[tuple[str, Any]] = []
+            reader = store._readers[0]
+            read = reader.execute_fetchall
+
+            async def recorded(sql: str, parameters: Any = ()) -> list[Any]:
+                asked.append((sql, parameters))
+                return list(await read(sql, parameters))
+
+            reader.execute_fetchall = recorded  # type: ignore[method-assign]
+            found = await store.search(
+                now=100, kind=None, timing=None, facets=[("word", "grief"), ("lang", "en")], before=None, limit=50
+            )
+            ((sql, parameters),) = asked
+            plan = await read("EXPLAIN " + sql, parameters)
+            return [row.seq for row in found], [line for (line,) in plan]
+        finally:
+            await store.close()
+
+    found, plan = asyncio.run(search())
+    assert found == [g for g in range(listings, 0, -1) if g % 35 == 0][:50]
+    scans = [line.strip(" ->") for line in plan if " Scan " in line]
+    assert scans[0].startswith("Index Only Scan Backward using facets_lookup on listing_facets f0"), plan
+    assert not [line for line in plan if "Sort" in line or "Hash" in line], plan

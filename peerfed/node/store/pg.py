@@ -274,6 +274,16 @@ async def connect_postgres(
             # A search is planned for its own values and the table as it is now, not once for
             # ever while the table was small (a generic plan of a prepared statement).
             await conn.execute("SET plan_cache_mode = force_custom_plan")
+            # Every read walks an index in the order it returns rows, or probes one by key; its
+            # joins are written in the order to walk them. A search for "grief" in English walks
+            # the word's facet entries from the newest and stops at the limit. Given statistics,
+            # the planner would rather gather every English listing, hash or sort, and take the
+            # top 50: measured at 20,000 listings, 4.8 ms against 0.9 ms, and 14.9 against 2.0
+            # with a two-word topic. With no sort or hash join to choose, the walk is the plan,
+            # and with the written join order it is planned in half the time.
+            for setting in ("enable_sort", "enable_hashjoin", "enable_mergejoin"):
+                await conn.execute(f"SET {setting} = off")
+            await conn.execute("SET join_collapse_limit = 1")
         except BaseException:
             await conn.close()
             raise
