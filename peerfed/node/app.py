@@ -47,6 +47,7 @@ from .limits import LiveSockets
 from .metrics import Metrics
 from .service import Node
 from .store import StorageError, Store
+from .store.windows import SharedWindows
 from .tls import trusting
 
 __all__ = ["DATABASE_FILE", "create_app", "purge_once", "remember_database", "remembered_database"]
@@ -205,12 +206,20 @@ def create_app(
         web_client = served_hash(client_files)
         node = Node(config, store, identity, clock=clock, client=client, web_client=web_client)
         bus: Bus = LocalBus()
+        windows: SharedWindows | None = None
         if address:  # other processes may serve this database too: hear them, and elect who leads
             try:
                 bus = await PgBus.open(address, node.hear)
             except Exception as exc:
                 await store.close()
                 raise StorageError(f"cannot listen on the PostgreSQL database ({type(exc).__name__})") from exc
+            try:  # and count every rate limit together with them
+                windows = await SharedWindows.open(address, identity.seed)
+            except StorageError:
+                await bus.close()
+                await store.close()
+                raise
+            node.limiter.share(windows)
             node.attach(bus)
         await node.start()
         app[NODE] = node
@@ -246,6 +255,8 @@ def create_app(
             metrics.unbind()
             try:
                 await asyncio.wait_for(bus.close(), STOP_WAIT)
+                if windows is not None:
+                    await asyncio.wait_for(windows.close(), STOP_WAIT)
             except TimeoutError:
                 log.warning("the other workers' connections did not close in %g s", STOP_WAIT)
             await session.close()

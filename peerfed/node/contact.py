@@ -61,7 +61,7 @@ class Contacts:
     def _pair(self, source: Source, mailbox: bytes) -> bytes:
         return blake2b_keyed(source.label + b" to " + mailbox, self._secret, Person.SOURCE)
 
-    def check(self, source: Source, mailbox: bytes, sealed_id: bytes, work: str | None, now: float) -> None:
+    async def check(self, source: Source, mailbox: bytes, sealed_id: bytes, work: str | None, now: float) -> None:
         """Before an item from ``source`` enters ``mailbox`` (or is forwarded for it, when the
         source is a local peer). Raises RequestError: auth.work if this is the source's first item
         for the mailbox and ``work`` is not a valid proof over ``sealed_id`` (spec §13.4's function,
@@ -80,7 +80,7 @@ class Contacts:
                 ) from exc
         self.learn(source, mailbox, now)
         limit = c.mailbox_items_per_sender if source.local else c.mailbox_items_per_node
-        self._limiter.hit("mailbox-items", self._pair(source, mailbox).hex(), limit=limit, window=3600, now=now)
+        await self._limiter.hit("mailbox-items", self._pair(source, mailbox).hex(), limit=limit, window=3600, now=now)
 
     def known(self, source: Source, mailbox: bytes, now: float) -> bool:
         pair = self._pair(source, mailbox)

@@ -151,8 +151,8 @@ class Directory:
         the members are who never publish (spec §13.7, Keys on demand).
         """
         now = int(self._clock())
-        self._limiter.hit("keys", bytes(peer).hex(), limit=self._config.keys_per_hour, window=3600, now=now)
-        self._limiter.hit("keys-addr", address, limit=self._config.keys_per_hour * 4, window=3600, now=now)
+        await self._limiter.hit("keys", bytes(peer).hex(), limit=self._config.keys_per_hour, window=3600, now=now)
+        await self._limiter.hit("keys-addr", address, limit=self._config.keys_per_hour * 4, window=3600, now=now)
         env = open_signed(raw, context=Context.KEY_BUNDLE, now=now)
         if env.author != peer:
             raise RequestError("a key bundle must be signed by the signed-in peer", "auth.forbidden")
@@ -221,8 +221,12 @@ class Directory:
         gone, request.invalid (an erasure, or no key bundle yet).
         """
         now = int(self._clock())
-        self._limiter.hit("listings", bytes(peer).hex(), limit=self._config.listings_per_hour, window=3600, now=now)
-        self._limiter.hit("listings-addr", address, limit=self._config.listings_per_hour * 4, window=3600, now=now)
+        await self._limiter.hit(
+            "listings", bytes(peer).hex(), limit=self._config.listings_per_hour, window=3600, now=now
+        )
+        await self._limiter.hit(
+            "listings-addr", address, limit=self._config.listings_per_hour * 4, window=3600, now=now
+        )
         env = await self._opener.open(raw, Context.ENVELOPE, now)
         if env.author != peer:
             raise RequestError("a listing must be signed by the signed-in peer", "auth.forbidden")

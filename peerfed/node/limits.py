@@ -2,30 +2,71 @@
 
 A fixed window counter per (scope, subject). The table holds at most ``max_entries``
 subjects; the least recently used are forgotten first, so a flood of addresses cannot grow it.
+Processes that serve one database together count in it instead (``share``; store/windows.py),
+and in memory again only while it cannot be reached.
 ``OriginQuotas`` applies the per-node rates and byte quotas to what other nodes send, and
 ``LiveSockets`` counts open WebSockets per address.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol
 
-from peerfed.protocol import RequestError, parse_sealed
+from peerfed.protocol import RequestError, UnavailableError, parse_sealed
 
 from .config import Config
 
-__all__ = ["LiveSockets", "OriginQuotas", "RateLimiter"]
+__all__ = ["LiveSockets", "OriginQuotas", "RateLimiter", "Windows"]
+
+log = logging.getLogger("peerfed.node")
+
+
+class Windows(Protocol):
+    """Windows counted somewhere every process of the node sees (store/windows.py)."""
+
+    async def count(
+        self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int
+    ) -> float | None: ...
 
 
 class RateLimiter:
     def __init__(self, max_entries: int = 50_000) -> None:
         self._windows: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
         self._max = max_entries
+        self._shared: Windows | None = None
+        self._away = False  # the shared windows failed and memory counts meanwhile (logged once)
+        self._fresh = 0  # fresh starts (clear) so far
 
-    def hit(self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int = 1) -> None:
+    def share(self, windows: Windows | None) -> None:
+        """Count in ``windows`` from now on (None: in memory again)."""
+        self._shared = windows
+
+    async def hit(self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int = 1) -> None:
         """Count ``cost`` uses (a request, or bytes); raise RequestError (rate.limited) if they would
         take the window past ``limit``. A refused use is not counted, so a smaller one may still fit."""
+        if limit <= 0:
+            return
+        if self._shared is not None:
+            named = f"{subject} {self._fresh}" if self._fresh else subject
+            try:
+                ends = await self._shared.count(scope, named, limit=limit, window=window, now=now, cost=cost)
+            except UnavailableError as exc:  # the database is away: count here meanwhile, never refuse all
+                if not self._away:
+                    log.warning("rate limits are counted by this process alone meanwhile: %s", exc)
+                self._away = True
+            else:
+                if self._away:
+                    log.info("rate limits are shared again")
+                self._away = False
+                if ends is not None:
+                    _refuse(scope, ends - now)
+                return
+        self.hit_here(scope, subject, limit=limit, window=window, now=now, cost=cost)
+
+    def hit_here(self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int = 1) -> None:
+        """``hit``, counted in this process's memory."""
         if limit <= 0:
             return
         key = (scope, subject)
@@ -37,15 +78,21 @@ class RateLimiter:
         while len(self._windows) > self._max:
             self._windows.popitem(last=False)
         if refused:
-            retry = max(1, int(start + window - now))
-            raise RequestError(f"too many {scope} requests; try again in {retry} s", "rate.limited")
+            _refuse(scope, start + window - now)
 
     def clear(self) -> None:
-        """Forget every count (an operator's or a test's fresh start)."""
+        """Forget every count (an operator's or a test's fresh start). Shared windows are left to
+        end, unread: this process counts under new names from now on."""
         self._windows.clear()
+        self._fresh += 1
 
     def __len__(self) -> int:
         return len(self._windows)
+
+
+def _refuse(scope: str, left: float) -> None:
+    retry = max(1, int(left))
+    raise RequestError(f"too many {scope} requests; try again in {retry} s", "rate.limited")
 
 
 class OriginQuotas:
@@ -56,19 +103,21 @@ class OriginQuotas:
         self._config = config
         self._limiter = limiter
 
-    def charge(self, origin: str, kind: str, raw: bytes, now: float) -> None:
+    async def charge(self, origin: str, kind: str, raw: bytes, now: float) -> None:
         """Count one item from ``origin``; raises RequestError (rate.limited) past a quota, or the
         sealed item's own RemoteError if it cannot be parsed."""
         c, hit = self._config, self._limiter.hit
-        hit("node-bytes", origin, limit=c.node_bytes_per_minute, window=60, now=now, cost=len(raw))
+        await hit("node-bytes", origin, limit=c.node_bytes_per_minute, window=60, now=now, cost=len(raw))
         if kind == "sealed":
             mailbox = bytes(parse_sealed(raw).mailbox).hex()
             subject = f"{origin} {mailbox}"
-            hit("node-mailbox-bytes", subject, limit=c.mailbox_bytes_per_node, window=3600, now=now, cost=len(raw))
+            await hit(
+                "node-mailbox-bytes", subject, limit=c.mailbox_bytes_per_node, window=3600, now=now, cost=len(raw)
+            )
         if kind == "listing":
-            hit("node-listings", origin, limit=c.node_listings_per_hour, window=3600, now=now)
+            await hit("node-listings", origin, limit=c.node_listings_per_hour, window=3600, now=now)
         elif kind == "key-bundle":
-            hit("node-bundles", origin, limit=c.node_bundles_per_hour, window=3600, now=now)
+            await hit("node-bundles", origin, limit=c.node_bundles_per_hour, window=3600, now=now)
 
 
 class LiveSockets:

@@ -88,8 +88,8 @@ class Mailbox:
         federation.refused.
         """
         now = int(self._clock())
-        self._limiter.hit("sends", bytes(peer).hex(), limit=self._config.sends_per_minute, window=60, now=now)
-        self._limiter.hit("sends-addr", address, limit=self._config.sends_per_minute * 4, window=60, now=now)
+        await self._limiter.hit("sends", bytes(peer).hex(), limit=self._config.sends_per_minute, window=60, now=now)
+        await self._limiter.hit("sends-addr", address, limit=self._config.sends_per_minute * 4, window=60, now=now)
         sealed = parse_sealed(raw)
         check_hour(sealed, now)
         mailbox = bytes(sealed.mailbox)
@@ -100,7 +100,7 @@ class Mailbox:
             if destination is None:
                 raise RequestError("no key bundle is held for the recipient; name their home node", "not_found")
         source = Source.peer(peer)
-        self.contacts.check(source, mailbox, sealed.id, work, now)
+        await self.contacts.check(source, mailbox, sealed.id, work, now)
         return Sent(sealed.id, await self.route(sealed.id, mailbox, sealed.hour, raw, destination, source))
 
     async def take(self, origin: str, raw: bytes, work: str | None) -> Delivery:
@@ -111,7 +111,7 @@ class Mailbox:
         check_hour(sealed, now)
         mailbox = bytes(sealed.mailbox)
         source = Source.node(origin)
-        self.contacts.check(source, mailbox, sealed.id, work, now)
+        await self.contacts.check(source, mailbox, sealed.id, work, now)
         return await self.route(sealed.id, mailbox, sealed.hour, raw, self._url, source)
 
     async def route(

@@ -82,7 +82,7 @@ class Moderation:
         Raises rate.limited, request.invalid, not_found, or a disclosed message's own codes.
         """
         now = int(self._clock())
-        self._limiter.hit("reports", bytes(peer).hex(), limit=REPORTS_PER_HOUR, window=3600, now=now)
+        await self._limiter.hit("reports", bytes(peer).hex(), limit=REPORTS_PER_HOUR, window=3600, now=now)
         if not isinstance(reason, str) or not 1 <= len(reason.encode()) <= 2000:
             raise RequestError("a report needs a reason of 1 to 2000 bytes", "request.invalid")
         if target.startswith("pf1"):

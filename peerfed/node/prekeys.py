@@ -72,8 +72,8 @@ class OneTimePreKeys:
         auth.replayed (the same object taken before), prekeys.full (the stock would pass the cap).
         """
         now = int(self._clock())
-        self._limiter.hit("prekey-uploads", bytes(peer).hex(), limit=UPLOADS_PER_HOUR, window=HOUR, now=now)
-        self._limiter.hit("prekey-uploads-addr", address, limit=UPLOADS_PER_HOUR * 4, window=HOUR, now=now)
+        await self._limiter.hit("prekey-uploads", bytes(peer).hex(), limit=UPLOADS_PER_HOUR, window=HOUR, now=now)
+        await self._limiter.hit("prekey-uploads-addr", address, limit=UPLOADS_PER_HOUR * 4, window=HOUR, now=now)
         env = open_signed(raw, context=Context.CLIENT_AUTH, now=now)
         if not isinstance(env.body, PreKeys):
             raise RequestError("an upload is a signed prekeys object", "auth.invalid")
@@ -104,8 +104,8 @@ class OneTimePreKeys:
         peer, then per address).
         """
         now = int(self._clock())
-        self._limiter.hit("prekey-claims", bytes(claimant).hex(), limit=CLAIMS_PER_HOUR, window=HOUR, now=now)
-        self._limiter.hit("prekey-claims-addr", address, limit=CLAIMS_PER_HOUR * 4, window=HOUR, now=now)
+        await self._limiter.hit("prekey-claims", bytes(claimant).hex(), limit=CLAIMS_PER_HOUR, window=HOUR, now=now)
+        await self._limiter.hit("prekey-claims-addr", address, limit=CLAIMS_PER_HOUR * 4, window=HOUR, now=now)
         member = await self._store.member(bytes(target))
         if member is not None and member.status == MemberStatus.MEMBER:
             return await self._hand_out(target, now)
@@ -124,7 +124,7 @@ class OneTimePreKeys:
         known = await self._store.node(origin)
         if known is None or known.status != NodeStatus.ACTIVE:
             raise RequestError("this node does not federate with you", "federation.refused")
-        self._limiter.hit("prekey-claims-node", origin, limit=CLAIMS_PER_NODE, window=HOUR, now=now)
+        await self._limiter.hit("prekey-claims-node", origin, limit=CLAIMS_PER_NODE, window=HOUR, now=now)
         member = await self._store.member(bytes(target))
         if member is None or member.status != MemberStatus.MEMBER:
             return None
@@ -132,7 +132,7 @@ class OneTimePreKeys:
 
     async def _hand_out(self, target: PeerId, now: int) -> bytes | None:
         try:
-            self._limiter.hit("prekey-target", bytes(target).hex(), limit=CLAIMS_PER_TARGET, window=HOUR, now=now)
+            await self._limiter.hit("prekey-target", bytes(target).hex(), limit=CLAIMS_PER_TARGET, window=HOUR, now=now)
         except RequestError:
             return None  # the initiator agrees with the signed pre-key alone (spec §14.1, Running out)
         return await self._store.claim_prekey(bytes(target))

@@ -98,7 +98,7 @@ class Sessions:
     async def challenge(self, address: str) -> Challenge:
         """A fresh one-use challenge; raises RequestError (rate.limited) past the join limit's triple."""
         now = int(self._clock())
-        self._limiter.hit("challenge", address, limit=self._config.join_per_hour * 3, window=3600, now=now)
+        await self._limiter.hit("challenge", address, limit=self._config.join_per_hour * 3, window=3600, now=now)
         value = nacl.utils.random(32)
         expires = now + CHALLENGE_LIFETIME
         await self._store.add_challenge(value, expires)
@@ -139,7 +139,7 @@ class Sessions:
         if not await self._store.take_challenge(auth.challenge, now):
             raise RequestError("unknown, used or expired challenge; ask for a new one", "auth.invalid")
         if member is None or joining:
-            self._limiter.hit("join", address, limit=self._config.join_per_hour, window=3600, now=now)
+            await self._limiter.hit("join", address, limit=self._config.join_per_hour, window=3600, now=now)
             await self._join(peer, invite, now, pending=member is not None)
         elif member.status == MemberStatus.MOVED:
             # A fresh proof of the key here undoes a move (spec §13.5, Moving): mail stays here again.

@@ -73,6 +73,7 @@ class Person(bytes, enum.Enum):
     TOKEN = personalisation("peerfed/token")  # session tokens and invite codes at rest
     ITEM = personalisation("peerfed/item")  # the outbox key of an item without an id
     SOURCE = personalisation("peerfed/source")  # who put an item in a mailbox, keyed, memory only
+    WINDOW = personalisation("peerfed/window")  # rate-limit windows shared by a node's processes, keyed
     # A client's own, never sent: the key its session token is sealed under at rest (§12).
     SESSION = personalisation("peerfed/session")
     # A client's own, never sent: the key its conversation history is sealed under at rest (§9.6).

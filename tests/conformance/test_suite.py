@@ -119,9 +119,9 @@ def _address_from_any_forwarding_header(request: Any) -> str:
 _hit = RateLimiter.hit
 
 
-def _no_count_per_source(self: RateLimiter, scope: str, subject: str, **limits: Any) -> None:
+async def _no_count_per_source(self: RateLimiter, scope: str, subject: str, **limits: Any) -> None:
     if scope != "mailbox-items":  # the mutant: every other limit still counts
-        _hit(self, scope, subject, **limits)
+        await _hit(self, scope, subject, **limits)
 
 
 _set_member = MembersMixin.set_member

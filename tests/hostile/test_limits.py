@@ -195,11 +195,11 @@ def test_a_body_that_never_finishes_is_timed_out(tmp_path: Path) -> None:
 def test_the_rate_limiter_stays_bounded_under_a_flood_of_addresses() -> None:
     limiter = RateLimiter(max_entries=1000)
     for n in range(50_000):
-        limiter.hit("join", f"10.0.{n // 256}.{n % 256}", limit=5, window=3600, now=float(n))
+        limiter.hit_here("join", f"10.0.{n // 256}.{n % 256}", limit=5, window=3600, now=float(n))
     assert len(limiter) == 1000
     with pytest.raises(RemoteError) as info:
         for _ in range(6):
-            limiter.hit("join", "203.0.113.9", limit=5, window=3600, now=1.0)
+            limiter.hit_here("join", "203.0.113.9", limit=5, window=3600, now=1.0)
     assert info.value.code == "rate.limited"
 
 

@@ -159,10 +159,10 @@ class CatchUp:
                 try:
                     if item.get("key_bundle"):
                         bundle = base64.b64decode(item["key_bundle"])
-                        self._inbound.charge(url, "key-bundle", bundle)
+                        await self._inbound.charge(url, "key-bundle", bundle)
                         await self._inbound.ingest(url, "key-bundle", bundle)
                     listing = base64.b64decode(item["listing"])
-                    self._inbound.charge(url, "listing", listing)
+                    await self._inbound.charge(url, "listing", listing)
                     await self._inbound.ingest(url, "listing", listing)
                     taken += 1
                 except RemoteError as exc:

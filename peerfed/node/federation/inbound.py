@@ -178,7 +178,7 @@ class Inbound:
             item = items[index]
             try:
                 kind, raw, work = _item(item)
-                self.charge(origin, kind, raw)
+                await self.charge(origin, kind, raw)
                 results[index] = IngestResult(await self.ingest(origin, kind, raw, work))
             except (RemoteError, UnavailableError) as exc:
                 bits = self._config.first_contact_work_bits if exc.code == "auth.work" else None
@@ -198,10 +198,10 @@ class Inbound:
         self._wake()  # taking a batch can queue work for other nodes: the outbox loop looks again
         return results
 
-    def charge(self, origin: str, kind: str, raw: bytes) -> None:
+    async def charge(self, origin: str, kind: str, raw: bytes) -> None:
         """Count an item ``origin`` sends (pushed or pulled) against its quotas (spec §13.8, Limits on
         other nodes); raises RequestError (rate.limited): the sender keeps the item and retries it."""
-        self._quotas.charge(origin, kind, raw, self._clock())
+        await self._quotas.charge(origin, kind, raw, self._clock())
 
     async def ingest(self, origin: str, kind: str, raw: bytes, work: str | None = None) -> Literal["ok", "duplicate"]:
         """Take one item another node pushed or we pulled; raises RemoteError if it is refused.

@@ -1,0 +1,155 @@
+"""Rate limits counted in PostgreSQL by every process of a node (spec §13.8; §13.9, Storage back-ends).
+
+The windows must decide exactly as one process's memory does, hold no subject in the clear,
+give the last use to one of two processes asking at once, end, and never refuse everything
+while the server is away. (That two workers share one limit is in test_workers.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from peerfed.node.limits import RateLimiter
+from peerfed.node.store import windows as windows_module
+from peerfed.node.store.windows import PURGE_EVERY, SharedWindows
+from peerfed.protocol import RemoteError
+from tests.backends import postgres_server
+
+pytestmark = pytest.mark.one_backend("it is about PostgreSQL's shared windows, started here")
+
+SEED = b"\x05" * 32
+LIMITS = {"sends": (5, 60.0), "node-bytes": (1000, 60.0)}  # scope: (limit, window)
+
+uses = st.lists(
+    st.tuples(
+        st.sampled_from(sorted(LIMITS)),
+        st.sampled_from(["203.0.113.9", "ab" * 32]),
+        st.integers(1, 400),  # cost (for "sends" a cost above 5 is refused whatever was used)
+        st.floats(0, 25, allow_nan=False),  # seconds since the use before
+    ),
+    max_size=40,
+)
+
+
+async def _decisions(limiter: RateLimiter, steps: list[tuple[str, str, int, float]]) -> list[bool]:
+    now, out = 1_000.0, []
+    for scope, subject, cost, later in steps:
+        now += later
+        limit, window = LIMITS[scope]
+        try:
+            await limiter.hit(scope, subject, limit=limit, window=window, now=now, cost=cost)
+            out.append(True)
+        except RemoteError as exc:
+            assert exc.code == "rate.limited"
+            out.append(False)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=uses)
+def test_shared_windows_decide_every_use_as_one_process_memory_does(steps: list[tuple[str, str, int, float]]) -> None:
+    address = _database()
+
+    async def shared() -> list[bool]:
+        windows = await SharedWindows.open(address, SEED)
+        try:
+            await windows._conn.execute("TRUNCATE peerfed_windows")
+            limiter = RateLimiter()
+            limiter.share(windows)
+            return await _decisions(limiter, steps)
+        finally:
+            await windows.close()
+
+    assert asyncio.run(shared()) == asyncio.run(_decisions(RateLimiter(), steps))
+
+
+def test_two_processes_asking_at_once_share_the_last_uses_and_never_both_take_one() -> None:
+    address = _database()
+
+    async def scenario() -> list[bool]:
+        one, two = await SharedWindows.open(address, SEED), await SharedWindows.open(address, SEED)
+        try:
+            asks = [w.count("sends", "ab" * 32, limit=10, window=60, now=5.0, cost=1) for w in (one, two) * 15]
+            return [ends is None for ends in await asyncio.gather(*asks)]
+        finally:
+            await one.close()
+            await two.close()
+
+    assert sorted(asyncio.run(scenario())) == [False] * 20 + [True] * 10
+
+
+def test_the_windows_hold_digests_not_subjects_and_go_when_they_end() -> None:
+    address = _database()
+    peer, addr = "cd" * 32, "198.51.100.23"
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        windows = await SharedWindows.open(address, SEED)
+        try:
+            await windows.count("sends", peer, limit=5, window=60, now=10.0, cost=1)
+            await windows.count("sends-addr", addr, limit=20, window=3600, now=10.0, cost=1)
+            held = await (await windows._conn.execute("SELECT tag, used FROM peerfed_windows ORDER BY used")).fetchall()
+            # Past the first window's end and a purge's turn: that row goes, the hour's stays.
+            await windows.count("sends", "ef" * 32, limit=5, window=60, now=10.0 + 60 + PURGE_EVERY, cost=2)
+            left = await (await windows._conn.execute("SELECT tag FROM peerfed_windows ORDER BY used")).fetchall()
+            return held, left
+        finally:
+            await windows.close()
+
+    held, left = asyncio.run(scenario())
+    other = SharedWindows(address, None, _key_of(SEED))
+    assert sorted(bytes(tag) for tag, _ in held) == sorted([other.tag("sends", peer), other.tag("sends-addr", addr)])
+    assert all(len(bytes(tag)) == 16 for tag, _ in held)
+    with psycopg.connect(address) as db:
+        text = repr(db.execute("SELECT * FROM peerfed_windows").fetchall())
+    assert peer not in text and addr not in text
+    assert [bytes(t) for (t,) in left] == [other.tag("sends-addr", addr), other.tag("sends", "ef" * 32)]
+    # Another node's key names the same subject differently.
+    assert SharedWindows(address, None, _key_of(b"\x06" * 32)).tag("sends", peer) != other.tag("sends", peer)
+
+
+def test_with_the_server_away_a_process_counts_alone_and_then_shares_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(windows_module, "RECONNECT_EVERY", 0.0)  # it may try again at once
+    server = postgres_server()
+    address = server.fresh_database()
+
+    async def scenario() -> None:
+        windows = await SharedWindows.open(address, SEED)
+        limiter = RateLimiter()
+        limiter.share(windows)
+        try:
+            for _ in range(3):
+                await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=1.0)
+            with pytest.raises(RemoteError):  # the shared window is full
+                await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=2.0)
+            server.kill()
+            for _ in range(3):  # counted in memory meanwhile: neither refused all nor let through all
+                await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=3.0)
+            with pytest.raises(RemoteError):
+                await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=3.0)
+            server.start()
+            # Shared again: memory's window is full, but the server's crash recovery emptied the
+            # unlogged table, so the shared window starts again.
+            for _ in range(3):
+                await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=4.0)
+            with pytest.raises(RemoteError):
+                await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=4.0)
+        finally:
+            await windows.close()
+
+    asyncio.run(scenario())
+
+
+def _database() -> str:
+    return postgres_server().fresh_database()
+
+
+def _key_of(seed: bytes) -> bytes:
+    from peerfed.node.store.windows import windows_key
+
+    return windows_key(seed)
