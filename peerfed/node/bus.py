@@ -33,6 +33,12 @@ log = logging.getLogger("peerfed.node")
 CHANNEL = "peerfed"
 _LEADER_LOCK = 0x7065657266656401  # "peerfe" + 1: the background rounds' lock
 RETRY_LEADERSHIP = 5.0  # seconds between a follower's attempts to take the rounds over
+# Notices waiting to be said. While the database is away they are dropped a batch at a time,
+# one attempt a second, and past this many new ones are not queued at all: memory stays bounded
+# whatever the request rate. A dropped notice costs a live reader elsewhere an item until its
+# client's next sync, and a wake-up until the next round.
+MAX_WAITING = 10_000
+RETRY_SAYING = 1.0
 
 Handler = Callable[[str, list[str]], None]
 
@@ -81,6 +87,7 @@ class PgBus(Bus):
         self._handle = handle
         self.worker = secrets.token_hex(4)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self.dropped = 0  # notices never said (the database was away), since start
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -98,20 +105,34 @@ class PgBus(Bus):
         return bus
 
     def publish(self, kind: str, *words: str) -> None:
+        if self._queue.qsize() >= MAX_WAITING:
+            self.dropped += 1
+            return
         self._queue.put_nowait(" ".join((self.worker, kind, *words)))
 
     async def _say(self) -> None:
+        away = False
         while True:
             notices = [await self._queue.get()]
             while not self._queue.empty():
                 notices.append(self._queue.get_nowait())
-            for notice in dict.fromkeys(notices):  # a burst of wake-ups goes as one of each
-                try:
-                    if self._saying.closed or self._saying.broken:
-                        self._saying = await _connect(self._address)
-                    await self._saying.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice))
-                except Exception:  # the server is away: the node's requests fail and say so too
-                    log.warning("could not tell the other workers (%s)", notice.split(" ", 2)[1])
+            unsaid = list(dict.fromkeys(notices))  # a burst of wake-ups goes as one of each
+            try:
+                if self._saying.closed or self._saying.broken:
+                    self._saying = await _connect(self._address)
+                while unsaid:
+                    await self._saying.execute("SELECT pg_notify(%s, %s)", (CHANNEL, unsaid[0]))
+                    unsaid.pop(0)
+            except Exception:  # the server is away: the node's requests fail and say so too
+                self.dropped += len(unsaid)
+                if not away:
+                    log.warning("cannot tell the other workers; their live readers catch up by themselves")
+                away = True
+                await asyncio.sleep(RETRY_SAYING)
+            else:
+                if away:
+                    log.info("telling the other workers again (%d notices were dropped meanwhile)", self.dropped)
+                away = False
 
     async def _hear(self) -> None:
         import psycopg
