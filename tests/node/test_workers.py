@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from peerfed.protocol import Message
+from peerfed.protocol import Context, Listing, Message, open_signed
 from tests.backends import postgres_server
 from tests.processes import children_of
 
@@ -47,11 +50,11 @@ def test_workers_on_sqlite_are_refused_with_why(tmp_path: Path) -> None:
 class Workers:
     """`peerfed serve --workers 2` on a held socket, its log in a file."""
 
-    def __init__(self, data: Path, address: str) -> None:
+    def __init__(self, data: Path, address: str, *more: str) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.log = data.parent / "workers.log"
-        settings = ["--database", address, "--workers", "2", "--first-contact-work-bits", "0", "--public-url"]
+        settings = [*more, "--database", address, "--workers", "2", "--first-contact-work-bits", "0", "--public-url"]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [*SERVE, str(data), *settings, self.url, "--listen-fd", str(self.sock.fileno())],
@@ -154,6 +157,119 @@ def test_two_workers_share_mail_sessions_and_one_set_of_background_rounds(tmp_pa
         asyncio.run(scenario())
     finally:
         assert workers.stop() == 0, workers.log.read_text()
+
+
+def test_a_limit_is_counted_once_across_workers_however_a_caller_spreads_its_requests(tmp_path: Path) -> None:
+    """Ana may publish 6 listings an hour. Each request on a new connection lands on either worker;
+    she keeps publishing until both have refused her, and 6 were accepted in all, not 6 each."""
+    workers = Workers(tmp_path / "n", postgres_server().fresh_database(), "--listings-per-hour", "6")
+
+    async def scenario() -> dict[str, list[int]]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            await workers.both_up(http)
+            ana = await Peer("ana", Home(workers.url), http, 1).join()  # type: ignore[arg-type]
+            answers: dict[str, list[int]] = {"0": [], "1": []}
+            for n in range(100):
+                fields: dict[str, Any] = {"kind": "offer", "topics": ("grief",), "languages": ("en",)}
+                fields |= {"formats": ("text",), "timing": "soon", "summary": f"offer {n}"}
+                listing = ana.signed(Listing(**fields))
+                headers = {"Authorization": f"Bearer {ana.api.token}"}
+                async with http.post(workers.url + "/api/v1/listings", data=listing.raw, headers=headers) as r:
+                    answers[r.headers["X-Peerfed-Worker"]].append(r.status)
+                    if r.status == 429:
+                        assert (await r.json())["error"]["code"] == "rate.limited"
+                if all(429 in statuses for statuses in answers.values()):
+                    break
+            return answers
+
+    try:
+        answers = asyncio.run(scenario())
+    finally:
+        assert workers.stop() == 0, workers.log.read_text()
+    assert all(429 in statuses for statuses in answers.values()), answers
+    taken = [status for statuses in answers.values() for status in statuses if status != 429]
+    assert len(taken) == 6 and set(taken) == {201}, answers
+
+
+class Machine:
+    """`peerfed serve` as one of several machines behind a load balancer: a data folder of its
+    own with a copy of the node key, the shared database, the balancer's public address."""
+
+    def __init__(self, data: Path, address: str, public_url: str | None = None) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.log = data.parent / f"{data.name}.log"
+        settings = ["--database", address, "--first-contact-work-bits", "0", "--public-url", public_url or self.url]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*SERVE, str(data), *settings, "--listen-fd", str(self.sock.fileno())],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(self.sock.fileno(),),
+            )
+
+    async def up(self, http: aiohttp.ClientSession) -> None:
+        for _ in range(POLLS):
+            try:
+                async with http.get(self.url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+        raise AssertionError(self.log.read_text())
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        self.sock.close()
+        return code
+
+
+def test_two_machines_with_one_node_key_and_one_database_serve_as_one_node(tmp_path: Path) -> None:
+    """No --workers: two processes, each its own data folder (as on two machines), the second
+    with a copy of the first's node key. Mail handed to one reaches a live reader on the other,
+    a session opened on one is honoured by the other, one of them leads."""
+    address = postgres_server().fresh_database()
+    one = Machine(tmp_path / "one", address)
+    machines = [one]
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as http:
+            await one.up(http)
+            (tmp_path / "two").mkdir(mode=0o700)
+            shutil.copy2(tmp_path / "one" / "node.key", tmp_path / "two" / "node.key")
+            two = Machine(tmp_path / "two", address, public_url=one.url)  # the balancer's address
+            machines.append(two)
+            await two.up(http)
+            signers = []
+            for machine in machines:  # both sign the node's document with the one node key
+                async with http.get(machine.url + "/.well-known/peerfed") as r:
+                    raw = base64.b64decode((await r.json())["document"])
+                signers.append(open_signed(raw, context=Context.NODE_DOCUMENT, now=int(time.time())).author)
+            assert signers[0] == signers[1]
+            home = Home(one.url)
+            ana = await Peer("ana", home, http, 1).join()  # type: ignore[arg-type]
+            ben = await Peer("ben", home, http, 2).join()  # type: ignore[arg-type]
+            async with http.ws_connect(one.url + "/api/v1/live") as live:
+                await live.send_json({"type": "auth", "token": ana.api.token})
+                assert (await live.receive_json())["type"] == "ready"
+                # Ben's next request reaches the second machine: his session, opened on the
+                # first, is honoured there, and the item reaches Ana's live socket on the first.
+                _, sealed = ben.seal_to(ana, Message(ana.id, b"\x07" * 16, 1, "across machines"))
+                headers = {"Authorization": f"Bearer {ben.api.token}"}
+                async with http.post(two.url + "/api/v1/send", data=sealed.raw, headers=headers) as r:
+                    assert r.status in (200, 201, 202), await r.text()
+                message = await asyncio.wait_for(live.receive_json(), POLLS * 0.05)
+                assert message["type"] == "item" and message["id"] == sealed.id.hex()
+        leads = [m.log.read_text().count("runs the background rounds") for m in machines]
+        assert sorted(leads) == [0, 1], leads
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        codes = [m.stop() for m in machines]
+    assert codes == [0] * len(machines), [m.log.read_text() for m in machines]
 
 
 def _leads(pid: int, workers: Workers) -> bool:
