@@ -1,6 +1,6 @@
 """Ingest and search on SQLite and on PostgreSQL with 1, 2 and 4 workers, side by side (issue 17, item 5).
 
-    python bench/backends.py                 # 20,000 listings, 3 runs of each, about 15 minutes
+    python bench/backends.py                 # 20,000 listings, 3 runs of each, about 20 minutes
     python bench/backends.py --quick         # 300 listings, 1 run, 1 and 2 workers: checks it works
 
 Each run starts a fresh node per set-up, in turns so every set-up sees the same machine: SQLite
@@ -8,6 +8,10 @@ Each run starts a fresh node per set-up, in turns so every set-up sees the same 
 on, as a production server runs) with --workers 1, 2 and 4. K clients publish N signed listings
 over live sockets, each answered once stored; then 8 clients search the N listings. Every answer
 is checked (all accepted, N rows stored, search results match their filters, as run.py does).
+Without --quick, nostr-relay (PyPI, in a venv of its own, as run.py installs it) takes the same
+count of events over the same sockets and window in the same turns, each event with 300 bytes of
+text: its rate and acknowledgement times are beside ours (its CPU is not counted; its search is
+another query shape, in run.py's comparison).
 CPU is counted for the node's processes and, on PostgreSQL, for the server's: both are the
 cost of a listing. Figures are medians of the runs with the range in brackets; the machine's
 1-minute load is printed before and after.
@@ -101,6 +105,20 @@ def one_run(work: Path, server: PgServer, setup: str, workers: int, n: int, k: i
     }
 
 
+def relay_run(work: Path, python: Path, n: int, k: int) -> dict[str, Any]:
+    """nostr-relay's ingest of n events over k sockets, 64 in flight each, every one checked stored."""
+    import nostr_peer
+
+    folder = work / "nostr-relay"
+    folder.mkdir(parents=True, exist_ok=True)
+    theirs = nostr_peer.run_ingest(python, folder, n=n, k=k, window=64, payload=300)
+    return {
+        "listings_per_s": theirs["accepted_per_s"],
+        "ack_p50_ms": theirs["ack_p50_ms"],
+        "ack_p99_ms": theirs["ack_p99_ms"],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -114,11 +132,20 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="peerfed-backends-"))
     server = PgServer(durable=True).start()
     try:
+        relay = None
+        if not args.quick:
+            import nostr_peer
+
+            relay = nostr_peer.install(work)
         load_before = os.getloadavg()[0]
         results: dict[str, list[dict[str, Any]]] = {f"{s} x{w}": [] for s, w in setups}
+        if relay is not None:
+            results["nostr-relay"] = []
         for r in range(runs):
             for setup, workers in setups:
                 results[f"{setup} x{workers}"].append(one_run(work / f"r{r}", server, setup, workers, n, k, queries))
+            if relay is not None:
+                results["nostr-relay"].append(relay_run(work / f"r{r}", relay, n, k))
         load_after = os.getloadavg()[0]
     finally:
         server.stop()
@@ -130,10 +157,15 @@ def main() -> int:
     print("| set-up | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for name, rows in results.items():
-        cells = {c: spread([float(r[c]) for r in rows]) for c in columns}
+        cells = {c: spread([float(r[c]) for r in rows]) for c in columns if c in rows[0]}
         table[name] = cells
         shown = [
-            f"{v['median']:g} [{v['min']:g}-{v['max']:g}]" if runs > 1 else f"{v['median']:g}" for v in cells.values()
+            "-"
+            if c not in cells
+            else f"{cells[c]['median']:g} [{cells[c]['min']:g}-{cells[c]['max']:g}]"
+            if runs > 1
+            else f"{cells[c]['median']:g}"
+            for c in columns
         ]
         print(f"| {name} | " + " | ".join(shown) + " |")
     if args.out:

@@ -8,6 +8,7 @@ what they changed, over PostgreSQL's LISTEN/NOTIFY on one channel:
     sessions <peer>        forget the peer's cached sessions
     outbox                 federation work was queued: wake the sender, if it runs here
     maintain               a node began federating: follow and pull now, if that runs here
+    hello                  a process started serving this database: count rate limits together
 
 and one of them at a time, the one holding a session-level advisory lock, runs the background
 rounds (the outbox sender, federation upkeep, the purge), so each destination has one consumer;
@@ -102,6 +103,7 @@ class PgBus(Bus):
             asyncio.create_task(bus._hear(), name="bus-hear"),
             asyncio.create_task(bus._say(), name="bus-say"),
         ]
+        bus.publish("hello")
         return bus
 
     def publish(self, kind: str, *words: str) -> None:

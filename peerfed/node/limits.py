@@ -24,7 +24,10 @@ log = logging.getLogger("peerfed.node")
 
 
 class Windows(Protocol):
-    """Windows counted somewhere every process of the node sees (store/windows.py)."""
+    """Windows counted somewhere every process of the node sees (store/windows.py), used while
+    ``together`` (another process serves the node too)."""
+
+    together: bool
 
     async def count(
         self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int
@@ -40,15 +43,20 @@ class RateLimiter:
         self._fresh = 0  # fresh starts (clear) so far
 
     def share(self, windows: Windows | None) -> None:
-        """Count in ``windows`` from now on (None: in memory again)."""
+        """Count in ``windows`` whenever other processes serve the node too (None: in memory only)."""
         self._shared = windows
+
+    def joined(self) -> None:
+        """Another process has started serving the node: count in the shared windows from now on."""
+        if self._shared is not None:
+            self._shared.together = True
 
     async def hit(self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int = 1) -> None:
         """Count ``cost`` uses (a request, or bytes); raise RequestError (rate.limited) if they would
         take the window past ``limit``. A refused use is not counted, so a smaller one may still fit."""
         if limit <= 0:
             return
-        if self._shared is not None:
+        if self._shared is not None and self._shared.together:
             named = f"{subject} {self._fresh}" if self._fresh else subject
             try:
                 ends = await self._shared.count(scope, named, limit=limit, window=window, now=now, cost=cost)

@@ -132,6 +132,8 @@ class Node:
                 self.wakeup.set()
             elif kind == "maintain":
                 self.maintain_soon.set()
+            elif kind == "hello":
+                self.limiter.joined()
         except ValueError:
             return
 

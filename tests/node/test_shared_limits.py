@@ -62,6 +62,7 @@ def test_shared_windows_decide_every_use_as_one_process_memory_does(steps: list[
             await windows._conn.execute("TRUNCATE peerfed_windows")
             limiter = RateLimiter()
             limiter.share(windows)
+            limiter.joined()  # as when another process serves the node too
             return await _decisions(limiter, steps)
         finally:
             await windows.close()
@@ -122,6 +123,7 @@ def test_with_the_server_away_a_process_counts_alone_and_then_shares_again(monke
         windows = await SharedWindows.open(address, SEED)
         limiter = RateLimiter()
         limiter.share(windows)
+        limiter.joined()
         try:
             for _ in range(3):
                 await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=1.0)
@@ -143,6 +145,39 @@ def test_with_the_server_away_a_process_counts_alone_and_then_shares_again(monke
             await windows.close()
 
     asyncio.run(scenario())
+
+
+def test_a_process_alone_counts_in_memory_and_shares_once_another_serves_the_database() -> None:
+    """Counting in the database costs a statement per use: a process serving it alone does not."""
+    address = _database()
+
+    async def scenario() -> None:
+        first = await SharedWindows.open(address, SEED)
+        limiter = RateLimiter()
+        limiter.share(first)
+        try:
+            assert not first.together
+            await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=1.0)
+            assert await _rows(first) == 0 and len(limiter) == 1  # in memory
+            other = await SharedWindows.open(address, SEED, "peerfed-0")  # as another process's
+            try:
+                assert other.together  # it sees the first at once
+                assert not first.together  # the first sees it at its next look, or on its hello
+                assert await first.look()
+                await limiter.hit("sends", "ab" * 32, limit=3, window=60, now=2.0)
+                assert await _rows(first) == 1
+            finally:
+                await other.close()
+            assert not await first.look()  # alone again
+        finally:
+            await first.close()
+
+    asyncio.run(scenario())
+
+
+async def _rows(windows: SharedWindows) -> int:
+    row = await (await windows._conn.execute("SELECT count(*) FROM peerfed_windows")).fetchone()
+    return int(row[0])
 
 
 def _database() -> str:
