@@ -31,7 +31,7 @@ from peerfed.protocol.topics import query_words, words
 
 from .config import Config
 from .federation.outbox import OutboxItem, fan_out, item_key
-from .limits import RateLimiter
+from .limits import RateLimiter, Use
 from .opener import Opener
 from .store import MemberStatus, Store
 from .views import directory_entry
@@ -151,8 +151,10 @@ class Directory:
         the members are who never publish (spec §13.7, Keys on demand).
         """
         now = int(self._clock())
-        await self._limiter.hit("keys", bytes(peer).hex(), limit=self._config.keys_per_hour, window=3600, now=now)
-        await self._limiter.hit("keys-addr", address, limit=self._config.keys_per_hour * 4, window=3600, now=now)
+        per_hour = self._config.keys_per_hour
+        await self._limiter.hit_all(
+            [Use("keys", bytes(peer).hex(), per_hour, 3600), Use("keys-addr", address, per_hour * 4, 3600)], now
+        )
         env = open_signed(raw, context=Context.KEY_BUNDLE, now=now)
         if env.author != peer:
             raise RequestError("a key bundle must be signed by the signed-in peer", "auth.forbidden")
@@ -221,11 +223,9 @@ class Directory:
         gone, request.invalid (an erasure, or no key bundle yet).
         """
         now = int(self._clock())
-        await self._limiter.hit(
-            "listings", bytes(peer).hex(), limit=self._config.listings_per_hour, window=3600, now=now
-        )
-        await self._limiter.hit(
-            "listings-addr", address, limit=self._config.listings_per_hour * 4, window=3600, now=now
+        per_hour = self._config.listings_per_hour
+        await self._limiter.hit_all(
+            [Use("listings", bytes(peer).hex(), per_hour, 3600), Use("listings-addr", address, per_hour * 4, 3600)], now
         )
         env = await self._opener.open(raw, Context.ENVELOPE, now)
         if env.author != peer:

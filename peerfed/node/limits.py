@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 
 from peerfed.protocol import RequestError, UnavailableError, parse_sealed
 
 from .config import Config
 
-__all__ = ["LiveSockets", "OriginQuotas", "RateLimiter", "Windows"]
+__all__ = ["LiveSockets", "OriginQuotas", "RateLimiter", "Use", "Windows"]
 
 log = logging.getLogger("peerfed.node")
+
+
+class Use(NamedTuple):
+    """One use counted against one window: ``cost`` of ``limit`` per ``window`` seconds."""
+
+    scope: str
+    subject: str
+    limit: int
+    window: float
+    cost: int = 1
 
 
 class Windows(Protocol):
@@ -29,9 +40,7 @@ class Windows(Protocol):
 
     together: bool
 
-    async def count(
-        self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int
-    ) -> float | None: ...
+    async def count(self, uses: Sequence[Use], now: float) -> tuple[int, float] | None: ...
 
 
 class RateLimiter:
@@ -54,12 +63,18 @@ class RateLimiter:
     async def hit(self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int = 1) -> None:
         """Count ``cost`` uses (a request, or bytes); raise RequestError (rate.limited) if they would
         take the window past ``limit``. A refused use is not counted, so a smaller one may still fit."""
-        if limit <= 0:
+        await self.hit_all([Use(scope, subject, limit, window, cost)], now)
+
+    async def hit_all(self, uses: Sequence[Use], now: float) -> None:
+        """Count the uses of one request (on distinct windows) all or none: if one would take its
+        window past its limit, none is counted and RequestError (rate.limited) names the first."""
+        uses = [u for u in uses if u.limit > 0]
+        if not uses:
             return
         if self._shared is not None and self._shared.together:
-            named = f"{subject} {self._fresh}" if self._fresh else subject
+            named = [u._replace(subject=f"{u.subject} {self._fresh}") for u in uses] if self._fresh else uses
             try:
-                ends = await self._shared.count(scope, named, limit=limit, window=window, now=now, cost=cost)
+                refused = await self._shared.count(named, now)
             except UnavailableError as exc:  # the database is away: count here meanwhile, never refuse all
                 if not self._away:
                     log.warning("rate limits are counted by this process alone meanwhile: %s", exc)
@@ -68,25 +83,31 @@ class RateLimiter:
                 if self._away:
                     log.info("rate limits are shared again")
                 self._away = False
-                if ends is not None:
-                    _refuse(scope, ends - now)
+                if refused is not None:
+                    place, ends = refused
+                    _refuse(uses[place].scope, ends - now)
                 return
-        self.hit_here(scope, subject, limit=limit, window=window, now=now, cost=cost)
+        self.hit_here(uses, now)
 
-    def hit_here(self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int = 1) -> None:
-        """``hit``, counted in this process's memory."""
-        if limit <= 0:
-            return
-        key = (scope, subject)
-        start, count = self._windows.pop(key, (now, 0))
-        if now - start >= window:
-            start, count = now, 0
-        refused = count + cost > limit
-        self._windows[key] = (start, count if refused else count + cost)
+    def hit_here(self, uses: Sequence[Use], now: float) -> None:
+        """``hit_all``, counted in this process's memory."""
+        held = []
+        refused: tuple[Use, float] | None = None
+        for use in uses:
+            key = (use.scope, use.subject)
+            start, count = self._windows.pop(key, (now, 0))
+            if now - start >= use.window:
+                start, count = now, 0
+            held.append((key, start, count))
+            if refused is None and count + use.cost > use.limit:
+                refused = (use, start)
+        for (key, start, count), use in zip(held, uses, strict=True):
+            self._windows[key] = (start, count if refused else count + use.cost)
         while len(self._windows) > self._max:
             self._windows.popitem(last=False)
-        if refused:
-            _refuse(scope, start + window - now)
+        if refused is not None:
+            use, start = refused
+            _refuse(use.scope, start + use.window - now)
 
     def clear(self) -> None:
         """Forget every count (an operator's or a test's fresh start). Shared windows are left to
@@ -114,18 +135,16 @@ class OriginQuotas:
     async def charge(self, origin: str, kind: str, raw: bytes, now: float) -> None:
         """Count one item from ``origin``; raises RequestError (rate.limited) past a quota, or the
         sealed item's own RemoteError if it cannot be parsed."""
-        c, hit = self._config, self._limiter.hit
-        await hit("node-bytes", origin, limit=c.node_bytes_per_minute, window=60, now=now, cost=len(raw))
+        c = self._config
+        uses = [Use("node-bytes", origin, c.node_bytes_per_minute, 60, len(raw))]
         if kind == "sealed":
             mailbox = bytes(parse_sealed(raw).mailbox).hex()
-            subject = f"{origin} {mailbox}"
-            await hit(
-                "node-mailbox-bytes", subject, limit=c.mailbox_bytes_per_node, window=3600, now=now, cost=len(raw)
-            )
+            uses.append(Use("node-mailbox-bytes", f"{origin} {mailbox}", c.mailbox_bytes_per_node, 3600, len(raw)))
         if kind == "listing":
-            await hit("node-listings", origin, limit=c.node_listings_per_hour, window=3600, now=now)
+            uses.append(Use("node-listings", origin, c.node_listings_per_hour, 3600))
         elif kind == "key-bundle":
-            await hit("node-bundles", origin, limit=c.node_bundles_per_hour, window=3600, now=now)
+            uses.append(Use("node-bundles", origin, c.node_bundles_per_hour, 3600))
+        await self._limiter.hit_all(uses, now)
 
 
 class LiveSockets:

@@ -20,7 +20,7 @@ from peerfed.protocol.sealing import MAX_SEALED_AGE
 from .bus import Bus, LocalBus
 from .config import Config
 from .contact import Contacts, Source
-from .limits import RateLimiter
+from .limits import RateLimiter, Use
 from .store import Delivery, MailboxItem, NodeStatus, Store
 
 __all__ = ["Closed", "Delivery", "LiveEvent", "Mailbox", "MailboxItem", "Reader", "Sent", "Source"]
@@ -88,8 +88,10 @@ class Mailbox:
         federation.refused.
         """
         now = int(self._clock())
-        await self._limiter.hit("sends", bytes(peer).hex(), limit=self._config.sends_per_minute, window=60, now=now)
-        await self._limiter.hit("sends-addr", address, limit=self._config.sends_per_minute * 4, window=60, now=now)
+        per_minute = self._config.sends_per_minute
+        await self._limiter.hit_all(
+            [Use("sends", bytes(peer).hex(), per_minute, 60), Use("sends-addr", address, per_minute * 4, 60)], now
+        )
         sealed = parse_sealed(raw)
         check_hour(sealed, now)
         mailbox = bytes(sealed.mailbox)

@@ -18,7 +18,7 @@ from peerfed.protocol import Context, PeerId, RemoteError, RequestError, SealErr
 from peerfed.protocol.node_bodies import MAX_PREKEYS, PreKeys
 
 from .federation.transport import Remote, TransportError
-from .limits import RateLimiter
+from .limits import RateLimiter, Use
 from .store import MemberStatus, NodeStatus, Store
 
 __all__ = [
@@ -72,8 +72,13 @@ class OneTimePreKeys:
         auth.replayed (the same object taken before), prekeys.full (the stock would pass the cap).
         """
         now = int(self._clock())
-        await self._limiter.hit("prekey-uploads", bytes(peer).hex(), limit=UPLOADS_PER_HOUR, window=HOUR, now=now)
-        await self._limiter.hit("prekey-uploads-addr", address, limit=UPLOADS_PER_HOUR * 4, window=HOUR, now=now)
+        await self._limiter.hit_all(
+            [
+                Use("prekey-uploads", bytes(peer).hex(), UPLOADS_PER_HOUR, HOUR),
+                Use("prekey-uploads-addr", address, UPLOADS_PER_HOUR * 4, HOUR),
+            ],
+            now,
+        )
         env = open_signed(raw, context=Context.CLIENT_AUTH, now=now)
         if not isinstance(env.body, PreKeys):
             raise RequestError("an upload is a signed prekeys object", "auth.invalid")
@@ -104,8 +109,13 @@ class OneTimePreKeys:
         peer, then per address).
         """
         now = int(self._clock())
-        await self._limiter.hit("prekey-claims", bytes(claimant).hex(), limit=CLAIMS_PER_HOUR, window=HOUR, now=now)
-        await self._limiter.hit("prekey-claims-addr", address, limit=CLAIMS_PER_HOUR * 4, window=HOUR, now=now)
+        await self._limiter.hit_all(
+            [
+                Use("prekey-claims", bytes(claimant).hex(), CLAIMS_PER_HOUR, HOUR),
+                Use("prekey-claims-addr", address, CLAIMS_PER_HOUR * 4, HOUR),
+            ],
+            now,
+        )
         member = await self._store.member(bytes(target))
         if member is not None and member.status == MemberStatus.MEMBER:
             return await self._hand_out(target, now)

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from peerfed.client.transport import NodeAPI
-from peerfed.node.limits import RateLimiter
+from peerfed.node.limits import RateLimiter, Use
 from peerfed.protocol import ClientAuth, Message, RemoteError, sign
 
 from ..node.harness import Clock, Peer, TestNode, federate, run_node
@@ -195,11 +195,11 @@ def test_a_body_that_never_finishes_is_timed_out(tmp_path: Path) -> None:
 def test_the_rate_limiter_stays_bounded_under_a_flood_of_addresses() -> None:
     limiter = RateLimiter(max_entries=1000)
     for n in range(50_000):
-        limiter.hit_here("join", f"10.0.{n // 256}.{n % 256}", limit=5, window=3600, now=float(n))
+        limiter.hit_here([Use("join", f"10.0.{n // 256}.{n % 256}", 5, 3600)], float(n))
     assert len(limiter) == 1000
     with pytest.raises(RemoteError) as info:
         for _ in range(6):
-            limiter.hit_here("join", "203.0.113.9", limit=5, window=3600, now=1.0)
+            limiter.hit_here([Use("join", "203.0.113.9", 5, 3600)], 1.0)
     assert info.value.code == "rate.limited"
 
 

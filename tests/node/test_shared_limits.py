@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peerfed.node.limits import RateLimiter
+from peerfed.node.limits import RateLimiter, Use
 from peerfed.node.store import windows as windows_module
 from peerfed.node.store.windows import PURGE_EVERY, SharedWindows
 from peerfed.protocol import RemoteError
@@ -26,24 +26,31 @@ pytestmark = pytest.mark.one_backend("it is about PostgreSQL's shared windows, s
 SEED = b"\x05" * 32
 LIMITS = {"sends": (5, 60.0), "node-bytes": (1000, 60.0)}  # scope: (limit, window)
 
-uses = st.lists(
+# One request's uses: one to three distinct windows, and the seconds since the request before.
+requests = st.lists(
     st.tuples(
-        st.sampled_from(sorted(LIMITS)),
-        st.sampled_from(["203.0.113.9", "ab" * 32]),
-        st.integers(1, 400),  # cost (for "sends" a cost above 5 is refused whatever was used)
-        st.floats(0, 25, allow_nan=False),  # seconds since the use before
+        st.lists(
+            st.tuples(
+                st.sampled_from(sorted(LIMITS)),
+                st.sampled_from(["203.0.113.9", "ab" * 32]),
+                st.integers(1, 400),  # cost (for "sends" a cost above 5 is refused whatever was used)
+            ),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda use: (use[0], use[1]),
+        ),
+        st.floats(0, 25, allow_nan=False),
     ),
-    max_size=40,
+    max_size=30,
 )
 
 
-async def _decisions(limiter: RateLimiter, steps: list[tuple[str, str, int, float]]) -> list[bool]:
+async def _decisions(limiter: RateLimiter, steps: list[tuple[list[tuple[str, str, int]], float]]) -> list[bool]:
     now, out = 1_000.0, []
-    for scope, subject, cost, later in steps:
+    for uses, later in steps:
         now += later
-        limit, window = LIMITS[scope]
         try:
-            await limiter.hit(scope, subject, limit=limit, window=window, now=now, cost=cost)
+            await limiter.hit_all([Use(scope, subject, *LIMITS[scope], cost) for scope, subject, cost in uses], now)
             out.append(True)
         except RemoteError as exc:
             assert exc.code == "rate.limited"
@@ -52,8 +59,10 @@ async def _decisions(limiter: RateLimiter, steps: list[tuple[str, str, int, floa
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=uses)
-def test_shared_windows_decide_every_use_as_one_process_memory_does(steps: list[tuple[str, str, int, float]]) -> None:
+@given(steps=requests)
+def test_shared_windows_decide_every_request_as_one_process_memory_does(
+    steps: list[tuple[list[tuple[str, str, int]], float]],
+) -> None:
     address = _database()
 
     async def shared() -> list[bool]:
@@ -70,13 +79,42 @@ def test_shared_windows_decide_every_use_as_one_process_memory_does(steps: list[
     assert asyncio.run(shared()) == asyncio.run(_decisions(RateLimiter(), steps))
 
 
+@pytest.mark.parametrize("where", ["memory", "shared"])
+def test_a_request_refused_by_one_of_its_windows_counts_in_none(where: str) -> None:
+    """A peer over its own limit cannot use up the allowance of its address, which others share."""
+    address = _database()
+
+    async def scenario() -> None:
+        limiter = RateLimiter()
+        windows = await SharedWindows.open(address, SEED)
+        if where == "shared":
+            limiter.share(windows)
+            limiter.joined()
+        try:
+            ana, ben, shared_address = "ab" * 32, "cd" * 32, "203.0.113.9"
+            for _ in range(3):
+                await limiter.hit_all([Use("sends", ana, 3, 60), Use("sends-addr", shared_address, 12, 60)], 1.0)
+            for _ in range(20):  # refused by Ana's window: the address's is not touched
+                with pytest.raises(RemoteError):
+                    await limiter.hit_all([Use("sends", ana, 3, 60), Use("sends-addr", shared_address, 12, 60)], 2.0)
+            for _ in range(9):  # Ben, behind the same address, still has the rest of it
+                await limiter.hit_all([Use("sends", ben, 30, 60), Use("sends-addr", shared_address, 12, 60)], 3.0)
+            with pytest.raises(RemoteError) as refused:
+                await limiter.hit_all([Use("sends", ben, 30, 60), Use("sends-addr", shared_address, 12, 60)], 3.0)
+            assert "sends-addr" in str(refused.value)
+        finally:
+            await windows.close()
+
+    asyncio.run(scenario())
+
+
 def test_two_processes_asking_at_once_share_the_last_uses_and_never_both_take_one() -> None:
     address = _database()
 
     async def scenario() -> list[bool]:
         one, two = await SharedWindows.open(address, SEED), await SharedWindows.open(address, SEED)
         try:
-            asks = [w.count("sends", "ab" * 32, limit=10, window=60, now=5.0, cost=1) for w in (one, two) * 15]
+            asks = [w.count([Use("sends", "ab" * 32, 10, 60)], 5.0) for w in (one, two) * 15]
             return [ends is None for ends in await asyncio.gather(*asks)]
         finally:
             await one.close()
@@ -92,12 +130,12 @@ def test_the_windows_hold_digests_not_subjects_and_go_when_they_end() -> None:
     async def scenario() -> tuple[list[Any], list[Any]]:
         windows = await SharedWindows.open(address, SEED)
         try:
-            await windows.count("sends", peer, limit=5, window=60, now=10.0, cost=1)
-            await windows.count("sends-addr", addr, limit=20, window=3600, now=10.0, cost=1)
-            held = await (await windows._conn.execute("SELECT tag, used FROM peerfed_windows ORDER BY used")).fetchall()
+            await windows.count([Use("sends", peer, 5, 60), Use("sends-addr", addr, 20, 3600)], 10.0)
+            rows = await windows._conn.execute("SELECT tag, used FROM peerfed_windows ORDER BY ends_at")
+            held = await rows.fetchall()
             # Past the first window's end and a purge's turn: that row goes, the hour's stays.
-            await windows.count("sends", "ef" * 32, limit=5, window=60, now=10.0 + 60 + PURGE_EVERY, cost=2)
-            left = await (await windows._conn.execute("SELECT tag FROM peerfed_windows ORDER BY used")).fetchall()
+            await windows.count([Use("sends", "ef" * 32, 5, 60, 2)], 10.0 + 60 + PURGE_EVERY)
+            left = await (await windows._conn.execute("SELECT tag FROM peerfed_windows ORDER BY ends_at")).fetchall()
             return held, left
         finally:
             await windows.close()
@@ -109,7 +147,7 @@ def test_the_windows_hold_digests_not_subjects_and_go_when_they_end() -> None:
     with psycopg.connect(address) as db:
         text = repr(db.execute("SELECT * FROM peerfed_windows").fetchall())
     assert peer not in text and addr not in text
-    assert [bytes(t) for (t,) in left] == [other.tag("sends-addr", addr), other.tag("sends", "ef" * 32)]
+    assert [bytes(t) for (t,) in left] == [other.tag("sends", "ef" * 32), other.tag("sends-addr", addr)]
     # Another node's key names the same subject differently.
     assert SharedWindows(address, None, _key_of(b"\x06" * 32)).tag("sends", peer) != other.tag("sends", peer)
 

@@ -6,10 +6,11 @@ requests over N of them gets N times every limit. Each use is then one statement
 connection of its own: an upsert on an UNLOGGED table that starts, counts or refuses in the same
 step, so two processes counting the same subject at once cannot both take the last use.
 
-That statement costs a node process about 280 µs of CPU and the server 90 µs (measured, two per
-listing), so a process that serves the database alone keeps counting in memory: ``together`` is
-whether another node process is connected to the same database, looked up every WATCH_EVERY
-seconds and set at once when another announces itself (bus.py's ``hello``).
+The uses one request makes (a peer's and its address's, say) go in one call of a function that
+counts all or none. That call still costs CPU in the node and the server (bench/README.md), so a
+process that serves the database alone keeps counting in memory: ``together`` is whether another
+node process is connected to the same database, looked up every WATCH_EVERY seconds and set at
+once when another announces itself (bus.py's ``hello``).
 
 A window is kept under a keyed digest of its scope and subject, never the peer key, address or
 node URL itself: the key is derived from the node key every process of the node holds, so they
@@ -23,12 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from peerfed.protocol.crypto import Person, blake2b_keyed
 
 from .db import StorageError
 from .pg import APPLICATION, CONNECT_TIMEOUT, _psycopg, _redacted
+
+if TYPE_CHECKING:
+    from ..limits import Use
 
 __all__ = ["SharedWindows"]
 
@@ -45,24 +50,50 @@ _OTHERS = (
 
 _CREATE = (
     "CREATE UNLOGGED TABLE IF NOT EXISTS peerfed_windows ("
-    " tag BYTEA PRIMARY KEY, used BIGINT NOT NULL, ends_at DOUBLE PRECISION NOT NULL, refused BOOLEAN NOT NULL)",
+    " tag BYTEA PRIMARY KEY, used BIGINT NOT NULL, ends_at DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS peerfed_windows_ends ON peerfed_windows (ends_at)",
+    # The uses of one request, all or none: each window is made if missing and locked, in the
+    # order of the tags (so two processes never wait on each other in a circle); one that has
+    # ended starts again; if every use fits its window all are counted, else none, and the
+    # first that does not fit is named (its place, from 1, and when its window ends).
+    """
+    CREATE OR REPLACE FUNCTION peerfed_count(
+        tags BYTEA[], costs BIGINT[], limits BIGINT[], spans DOUBLE PRECISION[], now DOUBLE PRECISION,
+        OUT refused INTEGER, OUT ends DOUBLE PRECISION
+    ) LANGUAGE plpgsql AS $$
+    DECLARE
+        n INTEGER := array_length(tags, 1);
+        was BIGINT[] := '{}';
+        until DOUBLE PRECISION[] := '{}';
+        row_used BIGINT;
+        row_ends DOUBLE PRECISION;
+    BEGIN
+        refused := 0;
+        ends := 0;
+        INSERT INTO peerfed_windows (tag, used, ends_at)
+            SELECT t, 0, now + s FROM unnest(tags, spans) AS u(t, s) ORDER BY t ON CONFLICT (tag) DO NOTHING;
+        PERFORM 1 FROM peerfed_windows WHERE tag = ANY(tags) ORDER BY tag FOR UPDATE;
+        FOR i IN 1 .. n LOOP
+            SELECT used, ends_at INTO row_used, row_ends FROM peerfed_windows WHERE tag = tags[i];
+            IF row_ends <= now THEN
+                row_used := 0;
+                row_ends := now + spans[i];
+            END IF;
+            was[i] := row_used;
+            until[i] := row_ends;
+            IF refused = 0 AND row_used + costs[i] > limits[i] THEN
+                refused := i;
+                ends := row_ends;
+            END IF;
+        END LOOP;
+        FOR i IN 1 .. n LOOP
+            UPDATE peerfed_windows SET used = was[i] + CASE WHEN refused = 0 THEN costs[i] ELSE 0 END,
+                ends_at = until[i] WHERE tag = tags[i];
+        END LOOP;
+    END $$
+    """,
 )
-
-# A window that has ended starts again at this use; a use that would take it past the limit is
-# refused and not counted (as in memory); ``refused`` reports which, in the same statement.
-_COUNT = """
-INSERT INTO peerfed_windows AS w (tag, used, ends_at, refused)
-VALUES (%(tag)s, CASE WHEN %(cost)s > %(limit)s THEN 0 ELSE %(cost)s END, %(now)s + %(window)s, %(cost)s > %(limit)s)
-ON CONFLICT (tag) DO UPDATE SET
-    used = CASE
-        WHEN w.ends_at <= %(now)s THEN CASE WHEN %(cost)s > %(limit)s THEN 0 ELSE %(cost)s END
-        WHEN w.used + %(cost)s > %(limit)s THEN w.used
-        ELSE w.used + %(cost)s END,
-    refused = CASE WHEN w.ends_at <= %(now)s THEN %(cost)s > %(limit)s ELSE w.used + %(cost)s > %(limit)s END,
-    ends_at = CASE WHEN w.ends_at <= %(now)s THEN %(now)s + %(window)s ELSE w.ends_at END
-RETURNING refused, ends_at
-"""
+_COUNT = "SELECT refused, ends FROM peerfed_count(%s, %s, %s, %s, %s)"
 
 
 def windows_key(node_seed: bytes) -> bytes:
@@ -139,12 +170,17 @@ class SharedWindows:
         text = f"{scope}\n{subject}".encode("utf-8", "backslashreplace")
         return blake2b_keyed(text, self._key, Person.WINDOW)
 
-    async def count(
-        self, scope: str, subject: str, *, limit: int, window: float, now: float, cost: int
-    ) -> float | None:
-        """Count ``cost`` uses; None if they fit, else when the window ends (they were not counted)."""
+    async def count(self, uses: Sequence[Use], now: float) -> tuple[int, float] | None:
+        """Count every use of one request, or none: None if all fit their windows, else the place
+        (from 0) of the first that does not and when its window ends. Raises StorageError."""
         psycopg = _psycopg()
-        params = {"tag": self.tag(scope, subject), "cost": cost, "limit": limit, "now": now, "window": window}
+        params = (
+            [self.tag(u.scope, u.subject) for u in uses],
+            [u.cost for u in uses],
+            [u.limit for u in uses],
+            [u.window for u in uses],
+            now,
+        )
         try:
             conn = await self._ready()
             if now >= self._purge_at:
@@ -153,8 +189,8 @@ class SharedWindows:
             row = await (await conn.execute(_COUNT, params)).fetchone()
         except psycopg.Error as exc:
             raise StorageError(f"the shared rate windows are unavailable: {_redacted(exc)}") from exc
-        refused, ends_at = row
-        return float(ends_at) if refused else None
+        refused, ends = row
+        return (int(refused) - 1, float(ends)) if refused else None
 
     async def close(self) -> None:
         if self._watching is not None:
