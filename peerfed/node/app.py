@@ -213,7 +213,7 @@ def create_app(
             except Exception as exc:
                 await store.close()
                 raise StorageError(f"cannot listen on the PostgreSQL database ({type(exc).__name__})") from exc
-            try:  # and count every rate limit together with them
+            try:  # and count rate limits together with them, while there are others
                 windows = await SharedWindows.open(address, identity.seed)
             except StorageError:
                 await bus.close()
@@ -255,10 +255,13 @@ def create_app(
             metrics.unbind()
             try:
                 await asyncio.wait_for(bus.close(), STOP_WAIT)
-                if windows is not None:
-                    await asyncio.wait_for(windows.close(), STOP_WAIT)
             except TimeoutError:
                 log.warning("the other workers' connections did not close in %g s", STOP_WAIT)
+            if windows is not None:
+                try:
+                    await asyncio.wait_for(windows.close(), STOP_WAIT)
+                except TimeoutError:
+                    log.warning("the shared rate windows' connection did not close in %g s", STOP_WAIT)
             await session.close()
             node.close()
             await store.close()
