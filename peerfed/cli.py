@@ -60,6 +60,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     # One of --workers' children (peerfed/node/workers.py): its parent holds the folder's lock.
     serve.add_argument("--worker-of", dest="worker_of", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--secret-fd", dest="secret_fd", type=int, help=argparse.SUPPRESS)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -142,10 +143,13 @@ def serve(args: argparse.Namespace) -> int:
             where = f"peerfed node '{config.name}' on {config.url} (data: {config.data})"
             print(f"{where}; Ctrl-C stops it", file=sys.stderr)
 
+        secret = None
+        if args.secret_fd is not None:  # one of --workers' processes: the secret they all share
+            with os.fdopen(args.secret_fd, "rb") as pipe:
+                secret = pipe.read(32)
         try:
-            asyncio.run(
-                serve_forever(create_app(config, worker=args.worker_of), sock, config.idle_timeout, ready=ready)
-            )
+            app = create_app(config, worker=args.worker_of, source_secret=secret)
+            asyncio.run(serve_forever(app, sock, config.idle_timeout, ready=ready))
         except (KeyFileError, StorageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_DATA_UNUSABLE

@@ -168,6 +168,7 @@ def create_app(
     background: bool = True,
     client_files: Path = CLIENT_FILES,
     worker: int | None = None,
+    source_secret: bytes | None = None,
 ) -> web.Application:
     # CORS outermost, so a refusal from the client API reaches a browser page of another origin too;
     # the metrics middleware next, so it counts the error middleware's refusals.
@@ -204,7 +205,9 @@ def create_app(
         client = NodeClient(session, lambda: node.identity, config.url, clock, policy=policy)
         # Hashed once at start: the document then publishes exactly the files this process serves.
         web_client = served_hash(client_files)
-        node = Node(config, store, identity, clock=clock, client=client, web_client=web_client)
+        node = Node(
+            config, store, identity, clock=clock, client=client, web_client=web_client, source_secret=source_secret
+        )
         bus: Bus = LocalBus()
         windows: SharedWindows | None = None
         if address:  # other processes may serve this database too: hear them, and elect who leads

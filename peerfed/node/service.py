@@ -55,6 +55,7 @@ class Node:
         client: Remote | None = None,
         rng: random.Random | None = None,
         web_client: bytes | None = None,
+        source_secret: bytes | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -74,7 +75,13 @@ class Node:
         self.sessions = Sessions(config, store, clock, self.limiter)
         self.directory = Directory(config, store, clock, self.limiter, self.opener, wake)
         self.mailbox = Mailbox(
-            config, store, clock, self.limiter, wake, self.directory.home_of, Contacts(config, self.limiter)
+            config,
+            store,
+            clock,
+            self.limiter,
+            wake,
+            self.directory.home_of,
+            Contacts(config, self.limiter, source_secret),
         )
         self.prekeys = OneTimePreKeys(
             config.url, store, clock, self.limiter, self.directory.home_of, lambda: self._client

@@ -6,7 +6,10 @@ connection to one of them). The children share everything through the database a
 other through it (bus.py); one of them at a time runs the background rounds. The parent only
 watches: a child that dies after it started is started again; one that cannot start (an
 unreachable database, a bad key: its exit code says so) stops them all, with that code. SIGTERM or SIGINT stops
-every child, each draining as a single node does.
+every child, each draining as a single node does. The parent also hands every child, through a
+pipe, one secret made at start and never stored: the key under which a node names who put an
+item in a mailbox (contact.py), so all the workers name a sender alike and count its per-mailbox
+quota together.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -43,24 +48,34 @@ def child_args(argv: Sequence[str]) -> list[str]:
         if skip:
             skip = False
             continue
-        if arg in ("--workers", "--listen-fd", "--worker-of"):
+        if arg in ("--workers", "--listen-fd", "--worker-of", "--secret-fd"):
             skip = True
             continue
-        if arg.startswith(("--workers=", "--listen-fd=", "--worker-of=")):
+        if arg.startswith(("--workers=", "--listen-fd=", "--worker-of=", "--secret-fd=")):
             continue
         kept.append(arg)
     return kept
 
 
 class _Child:
-    def __init__(self, number: int, command: list[str], fd: int) -> None:
+    def __init__(self, number: int, command: list[str], fd: int, secret: bytes) -> None:
         self.number = number
         self.command = command
         self.fd = fd
+        self.secret = secret
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, pass_fds=(self.fd,), preexec_fn=_die_with_parent)
+        reading, writing = os.pipe()  # 32 bytes fit a pipe's buffer: written before the child runs
+        try:
+            try:
+                os.write(writing, self.secret)
+            finally:
+                os.close(writing)
+            command = [*self.command, "--secret-fd", str(reading)]
+            self.process = subprocess.Popen(command, pass_fds=(self.fd, reading), preexec_fn=_die_with_parent)
+        finally:
+            os.close(reading)
 
 
 def _die_with_parent() -> None:
@@ -75,7 +90,8 @@ def supervise(argv: Sequence[str], data: Path, fd: int, workers: int) -> int:
     """Run ``workers`` children of `peerfed serve` with ``argv`` on socket ``fd``; an exit code."""
     load_or_create_key(data)  # once, here: children starting together must not each make one
     base = [sys.executable, "-m", "peerfed", "serve", *child_args(argv)]
-    children = [_Child(n, [*base, "--listen-fd", str(fd), "--worker-of", str(n)], fd) for n in range(workers)]
+    secret = secrets.token_bytes(32)
+    children = [_Child(n, [*base, "--listen-fd", str(fd), "--worker-of", str(n)], fd, secret) for n in range(workers)]
     stopping = False
 
     def stop(signum: int, frame: object) -> None:

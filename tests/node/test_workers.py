@@ -272,6 +272,37 @@ def test_two_machines_with_one_node_key_and_one_database_serve_as_one_node(tmp_p
     assert codes == [0] * len(machines), [m.log.read_text() for m in machines]
 
 
+def test_a_senders_quota_for_one_mailbox_is_counted_once_across_workers(tmp_path: Path) -> None:
+    """Ben may hand in 3 items an hour for Ana's mailbox. The workers name him under one secret
+    their parent gave them, so they count his items together: 3 in all, not 3 each."""
+    settings = ("--mailbox-items-per-sender", "3")
+    workers = Workers(tmp_path / "n", postgres_server().fresh_database(), *settings)
+
+    async def scenario() -> dict[str, list[int]]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            await workers.both_up(http)
+            home = Home(workers.url)
+            ana = await Peer("ana", home, http, 1).join()  # type: ignore[arg-type]
+            ben = await Peer("ben", home, http, 2).join()  # type: ignore[arg-type]
+            answers: dict[str, list[int]] = {"0": [], "1": []}
+            for n in range(100):
+                _, sealed = ben.seal_to(ana, Message(ana.id, b"\x07" * 16, n + 1, f"note {n}"))
+                headers = {"Authorization": f"Bearer {ben.api.token}"}
+                async with http.post(workers.url + "/api/v1/send", data=sealed.raw, headers=headers) as r:
+                    answers[r.headers["X-Peerfed-Worker"]].append(r.status)
+                if all(429 in statuses for statuses in answers.values()):
+                    break
+            return answers
+
+    try:
+        answers = asyncio.run(scenario())
+    finally:
+        assert workers.stop() == 0, workers.log.read_text()
+    assert all(429 in statuses for statuses in answers.values()), answers
+    taken = [status for statuses in answers.values() for status in statuses if status != 429]
+    assert len(taken) == 3, answers
+
+
 def _leads(pid: int, workers: Workers) -> bool:
     """Whether ``pid`` holds the rounds' advisory lock (PostgreSQL's pg_locks names the backend's
     client port, not the worker: the worker is found by its connections' client pids instead)."""
