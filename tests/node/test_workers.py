@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,27 +169,42 @@ def test_a_limit_is_counted_once_across_workers_however_a_caller_spreads_its_req
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
             await workers.both_up(http)
             ana = await Peer("ana", Home(workers.url), http, 1).join()  # type: ignore[arg-type]
-            answers: dict[str, list[int]] = {"0": [], "1": []}
-            for n in range(100):
+
+            def listing(n: int) -> bytes:
                 fields: dict[str, Any] = {"kind": "offer", "topics": ("grief",), "languages": ("en",)}
                 fields |= {"formats": ("text",), "timing": "soon", "summary": f"offer {n}"}
-                listing = ana.signed(Listing(**fields))
-                headers = {"Authorization": f"Bearer {ana.api.token}"}
-                async with http.post(workers.url + "/api/v1/listings", data=listing.raw, headers=headers) as r:
-                    answers[r.headers["X-Peerfed-Worker"]].append(r.status)
-                    if r.status == 429:
-                        assert (await r.json())["error"]["code"] == "rate.limited"
-                if all(429 in statuses for statuses in answers.values()):
-                    break
-            return answers
+                return ana.signed(Listing(**fields)).raw
+
+            return await _until_both_refuse(http, workers.url + "/api/v1/listings", ana.api.token, listing)
 
     try:
         answers = asyncio.run(scenario())
     finally:
         assert workers.stop() == 0, workers.log.read_text()
-    assert all(429 in statuses for statuses in answers.values()), answers
-    taken = [status for statuses in answers.values() for status in statuses if status != 429]
+    taken = _taken(answers)
     assert len(taken) == 6 and set(taken) == {201}, answers
+
+
+async def _until_both_refuse(
+    http: aiohttp.ClientSession, url: str, token: str | None, body: Callable[[int], bytes]
+) -> dict[str, list[int]]:
+    """POST body(0), body(1), ... to ``url`` (a new connection each: either worker takes it) until
+    both workers have answered rate.limited, at most 100 times; each worker's statuses."""
+    answers: dict[str, list[int]] = {"0": [], "1": []}
+    for n in range(100):
+        async with http.post(url, data=body(n), headers={"Authorization": f"Bearer {token}"}) as r:
+            answers[r.headers["X-Peerfed-Worker"]].append(r.status)
+            if r.status == 429:
+                assert (await r.json())["error"]["code"] == "rate.limited"
+        if all(429 in statuses for statuses in answers.values()):
+            break
+    return answers
+
+
+def _taken(answers: dict[str, list[int]]) -> list[int]:
+    """The statuses of the requests taken, once both workers have refused some."""
+    assert all(429 in statuses for statuses in answers.values()), answers
+    return [status for statuses in answers.values() for status in statuses if status != 429]
 
 
 class Machine:
@@ -284,23 +300,17 @@ def test_a_senders_quota_for_one_mailbox_is_counted_once_across_workers(tmp_path
             home = Home(workers.url)
             ana = await Peer("ana", home, http, 1).join()  # type: ignore[arg-type]
             ben = await Peer("ben", home, http, 2).join()  # type: ignore[arg-type]
-            answers: dict[str, list[int]] = {"0": [], "1": []}
-            for n in range(100):
-                _, sealed = ben.seal_to(ana, Message(ana.id, b"\x07" * 16, n + 1, f"note {n}"))
-                headers = {"Authorization": f"Bearer {ben.api.token}"}
-                async with http.post(workers.url + "/api/v1/send", data=sealed.raw, headers=headers) as r:
-                    answers[r.headers["X-Peerfed-Worker"]].append(r.status)
-                if all(429 in statuses for statuses in answers.values()):
-                    break
-            return answers
+
+            def note(n: int) -> bytes:
+                return ben.seal_to(ana, Message(ana.id, b"\x07" * 16, n + 1, f"note {n}"))[1].raw
+
+            return await _until_both_refuse(http, workers.url + "/api/v1/send", ben.api.token, note)
 
     try:
         answers = asyncio.run(scenario())
     finally:
         assert workers.stop() == 0, workers.log.read_text()
-    assert all(429 in statuses for statuses in answers.values()), answers
-    taken = [status for statuses in answers.values() for status in statuses if status != 429]
-    assert len(taken) == 3, answers
+    assert len(_taken(answers)) == 3, answers
 
 
 def _leads(pid: int, workers: Workers) -> bool:
