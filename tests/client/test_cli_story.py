@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from peerfed.protocol import PeerId
 from tests.processes import NodeProcess, NodeProcesses
 
 HELLO = "Hola, I read your offer; the nights are hard for me lately"
@@ -64,6 +65,19 @@ class Cli:
         return str(json.loads(out.stderr)["error"]["code"])
 
 
+def question_then_answer(messages: list[dict[str, Any]], me: str, them: str) -> list[tuple[str, str]]:
+    """A reader's two messages, ``me`` asking and ``them`` answering, as (from, text) in display order.
+
+    The order is spec §9.5's: the earlier ``created_at`` first. An answer written within the second
+    of the question ties with it, and the tie goes to the smaller peer id, not to who spoke first.
+    """
+    author = {"me": bytes(PeerId.from_text(me)), "them": bytes(PeerId.from_text(them))}
+    mine, theirs = (next(m for m in messages if m["from"] == side) for side in ("me", "them"))
+    assert mine["at"] <= theirs["at"]  # the answer was signed after the question was read
+    ordered = sorted((mine, theirs), key=lambda m: (m["at"], author[m["from"]]))
+    return [(m["from"], m["text"]) for m in ordered]
+
+
 def eventually(check: Callable[[], Any], what: str, tries: int = 100) -> Any:
     """Poll (bounded) until the nodes' background delivery has done its work."""
     for _ in range(tries):
@@ -110,7 +124,7 @@ def test_the_whole_story_and_nothing_private_on_either_node(
     ana, ben = Cli(tmp_path / "ana"), Cli(tmp_path / "ben")
     me = ana.json("id", "new", "--node", a.url, "--name", "Ana")
     assert me["peer"].startswith("pf1") and me["node"] == a.url
-    ben.json("id", "new", "--node", b.url, "--name", "Ben")
+    ben_id = ben.json("id", "new", "--node", b.url, "--name", "Ben")["peer"]
     offer = ana.json(
         "offer",
         "--topic",
@@ -169,7 +183,8 @@ def test_the_whole_story_and_nothing_private_on_either_node(
         ),
         "Ana's message",
     )
-    assert [(m["from"], m["text"]) for m in messages] == [("me", WORDS[0]), ("them", WORDS[1])]
+    assert [(m["from"], m["text"]) for m in messages] == question_then_answer(messages, ben_id, me["peer"])
+    assert {(m["from"], m["text"]) for m in messages} == {("me", WORDS[0]), ("them", WORDS[1])}
     # Two CLI peers talk on sealing scheme 2 (spec §14.7), and each side says so.
     assert ben.json("read", connection[:6])["forward_secret"] is True
     assert ana.json("read", connection[:6])["forward_secret"] is True

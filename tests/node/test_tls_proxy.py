@@ -26,7 +26,7 @@ from peerfed.node.config import ConfigError, load_config
 from peerfed.node.federation.addresses import AddressPolicy, guarded_session
 from peerfed.node.federation.transport import AddressRefused, NodeClient
 from peerfed.protocol import Identity
-from tests.client.test_cli_story import Cli
+from tests.client.test_cli_story import Cli, question_then_answer
 from tests.processes import NodeProcess, NodeProcesses
 from tests.tlsproxy import Authority, Nginx, Site
 
@@ -127,8 +127,11 @@ def test_two_nodes_behind_nginx_federate_and_two_peers_talk_over_https(two: Prox
     assert set(federation(a)) == {b_url} and set(federation(b)) == {a_url}  # no http address anywhere
 
     ana, ben = two.cli(tmp_path / "ana"), two.cli(tmp_path / "ben")
-    assert ana.json("id", "new", "--node", a_url, "--name", "Ana")["node"] == a_url
-    assert ben.json("id", "new", "--node", b_url, "--name", "Ben")["node"] == b_url
+    ana_id, ben_id = (
+        cli.json("id", "new", "--node", url, "--name", name)
+        for cli, url, name in ((ana, a_url, "Ana"), (ben, b_url, "Ben"))
+    )
+    assert (ana_id["node"], ben_id["node"]) == (a_url, b_url)
     offer = ana.json("offer", "--topic", "loneliness", "--summary", "I can listen in the evenings, by text.")
 
     found = eventually(lambda: ben.json("browse", "--topic", "loneliness")["listings"], "Ana's offer on B")
@@ -146,7 +149,8 @@ def test_two_nodes_behind_nginx_federate_and_two_peers_talk_over_https(two: Prox
     messages = eventually(
         lambda: m if len(m := ben.json("read", connection[:8])["messages"]) == 2 else None, "Ana's answer on B"
     )
-    assert [(m["from"], m["text"]) for m in messages] == [("me", WORDS[0]), ("them", WORDS[1])]
+    assert [(m["from"], m["text"]) for m in messages] == question_then_answer(messages, ben_id["peer"], ana_id["peer"])
+    assert {(m["from"], m["text"]) for m in messages} == {("me", WORDS[0]), ("them", WORDS[1])}
     # Everything went through the proxy: nginx logged the federation and the client calls.
     access = (two.nginx.folder / "access.log").read_text()
     assert "/federation/v1/" in access and "/api/v1/send" in access
