@@ -3,6 +3,7 @@
 HYPOTHESIS_PROFILE=long python -m pytest tests/protocol
 """
 
+import gc
 import os
 from collections.abc import Iterator
 
@@ -15,6 +16,17 @@ from tests.processes import NodeProcesses
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", deadline=None, max_examples=100_000, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _leaks_named_where_made() -> Iterator[None]:
+    """Collect after each test, so an unclosed socket or file it left fails that test.
+
+    With ``filterwarnings = error`` a ResourceWarning fails whichever test the garbage collector
+    happens to run in; collecting here pins it on the test that made the garbage.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture
