@@ -79,6 +79,78 @@ def test_shared_windows_decide_every_request_as_one_process_memory_does(
     assert asyncio.run(shared()) == asyncio.run(_decisions(RateLimiter(), steps))
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=requests)
+def test_requests_asked_at_once_are_counted_in_one_call_in_the_order_they_asked(
+    steps: list[tuple[list[tuple[str, str, int]], float]],
+) -> None:
+    """A batch decides each request as memory does, one after another, and costs one round trip."""
+    address = _database()
+
+    async def at_once() -> tuple[list[bool], int]:
+        windows = await SharedWindows.open(address, SEED)
+        calls = 0
+        call = windows._call
+
+        async def counted(batch: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await call(batch)
+
+        windows._call = counted  # type: ignore[method-assign]
+        try:
+            await windows._conn.execute("TRUNCATE peerfed_windows")
+            now, asks = 1_000.0, []
+            for uses, later in steps:
+                now += later
+                asks.append(
+                    windows.count([Use(scope, subject, *LIMITS[scope], cost) for scope, subject, cost in uses], now)
+                )
+            return [refused is None for refused in await asyncio.gather(*asks)], calls
+        finally:
+            await windows.close()
+
+    decided, calls = asyncio.run(at_once())
+    assert decided == asyncio.run(_decisions(RateLimiter(), steps))
+    assert calls == (1 if steps else 0)
+
+
+def test_more_requests_at_once_than_one_call_takes_are_counted_in_order_over_several() -> None:
+    address = _database()
+    asks = windows_module.MAX_BATCH * 2 + 10
+
+    async def scenario() -> list[tuple[int, float] | None]:
+        windows = await SharedWindows.open(address, SEED)
+        try:
+            use = Use("sends", "ab" * 32, windows_module.MAX_BATCH + 5, 60)
+            return await asyncio.gather(*(windows.count([use], 5.0) for _ in range(asks)))
+        finally:
+            await windows.close()
+
+    decided = asyncio.run(scenario())
+    fits = windows_module.MAX_BATCH + 5
+    assert decided[:fits] == [None] * fits  # the first that asked, over two calls
+    assert decided[fits:] == [(0, 65.0)] * (asks - fits)  # refused, with when the window ends
+
+
+def test_a_caller_that_gives_up_does_not_stop_the_others_being_answered() -> None:
+    address = _database()
+
+    async def scenario() -> list[Any]:
+        windows = await SharedWindows.open(address, SEED)
+        try:
+            use = Use("sends", "ab" * 32, 2, 60)
+            first, gone, last = (asyncio.ensure_future(windows.count([use], 5.0)) for _ in range(3))
+            await asyncio.sleep(0)  # all three have asked
+            gone.cancel()
+            return [await first, await last, await windows.count([use], 5.0)]
+        finally:
+            await windows.close()
+
+    # The one that gave up before the call was not counted, as in memory: the other two fit.
+    assert asyncio.run(scenario()) == [None, None, (0, 65.0)]
+
+
 @pytest.mark.parametrize("where", ["memory", "shared"])
 def test_a_request_refused_by_one_of_its_windows_counts_in_none(where: str) -> None:
     """A peer over its own limit cannot use up the allowance of its address, which others share."""
