@@ -251,6 +251,57 @@ def test_rows_read_by_cursor_commit_in_the_order_of_their_numbers_across_writers
         watcher.close()
 
 
+def test_two_writers_that_lock_a_row_and_add_a_cursor_row_in_either_order_never_deadlock() -> None:
+    """A group takes row locks (an acknowledgement's delete) and adds rows read by cursor (a new
+    item) in whatever order its writes came. Were the cursor lock taken at the first such row, a
+    writer holding a row lock could wait for it while its holder waits for that row: PostgreSQL
+    would break the circle after a second by failing one of them. It is taken first, at BEGIN."""
+    address = postgres_server().fresh_database()
+    asyncio.run(_opened_and_closed(address))
+    insert = "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at, source) VALUES (?, ?, ?, 1, 9, NULL)"
+    delete = "DELETE FROM mailbox WHERE id = ?"
+    held = b"\x09" * 32
+    first = _WriteConnection(psycopg.connect(address, autocommit=True, application_name="first"), list)
+    second = _WriteConnection(psycopg.connect(address, autocommit=True, application_name="second"), list)
+    watcher = psycopg.connect(address, autocommit=True)
+    try:
+        first.execute("BEGIN")
+        first.execute(insert, (held, b"m" * 32, b"acknowledged next"))
+        first.execute("COMMIT")
+        first.execute("BEGIN")
+        assert first.execute(delete, (held,)).rowcount == 1  # the first holds the row's lock
+        outcome: list[object] = []
+
+        def write_second() -> None:
+            try:
+                second.execute("BEGIN")
+                second.execute(insert, (b"\x02" * 32, b"m" * 32, b"a new item"))
+                outcome.append(second.execute(delete, (held,)).rowcount)  # that row, acknowledged again
+                second.execute("COMMIT")
+            except psycopg.Error as exc:
+                outcome.append(exc)
+                second.execute("ROLLBACK")
+
+        thread = threading.Thread(target=write_second)
+        thread.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'second' AND wait_event_type = 'Lock'"
+        for _ in range(400):  # bounded: until the second writer is seen waiting
+            if watcher.execute(waiting).fetchone() == (1,):
+                break
+            threading.Event().wait(0.05)
+        assert watcher.execute(waiting).fetchone() == (1,)
+        first.execute(insert, (b"\x01" * 32, b"m" * 32, b"another new item"))  # a cursor row, after the row lock
+        first.execute("COMMIT")
+        thread.join(timeout=30)
+        assert outcome == [0]  # the second waited, then found the row gone, and committed
+        rows = watcher.execute("SELECT id FROM mailbox ORDER BY seq").fetchall()
+        assert [bytes(r[0]) for r in rows] == [b"\x01" * 32, b"\x02" * 32]
+    finally:
+        for conn in (first, second):
+            conn.close()
+        watcher.close()
+
+
 def test_a_restarted_server_costs_the_requests_made_while_it_was_away_and_no_more() -> None:
     server = postgres_server()
     address = server.fresh_database()

@@ -98,9 +98,11 @@ class _WriteConnection:
 
     Several processes may write one database. A sequence gives numbers as transactions ask, not
     as they commit, so a reader's cursor could pass a number a slower transaction commits later
-    and never see its row. A transaction that adds a row to a table read by cursor first takes
-    one advisory lock, held until it ends: those transactions commit one after another, and
-    their numbers in order.
+    and never see its row. Every write transaction takes one advisory lock at BEGIN, held until
+    it ends: transactions that add rows to a table read by cursor commit one after another, and
+    their numbers in order. At BEGIN, before any row lock: taken at the first such row, a writer
+    holding a row lock could wait for it while its holder waits for that row (a deadlock, which
+    PostgreSQL breaks after a second by failing one of the two).
     """
 
     def __init__(self, conn: Any, reconnect: Callable[[], Any]) -> None:
@@ -134,20 +136,24 @@ class _WriteConnection:
             self._cursor_locked = self._in_transaction = False
         if not self._in_transaction or head.startswith("BEGIN"):
             self._usable()
-        if not self._cursor_locked and _inserts_into(sql, CURSORED):
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
-            self._cursor_locked = True
         text = to_postgres(sql)
         parameters = _storable(parameters)
+        args: tuple[Any, ...] | None = tuple(parameters)
+        if head.startswith("BEGIN") and not parameters:  # the lock goes with it, in one round trip
+            text, args = f"{text}; SELECT pg_advisory_xact_lock({_CURSOR_LOCK})", None
+            self._cursor_locked = True
+        elif not self._cursor_locked and _inserts_into(sql, CURSORED):
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
+            self._cursor_locked = True
         try:
-            cursor = self._conn.execute(text, tuple(parameters))
+            cursor = self._conn.execute(text, args)
         except _psycopg().OperationalError:
             if not (head.startswith("BEGIN") and self._conn.broken):
                 raise
             # The connection was dead before anything ran (the server restarted while it sat
             # idle): nothing to undo, so the transaction begins again on a new one.
             self._conn = self._reconnect()
-            cursor = self._conn.execute(text, tuple(parameters))
+            cursor = self._conn.execute(text, args)
         return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql))
 
     def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
