@@ -24,7 +24,7 @@ import pytest
 from peerfed.node.runner import DataLock
 from peerfed.node.store import SCHEMA_VERSION, StorageError, Store
 from peerfed.node.store.dialect import postgres_schema, to_postgres
-from peerfed.node.store.pg import _WriteConnection
+from peerfed.node.store.pg import _CURSOR_LOCK, _WriteConnection
 from peerfed.node.store.schema import MIGRATIONS
 from peerfed.protocol import Message
 from tests.backends import postgres_server
@@ -300,6 +300,29 @@ def test_two_writers_that_lock_a_row_and_add_a_cursor_row_in_either_order_never_
         for conn in (first, second):
             conn.close()
         watcher.close()
+
+
+def test_a_writer_refused_its_lock_at_begin_writes_again_once_the_lock_is_free() -> None:
+    """BEGIN goes with the cursor lock; a lock that times out must not leave the writer in an
+    aborted transaction that fails every write after it."""
+    address = postgres_server().fresh_database()
+    asyncio.run(_opened_and_closed(address))
+    insert = "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at, source) VALUES (?, ?, ?, 1, 9, NULL)"
+    writer = _WriteConnection(psycopg.connect(address, autocommit=True, options="-c lock_timeout=100"), list)
+    holder = psycopg.connect(address, autocommit=True)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            writer.execute("BEGIN")
+        holder.execute("COMMIT")
+        writer.execute("BEGIN")
+        writer.execute(insert, (b"\x01" * 32, b"m" * 32, b"sealed"))
+        writer.execute("COMMIT")
+        assert holder.execute("SELECT count(*) FROM mailbox").fetchone() == (1,)
+    finally:
+        writer.close()
+        holder.close()
 
 
 def test_a_restarted_server_costs_the_requests_made_while_it_was_away_and_no_more() -> None:

@@ -151,6 +151,20 @@ def test_a_caller_that_gives_up_does_not_stop_the_others_being_answered() -> Non
     assert asyncio.run(scenario()) == [None, None, (0, 65.0)]
 
 
+def test_a_request_waiting_when_the_windows_close_is_cancelled_not_left_waiting() -> None:
+    address = _database()
+
+    async def scenario() -> None:
+        windows = await SharedWindows.open(address, SEED)
+        asking = asyncio.ensure_future(windows.count([Use("sends", "ab" * 32, 2, 60)], 5.0))
+        await asyncio.sleep(0)  # it has asked; the task that makes the call has not run yet
+        await windows.close()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asking, 10)
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("where", ["memory", "shared"])
 def test_a_request_refused_by_one_of_its_windows_counts_in_none(where: str) -> None:
     """A peer over its own limit cannot use up the allowance of its address, which others share."""

@@ -10,6 +10,7 @@ processes starting together create it once. psycopg's errors become StorageError
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -147,8 +148,15 @@ class _WriteConnection:
             self._cursor_locked = True
         try:
             cursor = self._conn.execute(text, args)
-        except _psycopg().OperationalError:
-            if not (head.startswith("BEGIN") and self._conn.broken):
+        except _psycopg().Error as exc:
+            if not head.startswith("BEGIN"):
+                raise
+            if not (isinstance(exc, _psycopg().OperationalError) and self._conn.broken):
+                # BEGIN ran and the lock did not (a lock_timeout, a cancelled backend): end the
+                # transaction, or every later BEGIN would meet an aborted one and fail too.
+                with contextlib.suppress(_psycopg().Error):
+                    self._conn.execute("ROLLBACK")
+                self._in_transaction = self._cursor_locked = False
                 raise
             # The connection was dead before anything ran (the server restarted while it sat
             # idle): nothing to undo, so the transaction begins again on a new one.

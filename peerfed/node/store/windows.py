@@ -114,6 +114,12 @@ _CREATE = (
 )
 _COUNT = "SELECT refused, ends FROM peerfed_count_many(%s, %s, %s, %s, %s, %s)"
 MAX_BATCH = 256  # requests counted in one call at most
+# Ended windows, in the order of their tags as a count locks them, skipping any a count holds:
+# locked in another order, a purge and a count in another process could wait on each other.
+_PURGE = (
+    "DELETE FROM peerfed_windows WHERE tag IN"
+    " (SELECT tag FROM peerfed_windows WHERE ends_at <= %s ORDER BY tag FOR UPDATE SKIP LOCKED)"
+)
 
 
 class _Asked(NamedTuple):
@@ -205,6 +211,8 @@ class SharedWindows:
         (from 0) of the first that does not and when its window ends. Raises StorageError.
 
         Requests are decided in the order they ask, whichever call takes them."""
+        if not uses:
+            return None
         asked = _Asked(list(uses), now, asyncio.get_running_loop().create_future())
         self._asked.append(asked)
         if self._counting is None:
@@ -259,7 +267,7 @@ class SharedWindows:
             conn = await self._ready()
             if latest >= self._purge_at:
                 self._purge_at = latest + PURGE_EVERY
-                await conn.execute("DELETE FROM peerfed_windows WHERE ends_at <= %s", (latest,))
+                await conn.execute(_PURGE, (latest,))
             row = await (await conn.execute(_COUNT, (owners, tags, costs, limits, spans, nows))).fetchone()
         except psycopg.Error as exc:
             raise StorageError(f"the shared rate windows are unavailable: {_redacted(exc)}") from exc
@@ -271,6 +279,11 @@ class SharedWindows:
             self._counting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._counting
+        # Cancelled before its first step, the task never ran its own clean-up: nobody is left to count these.
+        self._counting = None
+        for asked in self._asked:
+            asked.answer.cancel()
+        self._asked = []
         if self._watching is not None:
             self._watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
