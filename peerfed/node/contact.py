@@ -5,13 +5,16 @@ a local peer's session, or another node. Each source is counted per mailbox, so 
 fill a mailbox or push others out of it, and a source writing into a mailbox for the first time
 pays proof of work over the sealed id. Sources are kept only as keyed digests under a secret held
 in memory, never written to disk, so the database never records who wrote to whom; a restart
-forgets every first contact (sources then pay once more).
+forgets every first contact (sources then pay once more). The processes of a `--workers` node
+share the secret, and tell each other of each first contact (``told``, ``heard``), so a source
+pays once whichever process takes its items.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 
 from peerfed.protocol import PeerId, RequestError
 from peerfed.protocol.crypto import Person, blake2b_keyed
@@ -53,6 +56,8 @@ class Contacts:
         self._limiter = limiter
         self._secret = secret or secrets.token_bytes(32)  # memory only: a restart forgets who wrote
         self._known: OrderedDict[bytes, float] = OrderedDict()
+        # Tells the node's other processes of a first contact: its pair's digest, and until when.
+        self.told: Callable[[bytes, float], None] | None = None
 
     def tag(self, source: Source) -> bytes:
         """The source's 16-byte digest under this process's secret (what the mailbox table keeps)."""
@@ -78,6 +83,8 @@ class Contacts:
                     " over its sealed id (X-Peerfed-Work)",
                     exc.code,
                 ) from exc
+            if self.told is not None:
+                self.told(self._pair(source, mailbox), now + FIRST_CONTACT_MEMORY)
         self.learn(source, mailbox, now)
         limit = c.mailbox_items_per_sender if source.local else c.mailbox_items_per_node
         await self._limiter.hit("mailbox-items", self._pair(source, mailbox).hex(), limit=limit, window=3600, now=now)
@@ -92,8 +99,16 @@ class Contacts:
 
     def learn(self, source: Source, mailbox: bytes, now: float) -> None:
         """``source`` wrote into ``mailbox``: later items need no work for a while."""
-        pair = self._pair(source, mailbox)
+        self._remember(self._pair(source, mailbox), now + FIRST_CONTACT_MEMORY)
+
+    def heard(self, pair: bytes, until: float) -> None:
+        """Another process of the node took a first contact: the pair (its digest) is known here
+        too, until ``until``. Without the shared secret the digest matches nothing: no harm."""
+        if pair and until > self._known.get(pair, 0.0):
+            self._remember(pair, until)
+
+    def _remember(self, pair: bytes, until: float) -> None:
         self._known.pop(pair, None)
-        self._known[pair] = now + FIRST_CONTACT_MEMORY
+        self._known[pair] = until
         while len(self._known) > MAX_PAIRS:
             self._known.popitem(last=False)

@@ -122,6 +122,7 @@ class Node:
         """Tell, and hear from, the other processes on this database through ``bus``."""
         self.bus = self.mailbox.bus = bus
         self.store.sessions_ended = lambda peer: bus.publish("sessions", peer.hex())
+        self.mailbox.contacts.told = lambda pair, until: bus.publish("contact", pair.hex(), str(int(until)))
 
     def hear(self, kind: str, words: list[str]) -> None:
         """A notice from another worker (bus.py); anything malformed or unknown is ignored."""
@@ -139,6 +140,8 @@ class Node:
                 self.wakeup.set()
             elif kind == "maintain":
                 self.maintain_soon.set()
+            elif kind == "contact" and first and len(words) == 2:
+                self.mailbox.contacts.heard(first, float(int(words[1])))
             elif kind == "hello":
                 self.limiter.joined()
         except ValueError:

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 
 from peerfed.protocol import Context, Listing, Message, open_signed
+from peerfed.protocol.work import solve_work
 from tests.backends import postgres_server
 from tests.processes import children_of
 
@@ -55,7 +56,7 @@ class Workers:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.log = data.parent / "workers.log"
-        settings = [*more, "--database", address, "--workers", "2", "--first-contact-work-bits", "0", "--public-url"]
+        settings = ["--database", address, "--workers", "2", "--first-contact-work-bits", "0", *more, "--public-url"]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [*SERVE, str(data), *settings, self.url, "--listen-fd", str(self.sock.fileno())],
@@ -311,6 +312,48 @@ def test_a_senders_quota_for_one_mailbox_is_counted_once_across_workers(tmp_path
     finally:
         assert workers.stop() == 0, workers.log.read_text()
     assert len(_taken(answers)) == 3, answers
+
+
+def test_a_first_contact_taken_by_one_worker_is_known_to_the_other(tmp_path: Path) -> None:
+    """Ben proves work for his first message into Ana's mailbox once: the worker that took it
+    tells the other, which then takes his next ones without asking again (auth.work)."""
+    workers = Workers(tmp_path / "n", postgres_server().fresh_database(), "--first-contact-work-bits", "8")
+
+    async def scenario() -> tuple[str, dict[str, list[int]]]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            await workers.both_up(http)
+            home = Home(workers.url)
+            ana = await Peer("ana", home, http, 1).join()  # type: ignore[arg-type]
+            ben = await Peer("ben", home, http, 2).join()  # type: ignore[arg-type]
+
+            async def send(n: int, work: bool) -> tuple[str, int]:
+                sealed = ben.seal_to(ana, Message(ana.id, b"\x07" * 16, n + 1, f"note {n}"))[1]
+                headers = {"Authorization": f"Bearer {ben.api.token}"}
+                if work:
+                    headers["X-Peerfed-Work"] = solve_work(sealed.id, 8).hex()
+                async with http.post(workers.url + "/api/v1/send", data=sealed.raw, headers=headers) as answer:
+                    return answer.headers["X-Peerfed-Worker"], answer.status
+
+            first, status = await send(0, True)
+            assert status == 202
+            # Then without work, on new connections, until the other worker has taken one. A
+            # notice takes a moment: a refusal there is allowed only until it has been heard.
+            statuses: dict[str, list[int]] = {}
+            for n in range(1, POLLS):
+                worker, status = await send(n, False)
+                statuses.setdefault(worker, []).append(status)
+                if worker != first and status == 202:
+                    break
+                await asyncio.sleep(0.05)
+            return first, statuses
+
+    try:
+        first, statuses = asyncio.run(scenario())
+    finally:
+        assert workers.stop() == 0, workers.log.read_text()
+    other = next(w for w in statuses if w != first)
+    assert statuses[other][-1] == 202, statuses  # taken without work by the worker that never saw it
+    assert set(statuses.get(first, [])) <= {202}, statuses  # the first never asked again
 
 
 def _leads(pid: int, workers: Workers) -> bool:
