@@ -44,6 +44,7 @@ from common import (
     make_listing,
     make_sealed,
     percentile,
+    process_cpu_seconds,
     sign_in,
     spread,
     summarise_drive,
@@ -272,18 +273,23 @@ async def _queries(url: str, token: str, count: int, seed: int) -> list[tuple[st
     return out
 
 
-def search_at(node: NodeProc, token: str, queries: int, clients: int) -> dict[str, Any]:
+def search_at(node: NodeProc, token: str, queries: int, clients: int, server: int | None = None) -> dict[str, Any]:
+    """``queries`` searches from ``clients`` processes; ``server``: a database server's pid, whose
+    CPU (its backends' included) is counted per query too."""
     with multiprocessing.get_context("spawn").Pool(clients) as pool:
         pool.map(time.sleep, [0.2] * clients)  # the workers are up before the clock starts
         cpu = node.cpu_seconds()
+        server_cpu = process_cpu_seconds(server) if server else 0.0
         began = time.perf_counter()
         parts = pool.map(_query_worker, [(node.url, token, queries // clients, 100 + c) for c in range(clients)])
         wall = time.perf_counter() - began
         cpu = node.cpu_seconds() - cpu
+        server_cpu = process_cpu_seconds(server) - server_cpu if server else 0.0
     rows = [row for part in parts for row in part]
     out: dict[str, Any] = {
         "node_cpu_per_query_ms": round(cpu / len(rows) * 1000, 3),
         "node_cpu_share": round(cpu / wall, 2),
+        "server_cpu_per_query_ms": round(server_cpu / len(rows) * 1000, 3),
     }
     for shape in ("topic+lang", "kind+format"):
         times = [t for s, t, _ in rows if s == shape]
