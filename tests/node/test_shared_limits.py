@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from peerfed.node.limits import RateLimiter, Use
@@ -81,6 +81,11 @@ def test_shared_windows_decide_every_request_as_one_process_memory_does(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=requests)
+# A window first used in a batch starts at its first request's time, not a later one's.
+@example(
+    steps=[([("node-bytes", "203.0.113.9", 400)], 0.0), ([("node-bytes", "203.0.113.9", 400)], 50.0)]
+    + [([("node-bytes", "203.0.113.9", 400)], 10.0)]
+)
 def test_requests_asked_at_once_are_counted_in_one_call_in_the_order_they_asked(
     steps: list[tuple[list[tuple[str, str, int]], float]],
 ) -> None:

@@ -54,8 +54,9 @@ _CREATE = (
     " tag BYTEA PRIMARY KEY, used BIGINT NOT NULL, ends_at DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS peerfed_windows_ends ON peerfed_windows (ends_at)",
     # The requests of one batch, in order, each counted all or none. Every window of the batch is
-    # made if missing and locked, in the order of the tags (so two processes never wait on each
-    # other in a circle); then request by request (``owners``: each use's request, from 1), a
+    # made if missing (as one already ended, so the first request to use it starts it at its own
+    # time) and locked, in the order of the tags (so two processes never wait on each other in a
+    # circle); then request by request (``owners``: each use's request, from 1), a
     # window that has ended starts again, and if every use fits its window all are counted, else
     # none and the first that does not fit is named (its place in the request, from 1, and when
     # its window ends; 0 and 0 when all fit).
@@ -78,8 +79,7 @@ _CREATE = (
         refused := '{}';
         ends := '{}';
         INSERT INTO peerfed_windows (tag, used, ends_at)
-            SELECT DISTINCT ON (t) t, 0, w + s FROM unnest(tags, spans, nows) AS u(t, s, w) ORDER BY t
-            ON CONFLICT (tag) DO NOTHING;
+            SELECT DISTINCT t, 0, 0 FROM unnest(tags) AS u(t) ORDER BY t ON CONFLICT (tag) DO NOTHING;
         PERFORM 1 FROM peerfed_windows WHERE tag = ANY(tags) ORDER BY tag FOR UPDATE;
         WHILE lo <= n LOOP
             hi := lo;
