@@ -53,31 +53,34 @@ class PgServer:
     def start(self) -> PgServer:
         if not self.data.exists():
             self._run(_binary("initdb"), "-D", str(self.data), "-A", "trust", "-U", "peerfed", "-E", "UTF8")
-        self._process = subprocess.Popen(
-            [
-                *self._as,
-                _binary("postgres"),
-                "-D",
-                str(self.data),
-                "-k",
-                str(self.folder),
-                "-c",
-                "listen_addresses=",
-                "-c",
-                f"fsync={'on' if self.durable else 'off'}",
-                "-c",
-                f"full_page_writes={'on' if self.durable else 'off'}",
-                "-c",
-                "max_connections=300",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = self.folder / "server.log"
+        with log.open("ab") as out:
+            self._process = subprocess.Popen(
+                [
+                    *self._as,
+                    _binary("postgres"),
+                    "-D",
+                    str(self.data),
+                    "-k",
+                    str(self.folder),
+                    "-c",
+                    "listen_addresses=",
+                    "-c",
+                    f"fsync={'on' if self.durable else 'off'}",
+                    "-c",
+                    f"full_page_writes={'on' if self.durable else 'off'}",
+                    "-c",
+                    "max_connections=300",
+                ],
+                stdout=out,
+                stderr=out,
+            )
         for _ in range(START_POLLS):
             if self._ready():
                 return self
             if self._process.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self._process.returncode}")
+                said = log.read_text(errors="replace").splitlines()[-5:]
+                raise RuntimeError(f"postgres exited with {self._process.returncode}: " + " / ".join(said))
             time.sleep(0.1)
         raise RuntimeError("postgres did not start")
 
@@ -103,10 +106,20 @@ class PgServer:
         return self.url(name)
 
     def kill(self) -> None:
-        """SIGKILL the server's postmaster (its children follow): a crash, for crash tests."""
+        """SIGKILL the postmaster and every backend at once, as a crash of the machine would, and
+        wait (bounded) until all are gone: a backend that outlived its postmaster for a moment
+        still held the shared memory, and the next postmaster refused to start."""
         if self._process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._postmaster_pid(), 9)
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                postmaster = self._postmaster_pid()
+                doomed = [postmaster, *_children(postmaster)]
+                for pid in doomed:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, 9)
+                for _ in range(START_POLLS):
+                    if not any(_running(pid) for pid in doomed):
+                        break
+                    time.sleep(0.1)
             self._process.wait(timeout=30)
             self._process = None
 
@@ -123,3 +136,22 @@ class PgServer:
                 self.kill()
             self._process = None
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (a postmaster's backends and helpers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has exited: it holds no memory, only its exit status)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
