@@ -82,10 +82,7 @@ def test_shared_windows_decide_every_request_as_one_process_memory_does(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=requests)
 # A window first used in a batch starts at its first request's time, not a later one's.
-@example(
-    steps=[([("node-bytes", "203.0.113.9", 400)], 0.0), ([("node-bytes", "203.0.113.9", 400)], 50.0)]
-    + [([("node-bytes", "203.0.113.9", 400)], 10.0)]
-)
+@example(steps=[([("node-bytes", "203.0.113.9", 400)], later) for later in (0.0, 50.0, 10.0)])
 def test_requests_asked_at_once_are_counted_in_one_call_in_the_order_they_asked(
     steps: list[tuple[list[tuple[str, str, int]], float]],
 ) -> None:
