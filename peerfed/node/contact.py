@@ -74,7 +74,8 @@ class Contacts:
         A valid proof makes the pair known at once, so the items after it in the same batch pass.
         Neither answer depends on what the recipient has read."""
         c = self._config
-        if c.first_contact_work_bits and not self.known(source, mailbox, now):
+        pair = self._pair(source, mailbox)
+        if c.first_contact_work_bits and not self._is_known(pair, now):
             try:
                 check_work(sealed_id, work, c.first_contact_work_bits)
             except RequestError as exc:
@@ -84,22 +85,17 @@ class Contacts:
                     exc.code,
                 ) from exc
             if self.told is not None:
-                self.told(self._pair(source, mailbox), now + FIRST_CONTACT_MEMORY)
-        self.learn(source, mailbox, now)
+                self.told(pair, now + FIRST_CONTACT_MEMORY)
+        self._remember(pair, now + FIRST_CONTACT_MEMORY)
         limit = c.mailbox_items_per_sender if source.local else c.mailbox_items_per_node
-        await self._limiter.hit("mailbox-items", self._pair(source, mailbox).hex(), limit=limit, window=3600, now=now)
+        await self._limiter.hit("mailbox-items", pair.hex(), limit=limit, window=3600, now=now)
 
-    def known(self, source: Source, mailbox: bytes, now: float) -> bool:
-        pair = self._pair(source, mailbox)
+    def _is_known(self, pair: bytes, now: float) -> bool:
         until = self._known.get(pair)
         if until is None or until <= now:
             return False
         self._known.move_to_end(pair)
         return True
-
-    def learn(self, source: Source, mailbox: bytes, now: float) -> None:
-        """``source`` wrote into ``mailbox``: later items need no work for a while."""
-        self._remember(self._pair(source, mailbox), now + FIRST_CONTACT_MEMORY)
 
     def heard(self, pair: bytes, until: float) -> None:
         """Another process of the node took a first contact: the pair (its digest) is known here

@@ -135,6 +135,24 @@ def test_more_requests_at_once_than_one_call_takes_are_counted_in_order_over_sev
     assert decided[fits:] == [(0, 65.0)] * (asks - fits)  # refused, with when the window ends
 
 
+def test_a_window_that_ends_within_a_batch_still_counts_the_requests_asked_before_its_end() -> None:
+    """The purge before a call deletes only windows ended by the batch's earliest request."""
+    address = _database()
+
+    async def scenario() -> list[tuple[int, float] | None]:
+        windows = await SharedWindows.open(address, SEED)
+        try:
+            use = Use("sends", "ab" * 32, 1, 60)
+            assert await windows.count([use], 0.0) is None  # the window runs from 0 to 60, full
+            windows._purge_at = 0.0  # the next call purges
+            return list(await asyncio.gather(windows.count([use], 50.0), windows.count([use], 70.0)))
+        finally:
+            await windows.close()
+
+    # As memory decides: at 50 the window is still full; at 70 a new one starts.
+    assert asyncio.run(scenario()) == [(0, 60.0), None]
+
+
 def test_a_caller_that_gives_up_does_not_stop_the_others_being_answered() -> None:
     address = _database()
 

@@ -262,12 +262,14 @@ class SharedWindows:
                 limits.append(use.limit)
                 spans.append(use.window)
                 nows.append(asked.now)
-        latest = max(nows)
+        # Only windows ended before the batch's earliest request go: one that ends between two
+        # requests of the batch still counts the requests asked before its end.
+        earliest = min(nows)
         try:
             conn = await self._ready()
-            if latest >= self._purge_at:
-                self._purge_at = latest + PURGE_EVERY
-                await conn.execute(_PURGE, (latest,))
+            if earliest >= self._purge_at:
+                self._purge_at = earliest + PURGE_EVERY
+                await conn.execute(_PURGE, (earliest,))
             row = await (await conn.execute(_COUNT, (owners, tags, costs, limits, spans, nows))).fetchone()
         except psycopg.Error as exc:
             raise StorageError(f"the shared rate windows are unavailable: {_redacted(exc)}") from exc
