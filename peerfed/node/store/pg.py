@@ -3,8 +3,9 @@
 The same table groups, the same group-committing writer (one connection, one thread, one
 COMMIT for many writes, each in its own savepoint), and read connections that take the
 fewest-in-flight turn as SQLite's do. Statements are SQLite's, rewritten by ``dialect``. The
-schema is created at this software's version, in one transaction, under an advisory lock, so
-processes starting together create it once. psycopg's errors become StorageError here.
+schema is created at this software's version in one transaction, or migrated to it one
+migration per transaction (SQLite's, derived by ``dialect``), under an advisory lock, so
+processes starting together create or migrate it once. psycopg's errors become StorageError here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .db import GroupWriter, StorageError
-from .dialect import IDENTITY, INSERT, postgres_schema, to_postgres
+from .dialect import IDENTITY, INSERT, postgres_schema, postgres_step, to_postgres
 
 __all__ = ["APPLICATION", "connect_postgres", "is_postgres"]
 
@@ -230,25 +231,43 @@ class _Reader:
         await self._conn.close()
 
 
-def _create_or_check(conn: Any, version: int) -> None:
-    """Create the schema at ``version`` in an empty database, or check it is at ``version``."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        found = conn.execute("SELECT to_regclass('peerfed_schema') IS NOT NULL").fetchone()[0]
-        if not found:
-            for statement in postgres_schema():
+def _create_or_migrate(conn: Any, version: int, creating: bool, reconnect: Callable[[], Any]) -> None:
+    """Create the schema at ``version`` in an empty database, or bring it to ``version`` one
+    migration per transaction, each under the schema lock and after reading the version again
+    (another process may have run it meanwhile). With ``creating=False`` (the operator's tools)
+    neither: an empty or older database is refused, as on SQLite. Raises StorageError."""
+    from .schema import BACKFILLS, POSTGRES_SINCE  # schema imports db, which is not needed at import
+
+    while True:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            found = conn.execute("SELECT to_regclass('peerfed_schema') IS NOT NULL").fetchone()[0]
+            if not found:
+                if not creating:
+                    raise StorageError("this PostgreSQL database holds no node: start peerfed serve on it first")
+                for statement in postgres_schema(version):
+                    conn.execute(statement)
+                conn.execute("CREATE TABLE peerfed_schema (version INTEGER NOT NULL)")
+                conn.execute("INSERT INTO peerfed_schema VALUES (%s)", (version,))
+                return
+            stored = int(conn.execute("SELECT version FROM peerfed_schema").fetchone()[0])
+            if stored == version:
+                return
+            if stored > version:
+                raise StorageError(f"the database is schema {stored}, newer than this software")
+            if not creating:
+                raise StorageError(
+                    f"the database is schema {stored} and this software's is {version}: start peerfed serve"
+                    " with this version once (it migrates the database as it starts), then run this again"
+                )
+            if stored < POSTGRES_SINCE:  # no release made one: nothing to migrate it with
+                raise StorageError(f"the database is schema {stored}, older than any PostgreSQL node's")
+            for statement in postgres_step(stored + 1):
                 conn.execute(statement)
-            conn.execute("CREATE TABLE peerfed_schema (version INTEGER NOT NULL)")
-            conn.execute("INSERT INTO peerfed_schema VALUES (%s)", (version,))
-            return
-        stored = int(conn.execute("SELECT version FROM peerfed_schema").fetchone()[0])
-    if stored > version:
-        raise StorageError(f"the database is schema {stored}, newer than this software")
-    if stored < version:
-        raise StorageError(
-            f"the database is schema {stored} and this software's is {version}; no PostgreSQL migration"
-            " from it ships with this version"
-        )
+            backfill = BACKFILLS.get(stored + 1)
+            if backfill is not None:  # SQLite's dialect, through the writer's own translation
+                backfill(_WriteConnection(conn, reconnect))  # type: ignore[arg-type]
+            conn.execute("UPDATE peerfed_schema SET version = %s", (stored + 1,))
 
 
 async def connect_postgres(
@@ -306,9 +325,7 @@ async def connect_postgres(
     def connect() -> _WriteConnection:
         conn = writing()
         try:
-            if not creating and not conn.execute("SELECT to_regclass('peerfed_schema') IS NOT NULL").fetchone()[0]:
-                raise StorageError("this PostgreSQL database holds no node: start peerfed serve on it first")
-            _create_or_check(conn, version)
+            _create_or_migrate(conn, version, creating, writing)
         except BaseException:
             conn.close()
             raise

@@ -14,7 +14,7 @@ from peerfed.protocol.topics import words
 
 from .db import GroupWriter, StorageError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "require_current"]
+__all__ = ["MIGRATIONS", "POSTGRES_SINCE", "SCHEMA_VERSION", "migrate", "require_current"]
 
 MIGRATIONS: list[str] = [
     # 1: the first schema.
@@ -138,6 +138,11 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# The first schema a PostgreSQL database was made at (spec §13.9, Storage back-ends). On
+# PostgreSQL a migration after it runs the DDL ``dialect.postgres_step`` derives from its script,
+# then its backfill through the writer's translation: a backfill from here on is written in the
+# SQL both back-ends speak (no rowid but in ROWID_TABLES).
+POSTGRES_SINCE = 7
 
 
 def _words_from_topic_facets(db: sqlite3.Connection) -> None:
