@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.pgserver import PgServer
 
-__all__ = ["database_for", "on_postgres", "postgres_server", "drop_databases", "query", "stored_bytes"]
+__all__ = ["database_for", "drop_databases", "on_postgres", "postgres_server", "query", "stored_bytes", "stored_files"]
 
 _server: PgServer | None = None
 _databases: dict[Path, str] = {}
@@ -60,18 +60,30 @@ def query(data: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[o
         return [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []
 
 
-def stored_bytes(data: Path) -> bytes:
-    """Every byte on disk that holds the node's rows: its data folder, and on PostgreSQL the
-    server's whole data folder, after a CHECKPOINT has written every page out."""
-    found = b"".join(p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file())
-    if database_for(data):
+def stored_files(data: Path, whole_server: bool = True) -> dict[str, bytes]:
+    """Every file on disk that holds the node's rows, by name: its data folder, and on
+    PostgreSQL, after a CHECKPOINT has written every page out, the server's whole data folder
+    (under ``postgresql/``), or with ``whole_server=False`` only the node's own database's
+    folder there (the server's log and shared files hold every database's rows)."""
+    found = {str(p.relative_to(data)): p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
+    address = database_for(data)
+    if address:
         import psycopg
 
         server = postgres_server()
-        with psycopg.connect(server.url("postgres"), autocommit=True) as db:
+        with psycopg.connect(address, autocommit=True) as db:
             db.execute("CHECKPOINT")
-        found += b"".join(p.read_bytes() for p in sorted(server.data.rglob("*")) if p.is_file())
+            (oid,) = db.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchall()[0]
+        folder = server.data if whole_server else server.data / "base" / str(oid)
+        found |= {
+            f"postgresql/{p.relative_to(server.data)}": p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+        }
     return found
+
+
+def stored_bytes(data: Path, whole_server: bool = True) -> bytes:
+    """The bytes of every file ``stored_files`` names, one after another."""
+    return b"".join(stored_files(data, whole_server).values())
 
 
 def drop_databases() -> None:

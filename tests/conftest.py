@@ -39,11 +39,11 @@ def node_processes() -> Iterator[NodeProcesses]:
         made.close()
 
 
-# The node's own tests run on both storage back-ends (spec §13.9, Storage back-ends): every test
-# under these folders runs once on SQLite and once on PostgreSQL (tests/backends.py), except a
-# test marked ``one_backend`` (it is about one back-end: SQLite's files, pragmas or schema
-# history, or PostgreSQL itself).
-BOTH_BACKENDS = ("node", "hostile")
+# The node's tests and the clients' run on both storage back-ends (spec §13.9, Storage
+# back-ends): every test under these folders runs once on SQLite and once on PostgreSQL
+# (tests/backends.py), except a test marked ``one_backend`` (it is about one back-end: SQLite's
+# files, pragmas or schema history, or PostgreSQL itself; or it starts no node of its own).
+BOTH_BACKENDS = ("node", "hostile", "client")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -10,15 +10,14 @@ shown as not verified, and the outcome given with `reports resolve` reaches `pee
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from peerfed.node.app import DATABASE_FILE
 from peerfed.protocol import Identity, Message, PeerId, pack, sign, unpack
+from tests.backends import query
 from tests.processes import NodeProcesses
 
 from .pairs import connected, eventually, one_node
@@ -40,16 +39,15 @@ def admin(data: Path, *args: str, json_out: bool = True) -> subprocess.Completed
 
 
 def _evidence(data: Path, report: int) -> list[bytes]:
-    with sqlite3.connect(data / DATABASE_FILE) as db:
-        (raw,) = db.execute("SELECT disclosed FROM reports WHERE id=?", (report,)).fetchone()
-    items = unpack(bytes(raw))
+    ((raw,),) = query(data, "SELECT disclosed FROM reports WHERE id=?", (report,))
+    assert isinstance(raw, bytes)
+    items = unpack(raw)
     assert isinstance(items, list)
     return [bytes(i) for i in items if isinstance(i, bytes)]
 
 
 def _store_evidence(data: Path, report: int, items: list[bytes]) -> None:
-    with sqlite3.connect(data / DATABASE_FILE) as db:
-        db.execute("UPDATE reports SET disclosed=? WHERE id=?", (pack(list(items)), report))
+    query(data, "UPDATE reports SET disclosed=? WHERE id=?", (pack(list(items)), report))
 
 
 def test_the_moderator_verifies_the_disclosure_and_the_reporter_sees_the_outcome(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from peerfed.protocol import PeerId
+from tests.backends import stored_bytes
 from tests.processes import NodeProcess, NodeProcesses
 
 HELLO = "Hola, I read your offer; the nights are hard for me lately"
@@ -195,7 +196,7 @@ def test_the_whole_story_and_nothing_private_on_either_node(
     assert ana.error("send", connection[:6], "wait") == "connection.closed"
 
     for node in (a, b):
-        stored = b"".join(p.read_bytes() for p in node.data.rglob("*") if p.is_file())
+        stored = stored_bytes(node.data)
         for secret in (HELLO, HELPS, BOUNDARY, *WORDS):
             assert secret.encode() not in stored, (node.url, secret)
 

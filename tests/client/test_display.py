@@ -7,6 +7,7 @@ import json
 import random
 import unicodedata
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +15,8 @@ from peerfed.client.display import HIDDEN_CATEGORIES, dumps, visible
 from peerfed.client.inbox import RECONNECT_FIRST, RECONNECT_MOST, reconnect_delay
 from peerfed.client.views import display_order
 from peerfed.protocol import Envelope, Identity, Message, sign
+
+pytestmark = pytest.mark.one_backend("no node: the client's display alone")
 
 ANA, BEN = Identity(b"\x01" * 32), Identity(b"\x02" * 32)
 CONNECTION = b"\x07" * 16

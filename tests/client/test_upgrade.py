@@ -17,6 +17,8 @@ import pytest
 
 from peerfed.client.peer import Peer
 
+pytestmark = pytest.mark.one_backend("no node: the client's own database across releases")
+
 FIXTURES = Path(__file__).parent / "fixtures" / "before_bundled_reach_outs"
 CONNECTION = "b57587b589e9b4ed4b960eb2c7353c24"
 WRITTEN_AT = 1796279938

@@ -78,6 +78,7 @@ def drive(script: str, node: NodeProcess, tmp_path: Path, shots: Path) -> Any:
     return json.loads(out.stdout)
 
 
+@pytest.mark.one_backend("it is about the pages, not where the node keeps its rows")
 def test_every_screen_in_every_language_at_both_sizes_has_no_axe_violation(node: NodeProcess, tmp_path: Path) -> None:
     seen = drive("browser-a11y.mjs", node, tmp_path, SHOTS)
     assert seen["violations"] == []  # English also in the dark colour scheme

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.backends import stored_files
 from tests.client.test_cli_story import Cli
 from tests.client.test_web_browser import CHROMIUM, ROOT, WEB
 from tests.processes import NodeProcess, NodeProcesses
@@ -82,8 +83,8 @@ def test_a_browser_conversation_with_a_passphrase_leaves_no_private_word_at_rest
     node.stop()  # the node's database closed, its WAL checkpointed: every byte it keeps is in the files
     browser = files_under(profile)
     indexeddb = {name: data for name, data in browser.items() if "IndexedDB" in name}
-    kept = files_under(node.data)
-    assert indexeddb and any(name.endswith("node.sqlite3") for name in kept)
+    kept = stored_files(node.data)
+    assert indexeddb and any(name.endswith("node.sqlite3") or name.startswith("postgresql/") for name in kept)
     # Positive controls: the chosen name is kept in plain by both (it is public, in the key bundle
     # and the device record), so a word kept in plain would be found by this search.
     assert holding(indexeddb, SECRETS["name"]) and holding(kept, SECRETS["name"])

@@ -15,11 +15,11 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.backends import query
 from tests.client.pairs import Cli, bring_back, connected, eventually, one_node, take_offline
 from tests.client.test_web_backup import web_core
 from tests.client.test_web_browser import CHROMIUM, ROOT, WEB
@@ -75,8 +75,7 @@ def test_a_live_page_says_the_node_went_away_reconnects_and_loses_nothing(
             expect("listening")
             take_offline(node, signal.SIGKILL)  # killed, as a crash or a power cut would
             # While it is down, every session runs out: the page must open a new one by itself.
-            with sqlite3.connect(node.data / "node.sqlite3") as db:
-                db.execute("UPDATE sessions SET expires_at = 0")
+            query(node.data, "UPDATE sessions SET expires_at = 0")
             tell("down")
             expect("lost")
             asyncio.run(bring_back(node))
