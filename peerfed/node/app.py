@@ -47,6 +47,7 @@ from .limits import LiveSockets
 from .metrics import Metrics
 from .service import Node
 from .store import StorageError, Store
+from .store.gauges import SharedSockets
 from .store.windows import SharedWindows
 from .tls import trusting
 
@@ -216,8 +217,13 @@ def create_app(
             except Exception as exc:
                 await store.close()
                 raise StorageError(f"cannot listen on the PostgreSQL database ({type(exc).__name__})") from exc
-            try:  # and count rate limits together with them, while there are others
+            try:  # and count rate limits together with them, while there are others, and live sockets
                 windows = await SharedWindows.open(address, identity.seed)
+                try:
+                    app[LIVE_SOCKETS].share(await SharedSockets.open(windows))
+                except StorageError:
+                    await windows.close()
+                    raise
             except StorageError:
                 await bus.close()
                 await store.close()
@@ -262,6 +268,7 @@ def create_app(
                 log.warning("the other workers' connections did not close in %g s", STOP_WAIT)
             if windows is not None:
                 try:
+                    await asyncio.wait_for(app[LIVE_SOCKETS].settle(), STOP_WAIT)
                     await asyncio.wait_for(windows.close(), STOP_WAIT)
                 except TimeoutError:
                     log.warning("the shared rate windows' connection did not close in %g s", STOP_WAIT)

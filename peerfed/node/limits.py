@@ -10,6 +10,8 @@ and in memory again only while it cannot be reached.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from peerfed.protocol import RequestError, UnavailableError, parse_sealed
 
 from .config import Config
 
-__all__ = ["LiveSockets", "OriginQuotas", "RateLimiter", "Use", "Windows"]
+__all__ = ["Gauges", "LiveSockets", "OriginQuotas", "RateLimiter", "Ticket", "Use", "Windows"]
 
 log = logging.getLogger("peerfed.node")
 
@@ -147,8 +149,28 @@ class OriginQuotas:
         await self._limiter.hit_all(uses, now)
 
 
+class Gauges(Protocol):
+    """Open-socket counts every process of the node sees (store/gauges.py)."""
+
+    async def take(self, capped: Sequence[tuple[str, str, int]]) -> int: ...
+
+    async def give(self, subjects: Sequence[tuple[str, str]]) -> None: ...
+
+
+class Ticket(NamedTuple):
+    """What one socket was counted on, and whether in the shared counts (to give it back there)."""
+
+    subjects: tuple[tuple[str, str], ...]
+    shared: bool
+
+
 class LiveSockets:
-    """Open live WebSockets, per address and in all (spec §13.5, Live mailbox)."""
+    """Open live WebSockets, per address, per peer and in all (spec §13.5, Live mailbox).
+
+    A process counts its own in memory. On a database other processes may serve, the caps are
+    the node's: every socket is counted in the shared gauges too, and refused there at a cap
+    whichever process holds the others. While the gauges cannot be reached, each process holds
+    to the caps alone (logged once)."""
 
     def __init__(self) -> None:
         self._by_address: dict[str, int] = {}
@@ -156,21 +178,87 @@ class LiveSockets:
         # The sockets themselves, so a stopping node can close each with "going away" (1001)
         # instead of waiting on readers that never hang up (spec §13.5, Live mailbox).
         self.open: set[Any] = set()
+        self._shared: Gauges | None = None
+        self._away = False
+        self._giving: set[asyncio.Task[None]] = set()
 
-    def take(self, address: str, *, per_address: int, total: int) -> bool:
-        """Count one more socket from ``address``; False (nothing counted) past either cap."""
+    def share(self, gauges: Gauges | None) -> None:
+        """Count in ``gauges`` as well as in memory (None: in memory only)."""
+        self._shared = gauges
+
+    async def take(self, address: str, *, per_address: int, total: int) -> Ticket | None:
+        """Count one more socket from ``address``: what to give back, or None (nothing counted)
+        past either cap."""
         held = self._by_address.get(address, 0)
-        if held >= per_address or self.total >= total:
-            return False
+        if held >= per_address or self.total >= total:  # this process alone is at a cap
+            return None
+        taken = await self._take_shared((("address", address, per_address), ("all", "", total)))
+        if taken is None:
+            return None
         self._by_address[address] = held + 1
         self.total += 1
-        return True
+        return Ticket((("address", address), ("all", "")), taken)
 
-    def give_back(self, address: str) -> None:
-        held = self._by_address.pop(address, 0) - 1
-        if held > 0:
-            self._by_address[address] = held
-        self.total = max(0, self.total - 1)
+    async def take_reader(self, peer: str, per_peer: int) -> Ticket | None:
+        """Count one more live reader of ``peer`` (hex) in the shared gauges; None at the cap.
+        (Each process also holds a peer's readers to the cap itself: mailbox.add_reader.)"""
+        taken = await self._take_shared((("peer", peer, per_peer),))
+        return None if taken is None else Ticket((("peer", peer),), taken)
+
+    async def _take_shared(self, capped: tuple[tuple[str, str, int], ...]) -> bool | None:
+        """True if counted in the shared gauges, False if there are none or they are away, None
+        if one of them is at its cap."""
+        if self._shared is None:
+            return False
+        asked = asyncio.ensure_future(self._shared.take(capped))
+        try:
+            place = await asyncio.shield(asked)
+        except asyncio.CancelledError:  # the caller went away: what the gauges counted goes back
+            asked.add_done_callback(lambda done: self._undo(done, capped))
+            raise
+        except UnavailableError as exc:  # the database is away (StorageError): never refuse all
+            if not self._away:
+                self._away = True
+                log.warning("live connections are capped by this process alone meanwhile: %s", exc)
+            return False
+        if self._away:
+            log.info("live connections are capped by the node's processes together again")
+        self._away = False
+        return None if place else True
+
+    def _undo(self, done: asyncio.Future[int], capped: tuple[tuple[str, str, int], ...]) -> None:
+        if not done.cancelled() and done.exception() is None and done.result() == 0:
+            self._give_shared(tuple((scope, subject) for scope, subject, _ in capped))
+
+    def give_back(self, ticket: Ticket) -> None:
+        """One socket fewer where ``ticket`` was counted (the shared gauges' part in the background)."""
+        for scope, subject in ticket.subjects:
+            if scope == "address":
+                held = self._by_address.pop(subject, 0) - 1
+                if held > 0:
+                    self._by_address[subject] = held
+            elif scope == "all":
+                self.total = max(0, self.total - 1)
+        if ticket.shared:
+            self._give_shared(ticket.subjects)
+
+    def _give_shared(self, subjects: tuple[tuple[str, str], ...]) -> None:
+        if self._shared is None:
+            return
+        task = asyncio.ensure_future(self._gave(self._shared, subjects))
+        self._giving.add(task)
+        task.add_done_callback(self._giving.discard)
+
+    @staticmethod
+    async def _gave(gauges: Gauges, subjects: tuple[tuple[str, str], ...]) -> None:
+        # Away, there is nothing to give back to: the rows went with the connection that held them.
+        with contextlib.suppress(UnavailableError):
+            await gauges.give(subjects)
+
+    async def settle(self) -> None:
+        """Wait until every give-back under way has reached the gauges (a stopping node's last step)."""
+        while self._giving:
+            await asyncio.gather(*self._giving, return_exceptions=True)
 
     def held(self, address: str) -> int:
         return self._by_address.get(address, 0)

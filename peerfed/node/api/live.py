@@ -19,6 +19,7 @@ from peerfed.protocol import MovedError, PeerId, RemoteError, RequestError
 from peerfed.protocol.errors import UnavailableError
 
 from .. import views
+from ..limits import Ticket
 from ..mailbox import Closed, LiveEvent
 from .common import (
     CONFIG,
@@ -50,12 +51,13 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     """
     config, sockets = request.app[CONFIG], request.app[LIVE_SOCKETS]
     where = address(request)
-    if not sockets.take(where, per_address=config.max_live_per_address, total=config.max_live_connections):
+    ticket = await sockets.take(where, per_address=config.max_live_per_address, total=config.max_live_connections)
+    if ticket is None:
         raise RequestError("too many live connections; close one or try again later", "rate.limited")
     try:
         return await _live(request, where)
     finally:
-        sockets.give_back(where)
+        sockets.give_back(ticket)
 
 
 async def _next(ws: web.WebSocketResponse, deadline: float | None) -> WSMessage | None:
@@ -79,6 +81,7 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
     # Until it signs in a socket is a stranger's: it gets a few seconds, whatever it sends meanwhile.
     grace_until = asyncio.get_running_loop().time() + request.app[CONFIG].live_auth_grace
     peer: PeerId | None = None
+    reading: Ticket | None = None  # this reader, counted against the peer's cap
     bearer = ""
     pushed: set[int] = set()
     sending: set[asyncio.Task[None]] = set()
@@ -155,7 +158,9 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
                         raise RequestError("after is a mailbox position (an integer)", "request.invalid")
                     bearer = "Bearer " + text_of(data.get("token", ""), "token", 256)
                     peer = await sessions.authenticate(bearer)
-                    if not mailbox.add_reader(peer, push):
+                    per_peer = request.app[CONFIG].max_live_per_peer
+                    reading = await request.app[LIVE_SOCKETS].take_reader(bytes(peer).hex(), per_peer)
+                    if reading is None or not mailbox.add_reader(peer, push):
                         await ws.send_json(
                             {"type": "error", "code": "rate.limited", "message": "too many live readers"}
                         )
@@ -189,4 +194,6 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
         request.app[LIVE_SOCKETS].open.discard(ws)
         if peer is not None:
             mailbox.remove_reader(peer, push)
+        if reading is not None:
+            request.app[LIVE_SOCKETS].give_back(reading)
     return ws
