@@ -77,6 +77,8 @@ def test_a_step_that_cannot_be_derived_is_refused_where_the_migration_is_written
     for script in (
         "ALTER TABLE members DROP COLUMN moved_to;",  # a column gone
         "ALTER TABLE erasures ADD COLUMN why TEXT;",  # after the rowid column PostgreSQL keeps last
+        "ALTER TABLE nonces RENAME TO used_nonces;",  # derived, a drop and a create: the rows lost
+        "CREATE INDEX open_reports ON reports(created_at) WHERE status = 'open';",  # the WHERE lost
     ):
         monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, script])
         _forget()
@@ -84,6 +86,25 @@ def test_a_step_that_cannot_be_derived_is_refused_where_the_migration_is_written
             dialect.postgres_step(NEXT_VERSION)
     monkeypatch.undo()
     _forget()
+
+
+def test_a_migration_that_drops_tables_with_indexes_and_references_derives_a_step_that_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tables dropped in the order the references allow, their indexes with them."""
+    gone = "DROP TABLE topic_words; DROP TABLE listing_facets; DROP TABLE listings; DROP TABLE reports;"
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, gone])
+    _forget()
+    try:
+        address, fresh = _made_at(schema.SCHEMA_VERSION), _made_at(NEXT_VERSION)
+        with psycopg.connect(address, autocommit=True) as pg:
+            for statement in dialect.postgres_step(NEXT_VERSION):
+                pg.execute(statement)
+        assert _catalog(address) == _catalog(fresh)
+        assert "reports" not in {table for table, *_ in _catalog(address)[0]}
+    finally:
+        monkeypatch.undo()
+        _forget()
 
 
 def test_processes_of_a_newer_release_starting_together_migrate_once_and_keep_every_row(
@@ -119,10 +140,15 @@ def test_a_migration_that_fails_leaves_the_database_as_the_release_before_left_i
         db.execute("INSERT INTO member_notes VALUES (?, ?)", (ANA, "one"))
         db.execute("INSERT INTO member_notes VALUES (?, ?)", (ANA, "two"))  # the same key twice
 
-    monkeypatch.setitem(schema.BACKFILLS, NEXT_VERSION, failing)
-    with pytest.raises(StorageError, match="cannot open the PostgreSQL database"):
-        asyncio.run(_open_and_close(address, NEXT_VERSION))
-    assert _catalog(address) == before
+    def faulty(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE members SET note = ?", ("half done",))
+        raise ValueError("a fault in the backfill")
+
+    for backfill in (failing, faulty):  # the database refuses; the code fails
+        monkeypatch.setitem(schema.BACKFILLS, NEXT_VERSION, backfill)
+        with pytest.raises(StorageError, match="cannot open the PostgreSQL database"):
+            asyncio.run(_open_and_close(address, NEXT_VERSION))
+        assert _catalog(address) == before
     with psycopg.connect(address) as pg:
         assert pg.execute("SELECT version FROM peerfed_schema").fetchall() == [(schema.SCHEMA_VERSION,)]
     # Mended, the next start migrates.

@@ -125,6 +125,8 @@ def _shape(version: int) -> _Shape:
                 constraints.append(f"PRIMARY KEY ({', '.join(name for _, name in keys)})")
             for index in db.execute(f"PRAGMA index_list({table})").fetchall():
                 named = [r[2] for r in db.execute(f"PRAGMA index_info({index[1]})").fetchall()]
+                if index[4] or None in named:  # derived, it would lose its WHERE or expression
+                    raise ValueError(f"schema {version}: index {index[1]} is partial or on an expression")
                 if index[3] == "u":
                     constraints.append(f"UNIQUE ({', '.join(named)})")
                 elif index[3] == "c":
@@ -134,6 +136,11 @@ def _shape(version: int) -> _Shape:
                 constraints.append(f"FOREIGN KEY ({key[3]}) REFERENCES {key[2]}({key[4]}) ON DELETE {key[6]}")
             tables[table] = _Table(tuple(defined), tuple(constraints))
     return _Shape(tables, indexes)
+
+
+def _indexed(statement: str) -> str:
+    """The table a CREATE INDEX statement of ``_shape`` is on."""
+    return statement.split(" ON ", 1)[1].split(" ", 1)[0]
 
 
 def _create(table: str, shape: _Table) -> str:
@@ -161,8 +168,16 @@ def postgres_step(version: int) -> tuple[str, ...]:
     PostgreSQL step, and tests/node/test_pg_migrations.py fails until it has one.
     """
     old, new = _shape(version - 1), _shape(version)
-    out: list[str] = [f"DROP TABLE {t}" for t in old.tables if t not in new.tables]
-    out += [f"DROP INDEX {name}" for name, made in old.indexes.items() if new.indexes.get(name) != made]
+    gone = [t for t in old.tables if t not in new.tables]
+    if gone and any(t not in old.tables for t in new.tables):  # a table renamed would lose its rows
+        raise ValueError(f"schema {version} both drops and creates tables: a rename needs its own step")
+    # Dropped last made first (a table another references goes after it), with their indexes.
+    out: list[str] = [f"DROP TABLE {t}" for t in reversed(gone)]
+    out += [
+        f"DROP INDEX {name}"
+        for name, made in old.indexes.items()
+        if new.indexes.get(name) != made and _indexed(made) not in gone
+    ]
     for table, shape in new.tables.items():
         before = old.tables.get(table)
         if before is None:

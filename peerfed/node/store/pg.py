@@ -231,7 +231,12 @@ class _Reader:
         await self._conn.close()
 
 
-def _create_or_migrate(conn: Any, version: int, creating: bool, reconnect: Callable[[], Any]) -> None:
+def _no_new_connection() -> Any:
+    # A migration's statements run in its one transaction, on its one connection, or not at all.
+    raise _psycopg().OperationalError("the connection was lost during a migration")
+
+
+def _create_or_migrate(conn: Any, version: int, creating: bool) -> None:
     """Create the schema at ``version`` in an empty database, or bring it to ``version`` one
     migration per transaction, each under the schema lock and after reading the version again
     (another process may have run it meanwhile). With ``creating=False`` (the operator's tools)
@@ -266,7 +271,7 @@ def _create_or_migrate(conn: Any, version: int, creating: bool, reconnect: Calla
                 conn.execute(statement)
             backfill = BACKFILLS.get(stored + 1)
             if backfill is not None:  # SQLite's dialect, through the writer's own translation
-                backfill(_WriteConnection(conn, reconnect))  # type: ignore[arg-type]
+                backfill(_WriteConnection(conn, _no_new_connection))  # type: ignore[arg-type]
             conn.execute("UPDATE peerfed_schema SET version = %s", (stored + 1,))
 
 
@@ -325,7 +330,7 @@ async def connect_postgres(
     def connect() -> _WriteConnection:
         conn = writing()
         try:
-            _create_or_migrate(conn, version, creating, writing)
+            _create_or_migrate(conn, version, creating)
         except BaseException:
             conn.close()
             raise
@@ -345,6 +350,11 @@ async def connect_postgres(
             await reader.close()
         await writer.close()
         raise
+    except Exception as exc:  # a migration that cannot be derived, or a fault in a backfill
+        for reader in opened:
+            await reader.close()
+        await writer.close()
+        raise StorageError(f"cannot open the PostgreSQL database: {type(exc).__name__}: {exc}") from exc
     return writer, opened
 
 
