@@ -8,6 +8,7 @@ one throwaway server (tests/pgserver.py), the same one each time that folder's n
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -75,9 +76,10 @@ def stored_files(data: Path, whole_server: bool = True) -> dict[str, bytes]:
             db.execute("CHECKPOINT")
             (oid,) = db.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchall()[0]
         folder = server.data if whole_server else server.data / "base" / str(oid)
-        found |= {
-            f"postgresql/{p.relative_to(server.data)}": p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-        }
+        for path in sorted(folder.rglob("*")):
+            with contextlib.suppress(FileNotFoundError):  # the running server's temporary files come and go
+                if path.is_file():
+                    found[f"postgresql/{path.relative_to(server.data)}"] = path.read_bytes()
     return found
 
 

@@ -211,6 +211,7 @@ def create_app(
         )
         bus: Bus = LocalBus()
         windows: SharedWindows | None = None
+        gauges: SharedSockets | None = None
         if address:  # other processes may serve this database too: hear them, and elect who leads
             try:
                 bus = await PgBus.open(address, node.hear)
@@ -220,7 +221,7 @@ def create_app(
             try:  # and count rate limits together with them, while there are others, and live sockets
                 windows = await SharedWindows.open(address, identity.seed)
                 try:
-                    app[LIVE_SOCKETS].share(await SharedSockets.open(windows))
+                    gauges = await SharedSockets.open(address, identity.seed)
                 except StorageError:
                     await windows.close()
                     raise
@@ -228,6 +229,7 @@ def create_app(
                 await bus.close()
                 await store.close()
                 raise
+            app[LIVE_SOCKETS].share(gauges)
             node.limiter.share(windows)
             node.attach(bus)
         await node.start()
@@ -266,9 +268,17 @@ def create_app(
                 await asyncio.wait_for(bus.close(), STOP_WAIT)
             except TimeoutError:
                 log.warning("the other workers' connections did not close in %g s", STOP_WAIT)
-            if windows is not None:
+            if gauges is not None:
                 try:
                     await asyncio.wait_for(app[LIVE_SOCKETS].settle(), STOP_WAIT)
+                except TimeoutError:
+                    log.warning("the live-connection counts were not all given back in %g s", STOP_WAIT)
+                try:
+                    await asyncio.wait_for(gauges.close(), STOP_WAIT)
+                except TimeoutError:
+                    log.warning("the live-connection counts' connection did not close in %g s", STOP_WAIT)
+            if windows is not None:
+                try:
                     await asyncio.wait_for(windows.close(), STOP_WAIT)
                 except TimeoutError:
                     log.warning("the shared rate windows' connection did not close in %g s", STOP_WAIT)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
@@ -170,7 +171,12 @@ class LiveSockets:
     A process counts its own in memory. On a database other processes may serve, the caps are
     the node's: every socket is counted in the shared gauges too, and refused there at a cap
     whichever process holds the others. While the gauges cannot be reached, each process holds
-    to the caps alone (logged once)."""
+    to the caps alone (logged once). An address the gauges refused is refused here for
+    REFUSED_FOR seconds without asking them again, so a caller at its cap who keeps knocking
+    costs no statement per knock."""
+
+    REFUSED_FOR = 1.0  # seconds
+    MAX_REFUSED = 10_000  # addresses remembered as refused, the oldest forgotten first
 
     def __init__(self) -> None:
         self._by_address: dict[str, int] = {}
@@ -180,7 +186,8 @@ class LiveSockets:
         self.open: set[Any] = set()
         self._shared: Gauges | None = None
         self._away = False
-        self._giving: set[asyncio.Task[None]] = set()
+        self._refused: OrderedDict[str, float] = OrderedDict()  # address: until (monotonic)
+        self._pending: set[asyncio.Future[Any]] = set()  # asks and give-backs under way
 
     def share(self, gauges: Gauges | None) -> None:
         """Count in ``gauges`` as well as in memory (None: in memory only)."""
@@ -192,12 +199,24 @@ class LiveSockets:
         held = self._by_address.get(address, 0)
         if held >= per_address or self.total >= total:  # this process alone is at a cap
             return None
-        taken = await self._take_shared((("address", address, per_address), ("all", "", total)))
-        if taken is None:
+        if self._refused.get(address, 0.0) > time.monotonic():
             return None
-        self._by_address[address] = held + 1
+        self._by_address[address] = held + 1  # held while the gauges are asked
         self.total += 1
-        return Ticket((("address", address), ("all", "")), taken)
+        subjects = (("address", address), ("all", ""))
+        try:
+            taken = await self._take_shared((("address", address, per_address), ("all", "", total)))
+        except BaseException:
+            self._forget(subjects)
+            raise
+        if taken is None:
+            self._forget(subjects)
+            self._refused[address] = time.monotonic() + self.REFUSED_FOR
+            self._refused.move_to_end(address)
+            while len(self._refused) > self.MAX_REFUSED:
+                self._refused.popitem(last=False)
+            return None
+        return Ticket(subjects, taken)
 
     async def take_reader(self, peer: str, per_peer: int) -> Ticket | None:
         """Count one more live reader of ``peer`` (hex) in the shared gauges; None at the cap.
@@ -211,6 +230,8 @@ class LiveSockets:
         if self._shared is None:
             return False
         asked = asyncio.ensure_future(self._shared.take(capped))
+        self._pending.add(asked)
+        asked.add_done_callback(self._pending.discard)
         try:
             place = await asyncio.shield(asked)
         except asyncio.CancelledError:  # the caller went away: what the gauges counted goes back
@@ -232,33 +253,37 @@ class LiveSockets:
 
     def give_back(self, ticket: Ticket) -> None:
         """One socket fewer where ``ticket`` was counted (the shared gauges' part in the background)."""
-        for scope, subject in ticket.subjects:
+        self._forget(ticket.subjects)
+        if ticket.shared:
+            self._give_shared(ticket.subjects)
+
+    def _forget(self, subjects: tuple[tuple[str, str], ...]) -> None:
+        for scope, subject in subjects:
             if scope == "address":
                 held = self._by_address.pop(subject, 0) - 1
                 if held > 0:
                     self._by_address[subject] = held
             elif scope == "all":
                 self.total = max(0, self.total - 1)
-        if ticket.shared:
-            self._give_shared(ticket.subjects)
 
     def _give_shared(self, subjects: tuple[tuple[str, str], ...]) -> None:
         if self._shared is None:
             return
         task = asyncio.ensure_future(self._gave(self._shared, subjects))
-        self._giving.add(task)
-        task.add_done_callback(self._giving.discard)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     @staticmethod
     async def _gave(gauges: Gauges, subjects: tuple[tuple[str, str], ...]) -> None:
-        # Away, there is nothing to give back to: the rows went with the connection that held them.
+        # Away, the gauges still know what this process holds and count it once they are back.
         with contextlib.suppress(UnavailableError):
             await gauges.give(subjects)
 
     async def settle(self) -> None:
-        """Wait until every give-back under way has reached the gauges (a stopping node's last step)."""
-        while self._giving:
-            await asyncio.gather(*self._giving, return_exceptions=True)
+        """Wait until every ask and give-back under way has reached the gauges (a stopping
+        node's last step before it closes them)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
     def held(self, address: str) -> int:
         return self._by_address.get(address, 0)

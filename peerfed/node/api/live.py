@@ -128,7 +128,11 @@ async def _live(request: web.Request, where: str) -> web.WebSocketResponse:
         await ws.send_json(reply)
 
     def push(event: LiveEvent) -> None:
+        nonlocal reading
         if isinstance(event, Closed):
+            if reading is not None:  # this reader is gone now: the peer's next one is not held back by it
+                request.app[LIVE_SOCKETS].give_back(reading)
+                reading = None
             spawn(ws.close())
             return
         if event.seq not in pushed:

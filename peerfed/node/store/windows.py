@@ -174,7 +174,7 @@ class SharedWindows:
     async def look(self) -> bool:
         """Whether another node process is connected to this database now (``together``). Raises StorageError."""
         try:
-            row = await (await (await self.ready()).execute(_OTHERS, (self._name,))).fetchone()
+            row = await (await (await self._ready()).execute(_OTHERS, (self._name,))).fetchone()
         except _psycopg().Error as exc:
             raise StorageError(f"the shared rate windows are unavailable: {_redacted(exc)}") from exc
         self.together = bool(row and row[0])
@@ -186,7 +186,7 @@ class SharedWindows:
             with contextlib.suppress(StorageError):  # the server is away: as it was until it is back
                 await self.look()
 
-    async def ready(self) -> Any:
+    async def _ready(self) -> Any:
         """The connection, made again if the server dropped it (not more than once a second)."""
         if self._conn.closed or self._conn.broken:
             if time.monotonic() < self._connect_after:  # not a connection attempt per request
@@ -262,14 +262,15 @@ class SharedWindows:
                 limits.append(use.limit)
                 spans.append(use.window)
                 nows.append(asked.now)
-        # Only windows ended before the batch's earliest request go: one that ends between two
-        # requests of the batch still counts the requests asked before its end.
+        # Only windows ended a while before the batch's earliest request go: one that ends between
+        # two requests of the batch still counts the requests asked before its end, and so does
+        # one a process with a clock a little behind asks about.
         earliest = min(nows)
         try:
-            conn = await self.ready()
+            conn = await self._ready()
             if earliest >= self._purge_at:
                 self._purge_at = earliest + PURGE_EVERY
-                await conn.execute(_PURGE, (earliest,))
+                await conn.execute(_PURGE, (earliest - PURGE_EVERY,))
             row = await (await conn.execute(_COUNT, (owners, tags, costs, limits, spans, nows))).fetchone()
         except psycopg.Error as exc:
             raise StorageError(f"the shared rate windows are unavailable: {_redacted(exc)}") from exc
