@@ -355,20 +355,7 @@ def test_a_search_walks_its_facet_from_the_newest_even_when_the_statistics_tempt
     listings = 20_000
     with psycopg.connect(address, autocommit=True) as db:
         asyncio.run(_opened_and_closed(address))
-        db.execute(
-            "INSERT INTO listings (seq, id, author, kind, timing, created_at, expires_at, origin, raw, entry)"
-            " SELECT g, int4send(g), '\\x00'::bytea, 'offer', 'now', 1, 2000000000, NULL, int4send(g), '{}'"
-            " FROM generate_series(1, %s) g",
-            (listings,),
-        )
-        db.execute(
-            "INSERT INTO listing_facets (listing, facet, value)"
-            " SELECT g, 'lang', CASE WHEN g %% 5 = 0 THEN 'en' ELSE 'l' || g %% 9 END FROM generate_series(1, %s) g"
-            " UNION ALL SELECT g, 'word', CASE WHEN g %% 7 = 0 THEN 'grief' ELSE 'w' || g %% 31 END"
-            " FROM generate_series(1, %s) g"
-            " UNION ALL SELECT g, 'format', 'f' || g %% 4 FROM generate_series(1, %s) g",
-            (listings, listings, listings),
-        )
+        _listings(db, 1, listings)
         db.execute("ANALYZE")
 
     async def search() -> tuple[list[int], list[list[str]]]:
@@ -407,3 +394,67 @@ def test_a_search_walks_its_facet_from_the_newest_even_when_the_statistics_tempt
         scans = [line.strip(" ->") for line in plan if " Scan " in line]
         assert scans[0].startswith("Index Only Scan Backward using facets_lookup on listing_facets f0"), plan
         assert not [line for line in plan if "Sort" in line or "Hash" in line], plan
+
+
+def _listings(db: Any, first: int, last: int) -> None:
+    """Listings numbered first to last: every 5th in English, every 7th on grief."""
+    db.execute(
+        "INSERT INTO listings (seq, id, author, kind, timing, created_at, expires_at, origin, raw, entry)"
+        " SELECT g, int4send(g), '\\x00'::bytea, 'offer', 'now', 1, 2000000000, NULL, int4send(g), '{}'"
+        " FROM generate_series(%s::integer, %s::integer) g",
+        (first, last),
+    )
+    db.execute(
+        "INSERT INTO listing_facets (listing, facet, value)"
+        " SELECT g, 'lang', CASE WHEN g %% 5 = 0 THEN 'en' ELSE 'l' || g %% 9 END"
+        " FROM generate_series(%s::integer, %s::integer) g"
+        " UNION ALL SELECT g, 'word', CASE WHEN g %% 7 = 0 THEN 'grief' ELSE 'w' || g %% 31 END"
+        " FROM generate_series(%s::integer, %s::integer) g"
+        " UNION ALL SELECT g, 'format', 'f' || g %% 4 FROM generate_series(%s::integer, %s::integer) g",
+        (first, last, first, last, first, last),
+    )
+
+
+def test_a_search_planned_while_the_directory_was_small_walks_the_index_once_it_is_not() -> None:
+    """A reader plans a statement it has prepared once, for no values in particular, and keeps
+    the plan until the statistics change. Made while the directory held ten listings, it must
+    still be the walk down the facet's index, with index probes, at 20,000 before any ANALYZE."""
+    address = postgres_server().fresh_database()
+    with psycopg.connect(address, autocommit=True) as db:
+        asyncio.run(_opened_and_closed(address))
+        _listings(db, 1, 10)
+        db.execute("ANALYZE")
+
+    async def planned() -> list[str]:
+        store = await Store.open(address)
+        try:
+            asked: list[tuple[str, Any]] = []
+            reader = store._readers[0]
+            read = reader.execute_fetchall
+
+            async def recorded(sql: str, parameters: Any = ()) -> list[Any]:
+                asked.append((sql, parameters))
+                return list(await read(sql, parameters))
+
+            reader.execute_fetchall = recorded  # type: ignore[method-assign]
+            facets = [("word", "grief"), ("lang", "en")]
+            for _ in range(8):  # prepared (psycopg prepares a statement on its 5th use) and planned
+                await store.search(now=100, kind=None, timing=None, facets=facets, before=None, limit=50)
+            with psycopg.connect(address, autocommit=True) as db:
+                _listings(db, 11, 20_000)
+            found = await store.search(now=100, kind=None, timing=None, facets=facets, before=None, limit=50)
+            assert [row.seq for row in found] == [g for g in range(20_000, 0, -1) if g % 35 == 0][:50]
+            conn: Any = reader._conn  # type: ignore[attr-defined]
+            ((name,),) = await (await conn.execute("SELECT name FROM pg_prepared_statements")).fetchall()
+            _, parameters = asked[-1]
+            values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(v) for v in parameters)
+            executed = psycopg.sql.SQL("EXPLAIN EXECUTE {}({})").format(psycopg.sql.Identifier(name), values)
+            return [line for (line,) in await (await conn.execute(executed)).fetchall()]
+        finally:
+            await store.close()
+
+    plan = asyncio.run(planned())
+    assert any("$1" in line or "$2" in line for line in plan), plan  # the kept plan, for no values
+    scans = [line.strip(" ->") for line in plan if " Scan " in line]
+    assert scans[0].startswith("Index Only Scan Backward using facets_lookup on listing_facets f0"), plan
+    assert not [line for line in plan if "Seq Scan" in line or "Sort" in line or "Hash" in line], plan
