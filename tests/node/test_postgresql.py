@@ -361,15 +361,9 @@ def test_a_search_walks_its_facet_from_the_newest_even_when_the_statistics_tempt
     async def search() -> tuple[list[int], list[list[str]]]:
         store = await Store.open(address)
         try:
-            asked: list[tuple[str, Any]] = []
             reader = store._readers[0]
             read = reader.execute_fetchall
-
-            async def recorded(sql: str, parameters: Any = ()) -> list[Any]:
-                asked.append((sql, parameters))
-                return list(await read(sql, parameters))
-
-            reader.execute_fetchall = recorded  # type: ignore[method-assign]
+            asked = _recorded(reader)
             found = await store.search(
                 now=100, kind=None, timing=None, facets=[("word", "grief"), ("lang", "en")], before=None, limit=50
             )
@@ -394,6 +388,19 @@ def test_a_search_walks_its_facet_from_the_newest_even_when_the_statistics_tempt
         scans = [line.strip(" ->") for line in plan if " Scan " in line]
         assert scans[0].startswith("Index Only Scan Backward using facets_lookup on listing_facets f0"), plan
         assert not [line for line in plan if "Sort" in line or "Hash" in line], plan
+
+
+def _recorded(reader: Any) -> list[tuple[str, Any]]:
+    """The statements ``reader`` is asked from now on, with their parameters, as they come."""
+    asked: list[tuple[str, Any]] = []
+    read = reader.execute_fetchall
+
+    async def recorded(sql: str, parameters: Any = ()) -> list[Any]:
+        asked.append((sql, parameters))
+        return list(await read(sql, parameters))
+
+    reader.execute_fetchall = recorded
+    return asked
 
 
 def _listings(db: Any, first: int, last: int) -> None:
@@ -428,15 +435,8 @@ def test_a_search_planned_while_the_directory_was_small_walks_the_index_once_it_
     async def planned() -> list[str]:
         store = await Store.open(address)
         try:
-            asked: list[tuple[str, Any]] = []
             reader = store._readers[0]
-            read = reader.execute_fetchall
-
-            async def recorded(sql: str, parameters: Any = ()) -> list[Any]:
-                asked.append((sql, parameters))
-                return list(await read(sql, parameters))
-
-            reader.execute_fetchall = recorded  # type: ignore[method-assign]
+            asked = _recorded(reader)
             facets = [("word", "grief"), ("lang", "en")]
             for _ in range(8):  # prepared (psycopg prepares a statement on its 5th use) and planned
                 await store.search(now=100, kind=None, timing=None, facets=facets, before=None, limit=50)

@@ -28,8 +28,8 @@ from typing import Any
 from peerfed.protocol.crypto import Person, blake2b_keyed
 
 from .db import StorageError
-from .pg import APPLICATION, CONNECT_TIMEOUT, _psycopg, _redacted
-from .windows import RECONNECT_EVERY, windows_key
+from .pg import APPLICATION, _psycopg, _redacted
+from .windows import RECONNECT_EVERY, connect, connect_creating, windows_key
 
 __all__ = ["SharedSockets"]
 
@@ -115,12 +115,8 @@ class SharedSockets:
         holders that are gone. Raises StorageError."""
         psycopg = _psycopg()
         try:
-            conn = await cls._connect(address, name)
+            conn = await connect_creating(address, name, _TABLE_LOCK, _CREATE)
             try:
-                async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_TABLE_LOCK,))
-                    for statement in _CREATE:
-                        await conn.execute(statement)
                 await conn.execute(_DEAD)
                 gauges = cls(address, conn, windows_key(node_seed), name)
                 gauges._holder = await cls._whoami(conn)
@@ -130,12 +126,6 @@ class SharedSockets:
         except psycopg.Error as exc:
             raise StorageError(f"cannot open the shared live-connection counts: {_redacted(exc)}") from exc
         return gauges
-
-    @staticmethod
-    async def _connect(address: str, name: str) -> Any:
-        return await _psycopg().AsyncConnection.connect(
-            address, autocommit=True, application_name=name, connect_timeout=CONNECT_TIMEOUT
-        )
 
     @staticmethod
     async def _whoami(conn: Any) -> tuple[int, Any]:
@@ -151,7 +141,7 @@ class SharedSockets:
             if time.monotonic() < self._connect_after:
                 raise StorageError("the shared live-connection counts are unavailable (reconnecting)")
             self._connect_after = time.monotonic() + RECONNECT_EVERY
-            self._conn = await self._connect(self._address, self._name)
+            self._conn = await connect(self._address, self._name)
             if self._holder is not None:
                 self._stale.append(self._holder)
             self._holder = await self._whoami(self._conn)

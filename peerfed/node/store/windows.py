@@ -130,6 +130,28 @@ class _Asked(NamedTuple):
     answer: asyncio.Future[tuple[int, float] | None]
 
 
+async def connect(address: str, name: str) -> Any:
+    """A connection of its own (autocommit), named as this process's are. Raises psycopg.Error."""
+    return await _psycopg().AsyncConnection.connect(
+        address, autocommit=True, application_name=name, connect_timeout=CONNECT_TIMEOUT
+    )
+
+
+async def connect_creating(address: str, name: str, lock: int, statements: Sequence[str]) -> Any:
+    """``connect``, and run ``statements`` (each made only if missing) in one transaction under
+    the advisory ``lock``, so processes starting together make them once. Raises psycopg.Error."""
+    conn = await connect(address, name)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            for statement in statements:
+                await conn.execute(statement)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
 def windows_key(node_seed: bytes) -> bytes:
     """The key of the windows' digests: the node key's, so every process of the node derives it."""
     return blake2b_keyed(b"rate windows", node_seed, Person.WINDOW, 32)
@@ -153,18 +175,9 @@ class SharedWindows:
     @classmethod
     async def open(cls, address: str, node_seed: bytes, name: str = APPLICATION) -> SharedWindows:
         """Connect, creating the table if no process has yet. Raises StorageError."""
-        psycopg = _psycopg()
         try:
-            conn = await cls._connect(address, name)
-            try:
-                async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_TABLE_LOCK,))
-                    for statement in _CREATE:
-                        await conn.execute(statement)
-            except BaseException:
-                await conn.close()
-                raise
-        except psycopg.Error as exc:
+            conn = await connect_creating(address, name, _TABLE_LOCK, _CREATE)
+        except _psycopg().Error as exc:
             raise StorageError(f"cannot open the shared rate windows: {_redacted(exc)}") from exc
         windows = cls(address, conn, windows_key(node_seed), name)
         await windows.look()
@@ -192,14 +205,8 @@ class SharedWindows:
             if time.monotonic() < self._connect_after:  # not a connection attempt per request
                 raise StorageError("the shared rate windows are unavailable (reconnecting)")
             self._connect_after = time.monotonic() + RECONNECT_EVERY
-            self._conn = await self._connect(self._address, self._name)
+            self._conn = await connect(self._address, self._name)
         return self._conn
-
-    @staticmethod
-    async def _connect(address: str, name: str) -> Any:
-        return await _psycopg().AsyncConnection.connect(
-            address, autocommit=True, application_name=name, connect_timeout=CONNECT_TIMEOUT
-        )
 
     def tag(self, scope: str, subject: str) -> bytes:
         """The row's key for a scope and subject (a peer key, address or node URL, never stored)."""
