@@ -7,10 +7,13 @@ import itertools
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from peerfed.node.app import purge_once
 from peerfed.node.retry import breaker_until, gives_up, next_attempt, schedule
+from peerfed.node.store import erasure
 from peerfed.protocol import Format, Kind, Listing, Message, Timing
+from tests.backends import query
 
 from .harness import DAY, Clock, Peer, TestNode, federate
 
@@ -100,3 +103,29 @@ def test_expired_and_acknowledged_things_are_purged(tmp_path: Path) -> None:
         await node.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_purge_of_more_than_a_batch_deletes_every_expired_row_a_batch_per_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day's expiries at once go in several short writes, not one long one that holds the
+    writer (and on PostgreSQL every worker's writes) meanwhile."""
+    monkeypatch.setattr(erasure, "PURGE_BATCH", 10)
+
+    async def scenario() -> tuple[dict[str, int], int]:
+        clock = Clock()
+        node = await TestNode(tmp_path / "n", clock).start()
+        try:
+            store = node.node.store
+            for n in range(28):  # 25 past their time, 3 not
+                assert await store.use_nonce(n.to_bytes(16, "big"), int(clock.now) + (3600 if n < 3 else -1))
+            _, writes = store.write_stats
+            removed = await purge_once(node.node)
+            return removed, store.write_stats[1] - writes
+        finally:
+            await node.stop()
+
+    removed, writes = asyncio.run(scenario())
+    assert removed["nonces"] == 25 and removed["listings"] == 0
+    assert writes == 3  # 10, 10 and 5
+    assert query(tmp_path / "n", "SELECT count(*) FROM nonces") == [(3,)]

@@ -13,7 +13,9 @@ from .members import MembersMixin
 from .outbox import enqueue
 from .rows import ErasedTombstone, Outbox
 
-__all__ = ["ErasureMixin"]
+__all__ = ["PURGE_BATCH", "ErasureMixin"]
+
+PURGE_BATCH = 5_000  # rows of one table deleted in one write by the purge
 
 
 class ErasureMixin(MembersMixin):
@@ -92,32 +94,46 @@ class ErasureMixin(MembersMixin):
     # --- retention -------------------------------------------------------------------------
 
     async def purge(self, now: int, *, report_retention: int, outbox_retention: int) -> dict[str, int]:
-        """Delete everything past its time (spec §13.9). Returns rows deleted per table."""
-        statements = {
-            "listings": ("DELETE FROM listings WHERE expires_at <= ?", (now,)),
-            "withdrawals": ("DELETE FROM withdrawals WHERE expires_at <= ?", (now,)),
-            "erasures": ("DELETE FROM erasures WHERE expires_at <= ?", (now,)),
-            "mailbox": ("DELETE FROM mailbox WHERE expires_at <= ?", (now,)),
-            "seen_sealed": ("DELETE FROM seen_sealed WHERE expires_at <= ?", (now,)),
-            "key_bundles": ("DELETE FROM key_bundles WHERE expires_at <= ?", (now,)),
-            "nonces": ("DELETE FROM nonces WHERE expires_at <= ?", (now,)),
-            "challenges": ("DELETE FROM challenges WHERE expires_at <= ?", (now,)),
-            "sessions": ("DELETE FROM sessions WHERE expires_at <= ?", (now,)),
-            "outbox": (
-                "DELETE FROM outbox WHERE state != 'pending' AND finished_at <= ?",
-                (now - outbox_retention,),
-            ),
-            "reports": (
-                "DELETE FROM reports WHERE status='resolved' AND resolved_at <= ?",
-                (now - report_retention,),
-            ),
-            "invites": ("DELETE FROM invites WHERE expires_at <= ?", (now,)),
+        """Delete everything past its time (spec §13.9). Returns rows deleted per table.
+
+        At most PURGE_BATCH rows of each table go in one write, and the purge writes again while
+        any table had that many: a write transaction holds the writer (and on PostgreSQL every
+        worker's writes, which wait on its cursor lock), so a day's expiries at once must not
+        hold them for the length of one huge delete."""
+        # table: (its key, which rows are past their time, the time)
+        expired: dict[str, tuple[str, str, int]] = {
+            "listings": ("seq", "expires_at <= ?", now),
+            "withdrawals": ("listing, author", "expires_at <= ?", now),
+            "erasures": ("author_hash", "expires_at <= ?", now),
+            "mailbox": ("seq", "expires_at <= ?", now),
+            "seen_sealed": ("id", "expires_at <= ?", now),
+            "key_bundles": ("peer", "expires_at <= ?", now),
+            "nonces": ("nonce", "expires_at <= ?", now),
+            "challenges": ("challenge", "expires_at <= ?", now),
+            "sessions": ("token_hash", "expires_at <= ?", now),
+            "outbox": ("seq", "state != 'pending' AND finished_at <= ?", now - outbox_retention),
+            "reports": ("id", "status='resolved' AND resolved_at <= ?", now - report_retention),
+            "invites": ("code_hash", "expires_at <= ?", now),
         }
+        removed = dict.fromkeys(expired, 0)
+        pending = list(expired)
+        while pending:
 
-        def job(db: Conn) -> dict[str, int]:
-            return {name: db.execute(sql, params).rowcount for name, (sql, params) in statements.items()}
+            def job(db: Conn, tables: list[str] = pending) -> dict[str, int]:
+                done = {}
+                for table in tables:
+                    key, where, at = expired[table]
+                    done[table] = db.execute(
+                        f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {where} LIMIT ?)",
+                        (at, PURGE_BATCH),
+                    ).rowcount
+                return done
 
-        return await self._writer.run(job)
+            done = await self._writer.run(job)
+            for table, count in done.items():
+                removed[table] += count
+            pending = [table for table, count in done.items() if count >= PURGE_BATCH]
+        return removed
 
     async def counts(self) -> dict[str, int]:
         """Rows per table, for the operator's statistics."""
