@@ -10,10 +10,12 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 
+from peerfed.node import limits
 from peerfed.node.limits import LiveSockets
 from peerfed.node.store import StorageError
 from peerfed.node.store import gauges as gauges_module
@@ -272,7 +274,7 @@ def test_an_address_the_gauges_refused_is_refused_for_a_second_without_asking_ag
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [100.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(limits, "time", SimpleNamespace(monotonic=lambda: now[0]))  # the sockets' clock alone
 
     async def scenario() -> int:
         gauges = _Refusing()
