@@ -103,14 +103,14 @@ def test_a_conversation_continues_from_the_cli_to_the_browser_and_back(
     # The browser's backup (a download) opens in the CLI, which has the whole conversation and goes on.
     assert seen["downloadName"] == "peerfed-backup.peerfed"
     assert seen["cli"]["imported"]["peer"] == peer
-    texts = [m["text"] for m in seen["cli"]["nextRead"]["messages"]]
-    assert texts[:3] == [
-        "Said while Ana used the terminal.",
-        "Sealed after the backup was made.",
-        "Now from a browser.",
-    ]
-    # Ben's answer and the page's next line may carry the same second; a tie is ordered by peer id (§9.5).
-    assert sorted(texts[3:]) == ["Glad you found your way back.", "Making a backup now."]
+    messages = seen["cli"]["nextRead"]["messages"]
+    texts = [m["text"] for m in messages]
+    assert texts[:2] == ["Said while Ana used the terminal.", "Sealed after the backup was made."]
+    # The page's line, Ben's answer and the page's next line may carry the same second, and a tie
+    # is ordered by peer id (§9.5): in time order, each side's lines in the order they were written.
+    assert sorted(texts[2:]) == ["Glad you found your way back.", "Making a backup now.", "Now from a browser."]
+    assert [m["at"] for m in messages] == sorted(m["at"] for m in messages)
+    assert texts.index("Now from a browser.") < texts.index("Making a backup now.")
     assert [m["text"] for m in seen["cli"]["benReadAgain"]["messages"]][-1] == "And now from the terminal again."
     # ... and the page's backup carried its session to the terminal, which goes on with scheme 2.
     assert seen["cli"]["nextRead"]["forward_secret"] is True
