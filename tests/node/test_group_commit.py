@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from peerfed.node.store import Store
+from peerfed.node.store import StorageError, Store
 from peerfed.node.store.db import Conn
 from tests.backends import database_for
 
@@ -42,6 +42,41 @@ def test_a_failing_write_is_rolled_back_alone_and_its_group_commits(tmp_path: Pa
             with pytest.raises(ValueError):
                 await store._writer.run(write(0))  # a group of one failing write commits nothing
             assert await store._all("SELECT value FROM meta WHERE key = 'k0'") == []
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_write_whose_statement_fails_unread_fails_itself_and_not_the_write_after_it(tmp_path: Path) -> None:
+    # On PostgreSQL a transaction's statements are pipelined: a statement whose result nobody
+    # reads is not waited for, so its error could surface in whichever write reads next. Each
+    # write must still fail or succeed on its own statements.
+    async def scenario() -> None:
+        store = await Store.open(database_for(tmp_path) or tmp_path / "node.sqlite3")
+        try:
+            await store._writer.run(lambda db: db.execute("INSERT INTO meta (key, value) VALUES ('taken', 'x')"))
+
+            def write(n: int) -> Callable[[Conn], int]:
+                def job(db: Conn) -> int:
+                    db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{n}", "v"))
+                    if n % 4 == 1:  # a key already held: the insert fails, and nothing reads it
+                        db.execute("INSERT INTO meta (key, value) VALUES ('taken', ?)", (f"v{n}",))
+                    return n
+
+                return job
+
+            outcomes = await asyncio.gather(*(store._writer.run(write(n)) for n in range(40)), return_exceptions=True)
+            for n, outcome in enumerate(outcomes):
+                if n % 4 == 1:
+                    assert isinstance(outcome, StorageError), (n, outcome)
+                else:
+                    assert outcome == n, (n, outcome)
+            rows = {key for (key,) in await store._all("SELECT key FROM meta WHERE key LIKE 'k%'")}
+            assert rows == {f"k{n}" for n in range(40) if n % 4 != 1}
+            assert await store._all("SELECT value FROM meta WHERE key = 'taken'") == [("x",)]
+            groups, writes = store.write_stats
+            assert groups < writes  # they shared commits
         finally:
             await store.close()
 

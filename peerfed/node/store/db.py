@@ -171,8 +171,9 @@ class GroupWriter:
             for job in group:
                 conn.execute("SAVEPOINT w")
                 try:
-                    outcomes.append((True, job.fn(conn)))
-                    conn.execute("RELEASE w")
+                    value = job.fn(conn)
+                    conn.execute("RELEASE w")  # on PostgreSQL, where the write's own errors may surface
+                    outcomes.append((True, value))
                 except Exception as exc:  # each write's failure is its own caller's
                     conn.execute("ROLLBACK TO w")
                     conn.execute("RELEASE w")

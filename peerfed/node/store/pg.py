@@ -1,11 +1,12 @@
 """The store on PostgreSQL (spec §13.9, Storage back-ends), through psycopg 3.
 
 The same table groups, the same group-committing writer (one connection, one thread, one
-COMMIT for many writes, each in its own savepoint), and read connections that take the
-fewest-in-flight turn as SQLite's do. Statements are SQLite's, rewritten by ``dialect``. The
-schema is created at this software's version in one transaction, or migrated to it one
-migration per transaction (SQLite's, derived by ``dialect``), under an advisory lock, so
-processes starting together create or migrate it once. psycopg's errors become StorageError here.
+COMMIT for many writes, each in its own savepoint; the transaction's statements pipelined),
+and read connections that take the fewest-in-flight turn as SQLite's do. Statements are
+SQLite's, rewritten by ``dialect``. The schema is created at this software's version in one
+transaction, or migrated to it one migration per transaction (SQLite's, derived by
+``dialect``), under an advisory lock, so processes starting together create or migrate it
+once. psycopg's errors become StorageError here.
 """
 
 from __future__ import annotations
@@ -47,28 +48,54 @@ def _psycopg() -> Any:
 
 
 class _Cursor:
-    """psycopg's cursor as the table groups read sqlite3's: rowcount, lastrowid, rows."""
+    """psycopg's cursor as the table groups read sqlite3's: rowcount, lastrowid, rows.
 
-    __slots__ = ("_rows", "lastrowid", "rowcount")
+    Read when first asked: in a pipeline (a write transaction) a statement whose results nobody
+    reads is not waited for."""
 
-    def __init__(self, cursor: Any, returns_key: bool) -> None:
-        self.rowcount = int(cursor.rowcount)
-        self.lastrowid: int | None = None
-        if returns_key:
-            rows = cursor.fetchall()
-            self.lastrowid = int(rows[0][0]) if rows else None
-            self._rows: list[Any] = []
-        else:
-            self._rows = cursor.fetchall() if cursor.description is not None else []
+    __slots__ = ("_cursor", "_lastrowid", "_pipe", "_returns_key", "_rowcount", "_rows")
+
+    def __init__(self, cursor: Any, returns_key: bool, pipe: Any = None) -> None:
+        self._cursor = cursor
+        self._pipe = pipe
+        self._returns_key = returns_key
+        self._rows: list[Any] | None = None
+        self._rowcount = 0
+        self._lastrowid: int | None = None
+
+    def _read(self) -> list[Any]:
+        if self._rows is None:
+            cursor = self._cursor
+            if self._pipe is not None and cursor.pgresult is None:
+                self._pipe.sync()  # its results, and every one before them (raises the first error)
+            self._rowcount = int(cursor.rowcount)
+            if self._returns_key:
+                rows = cursor.fetchall()
+                self._lastrowid = int(rows[0][0]) if rows else None
+                self._rows = []
+            else:
+                self._rows = cursor.fetchall() if cursor.description is not None else []
+        return self._rows
+
+    @property
+    def rowcount(self) -> int:
+        self._read()
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        self._read()
+        return self._lastrowid
 
     def fetchone(self) -> Any:
-        return self._rows[0] if self._rows else None
+        rows = self._read()
+        return rows[0] if rows else None
 
     def fetchall(self) -> list[Any]:
-        return list(self._rows)
+        return list(self._read())
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._rows)
+        return iter(self._read())
 
 
 class _Done:
@@ -105,6 +132,12 @@ class _WriteConnection:
     their numbers in order. At BEGIN, before any row lock: taken at the first such row, a writer
     holding a row lock could wait for it while its holder waits for that row (a deadlock, which
     PostgreSQL breaks after a second by failing one of the two).
+
+    After BEGIN the transaction's statements are pipelined: each is sent at once, and waited for
+    only when its results are read (a row, a count), so a write's inserts that nobody reads
+    cost no round trip each. Before a write's savepoint is released, its unread statements are
+    waited for: the error of a write's statement is raised in that write, as SQLite raises it,
+    never in the next.
     """
 
     def __init__(self, conn: Any, reconnect: Callable[[], Any]) -> None:
@@ -112,36 +145,25 @@ class _WriteConnection:
         self._reconnect = reconnect  # a new connection, once the server has come back
         self._cursor_locked = False
         self._in_transaction = False
-        self._releasing = False  # a RELEASE w held back (execute)
+        self._pipe: Any = None  # the transaction's pipeline, from BEGIN to COMMIT or ROLLBACK
+        self._piping: Any = None  # its context
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Cursor | _Done:
-        # The group writer wraps each write in SAVEPOINT w ... RELEASE w. A release is held back
-        # and sent with the next SAVEPOINT in one round trip (or dropped: COMMIT and ROLLBACK end
-        # every savepoint): one trip to the server fewer per write, the same savepoints.
-        if sql == "RELEASE w":
-            self._releasing = True
-            return _DONE
-        if sql == "SAVEPOINT w" and self._releasing:
-            self._releasing = False
-            self._conn.execute("RELEASE w; SAVEPOINT w")
-            return _DONE
-        if sql in ("COMMIT", "ROLLBACK"):
-            self._releasing = False
-        elif self._releasing:  # anything else first ends the savepoint, as it was asked to be
-            self._releasing = False
-            self._conn.execute("RELEASE w")
-        head = sql.lstrip()[:8].upper()
-        if head.startswith("BEGIN"):
+        pipe = self._pipe
+        if pipe is not None:
+            return self._pipelined(pipe, sql, parameters)
+        verb = _verb(sql)
+        if verb == "BEGIN":
             self._cursor_locked = False
             self._in_transaction = True
-        elif head.startswith(("COMMIT", "ROLLBACK")):
+        elif verb in ("COMMIT", "ROLLBACK"):
             self._cursor_locked = self._in_transaction = False
-        if not self._in_transaction or head.startswith("BEGIN"):
+        if not self._in_transaction or verb == "BEGIN":
             self._usable()
         text = to_postgres(sql)
         parameters = _storable(parameters)
         args: tuple[Any, ...] | None = tuple(parameters)
-        if head.startswith("BEGIN") and not parameters:  # the lock goes with it, in one round trip
+        if verb == "BEGIN" and not parameters:  # the lock goes with it, in one round trip
             text, args = f"{text}; SELECT pg_advisory_xact_lock({_CURSOR_LOCK})", None
             self._cursor_locked = True
         elif not self._cursor_locked and _inserts_into(sql, CURSORED):
@@ -150,7 +172,7 @@ class _WriteConnection:
         try:
             cursor = self._conn.execute(text, args)
         except _psycopg().Error as exc:
-            if not head.startswith("BEGIN"):
+            if verb != "BEGIN":
                 raise
             if not (isinstance(exc, _psycopg().OperationalError) and self._conn.broken):
                 # BEGIN ran and the lock did not (a lock_timeout, a cancelled backend): end the
@@ -163,7 +185,39 @@ class _WriteConnection:
             # idle): nothing to undo, so the transaction begins again on a new one.
             self._conn = self._reconnect()
             cursor = self._conn.execute(text, args)
+        if verb == "BEGIN":  # the rest of the transaction is pipelined (_pipelined)
+            self._piping = self._conn.pipeline()
+            self._pipe = self._piping.__enter__()
         return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql))
+
+    def _pipelined(self, pipe: Any, sql: str, parameters: Sequence[Any]) -> _Cursor | _Done:
+        """A statement of the transaction: sent at once, and waited for only when its results are
+        read. Raises the first error of the write's statements, within that write."""
+        verb = _verb(sql)
+        if verb in ("COMMIT", "ROLLBACK"):
+            piping, self._pipe, self._piping = self._piping, None, None
+            self._cursor_locked = self._in_transaction = False
+            try:
+                if verb == "ROLLBACK":
+                    with contextlib.suppress(_psycopg().Error):
+                        pipe.sync()  # an aborted pipeline runs nothing more until its sync
+                self._conn.execute(sql)
+            except BaseException as exc:
+                piping.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            piping.__exit__(None, None, None)  # its sync: raises if the COMMIT failed
+            return _DONE
+        if verb == "RELEASE" and pipe.result_queue:
+            pipe.sync()  # the write's unread statements: their error is its own, not the next's
+        elif verb == "ROLLBACK TO":
+            with contextlib.suppress(_psycopg().Error):
+                pipe.sync()  # the write's error aborted the pipeline until a sync: end it
+        text = to_postgres(sql)
+        if not self._cursor_locked and _inserts_into(sql, CURSORED):
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
+            self._cursor_locked = True
+        cursor = self._conn.execute(text, _storable(parameters))
+        return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql), pipe)
 
     def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
         rows = [_storable(p) for p in parameters]
@@ -173,8 +227,10 @@ class _WriteConnection:
         with self._conn.cursor() as cursor:
             if rows:
                 cursor.executemany(to_postgres(sql), rows)
+                if self._pipe is not None:
+                    self._pipe.sync()  # the rows' counts
             done = _Cursor.__new__(_Cursor)
-            done.rowcount, done.lastrowid, done._rows = max(0, int(cursor.rowcount)), None, []
+            done._rowcount, done._lastrowid, done._rows = max(0, int(cursor.rowcount)), None, []
             return done
 
     def _usable(self) -> None:
@@ -185,6 +241,15 @@ class _WriteConnection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _verb(sql: str) -> str:
+    """A statement's first word, upper-cased; "ROLLBACK TO" for a rollback to a savepoint."""
+    words = sql.split(None, 2)
+    verb = words[0].upper() if words else ""
+    if verb == "ROLLBACK" and len(words) > 1 and words[1].upper() == "TO":
+        return "ROLLBACK TO"
+    return verb
 
 
 def _storable(parameters: Sequence[Any]) -> tuple[Any, ...]:
