@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from peerfed.protocol.crypto import Person, blake2b_keyed
 
 from .db import StorageError
-from .pg import APPLICATION, CONNECT_TIMEOUT, _psycopg, _redacted
+from .pg import _NO_JIT, APPLICATION, CONNECT_TIMEOUT, _psycopg, _redacted
 
 if TYPE_CHECKING:
     from ..limits import Use
@@ -131,10 +131,17 @@ class _Asked(NamedTuple):
 
 
 async def connect(address: str, name: str) -> Any:
-    """A connection of its own (autocommit), named as this process's are. Raises psycopg.Error."""
-    return await _psycopg().AsyncConnection.connect(
+    """A connection of its own (autocommit), named as this process's are, its statements never
+    compiled (pg.py, _NO_JIT). Raises psycopg.Error."""
+    conn = await _psycopg().AsyncConnection.connect(
         address, autocommit=True, application_name=name, connect_timeout=CONNECT_TIMEOUT
     )
+    try:
+        await conn.execute(_NO_JIT)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 async def connect_creating(address: str, name: str, lock: int, statements: Sequence[str]) -> Any:
