@@ -81,12 +81,13 @@ class ListingsMixin(Database):
         queued = 0
 
         def job(db: Conn) -> bool:
-            # One statement for every check: each is a statement fewer per listing on PostgreSQL,
-            # where each is a trip to the server.
+            # One statement for every check, and whether any federated node is active: each is a
+            # statement fewer per listing on PostgreSQL, where each is a trip to the server.
             refused = db.execute(
                 "SELECT (SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?),"
                 " (SELECT 1 FROM withdrawals WHERE listing=? AND author=?),"
-                " (SELECT raw FROM key_bundles WHERE peer=? AND expires_at > ?)",
+                " (SELECT raw FROM key_bundles WHERE peer=? AND expires_at > ?),"
+                " EXISTS (SELECT 1 FROM nodes WHERE status='active')",
                 (author_hash, instant, listing_id, author, author, instant),
             ).fetchone()
             if refused[0]:
@@ -116,7 +117,7 @@ class ListingsMixin(Database):
                     "INSERT OR IGNORE INTO topic_words VALUES " + ", ".join(["(?, ?, ?)"] * len(word_rows)),
                     [x for n, w in word_rows for x in (seq, n, w)],
                 )
-            if bundle is not None and bundle_key is not None:
+            if bundle is not None and bundle_key is not None and refused[3]:  # a node to send it to
                 items = [("key-bundle", bundle_key(bundle), bundle), ("listing", listing_id, raw)]
                 rows = fan_out(db, items)
                 enqueue(db, rows, now)
