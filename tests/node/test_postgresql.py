@@ -474,7 +474,8 @@ def test_no_statement_of_a_node_is_compiled_to_machine_code_before_it_runs() -> 
             with psycopg.connect(address, autocommit=True) as plain:  # the premise: this server compiles
                 plain.execute(active)
                 plain.execute("SET enable_seqscan = off")
-                assert "JIT" in plain.execute(statement).fetchone()[0][0]
+                premise = plain.execute(statement).fetchone()
+                assert premise is not None and "JIT" in premise[0][0]
             plans = [await store._writer.run(lambda db: db.execute(statement).fetchone()[0])]
             for reader in store._readers:
                 plans.append((await reader.execute_fetchall(statement))[0][0])
