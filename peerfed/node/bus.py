@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from typing import Any
+
+from .store import windows
+from .store.pg import APPLICATION
 
 __all__ = ["CHANNEL", "Bus", "LocalBus", "PgBus"]
 
@@ -45,12 +47,8 @@ Handler = Callable[[str, list[str]], None]
 
 
 async def _connect(address: str) -> Any:
-    import psycopg
-
-    # Named as the store's connections are (store/pg.py), so pg_stat_activity shows whose it is.
-    return await psycopg.AsyncConnection.connect(
-        address, autocommit=True, application_name=f"peerfed-{os.getpid()}", connect_timeout=10
-    )
+    # Made and named as the store's own (store/windows.py), so pg_stat_activity shows whose it is.
+    return await windows.connect(address, APPLICATION)
 
 
 class Bus:
