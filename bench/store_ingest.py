@@ -1,0 +1,141 @@
+"""The store alone: what storing a listing costs on SQLite and on PostgreSQL (spec §13.9; issue 17).
+
+No sockets, no signatures, no frames: ``Store.insert_listing`` is
+asked for N listings, 256 at a time, so the group writer commits them in groups as ingest
+makes them. Each listing is a local one (its author's key bundle held), with three facets and a
+topic word, as the ingest benchmark's are. CPU is counted for this process (the node's share)
+and, on PostgreSQL, for every process of the throwaway server (the database's share).
+
+    python bench/store_ingest.py                          # SQLite and PostgreSQL, 3 runs each
+    python bench/store_ingest.py --federated --listings 1000   # one active federated node
+    python bench/store_ingest.py --quick --federated           # 300 listings, 1 run (CI runs it)
+
+With ``--federated`` every listing is also queued for one federated node, with its author's key
+bundle (queued once: every author's holds the same bytes here), as a node that federates does.
+Figures go to stdout: listings/s, and CPU µs per listing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # peerfed, and the server of tests/
+
+from peerfed.node.store import Store
+from peerfed.node.store.db import Conn
+from tests.backends import postgres_server
+
+AUTHORS = 200
+AT_ONCE = 256
+
+
+def _server_cpu() -> float:
+    """CPU seconds of every postgres process on this machine (the throwaway server's)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _one_run(backend: str, listings: int, federated: bool) -> dict[str, float]:
+    folder = tempfile.mkdtemp(prefix="peerfed-store-bench-")
+    address = postgres_server().fresh_database() if backend == "postgresql" else str(Path(folder) / "node.sqlite3")
+    store = await Store.open(address)
+    try:
+        bundles = [(a.to_bytes(32, "big"), b"b" * 200) for a in range(AUTHORS)]
+
+        def setup(db: Conn) -> None:
+            for peer, raw in bundles:
+                db.execute(
+                    "INSERT INTO key_bundles (peer, raw, created_at, expires_at) VALUES (?, ?, 1, 2000000000)",
+                    (peer, raw),
+                )
+            if federated:
+                db.execute("INSERT INTO nodes (url, status, added_at) VALUES ('https://b.example', 'active', 1)")
+
+        await store._writer.run(setup)
+
+        async def one(n: int) -> bool:
+            author = (n % AUTHORS).to_bytes(32, "big")
+            return await store.insert_listing(
+                listing_id=hashlib.blake2b(n.to_bytes(8, "big", signed=True), digest_size=32).digest(),
+                author=author,
+                author_hash=hashlib.blake2b(author).digest(),
+                kind="offer",
+                timing="now",
+                created_at=int(time.time()),
+                expires_at=2_000_000_000,
+                origin=None,
+                raw=os.urandom(600),
+                facets=[("lang", "en"), ("word", f"w{n % 31}"), ("format", "text")],
+                topic_words=[(0, f"w{n % 31}")],
+                now=time.time(),
+                bundle_key=lambda raw: hashlib.blake2b(raw).digest(),
+                entry="{}",
+            )
+
+        await asyncio.gather(*(one(-1 - n) for n in range(200)))  # warm: plans made, statements prepared
+        groups, writes = store.write_stats
+        cpu, server, wall = time.process_time(), _server_cpu(), time.perf_counter()
+        for start in range(0, listings, AT_ONCE):
+            stored = await asyncio.gather(*(one(n) for n in range(start, min(listings, start + AT_ONCE))))
+            assert all(stored), "every listing is stored once"
+        counted = await store._all("SELECT count(*) FROM listings")
+        assert counted[0][0] == listings + 200, counted  # and nothing else
+        if federated:
+            queued = await store._all("SELECT count(*) FROM outbox")
+            # each listing once, and the key bundle once (every author's holds the same bytes here)
+            assert queued[0][0] == listings + 200 + 1, queued
+        wall, server, cpu = time.perf_counter() - wall, _server_cpu() - server, time.process_time() - cpu
+        groups, writes = store.write_stats[0] - groups, store.write_stats[1] - writes
+        return {
+            "listings_per_s": listings / wall,
+            "node_us": 1e6 * cpu / listings,
+            "server_us": 1e6 * server / listings,
+            "per_group": writes / max(1, groups),
+        }
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--listings", type=int, default=8000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--federated", action="store_true", help="one active federated node")
+    parser.add_argument("--quick", action="store_true", help="300 listings, 1 run: checks it works (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        args.listings, args.runs = 300, 1
+    print(f"{args.listings} listings, {AT_ONCE} asked at a time, federated: {args.federated}")
+    print(f"1-minute load before: {os.getloadavg()[0]:.2f}")
+    for backend in args.backend or ["sqlite", "postgresql"]:
+        runs = [asyncio.run(_one_run(backend, args.listings, args.federated)) for _ in range(args.runs)]
+        figures = ", ".join(
+            f"{key} {statistics.median(r[key] for r in runs):,.0f}"
+            f" [{min(r[key] for r in runs):,.0f}-{max(r[key] for r in runs):,.0f}]"
+            for key in ("listings_per_s", "node_us", "server_us", "per_group")
+        )
+        print(f"{backend}: {figures}")
+    print(f"1-minute load after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
