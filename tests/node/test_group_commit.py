@@ -4,6 +4,7 @@ write that fails is rolled back alone, the others in its group committed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,6 +78,47 @@ def test_a_write_whose_statement_fails_unread_fails_itself_and_not_the_write_aft
             assert await store._all("SELECT value FROM meta WHERE key = 'taken'") == [("x",)]
             groups, writes = store.write_stats
             assert groups < writes  # they shared commits
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_write_that_catches_its_own_statements_error_is_told_the_truth_and_the_next_write_is_untouched(
+    tmp_path: Path, backend: str
+) -> None:
+    # SQLite undoes the failed statement alone, so the write goes on and commits. PostgreSQL
+    # aborts the write's savepoint, so the write must fail whole: told "stored", its first row
+    # would be lost, and the error would reach the next write's statements instead.
+    async def scenario() -> None:
+        store = await Store.open(database_for(tmp_path) or tmp_path / "node.sqlite3")
+        try:
+            await store._writer.run(lambda db: db.execute("INSERT INTO meta (key, value) VALUES ('taken', 'x')"))
+
+            def catches(db: Conn) -> str:
+                db.execute("INSERT INTO meta (key, value) VALUES ('c1', 'v')")
+                with contextlib.suppress(Exception):  # the duplicate key, caught by the write itself
+                    db.execute("INSERT INTO meta (key, value) VALUES ('taken', 'v')").fetchone()
+                return "went on"
+
+            def inserts(key: str) -> Callable[[Conn], str]:
+                return lambda db: (db.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", (key,)), key)[1]
+
+            for _ in range(5):  # several groups: where the error lands must not depend on timing
+                await store._writer.run(lambda db: db.execute("DELETE FROM meta WHERE key IN ('c1', 'b1', 'b2')"))
+                outcomes = await asyncio.gather(
+                    store._writer.run(catches),
+                    store._writer.run(inserts("b1")),
+                    store._writer.run(inserts("b2")),
+                    return_exceptions=True,
+                )
+                rows = {key for (key,) in await store._all("SELECT key FROM meta WHERE key IN ('c1', 'b1', 'b2')")}
+                assert list(outcomes[1:]) == ["b1", "b2"], outcomes
+                if backend == "sqlite":
+                    assert outcomes[0] == "went on" and rows == {"c1", "b1", "b2"}
+                else:
+                    assert isinstance(outcomes[0], StorageError), outcomes
+                    assert rows == {"b1", "b2"}
         finally:
             await store.close()
 

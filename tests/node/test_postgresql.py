@@ -492,3 +492,33 @@ def test_no_statement_of_a_node_is_compiled_to_machine_code_before_it_runs() -> 
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_writer_that_cannot_enter_its_pipeline_leaves_no_transaction_open_and_writes_again() -> None:
+    # After BEGIN (and the cursor lock) the writer pipelines the transaction. If that fails
+    # (a libpq without pipelines), the write fails and the transaction must not stay open,
+    # holding the lock every other process's writer waits for.
+    address = postgres_server().fresh_database()
+
+    async def scenario() -> None:
+        store = await Store.open(address)
+        try:
+            conn = store._writer._conn._conn
+
+            def refused() -> Any:
+                raise psycopg.NotSupportedError("this libpq has no pipeline mode")
+
+            conn.pipeline = refused
+            with pytest.raises(StorageError):
+                await store._writer.run(lambda db: db.execute("INSERT INTO meta (key, value) VALUES ('a', 'v')"))
+            with psycopg.connect(address, autocommit=True) as other:
+                free = other.execute("SELECT pg_try_advisory_lock(%s)", (_CURSOR_LOCK,)).fetchone()
+                assert free == (True,)
+                other.execute("SELECT pg_advisory_unlock(%s)", (_CURSOR_LOCK,))
+            del conn.pipeline
+            await store._writer.run(lambda db: db.execute("INSERT INTO meta (key, value) VALUES ('b', 'v')"))
+            assert await store._all("SELECT key FROM meta WHERE key IN ('a', 'b')") == [("b",)]
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

@@ -58,11 +58,11 @@ class _Cursor:
     Read when first asked: in a pipeline (a write transaction) a statement whose results nobody
     reads is not waited for."""
 
-    __slots__ = ("_cursor", "_lastrowid", "_pipe", "_returns_key", "_rowcount", "_rows")
+    __slots__ = ("_cursor", "_lastrowid", "_owner", "_returns_key", "_rowcount", "_rows")
 
-    def __init__(self, cursor: Any, returns_key: bool, pipe: Any = None) -> None:
+    def __init__(self, cursor: Any, returns_key: bool, owner: _WriteConnection | None = None) -> None:
         self._cursor = cursor
-        self._pipe = pipe
+        self._owner = owner  # the writer whose pipeline carries it
         self._returns_key = returns_key
         self._rows: list[Any] | None = None
         self._rowcount = 0
@@ -71,15 +71,20 @@ class _Cursor:
     def _read(self) -> list[Any]:
         if self._rows is None:
             cursor = self._cursor
-            if self._pipe is not None and cursor.pgresult is None:
-                self._pipe.sync()  # its results, and every one before them (raises the first error)
-            self._rowcount = int(cursor.rowcount)
-            if self._returns_key:
-                rows = cursor.fetchall()
-                self._lastrowid = int(rows[0][0]) if rows else None
-                self._rows = []
-            else:
-                self._rows = cursor.fetchall() if cursor.description is not None else []
+            try:
+                if self._owner is not None and cursor.pgresult is None:
+                    self._owner.sync()  # its results, and every one before them (raises the first error)
+                self._rowcount = int(cursor.rowcount)
+                if self._returns_key:
+                    rows = cursor.fetchall()
+                    self._lastrowid = int(rows[0][0]) if rows else None
+                    self._rows = []
+                else:
+                    self._rows = cursor.fetchall() if cursor.description is not None else []
+            except _psycopg().Error:
+                if self._owner is not None:
+                    self._owner.failed = True
+                raise
         return self._rows
 
     @property
@@ -152,6 +157,7 @@ class _WriteConnection:
         self._in_transaction = False
         self._pipe: Any = None  # the transaction's pipeline, from BEGIN to COMMIT or ROLLBACK
         self._piping: Any = None  # its context
+        self.failed = False  # a statement of the current write failed (its savepoint must be rolled back)
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Cursor | _Done:
         pipe = self._pipe
@@ -191,9 +197,22 @@ class _WriteConnection:
             self._conn = self._reconnect()
             cursor = self._conn.execute(text, args)
         if verb == "BEGIN":  # the rest of the transaction is pipelined (_pipelined)
-            self._piping = self._conn.pipeline()
-            self._pipe = self._piping.__enter__()
+            self.failed = False
+            try:
+                self._piping = self._conn.pipeline()
+                self._pipe = self._piping.__enter__()
+            except BaseException:  # no transaction left open, holding the cursor lock
+                self._pipe = self._piping = None
+                with contextlib.suppress(_psycopg().Error):
+                    self._conn.execute("ROLLBACK")
+                self._in_transaction = self._cursor_locked = False
+                raise
         return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql))
+
+    def sync(self) -> None:
+        """Wait for every statement sent; raises the first error among them."""
+        if self._pipe is not None:
+            self._pipe.sync()
 
     def _pipelined(self, pipe: Any, sql: str, parameters: Sequence[Any]) -> _Cursor | _Done:
         """A statement of the transaction: sent at once, and waited for only when its results are
@@ -212,17 +231,31 @@ class _WriteConnection:
                 raise
             piping.__exit__(None, None, None)  # its sync: raises if the COMMIT failed
             return _DONE
-        if verb == "RELEASE" and pipe.result_queue:
-            pipe.sync()  # the write's unread statements: their error is its own, not the next's
-        elif verb == "ROLLBACK TO":
-            with contextlib.suppress(_psycopg().Error):
-                pipe.sync()  # the write's error aborted the pipeline until a sync: end it
+        if verb == "RELEASE":
+            if pipe.result_queue:
+                self._failing(pipe.sync)  # the write's unread statements: their error is its own
+            if self.failed:  # one failed and the write went on (it caught the error): it fails
+                raise _psycopg().errors.InFailedSqlTransaction("a statement of this write failed")
+        elif verb in ("SAVEPOINT", "ROLLBACK TO"):
+            self.failed = False
+            if verb == "ROLLBACK TO":
+                with contextlib.suppress(_psycopg().Error):
+                    pipe.sync()  # the write's error aborted the pipeline until a sync: end it
         text = to_postgres(sql)
         if not self._cursor_locked and _inserts_into(sql, CURSORED):
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
+            self._failing(self._conn.execute, "SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
             self._cursor_locked = True
-        cursor = self._conn.execute(text, _storable(parameters))
-        return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql), pipe)
+        cursor = self._failing(self._conn.execute, text, _storable(parameters))
+        return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql), self)
+
+    def _failing(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)``, marking the write failed if it raises a psycopg error (an earlier
+        statement's, whose result arrived with it)."""
+        try:
+            return call(*args)
+        except _psycopg().Error:
+            self.failed = True
+            raise
 
     def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
         rows = [_storable(p) for p in parameters]
@@ -231,9 +264,9 @@ class _WriteConnection:
             self._cursor_locked = True
         with self._conn.cursor() as cursor:
             if rows:
-                cursor.executemany(to_postgres(sql), rows)
+                self._failing(cursor.executemany, to_postgres(sql), rows)
                 if self._pipe is not None:
-                    self._pipe.sync()  # the rows' counts
+                    self._failing(self._pipe.sync)  # the rows' counts
             done = _Cursor.__new__(_Cursor)
             done._rowcount, done._lastrowid, done._rows = max(0, int(cursor.rowcount)), None, []
             return done
