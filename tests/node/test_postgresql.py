@@ -25,7 +25,7 @@ import pytest
 from peerfed.node.runner import DataLock
 from peerfed.node.store import SCHEMA_VERSION, StorageError, Store, windows
 from peerfed.node.store.dialect import postgres_schema, to_postgres
-from peerfed.node.store.pg import _CURSOR_LOCK, _WriteConnection
+from peerfed.node.store.pgwriter import _CURSOR_LOCK, _WriteConnection
 from peerfed.node.store.schema import MIGRATIONS
 from peerfed.protocol import Message
 from tests.backends import postgres_server

@@ -28,7 +28,8 @@ from typing import Any
 from peerfed.protocol.crypto import Person, blake2b_keyed
 
 from .db import StorageError
-from .pg import APPLICATION, _psycopg, _redacted
+from .pg import APPLICATION, _redacted
+from .pgwriter import _psycopg
 from .windows import RECONNECT_EVERY, connect, connect_creating, windows_key
 
 __all__ = ["SharedSockets"]

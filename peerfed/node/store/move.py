@@ -17,7 +17,8 @@ from typing import Any
 
 from .db import StorageError
 from .dialect import IDENTITY, ROWID_TABLES, postgres_schema
-from .pg import _psycopg, _redacted
+from .pg import _redacted
+from .pgwriter import _psycopg
 from .schema import SCHEMA_VERSION
 from .snapshot import snapshot
 

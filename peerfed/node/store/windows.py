@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from peerfed.protocol.crypto import Person, blake2b_keyed
 
 from .db import StorageError
-from .pg import _NO_JIT, APPLICATION, CONNECT_TIMEOUT, _psycopg, _redacted
+from .pg import _NO_JIT, APPLICATION, CONNECT_TIMEOUT, _redacted
+from .pgwriter import _psycopg
 
 if TYPE_CHECKING:
     from ..limits import Use
