@@ -25,7 +25,7 @@ import aiosqlite
 
 from peerfed.protocol.errors import UnavailableError
 
-__all__ = ["Conn", "Database", "GroupWriter", "Reader", "StorageError", "connect"]
+__all__ = ["Batch", "Conn", "Database", "GroupWriter", "Reader", "StorageError", "connect"]
 
 T = TypeVar("T")
 log = logging.getLogger("peerfed.node")
@@ -67,13 +67,27 @@ class StorageError(UnavailableError):
     """The database failed (disk full, read-only, corrupt): the node cannot take the request."""
 
 
-class _Job:
-    __slots__ = ("bare", "fn", "future")
+# A write that may go with others of its kind in one call: ``batch(conn, items)`` stores every
+# item and returns one outcome each, (True, value) or (False, the exception its caller gets).
+Batch = Callable[[Any, list[Any]], list[tuple[bool, Any]]]
 
-    def __init__(self, fn: Callable[[Any], Any], future: asyncio.Future[Any], bare: bool) -> None:
+
+class _Job:
+    __slots__ = ("bare", "batch", "fn", "future", "item")
+
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        future: asyncio.Future[Any],
+        bare: bool,
+        batch: Batch | None = None,
+        item: Any = None,
+    ) -> None:
         self.fn = fn
         self.future = future
         self.bare = bare
+        self.batch = batch
+        self.item = item
 
 
 class GroupWriter:
@@ -84,6 +98,11 @@ class GroupWriter:
     rolled back alone, and every write is acknowledged only once the shared COMMIT (one
     fsync under synchronous=FULL) has returned. One fsync for many writes is what makes
     concurrent ingest fast; one thread hop per write, not one per statement, is the rest.
+
+    Writes of one kind that come together (a burst of listings) may go in one call, ``batch``,
+    and so in a few statements for all of them, not a few each: a statement is a trip to the
+    server on PostgreSQL. They share one savepoint; if it fails as a whole, it is rolled back and
+    each write runs again alone, in its own, so a write still fails alone.
     """
 
     MAX_GROUP = 512
@@ -100,6 +119,8 @@ class GroupWriter:
         self._flushing: asyncio.Task[None] | None = None
         self.groups = 0
         self.writes = 0
+        self.batches = 0  # calls of a batch function that stored their writes
+        self.batches_undone = 0  # ... and that failed, their writes then run alone
 
     async def open(self, path: Path, synchronous: str) -> None:
         """Connect and set the pragmas. Raises sqlite3.Error (``connect`` translates it)."""
@@ -124,14 +145,18 @@ class GroupWriter:
 
         await asyncio.get_running_loop().run_in_executor(self._pool, opened)
 
-    async def run(self, fn: Callable[[Any], T], *, bare: bool = False) -> T:
+    async def run(self, fn: Callable[[Any], T], *, bare: bool = False, batch: tuple[Batch, Any] | None = None) -> T:
         """Run ``fn`` in a transaction (or, if ``bare``, outside one) and return once committed.
+
+        With ``batch``, (a batch function, this write's item), the write may instead go in one
+        call of that function with the writes next to it in the group that name the same one;
+        ``fn`` must do what the batch function does for this item alone.
 
         Raises StorageError if the database fails, or whatever ``fn`` raised (its write is
         then rolled back alone).
         """
         loop = asyncio.get_running_loop()
-        job = _Job(fn, loop.create_future(), bare)
+        job = _Job(fn, loop.create_future(), bare, *(batch or (None, None)))
         self._pending.append(job)
         if self._flushing is None or self._flushing.done():
             self._flushing = loop.create_task(self._flush())
@@ -168,16 +193,16 @@ class GroupWriter:
             return [(False, StorageError(f"database unavailable: {exc}")) for _ in group]
         outcomes: list[tuple[bool, Any]] = []
         try:
-            for job in group:
-                conn.execute("SAVEPOINT w")
-                try:
-                    value = job.fn(conn)
-                    conn.execute("RELEASE w")  # on PostgreSQL, where the write's own errors may surface
-                    outcomes.append((True, value))
-                except Exception as exc:  # each write's failure is its own caller's
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-                    outcomes.append((False, self._translated(exc, "database write failed")))
+            at = 0
+            while at < len(group):
+                batch, end = group[at].batch, at + 1
+                while batch is not None and end < len(group) and group[end].batch == batch:
+                    end += 1
+                if batch is not None and end - at > 1:
+                    outcomes += self._batched(conn, batch, group[at:end])
+                else:
+                    outcomes.append(self._alone(conn, group[at]))
+                at = end
             conn.execute("COMMIT")
         except self._errors as exc:
             with suppress(*self._errors):
@@ -186,6 +211,35 @@ class GroupWriter:
         self.groups += 1
         self.writes += len(group)
         return outcomes
+
+    def _alone(self, conn: Any, job: _Job) -> tuple[bool, Any]:
+        """One write in its own savepoint: its outcome. Raises the driver's error if the
+        transaction itself fails (the savepoint cannot be rolled back)."""
+        conn.execute("SAVEPOINT w")
+        try:
+            value = job.fn(conn)
+            conn.execute("RELEASE w")  # on PostgreSQL, where the write's own errors may surface
+            return (True, value)
+        except Exception as exc:  # each write's failure is its own caller's
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+            return (False, self._translated(exc, "database write failed"))
+
+    def _batched(self, conn: Any, batch: Batch, jobs: list[_Job]) -> list[tuple[bool, Any]]:
+        """Writes of one kind in one call and one savepoint; each alone if that fails."""
+        conn.execute("SAVEPOINT w")
+        try:
+            outcomes = batch(conn, [job.item for job in jobs])
+            if len(outcomes) != len(jobs):
+                raise RuntimeError(f"a batch of {len(jobs)} writes gave {len(outcomes)} outcomes")
+            conn.execute("RELEASE w")
+        except Exception:  # one write's fault (a row the database refused): each goes alone
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+            self.batches_undone += 1
+            return [self._alone(conn, job) for job in jobs]
+        self.batches += 1
+        return [(ok, value if ok else self._translated(value, "database write failed")) for ok, value in outcomes]
 
     async def close(self) -> None:
         """Finish the writes in hand, then close. With ``closing_timeout`` (a database server, not

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from peerfed.protocol import RequestError
-
 from .db import Conn, Database
-from .outbox import enqueue, fan_out
+from .outbox import enqueue
+from .publish import NewListing, store_listings
 from .rows import ListingRow, ListingSummary, LocalListing, Outbox, SearchRow, WithdrawnTombstone
 
 __all__ = ["ListingsMixin"]
@@ -75,57 +74,31 @@ class ListingsMixin(Database):
         bundle must be held and both are queued for every active federated node. No read before
         the write, so nothing can change in between, and no extra trip to the database.
         """
-        facet_rows = list(facets)
-        word_rows = list(topic_words)
-        instant = int(now)
-        queued = 0
+        item = NewListing(
+            listing_id,
+            author,
+            author_hash,
+            kind,
+            timing,
+            created_at,
+            expires_at,
+            origin,
+            raw,
+            entry,
+            tuple(facets),
+            tuple(topic_words),
+            now,
+            bundle_key,
+        )
 
-        def job(db: Conn) -> bool:
-            # One statement for every check, and whether any federated node is active: each is a
-            # statement fewer per listing on PostgreSQL, where each is a trip to the server.
-            refused = db.execute(
-                "SELECT (SELECT 1 FROM erasures WHERE author_hash=? AND expires_at > ?),"
-                " (SELECT 1 FROM withdrawals WHERE listing=? AND author=?),"
-                " (SELECT raw FROM key_bundles WHERE peer=? AND expires_at > ?),"
-                " EXISTS (SELECT 1 FROM nodes WHERE status='active')",
-                (author_hash, instant, listing_id, author, author, instant),
-            ).fetchone()
-            if refused[0]:
-                raise RequestError("the author of this listing was erased", "gone")
-            if refused[1]:
-                raise RequestError("this listing was withdrawn", "gone")
-            bundle = None
-            if bundle_key is not None:
-                if refused[2] is None:
-                    raise RequestError("publish your key bundle first, so others can write to you", "request.invalid")
-                bundle = bytes(refused[2])
-            cursor = db.execute(
-                "INSERT INTO listings (id, author, kind, timing, created_at, expires_at, origin, raw, entry)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                (listing_id, author, kind, timing, created_at, expires_at, origin, raw, entry),
-            )
-            if cursor.rowcount != 1:
-                return False
-            seq = cursor.lastrowid
-            if facet_rows:  # one statement of many rows, not one per row
-                db.execute(
-                    "INSERT INTO listing_facets VALUES " + ", ".join(["(?, ?, ?)"] * len(facet_rows)),
-                    [x for f, v in facet_rows for x in (seq, f, v)],
-                )
-            if word_rows:
-                db.execute(
-                    "INSERT OR IGNORE INTO topic_words VALUES " + ", ".join(["(?, ?, ?)"] * len(word_rows)),
-                    [x for n, w in word_rows for x in (seq, n, w)],
-                )
-            if bundle is not None and bundle_key is not None and refused[3]:  # a node to send it to
-                items = [("key-bundle", bundle_key(bundle), bundle), ("listing", listing_id, raw)]
-                rows = fan_out(db, items)
-                enqueue(db, rows, now)
-                nonlocal queued
-                queued = len(rows)
-            return True
+        def alone(db: Conn) -> tuple[bool, bool]:
+            ((ok, value),) = store_listings(db, [item])
+            if not ok:
+                raise value
+            told: tuple[bool, bool] = value
+            return told
 
-        stored = await self._writer.run(job)
+        stored, queued = await self._writer.run(alone, batch=(store_listings, item))
         if queued:
             self.on_queued()  # federation work: wake the sender (no federated node: no wake-up)
         return stored

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from .db import Conn, Database
+from .many import pieces, values
 from .rows import GaveUp, OutboxDepth, OutboxItem, OutboxRow, OutboxState
 
-__all__ = ["OutboxMixin", "enqueue", "fan_out"]
+__all__ = ["OutboxMixin", "active_nodes", "enqueue", "fan_out"]
 
 
 def fan_out(db: Conn, items: Sequence[tuple[str, bytes, bytes]]) -> list[OutboxItem]:
@@ -19,15 +20,24 @@ def fan_out(db: Conn, items: Sequence[tuple[str, bytes, bytes]]) -> list[OutboxI
 
     ``items`` are (kind, item, raw).
     """
-    urls = [r[0] for r in db.execute("SELECT url FROM nodes WHERE status='active'")]
+    urls = active_nodes(db)
     return [OutboxItem(url, kind, item, raw) for url in urls for kind, item, raw in items]
 
 
+def active_nodes(db: Conn) -> list[str]:
+    """The address of every active federated node, read in the transaction that queues for them."""
+    return [r[0] for r in db.execute("SELECT url FROM nodes WHERE status='active'")]
+
+
 def enqueue(db: Conn, rows: Iterable[OutboxItem], now: float) -> None:
-    """Queue each item once per (destination, kind, item); a repeat is ignored."""
+    """Queue each item once per (destination, kind, item); a repeat is ignored, even of an item
+    sent long ago (its payload is not stored again)."""
     # The bytes live in their own table so that finishing an item deletes them outright
     # (secure_delete zeroes deleted rows; an UPDATE that shrinks a row may not).
-    for row in rows:
+    firsts = {(row.destination, row.kind, row.item): row for row in reversed(list(rows))}
+    items = list(reversed(firsts.values()))
+    if len(items) == 1:
+        row = items[0]
         cursor = db.execute(
             "INSERT INTO outbox (destination, kind, item, created_at, next_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(destination, kind, item) DO NOTHING",
@@ -35,6 +45,31 @@ def enqueue(db: Conn, rows: Iterable[OutboxItem], now: float) -> None:
         )
         if cursor.rowcount == 1:
             db.execute("INSERT INTO outbox_payload VALUES (?, ?)", (cursor.lastrowid, row.raw))
+        return
+    # Many (a listing and its author's bundle for each federated node): which are queued
+    # already is read in one statement per piece, then the rest go in two (``many``).
+    held = [
+        db.execute(
+            "SELECT o.destination, o.kind, o.item FROM (VALUES "
+            + values(3, len(piece))
+            + ") v JOIN outbox o ON o.destination = v.column1 AND o.kind = v.column2 AND o.item = v.column3",
+            [x for row in piece for x in (row.destination, row.kind, row.item)],
+        )
+        for piece in pieces(items)
+    ]
+    queued = {(r[0], r[1], bytes(r[2])) for cursor in held for r in cursor}
+    fresh = [row for row in items if (row.destination, row.kind, row.item) not in queued]
+    for piece in pieces(fresh):
+        db.execute(
+            f"INSERT INTO outbox (destination, kind, item, created_at, next_at) VALUES {values(5, len(piece))}",
+            [x for row in piece for x in (row.destination, row.kind, row.item, int(now), now)],
+        )
+        db.execute(
+            "INSERT INTO outbox_payload (seq, raw) SELECT o.seq, v.column4 FROM (VALUES "
+            + values(4, len(piece))
+            + ") v JOIN outbox o ON o.destination = v.column1 AND o.kind = v.column2 AND o.item = v.column3",
+            [x for row in piece for x in (row.destination, row.kind, row.item, row.raw)],
+        )
 
 
 class OutboxMixin(Database):
