@@ -162,6 +162,7 @@ def test_a_listing_twice_in_one_burst_is_stored_once(tmp_path: Path) -> None:
         try:
             outcomes = await outcomes_of(store, [(1, "a", True), (2, "a", True), (1, "a", True), (3, "b", False)])
             assert outcomes == [True, True, False, True]
+            assert store._writer.batches_undone == 0  # the second told "held" in the same burst
             counted = await store._all(
                 "SELECT COUNT(*) FROM listing_facets f JOIN listings l ON l.seq = f.listing WHERE l.id = ?",
                 (listing_id(1),),

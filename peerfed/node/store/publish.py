@@ -56,8 +56,9 @@ def store_listings(db: Conn, items: list[NewListing]) -> list[tuple[bool, Any]]:
     read before the write, so nothing can change in between. Raises the driver's error if a
     statement fails: the group writer then stores each listing alone.
     """
-    if len({item.id for item in items}) != len(items):
-        raise ValueError("a listing twice in one batch: each goes alone")
+    firsts: dict[bytes, int] = {}
+    for i, item in enumerate(items):
+        firsts.setdefault(item.id, i)
     checks = []
     for span in pieces(range(len(items))):
         # One statement for every check of every listing of the piece, and whether any
@@ -86,7 +87,7 @@ def store_listings(db: Conn, items: list[NewListing]) -> list[tuple[bool, Any]]:
             elif item.bundle_key is not None and bundle is None:
                 message = "publish your key bundle first, so others can write to you"
                 outcomes[i] = (False, RequestError(message, "request.invalid"))
-            elif not held:
+            elif not held and firsts[item.id] == i:
                 stored.append((i, item, None if bundle is None else bytes(bundle)))
                 outcomes[i] = (True, (True, False))
     for new in pieces(stored):
@@ -133,4 +134,7 @@ def store_listings(db: Conn, items: list[NewListing]) -> list[tuple[bool, Any]]:
                 outcomes[i] = (True, (True, True))
         if queue:  # all in one go, as they came in one group (its latest time)
             enqueue(db, queue, max(item.now for _, item, _ in stored))
+    for i, item in enumerate(items):  # a listing a second time: told what it would be after the first
+        if firsts[item.id] != i:
+            outcomes[i] = store_listings(db, [item])[0]
     return outcomes
