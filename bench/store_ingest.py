@@ -9,6 +9,7 @@ and, on PostgreSQL, for every process of the throwaway server (the database's sh
     python bench/store_ingest.py                          # SQLite and PostgreSQL, 3 runs each
     python bench/store_ingest.py --federated --listings 1000   # one active federated node
     python bench/store_ingest.py --quick --federated           # 300 listings, 1 run (CI runs it)
+    python bench/store_ingest.py --mail                        # sealed messages into 100 mailboxes
 
 With ``--federated`` every listing is also queued for one federated node, with its author's key
 bundle (queued once: every author's holds the same bytes here), as a node that federates does.
@@ -51,6 +52,53 @@ def _server_cpu() -> float:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _mail_run(backend: str, messages: int) -> dict[str, float]:
+    """``Store.deliver`` for N sealed messages to 100 members, as ingest asks: 256 at a time."""
+    folder = tempfile.mkdtemp(prefix="peerfed-store-bench-")
+    address = postgres_server().fresh_database() if backend == "postgresql" else str(Path(folder) / "node.sqlite3")
+    store = await Store.open(address)
+    try:
+        members = [m.to_bytes(32, "big") for m in range(100)]
+        await store._writer.run(
+            lambda db: db.executemany(
+                "INSERT INTO members (peer, status, joined_at) VALUES (?, 'member', 1)", [(m,) for m in members]
+            )
+        )
+
+        async def one(n: int) -> int | None:
+            now = int(time.time())
+            result = await store.deliver(
+                sealed_id=hashlib.blake2b(n.to_bytes(8, "big", signed=True), digest_size=32).digest(),
+                mailbox=members[n % len(members)],
+                raw=os.urandom(400),
+                now=now,
+                expires_at=now + 86_400,
+                seen_until=now + 90_000,
+                cap=1_000_000,
+                source=hashlib.blake2b(b"source %d" % (n % 7), digest_size=16).digest(),
+            )
+            return result.seq
+
+        await asyncio.gather(*(one(-1 - n) for n in range(200)))  # warm
+        groups, writes = store.write_stats
+        cpu, server, wall = time.process_time(), _server_cpu(), time.perf_counter()
+        for start in range(0, messages, AT_ONCE):
+            seqs = await asyncio.gather(*(one(n) for n in range(start, min(messages, start + AT_ONCE))))
+            assert all(seqs), "every message is delivered once"
+        counted = await store._all("SELECT count(*) FROM mailbox")
+        assert counted[0][0] == messages + 200, counted
+        wall, server, cpu = time.perf_counter() - wall, _server_cpu() - server, time.process_time() - cpu
+        groups, writes = store.write_stats[0] - groups, store.write_stats[1] - writes
+        return {
+            "messages_per_s": messages / wall,
+            "node_us": 1e6 * cpu / messages,
+            "server_us": 1e6 * server / messages,
+            "per_group": writes / max(1, groups),
+        }
+    finally:
+        await store.close()
 
 
 async def _one_run(backend: str, listings: int, federated: bool) -> dict[str, float]:
@@ -117,21 +165,26 @@ async def _one_run(backend: str, listings: int, federated: bool) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
-    parser.add_argument("--listings", type=int, default=8000)
+    parser.add_argument("--listings", type=int, default=8000, help="how many (of messages, with --mail)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--federated", action="store_true", help="one active federated node")
+    parser.add_argument("--mail", action="store_true", help="sealed messages into mailboxes, not listings")
     parser.add_argument("--quick", action="store_true", help="300 listings, 1 run: checks it works (CI)")
     args = parser.parse_args()
     if args.quick:
         args.listings, args.runs = 300, 1
-    print(f"{args.listings} listings, {AT_ONCE} asked at a time, federated: {args.federated}")
+    what = "sealed messages" if args.mail else f"listings (federated: {args.federated})"
+    print(f"{args.listings} {what}, {AT_ONCE} asked at a time")
     print(f"1-minute load before: {os.getloadavg()[0]:.2f}")
     for backend in args.backend or ["sqlite", "postgresql"]:
-        runs = [asyncio.run(_one_run(backend, args.listings, args.federated)) for _ in range(args.runs)]
+        if args.mail:
+            runs = [asyncio.run(_mail_run(backend, args.listings)) for _ in range(args.runs)]
+        else:
+            runs = [asyncio.run(_one_run(backend, args.listings, args.federated)) for _ in range(args.runs)]
         figures = ", ".join(
             f"{key} {statistics.median(r[key] for r in runs):,.0f}"
             f" [{min(r[key] for r in runs):,.0f}-{max(r[key] for r in runs):,.0f}]"
-            for key in ("listings_per_s", "node_us", "server_us", "per_group")
+            for key in runs[0]
         )
         print(f"{backend}: {figures}")
     print(f"1-minute load after: {os.getloadavg()[0]:.2f}")

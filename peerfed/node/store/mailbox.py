@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from peerfed.protocol import RequestError
 
 from .db import Conn
+from .deliver import NewMail, deliver_mail, deliver_one
 from .members import MembersMixin
 from .outbox import enqueue
-from .rows import Delivery, DeliveryResult, MailboxItem, MemberStatus, NodeStatus, OutboxItem
+from .rows import DeliveryResult, MailboxItem, NodeStatus, OutboxItem
 
 __all__ = ["MailboxMixin"]
 
@@ -43,32 +44,12 @@ class MailboxMixin(MembersMixin):
         same transaction.
         """
 
-        def job(db: Conn) -> DeliveryResult:
-            member = db.execute("SELECT status, moved_to FROM members WHERE peer=?", (mailbox,)).fetchone()
-            if member is not None and member[0] == MemberStatus.MOVED and member[1]:
-                return DeliveryResult(Delivery.MOVED, moved_to=str(member[1]))
-            if member is None or member[0] != MemberStatus.MEMBER:
-                return DeliveryResult(Delivery.ABSENT)
-            cursor = db.execute(
-                "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
-            )
-            if cursor.rowcount != 1:
-                return DeliveryResult(Delivery.DUPLICATE)
-            waiting = db.execute("SELECT COUNT(*) FROM mailbox WHERE mailbox=?", (mailbox,)).fetchone()[0]
-            for _ in range(waiting - cap + 1):  # once a mailbox is at its cap: one out, one in
-                db.execute(
-                    "DELETE FROM mailbox WHERE seq = (SELECT seq FROM mailbox WHERE mailbox=? AND source IS"
-                    " (SELECT source FROM mailbox WHERE mailbox=? GROUP BY source ORDER BY COUNT(*) DESC,"
-                    " MIN(seq) LIMIT 1) ORDER BY seq LIMIT 1)",
-                    (mailbox, mailbox),
-                )
-            cursor = db.execute(
-                "INSERT INTO mailbox (id, mailbox, raw, received_at, expires_at, source) VALUES (?, ?, ?, ?, ?, ?)",
-                (sealed_id, mailbox, raw, now, expires_at, source),
-            )
-            return DeliveryResult(Delivery.DELIVERED, seq=int(cursor.lastrowid or 0))
+        item = NewMail(sealed_id, mailbox, raw, now, expires_at, seen_until, cap, source)
 
-        return await self._writer.run(job)
+        def alone(db: Conn) -> DeliveryResult:
+            return deliver_one(db, item)
+
+        return await self._writer.run(alone, batch=(deliver_mail, item))
 
     async def absorb(self, *, sealed_id: bytes, seen_until: int) -> bool:
         """Take a sealed message for no member here: remember its id only, keep nothing else, so it
