@@ -29,7 +29,7 @@ from peerfed.protocol.crypto import Person, blake2b_keyed
 
 from .db import StorageError
 from .pg import APPLICATION, _redacted
-from .pgwriter import _psycopg
+from .pgdriver import load_psycopg as _psycopg
 from .windows import RECONNECT_EVERY, connect, connect_creating, windows_key
 
 __all__ = ["SharedSockets"]

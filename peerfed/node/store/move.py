@@ -18,7 +18,7 @@ from typing import Any
 from .db import StorageError
 from .dialect import IDENTITY, ROWID_TABLES, postgres_schema
 from .pg import _redacted
-from .pgwriter import _psycopg
+from .pgdriver import load_psycopg as _psycopg
 from .schema import SCHEMA_VERSION
 from .snapshot import snapshot
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from .db import GroupWriter, StorageError
 from .dialect import postgres_schema, postgres_step, to_postgres
-from .pgwriter import _psycopg, _storable, _WriteConnection
+from .pgdriver import load_psycopg as _psycopg
+from .pgwriter import _storable, _WriteConnection
 
 __all__ = ["APPLICATION", "connect_postgres", "is_postgres"]
 

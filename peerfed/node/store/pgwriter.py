@@ -12,18 +12,8 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .db import StorageError
 from .dialect import IDENTITY, INSERT, to_postgres
-
-_INSTALL = "pip install 'peerfed[postgresql]'"
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError as exc:  # an optional dependency: say how to get it
-        raise StorageError(f"a PostgreSQL database needs psycopg: {_INSTALL}") from exc
-    return psycopg
+from .pgdriver import load_psycopg as _psycopg
 
 
 class _Cursor:
@@ -215,10 +205,7 @@ class _WriteConnection:
             if verb == "ROLLBACK TO":
                 with contextlib.suppress(_psycopg().Error):
                     pipe.sync()  # the write's error aborted the pipeline until a sync: end it
-        text = to_postgres(sql)
-        if not self._cursor_locked and _inserts_into(sql, CURSORED):
-            self._failing(self._conn.execute, "SELECT pg_advisory_xact_lock(%s)", (_CURSOR_LOCK,))
-            self._cursor_locked = True
+        text = to_postgres(sql)  # (the cursor lock was taken with BEGIN, before the pipeline)
         cursor = self._failing(self._conn.execute, text, _storable(parameters))
         return _Cursor(cursor, " RETURNING " in text and _inserts_identity(sql), self)
 

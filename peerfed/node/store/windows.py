@@ -32,7 +32,7 @@ from peerfed.protocol.crypto import Person, blake2b_keyed
 
 from .db import StorageError
 from .pg import _NO_JIT, APPLICATION, CONNECT_TIMEOUT, _redacted
-from .pgwriter import _psycopg
+from .pgdriver import load_psycopg as _psycopg
 
 if TYPE_CHECKING:
     from ..limits import Use
