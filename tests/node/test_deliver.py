@@ -12,6 +12,7 @@ from typing import Any
 
 from peerfed.node.store import Store
 from peerfed.node.store.rows import Delivery, DeliveryResult
+from peerfed.protocol import RequestError
 from tests.backends import database_for
 
 NOW = 1_700_000_000
@@ -142,5 +143,57 @@ def test_a_message_the_database_refuses_fails_alone_and_the_rest_of_its_burst_is
             assert [m[0] for m in held[peer("b")]] == [sealed(n) for n in range(10, 20)]
         finally:
             await store.close()
+
+    asyncio.run(scenario())
+
+
+async def forward(store: Store, n: int, to: str) -> object:
+    try:
+        return await store.forward_sealed(
+            sealed_id=sealed(n), seen_until=NOW + 90_000, destination=to, raw=b"sealed %d" % n, now=NOW + 0.25
+        )
+    except RequestError as exc:
+        return exc.code
+
+
+def test_a_burst_of_sealed_messages_for_other_nodes_is_queued_as_each_would_be_alone(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        stores = [await prepared(tmp_path / "together"), await prepared(tmp_path / "alone")]
+        try:
+            for store in stores:
+                await store._writer.run(
+                    lambda db: db.executemany(
+                        "INSERT INTO nodes (url, status, added_at) VALUES (?, ?, 1)",
+                        [
+                            ("https://b.example", "active"),
+                            ("https://c.example", "active"),
+                            ("https://p.example", "pending"),
+                        ],
+                    )
+                )
+            calls = [
+                *((n, "https://b.example" if n % 3 else "https://c.example") for n in range(30)),
+                (500, "https://b.example"),  # seen already
+                (4, "https://b.example"),  # twice in this burst
+                (31, "https://p.example"),  # a node that asked to federate, not yet let in
+                (32, "https://nowhere.example"),
+            ]
+            together, alone = stores
+            burst = await asyncio.gather(*(forward(together, *call) for call in calls))
+            assert together._writer.batches >= 1 and together._writer.batches_undone == 0
+            assert burst == [await forward(alone, *call) for call in calls]
+            assert burst == [True] * 30 + [False, False, "federation.refused", "federation.refused"]
+            outboxes = []
+            for store in stores:
+                rows = await store._all(
+                    "SELECT o.destination, o.kind, o.item, p.raw FROM outbox o JOIN outbox_payload p ON p.seq = o.seq"
+                )
+                outboxes.append(sorted((r[0], r[1], bytes(r[2]), bytes(r[3])) for r in rows))
+            assert outboxes[0] == outboxes[1]
+            assert outboxes[0] == sorted((to, "sealed", sealed(n), b"sealed %d" % n) for n, to in calls[:30])
+            assert await seen(together) == await seen(alone)
+        finally:
+            for store in stores:
+                await store.close()
 
     asyncio.run(scenario())

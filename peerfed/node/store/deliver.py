@@ -1,20 +1,25 @@
-"""Sealed messages into members' mailboxes, a burst of them in one write (spec §7.3, §13.5, §13.9).
+"""Sealed messages taken, a burst of them in one write: into members' mailboxes, or queued for
+the node of their recipient (spec §7.3, §13.5, §13.7, §13.9).
 
 A sealed message is taken once: its id is remembered in ``seen_sealed`` in the same write that
-delivers it. ``deliver_mail`` delivers many at once, in a few statements for all (``many``); the
-group writer gives it the messages that came together, and one that comes alone goes through
-``deliver_one``, as do the messages of a mailbox at its cap, where each makes room for itself.
+delivers or queues it. ``deliver_mail`` and ``forward_mail`` take many at once, in a few
+statements for all (``many``); the group writer gives them the messages that came together. One
+that comes alone goes through ``deliver_one``, as do the messages of a mailbox at its cap, where
+each makes room for itself; ``forward_mail`` takes one alone as a burst of one.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from peerfed.protocol import RequestError
+
 from .db import Conn
 from .many import pieces, values
-from .rows import Delivery, DeliveryResult, MemberStatus
+from .outbox import enqueue
+from .rows import Delivery, DeliveryResult, MemberStatus, NodeStatus, OutboxItem
 
-__all__ = ["NewMail", "deliver_mail", "deliver_one"]
+__all__ = ["Forward", "NewMail", "deliver_mail", "deliver_one", "forward_mail"]
 
 
 class NewMail(NamedTuple):
@@ -28,6 +33,16 @@ class NewMail(NamedTuple):
     seen_until: int
     cap: int
     source: bytes
+
+
+class Forward(NamedTuple):
+    """A sealed message for a member of another node (``forward_sealed``'s arguments)."""
+
+    sealed_id: bytes
+    seen_until: int
+    destination: str
+    raw: bytes
+    now: float
 
 
 def _member(status: str | None, moved_to: str | None) -> DeliveryResult | None:
@@ -118,3 +133,49 @@ def deliver_mail(db: Conn, items: list[NewMail]) -> list[tuple[bool, Any]]:
     for i in sorted(full.union(later)):
         results[i] = deliver_one(db, items[i])
     return [(True, result) for result in results]
+
+
+def forward_mail(db: Conn, items: list[Forward]) -> list[tuple[bool, Any]]:
+    """Queue sealed messages for active federated nodes, once each, in one write: (True, whether
+    it was queued: False if seen already) or (False, RequestError ``federation.refused``) for a
+    destination that is not an active node. Raises the driver's error if a statement fails."""
+    firsts: dict[bytes, int] = {}
+    for i, item in enumerate(items):
+        firsts.setdefault(item.sealed_id, i)
+    places = sorted({item.destination for item in items})
+    known = [
+        db.execute(
+            f"SELECT v.column1, n.status FROM (VALUES {values(1, len(urls))}) v JOIN nodes n ON n.url = v.column1",
+            list(urls),
+        )
+        for urls in pieces(places)
+    ]
+    seen = [
+        db.execute(
+            f"SELECT s.id FROM (VALUES {values(1, len(span))}) v JOIN seen_sealed s ON s.id = v.column1",
+            [items[i].sealed_id for i in span],
+        )
+        for span in pieces(range(len(items)))
+    ]
+    active = {url for cursor in known for url, status in cursor.fetchall() if status == NodeStatus.ACTIVE}
+    taken = {bytes(row[0]) for cursor in seen for row in cursor.fetchall()}
+    outcomes: list[tuple[bool, Any]] = []
+    new: list[Forward] = []
+    for i, item in enumerate(items):
+        if item.destination not in active:
+            refused = RequestError(f"this node does not federate with {item.destination}", "federation.refused")
+            outcomes.append((False, refused))
+        elif item.sealed_id in taken or firsts[item.sealed_id] != i:
+            outcomes.append((True, False))  # seen already, or earlier in this burst
+        else:
+            new.append(item)
+            outcomes.append((True, True))
+    for rows in pieces(new):
+        db.execute(
+            f"INSERT INTO seen_sealed (id, expires_at) VALUES {values(2, len(rows))}",
+            [x for item in rows for x in (item.sealed_id, item.seen_until)],
+        )
+    if new:
+        queue = [OutboxItem(item.destination, "sealed", item.sealed_id, item.raw) for item in new]
+        enqueue(db, queue, max(item.now for item in new))
+    return outcomes

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from peerfed.protocol import RequestError
-
 from .db import Conn
-from .deliver import NewMail, deliver_mail, deliver_one
+from .deliver import Forward, NewMail, deliver_mail, deliver_one, forward_mail
 from .members import MembersMixin
 from .outbox import enqueue
-from .rows import DeliveryResult, MailboxItem, NodeStatus, OutboxItem
+from .rows import DeliveryResult, MailboxItem, OutboxItem
 
 __all__ = ["MailboxMixin"]
 
@@ -71,19 +69,16 @@ class MailboxMixin(MembersMixin):
         Raises RequestError (``federation.refused``) if ``destination`` is not an active node.
         """
 
-        def job(db: Conn) -> bool:
-            status = db.execute("SELECT status FROM nodes WHERE url=?", (destination,)).fetchone()
-            if status is None or status[0] != NodeStatus.ACTIVE:
-                raise RequestError(f"this node does not federate with {destination}", "federation.refused")
-            cursor = db.execute(
-                "INSERT INTO seen_sealed VALUES (?, ?) ON CONFLICT(id) DO NOTHING", (sealed_id, seen_until)
-            )
-            if cursor.rowcount != 1:
-                return False
-            enqueue(db, [OutboxItem(destination, "sealed", sealed_id, raw)], now)
-            return True
+        item = Forward(sealed_id, seen_until, destination, raw, now)
 
-        return await self._writer.run(job)
+        def alone(db: Conn) -> bool:
+            ((ok, value),) = forward_mail(db, [item])
+            if not ok:
+                raise value
+            queued: bool = value
+            return queued
+
+        return await self._writer.run(alone, batch=(forward_mail, item))
 
     async def mailbox_items(self, mailbox: bytes, after: int, limit: int, now: int) -> list[MailboxItem]:
         """Live items after ``after``, oldest first."""
