@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from peerfed.protocol import RequestError
 from tests.backends import database_for
 
 NOW = 1_700_000_000
+_NO_BYTES = object()  # publish's raw: None in the row
 BUNDLE = b"bundle of a"
 
 
@@ -29,8 +31,9 @@ def listing_id(n: int) -> bytes:
     return hashlib.blake2b(n.to_bytes(8, "big"), digest_size=32).digest()
 
 
-async def publish(store: Store, n: int, author: str, *, local: bool = True, entry: Any = "{}") -> bool:
+async def publish(store: Store, n: int, author: str, *, local: bool = True, entry: Any = "{}", raw: Any = None) -> bool:
     """Listing ``n`` of ``author``: published here (``local``) or held from another node."""
+    body: Any = None if raw is _NO_BYTES else b"listing %d" % n if raw is None else raw
     return await store.insert_listing(
         listing_id=listing_id(n),
         author=peer(author),
@@ -40,7 +43,7 @@ async def publish(store: Store, n: int, author: str, *, local: bool = True, entr
         created_at=NOW,
         expires_at=NOW + 86_400,
         origin=None if local else "https://other.example",
-        raw=b"listing %d" % n,
+        raw=body,
         facets=[("lang", "en"), ("word", f"w{n % 3}"), ("format", "text")],
         topic_words=[(0, f"w{n % 3}"), (1, "grief")],
         now=NOW + 0.5,
@@ -135,13 +138,19 @@ def test_a_burst_of_listings_is_stored_and_refused_as_each_would_be_alone(tmp_pa
     asyncio.run(scenario())
 
 
-def test_a_listing_the_database_refuses_fails_alone_and_the_rest_of_its_burst_is_stored(tmp_path: Path) -> None:
-    # A value no driver can bind stands for any row the database refuses: the burst's one
-    # statement fails, and the group writer stores each listing again on its own.
+@pytest.mark.parametrize("refused", ["entry", "raw"])
+def test_a_listing_the_database_refuses_fails_alone_and_the_rest_of_its_burst_is_stored(
+    tmp_path: Path, refused: str
+) -> None:
+    # A row the database refuses: a value no driver can bind (refused before it is sent), or a
+    # listing without its bytes (refused by the server's NOT NULL; on PostgreSQL the insert is
+    # pipelined and nothing reads it, so the error arrives only as the burst's savepoint is
+    # released). The burst is undone, and the group writer stores each listing again on its own.
     async def scenario() -> None:
         store = await prepared(tmp_path)
+        bad: dict[str, Any] = {"entry": object()} if refused == "entry" else {"raw": _NO_BYTES}
         try:
-            calls = [publish(store, n, "a", entry=object() if n == 7 else "{}") for n in range(20)]
+            calls = [publish(store, n, "a", **(bad if n == 7 else {})) for n in range(20)]
             outcomes = await asyncio.gather(*calls, return_exceptions=True)
             assert isinstance(outcomes[7], StorageError)
             assert [o for n, o in enumerate(outcomes) if n != 7] == [True] * 19
