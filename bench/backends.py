@@ -80,6 +80,14 @@ def shared_counts(address: str) -> int:
         return int(row[0]) if row else 0
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, every core summed (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle, iowait = fields[3], fields[4]  # user, nice, system, idle, iowait, irq, softirq, steal
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle - iowait) / tick, sum(fields) / tick
+
+
 def one_run(work: Path, server: PgServer, setup: str, workers: int, n: int, k: int, queries: int) -> dict[str, Any]:
     address = server.fresh_database() if setup == "postgresql" else ""
     env = {"PEERFED_DATABASE": address, "PEERFED_WORKERS": str(workers), "PEERFED_SYNCHRONOUS": "FULL"}
@@ -93,13 +101,14 @@ def one_run(work: Path, server: PgServer, setup: str, workers: int, n: int, k: i
         node.start()
         time.sleep(1.0 if workers > 1 else 0.0)  # every worker up, not just the first to answer
         asyncio.run(sign_in(node.url, peers))
-        node_cpu, db_cpu = node.cpu_seconds(), process_cpu_seconds(postmaster)
+        node_cpu, db_cpu, machine = node.cpu_seconds(), process_cpu_seconds(postmaster), machine_cpu()
         jobs = [
             DriveJob(node.url, p.token, [frame("publish", j, raw) for j, raw in enumerate(listings[i])], 64)
             for i, p in enumerate(peers)
         ]
         ingest = summarise_drive(drive_all(jobs))
         node_cpu, db_cpu = node.cpu_seconds() - node_cpu, process_cpu_seconds(postmaster) - db_cpu
+        busy, every = (after - before for after, before in zip(machine_cpu(), machine, strict=True))
         if setup == "sqlite":
             db_cpu = 0.0  # in the node's own process, counted there
         search = search_at(node, peers[0].token, queries, 8, postmaster if setup == "postgresql" else None)
@@ -117,6 +126,10 @@ def one_run(work: Path, server: PgServer, setup: str, workers: int, n: int, k: i
         "search_p99_ms": search["topic+lang"]["p99_ms"],
         "search_node_cpu_ms": search["node_cpu_per_query_ms"],
         "search_server_cpu_ms": search["server_cpu_per_query_ms"],
+        # How much of the machine was busy while listings came in (2.0: both cores, none left for
+        # another worker), and what the rest of it (the clients, chiefly) spent per listing.
+        "cores_busy": round(busy / every * (os.cpu_count() or 1), 2),
+        "others_us_per_listing": round((busy - node_cpu - db_cpu) / total * 1e6),
         # Whether the workers counted the limits together (spec §13.9), and how often per listing.
         "window_writes_per_listing": round(shared_counts(address) / total, 2),
     }
