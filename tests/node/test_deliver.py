@@ -65,9 +65,11 @@ async def prepared(data: Path) -> Store:
     return store
 
 
-# Every outcome: delivered to a and b (interleaved, 10 each: under the cap), seen already, twice
+# Every outcome: delivered to a and b (interleaved, 10 and 11: under the cap), seen already, twice
 # in the burst, no such member, moved; and a full mailbox taking 4 more from two sources.
 BURST = [
+    (801, "nobody", 0),  # absent, then the same message to b: delivered there, before b's others
+    (801, "b", 0),
     *((n, "a" if n % 2 else "b", n % 3) for n in range(20)),
     (500, "a", 0),  # seen already
     (7, "a", 0),  # twice in this burst (7 went to a above)
@@ -106,9 +108,9 @@ def test_a_burst_of_sealed_messages_is_delivered_as_each_would_be_alone(tmp_path
             assert alone._writer.batches == 0
             assert [told(r) for r in burst] == [told(r) for r in one_by_one]
             statuses = [r.status for r in burst]
-            assert statuses.count(Delivery.DELIVERED) == 20 + 4 + CAP + 3
-            assert statuses[20:24] == [Delivery.DUPLICATE, Delivery.DUPLICATE, Delivery.ABSENT, Delivery.MOVED]
-            assert burst[23].moved_to == "https://new.example"
+            assert statuses.count(Delivery.DELIVERED) == 20 + 4 + CAP + 3 + 1
+            assert statuses[22:26] == [Delivery.DUPLICATE, Delivery.DUPLICATE, Delivery.ABSENT, Delivery.MOVED]
+            assert burst[25].moved_to == "https://new.example"
             held = await mailboxes(together)
             assert held == await mailboxes(alone)
             assert len(held[peer("full")]) == CAP == len(held[peer("c")])  # four out (source 1's oldest), four in
@@ -177,12 +179,15 @@ def test_a_burst_of_sealed_messages_for_other_nodes_is_queued_as_each_would_be_a
                 (4, "https://b.example"),  # twice in this burst
                 (31, "https://p.example"),  # a node that asked to federate, not yet let in
                 (32, "https://nowhere.example"),
+                (33, "https://p.example"),  # refused, then the same message to b: queued
+                (33, "https://b.example"),
             ]
             together, alone = stores
             burst = await asyncio.gather(*(forward(together, *call) for call in calls))
             assert together._writer.batches >= 1 and together._writer.batches_undone == 0
             assert burst == [await forward(alone, *call) for call in calls]
-            assert burst == [True] * 30 + [False, False, "federation.refused", "federation.refused"]
+            refused = "federation.refused"
+            assert burst == [True] * 30 + [False, False, refused, refused, refused, True]
             outboxes = []
             for store in stores:
                 rows = await store._all(
@@ -190,7 +195,8 @@ def test_a_burst_of_sealed_messages_for_other_nodes_is_queued_as_each_would_be_a
                 )
                 outboxes.append(sorted((r[0], r[1], bytes(r[2]), bytes(r[3])) for r in rows))
             assert outboxes[0] == outboxes[1]
-            assert outboxes[0] == sorted((to, "sealed", sealed(n), b"sealed %d" % n) for n, to in calls[:30])
+            want = [*calls[:30], calls[-1]]
+            assert outboxes[0] == sorted((to, "sealed", sealed(n), b"sealed %d" % n) for n, to in want)
             assert await seen(together) == await seen(alone)
         finally:
             for store in stores:

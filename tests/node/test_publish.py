@@ -213,6 +213,11 @@ def test_a_burst_for_federated_nodes_queues_each_item_once_and_never_stores_a_se
             }
             assert {(r[0], r[1], bytes(r[2]), bytes(r[3])) for r in queued} == want
             assert len(queued) == len(want)  # the bundle once per node, not once per listing
+            # ... and before the listings, as it travels (spec §13.7): a receiving node checks a
+            # listing against its author's bundle.
+            for url in ("https://b.example", "https://c.example"):
+                kinds = await store._all("SELECT kind FROM outbox WHERE destination = ? ORDER BY seq", (url,))
+                assert [k for (k,) in kinds] == ["key-bundle"] + ["listing"] * 10
 
             # The bundle is sent to b and finished: its bytes go. A later burst by the same author
             # queues its new listings, and not the bundle again, nor its bytes.
@@ -243,3 +248,31 @@ def test_a_burst_is_cut_in_pieces_of_a_few_lengths_in_order(rows: list[int]) -> 
     assert [x for piece in cut for x in piece] == rows
     assert all(len(p) <= PIECE and len(p) & (len(p) - 1) == 0 for p in cut)  # powers of two
     assert len(cut) <= len(rows) // PIECE + PIECE.bit_length()
+
+
+def test_a_write_the_server_refuses_leaves_every_later_write_working(tmp_path: Path) -> None:
+    # psycopg prepares a statement on its sixth use, and in a pipeline it counts the statement
+    # prepared when it sends it. Sent behind a statement that fails, the server skips it; had
+    # psycopg been left to prepare, every later use on that connection failed ("prepared
+    # statement does not exist") until the node restarted: every listing, after one refused row.
+    async def scenario() -> None:
+        store = await prepared(tmp_path)
+        try:
+
+            def failing(db: Any) -> None:
+                raise ValueError("a write that fails: its savepoint is rolled back")
+
+            for _ in range(7):  # the writer's rollback statements well used
+                with pytest.raises(ValueError):
+                    await store._writer.run(failing)
+            for n in range(1, 5):  # the statements of a listing alone, used 4 times (+1 before)
+                assert await publish(store, n, "a") is True
+            with pytest.raises(StorageError):
+                await publish(store, 5, "a", raw=_NO_BYTES)  # refused: NOT NULL, behind its 6th uses
+            assert [await publish(store, n, "a") for n in range(10, 16)] == [True] * 6
+            bursts = [await outcomes_of(store, [(100 * b + n, "a", True) for n in range(b + 2)]) for b in range(1, 8)]
+            assert all(told == [True] * len(told) for told in bursts)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

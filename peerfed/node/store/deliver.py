@@ -105,11 +105,13 @@ def deliver_mail(db: Conn, items: list[NewMail]) -> list[tuple[bool, Any]]:
     new = [i for i, result in enumerate(results) if result is None and firsts[items[i].sealed_id] == i]
     for i in new:
         waiting[items[i].mailbox] += 1
-    # A mailbox this burst would take past its cap makes room one message at a time, as alone;
-    # and a message a second time in the burst is told what it would be told after the first.
-    full = {i for i in new if waiting[items[i].mailbox] > items[i].cap}
-    fits = [items[i] for i in new if i not in full]
+    # A message a second time in the burst is told what it would be told after the first; its
+    # mailbox, and one this burst would take past its cap, take their messages one at a time,
+    # in the order they came, as alone.
     later = [i for i, item in enumerate(items) if firsts[item.sealed_id] != i]
+    again = {items[i].mailbox for i in later}
+    full = {i for i in new if waiting[items[i].mailbox] > items[i].cap or items[i].mailbox in again}
+    fits = [items[i] for i in new if i not in full]
     for rows in pieces(fits):
         db.execute(
             f"INSERT INTO seen_sealed (id, expires_at) VALUES {values(2, len(rows))}",
@@ -139,9 +141,6 @@ def forward_mail(db: Conn, items: list[Forward]) -> list[tuple[bool, Any]]:
     """Queue sealed messages for active federated nodes, once each, in one write: (True, whether
     it was queued: False if seen already) or (False, RequestError ``federation.refused``) for a
     destination that is not an active node. Raises the driver's error if a statement fails."""
-    firsts: dict[bytes, int] = {}
-    for i, item in enumerate(items):
-        firsts.setdefault(item.sealed_id, i)
     places = sorted({item.destination for item in items})
     known = [
         db.execute(
@@ -161,13 +160,14 @@ def forward_mail(db: Conn, items: list[Forward]) -> list[tuple[bool, Any]]:
     taken = {bytes(row[0]) for cursor in seen for row in cursor.fetchall()}
     outcomes: list[tuple[bool, Any]] = []
     new: list[Forward] = []
-    for i, item in enumerate(items):
+    for item in items:
         if item.destination not in active:
             refused = RequestError(f"this node does not federate with {item.destination}", "federation.refused")
             outcomes.append((False, refused))
-        elif item.sealed_id in taken or firsts[item.sealed_id] != i:
-            outcomes.append((True, False))  # seen already, or earlier in this burst
+        elif item.sealed_id in taken:
+            outcomes.append((True, False))  # seen already, or taken earlier in this burst
         else:
+            taken.add(item.sealed_id)  # (a copy refused for its destination was not taken)
             new.append(item)
             outcomes.append((True, True))
     for rows in pieces(new):

@@ -34,8 +34,10 @@ def enqueue(db: Conn, rows: Iterable[OutboxItem], now: float) -> None:
     sent long ago (its payload is not stored again)."""
     # The bytes live in their own table so that finishing an item deletes them outright
     # (secure_delete zeroes deleted rows; an UPDATE that shrinks a row may not).
-    firsts = {(row.destination, row.kind, row.item): row for row in reversed(list(rows))}
-    items = list(reversed(firsts.values()))
+    firsts: dict[tuple[str, str, bytes], OutboxItem] = {}
+    for row in rows:  # each item once, where it first came: a key bundle before the listing it goes with
+        firsts.setdefault((row.destination, row.kind, row.item), row)
+    items = list(firsts.values())
     if len(items) == 1:
         row = items[0]
         cursor = db.execute(

@@ -140,6 +140,12 @@ async def connect_postgres(
         except BaseException:
             conn.close()
             raise
+        # No statement of the writer is prepared on the server. In a pipeline psycopg counts a
+        # statement prepared when it sends it; sent behind one that fails, the server skips it,
+        # and every later use failed ("prepared statement does not exist") until a restart. The
+        # writer's statements are few per group (bursts go in a few statements), so parsing each
+        # costs little (bench/README.md).
+        conn.prepare_threshold = None
         return conn
 
     async def reading() -> Any:

@@ -125,7 +125,7 @@ def store_listings(db: Conn, items: list[NewListing]) -> list[tuple[bool, Any]]:
             f" FROM (VALUES {values(3, len(places))}) v JOIN listings l ON l.id = v.column1 WHERE true",
             [x for row in places for x in row],
         )
-    if active:  # a federated node to send local listings to, each with its author's bundle
+    if active and stored:  # a federated node to send local listings to, each with its author's bundle
         urls, queue = active_nodes(db), []
         for i, item, bundle in stored:
             if bundle is not None and item.bundle_key is not None and urls:
