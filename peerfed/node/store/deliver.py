@@ -1,5 +1,6 @@
-"""Sealed messages taken, a burst of them in one write: into members' mailboxes, or queued for
-the node of their recipient (spec §7.3, §13.5, §13.7, §13.9).
+"""Sealed messages taken a burst at a time (spec §7.3, §13.5, §13.7, §13.9).
+
+Into members' mailboxes, or queued for the node of their recipient, in one write.
 
 A sealed message is taken once: its id is remembered in ``seen_sealed`` in the same write that
 delivers or queues it. ``deliver_mail`` and ``forward_mail`` take many at once, in a few
