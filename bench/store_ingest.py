@@ -26,7 +26,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # peerfed, and the server of tests/
 
@@ -52,6 +54,34 @@ def _server_cpu() -> float:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _timed(
+    store: Store, one: Callable[[int], Awaitable[Any]], count: int
+) -> tuple[float, float, float, int, int]:
+    """200 items to warm up (plans made), then ``count`` asked AT_ONCE at a time, each answered
+    truthy (stored, delivered: once). Returns what ``_figures`` counts from, read before them."""
+    await asyncio.gather(*(one(-1 - n) for n in range(200)))
+    groups, writes = store.write_stats
+    at_start = (time.process_time(), _server_cpu(), time.perf_counter(), groups, writes)
+    for start in range(0, count, AT_ONCE):
+        answers = await asyncio.gather(*(one(n) for n in range(start, min(count, start + AT_ONCE))))
+        assert all(answers), "every item is taken once"
+    return at_start
+
+
+def _figures(what: str, count: int, store: Store, at_start: tuple[float, float, float, int, int]) -> dict[str, float]:
+    """Rate, and CPU per item of this process and of the server, since ``at_start`` (process
+    CPU, server CPU, wall clock, groups and writes, read before the timed window)."""
+    cpu, server, wall, groups, writes = at_start
+    wall, server, cpu = time.perf_counter() - wall, _server_cpu() - server, time.process_time() - cpu
+    groups, writes = store.write_stats[0] - groups, store.write_stats[1] - writes
+    return {
+        f"{what}_per_s": count / wall,
+        "node_us": 1e6 * cpu / count,
+        "server_us": 1e6 * server / count,
+        "per_group": writes / max(1, groups),
+    }
 
 
 async def _mail_run(backend: str, messages: int) -> dict[str, float]:
@@ -81,22 +111,10 @@ async def _mail_run(backend: str, messages: int) -> dict[str, float]:
             )
             return result.seq
 
-        await asyncio.gather(*(one(-1 - n) for n in range(200)))  # warm
-        groups, writes = store.write_stats
-        cpu, server, wall = time.process_time(), _server_cpu(), time.perf_counter()
-        for start in range(0, messages, AT_ONCE):
-            seqs = await asyncio.gather(*(one(n) for n in range(start, min(messages, start + AT_ONCE))))
-            assert all(seqs), "every message is delivered once"
+        at_start = await _timed(store, one, messages)
         counted = await store._all("SELECT count(*) FROM mailbox")
         assert counted[0][0] == messages + 200, counted
-        wall, server, cpu = time.perf_counter() - wall, _server_cpu() - server, time.process_time() - cpu
-        groups, writes = store.write_stats[0] - groups, store.write_stats[1] - writes
-        return {
-            "messages_per_s": messages / wall,
-            "node_us": 1e6 * cpu / messages,
-            "server_us": 1e6 * server / messages,
-            "per_group": writes / max(1, groups),
-        }
+        return _figures("messages", messages, store, at_start)
     finally:
         await store.close()
 
@@ -138,26 +156,14 @@ async def _one_run(backend: str, listings: int, federated: bool) -> dict[str, fl
                 entry="{}",
             )
 
-        await asyncio.gather(*(one(-1 - n) for n in range(200)))  # warm: plans made, statements prepared
-        groups, writes = store.write_stats
-        cpu, server, wall = time.process_time(), _server_cpu(), time.perf_counter()
-        for start in range(0, listings, AT_ONCE):
-            stored = await asyncio.gather(*(one(n) for n in range(start, min(listings, start + AT_ONCE))))
-            assert all(stored), "every listing is stored once"
+        at_start = await _timed(store, one, listings)
         counted = await store._all("SELECT count(*) FROM listings")
         assert counted[0][0] == listings + 200, counted  # and nothing else
         if federated:
             queued = await store._all("SELECT count(*) FROM outbox")
             # each listing once, and the key bundle once (every author's holds the same bytes here)
             assert queued[0][0] == listings + 200 + 1, queued
-        wall, server, cpu = time.perf_counter() - wall, _server_cpu() - server, time.process_time() - cpu
-        groups, writes = store.write_stats[0] - groups, store.write_stats[1] - writes
-        return {
-            "listings_per_s": listings / wall,
-            "node_us": 1e6 * cpu / listings,
-            "server_us": 1e6 * server / listings,
-            "per_group": writes / max(1, groups),
-        }
+        return _figures("listings", listings, store, at_start)
     finally:
         await store.close()
 

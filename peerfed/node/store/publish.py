@@ -45,6 +45,17 @@ def _checked(at: int, item: NewListing) -> tuple[Any, ...]:
     return (at, item.author_hash, item.id, item.author, local, int(item.now))
 
 
+def _by_listing(db: Conn, insert: str, rows: list[tuple[bytes, Any, Any]]) -> None:
+    """Rows (listing id, a, b) into a table keyed by the listing's number, which each statement
+    finds by the id: a listing's search keys and topic words."""
+    for piece in pieces(rows):
+        db.execute(
+            f"{insert} SELECT l.seq, v.column2, v.column3"
+            f" FROM (VALUES {values(3, len(piece))}) v JOIN listings l ON l.id = v.column1 WHERE true",
+            [x for row in piece for x in row],
+        )
+
+
 def store_listings(db: Conn, items: list[NewListing]) -> list[tuple[bool, Any]]:
     """Store listings in one write, a few statements for all of them: an outcome each.
 
@@ -110,21 +121,10 @@ def store_listings(db: Conn, items: list[NewListing]) -> list[tuple[bool, Any]]:
                 )
             ],
         )
-    # A listing's search keys name it by its number, found by its id in the same statement.
     facets = [(item.id, f, v) for _, item, _ in stored for f, v in item.facets]
-    for keys in pieces(facets):
-        db.execute(
-            "INSERT INTO listing_facets (listing, facet, value) SELECT l.seq, v.column2, v.column3"
-            f" FROM (VALUES {values(3, len(keys))}) v JOIN listings l ON l.id = v.column1",
-            [x for row in keys for x in row],
-        )
+    _by_listing(db, "INSERT INTO listing_facets (listing, facet, value)", facets)
     words = [(item.id, n, w) for _, item, _ in stored for n, w in item.topic_words]
-    for places in pieces(words):
-        db.execute(
-            "INSERT OR IGNORE INTO topic_words (listing, topic, word) SELECT l.seq, v.column2, v.column3"
-            f" FROM (VALUES {values(3, len(places))}) v JOIN listings l ON l.id = v.column1 WHERE true",
-            [x for row in places for x in row],
-        )
+    _by_listing(db, "INSERT OR IGNORE INTO topic_words (listing, topic, word)", words)
     if active and stored:  # a federated node to send local listings to, each with its author's bundle
         urls, queue = active_nodes(db), []
         for i, item, bundle in stored:
