@@ -9,6 +9,7 @@ protocol's remote errors.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 
@@ -33,6 +34,7 @@ __all__ = [
     "ed25519_sign",
     "ed25519_verify",
     "equal",
+    "prime_order_key",
     "Person",
     "personalisation",
     "x25519",
@@ -100,6 +102,22 @@ def _need(value: bytes, size: int, what: str) -> None:
         raise InvalidValue(f"{what} must be {size} bytes")
 
 
+KEY_VERDICTS = 8192  # public keys whose verdict is remembered: about 1.5 MB at most
+
+
+@functools.lru_cache(maxsize=KEY_VERDICTS)
+def prime_order_key(public: bytes) -> bool:
+    """libsodium's ``crypto_core_ed25519_is_valid_point`` for a 32-byte public key, remembered.
+
+    The verdict depends on the 32 bytes alone, and keys recur: every listing, message and
+    request of one member carries the same key. The subgroup check is a scalar multiplication
+    (about 30 µs, as much as the signature's own verification), so a key is checked once per
+    process while it stays among the latest ``KEY_VERDICTS`` seen. A signature's R is
+    different every time and is not remembered.
+    """
+    return bool(sodium.crypto_core_ed25519_is_valid_point(public))
+
+
 def check_ed25519_key(public: bytes, what: str = "an Ed25519 public key") -> None:
     """Raise InvalidValue unless ``public`` is a usable Ed25519 public key (spec §4.1).
 
@@ -108,7 +126,7 @@ def check_ed25519_key(public: bytes, what: str = "an Ed25519 public key") -> Non
     lies in the prime-order subgroup. Nothing here does curve arithmetic of its own.
     """
     _need(public, KEY_BYTES, what)
-    if not sodium.crypto_core_ed25519_is_valid_point(public):
+    if not prime_order_key(public):
         raise InvalidValue(f"{what} is not a canonical Ed25519 point of prime order")
 
 
@@ -132,7 +150,7 @@ def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> None:
     """
     _need(public, KEY_BYTES, "an Ed25519 public key")
     _need(signature, SIGNATURE_BYTES, "an Ed25519 signature")
-    if not sodium.crypto_core_ed25519_is_valid_point(public):
+    if not prime_order_key(public):
         raise SignatureError("the key is not a canonical Ed25519 point of prime order")
     if not sodium.crypto_core_ed25519_is_valid_point(signature[:32]):
         raise SignatureError("the signature's R is not a canonical Ed25519 point of prime order")
