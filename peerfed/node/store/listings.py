@@ -15,7 +15,7 @@ from .outbox import enqueue
 from .publish import NewListing, store_listings
 from .rows import ListingRow, ListingSummary, LocalListing, Outbox, SearchRow, WithdrawnTombstone
 
-__all__ = ["ListingsMixin"]
+__all__ = ["ListingsMixin", "search_statement"]
 
 
 class ListingsMixin(Database):
@@ -152,60 +152,12 @@ class ListingsMixin(Database):
         limit: int,
         together: Sequence[Sequence[str]] = (),
     ) -> list[SearchRow]:
-        """Live listings matching every filter, newest first, each with its author's key bundle.
-
-        With a facet filter, the walk runs down that facet's index (facet, value, listing) from
-        the newest listing, so a query reads about limit / (share matching the other filters)
-        index entries, not every listing; the other facets are index probes per candidate.
-        Each group in ``together`` is words one topic of the listing must hold all of (a topic
-        query of several words, spec §6.4): probes of topic_words' primary key.
-        """
-        params: list[Any] = []
-        if facets:
-            (facet, value), others = facets[0], facets[1:]
-            sql = (
-                "SELECT l.seq, l.raw, l.origin, l.entry, k.raw"
-                " FROM listing_facets f0 JOIN listings l ON l.seq = f0.listing"
-            )
-            where = ["f0.facet = ?", "f0.value = ?", "l.expires_at > ?"]
-            params += [facet, value, now]
-            order = "f0.listing"
-            if before is not None:
-                where.append("f0.listing < ?")
-                params.append(before)
-        else:
-            others = []
-            sql = "SELECT l.seq, l.raw, l.origin, l.entry, k.raw FROM listings l"
-            where = ["l.expires_at > ?"]
-            params.append(now)
-            order = "l.seq"
-            if before is not None:
-                where.append("l.seq < ?")
-                params.append(before)
-        sql += " LEFT JOIN key_bundles k ON k.peer = l.author AND k.expires_at > ?"
-        params.insert(0, now)  # the join's placeholder comes first in the text
-        if kind:
-            where.append("l.kind = ?")
-            params.append(kind)
-        if timing:
-            where.append("l.timing = ?")
-            params.append(timing)
-        for facet, value in others:
-            where.append(
-                "EXISTS (SELECT 1 FROM listing_facets f WHERE f.facet = ? AND f.value = ? AND f.listing = l.seq)"
-            )
-            params += [facet, value]
-        for group in together:
-            first, *rest = group
-            same = "".join(
-                f" AND EXISTS (SELECT 1 FROM topic_words t{n} WHERE t{n}.listing = t0.listing"
-                f" AND t{n}.word = ? AND t{n}.topic = t0.topic)"
-                for n in range(1, len(rest) + 1)
-            )
-            where.append(f"EXISTS (SELECT 1 FROM topic_words t0 WHERE t0.listing = l.seq AND t0.word = ?{same})")
-            params += [first, *rest]
-        sql += " WHERE " + " AND ".join(where) + f" ORDER BY {order} DESC LIMIT ?"
-        rows = await self._all(sql, [*params, limit])
+        """Live listings matching every filter, newest first, each with its author's key bundle
+        (the statement: ``search_statement``)."""
+        sql, params = search_statement(
+            now=now, kind=kind, timing=timing, facets=facets, before=before, limit=limit, together=together
+        )
+        rows = await self._all(sql, params)
         return [SearchRow(r[0], bytes(r[1]), r[2], r[3], None if r[4] is None else bytes(r[4])) for r in rows]
 
     async def local_listings_after(self, after: int, now: int, limit: int) -> list[LocalListing]:
@@ -223,3 +175,69 @@ class ListingsMixin(Database):
             "SELECT id, author, kind, origin, expires_at FROM listings ORDER BY seq DESC LIMIT ?", (limit,)
         )
         return [ListingSummary(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def search_statement(
+    *,
+    now: int,
+    kind: str | None,
+    timing: str | None,
+    facets: Sequence[tuple[str, str]],
+    before: int | None,
+    limit: int,
+    together: Sequence[Sequence[str]] = (),
+) -> tuple[str, list[Any]]:
+    """Live listings matching every filter, newest first, each with its author's key bundle.
+
+    With a facet filter, the walk runs down that facet's index (facet, value, listing) from
+    the newest listing, so a query reads about limit / (share matching the other filters)
+    index entries, not every listing; the other facets are index probes per candidate. The
+    statement holds the planner to that walk: the kind is compared so that no index serves it.
+    Each group in ``together`` is words one topic of the listing must hold all of (a topic
+    query of several words, spec §6.4): probes of topic_words' primary key.
+    """
+    params: list[Any] = []
+    if facets:
+        (facet, value), others = facets[0], facets[1:]
+        sql = (
+            "SELECT l.seq, l.raw, l.origin, l.entry, k.raw FROM listing_facets f0 JOIN listings l ON l.seq = f0.listing"
+        )
+        where = ["f0.facet = ?", "f0.value = ?", "l.expires_at > ?"]
+        params += [facet, value, now]
+        order = "f0.listing"
+        if before is not None:
+            where.append("f0.listing < ?")
+            params.append(before)
+    else:
+        others = []
+        sql = "SELECT l.seq, l.raw, l.origin, l.entry, k.raw FROM listings l"
+        where = ["l.expires_at > ?"]
+        params.append(now)
+        order = "l.seq"
+        if before is not None:
+            where.append("l.seq < ?")
+            params.append(before)
+    sql += " LEFT JOIN key_bundles k ON k.peer = l.author AND k.expires_at > ?"
+    params.insert(0, now)  # the join's placeholder comes first in the text
+    if kind:
+        # With a facet, ``|| ''`` keeps listings_kind out of the plan, whatever the statistics say
+        # (SQLite with none yet for listings took that index, then sorted: 14 ms at 10,000 listings).
+        where.append("l.kind || '' = ?" if facets else "l.kind = ?")
+        params.append(kind)
+    if timing:
+        where.append("l.timing = ?")
+        params.append(timing)
+    for facet, value in others:
+        where.append("EXISTS (SELECT 1 FROM listing_facets f WHERE f.facet = ? AND f.value = ? AND f.listing = l.seq)")
+        params += [facet, value]
+    for group in together:
+        first, *rest = group
+        same = "".join(
+            f" AND EXISTS (SELECT 1 FROM topic_words t{n} WHERE t{n}.listing = t0.listing"
+            f" AND t{n}.word = ? AND t{n}.topic = t0.topic)"
+            for n in range(1, len(rest) + 1)
+        )
+        where.append(f"EXISTS (SELECT 1 FROM topic_words t0 WHERE t0.listing = l.seq AND t0.word = ?{same})")
+        params += [first, *rest]
+    sql += " WHERE " + " AND ".join(where) + f" ORDER BY {order} DESC LIMIT ?"
+    return sql, [*params, limit]
