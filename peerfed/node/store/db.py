@@ -163,6 +163,20 @@ class GroupWriter:
         result: T = await job.future
         return result
 
+    async def run_batch(self, batch: Batch, item: Any) -> Any:
+        """``run`` for a write whose batch function is also how it is stored alone: a burst of one.
+
+        Returns the item's value; raises the exception its outcome names.
+        """
+
+        def alone(db: Conn) -> Any:
+            ((ok, value),) = batch(db, [item])
+            if not ok:
+                raise value
+            return value
+
+        return await self.run(alone, batch=(batch, item))
+
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:

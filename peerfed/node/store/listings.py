@@ -91,14 +91,8 @@ class ListingsMixin(Database):
             bundle_key,
         )
 
-        def alone(db: Conn) -> tuple[bool, bool]:
-            ((ok, value),) = store_listings(db, [item])
-            if not ok:
-                raise value
-            told: tuple[bool, bool] = value
-            return told
-
-        stored, queued = await self._writer.run(alone, batch=(store_listings, item))
+        told: tuple[bool, bool] = await self._writer.run_batch(store_listings, item)
+        stored, queued = told
         if queued:
             self.on_queued()  # federation work: wake the sender (no federated node: no wake-up)
         return stored

@@ -71,14 +71,8 @@ class MailboxMixin(MembersMixin):
 
         item = Forward(sealed_id, seen_until, destination, raw, now)
 
-        def alone(db: Conn) -> bool:
-            ((ok, value),) = forward_mail(db, [item])
-            if not ok:
-                raise value
-            queued: bool = value
-            return queued
-
-        return await self._writer.run(alone, batch=(forward_mail, item))
+        queued: bool = await self._writer.run_batch(forward_mail, item)
+        return queued
 
     async def mailbox_items(self, mailbox: bytes, after: int, limit: int, now: int) -> list[MailboxItem]:
         """Live items after ``after``, oldest first."""
