@@ -140,7 +140,10 @@ def one_run(work: Path, server: PgServer, setup: str, workers: int, n: int, k: i
         busy = sampler.cores_busy(min(r["first"] for r in driven), max(r["last"] for r in driven))
         if setup == "sqlite":
             db_cpu = 0.0  # in the node's own process, counted there
+        logged = server.log.stat().st_size
         search = search_at(node, peers[0].token, queries, 8, postmaster if setup == "postgresql" else None)
+        slow = slow_plans(server.log, logged)
+        SLOW.extend(f"{setup} x{workers}: {plan}" for plan in slow)
         node.stop()
     total = (n // k) * k
     if ingest["outcomes"] != {"accepted": total} or stored(setup, data, address) != total:
@@ -161,7 +164,33 @@ def one_run(work: Path, server: PgServer, setup: str, workers: int, n: int, k: i
         "client_us_per_listing": round(ingest["client_cpu_s"] / total * 1e6),
         # Whether the workers counted the limits together (spec §13.9), and how often per listing.
         "window_writes_per_listing": round(shared_counts(address) / total, 2),
+        # Statements of the search phase the server took over SLOW_MS to run (auto_explain).
+        "slow_statements": len(slow),
     }
+
+
+# The server logs the plan of any statement slower than this (auto_explain), so a slow run
+# shows how it was planned: one PostgreSQL run in 28 once searched at a p50 of 502 ms.
+SLOW_MS = 100
+SLOW_PLAN_SETTINGS = ("session_preload_libraries=auto_explain", f"auto_explain.log_min_duration={SLOW_MS}ms")
+SLOW: list[str] = []  # every slow statement's logged plan, in order
+
+
+def slow_plans(log: Path, since: int) -> list[str]:
+    """The plans auto_explain wrote to the server's log after byte ``since``, one text each."""
+    with log.open("rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    plans, current = [], None
+    for line in text.splitlines():
+        if "duration:" in line and "plan:" in line:
+            current = [line]
+            plans.append(current)
+        elif current is not None and line.startswith(("\t", " ")):
+            current.append(line)
+        else:
+            current = None
+    return ["\n".join(plan) for plan in plans]
 
 
 def relay_run(work: Path, python: Path, n: int, k: int) -> dict[str, Any]:
@@ -194,7 +223,7 @@ def main() -> int:
     if args.only:
         setups = [(name, int(workers)) for name, _, workers in (o.partition(":") for o in args.only)]
     work = Path(tempfile.mkdtemp(prefix="peerfed-backends-"))
-    server = PgServer(durable=True).start()
+    server = PgServer(durable=True, settings=SLOW_PLAN_SETTINGS).start()
     try:
         relay = None
         if not args.quick and not args.only:
@@ -234,6 +263,13 @@ def main() -> int:
         print(f"| {name} | " + " | ".join(shown) + " |")
     if args.out:
         args.out.write_text(json.dumps(table, indent=1))
+    if SLOW:
+        where = args.out.with_suffix(".slow-plans.txt") if args.out else None
+        if where is not None:
+            where.write_text("\n\n".join(SLOW) + "\n")
+        print(f"{len(SLOW)} statement(s) over {SLOW_MS} ms; their plans: {where or 'below'}")
+        if where is None:
+            print("\n\n".join(SLOW))
     return 0
 
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 HOW_TO_GET = "install PostgreSQL's server: on Debian, as root, apt-get install -y postgresql"
@@ -36,10 +37,12 @@ def _binary(name: str) -> str:
 class PgServer:
     """One PostgreSQL server in a temporary folder. ``start()``, ``url(name)``, ``stop()``."""
 
-    def __init__(self, *, durable: bool = False) -> None:
+    def __init__(self, *, durable: bool = False, settings: Sequence[str] = ()) -> None:
         self.durable = durable  # fsync as a production server does (benchmarks); tests run without
+        self.settings = list(settings)  # more "name=value" server settings (the benchmarks' auto_explain)
         self.folder = Path(tempfile.mkdtemp(prefix="peerfed-pg-"))
         self.data = self.folder / "data"
+        self.log = self.folder / "server.log"  # the server's own output
         self._process: subprocess.Popen[bytes] | None = None
         self._as: list[str] = []
         if os.geteuid() == 0:
@@ -53,7 +56,7 @@ class PgServer:
     def start(self) -> PgServer:
         if not self.data.exists():
             self._run(_binary("initdb"), "-D", str(self.data), "-A", "trust", "-U", "peerfed", "-E", "UTF8")
-        log = self.folder / "server.log"
+        log = self.log
         with log.open("ab") as out:
             self._process = subprocess.Popen(
                 [
@@ -71,6 +74,7 @@ class PgServer:
                     f"full_page_writes={'on' if self.durable else 'off'}",
                     "-c",
                     "max_connections=300",
+                    *(arg for setting in self.settings for arg in ("-c", setting)),
                 ],
                 stdout=out,
                 stderr=out,
