@@ -9,8 +9,8 @@ key bundle names (spec §13.7, Home). A node speaks for its own members, never f
 
 from __future__ import annotations
 
-import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -29,6 +29,7 @@ from peerfed.protocol import (
     open_signed,
     verify_kept,
 )
+from peerfed.protocol.crypto import Person, blake2b_256
 from peerfed.protocol.node_bodies import erased_hash
 from peerfed.protocol.topics import query_words, words
 
@@ -77,18 +78,33 @@ def listing_topic_words(listing: Listing) -> list[tuple[int, str]]:
     return list(dict.fromkeys((place, word) for place, topic in enumerate(listing.topics) for word in words(topic)))
 
 
-BUNDLE_HOMES = 4096  # key bundles whose signed home is remembered: about 3 MB at most
+BUNDLE_HOMES = 4096  # key bundles whose checked signature is remembered: about 1 MB at most
+_BUNDLES: OrderedDict[bytes, tuple[str | None, int, int] | None] = OrderedDict()  # by digest, newest last
 
 
 def signed_home(raw: bytes, now: int) -> str | None:
     """The ``home`` a key bundle's author signed into it; None if it names none or is not a live bundle.
 
-    The same answer as opening ``raw`` with ``open_signed`` at ``now``. The signature checks
-    depend on the bytes alone and are remembered (``_bundle_home``), because the same bundle is
-    asked about for every message sent to its author without a destination and every listing of
-    its author another node pushes; only the clock's two checks (spec §5.5) are made each time.
+    The same answer as opening ``raw`` with ``open_signed`` at ``now``. The checks that depend on
+    the bytes alone are remembered for the latest ``BUNDLE_HOMES`` bundles, because the same
+    bundle is asked about for every message sent to its author without a destination and every
+    listing of its author another node pushes; the clock's two checks (spec §5.5) are made every
+    time. What is remembered is keyed by a digest of the bytes (personalisation
+    ``peerfed/verdict``, spec §3.1), so neither a stranger's junk nor a bundle whose author was
+    erased since stays in memory, and the verdict itself holds no more than the signed home.
+    Called on the event loop only.
     """
-    found = _bundle_home(raw)
+    if type(raw) is not bytes:
+        return None  # what open_signed answers for anything else (encoding.malformed)
+    digest = blake2b_256(raw, Person.VERDICT)
+    if digest in _BUNDLES:
+        _BUNDLES.move_to_end(digest)
+        found = _BUNDLES[digest]
+    else:
+        found = _bundle_home(raw)
+        _BUNDLES[digest] = found
+        while len(_BUNDLES) > BUNDLE_HOMES:
+            _BUNDLES.popitem(last=False)
     if found is None:
         return None
     home, created_at, expires_at = found
@@ -97,7 +113,6 @@ def signed_home(raw: bytes, now: int) -> str | None:
     return home
 
 
-@functools.lru_cache(maxsize=BUNDLE_HOMES)
 def _bundle_home(raw: bytes) -> tuple[str | None, int, int] | None:
     """A key bundle's signed home, created_at and expires_at; None if ``raw`` is not a signed key bundle."""
     try:

@@ -76,6 +76,7 @@ class Person(bytes, enum.Enum):
     ITEM = personalisation("peerfed/item")  # the outbox key of an item without an id
     SOURCE = personalisation("peerfed/source")  # who put an item in a mailbox, keyed, memory only
     WINDOW = personalisation("peerfed/window")  # rate-limit windows shared by a node's processes, keyed
+    VERDICT = personalisation("peerfed/verdict")  # a key bundle's checked signature, remembered in memory
     # A client's own, never sent: the key its session token is sealed under at rest (§12).
     SESSION = personalisation("peerfed/session")
     # A client's own, never sent: the key its conversation history is sealed under at rest (§9.6).
@@ -102,7 +103,7 @@ def _need(value: bytes, size: int, what: str) -> None:
         raise InvalidValue(f"{what} must be {size} bytes")
 
 
-KEY_VERDICTS = 8192  # public keys whose verdict is remembered: about 1.5 MB at most
+KEY_VERDICTS = 8192  # public keys whose verdict is remembered: about 1.6 MB at most
 
 
 @functools.lru_cache(maxsize=KEY_VERDICTS)

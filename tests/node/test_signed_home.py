@@ -4,13 +4,15 @@ bundles, tampered ones and objects that are not bundles."""
 
 from __future__ import annotations
 
+import gc
 import os
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerfed.node.directory import BUNDLE_HOMES, _bundle_home, signed_home
+from peerfed.node.directory import _BUNDLES, BUNDLE_HOMES, signed_home
 from peerfed.protocol import (
     CLOCK_SKEW,
     Context,
@@ -38,9 +40,10 @@ def _fresh(raw: bytes, now: int) -> str | None:
     return env.body.home if isinstance(env.body, KeyBundle) else None
 
 
-def _bundle(home: str | None, created_at: int = NOW, life: int = DAY) -> bytes:
-    identity = Identity(os.urandom(32))
-    body = KeyBundle(EncryptionSecret(os.urandom(32)).public, home=home)
+def _bundle(home: str | None, created_at: int = NOW, life: int = DAY, seed: bytes | None = None) -> bytes:
+    seed = os.urandom(32) if seed is None else seed
+    identity = Identity(seed)
+    body = KeyBundle(EncryptionSecret(bytes(reversed(seed))).public, home=home)
     return sign(identity, body, created_at=created_at, expires_at=created_at + life).raw
 
 
@@ -48,11 +51,12 @@ def _bundle(home: str | None, created_at: int = NOW, life: int = DAY) -> bytes:
 @given(
     home=st.sampled_from([None, "https://a.example", "https://b.example/node"]),
     offsets=st.lists(st.integers(-2 * DAY, 2 * DAY), min_size=1, max_size=6),
+    seed=st.binary(min_size=32, max_size=32),
 )
 def test_the_signed_home_is_what_opening_the_bundle_afresh_says_at_every_clock(
-    home: str | None, offsets: list[int]
+    home: str | None, offsets: list[int], seed: bytes
 ) -> None:
-    raw = _bundle(home)
+    raw = _bundle(home, seed=seed)
     edges = [-CLOCK_SKEW - 1, -CLOCK_SKEW, 0, DAY - 1, DAY, DAY + 1]
     for offset in [*offsets, *edges, *offsets]:  # asked again once remembered, in any order
         assert signed_home(raw, NOW + offset) == _fresh(raw, NOW + offset)
@@ -83,6 +87,30 @@ def test_a_flood_of_bundles_stays_within_its_bound_and_answers_stay_right() -> N
     first = _bundle("https://a.example")
     assert signed_home(first, NOW) == "https://a.example"
     for _ in range(BUNDLE_HOMES + 50):
-        _bundle_home(os.urandom(200))  # a stranger's junk: refused, remembered, pushed out in turn
-    assert _bundle_home.cache_info().currsize == BUNDLE_HOMES
+        assert signed_home(os.urandom(200), NOW) is None  # a stranger's junk: refused, remembered, pushed out
+    assert len(_BUNDLES) == BUNDLE_HOMES
     assert signed_home(first, NOW) == "https://a.example"  # forgotten, checked again, same answer
+
+
+def test_large_junk_is_not_kept_in_memory() -> None:
+    """A hostile node's answers of any size leave a 32-byte digest and a verdict behind, no more."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(40):
+            assert signed_home(os.urandom(250_000), NOW) is None  # 10 MB of junk in all
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 100_000, held
+    assert all(len(key) == 32 for key in _BUNDLES)
+
+
+def test_only_bytes_are_remembered_so_a_view_cannot_stand_for_a_bundle() -> None:
+    raw = _bundle("https://a.example")
+    assert signed_home(memoryview(raw), NOW) is None  # type: ignore[arg-type]
+    assert signed_home(bytearray(raw), NOW) is None  # type: ignore[arg-type]
+    assert signed_home(raw, NOW) == "https://a.example"
+    assert signed_home(memoryview(raw), NOW) is None  # type: ignore[arg-type]

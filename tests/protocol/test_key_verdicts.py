@@ -92,16 +92,26 @@ def test_a_flood_of_strangers_keys_stays_within_its_bound() -> None:
     assert info.currsize == KEY_VERDICTS == info.maxsize
 
 
-def test_a_members_listings_check_their_key_once_and_every_signature_still() -> None:
-    """The key is remembered; each signature is still verified (a flipped byte is still refused)."""
+def test_a_members_listings_check_their_key_once_and_every_signature_still(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key is checked by libsodium once; each signature's R is checked every time, and a
+    flipped byte is still refused."""
     member = Identity(os.urandom(32))
+    key = bytes(member.peer_id)
     listing = Listing(Kind.OFFER, ("grief",), ("en",), (Format.TEXT,), Timing.SOON, "I can listen.")
     envs = [sign(member, listing, created_at=NOW + n, expires_at=NOW + 86_400) for n in range(5)]
+    asked: list[bytes] = []
+    real = sodium.crypto_core_ed25519_is_valid_point
+
+    def counting(point: bytes) -> bool:
+        asked.append(point)
+        return bool(real(point))
+
+    monkeypatch.setattr(sodium, "crypto_core_ed25519_is_valid_point", counting)
     prime_order_key.cache_clear()
     for env in envs:
         assert open_signed(env.raw, context=Context.ENVELOPE, now=NOW + 10) == env
-    info = prime_order_key.cache_info()
-    assert (info.misses, info.hits) == (1, 4)
+    assert asked.count(key) == 1
+    assert [r for r in asked if r != key] == [env.raw[33:65] for env in envs]  # each R, every time
     forged = envs[0].raw[:-1] + bytes([envs[0].raw[-1] ^ 1])
     with pytest.raises(RemoteError) as caught:
         open_signed(forged, context=Context.ENVELOPE, now=NOW + 10)
