@@ -10,31 +10,27 @@ key bundle names (spec §13.7, Home). A node speaks for its own members, never f
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from peerfed.protocol import (
-    CLOCK_SKEW,
     Context,
     Envelope,
     KeyBundle,
     Listing,
     PeerId,
-    RemoteError,
     RequestError,
     TimeError,
     Withdrawal,
     open_signed,
-    verify_kept,
 )
-from peerfed.protocol.crypto import Person, blake2b_256
 from peerfed.protocol.node_bodies import erased_hash
 from peerfed.protocol.topics import query_words, words
 
 from .config import Config
 from .federation.outbox import OutboxItem, fan_out, item_key
+from .homes import signed_home
 from .limits import RateLimiter, Use
 from .opener import Opener
 from .store import MemberStatus, Store
@@ -49,7 +45,6 @@ __all__ = [
     "listing_facets",
     "listing_topic_words",
     "not_home",
-    "signed_home",
 ]
 
 log = logging.getLogger("peerfed.node")
@@ -76,52 +71,6 @@ def listing_facets(listing: Listing) -> list[tuple[str, str]]:
 def listing_topic_words(listing: Listing) -> list[tuple[int, str]]:
     """Which topic holds which word: (the topic's place in the listing, word), each pair once."""
     return list(dict.fromkeys((place, word) for place, topic in enumerate(listing.topics) for word in words(topic)))
-
-
-BUNDLE_HOMES = 4096  # key bundles whose checked signature is remembered: about 1 MB at most
-_BUNDLES: OrderedDict[bytes, tuple[str | None, int, int] | None] = OrderedDict()  # by digest, newest last
-
-
-def signed_home(raw: bytes, now: int) -> str | None:
-    """The ``home`` a key bundle's author signed into it; None if it names none or is not a live bundle.
-
-    The same answer as opening ``raw`` with ``open_signed`` at ``now``. The checks that depend on
-    the bytes alone are remembered for the latest ``BUNDLE_HOMES`` bundles, because the same
-    bundle is asked about for every message sent to its author without a destination and every
-    listing of its author another node pushes; the clock's two checks (spec §5.5) are made every
-    time. What is remembered is keyed by a digest of the bytes (personalisation
-    ``peerfed/verdict``, spec §3.1), so neither a stranger's junk nor a bundle whose author was
-    erased since stays in memory, and the verdict itself holds no more than the signed home.
-    Called on the event loop only.
-    """
-    if type(raw) is not bytes:
-        return None  # what open_signed answers for anything else (encoding.malformed)
-    digest = blake2b_256(raw, Person.VERDICT)
-    if digest in _BUNDLES:
-        _BUNDLES.move_to_end(digest)
-        found = _BUNDLES[digest]
-    else:
-        found = _bundle_home(raw)
-        _BUNDLES[digest] = found
-        while len(_BUNDLES) > BUNDLE_HOMES:
-            _BUNDLES.popitem(last=False)
-    if found is None:
-        return None
-    home, created_at, expires_at = found
-    if created_at > now + CLOCK_SKEW or expires_at <= now:
-        return None
-    return home
-
-
-def _bundle_home(raw: bytes) -> tuple[str | None, int, int] | None:
-    """A key bundle's signed home, created_at and expires_at; None if ``raw`` is not a signed key bundle."""
-    try:
-        env = verify_kept(raw, context=Context.KEY_BUNDLE)
-    except RemoteError:
-        return None
-    if not isinstance(env.body, KeyBundle):
-        return None
-    return env.body.home, env.created_at, env.expires_at
 
 
 def not_home(what: str, origin: str) -> RequestError:

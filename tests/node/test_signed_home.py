@@ -1,4 +1,4 @@
-"""A key bundle's signed home (peerfed/node/directory.py, spec §13.7 Home): remembered signature
+"""A key bundle's signed home (peerfed/node/homes.py, spec §13.7 Home): remembered signature
 checks give the same answer as opening the bundle afresh, at every clock reading, for good
 bundles, tampered ones and objects that are not bundles."""
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerfed.node.directory import _BUNDLES, BUNDLE_HOMES, signed_home
+from peerfed.node.homes import _BUNDLES, BUNDLE_HOMES, signed_home
 from peerfed.protocol import (
     CLOCK_SKEW,
     Context,

@@ -18,7 +18,8 @@ from typing import Any
 from peerfed.protocol import PeerId, RemoteError, RequestError
 
 from ..config import Config
-from ..directory import Directory, KeyBundleHeld, signed_home
+from ..directory import Directory, KeyBundleHeld
+from ..homes import signed_home
 from ..retry import next_attempt
 from ..store import NodeStatus, Store
 from .inbound import Inbound
